@@ -1,0 +1,104 @@
+-- The paper database, created by `python paper.py init` (PRAGMA user_version = 1).
+-- Money is exact decimal TEXT, never REAL: plain digits, at least two decimals,
+-- no exponent ('5000.00', '0.00000001'). Compare amounts by value, not as text.
+-- The type name DECIMAL_TEXT gives TEXT affinity, so SQLite never turns it into a number.
+-- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically.
+
+-- One row per account. is_active is 0 once closed, and closed_at says when.
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    name TEXT NOT NULL,
+    leverage DECIMAL_TEXT NOT NULL,              -- a stored setting: trades are spot, cash only
+    is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    closed_at TEXT,
+    max_leverage DECIMAL_TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
+    CHECK ((is_active = 1) = (closed_at IS NULL))
+);
+
+-- What an account holds of a currency: total = available + reserved, and the
+-- total always equals the sum of the account's transactions in that currency.
+-- reserved is set aside for open orders and equals their reserved_amount.
+CREATE TABLE IF NOT EXISTS balances (
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    currency TEXT NOT NULL,
+    available_amount DECIMAL_TEXT NOT NULL
+        CHECK (available_amount GLOB '[0-9]*.[0-9][0-9]*' AND available_amount NOT GLOB '*[^0-9.]*'),
+    reserved_amount DECIMAL_TEXT NOT NULL
+        CHECK (reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND reserved_amount NOT GLOB '*[^0-9.]*'),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, currency)
+) WITHOUT ROWID;
+
+-- Limit orders. An OPEN order keeps reserved_amount set aside: quote currency
+-- for a buy (what the rest may cost, fee included), base currency for a sell.
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    symbol TEXT NOT NULL,                        -- BASE/QUOTE
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL,
+    limit_price DECIMAL_TEXT NOT NULL,
+    fee_rate DECIMAL_TEXT NOT NULL,
+    filled_qty DECIMAL_TEXT NOT NULL,
+    reserved_amount DECIMAL_TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
+
+-- Every fill: a market trade, or a fill of an order (order_id set).
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    order_id TEXT REFERENCES orders (id),
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL,
+    price DECIMAL_TEXT NOT NULL,
+    fee_rate DECIMAL_TEXT NOT NULL,
+    fee DECIMAL_TEXT NOT NULL,                   -- in the quote currency
+    reference_id TEXT,                           -- the client's --ref
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trades_by_account ON trades (account_id);
+CREATE UNIQUE INDEX IF NOT EXISTS trades_by_ref ON trades (account_id, reference_id)
+    WHERE reference_id IS NOT NULL;
+
+-- The log. amount is signed (+ into the account, - out of it), so the log alone
+-- rebuilds every balance; balance_after is the currency's total after the row,
+-- so a drift shows on the row where it began. id is the sequence: it keeps the
+-- exact order even within one instant. Trade legs carry trade_id.
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    transaction_type TEXT NOT NULL
+        CHECK (transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE_BUY', 'TRADE_SELL', 'FEE', 'RESET')),
+    currency TEXT NOT NULL,
+    amount DECIMAL_TEXT NOT NULL CHECK (amount GLOB '[0-9-]*.[0-9][0-9]*' AND amount NOT GLOB '?*[^0-9.]*'),
+    balance_after DECIMAL_TEXT NOT NULL
+        CHECK (balance_after GLOB '[0-9]*.[0-9][0-9]*' AND balance_after NOT GLOB '*[^0-9.]*'),
+    description TEXT NOT NULL,
+    reference_id TEXT,                           -- the client's --ref (idempotency key)
+    created_at TEXT NOT NULL,
+    trade_id INTEGER REFERENCES trades (id)
+);
+-- history reads: the index holds the rowid (id), so it serves ORDER BY id DESC too.
+CREATE INDEX IF NOT EXISTS transactions_by_account ON transactions (account_id);
+-- A --ref is recorded once per account (trade legs share their trade's ref).
+CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_ref ON transactions (account_id, reference_id)
+    WHERE reference_id IS NOT NULL AND trade_id IS NULL;
+
+-- The log and the trades are append-only, even for the sqlite3 shell.
+CREATE TRIGGER IF NOT EXISTS transactions_append_only_update BEFORE UPDATE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS transactions_append_only_delete BEFORE DELETE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS trades_append_only_update BEFORE UPDATE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS trades_append_only_delete BEFORE DELETE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
