@@ -196,6 +196,7 @@ class Ledger:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
                 self._create_schema(version, create)
+            self._check_tables()
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
@@ -216,6 +217,13 @@ class Ledger:
         finally:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+
+    def _check_tables(self):
+        """Refuse a database whose tables were dropped before anything reads or writes them."""
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = {"accounts", "balances", "transactions", "orders", "trades"} - tables
+        if missing:
+            raise PaperError(f"{self.path} is damaged: table {', '.join(sorted(missing))} is missing")
 
     def close(self):
         self.db.close()
@@ -622,7 +630,7 @@ def main(argv=None):
         ledger = Ledger(path, create=args.command == "init", busy_timeout_ms=int(timeout))
         return COMMANDS[args.command][1](ledger, args)
     except NoDatabase as error:
-        if args.command != "status":
+        if args.command != "status" or args.account_id:
             return fail(error)
         print_json([]) if args.json else print("No accounts yet: create one with"
                                                " `python paper.py init --balance 5000`.")

@@ -1,0 +1,552 @@
+"""Tests for paper.py: what a user sees on the command line and what the database holds."""
+
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import paper
+
+HERE = Path(__file__).resolve().parent
+PAPER = str(HERE / "paper.py")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    monkeypatch.delenv("PAPER_DB", raising=False)
+    monkeypatch.delenv("PAPER_BUSY_TIMEOUT", raising=False)
+    return str(tmp_path / "paper.db")
+
+
+@pytest.fixture
+def run(db, capsys):
+    """main(argv) on the test database: (exit code, stdout, stderr)."""
+    def run(*argv):
+        code = paper.main([*argv, "--db", db] if argv and argv[0] in paper.COMMANDS else list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+@pytest.fixture
+def acct(run):
+    code, out, err = run("init", "--balance", "5000")
+    assert (code, err) == (0, "")
+    return out.strip()
+
+
+def ok(result):
+    code, out, err = result
+    assert (code, err) == (0, ""), err
+    return out
+
+
+def refused(result, code=1):
+    got, out, err = result
+    assert got == code, (got, out, err)
+    assert out == ""
+    assert "Traceback" not in err
+    if code == 1:
+        assert err.startswith("paper: error: ") and err.count("\n") == 1, err
+    else:
+        assert "error:" in err
+    return err
+
+
+def dump(db):
+    with sqlite3.connect(db) as conn:
+        return list(conn.iterdump())
+
+
+def balance(db, account_id, currency="USDT"):
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT available_amount, reserved_amount FROM balances"
+                           " WHERE account_id = ? AND currency = ?", (account_id, currency)).fetchone()
+    return row and (Decimal(row[0]), Decimal(row[1]))
+
+
+# --- init and status ---
+
+def test_init_prints_an_id_and_status_shows_5000(run, acct, db):
+    assert UUID.fullmatch(acct)
+    out = ok(run("status", "--account-id", acct))
+    assert f"id          {acct}" in out
+    assert "status      ACTIVE" in out
+    assert "leverage    1.00 (max 3.00)" in out
+    assert re.search(r"^USDT\s+5000\.00\s+0\.00\s+5000\.00$", out, re.M)
+    assert re.search(r"^ +1 +\S+Z +DEPOSIT +USDT +5000\.00 +5000\.00 +Initial deposit$", out, re.M)
+
+
+def test_init_options(run, db):
+    out = ok(run("init", "--balance", "12.5", "--currency", "eur", "--name", "Swing 🚀",
+                 "--leverage", "2", "--max-leverage", "5", "--json"))
+    account = json.loads(out)
+    assert account["name"] == "Swing 🚀"
+    assert (account["leverage"], account["max_leverage"]) == ("2.00", "5.00")
+    assert account["balances"] == {"EUR": {"available": "12.50", "reserved": "0.00", "total": "12.50"}}
+    assert [tx["description"] for tx in account["transactions"]] == ["Initial deposit"]
+
+
+def test_init_default_balance_is_5000_usdt(run):
+    account = json.loads(ok(run("init", "--json")))
+    assert account["balances"]["USDT"]["available"] == "5000.00"
+    assert account["name"] == "Paper Trading Account"
+
+
+def test_init_zero_balance_opens_an_empty_account(run, db):
+    acct = ok(run("init", "--balance", "0")).strip()
+    account = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert account["balances"] == {} and account["transactions"] == []
+    assert "No balances." in ok(run("status", "--account-id", acct))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--leverage", "4"],  # above the default max of 3
+    ["--leverage", "2", "--max-leverage", "1.5"],
+    ["--leverage", "0"],
+    ["--max-leverage", "-1"],
+    ["--balance", "-5"],
+    ["--name", ""],
+    ["--name", "x" * 10_000],
+    ["--name", "tab\there"],
+    ["--name", "line\nbreak"],
+    ["--currency", "US D"],
+    ["--currency", "ABCDEFGHIJK"],
+    ["--currency", ""],
+    ["--currency", "U"],
+])
+def test_init_refuses_bad_options_and_creates_nothing(run, db, argv):
+    refused(run("init", *argv), code=2)
+    assert not os.path.exists(db)
+
+
+def test_status_json_shape(run, acct):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
+    account = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert list(account) == ["id", "name", "status", "leverage", "max_leverage", "created_at",
+                             "closed_at", "balances", "transactions"]
+    assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
+    assert account["balances"]["USDT"] == {"available": "5001.00", "reserved": "0.00", "total": "5001.00"}
+    newest = account["transactions"][0]
+    assert set(newest) >= {"id", "type", "currency", "amount", "balance_after", "description",
+                           "reference_id", "created_at"}
+    assert (newest["type"], newest["amount"], newest["balance_after"], newest["reference_id"]) == (
+        "DEPOSIT", "1.00", "5001.00", "k")
+
+
+def test_status_shows_the_last_10_transactions(run, acct):
+    for i in range(12):
+        ok(run("deposit", "--account-id", acct, "--amount", "1"))
+    account = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert [tx["id"] for tx in account["transactions"]] == list(range(13, 3, -1))
+    assert "Last 10 transactions:" in ok(run("status", "--account-id", acct))
+
+
+def test_status_lists_every_account(run, acct):
+    other = ok(run("init", "--balance", "7", "--name", "Second")).strip()
+    out = ok(run("status"))
+    assert re.search(rf"^{acct}  ACTIVE  Paper Trading Account  5000\.00 USDT$", out, re.M)
+    assert re.search(rf"^{other}  ACTIVE  Second +7\.00 USDT$", out, re.M)
+    listed = json.loads(ok(run("status", "--json")))
+    assert [a["id"] for a in listed] == [acct, other]
+    assert all("transactions" not in a for a in listed)
+
+
+def test_status_with_no_accounts(run, db):
+    assert ok(run("status")) == "No accounts yet: create one with `python paper.py init --balance 5000`.\n"
+    assert not os.path.exists(db), "status must not create a database"
+    assert json.loads(ok(run("status", "--json"))) == []
+    paper.Ledger(db, create=True).close()
+    assert "No accounts yet" in ok(run("status"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["deposit", "--account-id", "abcd", "--amount", "1"],
+    ["withdraw", "--account-id", "abcd", "--amount", "1"],
+    ["history", "--account-id", "abcd"],
+    ["close", "--account-id", "abcd"],
+    ["verify"],
+    ["status", "--account-id", "abcd"],
+])
+def test_commands_other_than_init_never_create_a_database(run, db, argv):
+    err = refused(run(*argv))
+    assert "no database at" in err
+    assert not os.path.exists(db)
+
+
+# --- deposit and withdraw ---
+
+def test_decimal_exactness(run, acct, db):
+    ok(run("init", "--balance", "0"))
+    empty = json.loads(ok(run("status", "--json")))[1]["id"]
+    ok(run("deposit", "--account-id", empty, "--amount", "0.1"))
+    tx = json.loads(ok(run("deposit", "--account-id", empty, "--amount", "0.2", "--json")))
+    assert tx["balance_after"] == "0.30"
+    assert balance(db, empty) == (Decimal("0.3"), 0)
+    ok(run("deposit", "--account-id", acct, "--amount", "0.000000000000000001", "--currency", "btc"))
+    ok(run("deposit", "--account-id", acct, "--amount", "999999999999999998.999999999999999998",
+           "--currency", "BTC"))
+    assert balance(db, acct, "BTC") == (Decimal("999999999999999998.999999999999999999"), 0)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT available_amount, typeof(available_amount) FROM balances"
+                            " WHERE currency = 'BTC'").fetchone() == ("999999999999999998.999999999999999999", "text")
+
+
+def test_a_balance_that_would_reach_10_to_the_18_is_refused(run, acct, db):
+    ok(run("deposit", "--account-id", acct, "--amount", "999999999999999999", "--currency", "XYZ"))
+    before = dump(db)
+    err = refused(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "XYZ"))
+    assert "paper holds less than 10^18" in err
+    assert dump(db) == before
+
+
+def test_deposit_and_withdraw_text_and_json(run, acct, db):
+    assert ok(run("deposit", "--account-id", acct, "--amount", "250.50")) == (
+        "transaction 2: DEPOSIT 250.50 USDT, balance 5250.50 USDT\n")
+    tx = json.loads(ok(run("withdraw", "--account-id", acct, "--amount", "100", "--description", "rent",
+                           "--json")))
+    assert tx["id"] == 3 and tx["type"] == "WITHDRAWAL" and tx["amount"] == "-100.00"
+    assert tx["balance_after"] == "5150.50" and tx["description"] == "rent"
+    assert balance(db, acct) == (Decimal("5150.50"), 0)
+
+
+def test_withdraw_refuses_to_go_below_zero(run, acct, db):
+    before = dump(db)
+    err = refused(run("withdraw", "--account-id", acct, "--amount", "5000.01"))
+    assert err == "paper: error: insufficient funds: 5000.00 USDT available, 5000.01 needed\n"
+    assert dump(db) == before
+    ok(run("withdraw", "--account-id", acct, "--amount", "5000"))
+    assert balance(db, acct) == (0, 0)
+    refused(run("withdraw", "--account-id", acct, "--amount", "1", "--currency", "EUR"))
+
+
+BAD_AMOUNTS = ["", " ", "1 000", " 1", "1 ", "+1", "-1", "0", "0.0", "000", ".", "1e5", "1E400", "NaN", "nan",
+               "inf", "-Infinity", "0x10", "1,000", "1_000", "１２", "٣", "1.2.3", "1." + "0" * 19,
+               "0." + "1" * 19, "1" * 19, "1" * 19 + ".5", "abc", "5$"]
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_bad_amounts_are_usage_errors_and_change_nothing(run, acct, db, amount):
+    before = dump(db)
+    for command in ("deposit", "withdraw"):
+        err = refused(run(command, "--account-id", acct, "--amount", amount), code=2)
+        assert "argument --amount:" in err
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize("amount, why", [
+    ("0", "greater than zero"), ("-1", "not a number"), ("1e5", "not a number"),
+    ("0." + "1" * 19, "more than 18 decimal places"), ("1" * 19, "more than 18 digits"),
+])
+def test_bad_amounts_say_why(run, acct, amount, why):
+    assert why in refused(run("deposit", "--account-id", acct, "--amount", amount), code=2)
+
+
+def test_good_amount_forms(run, acct, db):
+    for amount in ["5.", ".5", "007", "1." + "0" * 18, "1" * 18]:
+        ok(run("deposit", "--account-id", acct, "--amount", amount))
+    assert balance(db, acct) == (Decimal("5000") + 5 + Decimal(".5") + 7 + 1 + int("1" * 18), 0)
+
+
+def test_currency_is_upper_cased_and_checked(run, acct, db):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "btc"))
+    assert balance(db, acct, "BTC") == (1, 0)
+    for currency in ["US D", "A", "ABCDEFGHIJK", "", "ÜSD", "US-D"]:
+        refused(run("deposit", "--account-id", acct, "--amount", "1", "--currency", currency), code=2)
+
+
+# --- idempotency ---
+
+def test_same_ref_records_once_and_reports_the_original(run, acct, db):
+    first = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.2", "--ref", "order-77", "--json")))
+    again = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.20", "--ref", "order-77", "--json")))
+    assert again == first
+    assert balance(db, acct) == (Decimal("5000.2"), 0)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM transactions WHERE reference_id = 'order-77'").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("argv", [
+    ["deposit", "--amount", "0.3"],
+    ["deposit", "--amount", "0.2", "--currency", "EUR"],
+    ["withdraw", "--amount", "0.2"],
+])
+def test_same_ref_with_other_details_is_refused(run, acct, db, argv):
+    ok(run("deposit", "--account-id", acct, "--amount", "0.2", "--ref", "k1"))
+    before = dump(db)
+    err = refused(run(argv[0], "--account-id", acct, *argv[1:], "--ref", "k1"))
+    assert "ref 'k1' was used for DEPOSIT 0.20 USDT" in err
+    assert dump(db) == before
+
+
+def test_refs_belong_to_an_account(run, acct, db):
+    other = ok(run("init")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "same"))
+    ok(run("deposit", "--account-id", other, "--amount", "2", "--ref", "same"))
+    assert balance(db, other) == (Decimal("5002"), 0)
+
+
+def test_withdraw_retry_is_idempotent_even_when_funds_are_gone(run, acct, db):
+    ok(run("withdraw", "--account-id", acct, "--amount", "5000", "--ref", "all"))
+    assert "balance 0.00 USDT" in ok(run("withdraw", "--account-id", acct, "--amount", "5000", "--ref", "all"))
+    assert balance(db, acct) == (0, 0)
+
+
+# --- account ids ---
+
+def test_unique_prefix_works_case_insensitively(run, acct, db):
+    ok(run("deposit", "--account-id", acct[:4].upper(), "--amount", "1"))
+    assert balance(db, acct) == (Decimal("5001"), 0)
+
+
+def test_ambiguous_prefix_lists_the_matches(run, db, monkeypatch):
+    ids = iter(["abcd0000-0000-4000-8000-000000000001", "abcd0000-0000-4000-8000-000000000002"])
+    monkeypatch.setattr(paper, "new_id", lambda: next(ids))
+    ok(run("init")), ok(run("init"))
+    before = dump(db)
+    err = refused(run("deposit", "--account-id", "abcd", "--amount", "1"))
+    assert err == ("paper: error: account id 'abcd' is ambiguous: it matches"
+                   " abcd0000-0000-4000-8000-000000000001, abcd0000-0000-4000-8000-000000000002\n")
+    ok(run("deposit", "--account-id", "abcd0000-0000-4000-8000-000000000002", "--amount", "1"))
+    assert dump(db) != before
+
+
+@pytest.mark.parametrize("account_id, code", [
+    ("abc", 2), ("", 2), ("' OR 1=1 --", 2), ("%", 2), ("____", 2), ("abcd%", 2), ("x" * 37, 2),
+    ("0000", 1), ("00000000-0000-4000-8000-000000000000", 1),
+])
+def test_bad_or_unknown_account_ids(run, acct, db, account_id, code):
+    before = dump(db)
+    for argv in (["deposit", "--amount", "1"], ["history"], ["close"], ["status"], ["verify"]):
+        refused(run(argv[0], "--account-id", account_id, *argv[1:]), code=code)
+    assert dump(db) == before
+
+
+# --- history ---
+
+def test_history_newest_first_with_limit_json_and_csv(run, acct):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--description", 'say "hi", ok'))
+    ok(run("withdraw", "--account-id", acct, "--amount", "2"))
+    out = ok(run("history", "--account-id", acct))
+    assert [line.split()[2] for line in out.splitlines()[1:]] == ["WITHDRAWAL", "DEPOSIT", "DEPOSIT"]
+    assert [t["id"] for t in json.loads(ok(run("history", "--account-id", acct, "--json")))] == [3, 2, 1]
+    assert len(json.loads(ok(run("history", "--account-id", acct, "--limit", "2", "--json")))) == 2
+    lines = ok(run("history", "--account-id", acct, "--csv")).splitlines()
+    assert lines[0] == "id,created_at,type,currency,amount,balance_after,description,reference_id,trade_id"
+    assert lines[1].split(",")[2:6] == ["WITHDRAWAL", "USDT", "-2.00", "4999.00"]
+    assert lines[2].endswith(',DEPOSIT,USDT,1.00,5001.00,"say ""hi"", ok",,')
+    for limit in ("0", "-1", "x", "1.5"):
+        refused(run("history", "--account-id", acct, "--limit", limit), code=2)
+
+
+# --- close ---
+
+def test_close_keeps_the_account_and_refuses_money(run, acct, db):
+    assert ok(run("close", "--account-id", acct)) == f"account {acct} closed\n"
+    account = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert account["status"] == "CLOSED" and account["closed_at"]
+    assert "CLOSED" in ok(run("status"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT is_active, closed_at IS NOT NULL FROM accounts").fetchone() == (0, 1)
+    before = dump(db)
+    assert "is closed" in refused(run("deposit", "--account-id", acct, "--amount", "1"))
+    assert "is closed" in refused(run("withdraw", "--account-id", acct, "--amount", "1"))
+    assert "is closed" in refused(run("close", "--account-id", acct))
+    assert dump(db) == before
+
+
+# --- verify ---
+
+def test_verify_ok_and_json(run, acct):
+    assert ok(run("verify")) == "OK\n"
+    assert json.loads(ok(run("verify", "--account-id", acct, "--json"))) == {"ok": True, "mismatches": []}
+
+
+def test_verify_reports_a_tampered_balance(run, acct, db):
+    other = ok(run("init")).strip()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE balances SET available_amount = '5000.01' WHERE account_id = ?", (acct,))
+    code, out, err = run("verify")
+    assert (code, err) == (1, "")
+    assert out == (f"MISMATCH account {acct} USDT: balance 5000.01 but the log sums to 5000.00\nFAILED\n")
+    assert run("verify", "--account-id", other)[0] == 0
+    report = json.loads(run("verify", "--json")[1])
+    assert report == {"ok": False, "mismatches": [
+        {"account_id": acct, "currency": "USDT", "problem": "balance 5000.01 but the log sums to 5000.00"}]}
+
+
+def test_the_log_is_append_only(acct, db):
+    with sqlite3.connect(db) as conn:
+        for sql in ("UPDATE transactions SET amount = '1.00'", "DELETE FROM transactions"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+
+
+# --- the database ---
+
+def test_the_three_shell_queries(acct, db, run):
+    ok(run("deposit", "--account-id", acct, "--amount", "0.1"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, name, is_active FROM accounts;").fetchall() == [
+            (acct, "Paper Trading Account", 1)]
+        row = conn.execute("SELECT * FROM balances WHERE currency='USDT';").fetchone()
+        assert row[:4] == (acct, "USDT", "5000.10", "0.00")
+        rows = conn.execute("SELECT * FROM transactions ORDER BY created_at DESC;").fetchall()
+        assert [r[4] for r in rows] == ["0.10", "5000.00"]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
+
+
+def test_database_path_from_flag_environment_or_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAPER_DB", raising=False)
+    assert paper.main(["init"]) == 0
+    assert (tmp_path / "data" / "paper.db").is_file()
+    assert stat.S_IMODE(os.stat(tmp_path / "data" / "paper.db").st_mode) == 0o600
+    monkeypatch.setenv("PAPER_DB", str(tmp_path / "env" / "deep" / "e.db"))
+    assert paper.main(["init"]) == 0
+    assert (tmp_path / "env" / "deep" / "e.db").is_file()
+    assert paper.main(["init", "--db", "flag/f.db"]) == 0
+    assert (tmp_path / "flag" / "f.db").is_file()
+    capsys.readouterr()
+    paper.main(["status", "--json"])
+    assert len(json.loads(capsys.readouterr().out)) == 1  # PAPER_DB's database
+
+
+def test_paths_with_uri_characters(tmp_path, capsys):
+    path = str(tmp_path / "we?ird#na%me.db")
+    assert paper.main(["init", "--db", path]) == 0
+    assert paper.main(["status", "--db", path]) == 0
+    assert os.listdir(tmp_path) == ["we?ird#na%me.db"] or "we?ird#na%me.db" in os.listdir(tmp_path)
+
+
+def real_database(tmp_path):
+    path = tmp_path / "real.db"
+    assert paper.main(["init", "--db", str(path)]) == 0
+    return path
+
+
+def snapshot(path):
+    return sorted(os.listdir(path)) if path.is_dir() else path.read_bytes()
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.write_text("hello, I am a text file\n" * 100), "file is not a database"),
+    (lambda p: p.write_bytes(real_database(p.parent).read_bytes()[:5000]), "malformed"),
+    (lambda p: sqlite3.connect(p).execute("PRAGMA user_version = 99"), "schema version 99, newer"),
+    (lambda p: sqlite3.connect(p).execute("CREATE TABLE other (x)"), "is not a paper database"),
+    (lambda p: p.write_bytes(b""), "is not a paper database"),
+])
+def test_unusable_database_files_are_refused_and_untouched(tmp_path, capsys, make, why):
+    path = tmp_path / "x.db"
+    make(path)
+    before = snapshot(path)
+    capsys.readouterr()
+    commands = [["status"], ["status", "--account-id", "abcd"], ["deposit", "--account-id", "abcd", "--amount", "1"],
+                ["withdraw", "--account-id", "abcd", "--amount", "1"], ["verify"], ["close", "--account-id", "abcd"],
+                ["history", "--account-id", "abcd"]]
+    if before != b"":  # an empty file is an empty SQLite database: init may fill it
+        commands.append(["init"])
+    for argv in commands:
+        code = paper.main([*argv, "--db", str(path)])
+        out, err = capsys.readouterr()
+        assert code == 1, (argv, out, err)
+        assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1 and why in err, err
+    assert snapshot(path) == before
+
+
+def test_init_fills_an_empty_file(tmp_path, capsys):
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    assert paper.main(["init", "--db", str(path)]) == 0
+    assert paper.main(["verify", "--db", str(path)]) == 0
+
+
+def test_dropped_tables_and_newer_versions_give_one_line_errors(tmp_path, capsys):
+    path = real_database(tmp_path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE transactions")
+    before = dump(path)
+    for argv in (["status"], ["verify"], ["init"]):
+        assert paper.main([*argv, "--db", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.endswith("real.db is damaged: table transactions is missing\n") and err.count("\n") == 1
+    assert dump(path) == before
+
+
+def test_a_folder_that_cannot_be_created(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert paper.main(["init", "--db", str(tmp_path / "file" / "sub" / "p.db")]) == 1
+    assert capsys.readouterr().err.startswith("paper: error: ")
+
+
+# --- the Python API ---
+
+def test_the_ledger_as_a_library(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="100")
+        tx = ledger.deposit(account.id[:8], Decimal("0.1"), ref="a")
+        assert (tx.amount, tx.balance_after) == (Decimal("0.1"), Decimal("100.1"))
+        assert ledger.deposit(account.id, "0.10", ref="a") == tx
+        ledger.withdraw(account.id, 50, "USDT")
+        assert ledger.account(account.id).balances["USDT"].total == Decimal("50.1")
+        with pytest.raises(paper.PaperError, match="not float"):
+            ledger.deposit(account.id, 0.1)
+        with pytest.raises(paper.PaperError, match="insufficient funds"):
+            ledger.withdraw(account.id, 51)
+        assert ledger.verify() == []
+
+
+# --- real processes ---
+
+def cli(*argv, cwd=None, env=None):
+    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_a_new_user_in_an_empty_folder(tmp_path):
+    init = cli("init", "--balance", "5000", cwd=tmp_path)
+    assert (init.returncode, init.stderr) == (0, "")
+    acct = init.stdout.strip()
+    assert UUID.fullmatch(acct)
+    status = cli("status", "--account-id", acct, cwd=tmp_path)
+    assert status.returncode == 0 and re.search(r"^USDT +5000\.00 +0\.00 +5000\.00$", status.stdout, re.M)
+    usage = cli("deposit", "--account-id", acct, "--amount", "abc", cwd=tmp_path)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr and usage.stdout == ""
+    missing = cli("withdraw", "--account-id", acct, "--amount", "1", "--db", "nope.db", cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.startswith("paper: error: no database at nope.db")
+
+
+def test_history_into_a_closed_pipe_is_quiet(tmp_path):
+    db = str(tmp_path / "p.db")
+    with paper.Ledger(db, create=True) as ledger:
+        acct = ledger.create_account().id
+        for _ in range(3000):
+            ledger.deposit(acct, "1")
+    shell = subprocess.run(f'"{sys.executable}" "{PAPER}" history --account-id {acct} --db "{db}" | head -1',
+                           shell=True, capture_output=True, text=True, timeout=60)
+    assert shell.stdout.split() == ["id", "time", "type", "currency", "amount", "balance", "after", "description"]
+    assert shell.stderr == ""
+
+
+def test_concurrent_deposits_lose_nothing(tmp_path):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--balance", "0", "--db", db).stdout.strip()
+    procs = [subprocess.Popen([sys.executable, "-c", f"""
+import sys; sys.path.insert(0, {str(HERE)!r}); import paper
+for i in range(25):
+    assert paper.main(["deposit", "--account-id", {acct!r}, "--amount", "0.01", "--db", {db!r}]) == 0
+"""], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert errors == [""] * 6 and all(p.returncode == 0 for p in procs)
+    assert balance(db, acct) == (Decimal("1.50"), 0)
+    assert cli("verify", "--db", db).stdout == "OK\n"
