@@ -38,6 +38,7 @@ CURRENCY = re.compile(r"[A-Za-z0-9]{2,10}")
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]{4,36}")
 TRANSACTION_COLUMNS = ("id, account_id, transaction_type, currency, amount, balance_after,"
                        " description, reference_id, created_at, trade_id")
+REPEATABLE = {"--price"}  # options that may be given more than once
 ACCOUNT_COLUMNS = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at"
 
 
@@ -186,16 +187,18 @@ class Ledger:
         if not os.path.exists(path):
             if not create:
                 raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # owner only, also its -wal
+            self._create(path)
         # mode=rw: never create a file here, even if it vanished since the check.
         uri = "file:" + os.path.abspath(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
         self.db = sqlite3.connect(uri + "?mode=rw", uri=True, timeout=busy_timeout_ms / 1000,
                                   isolation_level=None, detect_types=sqlite3.PARSE_DECLTYPES)
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                self._create_schema(version, create)
+            if version > SCHEMA_VERSION:
+                raise PaperError(f"{path} has schema version {version}, newer than this paper.py"
+                                 f" ({SCHEMA_VERSION}): use a newer paper.py")
+            if version < SCHEMA_VERSION:
+                raise PaperError(f"{path} is not a paper database")
             self._check_tables()
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -203,20 +206,27 @@ class Ledger:
             self.db.close()
             raise
 
-    def _create_schema(self, version, create):
-        if version > SCHEMA_VERSION:
-            raise PaperError(f"{self.path} has schema version {version}, newer than this paper.py"
-                             f" ({SCHEMA_VERSION}): use a newer paper.py")
-        if version or not create or self.db.execute("SELECT 1 FROM sqlite_master").fetchone():
-            raise PaperError(f"{self.path} is not a paper database")
+    @staticmethod
+    def _create(path):
+        """Build a new database beside path, then link it into place: a racing init sees it whole or not at all."""
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")) as f:
             schema = f.read()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        try:  # IF NOT EXISTS throughout: a second init racing this one changes nothing
-            self.db.executescript(f"BEGIN IMMEDIATE; {schema}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        building = f"{path}.{os.urandom(8).hex()}.new"
+        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only, and its -wal
+        try:
+            db = sqlite3.connect(building, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(f"BEGIN; {schema}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            finally:
+                db.close()
+            try:
+                os.link(building, path)
+            except FileExistsError:  # another init won the race: use its database
+                pass
         finally:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            os.unlink(building)
 
     def _check_tables(self):
         """Refuse a database whose tables were dropped before anything reads or writes them."""
@@ -478,10 +488,11 @@ def checked(check):
 
 def build_parser(command=None):
     """The argument parser; given a command name, only that command's options are built (faster)."""
-    parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.")
+    parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.",
+                                     allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (summary, _) in COMMANDS.items():
-        sub = commands.add_parser(name, help=summary, description=summary)
+        sub = commands.add_parser(name, help=summary, description=summary, allow_abbrev=False)
         if command not in (None, name):
             continue
         add = sub.add_argument
@@ -617,6 +628,10 @@ def main(argv=None):
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
+        flags = [arg.split("=", 1)[0] for arg in argv if arg.startswith("--")]
+        for flag in flags:
+            if flags.count(flag) > 1 and flag not in REPEATABLE:
+                parser.error(f"{flag} is given more than once")
         timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
         if not timeout.isascii() or not timeout.isdigit():
             parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds, not {timeout!r}")
@@ -641,11 +656,14 @@ def main(argv=None):
     except PaperError as error:
         return fail(error)
     except sqlite3.Error as error:
-        message = str(error)
-        if "locked" in message or "busy" in message:
-            message = (f"database is busy: another process held it for more than {timeout} ms"
-                       " (PAPER_BUSY_TIMEOUT); nothing was written")
-        return fail(f"{path}: {message}")
+        name = getattr(error, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return fail(f"database is busy: another process held {path} for more than {timeout} ms"
+                        " (PAPER_BUSY_TIMEOUT); nothing was written")
+        if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            return fail(f"{path}: {error} (is the disk full?): the change may not be recorded;"
+                        " a retry with the same --ref is safe")
+        return fail(f"{path}: {error}")
     except OSError as error:
         return fail(f"{error.strerror or error}: {error.filename or path}")
     except DecimalException as error:

@@ -1,0 +1,543 @@
+"""paper under attack: killed processes, concurrent writers, bad input, full disks, held locks, tampering.
+
+Every figure the README reports under "Reliability" is printed by these tests as a line
+starting `reliability:`. PAPER_FAULT_SEED replays a run (the seed is in every failure message).
+"""
+
+import json
+import os
+import random
+import re
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import paper
+
+HERE = Path(__file__).resolve().parent
+PAPER = str(HERE / "paper.py")
+SEED = int(os.environ.get("PAPER_FAULT_SEED", "20261125"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    monkeypatch.delenv("PAPER_DB", raising=False)
+    monkeypatch.delenv("PAPER_BUSY_TIMEOUT", raising=False)
+
+
+@pytest.fixture
+def report(capsys):
+    """Print a figure past pytest's capture, so `make test` shows it."""
+    def report(line):
+        with capsys.disabled():
+            print(f"\nreliability: {line}")
+    return report
+
+
+def cli(*argv, env=None, timeout=60):
+    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def new_account(db, balance="1000000"):
+    with paper.Ledger(str(db), create=True) as ledger:
+        return ledger.create_account(balance=balance).id
+
+
+def assert_consistent(db, why=""):
+    """verify passes, and independently of paper: every balance is the sum of its log."""
+    with paper.Ledger(str(db)) as ledger:
+        assert ledger.verify() == [], why
+    with sqlite3.connect(db) as conn:
+        sums = {}
+        for account, currency, amount in conn.execute("SELECT account_id, currency, amount FROM transactions"):
+            sums[account, currency] = sums.get((account, currency), 0) + Decimal(amount)
+        for account, currency, available, reserved in conn.execute(
+                "SELECT account_id, currency, available_amount, reserved_amount FROM balances"):
+            assert Decimal(available) + Decimal(reserved) == sums.pop((account, currency), 0), why
+        assert not any(sums.values()), why
+
+
+def rows_with_ref(db, ref):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT id FROM transactions WHERE reference_id = ? AND trade_id IS NULL",
+                            (ref,)).fetchall()
+
+
+def dump(db):
+    with sqlite3.connect(db) as conn:
+        return list(conn.iterdump())
+
+
+# --- 1. SIGKILL mid-write ---
+
+# A strategy loop through the Python API: says what it starts, and what is done once the call returned.
+API_CHILD = r"""
+import random, sys
+sys.path.insert(0, sys.argv[1])
+import paper
+db, account, seed = sys.argv[2], sys.argv[3], int(sys.argv[4])
+rng = random.Random(seed)
+ledger = paper.Ledger(db)
+for i in range(100000):
+    op, ref = rng.choice(["deposit", "deposit", "withdraw"]), f"api-{seed}-{i}"
+    amount = f"{rng.randint(1, 5000)}.{rng.randint(0, 99999999):08d}"
+    print("start", op, amount, ref, flush=True)
+    try:
+        tx = getattr(ledger, op)(account, amount, ref=ref)
+    except paper.PaperError:
+        print("refused", ref, flush=True)
+        continue
+    print("done", tx.id, ref, flush=True)
+"""
+
+
+def check_after_kill(db, output, why):
+    """Everything the child reported done is in the database exactly once; refused ones are not."""
+    started = None
+    for line in output.splitlines():
+        words = line.split()
+        if words[:1] == ["start"] and len(words) == 5:
+            started = words[1:]
+        elif words[:1] == ["done"] and len(words) == 3:
+            assert rows_with_ref(db, words[2]) == [(int(words[1]),)], why
+            started = None
+        elif words[:1] == ["refused"] and len(words) == 2:
+            assert rows_with_ref(db, words[1]) == [], why
+            started = None
+    return started
+
+
+def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
+    db = str(tmp_path / "kill.db")
+    account = new_account(db)
+    rng = random.Random(SEED)
+    kills = retries = reported = 0
+    for round_ in range(60):
+        why = f"API kill {round_}, PAPER_FAULT_SEED={SEED}"
+        child = subprocess.Popen([sys.executable, "-c", API_CHILD, str(HERE), db, account,
+                                  str(SEED * 1000 + round_)], stdout=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.06, 0.25))
+        child.send_signal(signal.SIGKILL)
+        output = child.communicate()[0]
+        kills += child.returncode == -signal.SIGKILL
+        reported += output.count("\ndone ") + output.startswith("done ")
+        assert_consistent(db, why)
+        started = check_after_kill(db, output, why)
+        if started:  # the client never heard back: it retries with the same ref
+            op, amount, ref = started
+            retry = cli(op, "--account-id", account, "--amount", amount, "--ref", ref, "--db", db)
+            assert retry.returncode in (0, 1) and "Traceback" not in retry.stderr, why
+            assert len(rows_with_ref(db, ref)) == (retry.returncode == 0), why
+            retries += 1
+    for round_ in range(300):  # until 50 of them were killed before they finished
+        if kills >= 110:
+            break
+        why = f"CLI kill {round_}, PAPER_FAULT_SEED={SEED}"
+        ref, amount = f"cli-{round_}", f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"
+        argv = [sys.executable, PAPER, rng.choice(["deposit", "withdraw"]), "--account-id", account,
+                "--amount", amount, "--ref", ref, "--db", db, "--json"]
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.005, 0.06))
+        child.send_signal(signal.SIGKILL)
+        output, errors = child.communicate()
+        assert "Traceback" not in errors, why
+        kills += child.returncode == -signal.SIGKILL
+        assert_consistent(db, why)
+        if child.returncode == 0:  # it finished before the kill: reported done
+            reported += 1
+            assert rows_with_ref(db, ref) == [(json.loads(output)["id"],)], why
+        retry = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert retry.returncode == 0, (why, retry.stderr)
+        assert rows_with_ref(db, ref) == [(json.loads(retry.stdout)["id"],)], why
+        retries += 1
+    assert kills >= 100, f"only {kills} processes were killed mid-run"
+    assert_consistent(db)
+    report(f"{kills} SIGKILLs survived (seed {SEED}): {reported} operations reported done all present"
+           f" exactly once, {retries} retries after a kill recorded once, verify OK after every kill")
+
+
+# --- 2. Concurrent writers and readers ---
+
+WRITER = r"""
+import random, sys
+sys.path.insert(0, sys.argv[1])
+import paper
+db, accounts, seed = sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
+rng = random.Random(seed)
+for i in range(100):
+    account, cents = rng.choice(accounts), rng.randint(1, 100000)
+    op = "deposit" if rng.random() < 0.6 else "withdraw"
+    code = paper.main([op, "--account-id", account, "--amount", f"{cents // 100}.{cents % 100:02d}", "--db", db])
+    if code:
+        sys.exit(code)
+    print("done", op, account, cents, flush=True)
+"""
+
+READER = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import paper
+db, accounts, stop = sys.argv[2], sys.argv[3].split(","), sys.argv[4]
+reads = 0
+while not os.path.exists(stop):
+    for account in accounts:
+        for argv in (["status", "--account-id", account], ["history", "--account-id", account, "--limit", "20"]):
+            if paper.main([*argv, "--db", db, "--json"]):
+                sys.exit(1)
+            reads += 1
+print(reads, file=sys.stderr)
+"""
+
+
+def test_concurrent_writers_and_readers(tmp_path, report):
+    db = str(tmp_path / "busy.db")
+    accounts = [new_account(db, balance="100000") for _ in range(3)]
+    stop = str(tmp_path / "stop")
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(HERE), db, ",".join(accounts), stop],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(HERE), db, ",".join(accounts), str(SEED + n)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(8)]
+    results = [w.communicate(timeout=300) for w in writers]
+    Path(stop).touch()
+    reads = [r.communicate(timeout=60)[1] for r in readers]
+    assert [w.returncode for w in writers] == [0] * 8, [err for _, err in results]
+    assert [err for _, err in results] == [""] * 8
+    assert [r.returncode for r in readers] == [0, 0], reads
+    expected = {account: Decimal(100000) for account in accounts}
+    operations = 0
+    for out, _ in results:
+        for line in out.splitlines():
+            if not line.startswith("done "):
+                continue
+            op, account, cents = line.split()[1:]
+            expected[account] += Decimal(cents) / 100 * (1 if op == "deposit" else -1)
+            operations += 1
+    assert operations == 800
+    with paper.Ledger(db) as ledger:
+        assert {a: ledger.account(a).balances["USDT"].available for a in accounts} == expected
+    assert_consistent(db)
+    report(f"8 writer processes x 100 operations with 2 readers ({sum(map(int, reads))} reads):"
+           " 0 errors, 0 'database is locked', final balances exact, verify OK")
+
+
+INIT_AT = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import paper
+start = float(sys.argv[3])
+while time.time() < start:
+    pass
+sys.exit(paper.main(["init", "--db", sys.argv[2]]))
+"""
+
+
+def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
+    db = str(tmp_path / "new" / "p.db")
+    start = time.time() + 1.0
+    procs = [subprocess.Popen([sys.executable, "-c", INIT_AT, str(HERE), db, str(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, results
+    assert all(err == "" for _, err in results)
+    ids = {out.strip() for out, _ in results}
+    with sqlite3.connect(db) as conn:
+        assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
+        assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (5,)
+    assert_consistent(db)
+    report("6 processes running init on a missing database at once: schema created once, 6 accounts")
+
+
+# --- 3. Retries ---
+
+def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, report):
+    db = str(tmp_path / "ref.db")
+    account = new_account(db)
+    procs = [subprocess.Popen([sys.executable, PAPER, "deposit", "--account-id", account, "--amount", "12.34",
+                               "--ref", "same-key", "--db", db, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, results
+    assert len({json.loads(out)["id"] for out, _ in results}) == 1
+    assert len(rows_with_ref(db, "same-key")) == 1
+    with paper.Ledger(db) as ledger:
+        assert ledger.account(account).balances["USDT"].available == Decimal("1000012.34")
+    report("the same --ref from 8 processes at once: 1 transaction")
+
+
+# --- 4. Bad input ---
+
+A = "ACCOUNT"  # replaced by the funded account's id
+BAD_INPUTS = [
+    # amounts
+    *[["deposit", "--account-id", A, "--amount", amount] for amount in [
+        "", " ", "1 000", "+5", "-5", "0", "0.000", "1e400", "1E2", "NaN", "inf", "Infinity", "0x10", "1,000",
+        "1_000", "１０", "1." + "1" * 19, "1" * 19, "..5", "1.2.3", "5 ", "\u00a05", "½", "1/2"]],
+    ["withdraw", "--account-id", A, "--amount", "-0"],
+    ["withdraw", "--account-id", A, "--amount", "1000000.01"],  # more than the account holds
+    ["init", "--balance", "-1"], ["init", "--balance", "1e3"], ["init", "--balance", "1" * 19],
+    # ids
+    ["deposit", "--account-id", "00000000-0000-4000-8000-000000000000", "--amount", "1"],
+    ["deposit", "--account-id", "abc", "--amount", "1"],
+    ["deposit", "--account-id", "'; DROP TABLE accounts; --", "--amount", "1"],
+    ["history", "--account-id", "' OR '1'='1"], ["status", "--account-id", "%%%%"], ["close", "--account-id", "____"],
+    ["verify", "--account-id", "0000"], ["history", "--account-id", A + "0"],
+    # names, descriptions, refs
+    ["init", "--name", "x" * 10_000], ["init", "--name", "bell\x07"], ["init", "--name", "two\nlines"],
+    ["init", "--name", ""], ["deposit", "--account-id", A, "--amount", "1", "--description", "tab\t"],
+    ["deposit", "--account-id", A, "--amount", "1", "--ref", "r" * 101],
+    ["deposit", "--account-id", A, "--amount", "1", "--ref", ""],
+    # currencies
+    ["deposit", "--account-id", A, "--amount", "1", "--currency", "US D"],
+    ["deposit", "--account-id", A, "--amount", "1", "--currency", "ABCDEFGHIJK"],
+    ["deposit", "--account-id", A, "--amount", "1", "--currency", ""],
+    ["deposit", "--account-id", A, "--amount", "1", "--currency", "€UR"],
+    ["withdraw", "--account-id", A, "--amount", "1", "--currency", "EUR"],  # holds none
+    ["init", "--currency", "X"],
+    # flags
+    ["deposit", "--account-id", A, "--amount"], ["deposit", "--account-id", A], ["deposit", "--amount", "1"],
+    ["deposit", "--account-id", A, "--amount", "1", "--amount", "2"],
+    ["deposit", "--account-id", A, "--amount", "1", "--bogus"], ["deposit", "--account-id", A, "--amo", "1"],
+    ["history", "--account-id", A, "--limit", "0"], ["history", "--account-id", A, "--limit", "ten"],
+    ["status", "--account-id", A, "--account-id", A], ["init", "--leverage", "5"], ["init", "--leverage", "0"],
+    ["init", "--leverage", "2", "--max-leverage", "1"], ["frobnicate"], [], ["--db"], ["status", "extra"],
+]
+
+
+@pytest.fixture(scope="module")
+def funded(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("bad") / "bad.db")
+    return db, new_account(db)
+
+
+@pytest.mark.parametrize("argv", BAD_INPUTS, ids=lambda argv: " ".join(argv)[:60])
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, argv, capsys):
+    db, account = funded
+    argv = [account if arg == A else arg for arg in argv]
+    before = dump(db)
+    code = paper.main([*argv, "--db", db])
+    out, err = capsys.readouterr()
+    assert code in (1, 2) and out == "" and "Traceback" not in err
+    if code == 1:
+        assert err.startswith("paper: error: ") and err.count("\n") == 1, err
+    else:
+        assert re.search(r"^paper( \w+)?: error: .+\n\Z", err, re.M), err  # argparse's usage message
+    assert dump(db) == before
+
+
+def test_bad_input_count(report):
+    assert len(BAD_INPUTS) >= 50
+    report(f"{len(BAD_INPUTS)} bad inputs across every command, plus {len(BAD_DATABASES)} unusable database"
+           " files: each refused in one line, exit 1 or 2, no traceback, database unchanged")
+
+
+def test_bad_input_through_real_processes(funded):
+    db, account = funded
+    before = dump(db)
+    for argv in (["deposit", "--account-id", account, "--amount", "１０"], ["init", "--name", "x" * 10_000],
+                 ["history", "--account-id", "'; DROP TABLE accounts; --"], ["withdraw"]):
+        result = cli(*argv, "--db", db)
+        assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[-1].startswith(f"paper {argv[0]}: error: ")
+    assert dump(db) == before
+
+
+def truncated(path):
+    real = path.parent / "real.db"
+    new_account(real)
+    path.write_bytes(real.read_bytes()[:6000])
+
+
+def shell(path, *sql):
+    """What a user does with the sqlite3 shell: run statements, commit, close."""
+    conn = sqlite3.connect(path)
+    try:
+        for statement in sql:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def tables_dropped(path):
+    new_account(path)
+    shell(path, "DROP TABLE balances")
+
+
+def read_only(path):
+    new_account(path)
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+
+
+BAD_DATABASES = {
+    "a folder": lambda p: p.mkdir(),
+    "a text file": lambda p: p.write_text("not a database\n" * 200),
+    "an empty file": lambda p: p.write_bytes(b""),
+    "a truncated copy": truncated,
+    "a newer user_version": lambda p: shell(p, "CREATE TABLE accounts (id)", "PRAGMA user_version = 2"),
+    "dropped tables": tables_dropped,
+    "a read-only file": read_only,
+    "a folder that cannot be created": lambda p: p.parent.joinpath("file").write_text("x"),
+}
+
+
+def without_root_powers():
+    """Root ignores file modes: drop the capabilities that override them, so read-only means read-only."""
+    if os.geteuid() == 0:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "cannot drop root's file capabilities")
+
+
+@pytest.mark.parametrize("kind", BAD_DATABASES)
+def test_unusable_database_files(tmp_path, kind):
+    tmp_path.chmod(0o755)
+    folder = tmp_path / "dbs"
+    folder.mkdir(mode=0o755)
+    path = folder / "p.db"
+    BAD_DATABASES[kind](path)
+    if kind == "a folder that cannot be created":
+        path = folder / "file" / "sub" / "p.db"
+    def snapshot():
+        return {f.name: f.read_bytes() if f.is_file() else "dir" for f in folder.iterdir()}
+    before = snapshot()
+    if kind == "a read-only file":  # the child really cannot write it
+        probe = subprocess.run([sys.executable, "-c", f"open({str(path)!r}, 'ab')"], capture_output=True,
+                               text=True, preexec_fn=without_root_powers)
+        assert "PermissionError" in probe.stderr, probe
+    commands = [["status"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["verify"],
+                ["history", "--account-id", "abcd"], ["close", "--account-id", "abcd"]]
+    for argv in commands + [["init"]]:
+        result = subprocess.run([sys.executable, PAPER, *argv, "--db", str(path)], capture_output=True,
+                                text=True, preexec_fn=without_root_powers if kind == "a read-only file" else None)
+        expect = 0 if (kind, argv) == ("a folder that cannot be created", ["status"]) else 1
+        assert result.returncode == expect, (argv, result)
+        if expect:
+            assert result.stdout == "" and result.stderr.startswith("paper: error: "), (argv, result)
+            assert result.stderr.count("\n") == 1, result.stderr
+    assert snapshot() == before
+    folder.chmod(0o755)
+
+
+# --- 5. Full disk ---
+
+FILLER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import paper
+for i in range(5000):
+    ref = f"fill-{i}"
+    code = paper.main(["deposit", "--account-id", sys.argv[3], "--amount", "1.01", "--ref", ref,
+                       "--description", "x" * 200, "--db", sys.argv[2], "--json"])
+    if code:
+        print("failed", ref, code, flush=True)
+        break
+"""
+
+
+@pytest.mark.parametrize("headroom", [4096, 20000, 70000])
+def test_a_full_disk_fails_cleanly_and_keeps_every_commit(tmp_path, headroom, report):
+    db = str(tmp_path / "full.db")
+    account = new_account(db)
+    limit = os.path.getsize(db) + headroom
+
+    def small_disk():  # EFBIG instead of SIGXFSZ: a write fails as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    child = subprocess.run([sys.executable, "-c", FILLER, str(HERE), db, account], capture_output=True,
+                           text=True, preexec_fn=small_disk, timeout=120)
+    assert "Traceback" not in child.stderr
+    lines = child.stdout.splitlines()
+    assert lines and lines[-1].startswith("failed ") and lines[-1].endswith(" 1"), child.stdout[-500:]
+    assert child.stderr.count("\n") == 1 and child.stderr.startswith("paper: error: ")
+    assert "(is the disk full?)" in child.stderr
+    done = [json.loads(line) for line in child.stdout.split("failed")[0].replace("}\n{", "}\x00{").split("\x00")
+            if line.strip()]
+    failed_ref = lines[-1].split()[1]
+    assert_consistent(db)
+    for tx in done:
+        assert rows_with_ref(db, tx["reference_id"]) == [(tx["id"],)]
+    assert len(rows_with_ref(db, failed_ref)) <= 1
+    # With room again, the retry records it exactly once.
+    retry = cli("deposit", "--account-id", account, "--amount", "1.01", "--ref", failed_ref,
+                "--description", "x" * 200, "--db", db)
+    assert retry.returncode == 0, retry.stderr
+    assert len(rows_with_ref(db, failed_ref)) == 1
+    assert_consistent(db)
+    message = child.stderr.split("full.db: ")[1].split(":")[0]
+    report(f"disk full after {len(done)} deposits ({headroom} bytes free): exit 1 '{message}',"
+           " every commit kept, verify OK, the retry recorded once")
+
+
+# --- 6. A lock held too long ---
+
+def test_a_lock_held_too_long_fails_cleanly(tmp_path, report):
+    db = str(tmp_path / "lock.db")
+    account = new_account(db)
+    before = dump(db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        result = cli("deposit", "--account-id", account, "--amount", "1", "--db", db,
+                     env={"PAPER_BUSY_TIMEOUT": "300"})
+        waited = time.monotonic() - start
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("paper: error: database is busy: another process held")
+        assert result.stderr.count("\n") == 1
+        assert waited >= 0.3
+        status = cli("status", "--account-id", account, "--db", db, env={"PAPER_BUSY_TIMEOUT": "300"})
+        assert status.returncode == 0, "readers are never blocked by a writer in WAL mode"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert dump(db) == before
+    assert_consistent(db)
+    bad = cli("status", "--db", db, env={"PAPER_BUSY_TIMEOUT": "soon"})
+    assert bad.returncode == 2 and "PAPER_BUSY_TIMEOUT must be a whole number" in bad.stderr
+    report("a write lock held past PAPER_BUSY_TIMEOUT: exit 1 'database is busy', nothing half-written")
+
+
+# --- 7. Tampering ---
+
+@pytest.mark.parametrize("sql, problem", [
+    (["UPDATE balances SET available_amount = '4999.99'"], "balance 4999.99 but the log sums to 5001.00"),
+    (["UPDATE balances SET reserved_amount = '1.00'"], "reserved 1.00 but open orders reserve 0.00"),
+    (["DROP TRIGGER transactions_append_only_update", "UPDATE transactions SET amount = '2.00' WHERE id = 2"],
+     "transaction 2 says balance 5001.00 after it, but the log sums to 5002.00"),
+    (["DROP TRIGGER transactions_append_only_delete", "DELETE FROM transactions WHERE id = 1"],
+     "transaction 2 says balance 5001.00 after it, but the log sums to 1.00"),
+    (["DROP TRIGGER transactions_append_only_update", "UPDATE transactions SET currency = 'EUR' WHERE id = 2"],
+     "no balance row, but the log sums to 1.00"),
+])
+def test_tampering_is_reported_by_verify(tmp_path, sql, problem):
+    db = str(tmp_path / "t.db")
+    account = new_account(db, balance="5000")
+    assert cli("deposit", "--account-id", account, "--amount", "1", "--db", db).returncode == 0
+    shell(db, *sql)
+    result = cli("verify", "--db", db)
+    assert result.returncode == 1 and result.stderr == ""
+    assert re.search(rf"^MISMATCH account {account} [A-Z]+: {re.escape(problem)}$", result.stdout, re.M), \
+        result.stdout
+    assert result.stdout.endswith("FAILED\n")
+
+
+def test_the_log_refuses_update_and_delete_from_the_shell(tmp_path):
+    db = str(tmp_path / "t.db")
+    new_account(db)
+    for statement in ("UPDATE transactions SET amount = '0.00'", "DELETE FROM transactions"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            shell(db, statement)
+    assert_consistent(db)
