@@ -25,21 +25,25 @@ from decimal import (ROUND_CEILING, Context, Decimal, DecimalException, Division
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = os.path.join("data", "paper.db")
-ZERO = Decimal(0)
+ZERO, ONE = Decimal(0), Decimal(1)
 CENT = Decimal("0.01")
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 DEFAULT_FEE_RATE = Decimal("0.001")
+FEE_STEP = Decimal("1e-8")  # fees are rounded up to 8 decimal places; nothing else is rounded
 # Amounts have at most 18 + 18 digits, products at most 72: this context never
 # rounds, and Inexact is a trap, so a rounding that slipped through would raise.
 EXACT = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 FEE_ROUNDING = Context(prec=100, rounding=ROUND_CEILING)
+PNL_ROUNDING = Context(prec=100)  # average cost may not terminate: P&L is shown to 18 places
 NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
 CURRENCY = re.compile(r"[A-Za-z0-9]{2,10}")
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]{4,36}")
 TRANSACTION_COLUMNS = ("id, account_id, transaction_type, currency, amount, balance_after,"
                        " description, reference_id, created_at, trade_id")
-REPEATABLE = {"--price"}  # options that may be given more than once
 ACCOUNT_COLUMNS = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at"
+ORDER_COLUMNS = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount,"
+                 " status, created_at, updated_at")
+TRADE_COLUMNS = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at"
 
 
 class PaperError(Exception):
@@ -98,6 +102,48 @@ def to_text(value, what, longest=200):
     if not isinstance(value, str) or not 0 < len(value) <= longest or not value.isprintable():
         raise PaperError(f"{what} must be 1-{longest} printable characters on one line")
     return value
+
+
+def to_symbol(value):
+    """BASE/QUOTE: two different currency codes, upper-cased."""
+    base, slash, quote = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if not slash or not CURRENCY.fullmatch(base) or not CURRENCY.fullmatch(quote) or base.upper() == quote.upper():
+        raise PaperError(f"symbol {value!r} must be BASE/QUOTE with two different currencies, like BTC/USDT")
+    return value.upper()
+
+
+def to_side(value):
+    if value not in ("buy", "sell"):
+        raise PaperError(f"side {value!r} must be buy or sell")
+    return value
+
+
+def to_fee_rate(value):
+    rate = to_amount(value, "fee rate", zero=True)
+    if rate >= 1:
+        raise PaperError(f"fee rate {value} must be below 1 (0.001 is 0.1%)")
+    return rate
+
+
+def to_price(text):
+    """BASE=PRICE, as `status --price BTC=65000` takes it."""
+    currency, equals, price = text.partition("=")
+    if not equals:
+        raise PaperError(f"price {text!r} must be CURRENCY=PRICE, like BTC=65000")
+    return to_currency(currency), to_amount(price, f"price of {currency}")
+
+
+def notional(qty, price):
+    """qty x price, exact; refused if it needs more than 18 decimal places."""
+    value = EXACT.multiply(qty, price)
+    if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
+        raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
+    return value
+
+
+def fee_for(value, rate):
+    """The fee on value at rate, rounded up to 8 decimal places."""
+    return FEE_ROUNDING.multiply(value, rate).quantize(FEE_STEP, context=FEE_ROUNDING)
 
 
 def to_id(value):
@@ -164,6 +210,58 @@ class Account:
     @property
     def status(self):
         return "ACTIVE" if self.is_active else "CLOSED"
+
+
+@dataclass
+class Order:
+    id: str
+    account_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    limit_price: Decimal
+    fee_rate: Decimal
+    filled_qty: Decimal
+    reserved: Decimal  # still set aside: quote currency for a buy (fee included), base for a sell
+    status: str  # OPEN, FILLED or CANCELLED
+    created_at: str
+    updated_at: str
+
+    @property
+    def reserve_currency(self):
+        return self.symbol.split("/")[self.side == "buy"]
+
+
+def reserve_for(side, qty, limit_price, fee_rate):
+    """What an order for qty sets aside: qty x limit + its fee for a buy, qty of base for a sell."""
+    if side == "sell" or not qty:
+        return qty
+    value = notional(qty, limit_price)
+    return value + fee_for(value, fee_rate)
+
+
+@dataclass
+class Trade:
+    id: int
+    account_id: str
+    order_id: str | None
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee_rate: Decimal
+    fee: Decimal  # in the quote currency
+    reference_id: str | None
+    created_at: str
+    transactions: list = field(default_factory=list)  # its legs
+
+
+@dataclass
+class Valuation:
+    quote: str
+    holdings: dict  # currency -> (total, price, value in quote)
+    equity: Decimal
+    realized_pnl: dict  # symbol -> realised P&L in its quote currency, since the latest reset
 
 
 @dataclass
@@ -260,7 +358,7 @@ class Ledger:
     def _find(self, table, prefix, what):
         """The one row of table whose id starts with prefix, as git finds short hashes."""
         prefix = to_id(prefix)
-        columns = ACCOUNT_COLUMNS if table == "accounts" else "*"
+        columns = {"accounts": ACCOUNT_COLUMNS, "orders": ORDER_COLUMNS}[table]
         rows = self.db.execute(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
                                (prefix, prefix + "~")).fetchall()
         if not rows:
@@ -299,6 +397,8 @@ class Ledger:
             (account.id, currency, new.available, new.reserved, now, now, now))
         total, logged = old.total, []
         for kind, amount, description in legs:
+            if not amount:  # a zero fee
+                continue
             total += amount
             tx = Transaction(None, account.id, kind, currency, amount, total, description, ref, now, trade_id)
             tx.id = self.db.execute(
@@ -380,18 +480,192 @@ class Ledger:
         signed = amount if kind == "DEPOSIT" else -amount
         with self._transaction():
             account = self._account(account_id)
-            if ref is not None:
-                row = self.db.execute(f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE account_id = ?"
-                                      " AND reference_id = ? ORDER BY id LIMIT 1", (account.id, ref)).fetchone()
-                if row:
-                    done = Transaction(*row)
-                    if (done.type, done.currency, done.amount, done.trade_id) != (kind, currency, signed, None):
-                        raise PaperError(f"ref {ref!r} was used for {done.type} {fmt(done.amount)}"
-                                         f" {done.currency} (transaction {done.id}): a retry repeats the same details")
-                    return done
+            done = self._earlier(account, ref, lambda tx: isinstance(tx, Transaction) and (
+                tx.type, tx.currency, tx.amount) == (kind, currency, signed))
+            if done:
+                return done
             if not account.is_active:
                 raise PaperError(f"account {account.id} is closed")
             return self._move(account, currency, signed, legs=[(kind, signed, description)], ref=ref)[0]
+
+    def _earlier(self, account, ref, same):
+        """What account recorded under ref (a Transaction or a Trade) if same(it); refuse a ref reused otherwise."""
+        if ref is None:
+            return None
+        row = self.db.execute(f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE account_id = ?"
+                              " AND reference_id = ? AND trade_id IS NULL", (account.id, ref)).fetchone()
+        done = row and Transaction(*row)
+        if not done:
+            row = self.db.execute(f"SELECT {TRADE_COLUMNS} FROM trades WHERE account_id = ? AND reference_id = ?",
+                                  (account.id, ref)).fetchone()
+            done = row and self._legs(Trade(*row))
+        if done and not same(done):
+            what = (f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
+                    if isinstance(done, Transaction) else
+                    f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})")
+            raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
+        return done
+
+    def _legs(self, trade):
+        trade.transactions = [Transaction(*row) for row in self.db.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE trade_id = ? ORDER BY id", (trade.id,))]
+        return trade
+
+    # --- Trading ---
+
+    def trade(self, account_id, side, symbol, qty, price, fee_rate=DEFAULT_FEE_RATE, ref=None):
+        """Buy or sell qty of BASE at price in QUOTE, now; the fee is in QUOTE. Returns the Trade."""
+        side, symbol = to_side(side), to_symbol(symbol)
+        qty, price, fee_rate = to_amount(qty, "qty"), to_amount(price, "price"), to_fee_rate(fee_rate)
+        ref = None if ref is None else to_text(ref, "ref", 100)
+        with self._transaction():
+            account = self._account(account_id)
+            done = self._earlier(account, ref, lambda t: isinstance(t, Trade) and (
+                t.side, t.symbol, t.qty, t.price, t.fee_rate) == (side, symbol, qty, price, fee_rate))
+            if done:
+                return done
+            if not account.is_active:
+                raise PaperError(f"account {account.id} is closed")
+            return self._execute(account, side, symbol, qty, price, fee_rate, ref)
+
+    def _execute(self, account, side, symbol, qty, price, fee_rate, ref=None, order=None, release=ZERO):
+        """Fill qty at price: the trade row and every leg; release is what an order had set aside for it."""
+        base, quote = symbol.split("/")
+        value = notional(qty, price)
+        trade = Trade(None, account.id, order and order.id, symbol, side, qty, price, fee_rate,
+                      fee_for(value, fee_rate), ref, utc_now())
+        trade.id = self.db.execute(f"INSERT INTO trades ({TRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   tuple(vars(trade).values())[:11]).lastrowid
+        what = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}"
+        if side == "buy":
+            trade.transactions = self._move(account, quote, release - value - trade.fee, -release, [
+                ("TRADE_BUY", -value, what), ("FEE", -trade.fee, what)], ref, trade.id)
+            trade.transactions += self._move(account, base, qty, ZERO, [("TRADE_BUY", qty, what)], ref, trade.id)
+        else:
+            trade.transactions = self._move(account, base, release - qty, -release, [
+                ("TRADE_SELL", -qty, what)], ref, trade.id)
+            trade.transactions += self._move(account, quote, value - trade.fee, ZERO, [
+                ("TRADE_SELL", value, what), ("FEE", -trade.fee, what)], ref, trade.id)
+        return trade
+
+    def place_order(self, account_id, side, symbol, qty, limit_price, fee_rate=DEFAULT_FEE_RATE):
+        """A limit order: what it may spend moves from available to reserved until it fills or is cancelled."""
+        side, symbol = to_side(side), to_symbol(symbol)
+        qty, limit_price = to_amount(qty, "qty"), to_amount(limit_price, "limit price")
+        fee_rate = to_fee_rate(fee_rate)
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            now = utc_now()
+            order = Order(new_id(), account.id, symbol, side, qty, limit_price, fee_rate, ZERO,
+                          reserve_for(side, qty, limit_price, fee_rate), "OPEN", now, now)
+            self._move(account, order.reserve_currency, -order.reserved, order.reserved)
+            self.db.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            tuple(vars(order).values()))
+        return order
+
+    def _open_order(self, order_id):
+        order = Order(*self._find("orders", order_id, "order"))
+        if order.status != "OPEN":
+            raise PaperError(f"order {order.id} is {order.status.lower()}")
+        return order
+
+    def _update(self, order, filled, reserved, status):
+        order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
+        self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?"
+                        " WHERE id = ?", (filled, reserved, status, order.updated_at, order.id))
+
+    def fill(self, order_id, price=None, qty=None):
+        """Execute an open order, whole or in part, at price (default its limit); returns the Trade."""
+        price = None if price is None else to_amount(price, "price")
+        qty = None if qty is None else to_amount(qty, "qty")
+        with self._transaction():
+            order = self._open_order(order_id)
+            account = self._account(order.account_id, active=True)
+            price = order.limit_price if price is None else price
+            if (price > order.limit_price) if order.side == "buy" else (price < order.limit_price):
+                raise PaperError(f"a {order.side} order limited to {fmt(order.limit_price)} cannot fill"
+                                 f" at {fmt(price)}")
+            left = order.qty - order.filled_qty
+            qty = left if qty is None else qty
+            if qty > left:
+                raise PaperError(f"qty {fmt(qty)} is more than the {fmt(left)} left on order {order.id}")
+            keep = reserve_for(order.side, left - qty, order.limit_price, order.fee_rate)
+            trade = self._execute(account, order.side, order.symbol, qty, price, order.fee_rate,
+                                  order=order, release=order.reserved - keep)
+            self._update(order, order.filled_qty + qty, keep, "OPEN" if left - qty else "FILLED")
+        return trade
+
+    def cancel(self, order_id):
+        """Cancel an open order (also on a closed account): its reserve goes back to available."""
+        with self._transaction():
+            order = self._open_order(order_id)
+            self._cancel(self._account(order.account_id), order)
+        return order
+
+    def _cancel(self, account, order):
+        self._move(account, order.reserve_currency, order.reserved, -order.reserved)
+        self._update(order, order.filled_qty, ZERO, "CANCELLED")
+
+    def orders(self, account_id, open_only=False):
+        """The account's orders, newest first."""
+        with self._transaction("BEGIN"):
+            return self._orders(self._account(account_id).id, open_only)
+
+    def _orders(self, account_id, open_only=False):
+        only = " AND status = 'OPEN'" if open_only else ""
+        return [Order(*row) for row in self.db.execute(
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ?{only} ORDER BY created_at DESC, rowid DESC",
+            (account_id,))]
+
+    def reset(self, account_id, balance=Decimal(5000), currency="USDT"):
+        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance."""
+        balance, currency = to_amount(balance, "balance", zero=True), to_currency(currency)
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            for order in self._orders(account.id, open_only=True):
+                self._cancel(account, order)
+            for held in self._balances(account.id).values():
+                self._move(account, held.currency, -held.available, legs=[("RESET", -held.available, "Reset to zero")])
+            self._move(account, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
+            self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
+                            " updated_at = ? WHERE id = ?", (utc_now(), account.id))
+        return self.account(account.id)
+
+    def valuation(self, account_id, prices, quote="USDT"):
+        """Each holding's value in quote at prices {currency: price}, the equity, and realised P&L by symbol."""
+        from fractions import Fraction
+        quote = to_currency(quote)
+        prices = {to_currency(c): to_amount(p, f"price of {c}") for c, p in dict(prices).items()}
+        prices[quote] = ONE
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            holdings, equity = {}, ZERO
+            for held in self._balances(account.id).values():
+                if held.total:
+                    if held.currency not in prices:
+                        raise PaperError(f"no price for {held.currency}: add --price {held.currency}=PRICE"
+                                         f" (in {quote})")
+                    value = held.total * prices[held.currency]
+                    holdings[held.currency] = held.total, prices[held.currency], value
+                    equity += value
+            # Average cost, fees in the cost and out of the proceeds. Coins sold beyond what was bought
+            # (deposited ones) cost their sale price: they realise only their fee.
+            books = {}
+            for symbol, side, qty, price, fee in self.db.execute(
+                    "SELECT symbol, side, qty, price, fee FROM trades WHERE account_id = ? AND id >"
+                    " (SELECT pnl_after_trade FROM accounts WHERE id = ?) ORDER BY id", (account.id, account.id)):
+                held, cost, realized = books.get(symbol, (ZERO, Fraction(0), Fraction(0)))
+                if side == "buy":
+                    held, cost = held + qty, cost + Fraction(qty * price + fee)
+                else:
+                    matched = min(qty, held)
+                    part = cost * Fraction(matched) / Fraction(held) if held else Fraction(0)
+                    held, cost, realized = held - matched, cost - part, realized + Fraction(matched * price - fee) - part
+                books[symbol] = held, cost, realized
+        realized = {symbol: Decimal(fmt(PNL_ROUNDING.divide(Decimal(r.numerator), Decimal(r.denominator))
+                                        .quantize(Decimal("1e-18"), context=PNL_ROUNDING)))
+                    for symbol, (_, _, r) in sorted(books.items())}
+        return Valuation(quote, holdings, equity, realized)
 
     # --- Checks ---
 
@@ -413,11 +687,15 @@ class Ledger:
                     problems.append(Mismatch(account, currency, f"transaction {tx_id} says balance"
                                              f" {fmt(after)} after it, but the log sums to {fmt(total)}"))
             reserves = {}
-            for account, symbol, side, reserved in self.db.execute(
-                    f"SELECT account_id, symbol, side, reserved_amount FROM orders{where}"
-                    f"{' AND' if where else ' WHERE'} status = 'OPEN'", params):
-                key = account, symbol.split("/")[side == "buy"]
-                reserves[key] = reserves.get(key, ZERO) + reserved
+            for row in self.db.execute(f"SELECT {ORDER_COLUMNS} FROM orders{where}"
+                                       f"{' AND' if where else ' WHERE'} status = 'OPEN'", params):
+                order = Order(*row)
+                key = order.account_id, order.reserve_currency
+                reserves[key] = reserves.get(key, ZERO) + order.reserved
+                needed = reserve_for(order.side, order.qty - order.filled_qty, order.limit_price, order.fee_rate)
+                if order.reserved != needed:
+                    problems.append(Mismatch(*key, f"order {order.id} reserves {fmt(order.reserved)} but what is"
+                                                   f" left of it needs {fmt(needed)}"))
             for account, currency, available, reserved in self.db.execute(
                     f"SELECT account_id, currency, available_amount, reserved_amount FROM balances{where}", params):
                 key = account, currency
@@ -450,10 +728,24 @@ def transactions_table(transactions):
                   for t in transactions], "><<<>><")
 
 
-def transaction_json(tx):
-    return {"id": tx.id, "type": tx.type, "currency": tx.currency, "amount": fmt(tx.amount),
-            "balance_after": fmt(tx.balance_after), "description": tx.description,
-            "reference_id": tx.reference_id, "created_at": tx.created_at, "trade_id": tx.trade_id}
+def as_json(record):
+    """A record's fields for JSON: amounts as exact strings, nested records too."""
+    return {key: fmt(value) if isinstance(value, Decimal) else
+            [as_json(item) for item in value] if isinstance(value, list) else value
+            for key, value in vars(record).items()}
+
+
+def trade_line(trade):
+    balances = {tx.currency: tx.balance_after for tx in trade.transactions}
+    return (f"trade {trade.id}: {trade.side} {fmt(trade.qty)} {trade.symbol} @ {fmt(trade.price)},"
+            f" fee {fmt(trade.fee)} {trade.symbol.split('/')[1]}; balances "
+            + ", ".join(f"{fmt(total)} {currency}" for currency, total in balances.items()))
+
+
+def orders_table(orders):
+    return table(["id", "status", "side", "symbol", "qty", "filled", "limit", "reserved", "created"],
+                 [[o.id, o.status, o.side, o.symbol, fmt(o.qty), fmt(o.filled_qty), fmt(o.limit_price),
+                   f"{fmt(o.reserved)} {o.reserve_currency}", o.created_at] for o in orders], "<<<<>>>><")
 
 
 def account_json(account, transactions=True):
@@ -463,7 +755,7 @@ def account_json(account, transactions=True):
               "balances": {b.currency: {"available": fmt(b.available), "reserved": fmt(b.reserved),
                                         "total": fmt(b.total)} for b in account.balances.values()}}
     if transactions:
-        result["transactions"] = [transaction_json(tx) for tx in account.transactions]
+        result["transactions"] = [as_json(tx) for tx in account.transactions]
     return result
 
 
@@ -496,26 +788,48 @@ def build_parser(command=None):
         if command not in (None, name):
             continue
         add = sub.add_argument
-        if name in ("init", "deposit", "withdraw"):
+        if name in ("fill", "cancel"):
+            add("--order-id", type=checked(to_id), required=True, help="a UUID or a unique prefix of 4+ characters")
+        elif name != "init":
+            add("--account-id", type=checked(to_id), required=name not in ("status", "verify"),
+                help="a UUID or a unique prefix of 4+ characters")
+        if name in ("init", "reset"):
+            add("--balance", type=checked(lambda s: to_amount(s, "balance", zero=True)), default=Decimal(5000),
+                help="opening balance (default 5000; 0 for none)")
+        if name in ("init", "deposit", "withdraw", "reset"):
             add("--currency", type=checked(to_currency), default="USDT", help="currency code (default USDT)")
         if name == "init":
-            add("--balance", type=checked(lambda s: to_amount(s, "balance", zero=True)), default=Decimal(5000),
-                help="opening balance (default 5000; 0 opens an empty account)")
             add("--name", type=checked(lambda s: to_text(s, "name")), default="Paper Trading Account")
-            add("--leverage", type=checked(lambda s: to_amount(s, "leverage")), default=Decimal(1),
-                help="stored setting (default 1.0)")
+            add("--leverage", type=checked(lambda s: to_amount(s, "leverage")), default=ONE,
+                help="a stored setting: trades are spot, cash only (default 1.0)")
             add("--max-leverage", type=checked(lambda s: to_amount(s, "max leverage")), default=Decimal(3),
                 help="default 3.0")
-        elif name in ("status", "verify"):
-            add("--account-id", type=checked(to_id), help="a UUID or a unique prefix of 4+ characters")
-        else:
-            add("--account-id", type=checked(to_id), required=True,
-                help="a UUID or a unique prefix of 4+ characters")
         if name in ("deposit", "withdraw"):
             add("--amount", type=checked(to_amount), required=True, help="like 250.50: up to 18 decimals")
             add("--description", type=checked(lambda s: to_text(s, "description")))
+        if name in ("trade", "order"):
+            add("--side", choices=("buy", "sell"), required=True)
+            add("--symbol", type=checked(to_symbol), required=True, help="BASE/QUOTE, like BTC/USDT")
+        if name in ("trade", "order", "fill"):
+            add("--qty", type=checked(lambda s: to_amount(s, "qty")), required=name != "fill",
+                help="quantity of BASE" + (" (default: all that is left)" if name == "fill" else ""))
+        if name in ("trade", "fill"):
+            add("--price", type=checked(lambda s: to_amount(s, "price")), required=name == "trade",
+                help="price in QUOTE" + (" (default: the order's limit)" if name == "fill" else ""))
+        if name == "order":
+            add("--limit-price", type=checked(lambda s: to_amount(s, "limit price")), required=True)
+        if name in ("trade", "order"):
+            add("--fee-rate", type=checked(to_fee_rate), default=DEFAULT_FEE_RATE,
+                help="fee in QUOTE per unit of value traded (default 0.001, i.e. 0.1%%)")
+        if name in ("deposit", "withdraw", "trade"):
             add("--ref", type=checked(lambda s: to_text(s, "ref", 100)),
                 help="idempotency key: a retry with the same ref records nothing new")
+        if name == "status":
+            add("--price", type=checked(to_price), action="append", default=[], metavar="CURRENCY=PRICE",
+                help="value the account: a price in the quote currency, once per currency held")
+            add("--quote", type=checked(to_currency), help="the currency to value in (default USDT)")
+        if name == "orders":
+            add("--open", action="store_true", help="only open orders")
         if name == "history":
             add("--limit", type=checked(lambda s: positive(s, "limit")), help="at most N transactions")
             add("--csv", action="store_true", help="CSV: a header line, then one row each")
@@ -540,10 +854,48 @@ def cmd_transfer(ledger, args):
     move = ledger.deposit if args.command == "deposit" else ledger.withdraw
     tx = move(args.account_id, args.amount, args.currency, args.description, args.ref)
     if args.json:
-        print_json(transaction_json(tx))
+        print_json(as_json(tx))
     else:
         print(f"transaction {tx.id}: {tx.type} {fmt(abs(tx.amount))} {tx.currency},"
               f" balance {fmt(tx.balance_after)} {tx.currency}")
+    return 0
+
+
+def cmd_trade(ledger, args):
+    if args.command == "trade":
+        trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref)
+    else:
+        trade = ledger.fill(args.order_id, args.price, args.qty)
+    print_json(as_json(trade)) if args.json else print(trade_line(trade))
+    return 0
+
+
+def cmd_order(ledger, args):
+    order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate)
+    print_json(as_json(order)) if args.json else print(order.id)
+    return 0
+
+
+def cmd_cancel(ledger, args):
+    order = ledger.cancel(args.order_id)
+    print_json(as_json(order)) if args.json else print(f"order {order.id} cancelled; its reserve is available again")
+    return 0
+
+
+def cmd_orders(ledger, args):
+    orders = ledger.orders(args.account_id, args.open)
+    if args.json:
+        print_json([as_json(order) for order in orders])
+    else:
+        print(orders_table(orders) if orders else "No orders.")
+    return 0
+
+
+def cmd_reset(ledger, args):
+    account = ledger.reset(args.account_id, args.balance, args.currency)
+    print_json(account_json(account)) if args.json else print(
+        f"account {account.id} reset: " + ", ".join(f"{fmt(b.total)} {b.currency}"
+                                                    for b in account.balances.values() if b.total))
     return 0
 
 
@@ -561,8 +913,12 @@ def cmd_status(ledger, args):
                         "<<<<"))
         return 0
     account = ledger.account(args.account_id)
+    valued = (args.price or args.quote) and ledger.valuation(account.id, dict(args.price), args.quote or "USDT")
     if args.json:
-        print_json(account_json(account))
+        print_json({**account_json(account), **({"quote": valued.quote, "holdings": {
+            currency: {"total": fmt(total), "price": fmt(price), "value": fmt(value)}
+            for currency, (total, price, value) in valued.holdings.items()}, "equity": fmt(valued.equity),
+            "realized_pnl": {symbol: fmt(pnl) for symbol, pnl in valued.realized_pnl.items()}} if valued else {})})
         return 0
     closed = f" since {account.closed_at}" if account.closed_at else ""
     print(f"{account.name}\n"
@@ -572,6 +928,14 @@ def cmd_status(ledger, args):
           f"created     {account.created_at}\n")
     rows = [[b.currency, fmt(b.available), fmt(b.reserved), fmt(b.total)] for b in account.balances.values()]
     print(table(["currency", "available", "reserved", "total"], rows, "<>>>") if rows else "No balances.")
+    if valued:
+        print(f"\nValued in {valued.quote}:\n" + table(
+            ["currency", "total", "price", "value"],
+            [[c, fmt(total), fmt(price), fmt(value)] for c, (total, price, value) in valued.holdings.items()]
+            + [["equity", "", "", f"{fmt(valued.equity)}"]], "<>>>"))
+        if valued.realized_pnl:
+            print("\nRealised P&L (average cost, since the latest reset):\n" + table(
+                ["symbol", "realised"], [[s, fmt(pnl)] for s, pnl in valued.realized_pnl.items()], "<>"))
     if account.transactions:
         print(f"\nLast {len(account.transactions)} transactions:\n" + transactions_table(account.transactions))
     return 0
@@ -580,7 +944,7 @@ def cmd_status(ledger, args):
 def cmd_history(ledger, args):
     transactions = ledger.transactions(args.account_id, args.limit)
     if args.json:
-        print_json([transaction_json(tx) for tx in transactions])
+        print_json([as_json(tx) for tx in transactions])
     elif args.csv:
         import csv
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -618,7 +982,13 @@ COMMANDS = {  # name: (summary, function)
     "status": ("show one account, or list them all", cmd_status),
     "history": ("list an account's transactions, newest first", cmd_history),
     "close": ("close an account (it keeps its history)", cmd_close),
-    "verify": ("check every balance against the transaction log", cmd_verify),
+    "verify": ("check every balance against the transaction log and open orders", cmd_verify),
+    "trade": ("buy or sell now at a price you give", cmd_trade),
+    "order": ("place a limit order: its funds are reserved; prints its id", cmd_order),
+    "fill": ("execute a limit order, whole or in part", cmd_trade),
+    "cancel": ("cancel a limit order and release its reserve", cmd_cancel),
+    "orders": ("list an account's orders, newest first", cmd_orders),
+    "reset": ("start an account over, keeping its history", cmd_reset),
 }
 
 
@@ -630,8 +1000,14 @@ def main(argv=None):
         args = parser.parse_args(argv)
         flags = [arg.split("=", 1)[0] for arg in argv if arg.startswith("--")]
         for flag in flags:
-            if flags.count(flag) > 1 and flag not in REPEATABLE:
+            if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price"):
                 parser.error(f"{flag} is given more than once")
+        if args.command == "status":
+            currencies = [currency for currency, _ in args.price]
+            if (args.price or args.quote) and not args.account_id:
+                parser.error("--price and --quote value one account: give --account-id")
+            if len(set(currencies)) < len(currencies):
+                parser.error("--price gives the same currency twice")
         timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
         if not timeout.isascii() or not timeout.isdigit():
             parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds, not {timeout!r}")

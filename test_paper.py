@@ -541,3 +541,253 @@ for i in range(25):
     assert errors == [""] * 6 and all(p.returncode == 0 for p in procs)
     assert balance(db, acct) == (Decimal("1.50"), 0)
     assert cli("verify", "--db", db).stdout == "OK\n"
+
+
+# --- trading ---
+
+def balances(run, acct):
+    account = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    return {c: (b["available"], b["reserved"]) for c, b in account["balances"].items()}
+
+
+def test_the_issue_example_buy_then_sell(run, acct, db):
+    out = ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01",
+                 "--price", "65000", "--fee-rate", "0.001"))
+    assert out == "trade 1: buy 0.01 BTC/USDT @ 65000.00, fee 0.65 USDT; balances 4349.35 USDT, 0.01 BTC\n"
+    assert balances(run, acct) == {"BTC": ("0.01", "0.00"), "USDT": ("4349.35", "0.00")}
+    sold = json.loads(ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "btc/usdt", "--qty",
+                             "0.01", "--price", "70000", "--json")))
+    assert (sold["side"], sold["symbol"], sold["fee"], sold["order_id"]) == ("sell", "BTC/USDT", "0.70", None)
+    assert [(t["type"], t["currency"], t["amount"], t["balance_after"]) for t in sold["transactions"]] == [
+        ("TRADE_SELL", "BTC", "-0.01", "0.00"), ("TRADE_SELL", "USDT", "700.00", "5049.35"),
+        ("FEE", "USDT", "-0.70", "5048.65")]
+    assert balances(run, acct) == {"BTC": ("0.00", "0.00"), "USDT": ("5048.65", "0.00")}
+    value = json.loads(ok(run("status", "--account-id", acct, "--quote", "USDT", "--json")))
+    assert (value["equity"], value["realized_pnl"]) == ("5048.65", {"BTC/USDT": "48.65"})
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_trade_refuses_what_the_account_cannot_pay(run, acct, db):
+    before = dump(db)
+    err = refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                      "--price", "5000"))  # 5000 + 5 fee
+    assert err == "paper: error: insufficient funds: 5000.00 USDT available, 5005.00 needed\n"
+    err = refused(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
+                      "--price", "5000"))
+    assert err == "paper: error: insufficient funds: 0.00 BTC available, 1.00 needed\n"
+    assert dump(db) == before
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price",
+           "4995.004995", "--fee-rate", "0.001"))  # costs 4995.004995 + fee 4.99500500 = 5000.000000
+    assert balances(run, acct)["USDT"] == ("0.00", "0.00")
+
+
+def test_fees_round_up_to_8_places_and_products_stay_exact(run, acct):
+    trade = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty",
+                              "0.333", "--price", "0.000000001", "--fee-rate", "0.001", "--json")))
+    assert trade["fee"] == "0.00000001"  # 0.000000000000333 rounded up
+    assert trade["transactions"][0]["amount"] == "-0.000000000333"
+    err = refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty",
+                      "0.000000000000000001", "--price", "0.5"))
+    assert "needs more than 18 decimal places" in err
+    free = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                             "--price", "1", "--fee-rate", "0", "--json")))
+    assert free["fee"] == "0.00" and [t["type"] for t in free["transactions"]] == ["TRADE_BUY", "TRADE_BUY"]
+
+
+def test_trade_ref_is_idempotent(run, acct, db):
+    argv = ["trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01", "--price",
+            "65000", "--ref", "t-1", "--json"]
+    first = json.loads(ok(run(*argv)))
+    assert json.loads(ok(run(*argv[:-4], "65000.00", "--ref", "t-1", "--json"))) == first
+    assert balances(run, acct)["USDT"] == ("4349.35", "0.00")
+    before = dump(db)
+    assert "ref 't-1' was used for buy 0.01 BTC/USDT @ 65000.00 (trade 1)" in refused(
+        run(*argv[:-4], "64000", "--ref", "t-1"))
+    assert "ref 't-1' was used for buy" in refused(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "t-1"))
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "d-1"))
+    assert "ref 'd-1' was used for DEPOSIT 1.00 USDT" in refused(run(*argv[:-4], "65000", "--ref", "d-1"))
+    assert dump(db) != before  # only the deposit d-1
+
+
+def test_limit_order_reserves_fills_in_parts_and_releases(run, acct, db):
+    order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                      "--limit-price", "3000")).strip()
+    assert UUID.fullmatch(order_id)
+    assert balances(run, acct)["USDT"] == ("1997.00", "3003.00")  # 3000 + the fee at the limit
+    out = ok(run("fill", "--order-id", order_id[:8], "--qty", "0.4", "--price", "2900"))
+    assert out == "trade 1: buy 0.40 ETH/USDT @ 2900.00, fee 1.16 USDT; balances 3838.84 USDT, 0.40 ETH\n"
+    # the 0.6 left keeps 1800 + 1.80 reserved; the 40.04 saved on this part is available again
+    assert balances(run, acct) == {"ETH": ("0.40", "0.00"), "USDT": ("2037.04", "1801.80")}
+    assert ok(run("verify")) == "OK\n"
+    orders = json.loads(ok(run("orders", "--account-id", acct, "--open", "--json")))
+    assert [(o["id"], o["status"], o["filled_qty"], o["reserved"]) for o in orders] == [
+        (order_id, "OPEN", "0.40", "1801.80")]
+    ok(run("fill", "--order-id", order_id))  # the rest at the limit
+    assert balances(run, acct) == {"ETH": ("1.00", "0.00"), "USDT": ("2037.04", "0.00")}
+    assert json.loads(ok(run("orders", "--account-id", acct, "--open", "--json"))) == []
+    assert "FILLED" in ok(run("orders", "--account-id", acct))
+    assert "is filled" in refused(run("fill", "--order-id", order_id))
+    assert "is filled" in refused(run("cancel", "--order-id", order_id))
+
+
+def test_sell_order_reserves_base_and_cancel_releases_it(run, acct):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "2", "--price", "100"))
+    order_id = ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1.5",
+                      "--limit-price", "120")).strip()
+    assert balances(run, acct)["ETH"] == ("0.50", "1.50")
+    assert "cannot fill at 119.00" in refused(run("fill", "--order-id", order_id, "--price", "119"))
+    ok(run("fill", "--order-id", order_id, "--qty", "0.5", "--price", "125"))
+    assert balances(run, acct) == {"ETH": ("0.50", "1.00"), "USDT": ("4862.2375", "0.00")}
+    cancelled = json.loads(ok(run("cancel", "--order-id", order_id, "--json")))
+    assert (cancelled["status"], cancelled["reserved"], cancelled["filled_qty"]) == ("CANCELLED", "0.00", "0.50")
+    assert balances(run, acct)["ETH"] == ("1.50", "0.00")
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_buy_order_limits_and_quantities(run, acct, db):
+    order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                      "--limit-price", "3000")).strip()
+    before = dump(db)
+    assert "cannot fill at 3000.01" in refused(run("fill", "--order-id", order_id, "--price", "3000.01"))
+    assert "more than the 1.00 left" in refused(run("fill", "--order-id", order_id, "--qty", "1.1"))
+    assert "insufficient funds" in refused(run("order", "--account-id", acct, "--side", "buy", "--symbol",
+                                               "ETH/USDT", "--qty", "1", "--limit-price", "2000"))
+    assert dump(db) == before
+
+
+def test_a_rounding_shortfall_on_the_last_fill_comes_from_available(run, db):
+    acct = ok(run("init", "--balance", "10")).strip()
+    order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "XY/USDT", "--qty", "3",
+                      "--limit-price", "0.000000003", "--fee-rate", "0.5")).strip()
+    # reserve: 0.000000009 + fee 0.0000000045 rounded up to 0.00000001
+    assert balances(run, acct)["USDT"] == ("9.999999981", "0.000000019")
+    for _ in range(3):  # each fill of 1 pays its own rounded-up fee: 0.000000003 + 0.00000001
+        ok(run("fill", "--order-id", order_id, "--qty", "1"))
+    assert balances(run, acct) == {"USDT": ("9.999999961", "0.00"), "XY": ("3.00", "0.00")}
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_closed_accounts_refuse_trading_but_cancel_works(run, acct, db):
+    order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                      "--limit-price", "100")).strip()
+    ok(run("close", "--account-id", acct))
+    before = dump(db)
+    for argv in (["trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                  "--price", "1"],
+                 ["order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                  "--limit-price", "1"],
+                 ["fill", "--order-id", order_id], ["reset", "--account-id", acct]):
+        assert "is closed" in refused(run(*argv))
+    assert dump(db) == before
+    ok(run("cancel", "--order-id", order_id))
+    assert balances(run, acct)["USDT"] == ("5000.00", "0.00")
+
+
+def test_valuation_and_pnl_by_average_cost(run, acct):
+    for side, qty, price in [("buy", "1", "100"), ("buy", "1", "200"), ("sell", "1", "300")]:
+        ok(run("trade", "--account-id", acct, "--side", side, "--symbol", "ETH/USDT", "--qty", qty,
+               "--price", price, "--fee-rate", "0"))
+    ok(run("deposit", "--account-id", acct, "--amount", "2", "--currency", "SOL"))
+    err = refused(run("status", "--account-id", acct, "--price", "ETH=250"))
+    assert err == "paper: error: no price for SOL: add --price SOL=PRICE (in USDT)\n"
+    value = json.loads(ok(run("status", "--account-id", acct, "--price", "ETH=250", "--price", "sol=10", "--json")))
+    assert value["holdings"] == {"ETH": {"total": "1.00", "price": "250.00", "value": "250.00"},
+                                 "SOL": {"total": "2.00", "price": "10.00", "value": "20.00"},
+                                 "USDT": {"total": "5000.00", "price": "1.00", "value": "5000.00"}}
+    assert value["equity"] == "5270.00" and value["quote"] == "USDT"
+    assert value["realized_pnl"] == {"ETH/USDT": "150.00"}  # sold at 300 what cost 150 on average
+    out = ok(run("status", "--account-id", acct, "--price", "ETH=250", "--price", "SOL=10"))
+    assert re.search(r"^equity +5270\.00$", out, re.M) and re.search(r"^ETH/USDT +150\.00$", out, re.M)
+    # deposited coins sold beyond what was bought realise only their fee
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "SOL/USDT", "--qty", "2", "--price", "10"))
+    value = json.loads(ok(run("status", "--account-id", acct, "--price", "ETH=250", "--json")))
+    assert value["realized_pnl"]["SOL/USDT"] == "-0.02"
+    in_eth = json.loads(ok(run("status", "--account-id", acct, "--quote", "ETH", "--price", "USDT=0.0004",
+                               "--json")))
+    assert in_eth["equity"] == "3.007992"  # 1 ETH + 5019.98 USDT x 0.0004
+
+
+def test_pnl_with_an_average_cost_that_does_not_terminate(run, acct):
+    for side, qty, price in [("buy", "3", "1"), ("sell", "1", "1")]:
+        ok(run("trade", "--account-id", acct, "--side", side, "--symbol", "XY/USDT", "--qty", qty, "--price", price,
+               "--fee-rate", "0.1"))
+    # cost 3.3 for 3, one sold for 1 - 0.1 fee: 0.9 - 1.1 = -0.2
+    value = json.loads(ok(run("status", "--account-id", acct, "--price", "XY=1", "--json")))
+    assert value["realized_pnl"] == {"XY/USDT": "-0.20"}
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "XY/USDT", "--qty", "1", "--price", "2",
+           "--fee-rate", "0"))  # 3 held at cost 2.2 + 2 = 4.2, 1.4 each
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "XY/USDT", "--qty", "3", "--price", "1",
+           "--fee-rate", "0"))
+    value = json.loads(ok(run("status", "--account-id", acct, "--json", "--quote", "USDT")))
+    assert value["realized_pnl"] == {"XY/USDT": "-1.40"}  # -0.2 + 3 - 4.2
+
+
+def test_reset_starts_over_and_keeps_the_past(run, acct, db):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01",
+           "--price", "65000"))
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "0.005",
+           "--price", "70000"))
+    order_id = ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "0.005",
+                      "--limit-price", "80000")).strip()
+    assert ok(run("reset", "--account-id", acct, "--balance", "1000")) == f"account {acct} reset: 1000.00 USDT\n"
+    assert balances(run, acct) == {"BTC": ("0.00", "0.00"), "USDT": ("1000.00", "0.00")}
+    assert json.loads(ok(run("orders", "--account-id", acct, "--json")))[0]["status"] == "CANCELLED"
+    history = json.loads(ok(run("history", "--account-id", acct, "--json")))
+    assert [(t["type"], t["currency"], t["amount"]) for t in history[:3]] == [
+        ("DEPOSIT", "USDT", "1000.00"), ("RESET", "USDT", "-4699.00"), ("RESET", "BTC", "-0.005")]
+    assert len(history) == 11  # nothing deleted
+    value = json.loads(ok(run("status", "--account-id", acct, "--json", "--quote", "USDT")))
+    assert value["realized_pnl"] == {} and value["equity"] == "1000.00"
+    assert ok(run("verify")) == "OK\n"
+    assert order_id
+
+
+BAD_TRADES = [
+    ["--side", "hold"], ["--symbol", "BTCUSDT"], ["--symbol", "BTC/BTC"], ["--symbol", "B/USDT"],
+    ["--symbol", "BTC/USDT/X"], ["--qty", "0"], ["--qty", "-1"], ["--price", "1e3"], ["--price", "0"],
+    ["--fee-rate", "1"], ["--fee-rate", "-0.1"], ["--fee-rate", "NaN"], ["--qty", "1", "--qty", "2"],
+]
+
+
+@pytest.mark.parametrize("change", BAD_TRADES)
+def test_bad_trade_input_is_a_usage_error(run, acct, db, change):
+    argv = {"--side": "buy", "--symbol": "BTC/USDT", "--qty": "0.01", "--price": "100"}
+    before = dump(db)
+    extra = []
+    if change[0] in argv and len(change) == 2:
+        argv[change[0]] = change[1]
+    else:
+        extra = change
+    refused(run("trade", "--account-id", acct, *[x for kv in argv.items() for x in kv], *extra), code=2)
+    assert dump(db) == before
+
+
+def test_status_valuation_usage_errors(run, acct):
+    refused(run("status", "--price", "ETH=1"), code=2)
+    refused(run("status", "--account-id", acct, "--price", "ETH"), code=2)
+    refused(run("status", "--account-id", acct, "--price", "ETH=1", "--price", "eth=2"), code=2)
+    refused(run("status", "--account-id", acct, "--price", "ETH=-1"), code=2)
+    assert "no order" in refused(run("cancel", "--order-id", "abcd"))
+
+
+def test_verify_checks_orders_against_reserves(run, acct, db):
+    order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
+                      "--limit-price", "3000")).strip()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE orders SET reserved_amount = '3000.00'")
+    out = run("verify")[1]
+    assert f"MISMATCH account {acct} USDT: order {order_id} reserves 3000.00 but what is left of it needs 3003.00" in out
+    assert f"MISMATCH account {acct} USDT: reserved 3003.00 but open orders reserve 3000.00" in out
+
+
+def test_trading_through_the_library(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance=Decimal(1000))
+        trade = ledger.trade(account.id, "buy", "ETH/USDT", Decimal("0.5"), Decimal(1000), fee_rate=0)
+        assert [tx.amount for tx in trade.transactions] == [Decimal(-500), Decimal("0.5")]
+        order = ledger.place_order(account.id, "sell", "ETH/USDT", "0.5", "1200", fee_rate="0.001")
+        ledger.fill(order.id, price="1300")
+        valued = ledger.valuation(account.id, {})
+        assert valued.equity == Decimal("1149.35") and valued.realized_pnl == {"ETH/USDT": Decimal("149.35")}
+        assert ledger.orders(account.id, open_only=True) == []
+        assert ledger.verify() == []
