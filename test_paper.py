@@ -735,7 +735,7 @@ def test_reset_starts_over_and_keeps_the_past(run, acct, db):
     history = json.loads(ok(run("history", "--account-id", acct, "--json")))
     assert [(t["type"], t["currency"], t["amount"]) for t in history[:3]] == [
         ("DEPOSIT", "USDT", "1000.00"), ("RESET", "USDT", "-4699.00"), ("RESET", "BTC", "-0.005")]
-    assert len(history) == 11  # nothing deleted
+    assert len(history) == 10  # 1 deposit, 2 trades of 3 legs, 3 reset rows: nothing deleted
     value = json.loads(ok(run("status", "--account-id", acct, "--json", "--quote", "USDT")))
     assert value["realized_pnl"] == {} and value["equity"] == "1000.00"
     assert ok(run("verify")) == "OK\n"
