@@ -87,32 +87,55 @@ db, account, seed = sys.argv[2], sys.argv[3], int(sys.argv[4])
 rng = random.Random(seed)
 ledger = paper.Ledger(db)
 for i in range(100000):
-    op, ref = rng.choice(["deposit", "deposit", "withdraw"]), f"api-{seed}-{i}"
+    op, ref = rng.choice(["deposit", "deposit", "withdraw", "trade", "order"]), f"api-{seed}-{i}"
     amount = f"{rng.randint(1, 5000)}.{rng.randint(0, 99999999):08d}"
-    print("start", op, amount, ref, flush=True)
+    side, qty, price = rng.choice(["buy", "sell"]), f"0.{rng.randint(1, 999):03d}", str(rng.randint(100, 2000))
+    print("start", op, amount if op in ("deposit", "withdraw") else f"{side}:{qty}:{price}", ref, flush=True)
     try:
-        tx = getattr(ledger, op)(account, amount, ref=ref)
+        if op == "trade":
+            print("done trade", ledger.trade(account, side, "ETH/USDT", qty, price, ref=ref).id, ref, flush=True)
+        elif op == "order":
+            order = ledger.place_order(account, side, "ETH/USDT", qty, price)
+            print("done order", order.id, flush=True)
+            if rng.random() < 0.5:
+                print("done fill", ledger.fill(order.id, qty=f"{paper.Decimal(qty) / 2}").id, order.id, flush=True)
+            else:
+                print("done cancel", ledger.cancel(order.id).id, flush=True)
+        else:
+            print("done tx", getattr(ledger, op)(account, amount, ref=ref).id, ref, flush=True)
     except paper.PaperError:
         print("refused", ref, flush=True)
-        continue
-    print("done", tx.id, ref, flush=True)
 """
 
 
 def check_after_kill(db, output, why):
     """Everything the child reported done is in the database exactly once; refused ones are not."""
-    started = None
-    for line in output.splitlines():
-        words = line.split()
-        if words[:1] == ["start"] and len(words) == 5:
-            started = words[1:]
-        elif words[:1] == ["done"] and len(words) == 3:
-            assert rows_with_ref(db, words[2]) == [(int(words[1]),)], why
-            started = None
-        elif words[:1] == ["refused"] and len(words) == 2:
-            assert rows_with_ref(db, words[1]) == [], why
-            started = None
-    return started
+    started, done = None, 0
+    with sqlite3.connect(db) as conn:
+        def rows(sql, *params):
+            return conn.execute(sql, params).fetchall()
+        for line in output.splitlines():
+            words = line.split()
+            if words[:1] == ["start"] and len(words) == 4:
+                started = words[1:]
+            elif words[:2] == ["done", "tx"] and len(words) == 4:
+                assert rows_with_ref(db, words[3]) == [(int(words[2]),)], why
+            elif words[:2] == ["done", "trade"] and len(words) == 4:
+                assert rows("SELECT id FROM trades WHERE reference_id = ?", words[3]) == [(int(words[2]),)], why
+            elif words[:2] == ["done", "order"] and len(words) == 3:
+                assert rows("SELECT count(*) FROM orders WHERE id = ?", words[2]) == [(1,)], why
+            elif words[:2] == ["done", "fill"] and len(words) == 4:
+                assert rows("SELECT order_id FROM trades WHERE id = ?", int(words[2])) == [(words[3],)], why
+            elif words[:2] == ["done", "cancel"] and len(words) == 3:
+                assert rows("SELECT status FROM orders WHERE id = ?", words[2]) == [("CANCELLED",)], why
+            elif words[:1] == ["refused"] and len(words) == 2:
+                assert rows_with_ref(db, words[1]) == [], why
+                assert rows("SELECT id FROM trades WHERE reference_id = ?", words[1]) == [], why
+            else:
+                continue
+            done += words[0] == "done"
+            started = None if words[0] != "done" or words[1] in ("tx", "trade") else started
+    return started, done
 
 
 def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
@@ -128,22 +151,31 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
         child.send_signal(signal.SIGKILL)
         output = child.communicate()[0]
         kills += child.returncode == -signal.SIGKILL
-        reported += output.count("\ndone ") + output.startswith("done ")
         assert_consistent(db, why)
-        started = check_after_kill(db, output, why)
-        if started:  # the client never heard back: it retries with the same ref
-            op, amount, ref = started
-            retry = cli(op, "--account-id", account, "--amount", amount, "--ref", ref, "--db", db)
+        started, done = check_after_kill(db, output, why)
+        reported += done
+        if started and started[0] != "order":  # the client never heard back: it retries with the same ref
+            op, details, ref = started
+            if op == "trade":
+                side, qty, price = details.split(":")
+                argv = ["--side", side, "--symbol", "ETH/USDT", "--qty", qty, "--price", price]
+            else:
+                argv = ["--amount", details]
+            retry = cli(op, "--account-id", account, *argv, "--ref", ref, "--db", db)
             assert retry.returncode in (0, 1) and "Traceback" not in retry.stderr, why
-            assert len(rows_with_ref(db, ref)) == (retry.returncode == 0), why
+            recorded = rows_with_ref(db, ref) if op != "trade" else sqlite3.connect(db).execute(
+                "SELECT id FROM trades WHERE reference_id = ?", (ref,)).fetchall()
+            assert len(recorded) == (retry.returncode == 0), why
             retries += 1
     for round_ in range(300):  # until 50 of them were killed before they finished
         if kills >= 110:
             break
         why = f"CLI kill {round_}, PAPER_FAULT_SEED={SEED}"
         ref, amount = f"cli-{round_}", f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"
-        argv = [sys.executable, PAPER, rng.choice(["deposit", "withdraw"]), "--account-id", account,
-                "--amount", amount, "--ref", ref, "--db", db, "--json"]
+        op = rng.choice(["deposit", "withdraw", "trade"])
+        argv = [sys.executable, PAPER, op, "--account-id", account, "--ref", ref, "--db", db, "--json"]
+        argv += (["--side", rng.choice(["buy", "sell"]), "--symbol", "ETH/USDT", "--qty", "0.01", "--price", amount]
+                 if op == "trade" else ["--amount", amount])
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(rng.uniform(0.005, 0.06))
         child.send_signal(signal.SIGKILL)
@@ -151,16 +183,21 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
         assert "Traceback" not in errors, why
         kills += child.returncode == -signal.SIGKILL
         assert_consistent(db, why)
+        def recorded():
+            if op == "trade":
+                return sqlite3.connect(db).execute("SELECT id FROM trades WHERE reference_id = ?", (ref,)).fetchall()
+            return rows_with_ref(db, ref)
         if child.returncode == 0:  # it finished before the kill: reported done
             reported += 1
-            assert rows_with_ref(db, ref) == [(json.loads(output)["id"],)], why
+            assert recorded() == [(json.loads(output)["id"],)], why
         retry = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        assert retry.returncode == 0, (why, retry.stderr)
-        assert rows_with_ref(db, ref) == [(json.loads(retry.stdout)["id"],)], why
+        assert retry.returncode in (0, 1) and "Traceback" not in retry.stderr, (why, retry.stderr)
+        assert recorded() == ([(json.loads(retry.stdout)["id"],)] if retry.returncode == 0 else []), why
         retries += 1
     assert kills >= 100, f"only {kills} processes were killed mid-run"
     assert_consistent(db)
-    report(f"{kills} SIGKILLs survived (seed {SEED}): {reported} operations reported done all present"
+    report(f"{kills} SIGKILLs survived (seed {SEED}) during deposits, withdrawals, trades, orders, fills and"
+           f" cancels: {reported} operations reported done all present"
            f" exactly once, {retries} retries after a kill recorded once, verify OK after every kill")
 
 
@@ -174,11 +211,21 @@ db, accounts, seed = sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
 rng = random.Random(seed)
 for i in range(100):
     account, cents = rng.choice(accounts), rng.randint(1, 100000)
-    op = "deposit" if rng.random() < 0.6 else "withdraw"
-    code = paper.main([op, "--account-id", account, "--amount", f"{cents // 100}.{cents % 100:02d}", "--db", db])
+    op = rng.choice(["deposit", "deposit", "withdraw", "buy", "sell", "order"])
+    amount, qty = f"{cents // 100}.{cents % 100:02d}", f"0.{rng.randint(1, 99):02d}"
+    if op in ("deposit", "withdraw"):
+        code = paper.main([op, "--account-id", account, "--amount", amount, "--db", db])
+    elif op == "order":  # placed and cancelled: reserves and releases
+        ledger = paper.Ledger(db)
+        code = paper.main(["cancel", "--order-id", ledger.place_order(account, "buy", "ETH/USDT", qty, amount).id,
+                           "--db", db])
+        ledger.close()
+    else:
+        code = paper.main(["trade", "--account-id", account, "--side", op, "--symbol", "ETH/USDT", "--qty", qty,
+                           "--price", amount, "--db", db])
     if code:
         sys.exit(code)
-    print("done", op, account, cents, flush=True)
+    print("done", op, account, amount, qty, flush=True)
 """
 
 READER = r"""
@@ -199,7 +246,10 @@ print(reads, file=sys.stderr)
 
 def test_concurrent_writers_and_readers(tmp_path, report):
     db = str(tmp_path / "busy.db")
-    accounts = [new_account(db, balance="100000") for _ in range(3)]
+    accounts = [new_account(db, balance="10000000") for _ in range(3)]
+    with paper.Ledger(db) as ledger:
+        for account in accounts:
+            ledger.deposit(account, "1000", "ETH")
     stop = str(tmp_path / "stop")
     readers = [subprocess.Popen([sys.executable, "-c", READER, str(HERE), db, ",".join(accounts), stop],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -211,20 +261,26 @@ def test_concurrent_writers_and_readers(tmp_path, report):
     assert [w.returncode for w in writers] == [0] * 8, [err for _, err in results]
     assert [err for _, err in results] == [""] * 8
     assert [r.returncode for r in readers] == [0, 0], reads
-    expected = {account: Decimal(100000) for account in accounts}
+    expected = {(account, currency): Decimal(start) for account in accounts
+                for currency, start in (("USDT", 10000000), ("ETH", 1000))}
     operations = 0
     for out, _ in results:
         for line in out.splitlines():
             if not line.startswith("done "):
                 continue
-            op, account, cents = line.split()[1:]
-            expected[account] += Decimal(cents) / 100 * (1 if op == "deposit" else -1)
+            op, account, amount, qty = line.split()[1:]
+            amount, qty = Decimal(amount), Decimal(qty)
+            fee = amount * qty * Decimal("0.001")  # exact here: at most 7 decimal places
+            expected[account, "USDT"] += {"deposit": amount, "withdraw": -amount, "buy": -amount * qty - fee,
+                                          "sell": amount * qty - fee, "order": 0}[op]
+            expected[account, "ETH"] += {"buy": qty, "sell": -qty}.get(op, 0)
             operations += 1
     assert operations == 800
     with paper.Ledger(db) as ledger:
-        assert {a: ledger.account(a).balances["USDT"].available for a in accounts} == expected
+        assert {(a, c): ledger.account(a).balances[c].available for a, c in expected} == expected
     assert_consistent(db)
-    report(f"8 writer processes x 100 operations with 2 readers ({sum(map(int, reads))} reads):"
+    report(f"8 writer processes x 100 deposits, withdrawals, trades, orders and cancels with 2 readers"
+           f" ({sum(map(int, reads))} reads):"
            " 0 errors, 0 'database is locked', final balances exact, verify OK")
 
 
@@ -270,7 +326,17 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
     assert len(rows_with_ref(db, "same-key")) == 1
     with paper.Ledger(db) as ledger:
         assert ledger.account(account).balances["USDT"].available == Decimal("1000012.34")
-    report("the same --ref from 8 processes at once: 1 transaction")
+    trades = [subprocess.Popen([sys.executable, PAPER, "trade", "--account-id", account, "--side", "buy", "--symbol",
+                                "BTC/USDT", "--qty", "0.01", "--price", "65000", "--ref", "same-trade", "--db", db,
+                                "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(8)]
+    results = [p.communicate(timeout=60) for p in trades]
+    assert [p.returncode for p in trades] == [0] * 8, results
+    assert len({json.loads(out)["id"] for out, _ in results}) == 1
+    with paper.Ledger(db) as ledger:
+        assert ledger.account(account).balances["BTC"].available == Decimal("0.01")
+        assert ledger.account(account).balances["USDT"].available == Decimal("1000012.34") - Decimal("650.65")
+    report("the same --ref from 8 processes at once: 1 transaction; the same for a trade: 1 trade")
 
 
 # --- 4. Bad input ---
@@ -309,6 +375,23 @@ BAD_INPUTS = [
     ["history", "--account-id", A, "--limit", "0"], ["history", "--account-id", A, "--limit", "ten"],
     ["status", "--account-id", A, "--account-id", A], ["init", "--leverage", "5"], ["init", "--leverage", "0"],
     ["init", "--leverage", "2", "--max-leverage", "1"], ["frobnicate"], [], ["--db"], ["status", "extra"],
+    # trading
+    *[["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--price", "100", *extra]
+      for extra in (["--qty", "0"], ["--price", "-1"], ["--fee-rate", "1.5"], ["--side", "long"], ["--symbol", "ETH"],
+                    ["--symbol", "ETH/ETH"], ["--symbol", "ETH-USDT"], ["--price", "1e9"], ["--qty", "1000"],
+                    ["--ref", "\x00"])],
+    ["trade", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", "--price", "100"],
+    ["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "0.1"],
+    ["order", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--limit-price", "0"],
+    ["order", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--limit-price", "2000000"],
+    ["order", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", "--limit-price", "1"],
+    ["order", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1"],
+    ["fill", "--order-id", "abcd"], ["fill", "--order-id", "abc"], ["fill", "--order-id", "x' OR 1=1"],
+    ["fill"], ["cancel", "--order-id", "00000000"], ["cancel"], ["orders"], ["orders", "--account-id", "0000"],
+    ["reset", "--account-id", A, "--balance", "-1"], ["reset", "--account-id", "0000"],
+    ["reset", "--account-id", A, "--currency", "X"],
+    ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "ETH=0"],
+    ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH"],  # holds USDT, no USDT price
 ]
 
 
