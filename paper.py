@@ -13,12 +13,12 @@ As a library, the same ledger the command line uses:
 """
 
 import argparse
+import io
 import os
-import re
 import sqlite3
 import sys
 import time
-from contextlib import contextmanager
+import contextlib
 from dataclasses import dataclass, field
 from decimal import (ROUND_CEILING, Context, Decimal, DecimalException, DivisionByZero, Inexact,
                      InvalidOperation, Overflow, localcontext)
@@ -35,12 +35,11 @@ FEE_STEP = Decimal("1e-8")  # fees are rounded up to 8 decimal places; nothing e
 EXACT = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 FEE_ROUNDING = Context(prec=100, rounding=ROUND_CEILING)
 PNL_ROUNDING = Context(prec=100)  # average cost may not terminate: P&L is shown to 18 places
-NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
-CURRENCY = re.compile(r"[A-Za-z0-9]{2,10}")
-ID_PREFIX = re.compile(r"[0-9a-fA-F-]{4,36}")
 TRANSACTION_COLUMNS = ("id, account_id, transaction_type, currency, amount, balance_after,"
                        " description, reference_id, created_at, trade_id")
 ACCOUNT_COLUMNS = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at"
+UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
+                  " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 ORDER_COLUMNS = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount,"
                  " status, created_at, updated_at")
 TRADE_COLUMNS = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at"
@@ -63,27 +62,36 @@ def fmt(amount):
 
 
 sqlite3.register_adapter(Decimal, fmt)
-sqlite3.register_converter("DECIMAL_TEXT", lambda text: Decimal(text.decode()))
+def from_db(text):
+    """An amount as SQLite holds it (exact text) back to a Decimal."""
+    amount = Decimal(text.decode("ascii", "replace"))
+    if not amount.is_finite():
+        raise PaperError(f"the database holds {amount} where an amount should be")
+    return amount
+
+
+sqlite3.register_converter("DECIMAL_TEXT", from_db)
 
 
 def to_amount(value, what="amount", zero=False):
     """A Decimal from text like '250.50' (or a Decimal or int), refused unless exact and in range."""
     if isinstance(value, str):
-        match = NUMBER.fullmatch(value)
-        if not match or not any(match.groups()):
+        if not value.isascii() or not value.replace(".", "", 1).isdigit():
             raise PaperError(f"{what} {value!r} is not a number: use digits with at most one"
                              " decimal point, like 250.50 (no sign, exponent, separator or space)")
-        value = Decimal(value)
+        whole, _, fraction = value.partition(".")
+        before, decimals, value = len(whole), len(fraction), Decimal(value)
     elif isinstance(value, (Decimal, int)) and not isinstance(value, bool):
         value = Decimal(value)
         if not value.is_finite() or value.is_signed():
             raise PaperError(f"{what} {value} must be a finite number, not negative")
+        _, digits, exponent = value.as_tuple()
+        before, decimals = len(digits) + exponent, -exponent
     else:
         raise PaperError(f"{what} must be a Decimal or a string, not {type(value).__name__}")
-    digits, exponent = len(value.as_tuple().digits), value.as_tuple().exponent
-    if -exponent > 18:
+    if decimals > 18:
         raise PaperError(f"{what} {value} has more than 18 decimal places; paper never rounds")
-    if digits + exponent > 18:
+    if before > 18:
         raise PaperError(f"{what} {value} has more than 18 digits before the decimal point")
     if not value and not zero:
         raise PaperError(f"{what} must be greater than zero")
@@ -92,7 +100,7 @@ def to_amount(value, what="amount", zero=False):
 
 def to_currency(value):
     """An upper-case currency code of 2-10 ASCII letters or digits."""
-    if not isinstance(value, str) or not CURRENCY.fullmatch(value):
+    if not isinstance(value, str) or not 2 <= len(value) <= 10 or not value.isascii() or not value.isalnum():
         raise PaperError(f"currency {value!r} must be 2-10 ASCII letters or digits, like USDT")
     return value.upper()
 
@@ -107,9 +115,12 @@ def to_text(value, what, longest=200):
 def to_symbol(value):
     """BASE/QUOTE: two different currency codes, upper-cased."""
     base, slash, quote = value.partition("/") if isinstance(value, str) else ("", "", "")
-    if not slash or not CURRENCY.fullmatch(base) or not CURRENCY.fullmatch(quote) or base.upper() == quote.upper():
-        raise PaperError(f"symbol {value!r} must be BASE/QUOTE with two different currencies, like BTC/USDT")
-    return value.upper()
+    try:
+        if slash and to_currency(base) != to_currency(quote):
+            return value.upper()
+    except PaperError:
+        pass
+    raise PaperError(f"symbol {value!r} must be BASE/QUOTE with two different currencies, like BTC/USDT")
 
 
 def to_side(value):
@@ -148,7 +159,7 @@ def fee_for(value, rate):
 
 def to_id(value):
     """An account or order id: the full UUID or a prefix of 4 or more characters."""
-    if not isinstance(value, str) or not ID_PREFIX.fullmatch(value):
+    if not isinstance(value, str) or not 4 <= len(value) <= 36 or value.lower().strip("0123456789abcdef-"):
         raise PaperError(f"id {value!r} must be a UUID or a prefix of at least 4 of its characters")
     return value.lower()
 
@@ -171,6 +182,8 @@ def utc_now():
 
 @dataclass
 class Balance:
+    """What an account holds of one currency."""
+
     currency: str
     available: Decimal
     reserved: Decimal
@@ -179,9 +192,19 @@ class Balance:
     def total(self):
         return EXACT.add(self.available, self.reserved)
 
+    def check(self, change):
+        """Refuse this balance if change took it below zero available, or to 10^18."""
+        if self.available < 0:
+            raise PaperError(f"insufficient funds: {fmt(self.available - change)} {self.currency} available,"
+                             f" {fmt(-change)} needed")
+        if self.total >= LIMIT:
+            raise PaperError(f"the {self.currency} balance would reach {fmt(self.total)}: paper holds less than 10^18")
+
 
 @dataclass
 class Transaction:
+    """One row of the log: a signed amount of one currency."""
+
     id: int
     account_id: str
     type: str
@@ -196,6 +219,8 @@ class Transaction:
 
 @dataclass
 class Account:
+    """An account, with its balances and newest transactions when read through Ledger.account."""
+
     id: str
     name: str
     leverage: Decimal
@@ -214,6 +239,8 @@ class Account:
 
 @dataclass
 class Order:
+    """A limit order and what it still has set aside."""
+
     id: str
     account_id: str
     symbol: str
@@ -242,6 +269,8 @@ def reserve_for(side, qty, limit_price, fee_rate):
 
 @dataclass
 class Trade:
+    """One fill at one price: a market trade, or part or all of an order."""
+
     id: int
     account_id: str
     order_id: str | None
@@ -258,6 +287,8 @@ class Trade:
 
 @dataclass
 class Valuation:
+    """An account valued at given prices, with its realised P&L."""
+
     quote: str
     holdings: dict  # currency -> (total, price, value in quote)
     equity: Decimal
@@ -266,6 +297,8 @@ class Valuation:
 
 @dataclass
 class Mismatch:
+    """One problem verify found."""
+
     account_id: str
     currency: str
     problem: str
@@ -276,33 +309,45 @@ class Mismatch:
 class Ledger:
     """The accounts in one SQLite database; every rule of paper lives here."""
 
-    def __init__(self, path=DEFAULT_DB, create=False, busy_timeout_ms=10000):
+    def __init__(self, path=DEFAULT_DB, create=False, read_only=False, busy_timeout_ms=10000):
         """Open the database at path; only create=True makes a new one."""
         self.path = path
-        self.busy_timeout_ms = busy_timeout_ms
-        if os.path.isdir(path):
+        if os.path.isdir(path) or not os.path.basename(path):
             raise PaperError(f"{path} is a folder, not a database file")
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             if not create:
                 raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
             self._create(path)
-        # mode=rw: never create a file here, even if it vanished since the check.
-        uri = "file:" + os.path.abspath(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-        self.db = sqlite3.connect(uri + "?mode=rw", uri=True, timeout=busy_timeout_ms / 1000,
-                                  isolation_level=None, detect_types=sqlite3.PARSE_DECLTYPES)
+        elif not os.path.isfile(path):
+            raise PaperError(f"{path} is not a regular file")
+        # Read-only first: a connection that may write checkpoints the WAL into the file as it
+        # closes, and a database that paper refuses is left exactly as it was.
+        self.db = self._connect("ro", busy_timeout_ms)
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise PaperError(f"{path} has schema version {version}, newer than this paper.py"
                                  f" ({SCHEMA_VERSION}): use a newer paper.py")
-            if version < SCHEMA_VERSION:
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if version < SCHEMA_VERSION or "accounts" not in tables:
                 raise PaperError(f"{path} is not a paper database")
-            self._check_tables()
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            missing = {"accounts", "balances", "transactions", "orders", "trades"} - tables
+            if missing:
+                raise PaperError(f"{path} is damaged: table {', '.join(sorted(missing))} is missing")
+            if not read_only:
+                self.db.close()
+                self.db = self._connect("rw", busy_timeout_ms)
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             self.db.close()
             raise
+
+    def _connect(self, mode, busy_timeout_ms):
+        # A URI with mode=ro or rw never creates a file, even if it vanished since the checks.
+        path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=busy_timeout_ms / 1000,
+                               isolation_level=None, detect_types=sqlite3.PARSE_DECLTYPES)
 
     @staticmethod
     def _create(path):
@@ -326,13 +371,6 @@ class Ledger:
         finally:
             os.unlink(building)
 
-    def _check_tables(self):
-        """Refuse a database whose tables were dropped before anything reads or writes them."""
-        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = {"accounts", "balances", "transactions", "orders", "trades"} - tables
-        if missing:
-            raise PaperError(f"{self.path} is damaged: table {', '.join(sorted(missing))} is missing")
-
     def close(self):
         self.db.close()
 
@@ -342,7 +380,7 @@ class Ledger:
     def __exit__(self, *exc):
         self.close()
 
-    @contextmanager
+    @contextlib.contextmanager
     def _transaction(self, begin="BEGIN IMMEDIATE"):
         """One SQLite transaction: every change inside it lands together or not at all."""
         self.db.execute(begin)
@@ -359,12 +397,12 @@ class Ledger:
         """The one row of table whose id starts with prefix, as git finds short hashes."""
         prefix = to_id(prefix)
         columns = {"accounts": ACCOUNT_COLUMNS, "orders": ORDER_COLUMNS}[table]
-        rows = self.db.execute(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+        rows = self.db.execute(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
                                (prefix, prefix + "~")).fetchall()
         if not rows:
             raise PaperError(f"no {what} {prefix!r}")
         if len(rows) > 1:
-            ids = ", ".join(row[0] for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            ids = ", ".join(row[0] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
             raise PaperError(f"{what} id {prefix!r} is ambiguous: it matches {ids}")
         return rows[0]
 
@@ -386,15 +424,8 @@ class Ledger:
                               " WHERE account_id = ? AND currency = ?", (account.id, currency)).fetchone()
         old = Balance(currency, *row) if row else Balance(currency, ZERO, ZERO)
         new = Balance(currency, old.available + available, old.reserved + reserved)
-        if new.available < 0:
-            raise PaperError(f"insufficient funds: {fmt(old.available)} {currency} available,"
-                             f" {fmt(-available)} needed")
-        if new.total >= LIMIT:
-            raise PaperError(f"the {currency} balance would reach {fmt(new.total)}: paper holds less than 10^18")
-        self.db.execute(
-            "INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
-            " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?",
-            (account.id, currency, new.available, new.reserved, now, now, now))
+        new.check(available)
+        self.db.execute(UPSERT_BALANCE, (account.id, currency, new.available, new.reserved, now, now, now))
         total, logged = old.total, []
         for kind, amount, description in legs:
             if not amount:  # a zero fee
@@ -417,9 +448,9 @@ class Ledger:
         leverage, max_leverage = to_amount(leverage, "leverage"), to_amount(max_leverage, "max leverage")
         if leverage > max_leverage:
             raise PaperError(f"leverage {leverage} is above the max leverage {max_leverage}")
-        now = utc_now()
-        account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None)
         with self._transaction():
+            now = utc_now()
+            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None)
             self.db.execute(f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             tuple(vars(account).values())[:8])
             if balance:
@@ -438,10 +469,11 @@ class Ledger:
         """Every account with its balances, oldest first."""
         with self._transaction("BEGIN"):
             accounts = {row[0]: Account(*row) for row in self.db.execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")}
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY rowid")}
             for row in self.db.execute("SELECT account_id, currency, available_amount, reserved_amount"
                                        " FROM balances ORDER BY currency"):
-                accounts[row[0]].balances[row[1]] = Balance(*row[1:])
+                if row[0] in accounts:
+                    accounts[row[0]].balances[row[1]] = Balance(*row[1:])
         return list(accounts.values())
 
     def close_account(self, account_id):
@@ -487,6 +519,46 @@ class Ledger:
             if not account.is_active:
                 raise PaperError(f"account {account.id} is closed")
             return self._move(account, currency, signed, legs=[(kind, signed, description)], ref=ref)[0]
+
+    def import_rows(self, account_id, rows, first_line=2):
+        """Deposits and withdrawals in bulk, in one SQLite transaction: every row or none.
+
+        Each row is (type, amount, currency, description, ref), as in a CSV file; a row whose
+        ref is already recorded with the same details is skipped. Returns (recorded, skipped).
+        """
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            held, touched, refs, new, skipped, now = self._balances(account.id), {}, {}, [], 0, utc_now()
+            for line, row in enumerate(rows, first_line):
+                try:
+                    if len(row) != 5:
+                        raise PaperError(f"{len(row)} columns, not 5 (type, amount, currency, description, ref)")
+                    kind, amount, currency, description, ref = row
+                    amount, currency, kind = to_amount(amount), to_currency(currency or "USDT"), kind.upper()
+                    if kind not in ("DEPOSIT", "WITHDRAWAL"):
+                        raise PaperError(f"type {row[0]!r} must be DEPOSIT or WITHDRAWAL")
+                    details = kind, currency, amount if kind == "DEPOSIT" else -amount
+                    if ref:
+                        if refs.setdefault(ref, details) != details:
+                            raise PaperError(f"ref {ref!r} appears twice with different details")
+                        if refs[ref] is not details or self._earlier(account, ref, lambda tx: isinstance(
+                                tx, Transaction) and (tx.type, tx.currency, tx.amount) == details):
+                            skipped += 1
+                            continue
+                    balance = touched.get(currency) or touched.setdefault(
+                        currency, held.get(currency, Balance(currency, ZERO, ZERO)))
+                    balance.available += details[2]
+                    balance.check(details[2])
+                    new.append((account.id, kind, currency, details[2], balance.total,
+                                to_text(description or kind.title(), "description"), ref or None, now))
+                except PaperError as error:
+                    raise PaperError(f"line {line}: {error}") from None
+            self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
+                                " balance_after, description, reference_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                new)
+            self.db.executemany(UPSERT_BALANCE, [(account.id, b.currency, b.available, b.reserved, now, now, now)
+                                                 for b in touched.values()])
+        return len(new), skipped
 
     def _earlier(self, account, ref, same):
         """What account recorded under ref (a Transaction or a Trade) if same(it); refuse a ref reused otherwise."""
@@ -778,15 +850,27 @@ def checked(check):
 
 
 
+class Formatter(argparse.HelpFormatter):
+    """argparse's help layout, without importing shutil on every run to learn the terminal's width."""
+
+    def __init__(self, prog):
+        columns = os.environ.get("COLUMNS", "")
+        try:
+            width = int(columns) if columns.isdigit() else os.get_terminal_size(1).columns
+        except OSError:
+            width = 80
+        super().__init__(prog, width=max(width, 40) - 2)
+
+
 def build_parser(command=None):
-    """The argument parser; given a command name, only that command's options are built (faster)."""
+    """The argument parser; given a known command, only that command's parser is built (faster)."""
     parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.",
-                                     allow_abbrev=False)
+                                     allow_abbrev=False, formatter_class=Formatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (summary, _) in COMMANDS.items():
-        sub = commands.add_parser(name, help=summary, description=summary, allow_abbrev=False)
-        if command not in (None, name):
-            continue
+    for name in COMMANDS if command is None else [command]:
+        summary = COMMANDS[name][0]
+        sub = commands.add_parser(name, help=summary, description=summary, allow_abbrev=False,
+                                  formatter_class=Formatter)
         add = sub.add_argument
         if name in ("fill", "cancel"):
             add("--order-id", type=checked(to_id), required=True, help="a UUID or a unique prefix of 4+ characters")
@@ -830,6 +914,8 @@ def build_parser(command=None):
             add("--quote", type=checked(to_currency), help="the currency to value in (default USDT)")
         if name == "orders":
             add("--open", action="store_true", help="only open orders")
+        if name == "import":
+            add("file", help="CSV with the header type,amount,currency,description,ref")
         if name == "history":
             add("--limit", type=checked(lambda s: positive(s, "limit")), help="at most N transactions")
             add("--csv", action="store_true", help="CSV: a header line, then one row each")
@@ -841,7 +927,7 @@ def build_parser(command=None):
 def positive(text, what):
     if not text.isascii() or not text.isdigit() or not int(text):
         raise PaperError(f"{what} must be a whole number above zero, not {text!r}")
-    return int(text)
+    return min(int(text), 2**62)  # SQLite's integers end at 2^63 - 1
 
 
 def cmd_init(ledger, args):
@@ -896,6 +982,23 @@ def cmd_reset(ledger, args):
     print_json(account_json(account)) if args.json else print(
         f"account {account.id} reset: " + ", ".join(f"{fmt(b.total)} {b.currency}"
                                                     for b in account.balances.values() if b.total))
+    return 0
+
+
+def cmd_import(ledger, args):
+    import csv
+    with open(args.file, newline="", encoding="utf-8") as f:
+        rows = csv.reader(f)
+        try:
+            if next(rows, None) != ["type", "amount", "currency", "description", "ref"]:
+                raise PaperError(f"{args.file}: the first line must be type,amount,currency,description,ref")
+            recorded, skipped = ledger.import_rows(args.account_id, rows)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise PaperError(f"{args.file}: {error}") from None
+    if args.json:
+        print_json({"recorded": recorded, "skipped": skipped})
+    else:
+        print(f"recorded {recorded} transactions" + (f", skipped {skipped} already recorded" if skipped else ""))
     return 0
 
 
@@ -989,36 +1092,60 @@ COMMANDS = {  # name: (summary, function)
     "cancel": ("cancel a limit order and release its reserve", cmd_cancel),
     "orders": ("list an account's orders, newest first", cmd_orders),
     "reset": ("start an account over, keeping its history", cmd_reset),
+    "import": ("record a CSV file of deposits and withdrawals: every row or none", cmd_import),
 }
+READS = {"status", "history", "verify", "orders"}  # these open the database read-only
 
 
 def main(argv=None):
-    """Run one command; return its exit code (0 done, 1 refused, 2 usage error)."""
+    """Run one command; return its exit code: 0 done, 1 refused, 2 usage error (130 interrupted)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
-        args = parser.parse_args(argv)
-        flags = [arg.split("=", 1)[0] for arg in argv if arg.startswith("--")]
-        for flag in flags:
-            if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price"):
-                parser.error(f"{flag} is given more than once")
-        if args.command == "status":
-            currencies = [currency for currency, _ in args.price]
-            if (args.price or args.quote) and not args.account_id:
-                parser.error("--price and --quote value one account: give --account-id")
-            if len(set(currencies)) < len(currencies):
-                parser.error("--price gives the same currency twice")
-        timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
-        if not timeout.isascii() or not timeout.isdigit():
-            parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds, not {timeout!r}")
-        if args.command == "init" and args.leverage > args.max_leverage:
-            parser.error(f"leverage {fmt(args.leverage)} is above --max-leverage {fmt(args.max_leverage)}")
-    except SystemExit as exit:  # argparse has printed its message
-        return exit.code
-    path = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB
+        parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+        try:
+            args = parser.parse_args(argv)
+            flags = [arg.split("=", 1)[0] for arg in argv if arg.startswith("--")]
+            for flag in flags:
+                if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price"):
+                    parser.error(f"{flag} is given more than once")
+            if args.command == "status":
+                currencies = [currency for currency, _ in args.price]
+                if (args.price or args.quote) and not args.account_id:
+                    parser.error("--price and --quote value one account: give --account-id")
+                if len(set(currencies)) < len(currencies):
+                    parser.error("--price gives the same currency twice")
+            if args.command == "init" and args.leverage > args.max_leverage:
+                parser.error(f"leverage {fmt(args.leverage)} is above --max-leverage {fmt(args.max_leverage)}")
+            if args.db == "":
+                parser.error("--db needs a file name")
+            timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
+            if not timeout.isascii() or not timeout.isdigit() or int(timeout) > 2**31 - 1:
+                parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647,"
+                             f" not {timeout!r}")
+        except SystemExit as exit:  # argparse has printed its message
+            return exit.code
+        output = io.StringIO()  # written when the command is done, so a refusal prints nothing on stdout
+        with contextlib.redirect_stdout(output):
+            code = run(args, args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, int(timeout))
+        try:
+            sys.stdout.write(output.getvalue())
+            sys.stdout.flush()
+        except BrokenPipeError:  # `paper.py history | head`: the reader left, nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError) as error:  # stdout full, closed or missing
+            return fail(f"could not write the result to stdout ({getattr(error, 'strerror', None) or error});"
+                        " the command itself is done")
+        return code
+    except KeyboardInterrupt:
+        return fail("interrupted; a change not yet committed is rolled back", 130)
+
+
+def run(args, path, timeout):
+    """Open the ledger, run args.command on it, and turn every refusal into one line on stderr."""
     ledger = None
     try:
-        ledger = Ledger(path, create=args.command == "init", busy_timeout_ms=int(timeout))
+        ledger = Ledger(path, create=args.command == "init", read_only=args.command in READS,
+                        busy_timeout_ms=timeout)
         return COMMANDS[args.command][1](ledger, args)
     except NoDatabase as error:
         if args.command != "status" or args.account_id:
@@ -1026,9 +1153,6 @@ def main(argv=None):
         print_json([]) if args.json else print("No accounts yet: create one with"
                                                " `python paper.py init --balance 5000`.")
         return 0
-    except BrokenPipeError:  # `paper.py history | head`: the reader left, nothing to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
     except PaperError as error:
         return fail(error)
     except sqlite3.Error as error:
@@ -1036,7 +1160,7 @@ def main(argv=None):
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return fail(f"database is busy: another process held {path} for more than {timeout} ms"
                         " (PAPER_BUSY_TIMEOUT); nothing was written")
-        if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) and args.command not in READS:
             return fail(f"{path}: {error} (is the disk full?): the change may not be recorded;"
                         " a retry with the same --ref is safe")
         return fail(f"{path}: {error}")
@@ -1044,8 +1168,8 @@ def main(argv=None):
         return fail(f"{error.strerror or error}: {error.filename or path}")
     except DecimalException as error:
         return fail(f"{path} holds an amount paper cannot read ({type(error).__name__})")
-    except KeyboardInterrupt:
-        return fail("interrupted; nothing half-written is kept", 130)
+    except Exception as error:  # never a traceback, whatever the database holds
+        return fail(f"{path}: unexpected {type(error).__name__}: {error}")
     finally:
         if ledger is not None:
             ledger.close()

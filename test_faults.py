@@ -509,7 +509,10 @@ def test_unusable_database_files(tmp_path, kind):
         if expect:
             assert result.stdout == "" and result.stderr.startswith("paper: error: "), (argv, result)
             assert result.stderr.count("\n") == 1, result.stderr
-    assert snapshot() == before
+    after = snapshot()
+    assert {name: after[name] for name in before} == before
+    # A reader of a WAL database may leave SQLite's empty side files; nothing else appears.
+    assert set(after) - set(before) <= {"p.db-wal", "p.db-shm"} and not after.get("p.db-wal")
     folder.chmod(0o755)
 
 
@@ -624,3 +627,99 @@ def test_the_log_refuses_update_and_delete_from_the_shell(tmp_path):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             shell(db, statement)
     assert_consistent(db)
+
+
+# --- Odd outputs, paths and contents (found by review) ---
+
+def test_output_that_cannot_be_written_is_not_mistaken_for_a_refusal(tmp_path):
+    db = str(tmp_path / "o.db")
+    account = new_account(db)
+    full = subprocess.run(f'"{sys.executable}" "{PAPER}" deposit --account-id {account} --amount 1 --ref r1'
+                          f' --db "{db}" > /dev/full', shell=True, capture_output=True, text=True)
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    assert full.stderr.startswith("paper: error: could not write the result to stdout (No space left on device);"
+                                  " the command itself is done")
+    closed = subprocess.run(f'"{sys.executable}" "{PAPER}" deposit --account-id {account} --amount 1 --ref r2'
+                            f' --db "{db}" >&-', shell=True, capture_output=True, text=True)
+    assert closed.returncode == 1 and closed.stderr.startswith("paper: error: could not write the result")
+    piped = subprocess.run(f'"{sys.executable}" "{PAPER}" deposit --account-id {account} --amount 1 --ref r3'
+                           f' --db "{db}" | true', shell=True, capture_output=True, text=True)
+    assert (piped.returncode, piped.stderr) == (0, "")
+    with paper.Ledger(db) as ledger:
+        assert ledger.account(account).balances["USDT"].available == Decimal("1000003")
+
+
+def test_a_refused_database_keeps_its_unflushed_log(tmp_path):
+    """A newer paper left WAL frames behind (killed before its checkpoint): ours must not flush them."""
+    db = str(tmp_path / "newer.db")
+    new_account(db)
+    writer = subprocess.run([sys.executable, "-c", f"""
+import os, sqlite3
+conn = sqlite3.connect({db!r}, isolation_level=None)
+conn.execute("PRAGMA user_version = 2")
+conn.execute("CREATE TABLE newer_feature (x)")
+os._exit(0)  # no close: the frames stay in the WAL
+"""])
+    assert writer.returncode == 0 and os.path.getsize(db + "-wal") > 0
+    before = {name: Path(db + name).read_bytes() for name in ("", "-wal")}
+    for argv in (["status"], ["verify"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["init"]):
+        result = cli(*argv, "--db", db)
+        assert result.returncode == 1 and "schema version 2, newer than this paper.py" in result.stderr
+    assert {name: Path(db + name).read_bytes() for name in ("", "-wal")} == before
+
+
+@pytest.mark.parametrize("argv, code, why", [
+    (["history", "--account-id", A, "--limit", "9223372036854775808"], 0, ""),
+    (["deposit", "--account-id", A, "--amount", "0" * 27 + "1"], 2, "more than 18 digits before"),
+    (["status", "--db", ""], 2, "--db needs a file name"),
+])
+def test_edge_values(funded, capsys, argv, code, why):
+    db, account = funded
+    argv = [account if arg == A else arg for arg in argv]
+    got = paper.main(argv if "--db" in argv else [*argv, "--db", db])
+    err = capsys.readouterr().err
+    assert got == code and why in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", ["3000000000", "99999999999999999999", "-1", "", "1e3"])
+def test_busy_timeouts_out_of_range_are_usage_errors(funded, timeout):
+    db, _ = funded
+    result = cli("status", "--db", db, env={"PAPER_BUSY_TIMEOUT": timeout})
+    assert result.returncode == 2 and "PAPER_BUSY_TIMEOUT must be a whole number" in result.stderr
+
+
+@pytest.mark.parametrize("make, argv, why", [
+    (lambda p: os.mkfifo(p), ["status"], "is not a regular file"),
+    (lambda p: os.symlink(p.parent / "nowhere.db", p), ["init"], "is not a regular file"),
+    (lambda p: None, ["init", "--db", "SLASH"], "is a folder, not a database file"),
+    (lambda p: None, ["init", "--db", "DEEP"], ""),
+])
+def test_odd_paths(tmp_path, make, argv, why):
+    path = tmp_path / "odd.db"
+    make(path)
+    argv = [{"SLASH": str(tmp_path / "new") + "/", "DEEP": str(tmp_path) + "/d" * 2000 + "/p.db"}.get(a, a)
+            for a in argv]
+    result = cli(*argv, *([] if "--db" in argv else ["--db", str(path)]))
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("paper: error: ") and why in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE balances SET available_amount = 'NaN'",
+    "UPDATE balances SET available_amount = CAST(X'FF' AS TEXT)",
+    "INSERT INTO balances VALUES ('ffff0000-0000-4000-8000-000000000000', 'USDT', '1.00', '0.00', 'x', 'x')",
+])
+def test_garbage_in_the_database_gives_one_line(tmp_path, sql):
+    db = str(tmp_path / "g.db")
+    account = new_account(db)
+    shell(db, "PRAGMA ignore_check_constraints = ON", sql)
+    for argv in (["status"], ["status", "--account-id", account], ["verify"],
+                 ["deposit", "--account-id", account, "--amount", "1"]):
+        result = cli(*argv, "--db", db)
+        assert "Traceback" not in result.stderr and result.returncode in (0, 1), (argv, result)
+        if result.returncode and argv[0] == "verify" and result.stderr == "":
+            assert "MISMATCH" in result.stdout  # verify reports what it found on stdout
+        elif result.returncode:
+            assert result.stdout == "" and result.stderr.startswith("paper: error: ")
+            assert result.stderr.count("\n") == 1

@@ -266,8 +266,8 @@ def test_currency_is_upper_cased_and_checked(run, acct, db):
 # --- idempotency ---
 
 def test_same_ref_records_once_and_reports_the_original(run, acct, db):
-    first = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.2", "--ref", "order-77", "--json")))
-    again = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.20", "--ref", "order-77", "--json")))
+    first = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.20", "--ref", "order-77", "--json")))
+    again = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.2000", "--ref", "order-77", "--json")))
     assert again == first
     assert balance(db, acct) == (Decimal("5000.2"), 0)
     with sqlite3.connect(db) as conn:
