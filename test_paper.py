@@ -525,7 +525,7 @@ def test_history_into_a_closed_pipe_is_quiet(tmp_path):
             ledger.deposit(acct, "1")
     shell = subprocess.run(f'"{sys.executable}" "{PAPER}" history --account-id {acct} --db "{db}" | head -1',
                            shell=True, capture_output=True, text=True, timeout=60)
-    assert shell.stdout.split() == ["id", "time", "type", "currency", "amount", "balance", "after", "description"]
+    assert shell.stdout.split() == ["id", "created", "at", "type", "currency", "amount", "balance", "after", "description"]
     assert shell.stderr == ""
 
 
@@ -788,6 +788,6 @@ def test_trading_through_the_library(db):
         order = ledger.place_order(account.id, "sell", "ETH/USDT", "0.5", "1200", fee_rate="0.001")
         ledger.fill(order.id, price="1300")
         valued = ledger.valuation(account.id, {})
-        assert valued.equity == Decimal("1149.35") and valued.realized_pnl == {"ETH/USDT": Decimal("149.35")}
+        assert valued["equity"] == Decimal("1149.35") and valued["realized_pnl"] == {"ETH/USDT": Decimal("149.35")}
         assert ledger.orders(account.id, open_only=True) == []
         assert ledger.verify() == []
