@@ -145,7 +145,7 @@ def main():
     with open(rows_csv, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["type", "amount", "currency", "description", "ref"])
-        writer.writerows([("DEPOSIT", f"{i % 1000}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
+        writer.writerows([("DEPOSIT", f"{i % 1000 + 1}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
                           ("WITHDRAWAL", "0.01", "USDT", "", "") for i in range(1, n + 1)])
     imports, raws = [], []
     for _ in range(5):

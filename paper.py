@@ -17,6 +17,7 @@ line costs every command time: the code is kept lean on purpose (see bench_paper
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import sqlite3
@@ -55,8 +56,8 @@ class NoDatabase(PaperError):
 
 def fmt(amount):
     """Plain text, no exponent, at least two decimals: how paper stores and shows amounts."""
-    amount = amount.normalize(EXACT)
-    return f"{amount.quantize(Decimal('0.01'), context=EXACT) if amount.as_tuple().exponent > -2 else amount:f}"
+    whole, _, fraction = f"{amount:f}".partition(".")
+    return f"{whole}.{fraction.rstrip('0'):0<2}"
 
 
 def from_db(text):
@@ -86,11 +87,13 @@ def to_amount(value, what="amount", zero=False):
         raise PaperError(f"{what} {value} has more than 18 decimal places; paper never rounds")
     if len(whole.lstrip("-")) > 18:
         raise PaperError(f"{what} {value} has more than 18 digits before the decimal point")
-    if value.startswith("-") or not zero and not Decimal(value):
+    amount = Decimal(value)
+    if value.startswith("-") or not zero and not amount:
         raise PaperError(f"{what} must be greater than zero")
-    return Decimal(value)
+    return amount
 
 
+@functools.lru_cache(maxsize=64)  # a bulk import checks the same few codes again and again
 def to_currency(value):
     """An upper-case currency code of 2-10 ASCII letters or digits."""
     if not isinstance(value, str) or not 2 <= len(value) <= 10 or not value.isascii() or not value.isalnum():
@@ -178,14 +181,17 @@ class Balance:
         return EXACT.add(self.available, self.reserved)
 
     def move(self, available, reserved=ZERO):
-        """This balance changed by (available, reserved); refused below zero available or at 10^18."""
-        new = Balance(self.currency, EXACT.add(self.available, available), EXACT.add(self.reserved, reserved))
-        if new.available < 0:
+        """Change this balance by (available, reserved) and return its new total; refused, and left as it
+        was, if available would go below zero or the total reach 10^18."""
+        new_available, new_reserved = EXACT.add(self.available, available), EXACT.add(self.reserved, reserved)
+        total = EXACT.add(new_available, new_reserved)
+        if new_available < 0:
             raise PaperError(f"insufficient funds: {fmt(self.available)} {self.currency} available,"
                              f" {fmt(available.copy_negate())} needed")
-        if new.total >= LIMIT:
-            raise PaperError(f"the {self.currency} balance would reach {fmt(new.total)}: paper holds less than 10^18")
-        return new
+        if total >= LIMIT:
+            raise PaperError(f"the {self.currency} balance would reach {fmt(total)}: paper holds less than 10^18")
+        self.available, self.reserved = new_available, new_reserved
+        return total
 
 
 @dataclass
@@ -305,7 +311,6 @@ class Ledger:
                 self.db.close()
             raise
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
 
     def _connect(self, mode):  # mode=ro or rw: SQLite never creates a file here
         path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
@@ -388,9 +393,10 @@ class Ledger:
 
     def _move(self, account_id, currency, available, reserved=ZERO, legs=(), ref=None, trade_id=None):
         """Change one balance by (available, reserved) and log its legs [(type, amount, description)]."""
-        old, now, logged = self._balance(account_id, currency), utc_now(), []
-        new, total = old.move(available, reserved), old.total
-        self.db.execute(UPSERT_BALANCE, (account_id, currency, new.available, new.reserved, now, now, now))
+        balance, now, logged = self._balance(account_id, currency), utc_now(), []
+        total = balance.total
+        balance.move(available, reserved)
+        self.db.execute(UPSERT_BALANCE, (account_id, currency, balance.available, balance.reserved, now, now, now))
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
@@ -400,24 +406,31 @@ class Ledger:
                 logged.append(tx)
         return logged
 
-    def _earlier(self, account_id, ref, *same):
-        """The Transaction or Trade recorded under ref, if it has the details `same`; a ref reused otherwise is refused."""
-        row = self.db.execute(f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? AND reference_id = ?"
-                              " AND trade_id IS NULL", (account_id, ref)).fetchone()
-        if row:
-            done = Transaction(*row)
-            details, what = (done.type, done.currency, done.amount), f"{done.type} {fmt(done.amount)} {done.currency}"
-        elif row := self.db.execute(f"SELECT {TRADE} FROM trades WHERE account_id = ? AND reference_id = ?",
-                                    (account_id, ref)).fetchone():
-            done = Trade(*row, [Transaction(*leg) for leg in self.db.execute(
-                f"SELECT {TRANSACTION} FROM transactions WHERE trade_id = ? ORDER BY id", (row[0],))])
+    def _recorded(self, account_id, refs):
+        """What the account recorded under each of refs, a Transaction or a Trade: {ref: record}."""
+        found = {}
+        for start in range(0, len(refs), 500):  # SQLite takes at most 999 parameters
+            chunk, marks = refs[start:start + 500], ", ".join("?" * len(refs[start:start + 500]))
+            for row in self.db.execute(f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? AND trade_id IS"
+                                       f" NULL AND reference_id IN ({marks})", (account_id, *chunk)):
+                found[row[7]] = Transaction(*row)
+            for row in self.db.execute(f"SELECT {TRADE} FROM trades WHERE account_id = ? AND reference_id IN ({marks})",
+                                       (account_id, *chunk)):
+                found[row[9]] = Trade(*row, [Transaction(*leg) for leg in self.db.execute(
+                    f"SELECT {TRANSACTION} FROM transactions WHERE trade_id = ? ORDER BY id", (row[0],))])
+        return found
+
+    @staticmethod
+    def _retry(ref, done, *same):
+        """done, the record of an earlier call with ref, if that call had the details `same`; else refused."""
+        if isinstance(done, Trade):
             details = done.side, done.symbol, done.qty, done.price, done.fee_rate
-            what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)}"
+            what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
         else:
-            return None
+            details = done.type, done.currency, done.amount
+            what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
         if details != same:
-            raise PaperError(f"ref {ref!r} was used for {what} ({type(done).__name__.lower()} {done.id}):"
-                             " a retry repeats the same details")
+            raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
         return done
 
     # --- Accounts ---
@@ -486,7 +499,8 @@ class Ledger:
         ref = None if ref is None else to_text(ref, "ref", 100)
         with self._transaction():
             account = self._account(account_id)
-            return ref and self._earlier(account.id, ref, kind, currency, amount) or self._move(
+            done = ref and self._recorded(account.id, [ref]).get(ref)
+            return done and self._retry(ref, done, kind, currency, amount) or self._move(
                 self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
     def import_rows(self, account_id, rows, first_line=2):
@@ -495,9 +509,10 @@ class Ledger:
         Each row is (type, amount, currency, description, ref), as in a CSV file; a row whose ref is
         already recorded with the same details is skipped. Returns (recorded, skipped).
         """
+        rows = list(rows)
         with self._transaction():
-            account_id, now = self._account(account_id, active=True).id, utc_now()
-            balances, refs, new, skipped = {}, {}, [], 0
+            account_id, now, balances, new, skipped, seen = self._account(account_id, active=True).id, utc_now(), {}, [], 0, {}
+            done = self._recorded(account_id, list({row[4] for row in rows if len(row) == 5 and row[4]}))
             for line, row in enumerate(rows, first_line):
                 try:
                     if len(row) != 5:
@@ -505,16 +520,20 @@ class Ledger:
                     kind, amount, currency = str(row[0]).upper(), to_amount(row[1]), to_currency(row[2] or "USDT")
                     if kind not in ("DEPOSIT", "WITHDRAWAL"):
                         raise PaperError(f"type {row[0]!r} must be DEPOSIT or WITHDRAWAL")
-                    details = kind, currency, amount if kind == "DEPOSIT" else -amount
-                    ref = row[4] and to_text(row[4], "ref", 100)
-                    if ref and refs.setdefault(ref, details) != details:
-                        raise PaperError(f"ref {ref!r} appears twice with different details")
-                    if ref and (refs[ref] is not details or self._earlier(account_id, ref, *details)):
-                        skipped += 1  # recorded already: by an earlier row, or an earlier import
+                    amount, ref = amount if kind == "DEPOSIT" else amount.copy_negate(), row[4] and to_text(row[4], "ref", 100)
+                    if ref in done or ref in seen:  # recorded already, by an earlier import or row
+                        if ref in done:
+                            self._retry(ref, done[ref], kind, currency, amount)
+                        elif seen[ref][1:] != (kind, currency, amount):
+                            raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
+                        skipped += 1
                         continue
-                    old = balances.get(currency) or self._balance(account_id, currency)
-                    balances[currency] = old.move(details[2])
-                    new.append((account_id, *details, balances[currency].total,
+                    if ref:
+                        seen[ref] = line, kind, currency, amount
+                    if currency not in balances:
+                        balances[currency] = self._balance(account_id, currency)
+                    # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
+                    new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
                                 to_text(row[3] or kind.title(), "description"), ref or None, now))
                 except PaperError as error:
                     raise PaperError(f"line {line}: {error}") from None
@@ -532,7 +551,8 @@ class Ledger:
         terms, ref = to_terms(side, symbol, qty, price, fee_rate), None if ref is None else to_text(ref, "ref", 100)
         with self._transaction():
             account = self._account(account_id)
-            return ref and self._earlier(account.id, ref, *terms) or self._execute(self._active(account).id, *terms, ref)
+            done = ref and self._recorded(account.id, [ref]).get(ref)
+            return done and self._retry(ref, done, *terms) or self._execute(self._active(account).id, *terms, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
         """Fill qty at price: the trade and its legs. release is what an order had set aside for it."""
