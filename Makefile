@@ -13,3 +13,6 @@ $(VENV)/bin/pytest:
 
 clean:
 	rm -rf $(VENV) .pytest_cache __pycache__ data
+
+bench:
+	$(PYTHON) bench_paper.py

@@ -1,8 +1,9 @@
 """Benchmark paper.py against minimal standard-library scripts doing the same SQL: `make bench`.
 
 Every process is started as `sys.executable -S`, on both sides. Paired commands run
-alternately (A B A B ...), PAIRS times each (default 30, env BENCH_PAIRS), and the table
-shows the ratio of their medians. Everything runs on temporary databases.
+alternately (A B A B ...), PAIRS times each (default 40, env BENCH_PAIRS); a ratio is the
+median of the pairs' ratios, so noise that slows a stretch of the run slows both sides of a
+pair. Everything runs on temporary databases.
 """
 
 import csv
@@ -22,7 +23,7 @@ import paper  # noqa: E402
 
 PY = [sys.executable, "-S"]
 PAPER = [*PY, str(HERE / "paper.py")]
-PAIRS = int(os.environ.get("BENCH_PAIRS", "30"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "40"))
 BIG = int(os.environ.get("BENCH_BIG", "1000000"))
 FOUR = "import argparse, sqlite3, decimal, dataclasses\n"
 
@@ -51,12 +52,14 @@ def run(argv):
 
 
 def alternate(*commands, pairs=PAIRS):
-    """Run the commands in turn, pairs times each: their median times in seconds."""
+    """Run the commands in turn, pairs times each: the first one's median ratio to each other one,
+    pair by pair, and every command's median time in ms."""
     times = [[] for _ in commands]
     for _ in range(pairs):
         for command, spent in zip(commands, times):
             spent.append(run(command))
-    return [statistics.median(spent) for spent in times]
+    ratios = [statistics.median(a / b for a, b in zip(times[0], other)) for other in times[1:]]
+    return ratios, " ".join(f"{statistics.median(spent) * 1e3:.1f}" for spent in times)
 
 
 def script(folder, name, text):
@@ -99,20 +102,18 @@ def main():
     # 1. status as a whole process / a script that does its SQL
     status = [*PAPER, "status", "--account-id", account, "--db", str(db)]
     same = STATUS_SQL.format(db=str(db), account=account)
-    mine, base, floor = alternate(status, script(folder, "status4.py", FOUR + same), script(folder, "status.py", same))
-    row("1. status --account-id / script: 4 imports + the same SELECTs", f"{mine / base:.2f}", "bar <= 1.4")
-    row("   status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{mine / floor:.2f}")
-    row("   (medians: paper, script, floor, ms)", f"{mine*1e3:.1f} {base*1e3:.1f} {floor*1e3:.1f}")
+    (base, floor), ms = alternate(status, script(folder, "status4.py", FOUR + same), script(folder, "status.py", same))
+    row("1. status --account-id / script: 4 imports + the same SELECTs", f"{base:.2f}", "bar <= 1.4")
+    row("   status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{floor:.2f}")
+    row("   (medians: paper, script, floor, ms)", ms)
 
     # 2. deposit as a whole process / BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT with synchronous=FULL
     deposit = [*PAPER, "deposit", "--account-id", account, "--amount", "1", "--db", str(db)]
     same = DEPOSIT_SQL.format(db=str(db), account=account)
-    mine, base, floor = alternate(deposit, script(folder, "deposit4.py", FOUR + same),
-                                  script(folder, "deposit.py", same))
-    row("2. deposit / script: 4 imports + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT", f"{mine / base:.2f}",
-        "bar <= 1.4")
-    row("   deposit / floor: interpreter + sqlite3 + the same SQL", f"{mine / floor:.2f}")
-    row("   (medians: paper, script, floor, ms)", f"{mine*1e3:.1f} {base*1e3:.1f} {floor*1e3:.1f}")
+    (base, floor), ms = alternate(deposit, script(folder, "deposit4.py", FOUR + same), script(folder, "deposit.py", same))
+    row("2. deposit / script: 4 imports + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT", f"{base:.2f}", "bar <= 1.4")
+    row("   deposit / floor: interpreter + sqlite3 + the same SQL", f"{floor:.2f}")
+    row("   (medians: paper, script, floor, ms)", ms)
 
     # 3. status on an account with BIG transactions / on one with 1
     big = folder / "big.db"
@@ -122,9 +123,10 @@ def main():
     filled = time.perf_counter() - start
     one = folder / "one.db"
     one_account = new_account(one)
-    mine, base = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
-                           [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
-    row(f"3. status with {BIG:,} transactions / with 1", f"{mine / base:.2f}", "bar <= 1.1")
+    (ratio,), ms = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
+                             [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
+    row(f"3. status with {BIG:,} transactions / with 1", f"{ratio:.2f}", "bar <= 1.1")
+    row("   (medians, ms)", ms)
 
     # 4. 10,000 deposits through the Python API, each its own commit / the same statements in raw sqlite3
     api_db, raw_db = folder / "api.db", folder / "raw.db"
@@ -148,14 +150,14 @@ def main():
         writer.writerows([("DEPOSIT", f"{i % 1000 + 1}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
                           ("WITHDRAWAL", "0.01", "USDT", "", "") for i in range(1, n + 1)])
     imports, raws = [], []
-    for _ in range(5):
+    for _ in range(7):
         imp_db, raw_db = folder / f"imp{_}.db", folder / f"rawimp{_}.db"
         imp_account, raw_account = new_account(imp_db), new_account(raw_db)
         imports.append(run([*PAPER, "import", "--account-id", imp_account, str(rows_csv), "--db", str(imp_db)]))
         raws.append(run([*PY, "-c", RAW_IMPORT, str(raw_db), raw_account, str(rows_csv)]))
-    mine, base = statistics.median(imports), statistics.median(raws)
-    row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{mine / base:.2f}", "bar <= 2.0")
-    row("   (import rows per second, whole process)", f"{n / mine:,.0f}")
+    ratio = statistics.median(a / b for a, b in zip(imports, raws))
+    row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{ratio:.2f}", "bar <= 2.0")
+    row("   (import rows per second, whole process)", f"{n / statistics.median(imports):,.0f}")
 
     # 6. verify over BIG transactions
     spent = statistics.median(run([*PAPER, "verify", "--db", str(big)]) for _ in range(3))
