@@ -253,7 +253,7 @@ class Order:
 
     def reserve_for(self, qty):
         """What qty of this order sets aside: qty x limit + its fee for a buy, qty itself for a sell."""
-        return qty if self.side == "sell" or not qty else sum(cost(qty, self.limit_price, self.fee_rate))
+        return qty if self.side == "sell" or not qty else EXACT.add(*cost(qty, self.limit_price, self.fee_rate))
 
 
 @dataclass
@@ -290,7 +290,9 @@ class Ledger:
             raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
         if not os.path.lexists(path):
             self._create()
-        self.db = self._connect("ro" if read_only else "rw")
+        # Checked read-only first: a connection that may write rolls back a hot journal as it opens
+        # and checkpoints the WAL as it closes, and a database that paper refuses is left as it was.
+        self.db = self._connect("ro")
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -303,14 +305,12 @@ class Ledger:
                 missing = ", ".join(sorted({"balances", "transactions", "orders", "trades"} - tables))
                 raise PaperError(f"{path} is damaged: table {missing} is missing")
         except BaseException:
-            # A connection that may write checkpoints the WAL into the file as it closes, unless another
-            # holds the file open: a database that paper refuses is left exactly as it was.
-            with contextlib.closing(self._connect("ro")) as reader:
-                reader.execute("BEGIN")
-                reader.execute("SELECT 1 FROM sqlite_master").fetchone()  # a read lock until the close below
-                self.db.close()
+            self.db.close()
             raise
-        self.db.execute("PRAGMA synchronous=FULL")
+        if not read_only:
+            self.db.close()
+            self.db = self._connect("rw")
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def _connect(self, mode):  # mode=ro or rw: SQLite never creates a file here
         path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
@@ -423,13 +423,11 @@ class Ledger:
     @staticmethod
     def _retry(ref, done, *same):
         """done, the record of an earlier call with ref, if that call had the details `same`; else refused."""
-        if isinstance(done, Trade):
-            details = done.side, done.symbol, done.qty, done.price, done.fee_rate
-            what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
-        else:
-            details = done.type, done.currency, done.amount
-            what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
-        if details != same:
+        trade = isinstance(done, Trade)
+        if same != ((done.side, done.symbol, done.qty, done.price, done.fee_rate) if trade else
+                    (done.type, done.currency, done.amount)):
+            what = (f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})" if trade
+                    else f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})")
             raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
         return done
 
@@ -473,9 +471,10 @@ class Ledger:
     def close_account(self, account_id):
         """Close an account: it keeps its history and refuses new money and trades."""
         with self._transaction():
+            account = self._account(account_id, active=True)
             self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?1, updated_at = ?1 WHERE id = ?2",
-                            (utc_now(), self._account(account_id, active=True).id))
-        return self.account(account_id)
+                            (utc_now(), account.id))
+        return self.account(account.id)
 
     def transactions(self, account_id, limit=None):
         """The account's transactions, newest first."""
@@ -852,8 +851,10 @@ def cmd_import(ledger, args):
             if next(rows, None) != ["type", "amount", "currency", "description", "ref"]:
                 raise PaperError(f"{args.file}: the first line must be type,amount,currency,description,ref")
             recorded, skipped = ledger.import_rows(args.account_id, rows)
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise PaperError(f"{args.file}: {error}") from None
+        except UnicodeDecodeError:
+            raise PaperError(f"{args.file}: not UTF-8 text, after line {rows.line_num}") from None
+        except csv.Error as error:
+            raise PaperError(f"{args.file}: line {rows.line_num}: {error}") from None
     return {"recorded": recorded, "skipped": skipped}, f"recorded {recorded} transactions" + (
         f", skipped {skipped} already recorded" if skipped else "")
 
@@ -899,7 +900,8 @@ OPTIONS = {  # option: its argparse keywords
     "qty": {"type": checked(to_amount, "qty"), "help": "quantity of BASE (fill: default all that is left)"},
     "price": {"type": checked(to_amount, "price"), "help": "in QUOTE (fill: default the order's limit)"},
     "limit-price": {"type": checked(to_amount, "limit price")},
-    "fee-rate": {"type": checked(to_fee_rate), "default": FEE_RATE, "help": "in QUOTE per unit traded (default 0.001)"},
+    "fee-rate": {"type": checked(to_fee_rate), "default": FEE_RATE,
+                 "help": "the fee as a fraction of the value traded, paid in QUOTE (default 0.001, i.e. 0.1%%)"},
     "prices": {"type": checked(to_price), "action": "append", "default": [], "dest": "price", "metavar": "CURRENCY=PRICE",
                "help": "value the account: a price in the quote currency for each currency held"},
     "quote": {"type": checked(to_currency), "help": "the currency to value in (default USDT)"},

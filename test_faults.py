@@ -723,3 +723,42 @@ def test_garbage_in_the_database_gives_one_line(tmp_path, sql):
         elif result.returncode:
             assert result.stdout == "" and result.stderr.startswith("paper: error: ")
             assert result.stderr.count("\n") == 1
+
+
+def test_a_foreign_database_with_a_hot_journal_is_not_rolled_back(tmp_path):
+    """A program killed mid-transaction left a rollback journal: refusing its file must not replay it."""
+    db = str(tmp_path / "hot.db")
+    writer = subprocess.run([sys.executable, "-c", f"""
+import os, sqlite3
+conn = sqlite3.connect({db!r}, isolation_level=None)
+conn.execute("CREATE TABLE notes (x)")
+conn.execute("INSERT INTO notes VALUES (1)")
+conn.execute("BEGIN")
+conn.execute("INSERT INTO notes SELECT x + 1 FROM notes")
+conn.execute("PRAGMA cache_spill = 1")
+conn.executemany("INSERT INTO notes VALUES (?)", [(i,) for i in range(20000)])
+os._exit(0)  # mid-transaction: the -journal stays, hot
+"""])
+    assert writer.returncode == 0 and os.path.getsize(db + "-journal") > 0
+    before = {name: Path(db + name).read_bytes() for name in ("", "-journal")}
+    for argv in (["deposit", "--account-id", "abcd", "--amount", "1"], ["init"], ["status"], ["verify"]):
+        result = cli(*argv, "--db", db)
+        assert result.returncode == 1 and result.stderr.startswith("paper: error: ") and "Traceback" not in result.stderr
+    assert {name: Path(db + name).read_bytes() for name in ("", "-journal")} == before
+
+
+def test_an_import_file_that_is_not_utf8_is_named_with_a_line(funded, tmp_path):
+    db, account = funded
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"type,amount,currency,description,ref\nDEPOSIT,1,,caf\xe9,\n")
+    before = dump(db)
+    result = cli("import", "--account-id", account, str(path), "--db", db)
+    assert result.returncode == 1 and result.stderr == f"paper: error: {path}: not UTF-8 text, after line 0\n"
+    assert dump(db) == before
+
+
+def test_order_reserves_are_exact_outside_a_transaction():
+    order = paper.Order("id", "account", "ETH/USDT", "buy", Decimal(1), Decimal("999999999999999998.999999999999999999"),
+                        Decimal("0.000001"), Decimal(0), Decimal(0), "OPEN", "", "")
+    # 999999999999999998.999999999999999999 + a fee of 999999999999.99999900, to the last digit
+    assert order.reserve_for(Decimal(1)) == Decimal("1000000999999999998.999998999999999999")
