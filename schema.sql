@@ -1,5 +1,5 @@
 -- The paper database, created by `python paper.py init` (PRAGMA user_version = 1).
--- Money is exact decimal TEXT, never REAL: plain digits, at least two decimals,
+-- Money is exact decimal TEXT, never a floating-point number: plain digits, at least two decimals,
 -- no exponent ('5000.00', '0.00000001'). Compare amounts by value, not as text.
 -- The type name DECIMAL_TEXT gives TEXT affinity, so SQLite never turns it into a number.
 -- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically.
