@@ -126,9 +126,10 @@ def to_id(value):
 
 def to_fee_rate(value):
     """A fee rate from 0 to below 1 (0.001 is 0.1%)."""
-    if to_amount(value, "fee rate", zero=True) >= 1:
+    rate = to_amount(value, "fee rate", zero=True)
+    if rate >= 1:
         raise PaperError(f"fee rate {value} must be below 1 (0.001 is 0.1%)")
-    return Decimal(value)
+    return rate
 
 
 def to_price(text):
@@ -284,12 +285,12 @@ class Ledger:
         self.path, self.timeout = path, busy_timeout_ms / 1000
         if os.path.isdir(path) or not os.path.basename(path):
             raise PaperError(f"{path} is a folder, not a database file")
-        if os.path.lexists(path) and not os.path.isfile(path):
-            raise PaperError(f"{path} is not a regular file")
-        if not os.path.lexists(path) and not create:
-            raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
         if not os.path.lexists(path):
+            if not create:
+                raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
             self._create()
+        elif not os.path.isfile(path):
+            raise PaperError(f"{path} is not a regular file")
         # Checked read-only first: a connection that may write rolls back a hot journal as it opens
         # and checkpoints the WAL as it closes, and a database that paper refuses is left as it was.
         self.db = self._connect("ro")
@@ -301,9 +302,9 @@ class Ledger:
                                  f" ({SCHEMA_VERSION}): use a newer paper.py")
             if version < SCHEMA_VERSION or "accounts" not in tables:
                 raise PaperError(f"{path} is not a paper database")
-            if {"balances", "transactions", "orders", "trades"} - tables:
-                missing = ", ".join(sorted({"balances", "transactions", "orders", "trades"} - tables))
-                raise PaperError(f"{path} is damaged: table {missing} is missing")
+            missing = {"balances", "transactions", "orders", "trades"} - tables
+            if missing:
+                raise PaperError(f"{path} is damaged: table {', '.join(sorted(missing))} is missing")
         except BaseException:
             self.db.close()
             raise
@@ -410,7 +411,8 @@ class Ledger:
         """What the account recorded under each of refs, a Transaction or a Trade: {ref: record}."""
         found = {}
         for start in range(0, len(refs), 500):  # SQLite takes at most 999 parameters
-            chunk, marks = refs[start:start + 500], ", ".join("?" * len(refs[start:start + 500]))
+            chunk = refs[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? AND trade_id IS"
                                        f" NULL AND reference_id IN ({marks})", (account_id, *chunk)):
                 found[row[7]] = Transaction(*row)
@@ -441,7 +443,8 @@ class Ledger:
         if leverage > max_leverage:
             raise PaperError(f"leverage {leverage} is above the max leverage {max_leverage}")
         with self._transaction():
-            account = Account(new_id(), name, leverage, max_leverage, 1, utc_now(), utc_now(), None)
+            now = utc_now()
+            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None)
             self.db.execute(f"INSERT INTO accounts ({ACCOUNT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             tuple(vars(account).values())[:8])
             if balance:
@@ -575,8 +578,9 @@ class Ledger:
         """A limit order: what it may spend moves from available to reserved until it fills or is cancelled."""
         side, symbol, qty, limit_price, fee_rate = to_terms(side, symbol, qty, limit_price, fee_rate, "limit price")
         with self._transaction():
+            now = utc_now()
             order = Order(new_id(), self._account(account_id, active=True).id, symbol, side, qty, limit_price,
-                          fee_rate, ZERO, ZERO, "OPEN", utc_now(), utc_now())
+                          fee_rate, ZERO, ZERO, "OPEN", now, now)
             order.reserved = order.reserve_for(qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -643,12 +647,13 @@ class Ledger:
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
             for held in account.balances.values():
-                if held.total and held.currency not in prices:
+                if not held.total:
+                    continue
+                if held.currency not in prices:
                     raise PaperError(f"no price for {held.currency}: add --price {held.currency}=PRICE (in {quote})")
-                if held.total:
-                    value = EXACT.multiply(held.total, prices[held.currency])
-                    holdings[held.currency], equity = {"total": held.total, "price": prices[held.currency],
-                                                       "value": value}, EXACT.add(equity, value)
+                value = EXACT.multiply(held.total, prices[held.currency])
+                holdings[held.currency] = {"total": held.total, "price": prices[held.currency], "value": value}
+                equity = EXACT.add(equity, value)
             trades = self.db.execute("SELECT symbol, side, qty, price, fee FROM trades WHERE account_id = ?1 AND id >"
                                      " (SELECT pnl_after_trade FROM accounts WHERE id = ?1) ORDER BY id",
                                      (account.id,)).fetchall()
@@ -832,8 +837,9 @@ def cmd_cancel(ledger, args):
 
 def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
-    rows = [plain(order) | {"reserved": f"{fmt(order.reserved)} {order.reserve_currency}"} for order in orders]
-    return plain(orders), table(rows, "id status side symbol qty filled_qty limit_price reserved created_at") if orders \
+    result = plain(orders)
+    rows = [row | {"reserved": f"{row['reserved']} {order.reserve_currency}"} for row, order in zip(result, orders)]
+    return result, table(rows, "id status side symbol qty filled_qty limit_price reserved created_at") if orders \
         else "No orders."
 
 
@@ -932,22 +938,29 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
 READS = ("status", "history", "verify", "orders")  # these open the database read-only
 
 
+PARSER = {"allow_abbrev": False, "formatter_class": formatter}
+
+
 def build_parser(command=None):
-    """The argument parser; for a known command only its own options are built, as that is all a run needs."""
-    parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.",
-                                     allow_abbrev=False, formatter_class=formatter)
+    """The parser of a known command alone (all a run needs, and cheaper), or of every command."""
+    if command:
+        summary, options, _ = COMMANDS[command]
+        return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=summary, **PARSER),
+                           command, options)
+    parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.", **PARSER)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (summary, options, _) in COMMANDS.items():
-        if command in (None, name):
-            # A known command gets its own parser alone: one ArgumentParser less on every run.
-            sub = argparse.ArgumentParser(prog=f"paper {name}", description=summary, allow_abbrev=False,
-                                          formatter_class=formatter) if command else commands.add_parser(
-                name, help=summary, description=summary, allow_abbrev=False, formatter_class=formatter)
-            sub.set_defaults(command=name)
-            parser = sub if command else parser
-            for option in options.split() + ["json", "db"]:
-                flag = {"prices": "--price", "file": "file"}.get(option.rstrip("!"), "--" + option.rstrip("!"))
-                sub.add_argument(flag, **OPTIONS[option.rstrip("!")], **{"required": True} if "!" in option else {})
+        add_options(commands.add_parser(name, help=summary, description=summary, **PARSER), name, options)
+    return parser
+
+
+def add_options(parser, command, options):
+    """command's options, as COMMANDS lists them (! marks a required one), plus --json and --db."""
+    parser.set_defaults(command=command)
+    for option in options.split() + ["json", "db"]:
+        name = option.rstrip("!")
+        flag = {"prices": "--price", "file": "file"}.get(name, "--" + name)
+        parser.add_argument(flag, **OPTIONS[name], **{"required": True} if option.endswith("!") else {})
     return parser
 
 
