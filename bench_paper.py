@@ -8,6 +8,7 @@ pair. Everything runs on temporary databases.
 
 import csv
 import os
+import py_compile
 import sqlite3
 import statistics
 import subprocess
@@ -23,6 +24,7 @@ import paper  # noqa: E402
 
 PY = [sys.executable, "-S"]
 PAPER = [*PY, str(HERE / "paper.py")]
+MODULE = [*PY, "-m", "paper"]  # run with cwd=HERE, from paper's cached bytecode
 PAIRS = int(os.environ.get("BENCH_PAIRS", "40"))
 BIG = int(os.environ.get("BENCH_BIG", "1000000"))
 FOUR = "import argparse, sqlite3, decimal, dataclasses\n"
@@ -47,19 +49,21 @@ db.execute("COMMIT")
 
 def run(argv):
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, cwd=HERE)
     return time.perf_counter() - start
 
 
 def alternate(*commands, pairs=PAIRS):
-    """Run the commands in turn, pairs times each: the first one's median ratio to each other one,
+    """Run the commands in turn, pairs times each: ratio(i, j), command i's median ratio to command j
     pair by pair, and every command's median time in ms."""
     times = [[] for _ in commands]
     for _ in range(pairs):
         for command, spent in zip(commands, times):
             spent.append(run(command))
-    ratios = [statistics.median(a / b for a, b in zip(times[0], other)) for other in times[1:]]
-    return ratios, " ".join(f"{statistics.median(spent) * 1e3:.1f}" for spent in times)
+
+    def ratio(i, j):
+        return statistics.median(a / b for a, b in zip(times[i], times[j]))
+    return ratio, " ".join(f"{statistics.median(spent) * 1e3:.1f}" for spent in times)
 
 
 def script(folder, name, text):
@@ -100,20 +104,28 @@ def main():
     account = new_account(db)
 
     # 1. status as a whole process / a script that does its SQL
-    status = [*PAPER, "status", "--account-id", account, "--db", str(db)]
+    py_compile.compile(str(HERE / "paper.py"), doraise=True)  # for `python -m paper`, even if PYTHONDONTWRITEBYTECODE
+    compiling = f"compile(open({str(HERE / 'paper.py')!r}).read(), 'paper.py', 'exec')\n"
+    args = ["status", "--account-id", account, "--db", str(db)]
     same = STATUS_SQL.format(db=str(db), account=account)
-    (base, floor), ms = alternate(status, script(folder, "status4.py", FOUR + same), script(folder, "status.py", same))
-    row("1. status --account-id / script: 4 imports + the same SELECTs", f"{base:.2f}", "bar <= 1.4")
-    row("   status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{floor:.2f}")
-    row("   (medians: paper, script, floor, ms)", ms)
+    ratio, ms = alternate(
+        [*PAPER, *args], script(folder, "status4.py", FOUR + same), script(folder, "status.py", same), [*MODULE, *args],
+        script(folder, "status4c.py", FOUR + compiling + same))
+    row("1. status --account-id / script: 4 imports + the same SELECTs", f"{ratio(0, 1):.2f}", "bar <= 1.4")
+    row("   status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{ratio(0, 2):.2f}")
+    row("   python -m paper status (from its cached .pyc) / script", f"{ratio(3, 1):.2f}")
+    row("   the script + compiling paper.py (and nothing else) / script", f"{ratio(4, 1):.2f}")
+    row("   (medians: paper, script, floor, -m paper, script + compile, ms)", ms)
 
     # 2. deposit as a whole process / BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT with synchronous=FULL
-    deposit = [*PAPER, "deposit", "--account-id", account, "--amount", "1", "--db", str(db)]
+    args = ["deposit", "--account-id", account, "--amount", "1", "--db", str(db)]
     same = DEPOSIT_SQL.format(db=str(db), account=account)
-    (base, floor), ms = alternate(deposit, script(folder, "deposit4.py", FOUR + same), script(folder, "deposit.py", same))
-    row("2. deposit / script: 4 imports + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT", f"{base:.2f}", "bar <= 1.4")
-    row("   deposit / floor: interpreter + sqlite3 + the same SQL", f"{floor:.2f}")
-    row("   (medians: paper, script, floor, ms)", ms)
+    ratio, ms = alternate([*PAPER, *args], script(folder, "deposit4.py", FOUR + same), script(folder, "deposit.py", same),
+                          [*MODULE, *args])
+    row("2. deposit / script: 4 imports + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT", f"{ratio(0, 1):.2f}", "bar <= 1.4")
+    row("   deposit / floor: interpreter + sqlite3 + the same SQL", f"{ratio(0, 2):.2f}")
+    row("   python -m paper deposit (from its cached .pyc) / script", f"{ratio(3, 1):.2f}")
+    row("   (medians: paper, script, floor, -m paper, ms)", ms)
 
     # 3. status on an account with BIG transactions / on one with 1
     big = folder / "big.db"
@@ -123,9 +135,9 @@ def main():
     filled = time.perf_counter() - start
     one = folder / "one.db"
     one_account = new_account(one)
-    (ratio,), ms = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
-                             [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
-    row(f"3. status with {BIG:,} transactions / with 1", f"{ratio:.2f}", "bar <= 1.1")
+    ratio, ms = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
+                          [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
+    row(f"3. status with {BIG:,} transactions / with 1", f"{ratio(0, 1):.2f}", "bar <= 1.1")
     row("   (medians, ms)", ms)
 
     # 4. 10,000 deposits through the Python API, each its own commit / the same statements in raw sqlite3

@@ -517,6 +517,21 @@ def test_a_new_user_in_an_empty_folder(tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("paper: error: no database at nope.db")
 
 
+def test_python_m_paper_from_another_folder(tmp_path):
+    """The README's way for a bot calling paper in a loop: `python -m paper`, paper's folder on PYTHONPATH."""
+    def module(*argv):
+        return subprocess.run([sys.executable, "-m", "paper", *argv, "--db", "p.db"], capture_output=True, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(HERE)}, timeout=60)
+    acct = module("init").stdout.strip()
+    assert UUID.fullmatch(acct)
+    deposit = module("deposit", "--account-id", acct, "--amount", "0.25", "--json")
+    assert deposit.returncode == 0 and json.loads(deposit.stdout)["balance_after"] == "5000.25"
+    status = module("status", "--account-id", acct)
+    assert re.search(r"^USDT +5000\.25 +0\.00 +5000\.25$", status.stdout, re.M), status
+    usage = module("deposit", "--account-id", acct, "--amount", "-1")
+    assert usage.returncode == 2 and usage.stdout == "" and "Traceback" not in usage.stderr
+
+
 def test_history_into_a_closed_pipe_is_quiet(tmp_path):
     db = str(tmp_path / "p.db")
     with paper.Ledger(db, create=True) as ledger:
