@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import functools
 import io
+import itertools
 import os
 import sqlite3
 import sys
@@ -525,40 +526,43 @@ class Ledger:
         Each row is (type, amount, currency, description, ref), as in a CSV file; a row whose ref is
         already recorded with the same details is skipped. Returns (recorded, skipped).
         """
-        rows = list(rows)
+        rows, recorded, skipped, seen, balances = enumerate(rows, first_line), 0, 0, {}, {}
         with self._transaction():
-            account_id, now, balances, new, skipped, seen = self._account(account_id, active=True).id, utc_now(), {}, [], 0, {}
-            done = self._recorded(account_id, list({row[4] for row in rows if len(row) == 5 and row[4]}))
-            for line, row in enumerate(rows, first_line):
-                try:
-                    if len(row) != 5:
-                        raise PaperError(f"{len(row)} columns, not 5 (type, amount, currency, description, ref)")
-                    kind, amount, currency = str(row[0]).upper(), to_amount(row[1]), to_currency(row[2] or "USDT")
-                    if kind not in ("DEPOSIT", "WITHDRAWAL"):
-                        raise PaperError(f"type {row[0]!r} must be DEPOSIT or WITHDRAWAL")
-                    amount, ref = amount if kind == "DEPOSIT" else amount.copy_negate(), row[4] and to_text(row[4], "ref", 100)
-                    if ref in done or ref in seen:  # recorded already, by an earlier import or row
-                        if ref in done:
-                            self._retry(ref, done[ref], kind, currency, amount)
-                        elif seen[ref][1:] != (kind, currency, amount):
-                            raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
-                        skipped += 1
-                        continue
-                    if ref:
-                        seen[ref] = line, kind, currency, amount
-                    if currency not in balances:
-                        balances[currency] = self._balance(account_id, currency)
-                    # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
-                    new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
-                                to_text(row[3] or kind.title(), "description"), ref or None, now))
-                except PaperError as error:
-                    raise PaperError(f"line {line}: {error}") from None
-            self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
-                                " balance_after, description, reference_id, created_at) VALUES (?, ?, ?, ?, ?, ?,"
-                                " ?, ?)", new)
+            account_id, now = self._account(account_id, active=True).id, utc_now()
+            # 500 rows at a time: memory stays flat however long the file, and refs are looked up in batches.
+            while chunk := list(itertools.islice(rows, 500)):
+                done, new = self._recorded(account_id, [row[4] for _, row in chunk if len(row) == 5 and row[4]]), []
+                for line, row in chunk:
+                    try:
+                        if len(row) != 5:
+                            raise PaperError(f"{len(row)} columns, not 5 (type, amount, currency, description, ref)")
+                        kind, amount, currency = str(row[0]).upper(), to_amount(row[1]), to_currency(row[2] or "USDT")
+                        if kind not in ("DEPOSIT", "WITHDRAWAL"):
+                            raise PaperError(f"type {row[0]!r} must be DEPOSIT or WITHDRAWAL")
+                        amount, ref = amount if kind == "DEPOSIT" else amount.copy_negate(), row[4] and to_text(row[4], "ref", 100)
+                        if ref in seen or ref in done:  # recorded already, by an earlier row or import
+                            if ref not in seen:
+                                self._retry(ref, done[ref], kind, currency, amount)
+                            elif seen[ref][1:] != (kind, currency, amount):
+                                raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
+                            skipped += 1
+                            continue
+                        if ref:
+                            seen[ref] = line, kind, currency, amount
+                        if currency not in balances:
+                            balances[currency] = self._balance(account_id, currency)
+                        # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
+                        new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
+                                    to_text(row[3] or kind.title(), "description"), ref or None, now))
+                    except PaperError as error:
+                        raise PaperError(f"line {line}: {error}") from None
+                self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
+                                    " balance_after, description, reference_id, created_at) VALUES (?, ?, ?, ?, ?, ?,"
+                                    " ?, ?)", new)
+                recorded += len(new)
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, b.available, b.reserved, now, now, now)
                                                  for b in balances.values()])
-        return len(new), skipped
+        return recorded, skipped
 
     # --- Trading ---
 

@@ -480,6 +480,90 @@ def test_a_folder_that_cannot_be_created(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("paper: error: ")
 
 
+# --- import ---
+
+HEADER = "type,amount,currency,description,ref\n"
+
+
+def csv_file(tmp_path, *lines, header=HEADER):
+    path = tmp_path / "rows.csv"
+    path.write_text(header + "".join(line + "\n" for line in lines))
+    return str(path)
+
+
+def test_import_records_every_row_with_its_balance_after(run, acct, db, tmp_path):
+    path = csv_file(tmp_path, "DEPOSIT,100.5,,,", "withdrawal,0.25,USDT,rent,r1", "DEPOSIT,2,btc,from cold wallet,r2")
+    assert ok(run("import", "--account-id", acct, path)) == "recorded 3 transactions\n"
+    rows = json.loads(ok(run("history", "--account-id", acct, "--json")))
+    assert [(t["type"], t["currency"], t["amount"], t["balance_after"], t["description"], t["reference_id"])
+            for t in reversed(rows)] == [
+        ("DEPOSIT", "USDT", "5000.00", "5000.00", "Initial deposit", None),
+        ("DEPOSIT", "USDT", "100.50", "5100.50", "Deposit", None),
+        ("WITHDRAWAL", "USDT", "-0.25", "5100.25", "rent", "r1"),
+        ("DEPOSIT", "BTC", "2.00", "2.00", "from cold wallet", "r2")]
+    assert balance(db, acct) == (Decimal("5100.25"), 0) and balance(db, acct, "BTC") == (2, 0)
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_import_twice_records_once(run, acct, db, tmp_path):
+    path = csv_file(tmp_path, "DEPOSIT,1,,,a", "DEPOSIT,2,,,b", "DEPOSIT,4,,,")
+    assert json.loads(ok(run("import", "--account-id", acct, path, "--json"))) == {"recorded": 3, "skipped": 0}
+    assert json.loads(ok(run("import", "--account-id", acct, path, "--json"))) == {"recorded": 1, "skipped": 2}
+    assert ok(run("import", "--account-id", acct, path)) == "recorded 1 transactions, skipped 2 already recorded\n"
+    assert balance(db, acct) == (Decimal("5015"), 0)  # 1 + 2 once, the row without a ref three times
+
+
+@pytest.mark.parametrize("lines, why", [
+    (["DEPOSIT,1,,,", "DEPOSIT,abc,,,"], "line 3: amount 'abc' is not a number"),
+    (["DEPOSIT,1,,,", "TRANSFER,1,,,"], "line 3: type 'TRANSFER' must be DEPOSIT or WITHDRAWAL"),
+    (["DEPOSIT,1,,"], "line 2: 4 columns, not 5"),
+    (["DEPOSIT,1,,,", "WITHDRAWAL,5006.01,,,"], "line 3: insufficient funds: 5006.00 USDT available, 5006.01 needed"),
+    (["DEPOSIT,1,US D,,"], "line 2: currency 'US D' must be 2-10 ASCII letters or digits"),
+    (["DEPOSIT,1,,,x", "DEPOSIT,2,,,x"], "line 3: ref 'x' is on line 2 with other details"),
+    (["DEPOSIT,1,,,x", "WITHDRAWAL,1,,,x"], "line 3: ref 'x' is on line 2 with other details"),
+    (["DEPOSIT,1,,,init", "DEPOSIT,1,,,"], "line 2: ref 'init' was used for DEPOSIT 5.00 USDT"),
+])
+def test_a_bad_row_refuses_the_whole_file(run, acct, db, tmp_path, lines, why):
+    ok(run("deposit", "--account-id", acct, "--amount", "5", "--ref", "init"))
+    before = dump(db)
+    assert why in refused(run("import", "--account-id", acct, csv_file(tmp_path, *lines)))
+    assert dump(db) == before
+
+
+def test_import_refuses_a_file_without_the_header(run, acct, db, tmp_path):
+    before = dump(db)
+    err = refused(run("import", "--account-id", acct, csv_file(tmp_path, "DEPOSIT,1,,,", header="kind,amount\n")))
+    assert "the first line must be type,amount,currency,description,ref" in err
+    assert "No such file or directory: " in refused(run("import", "--account-id", acct, str(tmp_path / "missing.csv")))
+    assert dump(db) == before
+
+
+def test_import_into_a_closed_account_is_refused(run, acct, db, tmp_path):
+    ok(run("close", "--account-id", acct))
+    before = dump(db)
+    assert "is closed" in refused(run("import", "--account-id", acct, csv_file(tmp_path, "DEPOSIT,1,,,")))
+    assert dump(db) == before
+
+
+def test_a_long_import_is_one_transaction(run, acct, db, tmp_path):
+    """Rows go to SQLite 500 at a time: refs repeat across those batches, and a refusal on row 1,201
+    takes back the 1,200 rows before it."""
+    lines = [f"DEPOSIT,0.01,,,r{i}" for i in range(1, 1201)]
+    ok(run("import", "--account-id", acct, csv_file(tmp_path, *lines[:100])))
+    again = [*lines, "DEPOSIT,0.01,,,r3", "DEPOSIT,0.01,,,r1000"]  # an earlier import's ref, this file's own
+    assert ok(run("import", "--account-id", acct, csv_file(tmp_path, *again))) == (
+        "recorded 1100 transactions, skipped 102 already recorded\n")
+    assert balance(db, acct) == (Decimal("5012.00"), 0)
+    before = dump(db)
+    more = [f"DEPOSIT,0.01,,,s{i}" for i in range(1, 1201)]
+    err = refused(run("import", "--account-id", acct, csv_file(tmp_path, *more, "DEPOSIT,0.02,,,s700")))
+    assert err == "paper: error: line 1202: ref 's700' is on line 701 with other details\n"
+    err = refused(run("import", "--account-id", acct, csv_file(tmp_path, *more, "WITHDRAWAL,6000,,,")))
+    assert err == "paper: error: line 1202: insufficient funds: 5024.00 USDT available, 6000.00 needed\n"
+    assert dump(db) == before
+    assert ok(run("verify")) == "OK\n"
+
+
 # --- the Python API ---
 
 def test_the_ledger_as_a_library(db):
