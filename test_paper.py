@@ -564,6 +564,34 @@ def test_a_long_import_is_one_transaction(run, acct, db, tmp_path):
     assert ok(run("verify")) == "OK\n"
 
 
+def test_a_recorded_ref_is_found_in_any_batch(db):
+    with paper.Ledger(db, create=True) as ledger:
+        acct = ledger.create_account().id
+        ledger.deposit(acct, "1", ref="late")
+        rows = [("DEPOSIT", "1", "", "", f"n{i}") for i in range(600)]
+        assert ledger.import_rows(acct, rows + [("DEPOSIT", "1", "", "", "late")]) == (600, 1)
+        other = [("DEPOSIT", "1", "", "", f"m{i}") for i in range(600)] + [("DEPOSIT", "2", "", "", "late")]
+        with pytest.raises(paper.PaperError, match=r"^line 602: ref 'late' was used for DEPOSIT 1\.00 USDT"):
+            ledger.import_rows(acct, other)
+        assert ledger.account(acct).balances["USDT"].total == Decimal("5601")
+
+
+def test_import_reads_its_rows_before_it_writes(db):
+    """Rows from a generator that writes too (here a deposit through the same ledger) are read to the
+    end before the import's transaction begins: the deposit is neither lost nor overwritten."""
+    with paper.Ledger(db, create=True) as ledger:
+        acct = ledger.create_account().id
+
+        def rows():
+            for i in range(600):
+                if i == 550:
+                    ledger.deposit(acct, "10")
+                yield "DEPOSIT", "1", "", "", ""
+        assert ledger.import_rows(acct, rows()) == (600, 0)
+        assert ledger.account(acct).balances["USDT"].total == Decimal("5610")
+        assert ledger.verify() == []
+
+
 # --- the Python API ---
 
 def test_the_ledger_as_a_library(db):
