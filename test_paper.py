@@ -9,6 +9,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -607,6 +608,18 @@ def test_the_ledger_as_a_library(db):
         with pytest.raises(paper.PaperError, match="insufficient funds"):
             ledger.withdraw(account.id, 51)
         assert ledger.verify() == []
+
+
+def test_records_show_and_compare_by_their_fields(db):
+    with paper.Ledger(db, create=True) as ledger:
+        acct = ledger.create_account().id
+        tx = ledger.deposit(acct, "1.5", ref="r")
+        assert repr(tx).startswith(f"Transaction(id=2, account_id='{acct}', type='DEPOSIT', currency='USDT',"
+                                   " amount=Decimal('1.5'), balance_after=Decimal('5001.50'), description='Deposit',"
+                                   " reference_id='r', created_at='")
+        newest, first = ledger.transactions(acct)
+        assert tx == newest and tx != first and newest != (2, acct)
+        assert tx == mock.ANY and [tx, first] == [mock.ANY, mock.ANY]  # other types get their say
 
 
 # --- real processes ---
