@@ -162,13 +162,13 @@ def main():
         writer.writerows([("DEPOSIT", f"{i % 1000 + 1}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
                           ("WITHDRAWAL", "0.01", "USDT", "", "") for i in range(1, n + 1)])
     imports, raws = [], []
-    for _ in range(7):
-        imp_db, raw_db = folder / f"imp{_}.db", folder / f"rawimp{_}.db"
+    for k in range(7):
+        imp_db, raw_db = folder / f"imp{k}.db", folder / f"rawimp{k}.db"
         imp_account, raw_account = new_account(imp_db), new_account(raw_db)
         imports.append(run([*PAPER, "import", "--account-id", imp_account, str(rows_csv), "--db", str(imp_db)]))
         raws.append(run([*PY, "-c", RAW_IMPORT, str(raw_db), raw_account, str(rows_csv)]))
-    ratio = statistics.median(a / b for a, b in zip(imports, raws))
-    row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{ratio:.2f}", "bar <= 2.0")
+    slower = statistics.median(a / b for a, b in zip(imports, raws))
+    row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{slower:.2f}", "bar <= 2.0")
     row("   (import rows per second, whole process)", f"{n / statistics.median(imports):,.0f}")
 
     # 6. verify over BIG transactions
@@ -185,7 +185,7 @@ def main():
 
     # 8. database bytes per transaction
     row(f"8. database bytes per transaction at {BIG:,}", f"{checkpointed_size(big) / BIG:.0f}")
-    row(f"   (building it through the bulk import took, seconds)", f"{filled:.1f}")
+    row("   (building it through the bulk import took, seconds)", f"{filled:.1f}")
 
     print(f"\n{'what':<72} {'figure':>16}  bar")
     for what, value, bar in rows:
