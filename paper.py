@@ -15,19 +15,28 @@ As a library, the same ledger the command line uses:
 line costs every command time: the code is kept lean on purpose (see bench_paper.py).
 """
 
+import _signal  # built in and loaded already (signal would import enum's machinery on every run)
+
+if __name__ == "__main__":  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just stop
+    def _stop(signum, frame):
+        __import__("sys").stderr.write("paper: error: interrupted; nothing was done\n")
+        raise SystemExit(130)
+
+    _signal.signal(_signal.SIGINT, _stop)
+
 import argparse
 import contextlib
 import functools
 import io
-import itertools
 import os
+import re
 import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
@@ -37,12 +46,15 @@ FEE_RATE = Decimal("0.001")
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
 CEILING = Context(prec=100, rounding=ROUND_CEILING)
 ROUNDED = Context(prec=100)
+TABLES = ("accounts", "balances", "orders", "trades", "transactions")
 ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
          " created_at, updated_at")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at"
+# An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
+AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
@@ -73,23 +85,40 @@ sqlite3.register_adapter(Decimal, fmt)
 sqlite3.register_converter("DECIMAL_TEXT", from_db)
 
 
+def shown(value, longest=40):
+    """repr(value), cut short: a refusal quotes what it refused in a message of normal length."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 1000 else "a huge number"
+    return text if len(text) <= longest else f"{text[:longest - 5]}...{text[-1]}"
+
+
 def to_amount(value, what="amount", zero=False):
     """A Decimal from text like '250.50' (or a Decimal or int), refused unless exact and in range."""
-    if isinstance(value, str):
-        if not value.isascii() or not value.replace(".", "", 1).isdigit():
-            raise PaperError(f"{what} {value!r} is not a number: use digits with at most one decimal point,"
-                             " like 250.50 (no sign, exponent, separator or space)")
-    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
-        value = f"{Decimal(value):f}"
-    else:
-        raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__} {value!r}")
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
+        value = Decimal(value)
+        if value < 0:
+            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {shown(value)}")
+        # Checked before the value is written out in full: 1E+999999999 has a billion digits.
+        if value and value.adjusted() >= 18:
+            raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
+        if value.as_tuple().exponent < -18:
+            try:
+                value = value.quantize(Decimal("1e-18"), context=EXACT)
+            except Inexact:
+                raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds") from None
+        value = f"{value.copy_abs():f}"
+    elif not isinstance(value, str):
+        raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
+                         f" {shown(value)}")
+    if not value.isascii() or not value.replace(".", "", 1).isdigit():
+        raise PaperError(f"{what} {shown(value)} is not a number: use digits with at most one decimal point,"
+                         " like 250.50 (no sign, exponent, separator or space)")
     whole, _, fraction = value.partition(".")
-    if len(fraction) > 18:
-        raise PaperError(f"{what} {value} has more than 18 decimal places; paper never rounds")
-    if len(whole.lstrip("-")) > 18:
-        raise PaperError(f"{what} {value} has more than 18 digits before the decimal point")
+    if len(fraction.rstrip("0")) > 18:
+        raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds")
+    if len(whole.lstrip("0")) > 18:
+        raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
     amount = Decimal(value)
-    if value.startswith("-") or not zero and not amount:
+    if not zero and not amount:
         raise PaperError(f"{what} must be greater than zero")
     return amount
 
@@ -111,10 +140,20 @@ def to_symbol(value):
     raise PaperError(f"symbol {value!r} must be BASE/QUOTE with two different currencies, like BTC/USDT")
 
 
+JOINERS = dict.fromkeys([0x200D, *range(0xE0020, 0xE0080)])  # invisible, but they build emoji: 👨‍👩‍👧, flags
+
+
 def to_text(value, what, longest=200):
-    """One line of printable text (emoji welcome), 1 to `longest` characters."""
-    if not isinstance(value, str) or not 0 < len(value) <= longest or not value.isprintable():
+    """One line of printable text, 1 to `longest` characters; emoji welcome (joined ones and flags too)."""
+    if not isinstance(value, str) or not 0 < len(value) <= longest or not value.translate(JOINERS).isprintable():
         raise PaperError(f"{what} must be 1-{longest} printable characters on one line")
+    return value
+
+
+def to_ref(value):
+    """An idempotency key: 1-100 printable characters, no space at either end ('rent ' is not 'rent')."""
+    if to_text(value, "ref", 100) != value.strip():
+        raise PaperError(f"ref {value!r} starts or ends with a space: a key must read the same to every client")
     return value
 
 
@@ -138,11 +177,26 @@ def to_price(text):
     currency, equals, price = text.partition("=")
     if not equals:
         raise PaperError(f"price {text!r} must be CURRENCY=PRICE, like BTC=65000")
-    return to_currency(currency), to_amount(price, f"price of {currency}")
+    return to_currency(currency), to_amount(price, f"price of {currency}", zero=True)  # 0: a worthless coin
+
+
+def to_row(line, row, source=None):
+    """A checked import row: (line, type, currency, signed amount, description, ref)."""
+    try:
+        if len(row) != 5:
+            raise PaperError(f"{len(row)} columns, not 5 (type, amount, currency, description, ref)")
+        kind, amount, currency = str(row[0]).upper(), to_amount(row[1]), to_currency(row[2] or "USDT")
+        if kind not in ("DEPOSIT", "WITHDRAWAL"):
+            raise PaperError(f"type {shown(row[0])} must be DEPOSIT or WITHDRAWAL")
+        return (line, kind, currency, amount if kind == "DEPOSIT" else amount.copy_negate(),
+                to_text(row[3] or kind.title(), "description"), to_ref(row[4]) if row[4] else source and f"{source} line {line}")
+    except PaperError as error:
+        raise PaperError(f"line {line}: {error}") from None
 
 
 def to_terms(side, symbol, qty, price, fee_rate, what="price"):
     """The checked terms of a trade or an order: side, symbol, qty, price, fee rate."""
+    side = side.lower() if isinstance(side, str) else side
     if side not in ("buy", "sell"):
         raise PaperError(f"side {side!r} must be buy or sell")
     return side, to_symbol(symbol), to_amount(qty, "qty"), to_amount(price, what), to_fee_rate(fee_rate)
@@ -154,6 +208,28 @@ def cost(qty, price, fee_rate):
     if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
         raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
     return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
+
+
+def schema():
+    """The statements of schema.sql, one by one (executescript would commit a transaction in progress)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")) as f:
+        statement = ""
+        for line in f:
+            statement += line
+            if sqlite3.complete_statement(statement):
+                yield statement
+                statement = ""
+
+
+def alive(pid):
+    """Whether a process with this id exists (one we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
 
 
 def new_id():
@@ -298,8 +374,11 @@ class Ledger:
     """The accounts in one SQLite database; every rule of paper lives here."""
 
     def __init__(self, path=DEFAULT_DB, create=False, read_only=False, busy_timeout_ms=10000):
-        """Open the database at path (read_only for reads); only create=True makes a new one."""
-        self.path, self.timeout = path, busy_timeout_ms / 1000
+        """Open the database at path (read_only for reads); only create=True makes a new one.
+
+        A database of an older schema version is upgraded in place first, in one transaction.
+        """
+        self.path, self.timeout, self.upgraded_from, self._depth = path, busy_timeout_ms / 1000, None, 0
         if os.path.isdir(path) or not os.path.basename(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.lexists(path):
@@ -312,40 +391,102 @@ class Ledger:
         # and checkpoints the WAL as it closes, and a database that paper refuses is left as it was.
         self.db = self._connect("ro")
         try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if version > SCHEMA_VERSION:
-                raise PaperError(f"{path} has schema version {version}, newer than this paper.py"
-                                 f" ({SCHEMA_VERSION}): use a newer paper.py")
-            if version < SCHEMA_VERSION or "accounts" not in tables:
-                raise PaperError(f"{path} is not a paper database")
-            missing = {"balances", "transactions", "orders", "trades"} - tables
-            if missing:
-                raise PaperError(f"{path} is damaged: table {', '.join(sorted(missing))} is missing")
-        except BaseException:
+            if self._version() < SCHEMA_VERSION:
+                self.db.close()
+                self.db = self._connect("rw")
+                self._upgrade()
+            if not read_only:
+                self.db.close()
+                self.db = self._connect("rw")
+                self.db.execute("PRAGMA synchronous=FULL")
+        except BaseException as error:
             self.db.close()
+            if isinstance(error, sqlite3.Error):
+                raise self._refusal(error) from None
             raise
-        if not read_only:
-            self.db.close()
-            self.db = self._connect("rw")
-            self.db.execute("PRAGMA synchronous=FULL")
+
+    def _version(self):
+        """The schema version, once the file is known to be a paper database this paper.py can read."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version > SCHEMA_VERSION:
+            raise PaperError(f"{self.path} has schema version {version}, newer than this paper.py"
+                             f" ({SCHEMA_VERSION}): use a newer paper.py")
+        if not version or "accounts" not in tables:
+            raise PaperError(f"{self.path} is not a paper database")
+        missing = {"balances", "transactions", "orders", "trades"} - tables
+        if missing:
+            raise PaperError(f"{self.path} is damaged: table {', '.join(sorted(missing))} is missing")
+        return version
+
+    def _upgrade(self):
+        """Rebuild the tables of an older version on this schema in one transaction, every row kept
+        (version 2 added CHECKs, which SQLite cannot add to a table in place)."""
+        self.db.execute("PRAGMA synchronous=FULL")
+        with self._transaction():
+            version = self._version()  # again, under the write lock: another process may have done it
+            if version == SCHEMA_VERSION:
+                return
+            old = self.db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('index', 'trigger')"
+                                  " AND sql IS NOT NULL").fetchall()
+            for kind, name in old:  # their names are taken by the new tables'
+                self.db.execute(f'DROP {kind} "{name}"')
+            for table in TABLES:
+                self.db.execute(f"ALTER TABLE {table} RENAME TO {table}_v{version}")
+            for statement in schema():
+                self.db.execute(statement)
+            for table in TABLES:
+                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table}_v{version})"))
+                self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v{version}")
+                self.db.execute(f"DROP TABLE {table}_v{version}")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.upgraded_from = version
 
     def _connect(self, mode):  # mode=ro or rw: SQLite never creates a file here
         path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
         return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=self.timeout, isolation_level=None,
                                detect_types=sqlite3.PARSE_DECLTYPES)
 
+    def _refusal(self, error):
+        """A sqlite3 error as the PaperError a user can act on."""
+        name, folder = getattr(error, "sqlite_errorname", ""), os.path.dirname(os.path.abspath(self.path))
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return PaperError(f"database is busy: another process held {self.path} for more than"
+                              f" {self.timeout * 1000:.0f} ms (PAPER_BUSY_TIMEOUT); nothing was written")
+        if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            return PaperError(f"{self.path}: {error} (is the disk full?): a change in progress may not be"
+                              " recorded; a retry with the same --ref is safe")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) and not os.access(folder, os.W_OK) \
+                and not os.path.exists(f"{self.path}-shm"):
+            owner = __import__("pwd").getpwuid(os.stat(folder).st_uid).pw_name
+            return PaperError(f"cannot read {self.path}: SQLite must create {os.path.basename(self.path)}-shm"
+                              f" beside it (the database is in WAL mode), and you may not write to {folder}"
+                              f" (owner {owner}): its owner can give you write access to the folder, or a copy"
+                              " made with `python paper.py backup`")
+        return PaperError(f"{self.path}: {error}")
+
     def _create(self):
-        """Build a new database beside path, then link it into place: a racing init sees it whole or not at all."""
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")) as f:
-            schema = f.read()
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        building = f"{self.path}.{os.urandom(8).hex()}.new"
+        """Build a new database beside path, then link it into place: a racing init sees it whole or not at all.
+
+        The file being built is named after this process, so the next init can remove what a killed one left.
+        """
+        folder, name = os.path.split(os.path.abspath(self.path))
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # owner only, like the database
+        for litter in os.listdir(folder):  # path.PID.RANDOM.new (and its -wal), left by a killed init
+            pid = litter[len(name) + 1:].split(".")[0]
+            if litter.startswith(f"{name}.") and ".new" in litter and pid.isdigit() and not alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, litter))
+        building = f"{self.path}.{os.getpid()}.{os.urandom(4).hex()}.new"
         os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only, and its -wal
         try:
             with contextlib.closing(sqlite3.connect(building, isolation_level=None)) as db:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(f"BEGIN; {schema}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+                db.execute("BEGIN")
+                for statement in schema():
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
             with contextlib.suppress(FileExistsError):  # another init won the race: use its database
                 os.link(building, self.path)
         finally:
@@ -355,10 +496,13 @@ class Ledger:
         self.db.close()
 
     def __enter__(self):
+        self._depth += 1
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        self._depth -= 1
+        if not self._depth:  # the outermost `with` closes
+            self.close()
 
     @contextlib.contextmanager
     def _transaction(self, begin="BEGIN IMMEDIATE"):
@@ -366,15 +510,18 @@ class Ledger:
         if self.db.in_transaction:  # inside another one, which commits or rolls back the whole
             yield
             return
-        self.db.execute(begin)
         try:
-            with localcontext(EXACT):
-                yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+            self.db.execute(begin)
+            try:
+                with localcontext(EXACT):
+                    yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise self._refusal(error) from None
 
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -492,8 +639,9 @@ class Ledger:
         """Close an account: it keeps its history and refuses new money and trades."""
         with self._transaction():
             account = self._account(account_id, active=True)
-            self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?1, updated_at = ?1 WHERE id = ?2",
-                            (utc_now(), account.id))
+            now = utc_now()
+            self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?, updated_at = ? WHERE id = ?",
+                            (now, now, account.id))
         return self.account(account.id)
 
     def transactions(self, account_id, limit=None):
@@ -514,35 +662,33 @@ class Ledger:
         return self._transfer("WITHDRAWAL", account_id, to_amount(amount).copy_negate(), currency, description, ref)
 
     def _transfer(self, kind, account_id, amount, currency, description, ref):
-        currency, description = to_currency(currency), to_text(description or kind.title(), "description")
-        ref = None if ref is None else to_text(ref, "ref", 100)
+        currency, ref = to_currency(currency), None if ref is None else to_ref(ref)
+        description = kind.title() if description is None else to_text(description, "description")
         with self._transaction():
             account = self._account(account_id)
             done = ref and self._recorded(account.id, [ref]).get(ref)
             return done and self._retry(ref, done, kind, currency, amount) or self._move(
                 self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
-    def import_rows(self, account_id, rows, first_line=2):
+    def import_rows(self, account_id, rows, first_line=2, source=None):
         """Deposits and withdrawals in bulk, in one SQLite transaction: every row or none.
 
-        Each row is (type, amount, currency, description, ref), as in a CSV file; a row whose ref is
-        already recorded with the same details is skipped. Returns (recorded, skipped).
+        Each row is (type, amount, currency, description, ref), as in a CSV file, numbered from
+        first_line; an empty row (a blank line) is skipped. A row whose ref is already recorded with the
+        same details is skipped too. With source, a key for where the rows come from (the command line
+        gives a hash of the file's bytes), a row without a ref gets the ref 'SOURCE line N', so the same
+        rows from the same source are recorded once. Returns (recorded, skipped).
         """
-        # Read whole before the write lock is taken, so a slow reader holds up no other writer; as
-        # tuples, which the garbage collector stops scanning (a list each: 100,000 rows 8% slower).
-        rows, recorded, skipped, seen, balances = enumerate([tuple(row) for row in rows], first_line), 0, 0, {}, {}
+        # Checked whole before the write lock is taken, so a slow reader holds up no other writer.
+        rows, recorded, skipped, seen, balances = [to_row(line, row, source) for line, row in enumerate(rows, first_line)
+                                                   if row], 0, 0, {}, {}
         with self._transaction():
             account_id, now = self._account(account_id, active=True).id, utc_now()
-            while chunk := list(itertools.islice(rows, 500)):  # refs looked up, and rows written, 500 at a time
-                done, new = self._recorded(account_id, [row[4] for _, row in chunk if len(row) == 5 and row[4]]), []
-                for line, row in chunk:
+            for start in range(0, len(rows), 500):  # refs looked up, and rows written, 500 at a time
+                chunk = rows[start:start + 500]
+                done, new = self._recorded(account_id, [row[-1] for row in chunk if row[-1]]), []
+                for line, kind, currency, amount, description, ref in chunk:
                     try:
-                        if len(row) != 5:
-                            raise PaperError(f"{len(row)} columns, not 5 (type, amount, currency, description, ref)")
-                        kind, amount, currency = str(row[0]).upper(), to_amount(row[1]), to_currency(row[2] or "USDT")
-                        if kind not in ("DEPOSIT", "WITHDRAWAL"):
-                            raise PaperError(f"type {row[0]!r} must be DEPOSIT or WITHDRAWAL")
-                        amount, ref = amount if kind == "DEPOSIT" else amount.copy_negate(), row[4] and to_text(row[4], "ref", 100)
                         if ref in seen or ref in done:  # recorded already, by an earlier row or import
                             if ref not in seen:
                                 self._retry(ref, done[ref], kind, currency, amount)
@@ -556,7 +702,7 @@ class Ledger:
                             balances[currency] = self._balance(account_id, currency)
                         # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
                         new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
-                                    to_text(row[3] or kind.title(), "description"), ref or None, now))
+                                    description, ref or None, now))
                     except PaperError as error:
                         raise PaperError(f"line {line}: {error}") from None
                 self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
@@ -571,7 +717,7 @@ class Ledger:
 
     def trade(self, account_id, side, symbol, qty, price, fee_rate=FEE_RATE, ref=None):
         """Buy or sell qty of BASE at price in QUOTE, now; the fee is in QUOTE. Returns the Trade."""
-        terms, ref = to_terms(side, symbol, qty, price, fee_rate), None if ref is None else to_text(ref, "ref", 100)
+        terms, ref = to_terms(side, symbol, qty, price, fee_rate), None if ref is None else to_ref(ref)
         with self._transaction():
             account = self._account(account_id)
             done = ref and self._recorded(account.id, [ref]).get(ref)
@@ -663,8 +809,11 @@ class Ledger:
     def valuation(self, account_id, prices, quote="USDT"):
         """The holdings valued in quote at prices {currency: price}, the equity, and realised P&L by symbol."""
         quote = to_currency(quote)
-        prices = {to_currency(c): to_amount(p, f"price of {c}") for c, p in dict(prices).items()} | {quote: Decimal(1)}
-        holdings, equity, books = {}, ZERO, {}
+        prices = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices).items()}
+        if quote in prices:
+            raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
+        prices[quote] = Decimal(1)
+        holdings, equity = {}, ZERO
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
             for held in account.balances.values():
@@ -675,64 +824,167 @@ class Ledger:
                 value = EXACT.multiply(held.total, prices[held.currency])
                 holdings[held.currency] = {"total": held.total, "price": prices[held.currency], "value": value}
                 equity = EXACT.add(equity, value)
-            trades = self.db.execute("SELECT symbol, side, qty, price, fee FROM trades WHERE account_id = ?1 AND id >"
-                                     " (SELECT pnl_after_trade FROM accounts WHERE id = ?1) ORDER BY id",
-                                     (account.id,)).fetchall()
-        # Average cost: a buy adds qty x price + fee to the position's cost; a sell realises qty x price
-        # - fee - the average cost of what it sold. Coins sold beyond what was bought (deposited ones)
-        # cost their sale price, so they realise only their fee. Exact to 100 digits, shown to 18.
-        with localcontext(ROUNDED):
-            for symbol, side, qty, price, fee in trades:
-                held, spent, realized = books.get(symbol, (ZERO, ZERO, ZERO))
-                if side == "buy":
-                    books[symbol] = held + qty, spent + qty * price + fee, realized
-                else:
-                    part = min(qty, held)  # any more was deposited, not bought
-                    sold = spent * part / held if held else ZERO
-                    books[symbol] = held - part, spent - sold, realized + part * price - fee - sold
+            books = self._realized(account.id)[0]
         return {"quote": quote, "holdings": holdings, "equity": equity, "realized_pnl": {
-            symbol: Decimal(fmt(realized.quantize(Decimal("1e-18"), context=ROUNDED)))
-            for symbol, (_, _, realized) in sorted(books.items())}}
+            symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
+            for symbol, book in sorted(books.items())}}
+
+    def _realized(self, account_id):
+        """Realised P&L by average cost since the latest reset: the books {symbol: [held, cost, realised]}
+        and each sell's [(trade id, realised)].
+
+        A buy adds qty x price + fee to its symbol's position; a sell realises qty x price - fee - the
+        average cost of what it sold. A position never holds more BASE than the account does: coins that
+        leave another way (sold through another quote, withdrawn, reset) take their average cost with them
+        and realise nothing, and coins sold beyond the position cost their sale price (they realise only
+        their fee). Exact to 100 digits.
+        """
+        books, closed, counted = {}, [], set()
+        after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0]
+        rows = self.db.execute(  # only the rows that can take coins out (the transactions_out index)
+            "SELECT t.currency, t.balance_after, r.id, r.symbol, r.side, r.qty, r.price, r.fee FROM transactions t"
+            " LEFT JOIN trades r ON r.id = t.trade_id AND r.id > ? WHERE t.account_id = ? AND (t.trade_id IS NOT NULL"
+            " OR t.transaction_type IN ('WITHDRAWAL', 'RESET')) ORDER BY t.id", (after_trade, account_id))
+        with localcontext(ROUNDED):
+            for currency, held_after, trade_id, symbol, side, qty, price, fee in rows:
+                if trade_id is not None and trade_id not in counted:  # the trade's first leg
+                    counted.add(trade_id)
+                    book = books.setdefault(symbol, [ZERO, ZERO, ZERO])
+                    if side == "buy":
+                        book[0], book[1] = book[0] + qty, book[1] + qty * price + fee
+                    else:
+                        part = min(qty, book[0])
+                        sold = book[1] * part / book[0] if book[0] else ZERO
+                        book[0], book[1], book[2] = book[0] - part, book[1] - sold, book[2] + part * price - fee - sold
+                        closed.append((trade_id, part * price - fee - sold))
+                for symbol, book in books.items():
+                    if book[0] > held_after and symbol.startswith(f"{currency}/"):
+                        book[0], book[1] = held_after, book[1] * held_after / book[0]
+        return books, closed
 
     # --- Checks ---
 
+    def backup(self, target):
+        """Copy the whole database to target, a new file, through SQLite's backup API: one consistent
+        snapshot even while other processes write (a plain copy can miss commits still in the -wal file).
+        Returns its size in bytes."""
+        if os.path.lexists(target):
+            raise PaperError(f"{target} exists already: backup never overwrites a file")
+        building = f"{target}.{os.getpid()}.{os.urandom(4).hex()}.new"
+        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only, like the database
+        try:
+            with contextlib.closing(sqlite3.connect(building)) as copy:
+                try:
+                    self.db.backup(copy)
+                except sqlite3.Error as error:
+                    raise self._refusal(error) from None
+            try:
+                os.link(building, target)  # in place whole, and never over a file that appeared meanwhile
+            except FileExistsError:
+                raise PaperError(f"{target} exists already: backup never overwrites a file") from None
+        finally:
+            os.unlink(building)
+        return os.path.getsize(target)
+
     def verify(self, account_id=None):
-        """Every mismatch between balances, the log and open orders, plus SQLite's integrity check."""
-        problems, totals, drifted, reserves = [], {}, set(), {}
+        """Every mismatch between balances, the log, trades and open orders, plus SQLite's integrity check.
+
+        Amounts are read as text, so one in a form paper never writes is named (table, row, column)
+        instead of stopping the check.
+        """
+        problems, sums, afters, legs, reserves = [], {}, {}, {}, {}
 
         def problem(account, currency, text):
             problems.append({"account_id": account, "currency": currency, "problem": text})
+
+        def amounts(table, row_id, account, currency, **columns):
+            """The columns' texts as Decimals, or None after naming each one that is not an amount."""
+            bad = [name for name, text in columns.items() if not (isinstance(text, str) and AMOUNT.fullmatch(text))
+                   or text.startswith("-") and (table, name) != ("transaction", "amount")]
+            for name in bad:
+                problem(account, currency, f"{table} {row_id}: {name} holds {shown(columns[name])}, not an amount")
+            return None if bad else [Decimal(text) for text in columns.values()]
 
         with self._transaction("BEGIN"):
             for (result,) in self.db.execute("PRAGMA integrity_check"):
                 if result != "ok":
                     problem("", "", f"integrity check: {result}")
             where, params = (" WHERE account_id = ?", (self._account(account_id).id,)) if account_id else ("", ())
-            for account, currency, tx_id, amount, after in self.db.execute(
-                    f"SELECT account_id, currency, id, amount, balance_after FROM transactions{where}", params):
-                total = totals[account, currency] = totals.get((account, currency), ZERO) + amount
-                if total != after and (account, currency) not in drifted:  # where the drift began
-                    drifted.add((account, currency))
-                    problem(account, currency, f"transaction {tx_id} says balance {fmt(after)} after it,"
-                                               f" but the log sums to {fmt(total)}")
-            for row in self.db.execute(f"SELECT {ORDER} FROM orders{where or ' WHERE 1'} AND status = 'OPEN'", params):
+            for row in self.db.execute(f"SELECT id, +leverage, +max_leverage FROM accounts{where.replace('account_', '')}",
+                                       params):
+                amounts("account", *row[:1], row[0], "", leverage=row[1], max_leverage=row[2])
+            for tx_id, account, currency, kind, amount, after, trade_id in self.db.execute(
+                    "SELECT id, account_id, currency, transaction_type, +amount, +balance_after, trade_id"
+                    f" FROM transactions{where} ORDER BY id", params):  # +column: as text, no converter
+                checked = amounts("transaction", tx_id, account, currency, amount=amount, balance_after=after)
+                if checked is None:
+                    continue
+                amount, after = checked
+                key = account, currency
+                before, sums[key], afters[key] = afters.get(key, ZERO), sums.get(key, ZERO) + amount, after
+                if before + amount != after:
+                    problem(account, currency, f"transaction {tx_id} says balance {fmt(after)} after it, but the"
+                                               f" row before it says {fmt(before)} and this one adds {fmt(amount)}")
+                if trade_id is not None:
+                    legs.setdefault(trade_id, []).append((currency, kind, amount))
+            for trade_id, account, symbol, side, *terms in self.db.execute(
+                    f"SELECT id, account_id, symbol, side, +qty, +price, +fee_rate, +fee FROM trades{where}", params):
+                base, _, quote = symbol.partition("/")
+                checked = amounts("trade", trade_id, account, quote, **dict(zip(("qty", "price", "fee_rate", "fee"),
+                                                                                terms)))
+                if checked is None:
+                    continue
+                qty, price, fee_rate, fee = checked
+                value, due = cost(qty, price, fee_rate)
+                if fee != due:
+                    problem(account, quote, f"trade {trade_id}: fee {fmt(fee)}, but {fmt(qty)} x {fmt(price)} at fee"
+                                            f" rate {fmt(fee_rate)} makes {fmt(due)}")
+                sign, kind = (1 if side == "buy" else -1), f"TRADE_{side.upper()}"
+                due_legs = [(base, kind, sign * qty), (quote, kind, -sign * value)] + [(quote, "FEE", -due)] * bool(due)
+                logged = legs.pop(trade_id, [])
+                for currency in (base, quote):
+                    got, wanted = ([leg for leg in sorted(side_legs) if leg[0] == currency]
+                                   for side_legs in (logged, due_legs))
+                    if got != wanted:
+                        problem(account, currency, f"trade {trade_id}: its {currency} legs in the log are"
+                                                   f" [{legs_text(got)}], but {side} {fmt(qty)} {symbol} @ {fmt(price)}"
+                                                   f" makes [{legs_text(wanted)}]")
+            for trade_id, logged in legs.items():
+                problem("", logged[0][0], f"transactions of trade {trade_id}, which is not in trades")
+            for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
+                                       " +reserved_amount, status, created_at, updated_at"
+                                       f" FROM orders{where or ' WHERE 1'} AND status = 'OPEN'", params):
                 order = Order(*row)
+                checked = amounts("order", order.id, order.account_id, order.reserve_currency, **dict(zip(
+                    ("qty", "limit_price", "fee_rate", "filled_qty", "reserved_amount"), row[4:9])))
+                if checked is None:
+                    continue
+                order.qty, order.limit_price, order.fee_rate, order.filled_qty, order.reserved = checked
                 key, needed = (order.account_id, order.reserve_currency), order.reserve_for(order.qty - order.filled_qty)
                 reserves[key] = reserves.get(key, ZERO) + order.reserved
                 if order.reserved != needed:
                     problem(*key, f"order {order.id} reserves {fmt(order.reserved)} but what is left of it needs"
                                   f" {fmt(needed)}")
             for account, currency, available, reserved in self.db.execute(
-                    f"SELECT account_id, currency, available_amount, reserved_amount FROM balances{where}", params):
-                total, reserve = totals.pop((account, currency), ZERO), reserves.get((account, currency), ZERO)
+                    f"SELECT account_id, currency, +available_amount, +reserved_amount FROM balances{where}", params):
+                total, reserve = sums.pop((account, currency), ZERO), reserves.get((account, currency), ZERO)
+                checked = amounts("balance", f"{account}/{currency}", account, currency, available_amount=available,
+                                  reserved_amount=reserved)
+                if checked is None:
+                    continue
+                available, reserved = checked
                 if available + reserved != total:
                     problem(account, currency, f"balance {fmt(available + reserved)} but the log sums to {fmt(total)}")
                 if reserved != reserve:
                     problem(account, currency, f"reserved {fmt(reserved)} but open orders reserve {fmt(reserve)}")
-            for (account, currency), total in totals.items():
+            for (account, currency), total in sums.items():
                 if total:
                     problem(account, currency, f"no balance row, but the log sums to {fmt(total)}")
         return problems
+
+
+def legs_text(legs):
+    return ", ".join(f"{kind} {fmt(amount)} {currency}" for currency, kind, amount in legs)
 
 
 # --- Rendering ---
@@ -761,15 +1013,37 @@ def account_json(account, transactions=True):
 
 
 def table(rows, columns):
-    """rows (dicts of plain values) in the named columns, each as wide as its widest cell; numbers right-aligned."""
+    """rows (dicts of plain values) in the named columns, each as wide as its widest cell; a column of
+    numbers is right-aligned on the decimal point."""
     names = columns.split()
-    lines = [[name.replace("_", " ") for name in names]] + [["" if row.get(n) is None else str(row[n]) for n in names]
-                                                             for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(names))]
-    numeric = [all(line[i].lstrip("-").replace(".", "", 1).isdigit() for line in lines[1:] if line[i])
-               for i in range(len(names))]
-    return "\n".join("  ".join(cell.rjust(width) if right else cell.ljust(width)
-                               for cell, width, right in zip(line, widths, numeric)).rstrip() for line in lines)
+    cells = [["" if row.get(name) is None else str(row[name]) for row in rows] for name in names]
+    for i, column in enumerate(cells):
+        if all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in column if cell):
+            decimals = max(len(cell.partition(".")[2]) + ("." in cell) for cell in column)
+            cells[i] = [cell + " " * (decimals - len(cell.partition(".")[2]) - ("." in cell)) for cell in column]
+            width = max(map(len, cells[i] + [names[i]]))
+            cells[i] = [names[i].replace("_", " ").rjust(width)] + [cell.rjust(width) for cell in cells[i]]
+        else:
+            width = max(map(len, column + [names[i]]))
+            cells[i] = [names[i].replace("_", " ").ljust(width)] + [cell.ljust(width) for cell in column]
+    return "\n".join("  ".join(line).rstrip() for line in zip(*cells))
+
+
+def csv_text(rows, columns):
+    """rows as CSV. A text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab
+    or CR) gets a leading ' so it shows as text; amounts stay numbers."""
+    import csv
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r")
+                         and not AMOUNT.fullmatch(cell) else cell for cell in map(row.get, columns)])
+    return out.getvalue().rstrip("\n")
+
+
+def count(n, thing):
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 # --- The command line ---
@@ -789,7 +1063,8 @@ def cmd_status(ledger, args):
     if not args.account_id:
         accounts = [account_json(account, transactions=False) for account in ledger.accounts()]
         rows = [a | {"balances": ", ".join(f"{b['total']} {c}" for c, b in a["balances"].items())} for a in accounts]
-        return accounts, table(rows, "id status name balances") if accounts else NO_ACCOUNTS
+        return accounts, table(rows, "id status name balances") if accounts else \
+            f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
     account = ledger.account(args.account_id)
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
@@ -812,13 +1087,7 @@ def cmd_status(ledger, args):
 def cmd_history(ledger, args):
     transactions = plain(ledger.transactions(args.account_id, args.limit))
     if args.csv:
-        import csv
-        out = io.StringIO()
-        writer = csv.DictWriter(out, HISTORY.split() + ["reference_id", "trade_id"], extrasaction="ignore",
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(transactions)
-        return transactions, out.getvalue().rstrip("\n")
+        return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
     return transactions, table(transactions, HISTORY) if transactions else "No transactions."
 
 
@@ -840,10 +1109,11 @@ def cmd_trade(ledger, args):  # and fill
         trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref)
     else:
         trade = ledger.fill(args.order_id, args.price, args.qty)
-    balances = {tx.currency: tx.balance_after for tx in trade.transactions}
+    base, quote = trade.symbol.split("/")
+    balances = {tx.currency: tx.balance_after for tx in trade.transactions}  # the last leg of each currency
     return plain(trade), (f"trade {trade.id}: {trade.side} {fmt(trade.qty)} {trade.symbol} @ {fmt(trade.price)}, fee"
-                          f" {fmt(trade.fee)} {trade.symbol.split('/')[1]}; balances "
-                          + ", ".join(f"{fmt(total)} {currency}" for currency, total in balances.items()))
+                          f" {fmt(trade.fee)} {quote}; balances {fmt(balances[base])} {base},"
+                          f" {fmt(balances[quote])} {quote}")
 
 
 def cmd_order(ledger, args):
@@ -859,31 +1129,43 @@ def cmd_cancel(ledger, args):
 def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = plain(orders)
-    rows = [row | {"reserved": f"{row['reserved']} {order.reserve_currency}"} for row, order in zip(result, orders)]
-    return result, table(rows, "id status side symbol qty filled_qty limit_price reserved created_at") if orders \
-        else "No orders."
+    rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
+    return result, table(rows, "id status side symbol qty filled_qty limit_price reserved currency created_at") \
+        if orders else "No orders."
 
 
 def cmd_reset(ledger, args):
     account = ledger.reset(args.account_id, args.balance, args.currency)
-    return account_json(account), f"account {account.id} reset: " + ", ".join(
-        f"{fmt(b.total)} {b.currency}" for b in account.balances.values() if b.total)
+    held = [f"{fmt(b.total)} {b.currency}" for b in account.balances.values() if b.total]
+    return account_json(account), f"account {account.id} reset: {', '.join(held) or 'it holds nothing'}"
 
 
 def cmd_import(ledger, args):
     import csv
-    with open(args.file, newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
-        try:
-            if next(rows, None) != ["type", "amount", "currency", "description", "ref"]:
-                raise PaperError(f"{args.file}: the first line must be type,amount,currency,description,ref")
-            recorded, skipped = ledger.import_rows(args.account_id, rows)
-        except UnicodeDecodeError:
-            raise PaperError(f"{args.file}: not UTF-8 text, after line {rows.line_num}") from None
-        except csv.Error as error:
-            raise PaperError(f"{args.file}: line {rows.line_num}: {error}") from None
-    return {"recorded": recorded, "skipped": skipped}, f"recorded {recorded} transactions" + (
+    import hashlib
+    with open(args.file, "rb") as f:
+        content = f.read()
+    try:
+        text = content.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte order mark
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise PaperError(f"{args.file}: line {line} is not UTF-8 text") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        if next(rows, None) != ["type", "amount", "currency", "description", "ref"]:
+            raise PaperError(f"{args.file}: the first line must be type,amount,currency,description,ref")
+        # A row without a ref is keyed by the file's content and its line: the same file twice records it once.
+        recorded, skipped = ledger.import_rows(args.account_id, rows, source=hashlib.sha256(content).hexdigest()[:16])
+    except csv.Error as error:
+        raise PaperError(f"{args.file}: line {rows.line_num}: {error}") from None
+    return {"recorded": recorded, "skipped": skipped}, f"recorded {count(recorded, 'transaction')}" + (
         f", skipped {skipped} already recorded" if skipped else "")
+
+
+def cmd_backup(ledger, args):
+    size = ledger.backup(args.to)
+    return {"database": ledger.path, "backup": args.to, "bytes": size}, f"copied {ledger.path} to {args.to}" \
+                                                                         f" ({size:,} bytes)"
 
 
 def checked(check, *args):
@@ -908,7 +1190,6 @@ def formatter(prog):
     return argparse.HelpFormatter(prog, width=int(columns) - 2 if columns.isdigit() and int(columns) > 40 else 78)
 
 
-NO_ACCOUNTS = "No accounts yet: create one with `python paper.py init --balance 5000`."
 ID = "a UUID or a unique prefix of 4+ characters"
 OPTIONS = {  # option: its argparse keywords
     "account-id": {"type": checked(to_id), "help": ID},
@@ -921,8 +1202,8 @@ OPTIONS = {  # option: its argparse keywords
     "max-leverage": {"type": checked(to_amount, "max leverage"), "default": Decimal(3), "help": "default 3.0"},
     "amount": {"type": checked(to_amount), "help": "like 250.50: up to 18 decimals"},
     "description": {"type": checked(to_text, "description")},
-    "ref": {"type": checked(to_text, "ref", 100), "help": "idempotency key: a retry with the same ref records nothing new"},
-    "side": {"choices": ("buy", "sell")},
+    "ref": {"type": checked(to_ref), "help": "idempotency key: a retry with the same ref records nothing new"},
+    "side": {"type": str.lower, "choices": ("buy", "sell")},
     "symbol": {"type": checked(to_symbol), "help": "BASE/QUOTE, like BTC/USDT"},
     "qty": {"type": checked(to_amount, "qty"), "help": "quantity of BASE (fill: default all that is left)"},
     "price": {"type": checked(to_amount, "price"), "help": "in QUOTE (fill: default the order's limit)"},
@@ -937,6 +1218,7 @@ OPTIONS = {  # option: its argparse keywords
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
     "file": {"help": "CSV with the header type,amount,currency,description,ref"},
     "json": {"action": "store_true", "help": "print one JSON document"},
+    "to": {"help": "the new file (an existing one is never overwritten)"},
     "db": {"help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
@@ -955,8 +1237,9 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "orders": ("list an account's orders, newest first", "account-id! open", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
+    "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
 }
-READS = ("status", "history", "verify", "orders")  # these open the database read-only
+READS = ("status", "history", "verify", "orders", "backup")  # these open the database read-only
 
 
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}
@@ -987,32 +1270,33 @@ def add_options(parser, command, options):
 
 
 def main(argv=None):
-    """Run one command; return its exit code: 0 done, 1 refused, 2 usage error (130 interrupted)."""
+    """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(command)
     try:
-        command = argv[0] if argv and argv[0] in COMMANDS else None
-        parser = build_parser(command)
-        try:
-            args = parser.parse_args(argv[1:] if command else argv)
-            flags = [arg.split("=")[0] for arg in argv if arg.startswith("--")]
-            repeated = [flag for flag in flags if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price")]
-            timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
-            if repeated:
-                parser.error(f"{repeated[0]} is given more than once")
-            if args.command == "init" and args.leverage > args.max_leverage:
-                parser.error(f"leverage {fmt(args.leverage)} is above --max-leverage {fmt(args.max_leverage)}")
-            if args.command == "status" and (args.price or args.quote) and not args.account_id:
-                parser.error("--price and --quote value one account: give --account-id")
-            if args.command == "status" and len(dict(args.price)) < len(args.price):
-                parser.error("--price gives the same currency twice")
-            if args.db == "":
-                parser.error("--db needs a file name")
-            if not timeout.isascii() or not timeout.isdigit() or int(timeout) >= 2**31:
-                parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647,"
-                             f" not {timeout!r}")
-        except SystemExit as exit:  # argparse has printed its message
-            return exit.code
-        code, output = run(args, args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, int(timeout))
+        args = parser.parse_args(argv[1:] if command else argv)
+        flags = [arg.split("=")[0] for arg in argv if arg.startswith("--")]
+        repeated = [flag for flag in flags if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price")]
+        timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
+        if repeated:
+            parser.error(f"{repeated[0]} is given more than once")
+        if args.command == "init" and args.leverage > args.max_leverage:
+            parser.error(f"leverage {fmt(args.leverage)} is above --max-leverage {fmt(args.max_leverage)}")
+        if args.command == "status" and (args.price or args.quote) and not args.account_id:
+            parser.error("--price and --quote value one account: give --account-id")
+        if args.command == "status" and len(dict(args.price)) < len(args.price):
+            parser.error("--price gives the same currency twice")
+        if args.db == "":
+            parser.error("--db needs a file name")
+        if not timeout.isascii() or not timeout.isdigit() or int(timeout) >= 2**31:
+            parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647,"
+                         f" not {timeout!r}")
+    except SystemExit as exit:  # argparse has printed its message
+        return exit.code
+    interrupt = Interrupt()
+    with interrupt.installed():
+        code, output = run(args, args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, int(timeout), interrupt)
         try:  # written once the command is done: a refusal prints nothing on stdout
             sys.stdout.write(output)
             sys.stdout.flush()
@@ -1021,45 +1305,76 @@ def main(argv=None):
         except (OSError, ValueError, AttributeError) as error:  # stdout full, closed or missing
             return fail(f"could not write the result to stdout ({getattr(error, 'strerror', None) or error});"
                         " the command itself is done")
-        return code
-    except KeyboardInterrupt:
-        return fail("interrupted; a change not yet committed is rolled back", 130)
+    if interrupt.pending:
+        return fail("interrupted after the command was done: its result is above", 130)
+    return code
 
 
-def run(args, path, timeout):
+class Interrupt:
+    """Ctrl-C during a command. A change in progress is rolled back at once; once a change is
+    committed, the interrupt waits until the command has printed what it did, so a message never
+    claims a roll-back that did not happen."""
+
+    def __init__(self):
+        self.ledger, self.done, self.pending = None, False, False
+
+    def __call__(self, signum, frame):
+        try:
+            committed = self.ledger.db.total_changes and not self.ledger.db.in_transaction
+        except (AttributeError, sqlite3.Error):  # no ledger open yet, or closed already
+            committed = False
+        if self.done or committed:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            before = _signal.signal(_signal.SIGINT, self)
+        except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+            yield
+            return
+        try:
+            yield
+        finally:
+            _signal.signal(_signal.SIGINT, before)
+
+
+def run(args, path, timeout, interrupt=None):
     """Open the ledger and run args.command: (exit code, output). Every refusal is one line on stderr."""
-    ledger = None
+    interrupt = interrupt or Interrupt()
     try:
-        ledger = Ledger(path, create=args.command == "init", read_only=args.command in READS, busy_timeout_ms=timeout)
-        value, text, *code = COMMANDS[args.command][2](ledger, args)
+        with Ledger(path, create=args.command == "init", read_only=args.command in READS,
+                    busy_timeout_ms=timeout) as interrupt.ledger:
+            if interrupt.ledger.upgraded_from:
+                print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
+                      f" {SCHEMA_VERSION}", file=sys.stderr)
+            value, text, *code = COMMANDS[args.command][2](interrupt.ledger, args)
+            interrupt.done = True
         if args.json:
             import json
             text = json.dumps(value, indent=2, ensure_ascii=False)
         return (code or [0])[0], text + "\n"
+    except KeyboardInterrupt:
+        return fail("interrupted; the change in progress is rolled back, nothing of it was recorded", 130), ""
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:
-            return 0, "[]\n" if args.json else NO_ACCOUNTS + "\n"
+            return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
         return fail(error), ""
     except PaperError as error:
         return fail(error), ""
-    except sqlite3.Error as error:
-        name = getattr(error, "sqlite_errorname", "")
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            return fail(f"database is busy: another process held {path} for more than {timeout} ms"
-                        " (PAPER_BUSY_TIMEOUT); nothing was written"), ""
-        if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) and args.command not in READS:
-            return fail(f"{path}: {error} (is the disk full?): the change may not be recorded; a retry with the"
-                        " same --ref is safe"), ""
+    except sqlite3.Error as error:  # outside a transaction (the ledger turns those into PaperError)
         return fail(f"{path}: {error}"), ""
     except OSError as error:
         return fail(f"{error.strerror or error}: {error.filename or path}"), ""
     except DecimalException as error:
-        return fail(f"{path} holds an amount paper cannot read ({type(error).__name__})"), ""
+        return fail(f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py"
+                    " verify` names it"), ""
     except Exception as error:  # never a traceback, whatever the database holds
         return fail(f"{path}: unexpected {type(error).__name__}: {error}"), ""
     finally:
-        if ledger is not None:
-            ledger.close()
+        interrupt.ledger = None
 
 
 def fail(message, code=1):

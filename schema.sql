@@ -1,6 +1,8 @@
--- The paper database, created by `python paper.py init` (PRAGMA user_version = 1).
--- Money is exact decimal TEXT, never a floating-point number: plain digits, at least two decimals,
--- no exponent ('5000.00', '0.00000001'). Compare amounts by value, not as text.
+-- The paper database, created by `python paper.py init` (PRAGMA user_version = 2).
+-- Money is exact decimal TEXT, never a floating-point number, in one form only: digits with no
+-- leading zero, a point, at least two decimals and no trailing zero after the second, no exponent
+-- ('5000.00', '0.00000001', '-2.945'). Every amount column CHECKs that form, so the sqlite3 shell
+-- cannot store '1.23.45' or 1.5 (a number) either. Compare amounts by value, not as text.
 -- The type name DECIMAL_TEXT gives TEXT affinity, so SQLite never turns it into a number.
 -- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically.
 
@@ -8,10 +10,14 @@
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,                         -- a UUID
     name TEXT NOT NULL,
-    leverage DECIMAL_TEXT NOT NULL,              -- a stored setting: trades are spot, cash only
+    leverage DECIMAL_TEXT NOT NULL               -- a stored setting: trades are spot, cash only
+        CHECK (typeof(leverage) = 'text' AND leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (leverage GLOB '*[^0-9.]*' OR leverage GLOB '*.*.*'
+        OR leverage GLOB '0[0-9]*' OR leverage GLOB '*.[0-9][0-9]*0')),
     is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
     closed_at TEXT,
-    max_leverage DECIMAL_TEXT NOT NULL,
+    max_leverage DECIMAL_TEXT NOT NULL
+        CHECK (typeof(max_leverage) = 'text' AND max_leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_leverage GLOB '*[^0-9.]*' OR max_leverage GLOB '*.*.*'
+        OR max_leverage GLOB '0[0-9]*' OR max_leverage GLOB '*.[0-9][0-9]*0')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
@@ -25,9 +31,11 @@ CREATE TABLE IF NOT EXISTS balances (
     account_id TEXT NOT NULL REFERENCES accounts (id),
     currency TEXT NOT NULL,
     available_amount DECIMAL_TEXT NOT NULL
-        CHECK (available_amount GLOB '[0-9]*.[0-9][0-9]*' AND available_amount NOT GLOB '*[^0-9.]*'),
+        CHECK (typeof(available_amount) = 'text' AND available_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (available_amount GLOB '*[^0-9.]*' OR available_amount GLOB '*.*.*'
+        OR available_amount GLOB '0[0-9]*' OR available_amount GLOB '*.[0-9][0-9]*0')),
     reserved_amount DECIMAL_TEXT NOT NULL
-        CHECK (reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND reserved_amount NOT GLOB '*[^0-9.]*'),
+        CHECK (typeof(reserved_amount) = 'text' AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (account_id, currency)
@@ -40,11 +48,16 @@ CREATE TABLE IF NOT EXISTS orders (
     account_id TEXT NOT NULL REFERENCES accounts (id),
     symbol TEXT NOT NULL,                        -- BASE/QUOTE
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-    qty DECIMAL_TEXT NOT NULL,
-    limit_price DECIMAL_TEXT NOT NULL,
-    fee_rate DECIMAL_TEXT NOT NULL,
-    filled_qty DECIMAL_TEXT NOT NULL,
-    reserved_amount DECIMAL_TEXT NOT NULL,
+    qty DECIMAL_TEXT NOT NULL CHECK (typeof(qty) = 'text' AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')),
+    limit_price DECIMAL_TEXT NOT NULL CHECK (typeof(limit_price) = 'text' AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
+        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0')),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (typeof(fee_rate) = 'text' AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')),
+    filled_qty DECIMAL_TEXT NOT NULL CHECK (typeof(filled_qty) = 'text' AND filled_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (filled_qty GLOB '*[^0-9.]*' OR filled_qty GLOB '*.*.*'
+        OR filled_qty GLOB '0[0-9]*' OR filled_qty GLOB '*.[0-9][0-9]*0')),
+    reserved_amount DECIMAL_TEXT NOT NULL CHECK (typeof(reserved_amount) = 'text' AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')),
     status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -58,10 +71,14 @@ CREATE TABLE IF NOT EXISTS trades (
     order_id TEXT REFERENCES orders (id),
     symbol TEXT NOT NULL,
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-    qty DECIMAL_TEXT NOT NULL,
-    price DECIMAL_TEXT NOT NULL,
-    fee_rate DECIMAL_TEXT NOT NULL,
-    fee DECIMAL_TEXT NOT NULL,                   -- in the quote currency
+    qty DECIMAL_TEXT NOT NULL CHECK (typeof(qty) = 'text' AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')),
+    price DECIMAL_TEXT NOT NULL CHECK (typeof(price) = 'text' AND price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (price GLOB '*[^0-9.]*' OR price GLOB '*.*.*'
+        OR price GLOB '0[0-9]*' OR price GLOB '*.[0-9][0-9]*0')),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (typeof(fee_rate) = 'text' AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')),
+    fee DECIMAL_TEXT NOT NULL CHECK (typeof(fee) = 'text' AND fee GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee GLOB '*[^0-9.]*' OR fee GLOB '*.*.*'
+        OR fee GLOB '0[0-9]*' OR fee GLOB '*.[0-9][0-9]*0')),       -- in the quote currency
     reference_id TEXT,                           -- the client's --ref
     created_at TEXT NOT NULL
 );
@@ -79,9 +96,12 @@ CREATE TABLE IF NOT EXISTS transactions (
     transaction_type TEXT NOT NULL
         CHECK (transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE_BUY', 'TRADE_SELL', 'FEE', 'RESET')),
     currency TEXT NOT NULL,
-    amount DECIMAL_TEXT NOT NULL CHECK (amount GLOB '[0-9-]*.[0-9][0-9]*' AND amount NOT GLOB '?*[^0-9.]*'),
+    amount DECIMAL_TEXT NOT NULL
+        CHECK (typeof(amount) = 'text' AND (amount GLOB '[0-9]*' OR amount GLOB '-[0-9]*') AND substr(amount, 2) GLOB '*.[0-9][0-9]*'
+        AND NOT (substr(amount, 2) GLOB '*[^0-9.]*' OR amount GLOB '*.*.*' OR amount GLOB '0[0-9]*' OR amount GLOB '-0[0-9]*' OR amount GLOB '*.[0-9][0-9]*0')),
     balance_after DECIMAL_TEXT NOT NULL
-        CHECK (balance_after GLOB '[0-9]*.[0-9][0-9]*' AND balance_after NOT GLOB '*[^0-9.]*'),
+        CHECK (typeof(balance_after) = 'text' AND balance_after GLOB '[0-9]*.[0-9][0-9]*' AND NOT (balance_after GLOB '*[^0-9.]*' OR balance_after GLOB '*.*.*'
+        OR balance_after GLOB '0[0-9]*' OR balance_after GLOB '*.[0-9][0-9]*0')),
     description TEXT NOT NULL,
     reference_id TEXT,                           -- the client's --ref (idempotency key)
     created_at TEXT NOT NULL,
@@ -92,13 +112,26 @@ CREATE INDEX IF NOT EXISTS transactions_by_account ON transactions (account_id);
 -- A --ref is recorded once per account (trade legs share their trade's ref).
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_ref ON transactions (account_id, reference_id)
     WHERE reference_id IS NOT NULL AND trade_id IS NULL;
+-- The rows that can take coins out of a position (realised P&L reads only these, not every deposit).
+CREATE INDEX IF NOT EXISTS transactions_out ON transactions (account_id)
+    WHERE trade_id IS NOT NULL OR transaction_type IN ('WITHDRAWAL', 'RESET');
 
--- The log and the trades are append-only, even for the sqlite3 shell.
+-- The log and the trades are append-only, even for the sqlite3 shell: no UPDATE, no DELETE, and
+-- no INSERT OR REPLACE over an existing row (REPLACE deletes without firing DELETE triggers).
 CREATE TRIGGER IF NOT EXISTS transactions_append_only_update BEFORE UPDATE ON transactions
 BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS transactions_append_only_delete BEFORE DELETE ON transactions
 BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS transactions_append_only_replace BEFORE INSERT ON transactions
+WHEN EXISTS (SELECT 1 FROM transactions WHERE id = NEW.id) OR NEW.reference_id IS NOT NULL AND NEW.trade_id IS NULL
+    AND EXISTS (SELECT 1 FROM transactions WHERE account_id = NEW.account_id AND reference_id = NEW.reference_id
+                AND trade_id IS NULL)
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only: that id or ref is recorded already'); END;
 CREATE TRIGGER IF NOT EXISTS trades_append_only_update BEFORE UPDATE ON trades
 BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS trades_append_only_delete BEFORE DELETE ON trades
 BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS trades_append_only_replace BEFORE INSERT ON trades
+WHEN EXISTS (SELECT 1 FROM trades WHERE id = NEW.id) OR NEW.reference_id IS NOT NULL
+    AND EXISTS (SELECT 1 FROM trades WHERE account_id = NEW.account_id AND reference_id = NEW.reference_id)
+BEGIN SELECT RAISE(ABORT, 'trades are append-only: that id or ref is recorded already'); END;

@@ -392,7 +392,7 @@ BAD_INPUTS = [
     ["fill"], ["cancel", "--order-id", "00000000"], ["cancel"], ["orders"], ["orders", "--account-id", "0000"],
     ["reset", "--account-id", A, "--balance", "-1"], ["reset", "--account-id", "0000"],
     ["reset", "--account-id", A, "--currency", "X"],
-    ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "ETH=0"],
+    ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "USDT=2"],
     ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH"],  # holds USDT, no USDT price
 ]
 
@@ -604,9 +604,9 @@ def test_a_lock_held_too_long_fails_cleanly(tmp_path, report):
     (["UPDATE balances SET available_amount = '4999.99'"], "balance 4999.99 but the log sums to 5001.00"),
     (["UPDATE balances SET reserved_amount = '1.00'"], "reserved 1.00 but open orders reserve 0.00"),
     (["DROP TRIGGER transactions_append_only_update", "UPDATE transactions SET amount = '2.00' WHERE id = 2"],
-     "transaction 2 says balance 5001.00 after it, but the log sums to 5002.00"),
+     "transaction 2 says balance 5001.00 after it, but the row before it says 5000.00 and this one adds 2.00"),
     (["DROP TRIGGER transactions_append_only_delete", "DELETE FROM transactions WHERE id = 1"],
-     "transaction 2 says balance 5001.00 after it, but the log sums to 1.00"),
+     "transaction 2 says balance 5001.00 after it, but the row before it says 0.00 and this one adds 1.00"),
     (["DROP TRIGGER transactions_append_only_update", "UPDATE transactions SET currency = 'EUR' WHERE id = 2"],
      "no balance row, but the log sums to 1.00"),
 ])
@@ -658,7 +658,7 @@ def test_a_refused_database_keeps_its_unflushed_log(tmp_path):
     writer = subprocess.run([sys.executable, "-c", f"""
 import os, sqlite3
 conn = sqlite3.connect({db!r}, isolation_level=None)
-conn.execute("PRAGMA user_version = 2")
+conn.execute("PRAGMA user_version = {paper.SCHEMA_VERSION + 1}")
 conn.execute("CREATE TABLE newer_feature (x)")
 os._exit(0)  # no close: the frames stay in the WAL
 """])
@@ -666,13 +666,13 @@ os._exit(0)  # no close: the frames stay in the WAL
     before = {name: Path(db + name).read_bytes() for name in ("", "-wal")}
     for argv in (["status"], ["verify"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["init"]):
         result = cli(*argv, "--db", db)
-        assert result.returncode == 1 and "schema version 2, newer than this paper.py" in result.stderr
+        assert result.returncode == 1 and f"schema version {paper.SCHEMA_VERSION + 1}, newer than this paper.py" in result.stderr
     assert {name: Path(db + name).read_bytes() for name in ("", "-wal")} == before
 
 
 @pytest.mark.parametrize("argv, code, why", [
     (["history", "--account-id", A, "--limit", "9223372036854775808"], 0, ""),
-    (["deposit", "--account-id", A, "--amount", "0" * 27 + "1"], 2, "more than 18 digits before"),
+    (["deposit", "--account-id", A, "--amount", "1" + "0" * 18], 2, "more than 18 digits before"),
     (["status", "--db", ""], 2, "--db needs a file name"),
 ])
 def test_edge_values(funded, capsys, argv, code, why):
@@ -755,7 +755,7 @@ def test_an_import_file_that_is_not_utf8_is_named_with_a_line(funded, tmp_path):
     path.write_bytes(b"type,amount,currency,description,ref\nDEPOSIT,1,,caf\xe9,\n")
     before = dump(db)
     result = cli("import", "--account-id", account, str(path), "--db", db)
-    assert result.returncode == 1 and result.stderr == f"paper: error: {path}: not UTF-8 text, after line 0\n"
+    assert result.returncode == 1 and result.stderr == f"paper: error: {path}: line 2 is not UTF-8 text\n"
     assert dump(db) == before
 
 
