@@ -75,9 +75,13 @@ def fmt(amount):
 
 def from_db(text):
     """An amount as SQLite holds it (exact text) back to a Decimal."""
-    amount = Decimal(text.decode("ascii", "replace"))
-    if not amount.is_finite():
-        raise PaperError(f"the database holds {amount} where an amount should be")
+    try:
+        amount = Decimal(text.decode("ascii", "replace"))
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise PaperError(f"the database holds {shown(text.decode('utf-8', 'replace'))} where an amount should be:"
+                         " `python paper.py verify` names the row")
     return amount
 
 
@@ -219,6 +223,25 @@ def schema():
             if sqlite3.complete_statement(statement):
                 yield statement
                 statement = ""
+
+
+@contextlib.contextmanager
+def building(path):
+    """A new empty file beside path, owner only, named after this process (path.PID.RANDOM.new), for
+    a database to be built in and then linked into place; removed at the end. What a killed process
+    left (its .new file, -wal and -journal) is removed first."""
+    folder, name = os.path.split(os.path.abspath(path))
+    for litter in os.listdir(folder):
+        pid = litter[len(name) + 1:].split(".")[0]
+        if litter.startswith(f"{name}.") and ".new" in litter and pid.isdigit() and not alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, litter))
+    new = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
+    try:
+        yield new
+    finally:
+        os.unlink(new)
 
 
 def alive(pid):
@@ -470,17 +493,9 @@ class Ledger:
 
         The file being built is named after this process, so the next init can remove what a killed one left.
         """
-        folder, name = os.path.split(os.path.abspath(self.path))
-        os.makedirs(folder, mode=0o700, exist_ok=True)  # owner only, like the database
-        for litter in os.listdir(folder):  # path.PID.RANDOM.new (and its -wal), left by a killed init
-            pid = litter[len(name) + 1:].split(".")[0]
-            if litter.startswith(f"{name}.") and ".new" in litter and pid.isdigit() and not alive(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, litter))
-        building = f"{self.path}.{os.getpid()}.{os.urandom(4).hex()}.new"
-        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only, and its -wal
-        try:
-            with contextlib.closing(sqlite3.connect(building, isolation_level=None)) as db:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)  # owner only
+        with building(self.path) as new:
+            with contextlib.closing(sqlite3.connect(new, isolation_level=None)) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("BEGIN")
                 for statement in schema():
@@ -488,9 +503,7 @@ class Ledger:
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("COMMIT")
             with contextlib.suppress(FileExistsError):  # another init won the race: use its database
-                os.link(building, self.path)
-        finally:
-            os.unlink(building)
+                os.link(new, self.path)
 
     def close(self):
         self.db.close()
@@ -870,20 +883,16 @@ class Ledger:
         Returns its size in bytes."""
         if os.path.lexists(target):
             raise PaperError(f"{target} exists already: backup never overwrites a file")
-        building = f"{target}.{os.getpid()}.{os.urandom(4).hex()}.new"
-        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only, like the database
-        try:
-            with contextlib.closing(sqlite3.connect(building)) as copy:
+        with building(target) as new:
+            with contextlib.closing(sqlite3.connect(new)) as copy:
                 try:
                     self.db.backup(copy)
                 except sqlite3.Error as error:
                     raise self._refusal(error) from None
             try:
-                os.link(building, target)  # in place whole, and never over a file that appeared meanwhile
+                os.link(new, target)  # in place whole, and never over a file that appeared meanwhile
             except FileExistsError:
                 raise PaperError(f"{target} exists already: backup never overwrites a file") from None
-        finally:
-            os.unlink(building)
         return os.path.getsize(target)
 
     def verify(self, account_id=None):
@@ -943,9 +952,8 @@ class Ledger:
                 due_legs = [(base, kind, sign * qty), (quote, kind, -sign * value)] + [(quote, "FEE", -due)] * bool(due)
                 logged = legs.pop(trade_id, [])
                 for currency in (base, quote):
-                    got, wanted = ([leg for leg in sorted(side_legs) if leg[0] == currency]
-                                   for side_legs in (logged, due_legs))
-                    if got != wanted:
+                    got, wanted = ([leg for leg in side_legs if leg[0] == currency] for side_legs in (logged, due_legs))
+                    if sorted(got) != sorted(wanted):
                         problem(account, currency, f"trade {trade_id}: its {currency} legs in the log are"
                                                    f" [{legs_text(got)}], but {side} {fmt(qty)} {symbol} @ {fmt(price)}"
                                                    f" makes [{legs_text(wanted)}]")

@@ -1,13 +1,17 @@
 """Tests for paper.py: what a user sees on the command line and what the database holds."""
 
+import contextlib
 import hashlib
 import json
 import os
+import pwd
 import re
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from unittest import mock
@@ -15,6 +19,7 @@ from unittest import mock
 import pytest
 
 import paper
+from test_faults import without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -933,3 +938,540 @@ def test_trading_through_the_library(db):
         assert valued["equity"] == Decimal("1149.35") and valued["realized_pnl"] == {"ETH/USDT": Decimal("149.35")}
         assert ledger.orders(account.id, open_only=True) == []
         assert ledger.verify() == []
+
+
+# --- Upgrades: a database written by paper.py of schema version 1 ---
+
+# Made by the version-1 paper.py (commit d36cefd) through its API: two accounts and a closed one;
+# deposits and withdrawals with refs, market trades, an open order, a partly filled open order, a
+# filled one, a cancelled one, a zero-fee trade, a reset; then dumped with the sqlite3 module.
+V1_DATABASE = """
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    name TEXT NOT NULL,
+    leverage DECIMAL_TEXT NOT NULL,              -- a stored setting: trades are spot, cash only
+    is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    closed_at TEXT,
+    max_leverage DECIMAL_TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
+    CHECK ((is_active = 1) = (closed_at IS NULL))
+);
+INSERT INTO "accounts" VALUES('968691bf-a106-4d99-82db-b706afc4a26b','Swing 🚀','1.00',1,NULL,'3.00','2026-11-26T07:05:20.425518Z','2026-11-26T07:05:20.425518Z',0);
+INSERT INTO "accounts" VALUES('f99d367a-c8ea-4c50-a8e8-68822cd08e47','Paper Trading Account','1.00',1,NULL,'3.00','2026-11-26T07:05:20.427918Z','2026-11-26T07:05:20.440133Z',5);
+INSERT INTO "accounts" VALUES('b3e01e51-651f-401b-90ba-ca37016b3aa1','Paper Trading Account','1.00',0,'2026-11-26T07:05:20.443272Z','3.00','2026-11-26T07:05:20.442274Z','2026-11-26T07:05:20.443272Z',0);
+CREATE TABLE balances (
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    currency TEXT NOT NULL,
+    available_amount DECIMAL_TEXT NOT NULL
+        CHECK (available_amount GLOB '[0-9]*.[0-9][0-9]*' AND available_amount NOT GLOB '*[^0-9.]*'),
+    reserved_amount DECIMAL_TEXT NOT NULL
+        CHECK (reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND reserved_amount NOT GLOB '*[^0-9.]*'),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, currency)
+) WITHOUT ROWID;
+INSERT INTO "balances" VALUES('968691bf-a106-4d99-82db-b706afc4a26b','BTC','0.00','0.00','2026-11-26T07:05:20.431438Z','2026-11-26T07:05:20.436336Z');
+INSERT INTO "balances" VALUES('968691bf-a106-4d99-82db-b706afc4a26b','ETH','0.20','0.00','2026-11-26T07:05:20.434704Z','2026-11-26T07:05:20.434704Z');
+INSERT INTO "balances" VALUES('968691bf-a106-4d99-82db-b706afc4a26b','USDT','838.227998','3873.87','2026-11-26T07:05:20.425618Z','2026-11-26T07:05:20.436366Z');
+INSERT INTO "balances" VALUES('b3e01e51-651f-401b-90ba-ca37016b3aa1','USDT','1.00','0.00','2026-11-26T07:05:20.442302Z','2026-11-26T07:05:20.442302Z');
+INSERT INTO "balances" VALUES('f99d367a-c8ea-4c50-a8e8-68822cd08e47','BTC','0.00','0.00','2026-11-26T07:05:20.439400Z','2026-11-26T07:05:20.440046Z');
+INSERT INTO "balances" VALUES('f99d367a-c8ea-4c50-a8e8-68822cd08e47','ETH','0.10','0.00','2026-11-26T07:05:20.441222Z','2026-11-26T07:05:20.441222Z');
+INSERT INTO "balances" VALUES('f99d367a-c8ea-4c50-a8e8-68822cd08e47','EUR','449.75','0.00','2026-11-26T07:05:20.430442Z','2026-11-26T07:05:20.441183Z');
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    symbol TEXT NOT NULL,                        -- BASE/QUOTE
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL,
+    limit_price DECIMAL_TEXT NOT NULL,
+    fee_rate DECIMAL_TEXT NOT NULL,
+    filled_qty DECIMAL_TEXT NOT NULL,
+    reserved_amount DECIMAL_TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO "orders" VALUES('1a4f676f-b073-4fc5-b41c-7c737b6c1436','968691bf-a106-4d99-82db-b706afc4a26b','ETH/USDT','buy','1.00','3000.00','0.001','0.00','3003.00','OPEN','2026-11-26T07:05:20.433015Z','2026-11-26T07:05:20.433015Z');
+INSERT INTO "orders" VALUES('d1732943-e07c-407c-8f07-8e4da5013340','968691bf-a106-4d99-82db-b706afc4a26b','ETH/USDT','buy','0.50','2900.00','0.001','0.20','870.87','OPEN','2026-11-26T07:05:20.433775Z','2026-11-26T07:05:20.434722Z');
+INSERT INTO "orders" VALUES('58da84ce-e963-4d92-b59f-78c408a54e96','968691bf-a106-4d99-82db-b706afc4a26b','BTC/USDT','sell','0.006','70000.00','0.001','0.006','0.00','FILLED','2026-11-26T07:05:20.435462Z','2026-11-26T07:05:20.436401Z');
+INSERT INTO "orders" VALUES('efcaefe9-af02-4e41-98ff-c1834e04467d','f99d367a-c8ea-4c50-a8e8-68822cd08e47','BTC/EUR','buy','0.001','60000.00','0.001','0.00','0.00','CANCELLED','2026-11-26T07:05:20.437368Z','2026-11-26T07:05:20.438291Z');
+CREATE TABLE trades (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    order_id TEXT REFERENCES orders (id),
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL,
+    price DECIMAL_TEXT NOT NULL,
+    fee_rate DECIMAL_TEXT NOT NULL,
+    fee DECIMAL_TEXT NOT NULL,                   -- in the quote currency
+    reference_id TEXT,                           -- the client's --ref
+    created_at TEXT NOT NULL
+);
+INSERT INTO "trades" VALUES(1,'968691bf-a106-4d99-82db-b706afc4a26b',NULL,'BTC/USDT','buy','0.01','65000.00','0.001','0.65','t1','2026-11-26T07:05:20.431324Z');
+INSERT INTO "trades" VALUES(2,'968691bf-a106-4d99-82db-b706afc4a26b',NULL,'BTC/USDT','sell','0.004','66000.50','0.001','0.264002',NULL,'2026-11-26T07:05:20.432275Z');
+INSERT INTO "trades" VALUES(3,'968691bf-a106-4d99-82db-b706afc4a26b','d1732943-e07c-407c-8f07-8e4da5013340','ETH/USDT','buy','0.20','2850.00','0.001','0.57',NULL,'2026-11-26T07:05:20.434636Z');
+INSERT INTO "trades" VALUES(4,'968691bf-a106-4d99-82db-b706afc4a26b','58da84ce-e963-4d92-b59f-78c408a54e96','BTC/USDT','sell','0.006','70000.00','0.001','0.42',NULL,'2026-11-26T07:05:20.436311Z');
+INSERT INTO "trades" VALUES(5,'f99d367a-c8ea-4c50-a8e8-68822cd08e47',NULL,'BTC/EUR','buy','0.002','61000.00','0.00','0.00',NULL,'2026-11-26T07:05:20.439349Z');
+INSERT INTO "trades" VALUES(6,'f99d367a-c8ea-4c50-a8e8-68822cd08e47',NULL,'ETH/EUR','buy','0.10','2500.00','0.001','0.25',NULL,'2026-11-26T07:05:20.441153Z');
+CREATE TABLE transactions (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    transaction_type TEXT NOT NULL
+        CHECK (transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE_BUY', 'TRADE_SELL', 'FEE', 'RESET')),
+    currency TEXT NOT NULL,
+    amount DECIMAL_TEXT NOT NULL CHECK (amount GLOB '[0-9-]*.[0-9][0-9]*' AND amount NOT GLOB '?*[^0-9.]*'),
+    balance_after DECIMAL_TEXT NOT NULL
+        CHECK (balance_after GLOB '[0-9]*.[0-9][0-9]*' AND balance_after NOT GLOB '*[^0-9.]*'),
+    description TEXT NOT NULL,
+    reference_id TEXT,                           -- the client's --ref (idempotency key)
+    created_at TEXT NOT NULL,
+    trade_id INTEGER REFERENCES trades (id)
+);
+INSERT INTO "transactions" VALUES(1,'968691bf-a106-4d99-82db-b706afc4a26b','DEPOSIT','USDT','5000.00','5000.00','Initial deposit',NULL,'2026-11-26T07:05:20.425618Z',NULL);
+INSERT INTO "transactions" VALUES(2,'968691bf-a106-4d99-82db-b706afc4a26b','DEPOSIT','USDT','250.50','5250.50','Salary','salary-1','2026-11-26T07:05:20.428926Z',NULL);
+INSERT INTO "transactions" VALUES(3,'968691bf-a106-4d99-82db-b706afc4a26b','WITHDRAWAL','USDT','-0.50','5250.00','Withdrawal','fee-1','2026-11-26T07:05:20.429681Z',NULL);
+INSERT INTO "transactions" VALUES(4,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','DEPOSIT','EUR','1000.00','1000.00','Deposit',NULL,'2026-11-26T07:05:20.430442Z',NULL);
+INSERT INTO "transactions" VALUES(5,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_BUY','USDT','-650.00','4600.00','buy 0.01 BTC/USDT @ 65000.00','t1','2026-11-26T07:05:20.431393Z',1);
+INSERT INTO "transactions" VALUES(6,'968691bf-a106-4d99-82db-b706afc4a26b','FEE','USDT','-0.65','4599.35','buy 0.01 BTC/USDT @ 65000.00','t1','2026-11-26T07:05:20.431393Z',1);
+INSERT INTO "transactions" VALUES(7,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_BUY','BTC','0.01','0.01','buy 0.01 BTC/USDT @ 65000.00','t1','2026-11-26T07:05:20.431438Z',1);
+INSERT INTO "transactions" VALUES(8,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_SELL','BTC','-0.004','0.006','sell 0.004 BTC/USDT @ 66000.50',NULL,'2026-11-26T07:05:20.432304Z',2);
+INSERT INTO "transactions" VALUES(9,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_SELL','USDT','264.002','4863.352','sell 0.004 BTC/USDT @ 66000.50',NULL,'2026-11-26T07:05:20.432343Z',2);
+INSERT INTO "transactions" VALUES(10,'968691bf-a106-4d99-82db-b706afc4a26b','FEE','USDT','-0.264002','4863.087998','sell 0.004 BTC/USDT @ 66000.50',NULL,'2026-11-26T07:05:20.432343Z',2);
+INSERT INTO "transactions" VALUES(11,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_BUY','USDT','-570.00','4293.087998','buy 0.20 ETH/USDT @ 2850.00',NULL,'2026-11-26T07:05:20.434665Z',3);
+INSERT INTO "transactions" VALUES(12,'968691bf-a106-4d99-82db-b706afc4a26b','FEE','USDT','-0.57','4292.517998','buy 0.20 ETH/USDT @ 2850.00',NULL,'2026-11-26T07:05:20.434665Z',3);
+INSERT INTO "transactions" VALUES(13,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_BUY','ETH','0.20','0.20','buy 0.20 ETH/USDT @ 2850.00',NULL,'2026-11-26T07:05:20.434704Z',3);
+INSERT INTO "transactions" VALUES(14,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_SELL','BTC','-0.006','0.00','sell 0.006 BTC/USDT @ 70000.00',NULL,'2026-11-26T07:05:20.436336Z',4);
+INSERT INTO "transactions" VALUES(15,'968691bf-a106-4d99-82db-b706afc4a26b','TRADE_SELL','USDT','420.00','4712.517998','sell 0.006 BTC/USDT @ 70000.00',NULL,'2026-11-26T07:05:20.436366Z',4);
+INSERT INTO "transactions" VALUES(16,'968691bf-a106-4d99-82db-b706afc4a26b','FEE','USDT','-0.42','4712.097998','sell 0.006 BTC/USDT @ 70000.00',NULL,'2026-11-26T07:05:20.436366Z',4);
+INSERT INTO "transactions" VALUES(17,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','TRADE_BUY','EUR','-122.00','878.00','buy 0.002 BTC/EUR @ 61000.00',NULL,'2026-11-26T07:05:20.439373Z',5);
+INSERT INTO "transactions" VALUES(18,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','TRADE_BUY','BTC','0.002','0.002','buy 0.002 BTC/EUR @ 61000.00',NULL,'2026-11-26T07:05:20.439400Z',5);
+INSERT INTO "transactions" VALUES(19,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','RESET','BTC','-0.002','0.00','Reset to zero',NULL,'2026-11-26T07:05:20.440046Z',NULL);
+INSERT INTO "transactions" VALUES(20,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','RESET','EUR','-878.00','0.00','Reset to zero',NULL,'2026-11-26T07:05:20.440091Z',NULL);
+INSERT INTO "transactions" VALUES(21,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','DEPOSIT','EUR','700.00','700.00','Reset deposit',NULL,'2026-11-26T07:05:20.440115Z',NULL);
+INSERT INTO "transactions" VALUES(22,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','TRADE_BUY','EUR','-250.00','450.00','buy 0.10 ETH/EUR @ 2500.00',NULL,'2026-11-26T07:05:20.441183Z',6);
+INSERT INTO "transactions" VALUES(23,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','FEE','EUR','-0.25','449.75','buy 0.10 ETH/EUR @ 2500.00',NULL,'2026-11-26T07:05:20.441183Z',6);
+INSERT INTO "transactions" VALUES(24,'f99d367a-c8ea-4c50-a8e8-68822cd08e47','TRADE_BUY','ETH','0.10','0.10','buy 0.10 ETH/EUR @ 2500.00',NULL,'2026-11-26T07:05:20.441222Z',6);
+INSERT INTO "transactions" VALUES(25,'b3e01e51-651f-401b-90ba-ca37016b3aa1','DEPOSIT','USDT','1.00','1.00','Initial deposit',NULL,'2026-11-26T07:05:20.442302Z',NULL);
+CREATE INDEX orders_by_account ON orders (account_id, status);
+CREATE INDEX trades_by_account ON trades (account_id);
+CREATE UNIQUE INDEX trades_by_ref ON trades (account_id, reference_id)
+    WHERE reference_id IS NOT NULL;
+CREATE INDEX transactions_by_account ON transactions (account_id);
+CREATE UNIQUE INDEX transactions_by_ref ON transactions (account_id, reference_id)
+    WHERE reference_id IS NOT NULL AND trade_id IS NULL;
+CREATE TRIGGER transactions_append_only_update BEFORE UPDATE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER transactions_append_only_delete BEFORE DELETE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER trades_append_only_update BEFORE UPDATE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+CREATE TRIGGER trades_append_only_delete BEFORE DELETE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+"""
+
+
+def v1_database(path):
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_DATABASE)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    return str(path)
+
+
+def rows(db, table):
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        return columns, conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+
+
+def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
+    db = v1_database(tmp_path / "v1.db")
+    before = {table: rows(db, table) for table in paper.TABLES}
+    assert paper.main(["verify", "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 1 to {paper.SCHEMA_VERSION}\n")
+    for table, (columns, old) in before.items():
+        new_columns, new = rows(db, table)
+        assert [row[:len(columns)] for row in new] == old and new_columns[:len(columns)] == columns, table
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        with pytest.raises(sqlite3.IntegrityError):  # the new CHECKs are in force
+            conn.execute("UPDATE balances SET available_amount = '1.23.45'")
+    assert paper.main(["status", "--account-id", "9686", "--db", db]) == 0  # once: no second upgrade
+    out, err = capsys.readouterr()
+    assert err == "" and re.search(r"^USDT +838\.227998 +3873\.87 +4712\.097998$", out, re.M)
+    assert paper.main(["orders", "--account-id", "9686", "--open", "--json", "--db", db]) == 0
+    assert [o["reserved"] for o in json.loads(capsys.readouterr().out)] == ["870.87", "3003.00"]
+
+
+def test_an_upgrade_that_cannot_finish_changes_nothing(tmp_path, capsys):
+    db = v1_database(tmp_path / "v1.db")
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # v1 had no CHECK against this
+        conn.execute("UPDATE balances SET available_amount = '0.200' WHERE currency = 'ETH'")
+        conn.commit()
+    before = dump(db)
+    assert paper.main(["status", "--db", db]) == 1
+    assert "CHECK constraint failed" in capsys.readouterr().err
+    assert dump(db) == before
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+
+
+# --- Trust: every number right, every message true ---
+
+def test_pnl_never_holds_more_base_than_the_account(run, acct):
+    """The repro: BTC bought through USDT but sold through EUR leaves the BTC/USDT position empty at
+    its average cost, so the next BTC/USDT round trip realises its two fees and nothing else."""
+    ok(run("deposit", "--account-id", acct, "--amount", "1000", "--currency", "EUR"))
+    for side, symbol, price in [("buy", "BTC/USDT", "100"), ("sell", "BTC/EUR", "90"), ("buy", "BTC/USDT", "200"),
+                                ("sell", "BTC/USDT", "200")]:
+        ok(run("trade", "--account-id", acct, "--side", side, "--symbol", symbol, "--qty", "1", "--price", price))
+    valued = json.loads(ok(run("status", "--account-id", acct, "--price", "EUR=1", "--json")))
+    # BTC/EUR: 1 sold, none bought through EUR: it realises its fee only, -0.09.
+    # BTC/USDT: the first BTC left through EUR (no P&L here); then 200 + 0.20 paid, 200 - 0.20 received: -0.40.
+    assert valued["realized_pnl"] == {"BTC/EUR": "-0.09", "BTC/USDT": "-0.40"}
+    text = ok(run("status", "--account-id", acct, "--price", "EUR=1"))
+    assert re.search(r"^BTC/EUR +-0\.09\nBTC/USDT +-0\.40$", text, re.M)
+
+
+def test_a_withdrawal_of_base_leaves_the_position_at_its_average_cost(run, acct):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "2", "--price", "100",
+           "--fee-rate", "0"))
+    ok(run("withdraw", "--account-id", acct, "--amount", "1.5", "--currency", "ETH"))
+    ok(run("deposit", "--account-id", acct, "--amount", "1.5", "--currency", "ETH"))
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "2", "--price", "130",
+           "--fee-rate", "0"))
+    # The position kept 0.5 ETH at 100 each; the 1.5 deposited later cost their sale price:
+    # 0.5 x 130 - 0.5 x 100 = 15.
+    valued = json.loads(ok(run("status", "--account-id", acct, "--quote", "USDT", "--json")))
+    assert valued["realized_pnl"] == {"ETH/USDT": "15.00"}
+
+
+def test_the_same_rows_in_another_file_are_new_money(run, acct, db, tmp_path):
+    first = csv_file(tmp_path, "DEPOSIT,10,,,")
+    ok(run("import", "--account-id", acct, first))
+    (tmp_path / "march.csv").write_text(HEADER + "DEPOSIT,10,,,\nDEPOSIT,1,,,\n")
+    assert ok(run("import", "--account-id", acct, str(tmp_path / "march.csv"))) == "recorded 2 transactions\n"
+    assert ok(run("import", "--account-id", acct, str(tmp_path / "march.csv"))) == \
+        "recorded 0 transactions, skipped 2 already recorded\n"
+    assert balance(db, acct) == (Decimal("5021"), 0)
+
+
+def test_import_takes_a_byte_order_mark_and_trailing_blank_lines(run, acct, db, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + "DEPOSIT,1.5,,,\nDEPOSIT,2,,,x\n\n\n").encode())
+    assert ok(run("import", "--account-id", acct, str(path))) == "recorded 2 transactions\n"
+    assert balance(db, acct) == (Decimal("5003.5"), 0)
+
+
+def test_import_names_the_line_with_a_bad_byte(run, acct, db, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(HEADER.encode() + b"DEPOSIT,1,,,\n" * 20_000 + b"DEPOSIT,1,,caf\xe9,\n" + b"DEPOSIT,1,,,\n")
+    before = dump(db)
+    assert refused(run("import", "--account-id", acct, str(path))) == \
+        f"paper: error: {path}: line 20002 is not UTF-8 text\n"
+    assert dump(db) == before
+
+
+def interrupt_inside(monkeypatch, name):
+    """Deliver Ctrl-C to this process as Ledger.<name> runs (paper.main handles it in-process)."""
+    real = getattr(paper.Ledger, name)
+
+    def interrupted(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # handled at the next bytecode, inside the call
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(paper.Ledger, name, interrupted)
+
+
+def test_ctrl_c_in_a_change_rolls_it_back_and_says_so(run, acct, db, monkeypatch):
+    before = dump(db)
+    interrupt_inside(monkeypatch, "_move")  # inside the deposit's transaction
+    code, out, err = run("deposit", "--account-id", acct, "--amount", "1")
+    assert (code, out) == (130, "")
+    assert err == "paper: error: interrupted; the change in progress is rolled back, nothing of it was recorded\n"
+    assert dump(db) == before
+
+
+def test_ctrl_c_after_the_commit_waits_for_the_result(run, acct, db, tmp_path, monkeypatch):
+    path = csv_file(tmp_path, "DEPOSIT,1,,,", "DEPOSIT,2,,,")
+    real = paper.Ledger.import_rows
+
+    def committed_then_interrupted(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # after the COMMIT
+        return result
+    monkeypatch.setattr(paper.Ledger, "import_rows", committed_then_interrupted)
+    code, out, err = run("import", "--account-id", acct, path)
+    assert (code, out) == (130, "recorded 2 transactions\n")
+    assert err == "paper: error: interrupted after the command was done: its result is above\n"
+    assert balance(db, acct) == (Decimal("5003"), 0)
+    monkeypatch.undo()
+    assert ok(run("import", "--account-id", acct, path)) == "recorded 0 transactions, skipped 2 already recorded\n"
+
+
+def test_ctrl_c_at_any_moment_of_a_run_gives_no_traceback(tmp_path):
+    """From paper.py's first line on; earlier, Python is still starting and its own handler applies."""
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    codes = set()
+    for i in range(40):
+        process = subprocess.Popen([sys.executable, "-S", PAPER, "deposit", "--account-id", acct, "--amount", "1",
+                                    "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(i * 0.001)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert not re.search(r'paper\.py", line [1-9]', err), err  # no traceback from paper's own code
+        if "paper: error:" in err:
+            assert process.returncode == 130 and err.count("\n") == 1, err
+        codes.add(process.returncode)
+    assert 130 in codes
+    assert cli("verify", "--db", db).stdout == "OK\n"
+
+
+def test_the_log_refuses_insert_or_replace_from_the_shell(run, acct, db):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "10",
+           "--ref", "t"))
+    before = dump(db)
+    for statement in ["INSERT OR REPLACE INTO transactions (id, account_id, transaction_type, currency, amount,"
+                      " balance_after, description, created_at) VALUES (1, 'x', 'DEPOSIT', 'USDT', '1.00', '1.00',"
+                      " 'rewritten', 't')",
+                      "REPLACE INTO trades (id, account_id, symbol, side, qty, price, fee_rate, fee, created_at)"
+                      " VALUES (1, 'x', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't')",
+                      f"INSERT OR REPLACE INTO trades (account_id, symbol, side, qty, price, fee_rate, fee, reference_id,"
+                      f" created_at) VALUES ('{acct}', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't', 't')"]:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                conn.execute(statement)
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize("sql, currency, problem", [
+    ("UPDATE trades SET fee = '0.01' WHERE id = 1", "USDT",
+     "trade 1: fee 0.01, but 2.00 x 10.00 at fee rate 0.001 makes 0.02"),
+    ("UPDATE trades SET qty = '3.00' WHERE id = 1", "BTC",
+     "trade 1: its BTC legs in the log are [TRADE_BUY 2.00 BTC], but buy 3.00 BTC/USDT @ 10.00 makes"
+     " [TRADE_BUY 3.00 BTC]"),
+    ("UPDATE transactions SET amount = '-19.00', balance_after = '4981.00' WHERE id = 2", "USDT",
+     "trade 1: its USDT legs in the log are [TRADE_BUY -19.00 USDT, FEE -0.02 USDT], but buy 2.00 BTC/USDT @ 10.00"
+     " makes [TRADE_BUY -20.00 USDT, FEE -0.02 USDT]"),
+    ("UPDATE transactions SET balance_after = '4979.99' WHERE id = 3", "USDT",
+     "transaction 3 says balance 4979.99 after it, but the row before it says 4980.00 and this one adds -0.02"),
+])
+def test_verify_checks_each_trade_against_its_legs(run, acct, db, sql, currency, problem):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--price", "10"))
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript("DROP TRIGGER trades_append_only_update; DROP TRIGGER transactions_append_only_update;"
+                           f" {sql};")
+    code, out, _ = run("verify")
+    assert code == 1 and f"MISMATCH account {acct} {currency}: {problem}\n" in out, out
+
+
+@pytest.mark.parametrize("value", ["1.23.45", "05.00", "1.5", "1.100", "1e3", "-1.00", " 1.00", "1.0a", "", 1.5, 2,
+                                   b"1.00"])
+def test_amount_checks_take_exactly_the_documented_form(acct, db, value):
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE balances SET available_amount = ?", (value,))
+        conn.execute("UPDATE balances SET available_amount = '4999.50'")  # the form itself is taken
+
+
+def test_a_bad_amount_that_gets_in_is_named_by_verify(run, acct, db):
+    other = ok(run("init", "--balance", "7")).strip()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")  # as if the CHECKs had been dropped
+        conn.execute("UPDATE balances SET available_amount = '1.23.45' WHERE account_id = ?", (acct,))
+        conn.executescript(f"DROP TRIGGER transactions_append_only_update; UPDATE transactions SET amount = 'abc'"
+                           f" WHERE account_id = '{acct}'")
+    code, out, _ = run("verify")
+    assert code == 1
+    assert f"MISMATCH account {acct} USDT: transaction 1: amount holds 'abc', not an amount\n" in out
+    assert f"MISMATCH account {acct} USDT: balance {acct}/USDT: available_amount holds '1.23.45', not an amount\n" \
+        in out
+    assert re.search(r"^USDT +7\.00 +0\.00 +7\.00$", ok(run("status", "--account-id", other)), re.M)
+    err = refused(run("status", "--account-id", acct))
+    assert "'1.23.45'" in err and "verify" in err
+
+
+def test_init_makes_its_folder_owner_only_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        result = cli("init", "--db", str(tmp_path / "data" / "paper.db"))
+    finally:
+        os.umask(old)
+    assert result.returncode == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "data" / "paper.db").st_mode) == 0o600
+
+
+def test_init_removes_what_a_killed_init_left(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    (tmp_path / "data").mkdir()
+    litter = [tmp_path / "data" / f"paper.db.{pid}.0a1b2c3d.new{end}" for end in ("", "-wal", "-shm", "-journal")]
+    for path in litter:
+        path.write_text("half a database")
+    alive = tmp_path / "data" / f"paper.db.{os.getpid()}.0a1b2c3d.new"  # this process is building it
+    alive.write_text("in progress")
+    assert cli("init", "--db", str(tmp_path / "data" / "paper.db")).returncode == 0
+    assert sorted(os.listdir(tmp_path / "data")) == sorted(["paper.db", alive.name])
+
+
+def test_status_names_where_it_looked(run, db, tmp_path):
+    assert ok(run("status")) == f"No accounts yet in {db}: create one with `python paper.py init`.\n"
+    result = cli("status", cwd=tmp_path, env={"PAPER_DB": ""})
+    assert result.stdout == f"No accounts yet in {os.path.join('data', 'paper.db')}: create one with" \
+                            " `python paper.py init`.\n"
+
+
+def test_reading_a_database_in_a_folder_you_cannot_write(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = str(folder / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    os.chmod(db, 0o644)
+    os.chmod(folder, 0o555)
+    try:
+        result = subprocess.run([sys.executable, PAPER, "status", "--account-id", acct, "--db", db],
+                                capture_output=True, text=True, preexec_fn=without_root_powers)
+    finally:
+        os.chmod(folder, 0o755)
+    assert result.returncode == 1 and result.stdout == ""
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    assert result.stderr == (f"paper: error: cannot read {db}: SQLite must create p.db-shm beside it (the database"
+                             f" is in WAL mode), and you may not write to {folder} (owner {owner}): its owner can give"
+                             " you write access to the folder, or a copy made with `python paper.py backup`\n")
+
+
+def test_backup_is_a_consistent_copy_even_while_others_write(run, acct, db, tmp_path):
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import sys
+sys.path.insert(0, {str(HERE)!r})
+import paper
+with paper.Ledger({db!r}) as ledger:
+    for i in range(300):
+        ledger.deposit({acct!r}, "0.01")
+"""])
+    copies = []
+    while writer.poll() is None or len(copies) < 2:
+        copies.append(str(tmp_path / f"copy{len(copies)}.db"))
+        assert ok(run("backup", "--to", copies[-1])).startswith(f"copied {db} to {copies[-1]} (")
+    assert writer.wait() == 0
+    for copy in copies:
+        assert not os.path.exists(copy + "-wal") or os.path.getsize(copy + "-wal") == 0
+        assert stat.S_IMODE(os.stat(copy).st_mode) == 0o600
+        with paper.Ledger(copy) as ledger:
+            assert ledger.verify() == []
+    assert balance(copies[-1], acct) == (Decimal("5003.00"), 0)
+    before = Path(copies[0]).read_bytes()
+    assert "exists already: backup never overwrites a file" in refused(run("backup", "--to", copies[0]))
+    assert Path(copies[0]).read_bytes() == before
+
+
+def test_valuation_refuses_a_price_for_the_quote_and_takes_a_zero_price(run, acct):
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "DOGE/USDT", "--qty", "10", "--price", "1",
+           "--fee-rate", "0"))
+    err = refused(run("status", "--account-id", acct, "--price", "USDT=2", "--price", "DOGE=1"))
+    assert "USDT is the quote currency, worth 1 by definition: give no price for it" in err
+    valued = json.loads(ok(run("status", "--account-id", acct, "--price", "DOGE=0", "--json")))
+    assert valued["equity"] == "4990.00" and valued["holdings"]["DOGE"]["value"] == "0.00"
+
+
+def test_the_api_refuses_as_the_command_line_does(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account()
+        with pytest.raises(paper.PaperError, match="description must be 1-200 printable"):
+            ledger.deposit(account.id, "1", description="")
+        for huge in (Decimal("1e100000000"), Decimal("1e999999999999999"), 10**5000, Decimal("1e-100000000")):
+            with pytest.raises(paper.PaperError) as refusal:
+                ledger.deposit(account.id, huge)
+            assert len(str(refusal.value)) < 120
+        with pytest.raises(paper.PaperError, match="must be greater than zero, not Decimal"):
+            ledger.deposit(account.id, Decimal("-5"))
+        with ledger:  # nested in itself: the inner `with` leaves it open
+            ledger.deposit(account.id, "1")
+        assert ledger.account(account.id).balances["USDT"].total == Decimal("5001")
+    with pytest.raises(sqlite3.ProgrammingError):
+        ledger.account(account.id)  # the outer `with` closed it
+
+
+def test_a_held_lock_is_a_paper_error_in_the_api(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with paper.Ledger(db, busy_timeout_ms=50) as ledger:
+            with pytest.raises(paper.PaperError, match="database is busy: another process held .* for more than 50 ms"):
+                ledger.deposit(account.id, "1")
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize("argv", [["close", "--account-id", "ACCT"], ["status", "--account-id", "ACCT",
+                                                                      "--price", "BTC=1"]])
+def test_no_warning_from_python_3_12_on(tmp_path, argv):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    result = subprocess.run([sys.executable, "-W", "error", PAPER, *[acct if a == "ACCT" else a for a in argv],
+                             "--db", db], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_text(run, acct):
+    for description, ref in [("=HYPERLINK(\"http://x\")", "+SUM(A1)"), ("@x", "-1+2"), ("-5 apples", "r")]:
+        ok(run("deposit", "--account-id", acct, "--amount", "1", "--description", description, f"--ref={ref}"))
+    ok(run("withdraw", "--account-id", acct, "--amount", "2.945"))
+    lines = ok(run("history", "--account-id", acct, "--csv")).splitlines()
+    assert lines[1].split(",")[4:6] == ["-2.945", "5000.055"]  # amounts stay numbers
+    assert lines[2].endswith(",'-5 apples,r,")
+    assert lines[3].endswith(",'@x,'-1+2,")
+    assert lines[4].endswith(',"\'=HYPERLINK(""http://x"")",\'+SUM(A1),')
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["deposit", "--amount", "00000000000000000001.5"], "balance 5001.50 USDT"),
+    (["deposit", "--amount", "1.500000000000000000000000"], "balance 5001.50 USDT"),
+    (["deposit", "--amount", "1", "--description", "family 👨‍👩‍👧 and 🏴󠁧󠁢󠁳󠁣󠁴󠁿"], "balance 5001.00 USDT"),
+    (["trade", "--side", "BUY", "--symbol", "btc/usdt", "--qty", "1", "--price", "1"], "buy 1.00 BTC/USDT"),
+])
+def test_forms_a_user_may_type(run, acct, argv, text):
+    assert text in ok(run(argv[0], "--account-id", acct, *argv[1:]))
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--ref", "rent "], "starts or ends with a space"),
+    (["--ref", " rent"], "starts or ends with a space"),
+    (["--description", "right-to-left \u202e override"], "printable characters"),
+])
+def test_refused_text(run, acct, db, argv, why):
+    before = dump(db)
+    assert why in refused(run("deposit", "--account-id", acct, "--amount", "1", *argv), code=2)
+    assert dump(db) == before
+
+
+def test_messages_say_exactly_what_happened(run, acct, db, tmp_path):
+    assert ok(run("import", "--account-id", acct, csv_file(tmp_path, "DEPOSIT,1,,,"))) == "recorded 1 transaction\n"
+    assert ok(run("reset", "--account-id", acct, "--balance", "0")) == f"account {acct} reset: it holds nothing\n"
+    ok(run("deposit", "--account-id", acct, "--amount", "10"))
+    trade = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                              "--price", "5", "--fee-rate", "0", "--json")))
+    assert [leg["type"] for leg in trade["transactions"]] == ["TRADE_BUY", "TRADE_BUY"]  # a zero fee: no FEE row
+    sell = ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1", "--price", "6"))
+    assert sell == "trade 2: sell 1.00 BTC/USDT @ 6.00, fee 0.006 USDT; balances 0.00 BTC, 10.994 USDT\n"
+
+
+def test_tables_line_amounts_up_on_the_decimal_point(run, acct):
+    ok(run("withdraw", "--account-id", acct, "--amount", "2.945"))
+    ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--limit-price", "3"))
+    header, *body = ok(run("history", "--account-id", acct)).splitlines()
+    assert [line[header.index("currency"):header.index("description")] for line in body] == [
+        "USDT        -2.945       4997.055  ",
+        "USDT      5000.00        5000.00   "]
+    header, row = ok(run("orders", "--account-id", acct)).splitlines()
+    assert header.index("reserved") + len("reserved") == row.index("3.003") + len("3.003")  # right-aligned
+    assert row[header.index("currency"):].startswith("USDT ")
