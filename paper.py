@@ -55,6 +55,7 @@ ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, 
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at"
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
+BUILDING = re.compile(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?")  # see building()
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
@@ -228,14 +229,14 @@ def schema():
 @contextlib.contextmanager
 def building(path):
     """A new empty file beside path, owner only, named after this process (path.PID.RANDOM.new), for
-    a database to be built in and then linked into place; removed at the end. What a killed process
-    left (its .new file, -wal and -journal) is removed first."""
-    folder, name = os.path.split(os.path.abspath(path))
-    for litter in os.listdir(folder):
-        pid = litter[len(name) + 1:].split(".")[0]
-        if litter.startswith(f"{name}.") and ".new" in litter and pid.isdigit() and not alive(int(pid)):
+    a database to be built in and then linked into place; removed at the end. What killed processes
+    left in the folder (their .new files and journals) is removed first."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for name in os.listdir(folder):
+        litter = BUILDING.fullmatch(name)
+        if litter and not alive(int(litter[1])):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, litter))
+                os.unlink(os.path.join(folder, name))
     new = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
     os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
     try:

@@ -203,6 +203,38 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
            f" exactly once, {retries} retries after a kill recorded once, verify OK after every kill")
 
 
+def test_sigkill_during_init_and_backup_leaves_no_litter(tmp_path, report):
+    """A file is built aside and linked into place: a kill leaves it whole or absent, and the next
+    init or backup removes what the killed one left beside it."""
+    rng = random.Random(SEED)
+    folder = tmp_path / "data"
+    db = str(folder / "p.db")
+    account = cli("init", "--db", db).stdout.strip()
+    assert cli("deposit", "--account-id", account, "--amount", "1", "--db", db).returncode == 0
+    kills = 0
+    for round_ in range(200):  # until 20 of them were killed before they finished
+        if kills >= 20:
+            break
+        why = f"init/backup kill {round_}, PAPER_FAULT_SEED={SEED}"
+        fresh, copy = str(folder / f"new{round_}.db"), str(folder / f"copy{round_}.db")
+        argv = ["init", "--db", fresh] if round_ % 2 else ["backup", "--to", copy, "--db", db]
+        child = subprocess.Popen([sys.executable, PAPER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.005, 0.07))
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        for made in (fresh, copy):  # whole, or not there at all
+            if os.path.exists(made):
+                with paper.Ledger(made) as ledger:
+                    assert ledger.verify() == [], why
+    assert cli("init", "--db", str(folder / "last.db")).returncode == 0
+    assert cli("backup", "--to", str(folder / "last-copy.db"), "--db", db).returncode == 0
+    assert not [name for name in os.listdir(folder) if ".new" in name], os.listdir(folder)
+    assert kills >= 20, f"only {kills} processes were killed mid-run"
+    report(f"{kills} SIGKILLs during init and backup: every database and copy whole or absent,"
+           " no litter after the next init and backup")
+
+
 # --- 2. Concurrent writers and readers ---
 
 WRITER = r"""
@@ -394,6 +426,9 @@ BAD_INPUTS = [
     ["reset", "--account-id", A, "--currency", "X"],
     ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "USDT=2"],
     ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH"],  # holds USDT, no USDT price
+    ["deposit", "--account-id", A, "--amount", "1", "--ref", "rent "], ["backup"], ["backup", "--to", ""],
+    ["backup", "--to", "/nonexistent/folder/copy.db"], ["backup", "--to", "/dev/null"],
+    ["deposit", "--account-id", A, "--amount", "1", "--description", "\u202e"],
 ]
 
 
@@ -567,6 +602,25 @@ def test_a_full_disk_fails_cleanly_and_keeps_every_commit(tmp_path, headroom, re
     message = child.stderr.split("full.db: ")[1].split(":")[0]
     report(f"disk full after {len(done)} deposits ({headroom} bytes free): exit 1 '{message}',"
            " every commit kept, verify OK, the retry recorded once")
+
+
+def test_a_backup_onto_a_full_disk_leaves_nothing(tmp_path):
+    db = str(tmp_path / "p.db")
+    account = new_account(db)
+    with paper.Ledger(db) as ledger:
+        ledger.import_rows(account, [("DEPOSIT", "1", "USDT", "x" * 200, "") for _ in range(2000)])
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    child = subprocess.run([sys.executable, PAPER, "backup", "--to", str(tmp_path / "copy.db"), "--db", db],
+                           capture_output=True, text=True, preexec_fn=small_disk, timeout=60)
+    assert child.returncode == 1 and child.stdout == "" and child.stderr.startswith("paper: error: ")
+    assert "Traceback" not in child.stderr and child.stderr.count("\n") == 1, child.stderr
+    assert sorted(os.listdir(tmp_path)) == ["p.db", "p.db-shm", "p.db-wal"] or sorted(os.listdir(tmp_path)) == [
+        "p.db"], os.listdir(tmp_path)
+    assert_consistent(db)
 
 
 # --- 6. A lock held too long ---
