@@ -16,11 +16,13 @@ line costs every command time: the code is kept lean on purpose (see bench_paper
 """
 
 import _signal  # built in and loaded already (signal would import enum's machinery on every run)
+import sys
 
 if __name__ == "__main__":  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just stop
-    def _stop(signum, frame):
-        __import__("sys").stderr.write("paper: error: interrupted; nothing was done\n")
-        raise SystemExit(130)
+    def _stop(signum, frame, exit_now=(sys.modules.get("posix") or sys.modules["nt"])._exit):  # os's, built in
+        sys.stderr.write("paper: error: interrupted; nothing was done\n")
+        sys.stderr.flush()
+        exit_now(130)  # at once: an exception raised here could land in an import's callback and be ignored
 
     _signal.signal(_signal.SIGINT, _stop)
 
@@ -31,28 +33,32 @@ import io
 import os
 import re
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass, field, fields
-from decimal import ROUND_CEILING, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 
 SCHEMA_VERSION = 2  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
 CEILING = Context(prec=100, rounding=ROUND_CEILING)
+FLOORED = Context(prec=100, rounding=ROUND_FLOOR)
 ROUNDED = Context(prec=100)
-TABLES = ("accounts", "balances", "orders", "trades", "transactions")
-ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at"
+TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices")
+ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
-               " created_at, trade_id")
+               " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at")
-TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at"
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered")
+TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
+PRICE = "symbol, time, open, high, low, close"
+ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
 BUILDING = re.compile(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?")  # see building()
@@ -169,11 +175,11 @@ def to_id(value):
     return value.lower()
 
 
-def to_fee_rate(value):
-    """A fee rate from 0 to below 1 (0.001 is 0.1%)."""
-    rate = to_amount(value, "fee rate", zero=True)
+def to_fee_rate(value, what="fee rate"):
+    """A fee rate (or a slippage) from 0 to below 1 (0.001 is 0.1%)."""
+    rate = to_amount(value, what, zero=True)
     if rate >= 1:
-        raise PaperError(f"fee rate {value} must be below 1 (0.001 is 0.1%)")
+        raise PaperError(f"{what} {shown(value)} must be below 1 (0.001 is 0.1%)")
     return rate
 
 
@@ -183,6 +189,43 @@ def to_price(text):
     if not equals:
         raise PaperError(f"price {text!r} must be CURRENCY=PRICE, like BTC=65000")
     return to_currency(currency), to_amount(price, f"price of {currency}", zero=True)  # 0: a worthless coin
+
+
+def to_time(value):
+    """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
+    from ISO-8601 text (a date alone is midnight; no zone is UTC), epoch seconds, or a datetime."""
+    try:
+        if isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit() or isinstance(
+                value, (int, Decimal)) and not isinstance(value, bool):
+            seconds = Decimal(value)
+            if seconds.as_tuple().exponent < -6:
+                raise ValueError
+            moment = EPOCH + timedelta(microseconds=int(seconds * 1_000_000))
+        else:
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            if moment.tzinfo:
+                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment.isoformat(timespec="microseconds") + "Z"
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00,"
+                         " 2026-11-25; no zone is UTC) or epoch seconds") from None
+
+
+def to_bar(price=None, open=None, high=None, low=None, close=None):
+    """(open, high, low, close) from a price (a tick: all four the same) or a bar; refused unless every
+    price is above zero and low <= open, close <= high."""
+    if price is not None:
+        if (open, high, low, close) != (None,) * 4:
+            raise PaperError("give a price, or a bar's open, high, low and close, not both")
+        price = to_amount(price, "price")
+        return price, price, price, price
+    if None in (open, high, low, close):
+        raise PaperError("a bar needs its open, high, low and close (or give one price)")
+    bar = [to_amount(value, name) for value, name in ((open, "open"), (high, "high"), (low, "low"), (close, "close"))]
+    if not bar[2] <= min(bar[0], bar[3]) <= max(bar[0], bar[3]) <= bar[1]:
+        raise PaperError(f"bar open {fmt(bar[0])} high {fmt(bar[1])} low {fmt(bar[2])} close {fmt(bar[3])}: the low"
+                         " must be at most the open and the close, and the high at least both")
+    return tuple(bar)
 
 
 def to_row(line, row, source=None):
@@ -197,6 +240,29 @@ def to_row(line, row, source=None):
                 to_text(row[3] or kind.title(), "description"), to_ref(row[4]) if row[4] else source and f"{source} line {line}")
     except PaperError as error:
         raise PaperError(f"line {line}: {error}") from None
+
+
+def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
+    """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
+    right sides (a sell's limit above its stop, a buy's below)."""
+    side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
+    if type not in ORDER_TYPES:
+        raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
+    needs = {"limit": (True, False), "stop": (False, True)}.get(type, (True, True))
+    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
+        if (price is None) == needed:
+            raise PaperError(f"a {type} order {'needs' if needed else 'takes no'} {name}")
+    limit_price = None if limit_price is None else to_amount(limit_price, "limit price")
+    stop_price = None if stop_price is None else to_amount(stop_price, "stop price")
+    if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
+        raise PaperError(f"a {side} oco takes profit at its limit and stops a loss at its stop, so its limit"
+                         f" must be {'above' if side == 'sell' else 'below'} its stop")
+    return Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
+                 stop_price)
+
+
+def order_terms(order):
+    return order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate
 
 
 def to_terms(side, symbol, qty, price, fee_rate, what="price"):
@@ -326,6 +392,7 @@ class Transaction(Record):
     reference_id: str | None
     created_at: str
     trade_id: int | None = None
+    price_id: int | None = None  # the newest price when it was written: its place in market time
 
 
 @record
@@ -340,6 +407,7 @@ class Account(Record):
     created_at: str
     updated_at: str
     closed_at: str | None
+    price_id: int | None = None  # the newest price when it was opened
     balances: dict = field(default_factory=dict)  # currency: Balance
     transactions: list = field(default_factory=list)  # newest first
 
@@ -350,28 +418,52 @@ class Account(Record):
 
 @record
 class Order(Record):
-    """A limit order and what it still sets aside: quote currency for a buy (fee included), base for a sell."""
+    """An order resting until the market reaches it, and what it still sets aside: quote currency for a
+    buy (fee included), base for a sell.
+
+    limit fills at its limit or better; stop becomes a market order at its stop; stop-limit becomes a
+    limit order at its stop (triggered); oco is a limit (take profit) and a stop (stop loss) on one
+    quantity: whichever is reached first fills, and the other is gone with it.
+    """
 
     id: str
     account_id: str
     symbol: str
     side: str
     qty: Decimal
-    limit_price: Decimal
+    limit_price: Decimal | None
     fee_rate: Decimal
     filled_qty: Decimal
     reserved: Decimal
-    status: str  # OPEN, FILLED or CANCELLED
+    status: str  # OPEN, FILLED, CANCELLED or EXPIRED
     created_at: str
     updated_at: str
+    type: str = "limit"
+    stop_price: Decimal | None = None
+    expires_at: str | None = None  # market time
+    reference_id: str | None = None
+    triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
 
     @property
     def reserve_currency(self):
         return self.symbol.split("/")[self.side == "buy"]
 
     def reserve_for(self, qty):
-        """What qty of this order sets aside: qty x limit + its fee for a buy, qty itself for a sell."""
-        return qty if self.side == "sell" or not qty else EXACT.add(*cost(qty, self.limit_price, self.fee_rate))
+        """What qty of this order sets aside: qty itself for a sell; for a buy qty x price + its fee, at the
+        limit (the stop for a stop order, the dearer leg of an oco)."""
+        if self.side == "sell" or not qty:
+            return qty
+        price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO)}.get(
+            self.type, self.limit_price)
+        return EXACT.add(*cost(qty, price, self.fee_rate))
+
+    def legs(self):
+        """(is_stop, price) of each leg the market can reach: a stop-limit has its stop until triggered."""
+        if self.type == "oco":
+            return [(False, self.limit_price), (True, self.stop_price)]
+        if self.type == "stop" or self.type == "stop-limit" and not self.triggered:
+            return [(True, self.stop_price)]
+        return [(False, self.limit_price)]
 
 
 @record
@@ -389,7 +481,55 @@ class Trade(Record):
     fee: Decimal  # in the quote currency
     reference_id: str | None
     created_at: str
+    price_id: int | None = None  # the newest price when it was made: its place in market time
     transactions: list = field(default_factory=list)
+
+
+class Book:
+    """The open orders of one symbol, by the price at which each leg comes due, so a price looks only at
+    the legs it reaches: a buy limit or a sell stop is due when the low falls to its price, a sell limit
+    or a buy stop when the high rises to it. Kept for as long as nobody else writes to the database."""
+
+    def __init__(self):
+        import heapq  # only the market needs it
+        self.push, self.pop = heapq.heappush, heapq.heappop
+        self.orders, self.falls, self.rises, self.expiries = {}, [], [], []  # heaps: (price key, age, id, stop)
+
+    def add(self, order, age):
+        self.orders[order.id] = order, age
+        for stop, price in order.legs():
+            if (order.side == "buy") != stop:  # reached when the low falls to it: the highest price first
+                self.push(self.falls, (-price, age, order.id, stop))
+            else:
+                self.push(self.rises, (price, age, order.id, stop))
+        if order.expires_at:
+            self.push(self.expiries, (order.expires_at, age, order.id))
+
+    def remove(self, order_id):
+        self.orders.pop(order_id, None)  # its legs stay in the heaps until they come up, then are skipped
+
+    def expired(self, time):
+        """The orders whose expiry is at or before time, oldest first, taken out of the book."""
+        due = []
+        while self.expiries and self.expiries[0][0] <= time:
+            _, age, order_id = self.pop(self.expiries)
+            if order_id in self.orders:
+                due.append(self.orders.pop(order_id)[0])
+        return due
+
+    def due(self, open, high, low):
+        """[(order, age, is_stop, fill price)] of the orders a bar reaches, oldest first, taken out of the book.
+        A leg the bar jumped past fills at the open, never at a price the bar did not trade; if one bar
+        reaches both legs of an oco, the stop wins."""
+        reached = {}
+        while self.falls and -self.falls[0][0] >= low:
+            key, age, order_id, stop = self.pop(self.falls)
+            reached.setdefault(order_id, []).append((stop, min(open, -key)))
+        while self.rises and self.rises[0][0] <= high:
+            key, age, order_id, stop = self.pop(self.rises)
+            reached.setdefault(order_id, []).append((stop, max(open, key)))
+        due = [(self.orders.pop(order_id), max(legs)) for order_id, legs in reached.items() if order_id in self.orders]
+        return [(order, age, *leg) for (order, age), leg in sorted(due, key=lambda item: item[0][1])]
 
 
 # --- The ledger ---
@@ -403,6 +543,9 @@ class Ledger:
         A database of an older schema version is upgraded in place first, in one transaction.
         """
         self.path, self.timeout, self.upgraded_from, self._depth = path, busy_timeout_ms / 1000, None, 0
+        # Kept between transactions while no other connection writes (PRAGMA data_version says so):
+        # the books of open orders, the latest price of each symbol, the newest price's id.
+        self._books, self._latest, self._newest, self._seen = {}, {}, None, None
         if os.path.isdir(path) or not os.path.basename(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.lexists(path):
@@ -455,11 +598,13 @@ class Ledger:
                                   " AND sql IS NOT NULL").fetchall()
             for kind, name in old:  # their names are taken by the new tables'
                 self.db.execute(f'DROP {kind} "{name}"')
-            for table in TABLES:
+            old = [table for table in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                                                (table,)).fetchone()]
+            for table in old:
                 self.db.execute(f"ALTER TABLE {table} RENAME TO {table}_v{version}")
             for statement in schema():
                 self.db.execute(statement)
-            for table in TABLES:
+            for table in old:
                 columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table}_v{version})"))
                 self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v{version}")
                 self.db.execute(f"DROP TABLE {table}_v{version}")
@@ -518,24 +663,65 @@ class Ledger:
         if not self._depth:  # the outermost `with` closes
             self.close()
 
+    def snapshot(self):
+        """`with ledger.snapshot():` every read inside it sees the same state, even while others write."""
+        return self._transaction("BEGIN")
+
+    def batch(self):
+        """`with ledger.batch():` runs every operation inside it as one SQLite transaction: an exception
+        or a kill leaves none of them, and nobody else sees any of them before the end. A refused
+        operation inside it leaves nothing of itself, and the batch goes on if you catch the refusal.
+        A backtest runs in one: inside it, prices are matched against orders kept in memory."""
+        return self._transaction()
+
     @contextlib.contextmanager
-    def _transaction(self, begin="BEGIN IMMEDIATE"):
-        """One SQLite transaction: every change inside it lands together or not at all."""
-        if self.db.in_transaction:  # inside another one, which commits or rolls back the whole
-            yield
+    def _transaction(self, begin="BEGIN IMMEDIATE", savepoint=True):
+        """One SQLite transaction: every change inside it lands together or not at all. A write inside
+        another one (a batch) is a savepoint: refused, it leaves nothing, and the outer one goes on."""
+        if self.db.in_transaction:
+            if begin != "BEGIN IMMEDIATE" or not savepoint:
+                yield
+                return
+            self.db.execute("SAVEPOINT operation")
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
+                    self.db.execute("ROLLBACK TO operation")
+                    self.db.execute("RELEASE operation")
+                self._forget()
+                raise
+            self.db.execute("RELEASE operation")
             return
         try:
             self.db.execute(begin)
             try:
+                version = self.db.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._seen:  # another connection wrote: what is kept may be stale
+                    self._forget()
+                    self._seen = version
                 with localcontext(EXACT):
                     yield
                 self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
+                self._forget()
                 raise
         except sqlite3.Error as error:
             raise self._refusal(error) from None
+
+    def _forget(self):
+        self._books.clear()
+        self._latest.clear()
+        self._newest = None
+
+    @property
+    def _price_id(self):
+        """The newest price's id (None before the first): every row written now has this place in market time."""
+        if self._newest is None:
+            self._newest = self.db.execute("SELECT ifnull(max(id), 0) FROM prices").fetchone()[0]
+        return self._newest or None
 
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -579,9 +765,10 @@ class Ledger:
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
-                tx = Transaction(None, account_id, kind, currency, amount, total, description, ref, now, trade_id)
+                tx = Transaction(None, account_id, kind, currency, amount, total, description, ref, now, trade_id,
+                                 self._price_id)
                 tx.id = self.db.execute(f"INSERT INTO transactions ({TRANSACTION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                                        " ?, ?)", tuple(vars(tx).values())).lastrowid
+                                        " ?, ?, ?)", tuple(vars(tx).values())).lastrowid
                 logged.append(tx)
         return logged
 
@@ -603,11 +790,16 @@ class Ledger:
     @staticmethod
     def _retry(ref, done, *same):
         """done, the record of an earlier call with ref, if that call had the details `same`; else refused."""
-        trade = isinstance(done, Trade)
-        if same != ((done.side, done.symbol, done.qty, done.price, done.fee_rate) if trade else
-                    (done.type, done.currency, done.amount)):
-            what = (f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})" if trade
-                    else f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})")
+        if isinstance(done, Trade):
+            details = done.side, done.symbol, done.qty, done.price, done.fee_rate
+            what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
+        elif isinstance(done, Order):
+            details, what = order_terms(done), f"a {done.type} order to {done.side} {fmt(done.qty)} {done.symbol}" \
+                                               f" (order {done.id})"
+        else:
+            details = done.type, done.currency, done.amount
+            what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
+        if same != details:
             raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
         return done
 
@@ -622,9 +814,9 @@ class Ledger:
             raise PaperError(f"leverage {leverage} is above the max leverage {max_leverage}")
         with self._transaction():
             now = utc_now()
-            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None)
-            self.db.execute(f"INSERT INTO accounts ({ACCOUNT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            tuple(vars(account).values())[:8])
+            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None, self._price_id)
+            self.db.execute(f"INSERT INTO accounts ({ACCOUNT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            tuple(vars(account).values())[:9])
             if balance:
                 self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Initial deposit")])
         return self.account(account.id)
@@ -716,12 +908,12 @@ class Ledger:
                             balances[currency] = self._balance(account_id, currency)
                         # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
                         new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
-                                    description, ref or None, now))
+                                    description, ref or None, now, self._price_id))
                     except PaperError as error:
                         raise PaperError(f"line {line}: {error}") from None
                 self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
-                                    " balance_after, description, reference_id, created_at) VALUES (?, ?, ?, ?, ?, ?,"
-                                    " ?, ?)", new)
+                                    " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
+                                    " ?, ?, ?, ?, ?, ?, ?)", new)
                 recorded += len(new)
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, b.available, b.reserved, now, now, now)
                                                  for b in balances.values()])
@@ -729,19 +921,37 @@ class Ledger:
 
     # --- Trading ---
 
-    def trade(self, account_id, side, symbol, qty, price, fee_rate=FEE_RATE, ref=None):
-        """Buy or sell qty of BASE at price in QUOTE, now; the fee is in QUOTE. Returns the Trade."""
-        terms, ref = to_terms(side, symbol, qty, price, fee_rate), None if ref is None else to_ref(ref)
+    def trade(self, account_id, side, symbol, qty, price=None, fee_rate=FEE_RATE, ref=None, slippage=ZERO):
+        """Buy or sell qty of BASE now, at price in QUOTE or else the symbol's latest recorded close; the
+        fee is in QUOTE. With slippage, a buy pays price x (1 + slippage) and a sell gets price x
+        (1 - slippage), rounded to 8 decimal places against the trader. Returns the Trade."""
+        side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, price or 1, fee_rate)
+        price, ref = None if price is None else to_amount(price, "price"), None if ref is None else to_ref(ref)
+        slippage = to_fee_rate(slippage, "slippage")
         with self._transaction():
             account = self._account(account_id)
             done = ref and self._recorded(account.id, [ref]).get(ref)
-            return done and self._retry(ref, done, *terms) or self._execute(self._active(account).id, *terms, ref)
+            if done:
+                return self._retry(ref, done, side, symbol, qty, done.price if price is None else price, fee_rate)
+            if price is None:
+                latest = self._latest_price(symbol)
+                if latest is None:
+                    raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
+                price = latest[-1]
+            if slippage:
+                moved = (CEILING if side == "buy" else FLOORED).multiply(price, 1 + slippage if side == "buy" else
+                                                                          1 - slippage)
+                price = moved.quantize(Decimal("1e-8"), context=CEILING if side == "buy" else FLOORED)
+                if not price:
+                    raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
+            return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
         """Fill qty at price: the trade and its legs. release is what an order had set aside for it."""
         (base, quote), (value, fee) = symbol.split("/"), cost(qty, price, fee_rate)
-        trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now())
-        trade.id = self.db.execute(f"INSERT INTO trades ({TRADE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
+                      self._price_id)
+        trade.id = self.db.execute(f"INSERT INTO trades ({TRADE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    tuple(vars(trade).values())[:-1]).lastrowid
         what, kind = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}", f"TRADE_{side.upper()}"
         if side == "buy":  # pays value + fee of quote, from the order's reserve first; gets qty of base
@@ -755,29 +965,54 @@ class Ledger:
                 (kind, value, what), ("FEE", -fee, what)], ref, trade.id)
         return trade
 
-    def place_order(self, account_id, side, symbol, qty, limit_price, fee_rate=FEE_RATE):
-        """A limit order: what it may spend moves from available to reserved until it fills or is cancelled."""
-        side, symbol, qty, limit_price, fee_rate = to_terms(side, symbol, qty, limit_price, fee_rate, "limit price")
+    def place_order(self, account_id, side, symbol, qty, limit_price=None, fee_rate=FEE_RATE, type="limit",
+                    stop_price=None, expires=None, ref=None):
+        """An order that rests until the market reaches it (see Order), or a fill, a cancel or its expiry
+        (market time): what it may spend moves from available to reserved. If the latest recorded price
+        already reaches it, it fills at once at that price. A retry with the same ref returns the first."""
+        order = to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price)
+        order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
+            else to_ref(ref)
         with self._transaction():
-            now = utc_now()
-            order = Order(new_id(), self._account(account_id, active=True).id, symbol, side, qty, limit_price,
-                          fee_rate, ZERO, ZERO, "OPEN", now, now)
-            order.reserved = order.reserve_for(qty)
+            account = self._account(account_id)
+            done = order.reference_id and self._find_order(account.id, order.reference_id)
+            if done:
+                return self._retry(order.reference_id, done, *order_terms(order))
+            latest = self._latest_price(order.symbol)
+            if latest and order.expires_at and order.expires_at <= latest[1]:
+                raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
+                                 f" ({latest[1]})")
+            order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
+            order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
-            self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            tuple(vars(order).values()))
+            age = self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES ({', '.join('?' * 17)})",
+                                  tuple(vars(order).values())).lastrowid
+            if order.symbol in self._books:
+                self._books[order.symbol].add(order, age)
+            if latest:  # a marketable order: matched against the latest price, as on an exchange
+                book = Book()
+                book.add(order, age)
+                order.fills = self._match(book, *latest[2:], market=True)["fills"]
         return order
 
+    def _find_order(self, account_id, ref):
+        row = self.db.execute(f"SELECT {ORDER} FROM orders WHERE account_id = ? AND reference_id = ?",
+                              (account_id, ref)).fetchone()
+        return row and Order(*row)
+
     def fill(self, order_id, price=None, qty=None):
-        """Execute an open order, whole or in part, at price (default its limit); returns the Trade."""
+        """Execute an open order by hand, whole or in part, at price (default its limit; a stop order needs
+        one); returns the Trade."""
         price = None if price is None else to_amount(price, "price")
         qty = None if qty is None else to_amount(qty, "qty")
         with self._transaction():
             order = self._open_order(order_id)
-            left = order.qty - order.filled_qty
-            price, qty = order.limit_price if price is None else price, left if qty is None else qty
-            if price > order.limit_price if order.side == "buy" else price < order.limit_price:
-                raise PaperError(f"a {order.side} order limited to {fmt(order.limit_price)} cannot fill at {fmt(price)}")
+            left, limit = order.qty - order.filled_qty, order.limit_price
+            price, qty = limit if price is None else price, left if qty is None else qty
+            if price is None:
+                raise PaperError(f"a {order.type} order has no limit price: give the price it fills at")
+            if limit is not None and (price > limit if order.side == "buy" else price < limit):
+                raise PaperError(f"a {order.side} order limited to {fmt(limit)} cannot fill at {fmt(price)}")
             if qty > left:
                 raise PaperError(f"qty {fmt(qty)} is more than the {fmt(left)} left on order {order.id}")
             keep = order.reserve_for(left - qty)
@@ -789,15 +1024,22 @@ class Ledger:
     def cancel(self, order_id):
         """Cancel an open order (a closed account's too): its reserve goes back to available."""
         with self._transaction():
-            order = self._open_order(order_id)
-            self._move(order.account_id, order.reserve_currency, order.reserved, -order.reserved)
-            self._update(order, order.filled_qty, ZERO, "CANCELLED")
+            return self._close(self._open_order(order_id), "CANCELLED")
+
+    def _close(self, order, status):
+        """The order ends unfilled (CANCELLED or EXPIRED): what it still reserves is available again."""
+        self._move(order.account_id, order.reserve_currency, order.reserved, -order.reserved)
+        self._update(order, order.filled_qty, ZERO, status)
         return order
 
-    def _update(self, order, filled, reserved, status):
+    def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
-        self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ? WHERE id = ?",
-                        (filled, reserved, status, order.updated_at, order.id))
+        order.triggered = order.triggered if triggered is None else triggered
+        self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
+                        " triggered = ? WHERE id = ?",
+                        (filled, reserved, status, order.updated_at, order.triggered, order.id))
+        if status != "OPEN" and order.symbol in self._books:
+            self._books[order.symbol].remove(order.id)
 
     def orders(self, account_id, open_only=False):
         """The account's orders, newest first."""
@@ -820,28 +1062,123 @@ class Ledger:
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
         return self.account(account.id)
 
-    def valuation(self, account_id, prices, quote="USDT"):
-        """The holdings valued in quote at prices {currency: price}, the equity, and realised P&L by symbol."""
+    # --- The market ---
+
+    def tick(self, symbol, price=None, time=None, open=None, high=None, low=None, close=None):
+        """Record a price of symbol at market time (default now), or a bar (open, high, low, close), and in
+        the same transaction expire, trigger and fill every open order on symbol that it reaches, of
+        every account, oldest order first (the rules are Book.due's). Per symbol, time never goes back;
+        the same symbol and time again with the same prices is a retry, and records nothing.
+
+        Returns {"symbol", "time", "open", "high", "low", "close", "recorded", "fills": [Trade],
+        "cancelled": [Order], "triggered": [Order]}.
+        """
+        symbol, bar = to_symbol(symbol), to_bar(price, open, high, low, close)
+        time = utc_now() if time is None else to_time(time)
+        with self._transaction(savepoint=False):  # no savepoint needed: it checks everything before it writes
+            return self._tick(symbol, time, bar)
+
+    def _tick(self, symbol, time, bar):
+        result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
+                  "recorded": False, "fills": [], "cancelled": [], "triggered": []}
+        latest = self._latest_price(symbol)
+        if latest and time <= latest[1]:
+            same = latest if time == latest[1] else self.db.execute(
+                f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
+            if same is None:
+                raise PaperError(f"{symbol} has a price at {latest[1]}: time never goes back, so {time} is refused")
+            if tuple(same[2:]) != bar:
+                raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
+                                 f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
+            return result
+        price_id = self.db.execute(f"INSERT INTO prices ({PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   (symbol, time, *bar, utc_now())).lastrowid
+        self._latest[symbol], self._newest = (price_id, time, *bar), price_id
+        return result | {"recorded": True} | self._match(self._book(symbol), *bar, time=time)
+
+    def _match(self, book, open, high, low, close, time=None, market=False):
+        """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
+        ordinary trade of the whole rest of the order; one that costs more than its reserve and the
+        available balance together is cancelled instead, its reserve released. A stop-limit triggered
+        by a price is matched as a limit order from the next price on (at once when it is placed)."""
+        result = {"fills": [], "cancelled": [], "triggered": []}
+        for order in book.expired(time) if time else ():
+            result["cancelled"].append(self._close(order, "EXPIRED"))
+        due = book.due(open, high, low)
+        while due:
+            for order, age, stop, price in due:
+                if order.type == "stop-limit" and not order.triggered:
+                    self._update(order, order.filled_qty, order.reserved, "OPEN", triggered=1)
+                    book.add(order, age)
+                    result["triggered"].append(order)
+                    continue
+                if not self._account(order.account_id).is_active:
+                    order.reason = "its account is closed"
+                    result["cancelled"].append(self._close(order, "CANCELLED"))
+                    continue
+                try:
+                    with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
+                        trade = self._execute(order.account_id, order.side, order.symbol, order.qty - order.filled_qty,
+                                              price, order.fee_rate, order_id=order.id, release=order.reserved)
+                        self._update(order, order.qty, ZERO, "FILLED")
+                    result["fills"].append(trade)
+                except PaperError as error:
+                    order.reason = f"not filled at {fmt(price)}: {error}"
+                    result["cancelled"].append(self._close(order, "CANCELLED"))
+            due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
+        return result
+
+    def _book(self, symbol):
+        """The open orders of symbol, loaded once and then kept up to date (see __init__)."""
+        if symbol not in self._books:
+            book = self._books[symbol] = Book()
+            for age, *row in self.db.execute(f"SELECT rowid, {ORDER} FROM orders WHERE symbol = ? AND status = 'OPEN'",
+                                             (symbol,)):
+                book.add(Order(*row), age)
+        return self._books[symbol]
+
+    def _latest_price(self, symbol):
+        """(id, time, open, high, low, close) of symbol's latest price, or None."""
+        if symbol not in self._latest:
+            self._latest[symbol] = self.db.execute(f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? ORDER BY"
+                                                   " time DESC LIMIT 1", (symbol,)).fetchone()
+        return self._latest[symbol]
+
+    def prices(self, symbol=None, limit=None):
+        """Recorded prices, newest first: [{"symbol", "time", "open", "high", "low", "close"}]."""
+        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
+        with self._transaction("BEGIN"):
+            return [dict(zip(PRICE.split(", "), row)) for row in self.db.execute(
+                f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, -1 if limit is None else limit))]
+
+    def valuation(self, account_id, prices=None, quote="USDT"):
+        """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
+        prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
+        alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
         quote = to_currency(quote)
-        prices = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices).items()}
-        if quote in prices:
+        given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
+        if quote in given:
             raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
-        prices[quote] = Decimal(1)
-        holdings, equity = {}, ZERO
+        holdings, equity, unpriced = {}, ZERO, []
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
             for held in account.balances.values():
                 if not held.total:
                     continue
-                if held.currency not in prices:
-                    raise PaperError(f"no price for {held.currency}: add --price {held.currency}=PRICE (in {quote})")
-                value = EXACT.multiply(held.total, prices[held.currency])
-                holdings[held.currency] = {"total": held.total, "price": prices[held.currency], "value": value}
-                equity = EXACT.add(equity, value)
+                latest = None if held.currency in given or held.currency == quote else self._latest_price(
+                    f"{held.currency}/{quote}")
+                price = Decimal(1) if held.currency == quote else given.get(held.currency, latest and latest[-1])
+                value = None if price is None else EXACT.multiply(held.total, price)
+                holdings[held.currency] = {"total": held.total, "price": price, "value": value,
+                                           "time": latest and latest[1]}
+                if value is None:
+                    unpriced.append(held.currency)
+                else:
+                    equity = EXACT.add(equity, value)
             books = self._realized(account.id)[0]
-        return {"quote": quote, "holdings": holdings, "equity": equity, "realized_pnl": {
-            symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
-            for symbol, book in sorted(books.items())}}
+        return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
+                "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
+                                 for symbol, book in sorted(books.items())}}
 
     def _realized(self, account_id):
         """Realised P&L by average cost since the latest reset: the books {symbol: [held, cost, realised]}
@@ -1074,20 +1411,25 @@ def cmd_status(ledger, args):
         rows = [a | {"balances": ", ".join(f"{b['total']} {c}" for c, b in a["balances"].items())} for a in accounts]
         return accounts, table(rows, "id status name balances") if accounts else \
             f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
-    account = ledger.account(args.account_id)
+    with ledger.snapshot():
+        account = ledger.account(args.account_id)
+        valued = ledger.valuation(account.id, dict(args.price), args.quote or "USDT")
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
-    if args.price or args.quote:
-        result |= plain(ledger.valuation(account.id, dict(args.price), args.quote or "USDT"))
+    result |= plain(valued)
+    if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
-                                                          "currency total price value")]
-        if result["realized_pnl"]:
-            text += ["\nRealised P&L (average cost, since the latest reset):",
-                     table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
+                                                          "currency total price value time")]
+        text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices with tick or feed, or give"
+                 f" --price {c}=PRICE" for c in result["unpriced"]]
+        text += ["No equity is shown while a holding has no price."] if result["unpriced"] else []
+    if result["realized_pnl"]:
+        text += ["\nRealised P&L (average cost, since the latest reset):",
+                 table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
     if account.transactions:
         text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY)]
     return result, "\n".join(text)
@@ -1303,7 +1645,7 @@ def main(argv=None):
                          f" not {timeout!r}")
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt = Interrupt()
+    interrupt = Interrupt(stream=args.command == "feed" and args.file == "-")
     with interrupt.installed():
         code, output = run(args, args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, int(timeout), interrupt)
         try:  # written once the command is done: a refusal prints nothing on stdout
@@ -1320,22 +1662,33 @@ def main(argv=None):
 
 
 class Interrupt:
-    """Ctrl-C during a command. A change in progress is rolled back at once; once a change is
-    committed, the interrupt waits until the command has printed what it did, so a message never
-    claims a roll-back that did not happen."""
+    """Ctrl-C during a command. Until a change is committed it stops the process at once: SQLite drops
+    a transaction in progress exactly as it does a killed process's, so nothing of it is recorded.
+    Once a change is committed, it waits until the command has printed what it did, so that no
+    message claims a roll-back that did not happen. A stream (`feed -`) stops at once: what it has
+    committed stays. (Exiting at once also means the interrupt never lands, as an exception would,
+    inside a callback that Python ignores.)"""
 
-    def __init__(self):
-        self.ledger, self.done, self.pending = None, False, False
+    def __init__(self, stream=False):
+        self.ledger, self.done, self.pending, self.stream = None, False, False, stream
 
     def __call__(self, signum, frame):
         try:
-            committed = self.ledger.db.total_changes and not self.ledger.db.in_transaction
+            changing = self.ledger.db.in_transaction
+            committed = self.ledger.db.total_changes and not changing
         except (AttributeError, sqlite3.Error):  # no ledger open yet, or closed already
-            committed = False
-        if self.done or committed:
+            changing = committed = False
+        if (self.done or committed) and not self.stream:
             self.pending = True
+            return
+        if self.stream:
+            message = "the price in progress is not recorded; every one before it is" if changing else \
+                "every price read before it is recorded"
         else:
-            raise KeyboardInterrupt
+            message = "nothing was recorded"
+        sys.stderr.write(f"paper: error: interrupted; {message}\n")
+        sys.stderr.flush()
+        os._exit(130)
 
     @contextlib.contextmanager
     def installed(self):
@@ -1365,8 +1718,8 @@ def run(args, path, timeout, interrupt=None):
             import json
             text = json.dumps(value, indent=2, ensure_ascii=False)
         return (code or [0])[0], text + "\n"
-    except KeyboardInterrupt:
-        return fail("interrupted; the change in progress is rolled back, nothing of it was recorded", 130), ""
+    except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
+        return fail("interrupted; nothing was recorded", 130), ""
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:
             return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"

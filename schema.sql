@@ -1,10 +1,14 @@
--- The paper database, created by `python paper.py init` (PRAGMA user_version = 2).
+-- The paper database, created by `python paper.py init` (PRAGMA user_version = 2; version 1 is
+-- upgraded in place).
 -- Money is exact decimal TEXT, never a floating-point number, in one form only: digits with no
 -- leading zero, a point, at least two decimals and no trailing zero after the second, no exponent
 -- ('5000.00', '0.00000001', '-2.945'). Every amount column CHECKs that form, so the sqlite3 shell
 -- cannot store '1.23.45' or 1.5 (a number) either. Compare amounts by value, not as text.
 -- The type name DECIMAL_TEXT gives TEXT affinity, so SQLite never turns it into a number.
--- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically.
+-- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically: created_at
+-- and updated_at are wall-clock times (the audit trail), prices.time is market time.
+-- price_id (accounts, trades, transactions) is the newest price recorded when the row was written, so
+-- each row has a place in market time; NULL: no price had been recorded yet.
 
 -- One row per account. is_active is 0 once closed, and closed_at says when.
 CREATE TABLE IF NOT EXISTS accounts (
@@ -21,6 +25,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
+    price_id INTEGER,                            -- its equity curve starts after this price
     CHECK ((is_active = 1) = (closed_at IS NULL))
 );
 
@@ -41,8 +46,10 @@ CREATE TABLE IF NOT EXISTS balances (
     PRIMARY KEY (account_id, currency)
 ) WITHOUT ROWID;
 
--- Limit orders. An OPEN order keeps reserved_amount set aside: quote currency
--- for a buy (what the rest may cost, fee included), base currency for a sell.
+-- Orders that rest until the market reaches them. An OPEN order keeps reserved_amount set aside:
+-- quote currency for a buy (what the rest may cost, fee included, at its limit, its stop for a stop
+-- order, the dearer leg of an oco), base currency for a sell. A stop-limit becomes a limit order once
+-- its stop is reached (triggered = 1). EXPIRED: still open when a price at or after expires_at came.
 CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,                         -- a UUID
     account_id TEXT NOT NULL REFERENCES accounts (id),
@@ -50,19 +57,28 @@ CREATE TABLE IF NOT EXISTS orders (
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
     qty DECIMAL_TEXT NOT NULL CHECK (typeof(qty) = 'text' AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
         OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')),
-    limit_price DECIMAL_TEXT NOT NULL CHECK (typeof(limit_price) = 'text' AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
-        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0')),
+    limit_price DECIMAL_TEXT CHECK (limit_price IS NULL OR (typeof(limit_price) = 'text' AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
+        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0'))),
     fee_rate DECIMAL_TEXT NOT NULL CHECK (typeof(fee_rate) = 'text' AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
         OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')),
     filled_qty DECIMAL_TEXT NOT NULL CHECK (typeof(filled_qty) = 'text' AND filled_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (filled_qty GLOB '*[^0-9.]*' OR filled_qty GLOB '*.*.*'
         OR filled_qty GLOB '0[0-9]*' OR filled_qty GLOB '*.[0-9][0-9]*0')),
     reserved_amount DECIMAL_TEXT NOT NULL CHECK (typeof(reserved_amount) = 'text' AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
         OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')),
-    status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED')),
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED', 'EXPIRED')),
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco')),
+    stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR (typeof(stop_price) = 'text' AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
+        OR stop_price GLOB '0[0-9]*' OR stop_price GLOB '*.[0-9][0-9]*0'))),
+    expires_at TEXT,                             -- market time
+    reference_id TEXT,                           -- the client's --ref
+    triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
+    CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
+CREATE INDEX IF NOT EXISTS orders_open ON orders (symbol) WHERE status = 'OPEN';
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_ref ON orders (account_id, reference_id) WHERE reference_id IS NOT NULL;
 
 -- Every fill: a market trade, or a fill of an order (order_id set).
 CREATE TABLE IF NOT EXISTS trades (
@@ -80,7 +96,8 @@ CREATE TABLE IF NOT EXISTS trades (
     fee DECIMAL_TEXT NOT NULL CHECK (typeof(fee) = 'text' AND fee GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee GLOB '*[^0-9.]*' OR fee GLOB '*.*.*'
         OR fee GLOB '0[0-9]*' OR fee GLOB '*.[0-9][0-9]*0')),       -- in the quote currency
     reference_id TEXT,                           -- the client's --ref
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    price_id INTEGER                             -- its place in market time
 );
 CREATE INDEX IF NOT EXISTS trades_by_account ON trades (account_id);
 CREATE UNIQUE INDEX IF NOT EXISTS trades_by_ref ON trades (account_id, reference_id)
@@ -105,7 +122,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     description TEXT NOT NULL,
     reference_id TEXT,                           -- the client's --ref (idempotency key)
     created_at TEXT NOT NULL,
-    trade_id INTEGER REFERENCES trades (id)
+    trade_id INTEGER REFERENCES trades (id),
+    price_id INTEGER                             -- its place in market time
 );
 -- history reads: the index holds the rowid (id), so it serves ORDER BY id DESC too.
 CREATE INDEX IF NOT EXISTS transactions_by_account ON transactions (account_id);
@@ -115,6 +133,24 @@ CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_ref ON transactions (account_i
 -- The rows that can take coins out of a position (realised P&L reads only these, not every deposit).
 CREATE INDEX IF NOT EXISTS transactions_out ON transactions (account_id)
     WHERE trade_id IS NOT NULL OR transaction_type IN ('WITHDRAWAL', 'RESET');
+
+-- Market prices, each a bar (a tick is a bar with open = high = low = close), in the order recorded
+-- (id). Per symbol, time never goes back and is recorded once; low <= open, close <= high.
+CREATE TABLE IF NOT EXISTS prices (
+    id INTEGER PRIMARY KEY,
+    symbol TEXT NOT NULL,                        -- BASE/QUOTE
+    time TEXT NOT NULL,                          -- market time
+    open DECIMAL_TEXT NOT NULL CHECK (typeof(open) = 'text' AND open GLOB '[0-9]*.[0-9][0-9]*' AND NOT (open GLOB '*[^0-9.]*' OR open GLOB '*.*.*'
+        OR open GLOB '0[0-9]*' OR open GLOB '*.[0-9][0-9]*0') AND open <> '0.00'),
+    high DECIMAL_TEXT NOT NULL CHECK (typeof(high) = 'text' AND high GLOB '[0-9]*.[0-9][0-9]*' AND NOT (high GLOB '*[^0-9.]*' OR high GLOB '*.*.*'
+        OR high GLOB '0[0-9]*' OR high GLOB '*.[0-9][0-9]*0') AND high <> '0.00'),
+    low DECIMAL_TEXT NOT NULL CHECK (typeof(low) = 'text' AND low GLOB '[0-9]*.[0-9][0-9]*' AND NOT (low GLOB '*[^0-9.]*' OR low GLOB '*.*.*'
+        OR low GLOB '0[0-9]*' OR low GLOB '*.[0-9][0-9]*0') AND low <> '0.00'),
+    close DECIMAL_TEXT NOT NULL CHECK (typeof(close) = 'text' AND close GLOB '[0-9]*.[0-9][0-9]*' AND NOT (close GLOB '*[^0-9.]*' OR close GLOB '*.*.*'
+        OR close GLOB '0[0-9]*' OR close GLOB '*.[0-9][0-9]*0') AND close <> '0.00'),
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS prices_by_symbol ON prices (symbol, time);
 
 -- The log and the trades are append-only, even for the sqlite3 shell: no UPDATE, no DELETE, and
 -- no INSERT OR REPLACE over an existing row (REPLACE deletes without firing DELETE triggers).
@@ -135,3 +171,11 @@ CREATE TRIGGER IF NOT EXISTS trades_append_only_replace BEFORE INSERT ON trades
 WHEN EXISTS (SELECT 1 FROM trades WHERE id = NEW.id) OR NEW.reference_id IS NOT NULL
     AND EXISTS (SELECT 1 FROM trades WHERE account_id = NEW.account_id AND reference_id = NEW.reference_id)
 BEGIN SELECT RAISE(ABORT, 'trades are append-only: that id or ref is recorded already'); END;
+CREATE TRIGGER IF NOT EXISTS prices_append_only_update BEFORE UPDATE ON prices
+BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS prices_append_only_delete BEFORE DELETE ON prices
+BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS prices_append_only_replace BEFORE INSERT ON prices
+WHEN EXISTS (SELECT 1 FROM prices WHERE id = NEW.id)
+    OR EXISTS (SELECT 1 FROM prices WHERE symbol = NEW.symbol AND time = NEW.time)
+BEGIN SELECT RAISE(ABORT, 'prices are append-only: that id, or that symbol at that time, is recorded already'); END;

@@ -341,7 +341,7 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
     with sqlite3.connect(db) as conn:
         assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (5,)
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (6,)
     assert_consistent(db)
     report("6 processes running init on a missing database at once: schema created once, 6 accounts")
 
@@ -425,7 +425,7 @@ BAD_INPUTS = [
     ["reset", "--account-id", A, "--balance", "-1"], ["reset", "--account-id", "0000"],
     ["reset", "--account-id", A, "--currency", "X"],
     ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "USDT=2"],
-    ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH"],  # holds USDT, no USDT price
+    ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH", "--price", "ETH=1"],
     ["deposit", "--account-id", A, "--amount", "1", "--ref", "rent "], ["backup"], ["backup", "--to", ""],
     ["backup", "--to", "/nonexistent/folder/copy.db"], ["backup", "--to", "/dev/null"],
     ["deposit", "--account-id", A, "--amount", "1", "--description", "\u202e"],

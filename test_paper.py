@@ -139,7 +139,8 @@ def test_status_json_shape(run, acct):
     ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
     assert list(account) == ["id", "name", "status", "leverage", "max_leverage", "created_at",
-                             "closed_at", "balances", "transactions"]
+                             "closed_at", "balances", "transactions", "quote", "holdings", "equity", "unpriced",
+                             "realized_pnl"]
     assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
     assert account["balances"]["USDT"] == {"available": "5001.00", "reserved": "0.00", "total": "5001.00"}
     newest = account["transactions"][0]
@@ -835,12 +836,16 @@ def test_valuation_and_pnl_by_average_cost(run, acct):
         ok(run("trade", "--account-id", acct, "--side", side, "--symbol", "ETH/USDT", "--qty", qty,
                "--price", price, "--fee-rate", "0"))
     ok(run("deposit", "--account-id", acct, "--amount", "2", "--currency", "SOL"))
-    err = refused(run("status", "--account-id", acct, "--price", "ETH=250"))
-    assert err == "paper: error: no price for SOL: add --price SOL=PRICE (in USDT)\n"
+    unpriced = json.loads(ok(run("status", "--account-id", acct, "--price", "ETH=250", "--json")))
+    assert (unpriced["equity"], unpriced["unpriced"]) == (None, ["SOL"])
+    assert unpriced["holdings"]["SOL"] == {"total": "2.00", "price": None, "value": None, "time": None}
+    text = ok(run("status", "--account-id", acct, "--price", "ETH=250"))
+    assert "SOL has no price in USDT: record SOL/USDT prices with tick or feed, or give --price SOL=PRICE\n" \
+           "No equity is shown while a holding has no price." in text
     value = json.loads(ok(run("status", "--account-id", acct, "--price", "ETH=250", "--price", "sol=10", "--json")))
-    assert value["holdings"] == {"ETH": {"total": "1.00", "price": "250.00", "value": "250.00"},
-                                 "SOL": {"total": "2.00", "price": "10.00", "value": "20.00"},
-                                 "USDT": {"total": "5000.00", "price": "1.00", "value": "5000.00"}}
+    assert value["holdings"] == {"ETH": {"total": "1.00", "price": "250.00", "value": "250.00", "time": None},
+                                 "SOL": {"total": "2.00", "price": "10.00", "value": "20.00", "time": None},
+                                 "USDT": {"total": "5000.00", "price": "1.00", "value": "5000.00", "time": None}}
     assert value["equity"] == "5270.00" and value["quote"] == "USDT"
     assert value["realized_pnl"] == {"ETH/USDT": "150.00"}  # sold at 300 what cost 150 on average
     out = ok(run("status", "--account-id", acct, "--price", "ETH=250", "--price", "SOL=10"))
@@ -1090,7 +1095,7 @@ def rows(db, table):
 
 def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
     db = v1_database(tmp_path / "v1.db")
-    before = {table: rows(db, table) for table in paper.TABLES}
+    before = {table: rows(db, table) for table in paper.TABLES if table != "prices"}  # version 2 added prices
     assert paper.main(["verify", "--db", db]) == 0
     out, err = capsys.readouterr()
     assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 1 to {paper.SCHEMA_VERSION}\n")
@@ -1178,39 +1183,45 @@ def test_import_names_the_line_with_a_bad_byte(run, acct, db, tmp_path):
     assert dump(db) == before
 
 
-def interrupt_inside(monkeypatch, name):
-    """Deliver Ctrl-C to this process as Ledger.<name> runs (paper.main handles it in-process)."""
-    real = getattr(paper.Ledger, name)
+INTERRUPTED = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import paper
+name, when = sys.argv[2], sys.argv[3]
+real = getattr(paper.Ledger, name)
 
-    def interrupted(self, *args, **kwargs):
-        signal.raise_signal(signal.SIGINT)  # handled at the next bytecode, inside the call
-        return real(self, *args, **kwargs)
-    monkeypatch.setattr(paper.Ledger, name, interrupted)
+def interrupted(self, *args, **kwargs):  # Ctrl-C just before or just after Ledger.<name>
+    if when == "before":
+        os.kill(os.getpid(), signal.SIGINT)
+    result = real(self, *args, **kwargs)
+    if when == "after":
+        os.kill(os.getpid(), signal.SIGINT)
+    return result
+
+setattr(paper.Ledger, name, interrupted)
+sys.exit(paper.main(sys.argv[4:]))
+"""
 
 
-def test_ctrl_c_in_a_change_rolls_it_back_and_says_so(run, acct, db, monkeypatch):
+def interrupted(name, when, *argv):
+    return subprocess.run([sys.executable, "-c", INTERRUPTED, str(HERE), name, when, *argv], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_ctrl_c_in_a_change_records_nothing_and_says_so(acct, db):
     before = dump(db)
-    interrupt_inside(monkeypatch, "_move")  # inside the deposit's transaction
-    code, out, err = run("deposit", "--account-id", acct, "--amount", "1")
-    assert (code, out) == (130, "")
-    assert err == "paper: error: interrupted; the change in progress is rolled back, nothing of it was recorded\n"
+    result = interrupted("_move", "before", "deposit", "--account-id", acct, "--amount", "1", "--db", db)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "paper: error: interrupted; nothing was"
+                                                                           " recorded\n")
     assert dump(db) == before
 
 
-def test_ctrl_c_after_the_commit_waits_for_the_result(run, acct, db, tmp_path, monkeypatch):
+def test_ctrl_c_after_the_commit_waits_for_the_result(run, acct, db, tmp_path):
     path = csv_file(tmp_path, "DEPOSIT,1,,,", "DEPOSIT,2,,,")
-    real = paper.Ledger.import_rows
-
-    def committed_then_interrupted(self, *args, **kwargs):
-        result = real(self, *args, **kwargs)
-        signal.raise_signal(signal.SIGINT)  # after the COMMIT
-        return result
-    monkeypatch.setattr(paper.Ledger, "import_rows", committed_then_interrupted)
-    code, out, err = run("import", "--account-id", acct, path)
-    assert (code, out) == (130, "recorded 2 transactions\n")
-    assert err == "paper: error: interrupted after the command was done: its result is above\n"
+    result = interrupted("import_rows", "after", "import", "--account-id", acct, path, "--db", db)
+    assert (result.returncode, result.stdout) == (130, "recorded 2 transactions\n")
+    assert result.stderr == "paper: error: interrupted after the command was done: its result is above\n"
     assert balance(db, acct) == (Decimal("5003"), 0)
-    monkeypatch.undo()
     assert ok(run("import", "--account-id", acct, path)) == "recorded 0 transactions, skipped 2 already recorded\n"
 
 
