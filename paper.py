@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import functools
 import io
+import itertools
 import os
 import re
 import sqlite3
@@ -59,6 +60,7 @@ ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, 
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
+PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
 BUILDING = re.compile(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?")  # see building()
@@ -104,6 +106,10 @@ def shown(value, longest=40):
 
 def to_amount(value, what="amount", zero=False):
     """A Decimal from text like '250.50' (or a Decimal or int), refused unless exact and in range."""
+    if isinstance(value, str) and PLAIN.fullmatch(value):  # the usual case, checked at once
+        amount = Decimal(value)
+        if amount or zero:
+            return amount
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
         value = Decimal(value)
         if value < 0:
@@ -194,6 +200,10 @@ def to_price(text):
 def to_time(value):
     """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
     from ISO-8601 text (a date alone is midnight; no zone is UTC), epoch seconds, or a datetime."""
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+        with contextlib.suppress(ValueError):  # paper's own form, as feed files written by paper hold it
+            datetime.fromisoformat(value[:-1])
+            return value
     try:
         if isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit() or isinstance(
                 value, (int, Decimal)) and not isinstance(value, bool):
@@ -221,11 +231,11 @@ def to_bar(price=None, open=None, high=None, low=None, close=None):
         return price, price, price, price
     if None in (open, high, low, close):
         raise PaperError("a bar needs its open, high, low and close (or give one price)")
-    bar = [to_amount(value, name) for value, name in ((open, "open"), (high, "high"), (low, "low"), (close, "close"))]
-    if not bar[2] <= min(bar[0], bar[3]) <= max(bar[0], bar[3]) <= bar[1]:
+    bar = to_amount(open, "open"), to_amount(high, "high"), to_amount(low, "low"), to_amount(close, "close")
+    if bar[2] > bar[0] or bar[2] > bar[3] or bar[1] < bar[0] or bar[1] < bar[3]:
         raise PaperError(f"bar open {fmt(bar[0])} high {fmt(bar[1])} low {fmt(bar[2])} close {fmt(bar[3])}: the low"
                          " must be at most the open and the close, and the high at least both")
-    return tuple(bar)
+    return bar
 
 
 def to_row(line, row, source=None):
@@ -545,7 +555,7 @@ class Ledger:
         self.path, self.timeout, self.upgraded_from, self._depth = path, busy_timeout_ms / 1000, None, 0
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
-        self._books, self._latest, self._newest, self._seen = {}, {}, None, None
+        self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         if os.path.isdir(path) or not os.path.basename(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.lexists(path):
@@ -675,11 +685,11 @@ class Ledger:
         return self._transaction()
 
     @contextlib.contextmanager
-    def _transaction(self, begin="BEGIN IMMEDIATE", savepoint=True):
+    def _transaction(self, begin="BEGIN IMMEDIATE"):
         """One SQLite transaction: every change inside it lands together or not at all. A write inside
         another one (a batch) is a savepoint: refused, it leaves nothing, and the outer one goes on."""
         if self.db.in_transaction:
-            if begin != "BEGIN IMMEDIATE" or not savepoint:
+            if begin != "BEGIN IMMEDIATE":
                 yield
                 return
             self.db.execute("SAVEPOINT operation")
@@ -696,7 +706,7 @@ class Ledger:
         try:
             self.db.execute(begin)
             try:
-                version = self.db.execute("PRAGMA data_version").fetchone()[0]
+                self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
                     self._forget()
                     self._seen = version
@@ -1075,7 +1085,9 @@ class Ledger:
         """
         symbol, bar = to_symbol(symbol), to_bar(price, open, high, low, close)
         time = utc_now() if time is None else to_time(time)
-        with self._transaction(savepoint=False):  # no savepoint needed: it checks everything before it writes
+        if self.db.in_transaction:  # in a batch: no savepoint is needed, it checks everything before it writes
+            return self._tick(symbol, time, bar)
+        with self._transaction():
             return self._tick(symbol, time, bar)
 
     def _tick(self, symbol, time, bar):
@@ -1092,7 +1104,7 @@ class Ledger:
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
             return result
         price_id = self.db.execute(f"INSERT INTO prices ({PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   (symbol, time, *bar, utc_now())).lastrowid
+                                   (symbol, time, *bar, self._began)).lastrowid
         self._latest[symbol], self._newest = (price_id, time, *bar), price_id
         return result | {"recorded": True} | self._match(self._book(symbol), *bar, time=time)
 
@@ -1457,19 +1469,142 @@ def cmd_verify(ledger, args):
 
 def cmd_trade(ledger, args):  # and fill
     if args.command == "trade":
-        trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref)
+        trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref,
+                             args.slippage)
     else:
         trade = ledger.fill(args.order_id, args.price, args.qty)
+    return plain(trade), trade_text(trade)
+
+
+def trade_text(trade):
     base, quote = trade.symbol.split("/")
     balances = {tx.currency: tx.balance_after for tx in trade.transactions}  # the last leg of each currency
-    return plain(trade), (f"trade {trade.id}: {trade.side} {fmt(trade.qty)} {trade.symbol} @ {fmt(trade.price)}, fee"
-                          f" {fmt(trade.fee)} {quote}; balances {fmt(balances[base])} {base},"
-                          f" {fmt(balances[quote])} {quote}")
+    return (f"trade {trade.id}: {trade.side} {fmt(trade.qty)} {trade.symbol} @ {fmt(trade.price)}, fee {fmt(trade.fee)}"
+            f" {quote}; balances {fmt(balances[base])} {base}, {fmt(balances[quote])} {quote}"
+            + (f" (order {trade.order_id})" if trade.order_id else ""))
 
 
 def cmd_order(ledger, args):
-    order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate)
-    return plain(order), order.id
+    order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
+                               args.type, args.stop_price, args.expires, args.ref)
+    fills = getattr(order, "fills", [])
+    return plain(order), "\n".join([order.id] + [f"filled at once: {trade_text(trade)}" for trade in fills])
+
+
+def cmd_tick(ledger, args):
+    result = ledger.tick(args.symbol, args.price, args.time, args.open, args.high, args.low, args.close)
+    return plain(result), tick_text(result)
+
+
+def tick_text(result):
+    """A price as tick prints it, then what it did to orders: one line each."""
+    bar = [result[key] for key in ("open", "high", "low", "close")]
+    prices = fmt(bar[0]) if len(set(bar)) == 1 else " ".join(f"{key[0].upper()} {fmt(result[key])}" for key in
+                                                               ("open", "high", "low", "close"))
+    lines = [f"{result['symbol']} {prices} at {result['time']}" + ("" if result["recorded"] else
+                                                                   ": recorded already, nothing new")]
+    lines += [trade_text(trade) for trade in result["fills"]]
+    lines += [f"order {order.id} {order.status.lower()}" + (f": {order.reason}" if getattr(order, "reason", None)
+                                                            else "") + "; its reserve is available again"
+              for order in result["cancelled"]]
+    lines += [f"order {order.id} triggered: a limit order at {fmt(order.limit_price)} from the next price on"
+              for order in result["triggered"]]
+    return "\n".join(lines)
+
+
+def cmd_feed(ledger, args):
+    """Record a CSV of prices: a file in one transaction (every row or none), standard input row by row."""
+    import csv
+    if args.file == "-":
+        rows = price_rows(csv.reader(sys.stdin), args.symbol, "-")
+        fed = [0, 0, 0, 0]
+        for line, row in rows:
+            result = tick_on(ledger, "-", line, row)
+            fed = count_fed(fed, result)
+            if result["fills"] or result["cancelled"] or result["triggered"]:
+                if args.json:
+                    import json
+                    print(json.dumps(plain(result), ensure_ascii=False), flush=True)
+                else:
+                    print("\n".join(tick_text(result).splitlines()[1:]), flush=True)
+        return {"recorded": fed[0], "skipped": fed[1], "fills": fed[2], "cancelled": fed[3]}, fed_text(fed)
+    with open(args.file, "rb") as f:
+        content = f.read()
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise PaperError(f"{args.file}: line {line} is not UTF-8 text") from None
+    fed, results = [0, 0, 0, 0], []
+    with ledger.batch():
+        for line, row in price_rows(csv.reader(io.StringIO(text, newline="")), args.symbol, args.file):
+            result = tick_on(ledger, args.file, line, row)
+            fed = count_fed(fed, result)
+            if result["fills"] or result["cancelled"] or result["triggered"]:
+                results.append(result)
+    lines = ["\n".join(tick_text(result).splitlines()[1:]) for result in results]
+    return {"recorded": fed[0], "skipped": fed[1], "fills": [trade for r in results for trade in plain(r["fills"])],
+            "cancelled": [order for r in results for order in plain(r["cancelled"])]}, "\n".join(lines + [fed_text(fed)])
+
+
+def tick_on(ledger, file, line, row):
+    try:
+        return ledger.tick(*row)
+    except PaperError as error:
+        raise PaperError(f"{file}: line {line}: {error}") from None
+
+
+def count_fed(fed, result):
+    return [fed[0] + result["recorded"], fed[1] + (not result["recorded"]), fed[2] + len(result["fills"]),
+            fed[3] + len(result["cancelled"])]
+
+
+def fed_text(fed):
+    return (f"recorded {count(fed[0], 'price')}" + (f", skipped {fed[1]} recorded already" if fed[1] else "")
+            + f"; {count(fed[2], 'fill')}, {fed[3]} cancelled")
+
+
+def price_rows(reader, symbol, file):
+    """(line, (symbol, price, time, open, high, low, close)) for tick, from CSV rows: with a header
+    time,symbol,price or time,symbol,open,high,low,close (other columns ignored; symbol, if the file
+    has no symbol column), or Binance's kline files (no header: open time in epoch milliseconds or
+    microseconds, open, high, low, close, volume, ...) with symbol."""
+    first = next(reader, None)
+    if first is None:
+        return
+    if first and first[0].strip().isdigit():  # Binance klines: no header
+        if not symbol:
+            raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
+        for line, row in enumerate(itertools.chain([first], reader), 1):
+            if row:
+                if len(row) < 5 or not row[0].isdigit():
+                    raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
+                when = Decimal(row[0]).scaleb(-6 if len(row[0]) >= 16 else -3)  # microseconds or milliseconds
+                yield line, (symbol, None, when, *row[1:5])
+        return
+    names = [name.strip().lower() for name in first]
+    bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
+    wanted = ["time", *bar] + ([] if symbol else ["symbol"])
+    missing = [name for name in wanted if name not in names]
+    if missing or symbol and "symbol" in names:
+        raise PaperError(f"{file}: the first line must name the columns time,symbol,price or"
+                         " time,symbol,open,high,low,close (without symbol, give --symbol; not both)")
+    at = [names.index(name) for name in wanted]
+    for row in reader:
+        if row:
+            if len(row) < len(names):
+                raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {len(names)}")
+            values = [row[i] for i in at]
+            tick = (symbol or values[-1], values[1] if bar == ["price"] else None, values[0],
+                    *(values[1:5] if bar != ["price"] else [None] * 4))
+            yield reader.line_num, tick
+
+
+def cmd_prices(ledger, args):
+    prices = plain(ledger.prices(args.symbol, args.limit))
+    if args.csv:
+        return prices, csv_text(prices, PRICE.split(", "))
+    return prices, table(prices, "time symbol open high low close") if prices else "No prices recorded."
 
 
 def cmd_cancel(ledger, args):
@@ -1481,8 +1616,8 @@ def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = plain(orders)
     rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
-    return result, table(rows, "id status side symbol qty filled_qty limit_price reserved currency created_at") \
-        if orders else "No orders."
+    return result, table(rows, "id status type side symbol qty filled_qty limit_price stop_price reserved currency"
+                               " expires_at created_at") if orders else "No orders."
 
 
 def cmd_reset(ledger, args):
@@ -1557,7 +1692,8 @@ OPTIONS = {  # option: its argparse keywords
     "side": {"type": str.lower, "choices": ("buy", "sell")},
     "symbol": {"type": checked(to_symbol), "help": "BASE/QUOTE, like BTC/USDT"},
     "qty": {"type": checked(to_amount, "qty"), "help": "quantity of BASE (fill: default all that is left)"},
-    "price": {"type": checked(to_amount, "price"), "help": "in QUOTE (fill: default the order's limit)"},
+    "price": {"type": checked(to_amount, "price"), "help": "in QUOTE (trade: default the latest recorded close;"
+              " fill: default the order's limit; tick: a price, not a bar)"},
     "limit-price": {"type": checked(to_amount, "limit price")},
     "fee-rate": {"type": checked(to_fee_rate), "default": FEE_RATE,
                  "help": "the fee as a fraction of the value traded, paid in QUOTE (default 0.001, i.e. 0.1%%)"},
@@ -1565,9 +1701,24 @@ OPTIONS = {  # option: its argparse keywords
                "help": "value the account: a price in the quote currency for each currency held"},
     "quote": {"type": checked(to_currency), "help": "the currency to value in (default USDT)"},
     "open": {"action": "store_true", "help": "only open orders"},
-    "limit": {"type": checked(positive), "help": "at most N transactions"},
+    "limit": {"type": checked(positive), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
     "file": {"help": "CSV with the header type,amount,currency,description,ref"},
+    "prices-file": {"metavar": "FILE", "help": "CSV of prices; - reads standard input, row by row"},
+    "type": {"choices": ORDER_TYPES, "default": "limit", "help": "default limit"},
+    "stop-price": {"type": checked(to_amount, "stop price"), "help": "stop and stop-limit: the price that sets it off;"
+                   " oco: the stop-loss leg"},
+    "expires": {"type": checked(to_time), "help": "market time: still open when a price at or after it is recorded,"
+                " it expires"},
+    "time": {"type": checked(to_time), "help": "market time: ISO-8601 (no zone is UTC) or epoch seconds; default now"},
+    "open-price": {"type": checked(to_amount, "open"), "dest": "open", "metavar": "OPEN"},
+    "high": {"type": checked(to_amount, "high")},
+    "low": {"type": checked(to_amount, "low")},
+    "close": {"type": checked(to_amount, "close")},
+    "slippage": {"type": checked(to_fee_rate, "slippage"), "default": ZERO,
+                 "help": "a buy pays price x (1 + RATE), a sell gets price x (1 - RATE), to 8 places (default 0)"},
+    "feed-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "for a file without a symbol column"},
+    "prices-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "only this symbol"},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"help": "the new file (an existing one is never overwritten)"},
     "db": {"help": "database file (default $PAPER_DB, else data/paper.db)"},
@@ -1580,17 +1731,22 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "history": ("list an account's transactions, newest first", "account-id! limit csv", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
     "verify": ("check every balance against the log and open orders", "account-id", cmd_verify),
-    "trade": ("buy or sell now at a price you give", "account-id! side! symbol! qty! price! fee-rate ref", cmd_trade),
-    "order": ("place a limit order, reserving its funds; prints its id",
-              "account-id! side! symbol! qty! limit-price! fee-rate", cmd_order),
-    "fill": ("execute a limit order, whole or in part", "order-id! price qty", cmd_trade),
-    "cancel": ("cancel a limit order and release its reserve", "order-id!", cmd_cancel),
+    "trade": ("buy or sell now, at a price you give or the latest recorded one",
+              "account-id! side! symbol! qty! price fee-rate ref slippage", cmd_trade),
+    "order": ("place an order that rests until the market reaches it, reserving its funds; prints its id",
+              "account-id! side! symbol! qty! type limit-price stop-price fee-rate expires ref", cmd_order),
+    "fill": ("execute an order by hand, whole or in part", "order-id! price qty", cmd_trade),
+    "cancel": ("cancel an order and release its reserve", "order-id!", cmd_cancel),
+    "tick": ("record a price (or a bar) and fill the orders it reaches", "symbol! price time open-price high low"
+             " close", cmd_tick),
+    "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol", cmd_feed),
+    "prices": ("list recorded prices, newest first", "prices-symbol limit csv", cmd_prices),
     "orders": ("list an account's orders, newest first", "account-id! open", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
 }
-READS = ("status", "history", "verify", "orders", "backup")  # these open the database read-only
+READS = ("status", "history", "verify", "orders", "backup", "prices")  # these open the database read-only
 
 
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}
@@ -1615,7 +1771,8 @@ def add_options(parser, command, options):
     parser.set_defaults(command=command)
     for option in options.split() + ["json", "db"]:
         name = option.rstrip("!")
-        flag = {"prices": "--price", "file": "file"}.get(name, "--" + name)
+        flag = {"prices": "--price", "file": "file", "prices-file": "file", "open-price": "--open",
+                "feed-symbol": "--symbol", "prices-symbol": "--symbol"}.get(name, "--" + name)
         parser.add_argument(flag, **OPTIONS[name], **{"required": True} if option.endswith("!") else {})
     return parser
 

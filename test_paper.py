@@ -763,7 +763,8 @@ def test_limit_order_reserves_fills_in_parts_and_releases(run, acct, db):
     assert UUID.fullmatch(order_id)
     assert balances(run, acct)["USDT"] == ("1997.00", "3003.00")  # 3000 + the fee at the limit
     out = ok(run("fill", "--order-id", order_id[:8], "--qty", "0.4", "--price", "2900"))
-    assert out == "trade 1: buy 0.40 ETH/USDT @ 2900.00, fee 1.16 USDT; balances 0.40 ETH, 3838.84 USDT\n"
+    assert out == ("trade 1: buy 0.40 ETH/USDT @ 2900.00, fee 1.16 USDT; balances 0.40 ETH, 3838.84 USDT"
+                   f" (order {order_id})\n")
     # the 0.6 left keeps 1800 + 1.80 reserved; the 40.04 saved on this part is available again
     assert balances(run, acct) == {"ETH": ("0.40", "0.00"), "USDT": ("2037.04", "1801.80")}
     assert ok(run("verify")) == "OK\n"
