@@ -1310,14 +1310,16 @@ class Ledger:
             for trade_id, logged in legs.items():
                 problem("", logged[0][0], f"transactions of trade {trade_id}, which is not in trades")
             for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
-                                       " +reserved_amount, status, created_at, updated_at"
+                                       " +reserved_amount, status, created_at, updated_at, type, +stop_price"
                                        f" FROM orders{where or ' WHERE 1'} AND status = 'OPEN'", params):
                 order = Order(*row)
-                checked = amounts("order", order.id, order.account_id, order.reserve_currency, **dict(zip(
-                    ("qty", "limit_price", "fee_rate", "filled_qty", "reserved_amount"), row[4:9])))
+                texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
+                                                           "stop_price"), row[4:9] + row[13:]) if text is not None}
+                checked = amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
                 if checked is None:
                     continue
-                order.qty, order.limit_price, order.fee_rate, order.filled_qty, order.reserved = checked
+                for name, value in zip(texts, checked):
+                    setattr(order, name, value)
                 key, needed = (order.account_id, order.reserve_currency), order.reserve_for(order.qty - order.filled_qty)
                 reserves[key] = reserves.get(key, ZERO) + order.reserved
                 if order.reserved != needed:

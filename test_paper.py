@@ -1369,10 +1369,12 @@ with paper.Ledger({db!r}) as ledger:
         ledger.deposit({acct!r}, "0.01")
 """])
     copies = []
-    while writer.poll() is None or len(copies) < 2:
+    while writer.poll() is None or len(copies) < 2:  # copies taken while it writes
         copies.append(str(tmp_path / f"copy{len(copies)}.db"))
         assert ok(run("backup", "--to", copies[-1])).startswith(f"copied {db} to {copies[-1]} (")
     assert writer.wait() == 0
+    copies.append(str(tmp_path / "last.db"))  # and one once it is done
+    ok(run("backup", "--to", copies[-1]))
     for copy in copies:
         assert not os.path.exists(copy + "-wal") or os.path.getsize(copy + "-wal") == 0
         assert stat.S_IMODE(os.stat(copy).st_mode) == 0o600
@@ -1487,3 +1489,279 @@ def test_tables_line_amounts_up_on_the_decimal_point(run, acct):
     header, row = ok(run("orders", "--account-id", acct)).splitlines()
     assert header.index("reserved") + len("reserved") == row.index("3.003") + len("3.003")  # right-aligned
     assert row[header.index("currency"):].startswith("USDT ")
+
+
+# --- The market: recorded prices fill orders ---
+
+def price(run, symbol, *bar, time):
+    """tick a price (one value) or a bar (open, high, low, close) at a market time."""
+    argv = ["--price", bar[0]] if len(bar) == 1 else ["--open", bar[0], "--high", bar[1], "--low", bar[2],
+                                                      "--close", bar[3]]
+    return json.loads(ok(run("tick", "--symbol", symbol, *argv, "--time", time, "--json")))
+
+
+def place(run, acct, side, qty, *argv):
+    return json.loads(ok(run("order", "--account-id", acct, "--side", side, "--symbol", "BTC/USDT", "--qty", qty,
+                             *argv, "--json")))
+
+
+def test_tick_records_a_price_and_refuses_what_goes_back(run, acct, db):
+    first = price(run, "btc/usdt", "100", time="2026-11-25 14:00")
+    assert {key: first[key] for key in ("symbol", "time", "open", "high", "low", "close", "fills", "cancelled")} == {
+        "symbol": "BTC/USDT", "time": "2026-11-25T14:00:00.000000Z", "open": "100.00", "high": "100.00",
+        "low": "100.00", "close": "100.00", "fills": [], "cancelled": []}
+    assert ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-25T14:00:00Z")) == \
+        "BTC/USDT 100.00 at 2026-11-25T14:00:00.000000Z: recorded already, nothing new\n"  # a retry
+    before = dump(db)
+    assert "recorded already, with open 100.00 high 100.00 low 100.00 close 100.00" in refused(
+        run("tick", "--symbol", "BTC/USDT", "--price", "101", "--time", "2026-11-25T14:00:00Z"))
+    assert "time never goes back, so 2026-11-25T13:59:59.000000Z is refused" in refused(
+        run("tick", "--symbol", "BTC/USDT", "--price", "101", "--time", "2026-11-25T13:59:59Z"))
+    assert dump(db) == before
+    ok(run("tick", "--symbol", "ETH/USDT", "--price", "5", "--time", "2026-11-25"))  # another symbol: its own time
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "102", "--time", "1795618800"))  # epoch seconds: 15:00Z
+    ok(run("tick", "--symbol", "BTC/USDT", "--open", "102", "--high", "104", "--low", "101.5", "--close", "103",
+           "--time", "2026-11-25T17:00:00+01:00"))  # 16:00Z
+    assert [(p["symbol"], p["time"], p["open"], p["close"]) for p in json.loads(ok(run("prices", "--json")))] == [
+        ("BTC/USDT", "2026-11-25T16:00:00.000000Z", "102.00", "103.00"),
+        ("BTC/USDT", "2026-11-25T15:00:00.000000Z", "102.00", "102.00"),
+        ("ETH/USDT", "2026-11-25T00:00:00.000000Z", "5.00", "5.00"),
+        ("BTC/USDT", "2026-11-25T14:00:00.000000Z", "100.00", "100.00")]
+    assert ok(run("prices", "--symbol", "btc/usdt", "--limit", "1", "--csv")) == (
+        "symbol,time,open,high,low,close\nBTC/USDT,2026-11-25T16:00:00.000000Z,102.00,104.00,101.50,103.00\n")
+    header, newest, *_ = ok(run("prices")).splitlines()
+    assert header.split() == ["time", "symbol", "open", "high", "low", "close"]
+    assert newest.split() == ["2026-11-25T16:00:00.000000Z", "BTC/USDT", "102.00", "104.00", "101.50", "103.00"]
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--open", "10", "--high", "12", "--low", "11", "--close", "11"], "the low must be at most the open"),
+    (["--open", "10", "--high", "9", "--low", "8", "--close", "9"], "the high at least both"),
+    (["--open", "10", "--high", "12", "--low", "8"], "a bar needs its open, high, low and close"),
+    (["--price", "10", "--open", "10", "--high", "10", "--low", "10", "--close", "10"], "not both"),
+])
+def test_a_bar_must_hold_together(run, db, argv, why):
+    ok(run("init"))
+    before = dump(db)
+    assert why in refused(run("tick", "--symbol", "BTC/USDT", *argv))
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize("argv", [["--price", "0"], ["--price", "-1"], ["--time", "yesterday"],
+                                  ["--time", "2026-13-01"], ["--price", "1e3"], ["--symbol", "BTC"]])
+def test_bad_ticks_are_usage_errors(run, acct, db, argv):
+    before = dump(db)
+    refused(run("tick", "--symbol", "BTC/USDT", "--price", "1", *argv), code=2)
+    assert dump(db) == before
+
+
+FILL_RULES = [  # side, order options, bar (open, high, low, close), the fill price worked out by the rule
+    ("buy", ["--limit-price", "100"], ("105", "106", "99", "101"), "100"),  # limit buy L >= low: min(O, L)
+    ("buy", ["--limit-price", "100"], ("95", "97", "94", "96"), "95"),  # the bar opened below: the open
+    ("buy", ["--limit-price", "100"], ("105", "106", "101", "102"), None),  # the low stayed above it
+    ("sell", ["--limit-price", "110"], ("105", "111", "104", "108"), "110"),  # limit sell L <= high: max(O, L)
+    ("sell", ["--limit-price", "110"], ("115", "116", "112", "113"), "115"),
+    ("sell", ["--type", "stop", "--stop-price", "95"], ("100", "101", "94", "96"), "95"),  # low <= S: min(O, S)
+    ("sell", ["--type", "stop", "--stop-price", "95"], ("90", "92", "89", "91"), "90"),
+    ("sell", ["--type", "stop", "--stop-price", "95"], ("100", "101", "95.01", "96"), None),
+    ("buy", ["--type", "stop", "--stop-price", "105"], ("100", "106", "99", "104"), "105"),  # high >= S: max(O, S)
+    ("buy", ["--type", "stop", "--stop-price", "105"], ("110", "111", "108", "109"), "110"),
+    ("sell", ["--type", "oco", "--limit-price", "110", "--stop-price", "90"], ("100", "112", "88", "100"), "90"),
+    ("sell", ["--type", "oco", "--limit-price", "110", "--stop-price", "90"], ("100", "111", "95", "105"), "110"),
+    ("buy", ["--type", "oco", "--limit-price", "90", "--stop-price", "110"], ("100", "111", "95", "105"), "110"),
+    ("buy", ["--type", "oco", "--limit-price", "90", "--stop-price", "110"], ("100", "105", "89", "95"), "90"),
+    ("buy", ["--type", "oco", "--limit-price", "90", "--stop-price", "110"], ("100", "112", "88", "95"), "110"),
+]
+
+
+@pytest.mark.parametrize("side, argv, bar, expected", FILL_RULES)
+def test_the_fill_rules(run, acct, db, side, argv, bar, expected):
+    if side == "sell":
+        ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    order = place(run, acct, side, "1", *argv)
+    assert order["status"] == "OPEN" and not order.get("fills")  # no price recorded yet: it rests
+    tick = price(run, "BTC/USDT", *bar, time="2026-11-25T14:00:00Z")
+    if expected is None:
+        assert tick["fills"] == [] and balances(run, acct)["USDT"][1] != "0.00" or side == "sell"
+        assert json.loads(ok(run("orders", "--account-id", acct, "--json")))[0]["status"] == "OPEN"
+        return
+    [fill] = tick["fills"]
+    assert (fill["side"], fill["qty"], fill["price"], fill["order_id"]) == (side, "1.00", f"{expected}.00", order["id"])
+    fee = Decimal(expected) * Decimal("0.001")  # exact: no rounding at 8 places for these prices
+    usdt = 5000 - Decimal(expected) - fee if side == "buy" else 5000 + Decimal(expected) - fee
+    assert balance(db, acct) == (usdt, 0)
+    assert balance(db, acct, "BTC") == ((Decimal(1), 0) if side == "buy" else (0, 0))
+    [after] = json.loads(ok(run("orders", "--account-id", acct, "--json")))
+    assert (after["status"], after["filled_qty"], after["reserved"]) == ("FILLED", "1.00", "0.00")
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_a_stop_limit_becomes_a_limit_order_from_the_next_price_on(run, acct, db):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    order = place(run, acct, "sell", "1", "--type", "stop-limit", "--stop-price", "95", "--limit-price", "94")
+    first = ok(run("tick", "--symbol", "BTC/USDT", "--open", "100", "--high", "100", "--low", "93", "--close", "94",
+                   "--time", "2026-11-25T14:00:00Z"))  # it reaches the stop, and the limit too, in the same bar
+    assert first.splitlines()[1:] == [f"order {order['id']} triggered: a limit order at 94.00 from the next price on"]
+    assert price(run, "BTC/USDT", "93.5", time="2026-11-25T14:01:00Z")["fills"] == []  # below its limit
+    [fill] = price(run, "BTC/USDT", "94", "95", "93", "94", time="2026-11-25T14:02:00Z")["fills"]
+    assert fill["price"] == "94.00"  # a sell limit at 94: max(open 94, limit 94)
+    assert balance(db, acct) == (Decimal("5093.906"), 0)  # 5000 + 94 - 0.094
+
+
+def test_a_gap_costs_more_than_the_reserve_and_available_pays_the_rest(run, acct, db):
+    order = place(run, acct, "buy", "10", "--type", "stop", "--stop-price", "100")
+    assert order["reserved"] == "1001.00"  # 10 x 100 + 1.00 fee, at the stop
+    [fill] = price(run, "BTC/USDT", "120", "121", "119", "120", time="2026-11-25T14:00:00Z")["fills"]
+    assert fill["price"] == "120.00"  # the open: the market jumped past the stop
+    assert balance(db, acct) == (Decimal("3798.80"), 0)  # 5000 - 1200 - 1.20
+
+
+def test_a_gap_that_available_cannot_pay_cancels_the_order(run, db):
+    acct = ok(run("init", "--balance", "1010")).strip()
+    order = place(run, acct, "buy", "10", "--type", "stop", "--stop-price", "100")  # reserves 1001.00
+    before = balance(db, acct)
+    assert before == (Decimal("9.00"), Decimal("1001.00"))
+    out = ok(run("tick", "--symbol", "BTC/USDT", "--price", "120", "--time", "2026-11-25T14:00:00Z"))
+    assert out == ("BTC/USDT 120.00 at 2026-11-25T14:00:00.000000Z\n"  # 1201.20 due, 1001.00 reserved, 9.00 free
+                   f"order {order['id']} cancelled: not filled at 120.00: insufficient funds: 9.00 USDT available,"
+                   " 200.20 needed; its reserve is available again\n")
+    assert balance(db, acct) == (Decimal("1010.00"), 0) and balance(db, acct, "BTC") is None
+    assert json.loads(ok(run("orders", "--account-id", acct, "--json")))[0]["status"] == "CANCELLED"
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_an_order_expires_before_the_price_that_reaches_it_is_matched(run, acct, db):
+    order = place(run, acct, "buy", "1", "--limit-price", "100", "--expires", "2026-11-25T15:00:00Z")
+    assert price(run, "BTC/USDT", "101", time="2026-11-25T14:59:00Z")["cancelled"] == []
+    tick = price(run, "BTC/USDT", "99", time="2026-11-25T15:00:00Z")  # at the expiry: it reaches the limit, too late
+    assert tick["fills"] == [] and [(o["id"], o["status"]) for o in tick["cancelled"]] == [(order["id"], "EXPIRED")]
+    assert balance(db, acct) == (Decimal("5000"), 0)
+    assert "is not after the latest price of BTC/USDT (2026-11-25T15:00:00.000000Z)" in refused(run(
+        "order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price", "1",
+        "--expires", "2026-11-25T15:00:00Z"))
+
+
+def test_an_order_the_latest_price_reaches_fills_at_once(run, acct, db):
+    price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+    out = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
+                 "--limit-price", "101"))
+    order_id, filled = out.splitlines()
+    assert filled == (f"filled at once: trade 1: buy 2.00 BTC/USDT @ 100.00, fee 0.20 USDT; balances 2.00 BTC,"
+                      f" 4799.80 USDT (order {order_id})")
+    resting = place(run, acct, "buy", "1", "--limit-price", "99")  # below the market: it rests
+    assert resting["status"] == "OPEN" and resting["fills"] == []
+    assert balance(db, acct) == (Decimal("4700.701"), Decimal("99.099"))
+
+
+def test_reserves_by_order_type(run, acct):
+    reserves = [place(run, acct, "buy", "2", *argv)["reserved"] for argv in (
+        ["--limit-price", "100"], ["--type", "stop", "--stop-price", "120"],
+        ["--type", "stop-limit", "--stop-price", "120", "--limit-price", "125"],
+        ["--type", "oco", "--limit-price", "90", "--stop-price", "130"])]
+    assert reserves == ["200.20", "240.24", "250.25", "260.26"]  # qty x (limit, stop, limit, dearer leg) + fee
+    ok(run("deposit", "--account-id", acct, "--amount", "3", "--currency", "BTC"))
+    assert place(run, acct, "sell", "3", "--type", "oco", "--limit-price", "130", "--stop-price", "90")[
+        "reserved"] == "3.00"
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--type", "limit"], "a limit order needs limit price"),
+    (["--type", "stop", "--limit-price", "1"], "a stop order takes no limit price"),
+    (["--type", "stop"], "a stop order needs stop price"),
+    (["--type", "stop-limit", "--stop-price", "1"], "a stop-limit order needs limit price"),
+    (["--type", "limit", "--limit-price", "1", "--stop-price", "1"], "a limit order takes no stop price"),
+    (["--type", "oco", "--limit-price", "110", "--stop-price", "90"], "its limit must be below its stop"),
+])
+def test_an_order_has_the_prices_its_type_needs(run, acct, db, argv, why):
+    before = dump(db)
+    assert why in refused(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                              *argv))
+    assert dump(db) == before
+
+
+def test_order_refs_are_idempotent(run, acct, db):
+    argv = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+            "100", "--ref", "dip-1"]
+    first = ok(run(*argv))
+    assert ok(run(*argv)) == first  # a retry: the same order, nothing reserved twice
+    assert balance(db, acct) == (Decimal("4899.90"), Decimal("100.10"))
+    assert "ref 'dip-1' was used for a limit order to buy 1.00 BTC/USDT" in refused(
+        run(*argv[:-3], "101", "--ref", "dip-1"))
+
+
+def test_a_market_trade_fills_at_the_latest_close_with_slippage(run, acct, db):
+    assert "no recorded price for BTC/USDT" in refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol",
+                                                           "BTC/USDT", "--qty", "1"))
+    price(run, "BTC/USDT", "1.23456789", time="2026-11-25T14:00:00Z")
+    buy = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                            "--slippage", "0.001", "--fee-rate", "0", "--ref", "b", "--json")))
+    assert buy["price"] == "1.23580246"  # 1.23456789 x 1.001 = 1.23580245789, up to 8 places: against the buyer
+    sell = json.loads(ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
+                             "--slippage", "0.001", "--fee-rate", "0", "--json")))
+    assert sell["price"] == "1.23333332"  # 1.23456789 x 0.999 = 1.23333332211, down: against the seller
+    price(run, "BTC/USDT", "2", time="2026-11-25T14:01:00Z")
+    retry = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                              "--slippage", "0.001", "--fee-rate", "0", "--ref", "b", "--json")))
+    assert retry["id"] == buy["id"]  # a retry after the market moved: the first trade, not a second one
+    assert balance(db, acct) == (Decimal("5000") - Decimal("1.23580246") + Decimal("1.23333332"), 0)
+
+
+def test_status_values_holdings_at_recorded_prices(run, acct):
+    ok(run("deposit", "--account-id", acct, "--amount", "0.5", "--currency", "BTC"))
+    ok(run("deposit", "--account-id", acct, "--amount", "2", "--currency", "SOL"))
+    price(run, "BTC/USDT", "60000", time="2026-11-25T14:00:00Z")
+    price(run, "BTC/USDT", "62000", "63000", "61000", "62500", time="2026-11-25T15:00:00Z")
+    unpriced = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert (unpriced["equity"], unpriced["unpriced"]) == (None, ["SOL"])
+    assert unpriced["holdings"]["BTC"] == {"total": "0.50", "price": "62500.00", "value": "31250.00",
+                                           "time": "2026-11-25T15:00:00.000000Z"}
+    price(run, "SOL/USDT", "150", time="2026-11-25T15:00:00Z")
+    valued = json.loads(ok(run("status", "--account-id", acct, "--json")))
+    assert valued["equity"] == "36550.00"  # 5000 + 0.5 x 62500 + 2 x 150
+    assert json.loads(ok(run("status", "--account-id", acct, "--price", "SOL=100", "--json")))["equity"] == "36450.00"
+    text = ok(run("status", "--account-id", acct))
+    assert re.search(r"^BTC +0\.50 +62500\.00 +31250\.00 +2026-11-25T15:00:00\.000000Z$", text, re.M)
+    assert re.search(r"^equity +36550\.00$", text, re.M)
+
+
+def test_a_due_order_of_a_closed_account_is_cancelled(run, acct, db):
+    order = place(run, acct, "buy", "1", "--limit-price", "100")
+    ok(run("close", "--account-id", acct))
+    tick = price(run, "BTC/USDT", "99", time="2026-11-25T14:00:00Z")
+    assert tick["fills"] == [] and tick["cancelled"][0]["reason"] == "its account is closed"
+    assert balance(db, acct) == (Decimal("5000"), 0)
+
+
+def test_verify_checks_each_open_orders_reserve_against_its_type(run, acct, db):
+    order = place(run, acct, "buy", "1", "--type", "stop", "--stop-price", "120")
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # as if it reserved at a limit of 100
+        conn.execute("UPDATE orders SET reserved_amount = '100.10' WHERE id = ?", (order["id"],))
+        conn.execute("UPDATE balances SET reserved_amount = '100.10', available_amount = '4899.90'")
+        conn.commit()
+    code, out, _ = run("verify")
+    assert code == 1 and f"order {order['id']} reserves 100.10 but what is left of it needs 120.12" in out
+
+
+def test_the_market_through_the_library(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000")
+        order = ledger.place_order(account.id, "buy", "ETH/USDT", "1", stop_price="110", type="stop", ref="breakout")
+        assert ledger.tick("ETH/USDT", "105", time="2026-11-25T14:00:00Z")["fills"] == []
+        result = ledger.tick("ETH/USDT", open="108", high="112", low="107", close="111", time="2026-11-25T14:01:00Z")
+        [fill] = result["fills"]
+        assert (fill.order_id, fill.price, fill.fee) == (order.id, Decimal(110), Decimal("0.11"))
+        trade = ledger.trade(account.id, "sell", "ETH/USDT", "1")  # at the latest close, 111
+        assert trade.price == Decimal(111) and ledger.prices("ETH/USDT", limit=1)[0]["close"] == Decimal(111)
+        with pytest.raises(RuntimeError):
+            with ledger.batch():  # one transaction: an exception leaves none of it
+                ledger.tick("ETH/USDT", "120", time="2026-11-25T14:02:00Z")
+                ledger.deposit(account.id, "5")
+                raise RuntimeError
+        # 1000 - 110 - 0.11 (the stop's fill) + 111 - 0.111 (the sale)
+        assert len(ledger.prices()) == 2 and ledger.account(account.id).balances["USDT"].total == Decimal("1000.779")
+        with ledger.batch():  # a refused operation inside a batch leaves nothing of itself
+            with pytest.raises(paper.PaperError, match="insufficient funds"):
+                ledger.trade(account.id, "buy", "ETH/USDT", "100")
+            ledger.deposit(account.id, "5")
+        assert ledger.account(account.id).balances["USDT"].total == Decimal("1005.779")
+        assert ledger.verify() == []
