@@ -649,7 +649,10 @@ class Ledger:
 
         The file being built is named after this process, so the next init can remove what a killed one left.
         """
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)  # owner only
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)  # owner only
+        except RecursionError:  # makedirs recurses once per missing folder, before it creates any
+            raise PaperError(f"{shown(self.path)} has too many folders to create") from None
         with building(self.path) as new:
             with contextlib.closing(sqlite3.connect(new, isolation_level=None)) as db:
                 db.execute("PRAGMA journal_mode=WAL")

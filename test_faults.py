@@ -748,7 +748,7 @@ def test_busy_timeouts_out_of_range_are_usage_errors(funded, timeout):
     (lambda p: os.mkfifo(p), ["status"], "is not a regular file"),
     (lambda p: os.symlink(p.parent / "nowhere.db", p), ["init"], "is not a regular file"),
     (lambda p: None, ["init", "--db", "SLASH"], "is a folder, not a database file"),
-    (lambda p: None, ["init", "--db", "DEEP"], ""),
+    (lambda p: None, ["init", "--db", "DEEP"], "has too many folders to create"),
 ])
 def test_odd_paths(tmp_path, make, argv, why):
     path = tmp_path / "odd.db"
@@ -758,7 +758,7 @@ def test_odd_paths(tmp_path, make, argv, why):
     result = cli(*argv, *([] if "--db" in argv else ["--db", str(path)]))
     assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
     assert result.stderr.startswith("paper: error: ") and why in result.stderr
-    assert not (tmp_path / "new").exists()
+    assert not (tmp_path / "new").exists() and not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("sql", [

@@ -1765,3 +1765,80 @@ def test_the_market_through_the_library(db):
             ledger.deposit(account.id, "5")
         assert ledger.account(account.id).balances["USDT"].total == Decimal("1005.779")
         assert ledger.verify() == []
+
+
+def test_feed_a_file_of_bars_fills_along_the_way(run, acct, db, tmp_path):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    bracket = place(run, acct, "sell", "1", "--type", "oco", "--limit-price", "110", "--stop-price", "90")
+    path = tmp_path / "bars.csv"
+    path.write_text("time,symbol,open,high,low,close,volume,trades\n"
+                    "2026-11-25T14:00:00Z,BTC/USDT,100,105,99,104,12.5,7\n"
+                    "2026-11-25T14:01:00Z,BTC/USDT,104,111,103,108,3,2\n"  # reaches the take-profit at 110
+                    "2026-11-25T14:02:00Z,BTC/USDT,108,109,80,85,1,1\n")  # would have reached the stop: gone already
+    out = ok(run("feed", str(path)))
+    assert out == (f"trade 1: sell 1.00 BTC/USDT @ 110.00, fee 0.11 USDT; balances 0.00 BTC, 5109.89 USDT"
+                   f" (order {bracket['id']})\nrecorded 3 prices; 1 fill, 0 cancelled\n")
+    assert ok(run("feed", str(path))) == "recorded 0 prices, skipped 3 recorded already; 0 fills, 0 cancelled\n"
+    assert len(json.loads(ok(run("prices", "--json")))) == 3
+    assert balance(db, acct) == (Decimal("5109.89"), 0)
+
+
+@pytest.mark.parametrize("content, argv, closes", [
+    ("time,symbol,price\n2026-11-25,ETH/USDT,5\n2026-11-26,ETH/USDT,6\n", [], ["6.00", "5.00"]),
+    ("time,price\n1795618800,5\n1795618860,6.5\n", ["--symbol", "ETH/USDT"], ["6.50", "5.00"]),
+    ("\ufefftime,price\r\n2026-11-25,5\r\n\r\n", ["--symbol", "ETH/USDT"], ["5.00"]),  # BOM, CRLF, a blank line
+    # Binance klines as downloaded: no header, open time in milliseconds (or microseconds from 2025 on)
+    ("1700000000000,5.1,5.3,5.0,5.2,100,1700000059999,520,10,50,260,0\n"
+     "1700000060000000,5.2,5.4,5.1,5.3,100,1700000119999999,530,10,50,265,0\n", ["--symbol", "ETH/USDT"],
+     ["5.30", "5.20"]),
+])
+def test_feed_reads_the_usual_price_files(run, acct, tmp_path, content, argv, closes):
+    path = tmp_path / "prices.csv"
+    path.write_bytes(content.encode())
+    ok(run("feed", str(path), *argv))
+    assert [p["close"] for p in json.loads(ok(run("prices", "--json")))] == closes
+    if content.startswith("1700"):
+        assert [p["time"] for p in json.loads(ok(run("prices", "--json")))] == [
+            "2023-11-14T22:14:20.000000Z", "2023-11-14T22:13:20.000000Z"]
+
+
+@pytest.mark.parametrize("content, argv, why", [
+    ("time,symbol,price\n2026-11-25,ETH/USDT,5\n2026-11-26,ETH/USDT,0\n", [], "line 3: price must be greater"),
+    ("time,symbol,price\n2026-11-25,ETH/USDT,5\n2026-11-24,ETH/USDT,6\n", [], "line 3: ETH/USDT has a price at"),
+    ("time,symbol,price\n2026-11-25,ETH/USDT,5\nsoon,ETH/USDT,6\n", [], "line 3: time 'soon' must be ISO-8601"),
+    ("time,symbol,open,high,low,close\n2026-11-25,ETH/USDT,5,4,3,4\n", [], "line 2: bar open 5.00 high 4.00"),
+    ("time,symbol,price\n2026-11-25,ETH/USDT\n", [], "line 2: 2 columns, the header has 3"),
+    ("date,price\n2026-11-25,5\n", ["--symbol", "ETH/USDT"], "the first line must name the columns"),
+    ("time,symbol,price\n2026-11-25,ETH/USDT,5\n", ["--symbol", "ETH/USDT"], "not both"),
+    ("1700000000000,5.1,5.3,5.0,5.2\n", [], "needs --symbol"),
+    ("time,symbol,price\n2026-11-25,ETH/USDT,caf\xe9\n", [], "line 2 is not UTF-8 text"),
+])
+def test_a_bad_line_refuses_the_whole_file(run, acct, db, tmp_path, content, argv, why):
+    path = tmp_path / "prices.csv"
+    path.write_bytes(content.encode("latin-1"))
+    before = dump(db)
+    assert why in refused(run("feed", str(path), *argv))
+    assert dump(db) == before
+
+
+def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    order = json.loads(cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                           "--limit-price", "100", "--db", db, "--json").stdout)
+    feed = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    feed.stdin.write("time,price\n2026-11-25T14:00:00Z,101\n2026-11-25T14:01:00Z,99\n")
+    feed.stdin.flush()
+    line = feed.stdout.readline()  # printed while the feed still waits for more
+    assert line == f"trade 1: buy 1.00 BTC/USDT @ 99.00, fee 0.099 USDT; balances 1.00 BTC, 4900.901 USDT" \
+                   f" (order {order['id']})\n"
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # committed already, row by row
+        assert conn.execute("SELECT count(*) FROM prices").fetchone() == (2,)
+    feed.stdin.write("2026-11-25T14:02:00Z,98\nnot a time,1\n2026-11-25T14:03:00Z,97\n")
+    out, err = feed.communicate(timeout=60)
+    assert feed.returncode == 1 and out == ""
+    assert err == "paper: error: -: line 5: time 'not a time' must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25" \
+                  " 14:00, 2026-11-25; no zone is UTC) or epoch seconds\n"
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # the rows before the bad line are kept
+        assert conn.execute("SELECT close FROM prices ORDER BY id").fetchall() == [("101.00",), ("99.00",), ("98.00",)]
