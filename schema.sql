@@ -1,27 +1,34 @@
--- The paper database, created by `python paper.py init` (PRAGMA user_version = 2; version 1 is
--- upgraded in place).
+-- The paper database, created by `python paper.py init` (PRAGMA user_version = 2; a version-1
+-- database is upgraded in place by the first command that opens it).
+--
 -- Money is exact decimal TEXT, never a floating-point number, in one form only: digits with no
--- leading zero, a point, at least two decimals and no trailing zero after the second, no exponent
--- ('5000.00', '0.00000001', '-2.945'). Every amount column CHECKs that form, so the sqlite3 shell
--- cannot store '1.23.45' or 1.5 (a number) either. Compare amounts by value, not as text.
--- The type name DECIMAL_TEXT gives TEXT affinity, so SQLite never turns it into a number.
--- Times are UTC ISO-8601 ('2026-11-25T14:26:14.123456Z'), so they sort chronologically: created_at
--- and updated_at are wall-clock times (the audit trail), prices.time is market time.
+-- leading zero, a point, two to eighteen decimals with no trailing zero after the second, at most
+-- eighteen digits before the point, no exponent ('5000.00', '0.00000001', '-2.945'). Every amount
+-- column CHECKs that form, so the sqlite3 shell cannot store '1.23.45' or 1.5 (a number) either.
+-- Compare amounts by value, not as text. The type name DECIMAL_TEXT gives TEXT affinity, so SQLite
+-- never turns one into a number.
+--
+-- Times are UTC ISO-8601 with microseconds ('2026-11-25T14:26:14.123456Z'), so they sort in time
+-- order: created_at and updated_at are wall-clock times (the audit trail), prices.time is market time.
 -- price_id (accounts, trades, transactions) is the newest price recorded when the row was written, so
--- each row has a place in market time; NULL: no price had been recorded yet.
+-- every row has its place in market time; NULL: no price had been recorded yet.
 
 -- One row per account. is_active is 0 once closed, and closed_at says when.
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,                         -- a UUID
     name TEXT NOT NULL,
-    leverage DECIMAL_TEXT NOT NULL               -- a stored setting: trades are spot, cash only
-        CHECK (typeof(leverage) = 'text' AND leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (leverage GLOB '*[^0-9.]*' OR leverage GLOB '*.*.*'
-        OR leverage GLOB '0[0-9]*' OR leverage GLOB '*.[0-9][0-9]*0')),
+    leverage DECIMAL_TEXT NOT NULL CHECK (
+        typeof(leverage) = 'text' AND length(CAST(leverage AS BLOB)) = length(leverage)
+        AND leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (leverage GLOB '*[^0-9.]*' OR leverage GLOB '*.*.*'
+        OR leverage GLOB '0[0-9]*' OR leverage GLOB '*.[0-9][0-9]*0')
+        AND instr(leverage, '.') <= 19 AND length(leverage) - instr(leverage, '.') <= 18),  -- a stored setting: trades are spot, cash only
     is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
     closed_at TEXT,
-    max_leverage DECIMAL_TEXT NOT NULL
-        CHECK (typeof(max_leverage) = 'text' AND max_leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_leverage GLOB '*[^0-9.]*' OR max_leverage GLOB '*.*.*'
-        OR max_leverage GLOB '0[0-9]*' OR max_leverage GLOB '*.[0-9][0-9]*0')),
+    max_leverage DECIMAL_TEXT NOT NULL CHECK (
+        typeof(max_leverage) = 'text' AND length(CAST(max_leverage AS BLOB)) = length(max_leverage)
+        AND max_leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_leverage GLOB '*[^0-9.]*' OR max_leverage GLOB '*.*.*'
+        OR max_leverage GLOB '0[0-9]*' OR max_leverage GLOB '*.[0-9][0-9]*0')
+        AND instr(max_leverage, '.') <= 19 AND length(max_leverage) - instr(max_leverage, '.') <= 18),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
@@ -35,48 +42,72 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE TABLE IF NOT EXISTS balances (
     account_id TEXT NOT NULL REFERENCES accounts (id),
     currency TEXT NOT NULL,
-    available_amount DECIMAL_TEXT NOT NULL
-        CHECK (typeof(available_amount) = 'text' AND available_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (available_amount GLOB '*[^0-9.]*' OR available_amount GLOB '*.*.*'
-        OR available_amount GLOB '0[0-9]*' OR available_amount GLOB '*.[0-9][0-9]*0')),
-    reserved_amount DECIMAL_TEXT NOT NULL
-        CHECK (typeof(reserved_amount) = 'text' AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
-        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')),
+    available_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(available_amount) = 'text' AND length(CAST(available_amount AS BLOB)) = length(available_amount)
+        AND available_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (available_amount GLOB '*[^0-9.]*' OR available_amount GLOB '*.*.*'
+        OR available_amount GLOB '0[0-9]*' OR available_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(available_amount, '.') <= 19 AND length(available_amount) - instr(available_amount, '.') <= 18),
+    reserved_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(reserved_amount) = 'text' AND length(CAST(reserved_amount AS BLOB)) = length(reserved_amount)
+        AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(reserved_amount, '.') <= 19 AND length(reserved_amount) - instr(reserved_amount, '.') <= 18),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (account_id, currency)
 ) WITHOUT ROWID;
 
 -- Orders that rest until the market reaches them. An OPEN order keeps reserved_amount set aside:
--- quote currency for a buy (what the rest may cost, fee included, at its limit, its stop for a stop
--- order, the dearer leg of an oco), base currency for a sell. A stop-limit becomes a limit order once
--- its stop is reached (triggered = 1). EXPIRED: still open when a price at or after expires_at came.
+-- quote currency for a buy (what the rest may cost, fee included, at its limit, at its stop for a
+-- stop order, at the dearer leg for an oco), base currency for a sell. A stop-limit becomes a limit
+-- order once a price reaches its stop (triggered = 1). EXPIRED: still open when a price of its
+-- symbol at or after expires_at was recorded.
 CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,                         -- a UUID
     account_id TEXT NOT NULL REFERENCES accounts (id),
     symbol TEXT NOT NULL,                        -- BASE/QUOTE
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-    qty DECIMAL_TEXT NOT NULL CHECK (typeof(qty) = 'text' AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
-        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')),
-    limit_price DECIMAL_TEXT CHECK (limit_price IS NULL OR (typeof(limit_price) = 'text' AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
-        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0'))),
-    fee_rate DECIMAL_TEXT NOT NULL CHECK (typeof(fee_rate) = 'text' AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
-        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')),
-    filled_qty DECIMAL_TEXT NOT NULL CHECK (typeof(filled_qty) = 'text' AND filled_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (filled_qty GLOB '*[^0-9.]*' OR filled_qty GLOB '*.*.*'
-        OR filled_qty GLOB '0[0-9]*' OR filled_qty GLOB '*.[0-9][0-9]*0')),
-    reserved_amount DECIMAL_TEXT NOT NULL CHECK (typeof(reserved_amount) = 'text' AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
-        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')),
+    qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(qty) = 'text' AND length(CAST(qty AS BLOB)) = length(qty)
+        AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')
+        AND instr(qty, '.') <= 19 AND length(qty) - instr(qty, '.') <= 18 AND qty <> '0.00'),
+    limit_price DECIMAL_TEXT CHECK (limit_price IS NULL OR
+        typeof(limit_price) = 'text' AND length(CAST(limit_price AS BLOB)) = length(limit_price)
+        AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
+        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0')
+        AND instr(limit_price, '.') <= 19 AND length(limit_price) - instr(limit_price, '.') <= 18 AND limit_price <> '0.00'),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee_rate) = 'text' AND length(CAST(fee_rate AS BLOB)) = length(fee_rate)
+        AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')
+        AND instr(fee_rate, '.') <= 19 AND length(fee_rate) - instr(fee_rate, '.') <= 18),
+    filled_qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(filled_qty) = 'text' AND length(CAST(filled_qty AS BLOB)) = length(filled_qty)
+        AND filled_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (filled_qty GLOB '*[^0-9.]*' OR filled_qty GLOB '*.*.*'
+        OR filled_qty GLOB '0[0-9]*' OR filled_qty GLOB '*.[0-9][0-9]*0')
+        AND instr(filled_qty, '.') <= 19 AND length(filled_qty) - instr(filled_qty, '.') <= 18),
+    reserved_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(reserved_amount) = 'text' AND length(CAST(reserved_amount AS BLOB)) = length(reserved_amount)
+        AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(reserved_amount, '.') <= 19 AND length(reserved_amount) - instr(reserved_amount, '.') <= 18),
     status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED', 'EXPIRED')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco')),
-    stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR (typeof(stop_price) = 'text' AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
-        OR stop_price GLOB '0[0-9]*' OR stop_price GLOB '*.[0-9][0-9]*0'))),
+    stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR
+        typeof(stop_price) = 'text' AND length(CAST(stop_price AS BLOB)) = length(stop_price)
+        AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
+        OR stop_price GLOB '0[0-9]*' OR stop_price GLOB '*.[0-9][0-9]*0')
+        AND instr(stop_price, '.') <= 19 AND length(stop_price) - instr(stop_price, '.') <= 18 AND stop_price <> '0.00'),
     expires_at TEXT,                             -- market time
     reference_id TEXT,                           -- the client's --ref
     triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
     CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
+-- A price loads the open orders of its symbol, and nothing else.
 CREATE INDEX IF NOT EXISTS orders_open ON orders (symbol) WHERE status = 'OPEN';
 CREATE UNIQUE INDEX IF NOT EXISTS orders_by_ref ON orders (account_id, reference_id) WHERE reference_id IS NOT NULL;
 
@@ -87,14 +118,26 @@ CREATE TABLE IF NOT EXISTS trades (
     order_id TEXT REFERENCES orders (id),
     symbol TEXT NOT NULL,
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-    qty DECIMAL_TEXT NOT NULL CHECK (typeof(qty) = 'text' AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
-        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')),
-    price DECIMAL_TEXT NOT NULL CHECK (typeof(price) = 'text' AND price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (price GLOB '*[^0-9.]*' OR price GLOB '*.*.*'
-        OR price GLOB '0[0-9]*' OR price GLOB '*.[0-9][0-9]*0')),
-    fee_rate DECIMAL_TEXT NOT NULL CHECK (typeof(fee_rate) = 'text' AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
-        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')),
-    fee DECIMAL_TEXT NOT NULL CHECK (typeof(fee) = 'text' AND fee GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee GLOB '*[^0-9.]*' OR fee GLOB '*.*.*'
-        OR fee GLOB '0[0-9]*' OR fee GLOB '*.[0-9][0-9]*0')),       -- in the quote currency
+    qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(qty) = 'text' AND length(CAST(qty AS BLOB)) = length(qty)
+        AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')
+        AND instr(qty, '.') <= 19 AND length(qty) - instr(qty, '.') <= 18 AND qty <> '0.00'),
+    price DECIMAL_TEXT NOT NULL CHECK (
+        typeof(price) = 'text' AND length(CAST(price AS BLOB)) = length(price)
+        AND price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (price GLOB '*[^0-9.]*' OR price GLOB '*.*.*'
+        OR price GLOB '0[0-9]*' OR price GLOB '*.[0-9][0-9]*0')
+        AND instr(price, '.') <= 19 AND length(price) - instr(price, '.') <= 18 AND price <> '0.00'),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee_rate) = 'text' AND length(CAST(fee_rate AS BLOB)) = length(fee_rate)
+        AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')
+        AND instr(fee_rate, '.') <= 19 AND length(fee_rate) - instr(fee_rate, '.') <= 18),
+    fee DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee) = 'text' AND length(CAST(fee AS BLOB)) = length(fee)
+        AND fee GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee GLOB '*[^0-9.]*' OR fee GLOB '*.*.*'
+        OR fee GLOB '0[0-9]*' OR fee GLOB '*.[0-9][0-9]*0')
+        AND instr(fee, '.') <= 19 AND length(fee) - instr(fee, '.') <= 18),  -- in the quote currency
     reference_id TEXT,                           -- the client's --ref
     created_at TEXT NOT NULL,
     price_id INTEGER                             -- its place in market time
@@ -113,12 +156,16 @@ CREATE TABLE IF NOT EXISTS transactions (
     transaction_type TEXT NOT NULL
         CHECK (transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE_BUY', 'TRADE_SELL', 'FEE', 'RESET')),
     currency TEXT NOT NULL,
-    amount DECIMAL_TEXT NOT NULL
-        CHECK (typeof(amount) = 'text' AND (amount GLOB '[0-9]*' OR amount GLOB '-[0-9]*') AND substr(amount, 2) GLOB '*.[0-9][0-9]*'
-        AND NOT (substr(amount, 2) GLOB '*[^0-9.]*' OR amount GLOB '*.*.*' OR amount GLOB '0[0-9]*' OR amount GLOB '-0[0-9]*' OR amount GLOB '*.[0-9][0-9]*0')),
-    balance_after DECIMAL_TEXT NOT NULL
-        CHECK (typeof(balance_after) = 'text' AND balance_after GLOB '[0-9]*.[0-9][0-9]*' AND NOT (balance_after GLOB '*[^0-9.]*' OR balance_after GLOB '*.*.*'
-        OR balance_after GLOB '0[0-9]*' OR balance_after GLOB '*.[0-9][0-9]*0')),
+    amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(amount) = 'text' AND length(CAST(amount AS BLOB)) = length(amount)
+        AND substr(amount, 1 + (amount GLOB '-*')) GLOB '[0-9]*.[0-9][0-9]*' AND NOT (substr(amount, 1 + (amount GLOB '-*')) GLOB '*[^0-9.]*' OR substr(amount, 1 + (amount GLOB '-*')) GLOB '*.*.*'
+        OR substr(amount, 1 + (amount GLOB '-*')) GLOB '0[0-9]*' OR substr(amount, 1 + (amount GLOB '-*')) GLOB '*.[0-9][0-9]*0')
+        AND instr(substr(amount, 1 + (amount GLOB '-*')), '.') <= 19 AND length(substr(amount, 1 + (amount GLOB '-*'))) - instr(substr(amount, 1 + (amount GLOB '-*')), '.') <= 18),
+    balance_after DECIMAL_TEXT NOT NULL CHECK (
+        typeof(balance_after) = 'text' AND length(CAST(balance_after AS BLOB)) = length(balance_after)
+        AND balance_after GLOB '[0-9]*.[0-9][0-9]*' AND NOT (balance_after GLOB '*[^0-9.]*' OR balance_after GLOB '*.*.*'
+        OR balance_after GLOB '0[0-9]*' OR balance_after GLOB '*.[0-9][0-9]*0')
+        AND instr(balance_after, '.') <= 19 AND length(balance_after) - instr(balance_after, '.') <= 18),
     description TEXT NOT NULL,
     reference_id TEXT,                           -- the client's --ref (idempotency key)
     created_at TEXT NOT NULL,
@@ -140,20 +187,34 @@ CREATE TABLE IF NOT EXISTS prices (
     id INTEGER PRIMARY KEY,
     symbol TEXT NOT NULL,                        -- BASE/QUOTE
     time TEXT NOT NULL,                          -- market time
-    open DECIMAL_TEXT NOT NULL CHECK (typeof(open) = 'text' AND open GLOB '[0-9]*.[0-9][0-9]*' AND NOT (open GLOB '*[^0-9.]*' OR open GLOB '*.*.*'
-        OR open GLOB '0[0-9]*' OR open GLOB '*.[0-9][0-9]*0') AND open <> '0.00'),
-    high DECIMAL_TEXT NOT NULL CHECK (typeof(high) = 'text' AND high GLOB '[0-9]*.[0-9][0-9]*' AND NOT (high GLOB '*[^0-9.]*' OR high GLOB '*.*.*'
-        OR high GLOB '0[0-9]*' OR high GLOB '*.[0-9][0-9]*0') AND high <> '0.00'),
-    low DECIMAL_TEXT NOT NULL CHECK (typeof(low) = 'text' AND low GLOB '[0-9]*.[0-9][0-9]*' AND NOT (low GLOB '*[^0-9.]*' OR low GLOB '*.*.*'
-        OR low GLOB '0[0-9]*' OR low GLOB '*.[0-9][0-9]*0') AND low <> '0.00'),
-    close DECIMAL_TEXT NOT NULL CHECK (typeof(close) = 'text' AND close GLOB '[0-9]*.[0-9][0-9]*' AND NOT (close GLOB '*[^0-9.]*' OR close GLOB '*.*.*'
-        OR close GLOB '0[0-9]*' OR close GLOB '*.[0-9][0-9]*0') AND close <> '0.00'),
+    open DECIMAL_TEXT NOT NULL CHECK (
+        typeof(open) = 'text' AND length(CAST(open AS BLOB)) = length(open)
+        AND open GLOB '[0-9]*.[0-9][0-9]*' AND NOT (open GLOB '*[^0-9.]*' OR open GLOB '*.*.*'
+        OR open GLOB '0[0-9]*' OR open GLOB '*.[0-9][0-9]*0')
+        AND instr(open, '.') <= 19 AND length(open) - instr(open, '.') <= 18 AND open <> '0.00'),
+    high DECIMAL_TEXT NOT NULL CHECK (
+        typeof(high) = 'text' AND length(CAST(high AS BLOB)) = length(high)
+        AND high GLOB '[0-9]*.[0-9][0-9]*' AND NOT (high GLOB '*[^0-9.]*' OR high GLOB '*.*.*'
+        OR high GLOB '0[0-9]*' OR high GLOB '*.[0-9][0-9]*0')
+        AND instr(high, '.') <= 19 AND length(high) - instr(high, '.') <= 18 AND high <> '0.00'),
+    low DECIMAL_TEXT NOT NULL CHECK (
+        typeof(low) = 'text' AND length(CAST(low AS BLOB)) = length(low)
+        AND low GLOB '[0-9]*.[0-9][0-9]*' AND NOT (low GLOB '*[^0-9.]*' OR low GLOB '*.*.*'
+        OR low GLOB '0[0-9]*' OR low GLOB '*.[0-9][0-9]*0')
+        AND instr(low, '.') <= 19 AND length(low) - instr(low, '.') <= 18 AND low <> '0.00'),
+    close DECIMAL_TEXT NOT NULL CHECK (
+        typeof(close) = 'text' AND length(CAST(close AS BLOB)) = length(close)
+        AND close GLOB '[0-9]*.[0-9][0-9]*' AND NOT (close GLOB '*[^0-9.]*' OR close GLOB '*.*.*'
+        OR close GLOB '0[0-9]*' OR close GLOB '*.[0-9][0-9]*0')
+        AND instr(close, '.') <= 19 AND length(close) - instr(close, '.') <= 18 AND close <> '0.00'),
     created_at TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS prices_by_symbol ON prices (symbol, time);
 
 -- The log and the trades are append-only, even for the sqlite3 shell: no UPDATE, no DELETE, and
 -- no INSERT OR REPLACE over an existing row (REPLACE deletes without firing DELETE triggers).
+-- Prices refuse UPDATE and DELETE; a REPLACE of one (not blocked: a check on every price would
+-- cost a feed a third of its speed) breaks the time order or the price ids verify checks.
 CREATE TRIGGER IF NOT EXISTS transactions_append_only_update BEFORE UPDATE ON transactions
 BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS transactions_append_only_delete BEFORE DELETE ON transactions
@@ -175,7 +236,3 @@ CREATE TRIGGER IF NOT EXISTS prices_append_only_update BEFORE UPDATE ON prices
 BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS prices_append_only_delete BEFORE DELETE ON prices
 BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS prices_append_only_replace BEFORE INSERT ON prices
-WHEN EXISTS (SELECT 1 FROM prices WHERE id = NEW.id)
-    OR EXISTS (SELECT 1 FROM prices WHERE symbol = NEW.symbol AND time = NEW.time)
-BEGIN SELECT RAISE(ABORT, 'prices are append-only: that id, or that symbol at that time, is recorded already'); END;
