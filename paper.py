@@ -15,16 +15,21 @@ As a library, the same ledger the command line uses:
 line costs every command time: the code is kept lean on purpose (see bench_paper.py).
 """
 
-import _signal  # built in and loaded already (signal would import enum's machinery on every run)
-import sys
+try:  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just stop
+    import _signal  # built in and loaded already (signal would import enum's machinery on every run)
+    import sys
 
-if __name__ == "__main__":  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just stop
     def _stop(signum, frame, exit_now=(sys.modules.get("posix") or sys.modules["nt"])._exit):  # os's, built in
         sys.stderr.write("paper: error: interrupted; nothing was done\n")
         sys.stderr.flush()
         exit_now(130)  # at once: an exception raised here could land in an import's callback and be ignored
 
-    _signal.signal(_signal.SIGINT, _stop)
+    if __name__ == "__main__":
+        _signal.signal(_signal.SIGINT, _stop)
+except KeyboardInterrupt:  # before the handler was in place
+    if __name__ != "__main__":
+        raise
+    raise SystemExit(130) from None
 
 import argparse
 import contextlib
@@ -300,6 +305,18 @@ def schema():
             if sqlite3.complete_statement(statement):
                 yield statement
                 statement = ""
+
+
+def make_folders(path):
+    """Create the folders path needs, owner only (0700) whatever the umask, for a new database file."""
+    folder, missing = os.path.dirname(os.path.abspath(path)), []
+    if len(os.fsencode(os.path.abspath(path))) > 500:  # SQLite opens no longer path (with its -journal)
+        raise PaperError(f"{shown(path)} is a longer path than SQLite opens (500 bytes)")
+    while not os.path.lexists(folder):
+        folder, missing = os.path.dirname(folder), [folder] + missing
+    for folder in missing:
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(folder, 0o700)
 
 
 @contextlib.contextmanager
@@ -649,10 +666,7 @@ class Ledger:
 
         The file being built is named after this process, so the next init can remove what a killed one left.
         """
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)  # owner only
-        except RecursionError:  # makedirs recurses once per missing folder, before it creates any
-            raise PaperError(f"{shown(self.path)} has too many folders to create") from None
+        make_folders(self.path)
         with building(self.path) as new:
             with contextlib.closing(sqlite3.connect(new, isolation_level=None)) as db:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -1236,6 +1250,7 @@ class Ledger:
         Returns its size in bytes."""
         if os.path.lexists(target):
             raise PaperError(f"{target} exists already: backup never overwrites a file")
+        make_folders(target)
         with building(target) as new:
             with contextlib.closing(sqlite3.connect(new)) as copy:
                 try:
@@ -1595,13 +1610,7 @@ def cmd_feed(ledger, args):
                 else:
                     print("\n".join(tick_text(result).splitlines()[1:]), flush=True)
         return {"recorded": fed[0], "skipped": fed[1], "fills": fed[2], "cancelled": fed[3]}, fed_text(fed)
-    with open(args.file, "rb") as f:
-        content = f.read()
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        raise PaperError(f"{args.file}: line {line} is not UTF-8 text") from None
+    text = read_text(args.file)[1]
     fed, results = [0, 0, 0, 0], []
     with ledger.batch():
         for line, row in price_rows(csv.reader(io.StringIO(text, newline="")), args.symbol, args.file):
@@ -1696,13 +1705,7 @@ def cmd_reset(ledger, args):
 def cmd_import(ledger, args):
     import csv
     import hashlib
-    with open(args.file, "rb") as f:
-        content = f.read()
-    try:
-        text = content.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte order mark
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        raise PaperError(f"{args.file}: line {line} is not UTF-8 text") from None
+    content, text = read_text(args.file)
     rows = csv.reader(io.StringIO(text, newline=""))
     try:
         if next(rows, None) != ["type", "amount", "currency", "description", "ref"]:
@@ -1713,6 +1716,19 @@ def cmd_import(ledger, args):
         raise PaperError(f"{args.file}: line {rows.line_num}: {error}") from None
     return {"recorded": recorded, "skipped": skipped}, f"recorded {count(recorded, 'transaction')}" + (
         f", skipped {skipped} already recorded" if skipped else "")
+
+
+def read_text(path):
+    """A file's bytes and its text, refused unless UTF-8, a bad byte named by its line; a leading byte
+    order mark (Excel's "CSV UTF-8") is no part of the text."""
+    with open(path, "rb") as f:
+        content = f.read()
+    start = 3 if content.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return content, content[start:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, start + error.start) + 1
+        raise PaperError(f"{path}: line {line} is not UTF-8 text") from None
 
 
 def cmd_backup(ledger, args):
@@ -1923,8 +1939,9 @@ class Interrupt:
             return
         try:
             yield
-        finally:
-            _signal.signal(_signal.SIGINT, before)
+        finally:  # once a command has run, Ctrl-C is too late to change anything (and _stop would wrongly say
+            # that nothing was done): the script ignores it from here to its exit
+            _signal.signal(_signal.SIGINT, _signal.SIG_IGN if before is _stop else before)
 
 
 def run(args, path, timeout, interrupt=None):
