@@ -167,9 +167,26 @@ JOINERS = dict.fromkeys([0x200D, *range(0xE0020, 0xE0080)])  # invisible, but th
 
 def to_text(value, what, longest=200):
     """One line of printable text, 1 to `longest` characters; emoji welcome (joined ones and flags too)."""
-    if not isinstance(value, str) or not 0 < len(value) <= longest or not value.translate(JOINERS).isprintable():
+    if not isinstance(value, str) or not 0 < len(value) <= longest or not value.translate(JOINERS).isprintable() \
+            or not value.isascii() and not joined_as_emoji(value):
         raise PaperError(f"{what} must be 1-{longest} printable characters on one line")
     return value
+
+
+def joined_as_emoji(text):
+    """Whether every zero-width joiner sits between two pictographs, and every tag follows a black flag
+    or another tag: nowhere else could an invisible character make two texts that look the same."""
+    if "\u200d" not in text and max(text) < "\U000e0000":
+        return True
+    import unicodedata
+    for i, char in enumerate(text):
+        before, after = text[i - 1] if i else "", text[i + 1:i + 2]
+        if char == "\u200d" and not (before and after and unicodedata.category(after) == "So" and (
+                unicodedata.category(before) == "So" or before == "\ufe0f" or "\U0001f3fb" <= before <= "\U0001f3ff")):
+            return False
+        if "\U000e0020" <= char <= "\U000e007f" and before != "\U0001f3f4" and not "\U000e0020" <= before <= "\U000e007f":
+            return False
+    return True
 
 
 def to_ref(value):
@@ -241,6 +258,24 @@ def to_bar(price=None, open=None, high=None, low=None, close=None):
         raise PaperError(f"bar open {fmt(bar[0])} high {fmt(bar[1])} low {fmt(bar[2])} close {fmt(bar[3])}: the low"
                          " must be at most the open and the close, and the high at least both")
     return bar
+
+
+def to_limit(value):
+    """How many rows at most: a whole number above zero (None: all)."""
+    if value is None:
+        return -1
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise PaperError(f"limit must be a whole number above zero, not {shown(value)}")
+    return min(value, 2**62)  # SQLite's integers end at 2^63 - 1
+
+
+def to_path(value):
+    """A database or backup file's name: not empty."""
+    if not value:
+        raise PaperError("needs a file name")
+    return value
 
 
 def to_row(line, row, source=None):
@@ -336,6 +371,13 @@ def building(path):
         yield new
     finally:
         os.unlink(new)
+
+
+def owner(path):
+    """Who owns path, and its mode, as a refusal names them."""
+    import pwd
+    info = os.stat(path)
+    return f"owner {pwd.getpwuid(info.st_uid).pw_name}, mode {info.st_mode & 0o777:o}"
 
 
 def alive(pid):
@@ -573,8 +615,10 @@ class Ledger:
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
-        if os.path.isdir(path) or not os.path.basename(path):
+        if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
+        if not os.path.basename(path):
+            raise PaperError(f"{path} ends with a slash: give the database file's name")
         if not os.path.lexists(path):
             if not create:
                 raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
@@ -621,20 +665,25 @@ class Ledger:
             version = self._version()  # again, under the write lock: another process may have done it
             if version == SCHEMA_VERSION:
                 return
-            old = self.db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('index', 'trigger')"
-                                  " AND sql IS NOT NULL").fetchall()
-            for kind, name in old:  # their names are taken by the new tables'
+            extras = self.db.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+                                     " AND sql IS NOT NULL").fetchall()
+            for kind, name, _ in extras:  # paper's names are taken by the new tables'; a user's own come back
                 self.db.execute(f'DROP {kind} "{name}"')
             old = [table for table in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
                                                                 (table,)).fetchone()]
+            self.db.execute("PRAGMA legacy_alter_table = ON")  # a user's views keep naming the tables
             for table in old:
                 self.db.execute(f"ALTER TABLE {table} RENAME TO {table}_v{version}")
+            self.db.execute("PRAGMA legacy_alter_table = OFF")
             for statement in schema():
                 self.db.execute(statement)
             for table in old:
                 columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table}_v{version})"))
                 self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v{version}")
                 self.db.execute(f"DROP TABLE {table}_v{version}")
+            for kind, name, sql in extras:
+                if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
+                    self.db.execute(sql)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.upgraded_from = version
 
@@ -652,13 +701,17 @@ class Ledger:
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?): a change in progress may not be"
                               " recorded; a retry with the same --ref is safe")
-        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) and not os.access(folder, os.W_OK) \
-                and not os.path.exists(f"{self.path}-shm"):
-            owner = __import__("pwd").getpwuid(os.stat(folder).st_uid).pw_name
-            return PaperError(f"cannot read {self.path}: SQLite must create {os.path.basename(self.path)}-shm"
-                              f" beside it (the database is in WAL mode), and you may not write to {folder}"
-                              f" (owner {owner}): its owner can give you write access to the folder, or a copy"
-                              " made with `python paper.py backup`")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+            for journal in (f"{self.path}-shm", f"{self.path}-wal"):
+                if os.path.exists(journal) and not os.access(journal, os.R_OK | os.W_OK):
+                    return PaperError(f"cannot read {self.path}: SQLite must read and write {journal} beside it (the"
+                                      f" database is in WAL mode), and you may not ({owner(journal)}): its owner can"
+                                      " let you, or give you a copy made with `python paper.py backup`")
+            if not os.access(folder, os.W_OK) and not os.path.exists(f"{self.path}-shm"):
+                return PaperError(f"cannot read {self.path}: SQLite must create {os.path.basename(self.path)}-shm"
+                                  f" beside it (the database is in WAL mode), and you may not write to {folder}"
+                                  f" ({owner(folder)}): its owner can give you write access to the folder, or a copy"
+                                  " made with `python paper.py backup`")
         return PaperError(f"{self.path}: {error}")
 
     def _create(self):
@@ -705,7 +758,11 @@ class Ledger:
     def _transaction(self, begin="BEGIN IMMEDIATE"):
         """One SQLite transaction: every change inside it lands together or not at all. A write inside
         another one (a batch) is a savepoint: refused, it leaves nothing, and the outer one goes on."""
-        if self.db.in_transaction:
+        try:
+            nested = self.db.in_transaction
+        except sqlite3.ProgrammingError:
+            raise PaperError(f"the ledger of {self.path} is closed") from None
+        if nested:
             if begin != "BEGIN IMMEDIATE":
                 yield
                 return
@@ -855,7 +912,7 @@ class Ledger:
             account.balances = {row[0]: Balance(*row) for row in self.db.execute(
                 "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ?"
                 " ORDER BY currency", (account.id,))}
-            account.transactions = self.transactions(account.id, transactions)
+            account.transactions = self.transactions(account.id, transactions) if transactions else []
         return account
 
     def accounts(self):
@@ -882,7 +939,7 @@ class Ledger:
         with self._transaction("BEGIN"):
             return [Transaction(*row) for row in self.db.execute(
                 f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC LIMIT ?",
-                (self._account(account_id).id, -1 if limit is None else limit))]
+                (self._account(account_id).id, to_limit(limit)))]
 
     # --- Money in and out ---
 
@@ -914,7 +971,7 @@ class Ledger:
         """
         # Checked whole before the write lock is taken, so a slow reader holds up no other writer.
         rows, recorded, skipped, seen, balances = [to_row(line, row, source) for line, row in enumerate(rows, first_line)
-                                                   if row], 0, 0, {}, {}
+                                                   if "".join(map(str, row)).strip()], 0, 0, {}, {}
         with self._transaction():
             account_id, now = self._account(account_id, active=True).id, utc_now()
             for start in range(0, len(rows), 500):  # refs looked up, and rows written, 500 at a time
@@ -1178,7 +1235,7 @@ class Ledger:
         where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
         with self._transaction("BEGIN"):
             return [dict(zip(PRICE.split(", "), row)) for row in self.db.execute(
-                f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, -1 if limit is None else limit))]
+                f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, to_limit(limit)))]
 
     def valuation(self, account_id, prices=None, quote="USDT"):
         """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
@@ -1464,9 +1521,20 @@ def table(rows, columns):
             width = max(map(len, cells[i] + [names[i]]))
             cells[i] = [names[i].replace("_", " ").rjust(width)] + [cell.rjust(width) for cell in cells[i]]
         else:
-            width = max(map(len, column + [names[i]]))
-            cells[i] = [names[i].replace("_", " ").ljust(width)] + [cell.ljust(width) for cell in column]
+            width = max(map(columns_of, column + [names[i]]))
+            cells[i] = [names[i].replace("_", " ").ljust(width)] + [cell + " " * (width - columns_of(cell))
+                                                                    for cell in column]
     return "\n".join("  ".join(line).rstrip() for line in zip(*cells))
+
+
+def columns_of(text):
+    """How many columns a terminal gives text: two for a wide character (CJK, most emoji), none for a
+    joiner, a variation selector, a tag or a combining mark."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+    return sum(0 if unicodedata.combining(char) or char in "\u200d\ufe0f" or "\U000e0000" <= char <= "\U000e007f"
+               else 2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def csv_text(rows, columns):
@@ -1652,7 +1720,7 @@ def price_rows(reader, symbol, file):
         if not symbol:
             raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
         for line, row in enumerate(itertools.chain([first], reader), 1):
-            if row:
+            if "".join(row).strip():
                 if len(row) < 5 or not row[0].isdigit():
                     raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
                 when = Decimal(row[0]).scaleb(-6 if len(row[0]) >= 16 else -3)  # microseconds or milliseconds
@@ -1667,7 +1735,7 @@ def price_rows(reader, symbol, file):
                          " time,symbol,open,high,low,close (without symbol, give --symbol; not both)")
     at = [names.index(name) for name in wanted]
     for row in reader:
-        if row:
+        if "".join(row).strip():
             if len(row) < len(names):
                 raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {len(names)}")
             values = [row[i] for i in at]
@@ -1747,12 +1815,6 @@ def checked(check, *args):
     return convert
 
 
-def positive(text):
-    if not text.isascii() or not text.isdigit() or not int(text):
-        raise PaperError(f"limit must be a whole number above zero, not {text!r}")
-    return min(int(text), 2**62)  # SQLite's integers end at 2^63 - 1
-
-
 def formatter(prog):
     """argparse's help layout without the shutil import (2.5 ms a run) it makes only to learn the width."""
     columns = os.environ.get("COLUMNS", "")
@@ -1784,7 +1846,7 @@ OPTIONS = {  # option: its argparse keywords
                "help": "value the account: a price in the quote currency for each currency held"},
     "quote": {"type": checked(to_currency), "help": "the currency to value in (default USDT)"},
     "open": {"action": "store_true", "help": "only open orders"},
-    "limit": {"type": checked(positive), "help": "at most N rows"},
+    "limit": {"type": checked(to_limit), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
     "file": {"help": "CSV with the header type,amount,currency,description,ref"},
     "prices-file": {"metavar": "FILE", "help": "CSV of prices; - reads standard input, row by row"},
@@ -1803,8 +1865,8 @@ OPTIONS = {  # option: its argparse keywords
     "feed-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "for a file without a symbol column"},
     "prices-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "only this symbol"},
     "json": {"action": "store_true", "help": "print one JSON document"},
-    "to": {"help": "the new file (an existing one is never overwritten)"},
-    "db": {"help": "database file (default $PAPER_DB, else data/paper.db)"},
+    "to": {"type": checked(to_path), "help": "the new file (an existing one is never overwritten)"},
+    "db": {"type": checked(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -1878,8 +1940,6 @@ def main(argv=None):
             parser.error("--price and --quote value one account: give --account-id")
         if args.command == "status" and len(dict(args.price)) < len(args.price):
             parser.error("--price gives the same currency twice")
-        if args.db == "":
-            parser.error("--db needs a file name")
         if not timeout.isascii() or not timeout.isdigit() or int(timeout) >= 2**31:
             parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647,"
                          f" not {timeout!r}")

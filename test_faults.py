@@ -727,7 +727,7 @@ os._exit(0)  # no close: the frames stay in the WAL
 @pytest.mark.parametrize("argv, code, why", [
     (["history", "--account-id", A, "--limit", "9223372036854775808"], 0, ""),
     (["deposit", "--account-id", A, "--amount", "1" + "0" * 18], 2, "more than 18 digits before"),
-    (["status", "--db", ""], 2, "--db needs a file name"),
+    (["status", "--db", ""], 2, "argument --db: needs a file name"),
 ])
 def test_edge_values(funded, capsys, argv, code, why):
     db, account = funded
@@ -747,7 +747,7 @@ def test_busy_timeouts_out_of_range_are_usage_errors(funded, timeout):
 @pytest.mark.parametrize("make, argv, why", [
     (lambda p: os.mkfifo(p), ["status"], "is not a regular file"),
     (lambda p: os.symlink(p.parent / "nowhere.db", p), ["init"], "is not a regular file"),
-    (lambda p: None, ["init", "--db", "SLASH"], "is a folder, not a database file"),
+    (lambda p: None, ["init", "--db", "SLASH"], "ends with a slash: give the database file's name"),
     (lambda p: None, ["init", "--db", "DEEP"], "is a longer path than SQLite opens (500 bytes)"),
 ])
 def test_odd_paths(tmp_path, make, argv, why):

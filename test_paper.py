@@ -1355,8 +1355,9 @@ def test_reading_a_database_in_a_folder_you_cannot_write(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     owner = pwd.getpwuid(os.getuid()).pw_name
     assert result.stderr == (f"paper: error: cannot read {db}: SQLite must create p.db-shm beside it (the database"
-                             f" is in WAL mode), and you may not write to {folder} (owner {owner}): its owner can give"
-                             " you write access to the folder, or a copy made with `python paper.py backup`\n")
+                             f" is in WAL mode), and you may not write to {folder} (owner {owner}, mode 555): its"
+                             " owner can give you write access to the folder, or a copy made with `python paper.py"
+                             " backup`\n")
 
 
 def test_backup_is_a_consistent_copy_even_while_others_write(run, acct, db, tmp_path):
@@ -1409,8 +1410,13 @@ def test_the_api_refuses_as_the_command_line_does(db):
         with ledger:  # nested in itself: the inner `with` leaves it open
             ledger.deposit(account.id, "1")
         assert ledger.account(account.id).balances["USDT"].total == Decimal("5001")
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(paper.PaperError, match="the ledger of .* is closed"):
         ledger.account(account.id)  # the outer `with` closed it
+    with paper.Ledger(db) as ledger:
+        for limit in (0, -1, 2**70 * -1, "ten", 1.5, True):
+            with pytest.raises(paper.PaperError, match="limit must be a whole number above zero"):
+                ledger.transactions(account.id, limit)
+        assert len(ledger.transactions(account.id, 2**70)) == 2
 
 
 def test_a_held_lock_is_a_paper_error_in_the_api(db):
