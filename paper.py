@@ -1393,8 +1393,8 @@ class Ledger:
                 got, due_legs = ([leg for leg in side if leg[1] == currency] for side in (logged, wanted))
                 if sorted(got) != sorted(due_legs):
                     found.add(account, currency, f"trade {trade_id}: its {currency} legs in the log are"
-                                                 f" [{legs_text(got)}], but {side} {fmt(qty)} {symbol} @ {fmt(price)}"
-                                                 f" makes [{legs_text(due_legs)}]")
+                                                 f" [{legs_text(got, account)}], but {side} {fmt(qty)} {symbol} @"
+                                                 f" {fmt(price)} makes [{legs_text(due_legs, account)}]")
         for trade_id, logged in legs.items():
             found.add(logged[0][0], logged[0][1], f"transactions of trade {trade_id}, which is not in trades")
         return fills
@@ -1480,8 +1480,10 @@ class Mismatches:
         return None if bad else [Decimal(text) for text in columns.values()]
 
 
-def legs_text(legs):
-    return ", ".join(f"{kind} {fmt(amount)} {currency}" for _, currency, kind, amount in legs)
+def legs_text(legs, account):
+    """Legs as verify names them, with the account of any that is not the trade's."""
+    return ", ".join(f"{kind} {fmt(amount)} {currency}" + (f" in account {owner}" if owner != account else "")
+                     for owner, currency, kind, amount in legs)
 
 
 # --- Rendering ---

@@ -1848,3 +1848,94 @@ def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
                   " 14:00, 2026-11-25; no zone is UTC) or epoch seconds\n"
     with contextlib.closing(sqlite3.connect(db)) as conn:  # the rows before the bad line are kept
         assert conn.execute("SELECT close FROM prices ORDER BY id").fetchall() == [("101.00",), ("99.00",), ("98.00",)]
+
+
+# --- Found by review: what verify, the schema and the files must also hold ---
+
+def test_verify_finds_rows_no_trigger_stops(run, acct, db):
+    other = ok(run("init", "--balance", "0")).strip()
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "100"))
+    order = place(run, acct, "buy", "1", "--limit-price", "50")
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # every statement here passes the triggers and CHECKs
+        conn.execute("INSERT INTO transactions (account_id, transaction_type, currency, amount, balance_after,"
+                     " description, created_at) VALUES (?, 'WITHDRAWAL', 'EUR', '50.00', '50.00', 'x', 't')", (acct,))
+        conn.execute("INSERT INTO balances VALUES (?, 'EUR', '50.00', '0.00', 't', 't')", (acct,))
+        conn.execute("UPDATE orders SET filled_qty = '0.40' WHERE id = ?", (order["id"],))
+        conn.commit()
+    code, out, _ = run("verify")
+    assert code == 1
+    assert f"MISMATCH account {acct} EUR: transaction 5: a WITHDRAWAL of 50.00 cannot be\n" in out
+    assert f"MISMATCH account {acct} USDT: order {order['id']} is OPEN with 0.40 of 1.00 filled, but its trades fill" \
+           " 0.00\n" in out
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # a leg moved to another account, its balance too
+        conn.executescript(f"DROP TRIGGER transactions_append_only_update; UPDATE transactions SET account_id ="
+                           f" '{other}' WHERE trade_id = 1 AND currency = 'BTC'; UPDATE balances SET account_id ="
+                           f" '{other}' WHERE account_id = '{acct}' AND currency = 'BTC';")
+    assert f"MISMATCH account {acct} BTC: trade 1: its BTC legs in the log are [TRADE_BUY 1.00 BTC in account" \
+           f" {other}], but buy 1.00 BTC/USDT @ 100.00 makes [TRADE_BUY 1.00 BTC]\n" in run("verify")[1]
+
+
+def test_verify_finds_prices_out_of_time_order_and_missing_ones(run, acct, db):
+    price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+    ok(run("deposit", "--account-id", acct, "--amount", "1"))  # its place in market time: price 1
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # REPLACE is not blocked for prices: verify sees it
+        conn.execute("REPLACE INTO prices (symbol, time, open, high, low, close, created_at) VALUES ('BTC/USDT',"
+                     " '2026-11-25T14:00:00.000000Z', '99.00', '99.00', '99.00', '99.00', 't')")
+        conn.execute("INSERT INTO prices (symbol, time, open, high, low, close, created_at) VALUES ('BTC/USDT',"
+                     " '2026-11-25T13:00:00.000000Z', '99.00', '99.00', '99.00', '99.00', 't')")
+        conn.commit()
+    code, out, _ = run("verify")
+    assert code == 1 and "MISMATCH transaction 2 refers to price 1, which is not in prices\n" in out
+    assert "MISMATCH price 3 at 2026-11-25T13:00:00.000000Z is not after the one before it" \
+           " (2026-11-25T14:00:00.000000Z)\n" in out.replace(f"account  BTC/USDT: ", "")
+
+
+@pytest.mark.parametrize("value", ["899.90\x00junk", "1" * 19 + ".00", "1." + "1" * 19])
+def test_amount_checks_refuse_hidden_text_and_too_many_digits(acct, db, value):
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE balances SET available_amount = ?", (value,))
+
+
+def test_an_upgrade_keeps_a_users_own_views_and_indexes(tmp_path, capsys):
+    db = v1_database(tmp_path / "v1.db")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript("CREATE VIEW deposits AS SELECT * FROM transactions WHERE transaction_type = 'DEPOSIT';"
+                           " CREATE INDEX by_time ON transactions (created_at);")
+    assert paper.main(["verify", "--db", db]) == 0
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM deposits").fetchone() == (5,)
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'by_time'").fetchone() == (1,)
+
+
+def test_init_makes_every_missing_folder_owner_only(tmp_path):
+    old = os.umask(0)
+    try:
+        assert cli("init", "--db", str(tmp_path / "a" / "b" / "c" / "p.db")).returncode == 0
+    finally:
+        os.umask(old)
+    for folder in ("a", "a/b", "a/b/c"):
+        assert stat.S_IMODE(os.stat(tmp_path / folder).st_mode) == 0o700, folder
+
+
+@pytest.mark.parametrize("text", ["rent\u200d", "re\u200dnt", "\u200d", "a\U000e0041"])
+def test_an_invisible_character_outside_an_emoji_is_refused(run, acct, text):
+    assert "printable characters" in refused(run("deposit", "--account-id", acct, "--amount", "1", "--ref", text),
+                                             code=2)
+
+
+def test_import_counts_lines_after_a_byte_order_mark_and_skips_blank_looking_ones(run, acct, db, tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + b"DEPOSIT,1,,,\n   \n\xffDEPOSIT,1,,,\n")
+    assert refused(run("import", "--account-id", acct, str(path))) == f"paper: error: {path}: line 4 is not UTF-8 text\n"
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + b"DEPOSIT,1,,,\n   \n,,,,\n")
+    assert ok(run("import", "--account-id", acct, str(path))) == "recorded 1 transaction\n"
+
+
+def test_backup_makes_its_folder_and_names_refused_paths_truly(run, acct, db, tmp_path):
+    assert ok(run("backup", "--to", str(tmp_path / "backups" / "p.db"))).startswith("copied")
+    assert stat.S_IMODE(os.stat(tmp_path / "backups").st_mode) == 0o700
+    assert "argument --to: needs a file name" in refused(run("backup", "--to", ""), code=2)
+    typo = cli("status", "--db", str(tmp_path / "typo") + "/")
+    assert (typo.returncode, typo.stderr) == (1, f"paper: error: {tmp_path / 'typo'}/ ends with a slash: give the"
+                                                 " database file's name\n")
