@@ -235,6 +235,124 @@ def test_sigkill_during_init_and_backup_leaves_no_litter(tmp_path, report):
            " no litter after the next init and backup")
 
 
+def bars_file(path, count, start=0, step=60):
+    """count one-minute bars of BTC/USDT, a saw tooth between 90 and 110, as feed reads them."""
+    lines = ["time,symbol,open,high,low,close"]
+    for i in range(start, start + count):
+        level = 90 + abs(i % 40 - 20)
+        lines.append(f"{1795618800 + i * step},BTC/USDT,{level}.00,{level + 1}.00,{level - 1}.00,{level}.50")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def resting_orders(db, account, count):
+    """count orders on BTC/USDT the saw tooth reaches: limit buys at 91, stop sells at 95, brackets."""
+    with paper.Ledger(db) as ledger:
+        ledger.deposit(account, "1000", currency="BTC")
+        for i in range(count):
+            kind = ("limit", "stop", "oco")[i % 3]
+            side, limit, stop = {"limit": ("buy", "91", None), "stop": ("sell", None, "95"),
+                                 "oco": ("sell", "109", "92")}[kind]
+            ledger.place_order(account, side, "BTC/USDT", "0.5", limit, type=kind, stop_price=stop)
+
+
+def fill_counts(db):
+    """{order id: the number of trades that filled it} and the number of prices."""
+    with sqlite3.connect(db) as conn:
+        fills = dict(conn.execute("SELECT order_id, count(*) FROM trades WHERE order_id IS NOT NULL GROUP BY order_id"))
+        return fills, conn.execute("SELECT count(*) FROM prices").fetchone()[0]
+
+
+def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path, report):
+    rng = random.Random(SEED)
+    db = str(tmp_path / "feed.db")
+    account = new_account(db)
+    resting_orders(db, account, 30)
+    path = bars_file(tmp_path / "bars.csv", 3000)
+    kills = 0
+    for round_ in range(12):  # a file: every row or none
+        why = f"feed file kill {round_}, PAPER_FAULT_SEED={SEED}"
+        child = subprocess.Popen([sys.executable, PAPER, "feed", path, "--db", db], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.02, 0.3))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert "Traceback" not in err, why
+        assert_consistent(db, why)
+        fills, prices = fill_counts(db)
+        assert prices in (0, 3000), why  # all or nothing
+        assert all(n == 1 for n in fills.values()), why
+        if prices:
+            break
+    assert fill_counts(db)[1] in (0, 3000)
+    for round_ in range(15):  # standard input: each row its own commit, each fill printed once it is
+        why = f"feed stream kill {round_}, PAPER_FAULT_SEED={SEED}"
+        child = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--db", db, "--json"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = open(bars_file(tmp_path / "more.csv", 200, start=3000 + round_ * 200)).read()
+        child.stdin.write(lines)
+        child.stdin.flush()
+        time.sleep(rng.uniform(0.02, 0.25))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert_consistent(db, why)
+        fills, prices = fill_counts(db)
+        assert all(n == 1 for n in fills.values()), why
+        for line in out.splitlines():  # every fill it printed is recorded, once
+            for fill in json.loads(line)["fills"]:
+                assert fills.get(fill["order_id"]) == 1, why
+        with sqlite3.connect(db) as conn:  # the rows committed are the first ones of what it read, in order
+            times = [row[0] for row in conn.execute("SELECT time FROM prices ORDER BY id")]
+        assert times == sorted(times), why
+    assert kills >= 15, f"only {kills} feeds were killed mid-run"
+    report(f"{kills} SIGKILLs during feed: a file recorded whole or not at all, a stream's committed rows"
+           " kept in order, every fill exactly once, verify OK after each")
+
+
+def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
+    """The same order, set off by a price, filled by hand and cancelled by three processes at once:
+    it fills once or is cancelled, never both."""
+    outcomes = {}
+    for round_ in range(8):
+        db = str(tmp_path / f"race{round_}.db")
+        account = new_account(db)
+        with paper.Ledger(db) as ledger:
+            order = ledger.place_order(account, "buy", "BTC/USDT", "1", "100")
+        argvs = [["tick", "--symbol", "BTC/USDT", "--price", "99", "--time", "2026-11-25T14:00:00Z"],
+                 ["fill", "--order-id", order.id], ["cancel", "--order-id", order.id]]
+        procs = [subprocess.Popen([sys.executable, PAPER, *argv, "--db", db], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for argv in argvs[round_ % 3:] + argvs[:round_ % 3]]
+        for p in procs:
+            p.communicate(timeout=60)
+        assert_consistent(db)
+        with sqlite3.connect(db) as conn:
+            status = conn.execute("SELECT status FROM orders").fetchone()[0]
+            trades = conn.execute("SELECT count(*) FROM trades").fetchone()[0]
+        assert (status, trades) in (("FILLED", 1), ("CANCELLED", 0)), (status, trades)
+        outcomes[status] = outcomes.get(status, 0) + 1
+    report(f"tick, fill and cancel of one order from 3 processes at once, 8 times: {outcomes}, never both")
+
+
+def test_the_same_file_fed_by_two_processes_is_recorded_once(tmp_path, report):
+    db = str(tmp_path / "twice.db")
+    account = new_account(db)
+    resting_orders(db, account, 9)
+    path = bars_file(tmp_path / "bars.csv", 2000)
+    procs = [subprocess.Popen([sys.executable, PAPER, "feed", path, "--db", db], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert sorted(out.splitlines()[-1] for out, _ in results) == [
+        "recorded 0 prices, skipped 2000 recorded already; 0 fills, 0 cancelled",
+        "recorded 2000 prices; 9 fills, 0 cancelled"]
+    fills, prices = fill_counts(db)
+    assert prices == 2000 and len(fills) == 9 and set(fills.values()) == {1}
+    assert_consistent(db)
+    report("the same 2,000-bar file fed by 2 processes at once: recorded once, 9 fills once each")
+
+
 # --- 2. Concurrent writers and readers ---
 
 WRITER = r"""
@@ -429,6 +547,22 @@ BAD_INPUTS = [
     ["deposit", "--account-id", A, "--amount", "1", "--ref", "rent "], ["backup"], ["backup", "--to", ""],
     ["backup", "--to", "/nonexistent/folder/copy.db"], ["backup", "--to", "/dev/null"],
     ["deposit", "--account-id", A, "--amount", "1", "--description", "\u202e"],
+    # the market
+    *[["tick", "--symbol", "ETH/USDT", *argv] for argv in (
+        ["--price", "0"], ["--price", "-1"], ["--price", "1e3"], ["--price", "NaN"], [], ["--price", "1", "--open", "1"],
+        ["--open", "2", "--high", "1", "--low", "1", "--close", "1"], ["--open", "1", "--high", "2", "--low", "1"],
+        ["--price", "1", "--time", "tomorrow"], ["--price", "1", "--time", "2026-02-30"],
+        ["--price", "1", "--time", "1e9"], ["--price", "1", "--time", "-5"], ["--price", "1", "--time", ""])],
+    ["tick", "--symbol", "ETH", "--price", "1"], ["tick", "--price", "1"],
+    ["feed", "/nonexistent.csv"], ["feed", "-", "--symbol", "ETH"], ["prices", "--limit", "0"],
+    ["prices", "--symbol", "ETH"],
+    *[["order", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", *argv] for argv in (
+        ["--type", "stop"], ["--type", "market", "--limit-price", "1"], ["--type", "oco", "--limit-price", "2",
+                                                                         "--stop-price", "1"],
+        ["--type", "stop-limit", "--limit-price", "1"], ["--limit-price", "1", "--expires", "never"],
+        ["--limit-price", "1", "--stop-price", "2"], ["--limit-price", "1", "--ref", " x"])],
+    ["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--slippage", "1"],
+    ["trade", "--account-id", A, "--side", "buy", "--symbol", "SOL/USDT", "--qty", "1"],  # no price recorded
 ]
 
 
