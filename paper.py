@@ -33,7 +33,6 @@ except KeyboardInterrupt:  # before the handler was in place
 
 import argparse
 import contextlib
-import functools
 import io
 import itertools
 import os
@@ -47,6 +46,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalExcepti
 SCHEMA_VERSION = 2  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
+SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 EPOCH = datetime(1970, 1, 1)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
@@ -83,7 +83,8 @@ class NoDatabase(PaperError):
 
 def fmt(amount):
     """Plain text, no exponent, at least two decimals: how paper stores and shows amounts."""
-    whole, _, fraction = f"{amount:f}".partition(".")
+    text = str(amount)
+    whole, _, fraction = (text if "E" not in text else f"{amount:f}").partition(".")
     return f"{whole}.{fraction.rstrip('0'):0<2}"
 
 
@@ -145,7 +146,6 @@ def to_amount(value, what="amount", zero=False):
     return amount
 
 
-@functools.lru_cache(maxsize=64)  # a bulk import checks the same few codes again and again
 def to_currency(value):
     """An upper-case currency code of 2-10 ASCII letters or digits."""
     if not isinstance(value, str) or not 2 <= len(value) <= 10 or not value.isascii() or not value.isalnum():
@@ -155,11 +155,15 @@ def to_currency(value):
 
 def to_symbol(value):
     """BASE/QUOTE: two different currency codes, upper-cased."""
+    if isinstance(value, str) and value in SYMBOLS:  # a feed names the same symbol on every row
+        return SYMBOLS[value]
     base, _, quote = str(value).partition("/")
     with contextlib.suppress(PaperError):
         if to_currency(base) != to_currency(quote):
+            if len(SYMBOLS) < 1000:
+                SYMBOLS[value] = f"{base}/{quote}".upper()
             return f"{base}/{quote}".upper()
-    raise PaperError(f"symbol {value!r} must be BASE/QUOTE with two different currencies, like BTC/USDT")
+    raise PaperError(f"symbol {shown(value)} must be BASE/QUOTE with two different currencies, like BTC/USDT")
 
 
 JOINERS = dict.fromkeys([0x200D, *range(0xE0020, 0xE0080)])  # invisible, but they build emoji: 👨‍👩‍👧, flags
@@ -615,6 +619,7 @@ class Ledger:
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
+        self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
         if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.basename(path):
@@ -763,6 +768,7 @@ class Ledger:
         except sqlite3.ProgrammingError:
             raise PaperError(f"the ledger of {self.path} is closed") from None
         if nested:
+            self._write_prices()
             if begin != "BEGIN IMMEDIATE":
                 yield
                 return
@@ -786,8 +792,10 @@ class Ledger:
                     self._seen = version
                 with localcontext(EXACT):
                     yield
+                self._write_prices()
                 self.db.execute("COMMIT")
             except BaseException:
+                self._unwritten.clear()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 self._forget()
@@ -796,9 +804,17 @@ class Ledger:
             raise self._refusal(error) from None
 
     def _forget(self):
+        """Drop what is kept (see __init__), once the prices not yet written are."""
+        self._write_prices()
         self._books.clear()
         self._latest.clear()
         self._newest = None
+
+    def _write_prices(self):
+        if self._unwritten:
+            self.db.executemany(f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                self._unwritten)
+            self._unwritten.clear()
 
     @property
     def _price_id(self):
@@ -1169,6 +1185,7 @@ class Ledger:
                   "recorded": False, "fills": [], "cancelled": [], "triggered": []}
         latest = self._latest_price(symbol)
         if latest and time <= latest[1]:
+            self._write_prices()
             same = latest if time == latest[1] else self.db.execute(
                 f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
             if same is None:
@@ -1177,17 +1194,17 @@ class Ledger:
                 raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
             return result
-        price_id = self.db.execute(f"INSERT INTO prices ({PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   (symbol, time, *bar, self._began)).lastrowid
-        self._latest[symbol], self._newest = (price_id, time, *bar), price_id
-        return result | {"recorded": True} | self._match(self._book(symbol), *bar, time=time)
+        price_id = (self._price_id or 0) + 1  # this transaction holds the write lock: nobody else adds one
+        self._unwritten.append((price_id, symbol, time, *bar, self._began))
+        self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
+        return self._match(self._book(symbol), *bar, time=time, result=result)
 
-    def _match(self, book, open, high, low, close, time=None, market=False):
+    def _match(self, book, open, high, low, close, time=None, market=False, result=None):
         """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
         ordinary trade of the whole rest of the order; one that costs more than its reserve and the
         available balance together is cancelled instead, its reserve released. A stop-limit triggered
         by a price is matched as a limit order from the next price on (at once when it is placed)."""
-        result = {"fills": [], "cancelled": [], "triggered": []}
+        result = result or {"fills": [], "cancelled": [], "triggered": []}
         for order in book.expired(time) if time else ():
             result["cancelled"].append(self._close(order, "EXPIRED"))
         due = book.due(open, high, low)
@@ -1226,6 +1243,7 @@ class Ledger:
     def _latest_price(self, symbol):
         """(id, time, open, high, low, close) of symbol's latest price, or None."""
         if symbol not in self._latest:
+            self._write_prices()
             self._latest[symbol] = self.db.execute(f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? ORDER BY"
                                                    " time DESC LIMIT 1", (symbol,)).fetchone()
         return self._latest[symbol]
@@ -1665,49 +1683,36 @@ def tick_text(result):
 
 
 def cmd_feed(ledger, args):
-    """Record a CSV of prices: a file in one transaction (every row or none), standard input row by row."""
+    """Record a CSV of prices: a file in one transaction (every row or none), standard input row by row,
+    each price that fills, cancels or triggers an order printed as it happens."""
     import csv
-    if args.file == "-":
-        rows = price_rows(csv.reader(sys.stdin), args.symbol, "-")
-        fed = [0, 0, 0, 0]
-        for line, row in rows:
-            result = tick_on(ledger, "-", line, row)
-            fed = count_fed(fed, result)
+    stream, fed, said = args.file == "-", {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "triggered": []}, []
+    lines = sys.stdin if stream else io.StringIO(read_text(args.file)[1], newline="")
+    with contextlib.nullcontext() if stream else ledger.batch():
+        for line, row in price_rows(csv.reader(lines), args.symbol, args.file):
+            try:
+                result = ledger.tick(*row)
+            except PaperError as error:
+                raise PaperError(f"{args.file}: line {line}: {error}") from None
+            fed["recorded" if result["recorded"] else "skipped"] += 1
             if result["fills"] or result["cancelled"] or result["triggered"]:
-                if args.json:
-                    import json
-                    print(json.dumps(plain(result), ensure_ascii=False), flush=True)
-                else:
-                    print("\n".join(tick_text(result).splitlines()[1:]), flush=True)
-        return {"recorded": fed[0], "skipped": fed[1], "fills": fed[2], "cancelled": fed[3]}, fed_text(fed)
-    text = read_text(args.file)[1]
-    fed, results = [0, 0, 0, 0], []
-    with ledger.batch():
-        for line, row in price_rows(csv.reader(io.StringIO(text, newline="")), args.symbol, args.file):
-            result = tick_on(ledger, args.file, line, row)
-            fed = count_fed(fed, result)
-            if result["fills"] or result["cancelled"] or result["triggered"]:
-                results.append(result)
-    lines = ["\n".join(tick_text(result).splitlines()[1:]) for result in results]
-    return {"recorded": fed[0], "skipped": fed[1], "fills": [trade for r in results for trade in plain(r["fills"])],
-            "cancelled": [order for r in results for order in plain(r["cancelled"])]}, "\n".join(lines + [fed_text(fed)])
+                for key in ("fills", "cancelled", "triggered"):
+                    fed[key] += plain(result[key])
+                said.append(json_line(plain(result)) if args.json else tick_text(result).partition("\n")[2])
+                if stream:
+                    print(said.pop(), flush=True)
+    return fed, "\n".join(said + [fed_text(fed)])
 
 
-def tick_on(ledger, file, line, row):
-    try:
-        return ledger.tick(*row)
-    except PaperError as error:
-        raise PaperError(f"{file}: line {line}: {error}") from None
-
-
-def count_fed(fed, result):
-    return [fed[0] + result["recorded"], fed[1] + (not result["recorded"]), fed[2] + len(result["fills"]),
-            fed[3] + len(result["cancelled"])]
+def json_line(value):
+    import json
+    return json.dumps(value, ensure_ascii=False)
 
 
 def fed_text(fed):
-    return (f"recorded {count(fed[0], 'price')}" + (f", skipped {fed[1]} recorded already" if fed[1] else "")
-            + f"; {count(fed[2], 'fill')}, {fed[3]} cancelled")
+    return (f"recorded {count(fed['recorded'], 'price')}" + (f", skipped {fed['skipped']} recorded already" if
+                                                               fed["skipped"] else "")
+            + f"; {count(len(fed['fills']), 'fill')}, {len(fed['cancelled'])} cancelled")
 
 
 def price_rows(reader, symbol, file):
