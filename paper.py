@@ -1673,10 +1673,11 @@ def tick_text(result):
                                                                ("open", "high", "low", "close"))
     lines = [f"{result['symbol']} {prices} at {result['time']}" + ("" if result["recorded"] else
                                                                    ": recorded already, nothing new")]
-    lines += [trade_text(trade) for trade in result["fills"]]
-    lines += [f"order {order.id} {order.status.lower()}" + (f": {order.reason}" if getattr(order, "reason", None)
+    ended = [f"order {order.id} {order.status.lower()}" + (f": {order.reason}" if getattr(order, "reason", None)
                                                             else "") + "; its reserve is available again"
-              for order in result["cancelled"]]
+             for order in result["cancelled"]]
+    expired = sum(order.status == "EXPIRED" for order in result["cancelled"])  # first: before any fill
+    lines += ended[:expired] + [trade_text(trade) for trade in result["fills"]] + ended[expired:]
     lines += [f"order {order.id} triggered: a limit order at {fmt(order.limit_price)} from the next price on"
               for order in result["triggered"]]
     return "\n".join(lines)
