@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import io
 import itertools
+import math
 import os
 import re
 import sqlite3
@@ -46,6 +47,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalExcepti
 SCHEMA_VERSION = 2  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
+DAY = 86400  # seconds
 SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 EPOCH = datetime(1970, 1, 1)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
@@ -1284,9 +1286,9 @@ class Ledger:
                 "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
                                  for symbol, book in sorted(books.items())}}
 
-    def _realized(self, account_id):
-        """Realised P&L by average cost since the latest reset: the books {symbol: [held, cost, realised]}
-        and each sell's [(trade id, realised)].
+    def _realized(self, account_id, since_reset=True):
+        """Realised P&L by average cost since the latest reset (or since the account opened): the books
+        {symbol: [held, cost, realised]} and each sell's [(trade id, realised)].
 
         A buy adds qty x price + fee to its symbol's position; a sell realises qty x price - fee - the
         average cost of what it sold. A position never holds more BASE than the account does: coins that
@@ -1295,7 +1297,8 @@ class Ledger:
         their fee). Exact to 100 digits.
         """
         books, closed, counted = {}, [], set()
-        after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0]
+        after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0] \
+            if since_reset else 0
         rows = self.db.execute(  # only the rows that can take coins out (the transactions_out index)
             "SELECT t.currency, t.balance_after, r.id, r.symbol, r.side, r.qty, r.price, r.fee FROM transactions t"
             " LEFT JOIN trades r ON r.id = t.trade_id AND r.id > ? WHERE t.account_id = ? AND (t.trade_id IS NOT NULL"
@@ -1480,6 +1483,87 @@ class Ledger:
                 found.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
 
+    # --- Results ---
+
+    def _curve(self, account, quote):
+        """The account's equity at each price recorded since it opened, in the order recorded, valued in
+        quote after the fills that price caused, where every holding has a price:
+        [(price id, market time, equity, flow, exposed)]. flow is what deposits and withdrawals (and
+        resets) brought in since the point before, valued at this point's prices (0 at the first: what
+        was there is the start); exposed says the account held anything but quote."""
+        start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
+        moves = self.db.execute("SELECT ifnull(price_id, 0), currency, amount, transaction_type IN (?, ?, ?)"
+                                " FROM transactions WHERE account_id = ? ORDER BY id", (*flows, account.id)).fetchall()
+        priced = {quote: Decimal(1)}  # the latest close in quote of each currency, from the prices before the start
+        for symbol, close in self.db.execute("SELECT symbol, close FROM prices WHERE id IN (SELECT max(id) FROM prices"
+                                             " WHERE id <= ? GROUP BY symbol)", (start,)):
+            if symbol.endswith(f"/{quote}"):
+                priced[symbol.partition("/")[0]] = close
+        held, brought, points, next_move = {}, {}, [], 0
+        for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, close FROM prices WHERE id > ?"
+                                                             " ORDER BY id", (start,)):
+            while next_move < len(moves) and moves[next_move][0] <= price_id:
+                _, currency, amount, flow = moves[next_move]
+                held[currency] = held.get(currency, ZERO) + amount
+                if flow and points:
+                    brought[currency] = brought.get(currency, ZERO) + amount
+                next_move += 1
+            if symbol.endswith(f"/{quote}"):
+                priced[symbol.partition("/")[0]] = close
+            try:
+                equity = sum([total * priced[currency] for currency, total in held.items() if total], ZERO)
+            except KeyError:  # a holding has no price yet: no point
+                continue
+            flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+            brought.clear()
+            points.append((price_id, time, equity, flow, any(total for currency, total in held.items()
+                                                             if currency != quote)))
+        return points
+
+    def equity(self, account_id, quote="USDT"):
+        """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
+        the running peak, with deposits and withdrawals taken out (a withdrawal is no drawdown)."""
+        quote = to_currency(quote)
+        with self._transaction("BEGIN"):
+            points = self._curve(self._account(account_id), quote)
+        falls = drawdowns(growth([(seconds(time), equity, flow) for _, time, equity, flow, _ in points]))
+        return [{"time": time, "equity": equity, "drawdown": fall}
+                for (_, time, equity, _, _), fall in zip(points, falls)]
+
+    def stats(self, account_id, quote="USDT"):
+        """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
+        (README, Results). Amounts are exact Decimals, ratios floats; a ratio that cannot be computed is
+        None."""
+        quote = to_currency(quote)
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            points = self._curve(account, quote)
+            trades = self.db.execute("SELECT symbol, fee FROM trades WHERE account_id = ? AND ifnull(price_id, 0) > ?",
+                                     (account.id, account.price_id or 0)).fetchall()
+            closed = [pnl for _, pnl in self._realized(account.id, since_reset=False)[1]]
+            held = {symbol for symbol, _ in trades}
+            hold = self.db.execute("SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id",
+                                   (*held, points[0][0], points[-1][0])).fetchall() if len(held) == 1 and points else []
+        return summary(points, trades, closed, hold)
+
+    def chart(self, account_id, quote="USDT"):
+        """The equity curve as an SVG document: the line over market time, the drawdown below it, a marker
+        for each buy and sell, axes, and a title with the account's name, return and max drawdown."""
+        quote = to_currency(quote)
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            points = self._curve(account, quote)
+            trades = [(seconds(time), side) for time, side in self.db.execute(
+                "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
+                " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
+        curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
+        falls = drawdowns(growth(curve))
+        done = performance(curve, falls)
+        title = (f"{account.name}: return {ratio_text(done['return'], '+.2%')}, max drawdown"
+                 f" {ratio_text(done['max_drawdown'], '.2%')} ({quote})")
+        return svg_chart(title, [(moment, equity, fall) for (moment, equity, _), fall in zip(curve, falls)], trades)
+
+
 class Mismatches:
     """What verify found: each mismatch names its account, currency and row."""
 
@@ -1502,6 +1586,205 @@ def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
     return ", ".join(f"{kind} {fmt(amount)} {currency}" + (f" in account {owner}" if owner != account else "")
                      for owner, currency, kind, amount in legs)
+
+
+# --- Results: the equity curve, its statistics and its chart ---
+
+def growth(curve):
+    """What 1 invested at the first point of curve [(seconds, equity, flow)] grew to at each point, moved
+    by gains and losses only: index_i = index_{i-1} x (equity_i - flow_i) / equity_{i-1}, so a deposit
+    or a withdrawal does not move it. After an equity of 0 it carries over unchanged (an empty account
+    has no return to measure). Floats: a ratio may be one; money stays exact."""
+    index = start_index = 1.0
+    indexes, start_equity, previous = [], None, None
+    for _, equity, flow in curve:
+        if previous is None or flow or not previous:
+            if previous:
+                index *= float(equity - flow) / float(previous)
+            start_index, start_equity = index, float(equity)
+        else:  # measured from the last flow, not point by point: a recovered curve is back at exactly 0.0
+            index = start_index * (float(equity) / start_equity) if start_equity else start_index
+        indexes.append(index)
+        previous = equity
+    return indexes
+
+
+def drawdowns(indexes):
+    """Each point's fall from the highest index so far, a fraction <= 0 (0.0 at a new high)."""
+    falls, peak = [], -math.inf
+    for index in indexes:
+        peak = max(peak, index)
+        falls.append(index / peak - 1 if peak > 0 else 0.0)
+    return falls
+
+
+def daily_returns(curve):
+    """One return per UTC day after the first: (the day's last equity - the day's flows) / the day before's
+    - 1. A day with no point keeps the day before's equity (a return of 0.0); one after an equity of 0
+    has none."""
+    closes = []  # (day, last equity, flows) of each day with a point
+    for moment, equity, flow in curve:
+        day = int(moment // DAY)
+        closes[-1:] = [(day, equity, closes[-1][2] + flow)] if closes and closes[-1][0] == day else \
+            closes[-1:] + [(day, equity, flow)]
+    returns = []
+    for (day, before, _), (next_day, close, flow) in zip(closes, closes[1:]):
+        if before:
+            returns += [0.0] * (next_day - day - 1) + [float(close - flow) / float(before) - 1]
+    return returns
+
+
+def performance(curve, falls):
+    """The return, the drawdown and the annual ratios of a curve, as empyrical computes them with
+    annualization 365 (crypto trades every day); None where one cannot be computed."""
+    returns, result = daily_returns(curve), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
+    longest, peak_time, underwater = 0, None, False
+    for (moment, _, _), fall in zip(curve, falls):  # the longest time from a peak to the next as high (or the end)
+        if fall < 0 or underwater:
+            longest = max(longest, moment - peak_time)
+        if fall == 0:
+            peak_time = moment
+        underwater = fall < 0
+    if len(returns) >= 2:  # statistics.stdev would import fractions and more on every run: 4 ms
+        mean = math.fsum(returns) / len(returns)
+        deviation = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
+        result["volatility"] = deviation * math.sqrt(365)
+        result["sharpe"] = mean / deviation * math.sqrt(365) if deviation else None
+        downside = math.sqrt(math.fsum([min(r, 0.0) ** 2 for r in returns]) / len(returns)) * math.sqrt(365)
+        result["sortino"] = mean * 365 / downside if downside else None
+    with contextlib.suppress(OverflowError, ValueError):  # growth beyond a float, or below zero
+        grown = math.pow(math.prod([1 + r for r in returns]), 365 / len(returns)) - 1 if returns else None
+        result["cagr"] = grown if grown is not None and math.isfinite(grown) else None
+    max_drawdown = min(falls, default=0.0)
+    if max_drawdown < 0 and result["cagr"] is not None:
+        result["calmar"] = result["cagr"] / -max_drawdown
+    index = growth(curve)
+    return result | {"return": index[-1] - 1 if index else None, "max_drawdown": max_drawdown,
+                     "max_drawdown_duration": longest}
+
+
+def summary(points, trades, closed, hold):
+    """stats: the curve's points (see Ledger._curve), the trades [(symbol, fee)] in it, the realised P&L
+    of each closed trade, and the closes of the one symbol traded over the curve (for buy and hold)."""
+    curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
+    done = performance(curve, drawdowns(growth(curve)))
+    fees = {}
+    for symbol, fee in trades:
+        fees[symbol.partition("/")[2]] = fees.get(symbol.partition("/")[2], ZERO) + fee
+    gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
+    with localcontext(ROUNDED):
+        average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
+    return {"start": points[0][1] if points else None, "end": points[-1][1] if points else None,
+            "duration": curve[-1][0] - curve[0][0] if points else 0,
+            "equity_start": points[0][2] if points else None, "equity_final": points[-1][2] if points else None,
+            "equity_peak": max((equity for _, _, equity, _, _ in points), default=None), "return": done["return"],
+            "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
+            "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
+            **{key: done[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
+            "trades": len(trades), "closed_trades": len(closed),
+            "win_rate": sum(pnl > 0 for pnl in closed) / len(closed) if closed else None,
+            "profit_factor": float(gains / -losses) if losses else None,
+            "best_trade": max(closed, default=None), "worst_trade": min(closed, default=None), "avg_trade": average,
+            "fees": dict(sorted(fees.items())),
+            "exposure": sum(exposed for *_, exposed in points) / len(points) if points else None}
+
+
+def seconds(time):
+    """Epoch seconds of a market time as paper keeps it ('2026-11-25T14:00:00.000000Z')."""
+    return (datetime.fromisoformat(time[:-1]) - EPOCH).total_seconds()
+
+
+def ratio_text(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+WIDTH, HEIGHT, LEFT, RIGHT = 900, 500, 80, 860  # the chart, and the plot's x range (amounts left of it)
+EQUITY_Y, DRAWDOWN_Y = (40, 364), (384, 466)  # the panels' top and bottom
+# Date label steps in seconds, each at most twice the one before: any span of 8 minutes or more gets 4-8 labels.
+TIME_STEPS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
+              14 * DAY, 28 * DAY, 56 * DAY, 91 * DAY, 182 * DAY, 364 * DAY)
+
+
+def svg_chart(title, points, trades):
+    """An SVG of points [(seconds, equity, drawdown)] and trades [(seconds, side)] under a title: the
+    same data gives the same bytes (every number goes through a format spec); no script inside."""
+    from bisect import bisect_right
+    title = title.translate(dict.fromkeys(range(32), " ")).replace("&", "&amp;").replace("<", "&lt;").replace(
+        ">", "&gt;")  # control characters are not allowed in XML, even escaped
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
+           f' font-family="sans-serif" font-size="11">', f"<title>{title}</title>",
+           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
+           f'<text class="title" x="{LEFT}" y="24" font-size="15" font-weight="bold">{title}</text>']
+    if not points:
+        return "\n".join(svg + [f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle">no equity points'
+                                f"</text>", "</svg>\n"])
+    times = [moment for moment, _, _ in points]
+    first, last = min(times), max(times)
+    x_start, x_scale = (LEFT, (RIGHT - LEFT) / (last - first)) if last > first else ((LEFT + RIGHT) / 2, 0)
+    xs = [f"{x_start + (moment - first) * x_scale:.1f}" for moment in times]
+    step, bottom, top = amount_ticks(min(equity for _, equity, _ in points), max(equity for _, equity, _ in points))
+    y_scale = (EQUITY_Y[1] - EQUITY_Y[0]) / float((top - bottom) * step)
+    ys = [EQUITY_Y[1] - (float(equity) - float(bottom * step)) * y_scale for _, equity, _ in points]
+    deepest = min(fall for _, _, fall in points)
+    depth = -deepest if deepest < 0 else 0.01  # an account that never fell still gets a scale
+    area = " ".join(f"{x},{DRAWDOWN_Y[0] - fall * (DRAWDOWN_Y[1] - DRAWDOWN_Y[0]) / depth:.1f}"
+                    for x, (_, _, fall) in zip(xs, points))
+    grid, labels = chart_axes(step, bottom, top, first, last, x_start, x_scale, depth)
+    markers = {"buy": [], "sell": []}
+    for moment, side in trades:  # on the equity of the last point at or before it
+        x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
+        markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
+                             f'<path class="sell" d="M{x:.1f},{y + 5:.1f}l4.5,-8h-9z"/>')
+    svg += [f'<path class="grid" d="{"".join(grid)}" stroke="#e6e6e6" fill="none"/>'] + [
+        f'<rect x="{LEFT}" y="{top_y}" width="{RIGHT - LEFT}" height="{bottom_y - top_y}" stroke="#999" fill="none"/>'
+        for top_y, bottom_y in (EQUITY_Y, DRAWDOWN_Y)] + [
+        f'<polygon class="drawdown" points="{xs[0]},{DRAWDOWN_Y[0]} {area} {xs[-1]},{DRAWDOWN_Y[0]}" fill="#cf222e"'
+        ' fill-opacity=".3" stroke="#cf222e" stroke-width=".5"/>',
+        '<polyline class="equity" points="' + " ".join(f"{x},{y:.1f}" for x, y in zip(xs, ys)) + '" fill="none"'
+        ' stroke="#0969da" stroke-width="1.5" stroke-linejoin="round"/>']
+    if len(points) == 1:
+        svg.append(f'<circle class="dot" cx="{xs[0]}" cy="{ys[0]:.1f}" r="3" fill="#0969da"/>')
+    return "\n".join(svg + ['<g fill="#1a7f37" stroke="#fff" stroke-width=".5">', *markers["buy"], "</g>",
+                            '<g fill="#cf222e" stroke="#fff" stroke-width=".5">', *markers["sell"], "</g>",
+                            '<g fill="#333">', *labels, "</g>", "</svg>\n"])
+
+
+def amount_ticks(low, high):
+    """The amount axis: (step, bottom, top), ticks at bottom x step to top x step. The smallest 1, 2 or 5
+    x 10^k step that covers low to high in at most 6 ticks; if that leaves only 3, the step below it.
+    Exact Decimals, so the labels are exact too; a flat line sits in the middle."""
+    if low == high:
+        pad = max(abs(low) / 100, Decimal(1))
+        low, high = low - pad, high + pad
+    exponent, smaller = (high - low).adjusted(), None
+    for step in (Decimal(digit).scaleb(exponent + shift) for shift in (-2, -1, 0, 1) for digit in (1, 2, 5)):
+        bottom, top = -(-low / step).to_integral_value(ROUND_CEILING), (high / step).to_integral_value(ROUND_CEILING)
+        if top - bottom <= 5:
+            break
+        smaller = step, bottom, top  # the first step gives 100 ticks or more, so this is set
+    return smaller if top - bottom < 3 else (step, bottom, top)
+
+
+def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
+    """The grid lines (one path) and the labels: amounts on the left, 0% and the deepest drawdown, and
+    4-8 UTC dates at whole multiples of a step ('%Y-%m-%d' from a day up)."""
+    grid, labels, intervals, places = [], [], int(top - bottom), max(0, -step.as_tuple().exponent)
+    for index in range(intervals + 1):
+        y = EQUITY_Y[1] - index * (EQUITY_Y[1] - EQUITY_Y[0]) / intervals
+        grid.append(f"M{LEFT},{y:.1f}H{RIGHT}")
+        labels.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{(bottom + index) * step:,.{places}f}'
+                      "</text>")
+    steps = iter(TIME_STEPS)
+    time_step = next(steps)
+    while last // time_step + first // -time_step >= 8:  # floor(last / step) - ceil(first / step): labels less one
+        time_step = next(steps, time_step * 2)
+    for moment in range(int(-(first // -time_step) * time_step), int(last) + 1, int(time_step)) or [first]:
+        x = x_start + (moment - first) * x_scale
+        grid.append(f"M{x:.1f},{EQUITY_Y[0]}V{EQUITY_Y[1]}M{x:.1f},{DRAWDOWN_Y[0]}V{DRAWDOWN_Y[1]}")
+        labels.append(f'<text x="{x:.1f}" y="{DRAWDOWN_Y[1] + 16}" text-anchor="middle">'
+                      f'{time.strftime("%Y-%m-%d" if time_step >= DAY else "%m-%d %H:%M", time.gmtime(moment))}</text>')
+    return grid, labels + [f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[0] + 4}" text-anchor="end">0%</text>',
+                           f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[1]}" text-anchor="end">{-depth:.2%}</text>']
 
 
 # --- Rendering ---
@@ -1752,6 +2035,62 @@ def price_rows(reader, symbol, file):
             yield reader.line_num, tick
 
 
+def cmd_equity(ledger, args):
+    points = ledger.equity(args.account_id, args.quote or "USDT")
+    rows = [{"time": point["time"], "equity": fmt(point["equity"]), "drawdown": f"{point['drawdown']:.6f}"}
+            for point in points]
+    if args.csv:
+        return plain(points), csv_text(rows, ["time", "equity", "drawdown"])
+    return plain(points), table(rows, "time equity drawdown") if rows else "No equity points yet: the account has" \
+        " none until a price is recorded at which every holding has one."
+
+
+STATS = [  # key, label, how it is shown
+    ("start", "Start", "{}"), ("end", "End", "{}"), ("duration", "Duration", "span"),
+    ("equity_start", "Equity start [Q]", "amount"), ("equity_final", "Equity final [Q]", "amount"),
+    ("equity_peak", "Equity peak [Q]", "amount"), ("return", "Return [%]", "percent"),
+    ("buy_and_hold_return", "Buy & hold return [%]", "percent"), ("max_drawdown", "Max. drawdown [%]", "percent"),
+    ("max_drawdown_duration", "Max. drawdown duration", "span"), ("cagr", "CAGR [%]", "percent"),
+    ("volatility", "Volatility (ann.) [%]", "percent"), ("sharpe", "Sharpe ratio", "{:.3f}"),
+    ("sortino", "Sortino ratio", "{:.3f}"), ("calmar", "Calmar ratio", "{:.3f}"), ("trades", "Trades (fills)", "{}"),
+    ("closed_trades", "Closed trades", "{}"), ("win_rate", "Win rate [%]", "percent"),
+    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [Q]", "amount"),
+    ("worst_trade", "Worst trade [Q]", "amount"), ("avg_trade", "Avg. trade [Q]", "amount"),
+    ("fees", "Fees", "fees"), ("exposure", "Exposure [%]", "percent")]
+
+
+def cmd_stats(ledger, args):
+    quote = args.quote or "USDT"
+    done = ledger.stats(args.account_id, quote)
+    lines = []
+    for key, label, how in STATS:
+        value = done[key]
+        if value is None:
+            shown_value = "n/a"
+        elif how == "span":
+            shown_value = f"{int(value // DAY)} days {time.strftime('%H:%M:%S', time.gmtime(value % DAY))}"
+        elif how == "percent":
+            shown_value = f"{value * 100:.2f}"
+        elif how == "amount":
+            shown_value = fmt(value)
+        elif how == "fees":
+            shown_value = ", ".join(f"{fmt(fee)} {currency}" for currency, fee in value.items()) or "0"
+        else:
+            shown_value = how.format(value)
+        lines.append(f"{label.replace('[Q]', f'[{quote}]'):<28}{shown_value}")
+    return plain(done), "\n".join(lines)
+
+
+def cmd_chart(ledger, args):
+    svg = ledger.chart(args.account_id, args.quote or "USDT")
+    if args.output == "-":
+        return {"svg": svg}, svg.rstrip("\n")
+    path = args.output or f"equity-{ledger._account(args.account_id).id[:8]}.svg"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(svg)
+    return {"chart": path, "bytes": len(svg.encode())}, f"wrote {path} ({len(svg.encode()):,} bytes)"
+
+
 def cmd_prices(ledger, args):
     prices = plain(ledger.prices(args.symbol, args.limit))
     if args.csv:
@@ -1874,6 +2213,7 @@ OPTIONS = {  # option: its argparse keywords
     "prices-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "only this symbol"},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": checked(to_path), "help": "the new file (an existing one is never overwritten)"},
+    "output": {"type": checked(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
     "db": {"type": checked(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
@@ -1894,12 +2234,15 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              " close", cmd_tick),
     "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol", cmd_feed),
     "prices": ("list recorded prices, newest first", "prices-symbol limit csv", cmd_prices),
+    "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
+    "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
+    "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
     "orders": ("list an account's orders, newest first", "account-id! open", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
 }
-READS = ("status", "history", "verify", "orders", "backup", "prices")  # these open the database read-only
+READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart")  # these open the database read-only
 
 
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}

@@ -1939,3 +1939,97 @@ def test_backup_makes_its_folder_and_names_refused_paths_truly(run, acct, db, tm
     typo = cli("status", "--db", str(tmp_path / "typo") + "/")
     assert (typo.returncode, typo.stderr) == (1, f"paper: error: {tmp_path / 'typo'}/ ends with a slash: give the"
                                                  " database file's name\n")
+
+
+# --- Results: equity, stats, chart (a series worked out by hand) ---
+
+def hand_worked_account(run):
+    """1000 USDT; BTC/USDT at 00:00 UTC on five days: 100, 120, 90, 110, 130. On day 1 it buys 5 BTC at
+    100, after day 3's price it deposits 100 USDT, on day 4 it sells the 5 BTC at 110; no fees.
+    Equity (USDT + 5 BTC x price): 500 + 500 = 1000, 500 + 600 = 1100, 600 + 450 = 1050 (the deposit of
+    100 is in it, not a gain), 600 + 550 = 1150, then 1150 in cash."""
+    acct = ok(run("init", "--balance", "1000", "--name", "Hand <worked> & checked")).strip()
+    for day, close in enumerate(["100", "120", "90", "110", "130"], 1):
+        ok(run("tick", "--symbol", "BTC/USDT", "--price", close, "--time", f"2026-01-0{day}"))
+        if day == 1:
+            ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "5", "--fee-rate", "0"))
+        if day == 3:
+            ok(run("deposit", "--account-id", acct, "--amount", "100"))
+        if day == 4:
+            ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "5",
+                   "--fee-rate", "0"))
+    return acct
+
+
+def test_equity_curve_by_hand(run):
+    acct = hand_worked_account(run)
+    points = json.loads(ok(run("equity", "--account-id", acct, "--json")))
+    assert [(p["time"][:10], p["equity"]) for p in points] == [
+        ("2026-01-01", "1000.00"), ("2026-01-02", "1100.00"), ("2026-01-03", "1050.00"), ("2026-01-04", "1150.00"),
+        ("2026-01-05", "1150.00")]
+    # growth of 1: 1, 1.1, 1.1 x (1050 - 100) / 1100 = 0.95, 0.95 x 1150 / 1050, the same; peak 1.1
+    assert [p["drawdown"] for p in points] == pytest.approx([0, 0, 0.95 / 1.1 - 1, 0.95 * 1150 / 1050 / 1.1 - 1,
+                                                             0.95 * 1150 / 1050 / 1.1 - 1])
+    assert ok(run("equity", "--account-id", acct, "--csv")).splitlines()[:4] == [
+        "time,equity,drawdown", "2026-01-01T00:00:00.000000Z,1000.00,0.000000",
+        "2026-01-02T00:00:00.000000Z,1100.00,0.000000", "2026-01-03T00:00:00.000000Z,1050.00,-0.136364"]
+
+
+def test_stats_by_hand(run):
+    acct = hand_worked_account(run)
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))
+    returns = [1100 / 1000 - 1, (1050 - 100) / 1100 - 1, 1150 / 1050 - 1, 1150 / 1150 - 1]  # one a day after the first
+    mean = sum(returns) / 4
+    deviation = (sum((r - mean) ** 2 for r in returns) / 3) ** 0.5
+    cagr = ((1 + returns[0]) * (1 + returns[1]) * (1 + returns[2]) * (1 + returns[3])) ** (365 / 4) - 1
+    assert {key: stats[key] for key in ("start", "end", "duration", "equity_start", "equity_final", "equity_peak",
+                                        "trades", "closed_trades", "best_trade", "worst_trade", "avg_trade", "fees",
+                                        "max_drawdown_duration", "win_rate", "profit_factor")} == {
+        "start": "2026-01-01T00:00:00.000000Z", "end": "2026-01-05T00:00:00.000000Z", "duration": 4 * 86400,
+        "equity_start": "1000.00", "equity_final": "1150.00", "equity_peak": "1150.00", "trades": 2, "closed_trades": 1,
+        "best_trade": "50.00", "worst_trade": "50.00", "avg_trade": "50.00", "fees": {"USDT": "0.00"},
+        "max_drawdown_duration": 3 * 86400,  # from day 2's peak to the end: it never got back to 1.1
+        "win_rate": 1.0, "profit_factor": None}  # the sale: 5 x 110 - 5 x 100 = 50; no losing trade
+    assert stats["return"] == pytest.approx(0.95 * 1150 / 1050 - 1)  # time-weighted: the deposit is no gain
+    assert stats["buy_and_hold_return"] == pytest.approx(130 / 100 - 1)
+    assert stats["max_drawdown"] == pytest.approx(0.95 / 1.1 - 1)
+    assert stats["exposure"] == pytest.approx(3 / 5)  # BTC held after day 1's, 2's and 3's prices
+    assert stats["volatility"] == pytest.approx(deviation * 365 ** 0.5)
+    assert stats["sharpe"] == pytest.approx(mean / deviation * 365 ** 0.5)
+    assert stats["sortino"] == pytest.approx(mean * 365 / ((returns[1] ** 2 / 4) ** 0.5 * 365 ** 0.5))
+    assert stats["cagr"] == pytest.approx(cagr)
+    assert stats["calmar"] == pytest.approx(cagr / (1 - 0.95 / 1.1))
+    text = ok(run("stats", "--account-id", acct))
+    assert "Return [%]                  4.05\n" in text and "Max. drawdown duration      3 days 00:00:00\n" in text
+    assert "Profit factor               n/a\n" in text
+
+
+def test_ratios_that_cannot_be_computed_are_null(run, acct):
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-01-01"))
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))  # one point, one day
+    assert stats["equity_start"] == stats["equity_final"] == "5000.00"
+    assert [stats[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar", "win_rate", "best_trade")] == \
+        [None] * 7
+    assert (stats["return"], stats["max_drawdown"], stats["trades"], stats["exposure"]) == (0, 0, 0, 0)
+    empty = ok(run("init")).strip()  # opened after the only price: no point at all
+    assert json.loads(ok(run("equity", "--account-id", empty, "--json"))) == []
+    assert json.loads(ok(run("stats", "--account-id", empty, "--json")))["start"] is None
+
+
+def test_the_chart_is_svg_with_one_point_per_equity_point(run, tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ElementTree
+    acct = hand_worked_account(run)
+    monkeypatch.chdir(tmp_path)
+    assert ok(run("chart", "--account-id", acct)).startswith(f"wrote equity-{acct[:8]}.svg (")
+    svg = (tmp_path / f"equity-{acct[:8]}.svg").read_text()
+    root = ElementTree.fromstring(svg)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    line = root.find(".//svg:polyline[@class='equity']", ns)
+    xs = [float(pair.split(",")[0]) for pair in line.get("points").split()]
+    assert len(xs) == 5 and xs == sorted(xs)  # one point per equity point, left to right in time
+    assert len(root.findall(".//svg:path[@class='buy']", ns)) == 1
+    assert len(root.findall(".//svg:path[@class='sell']", ns)) == 1
+    assert root.find("svg:title", ns).text == "Hand <worked> & checked: return +4.05%, max drawdown -13.64% (USDT)"
+    assert root.findall(".//svg:polygon[@class='drawdown']", ns) and not root.findall(".//svg:script", ns)
+    assert "2026-01-01" in svg  # dates on the axis
+    assert ok(run("chart", "--account-id", acct, "--output", "-")) == svg  # the same data, the same bytes
