@@ -228,10 +228,12 @@ def to_price(text):
 def to_time(value):
     """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
     from ISO-8601 text (a date alone is midnight; no zone is UTC), epoch seconds, or a datetime."""
-    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
-        with contextlib.suppress(ValueError):  # paper's own form, as feed files written by paper hold it
+    if isinstance(value, str) and len(value) in (20, 27) and value[10] == "T" and value[-1] == "Z":
+        try:  # paper's own form, or the same to the second: checked at once
             datetime.fromisoformat(value[:-1])
-            return value
+            return value if len(value) == 27 else f"{value[:-1]}.000000Z"
+        except ValueError:
+            pass  # and refused below
     try:
         if isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit() or isinstance(
                 value, (int, Decimal)) and not isinstance(value, bool):
@@ -759,12 +761,13 @@ class Ledger:
         or a kill leaves none of them, and nobody else sees any of them before the end. A refused
         operation inside it leaves nothing of itself, and the batch goes on if you catch the refusal.
         A backtest runs in one: inside it, prices are matched against orders kept in memory."""
-        return self._transaction()
+        return self._transaction(exact=False)  # the batch's own code keeps its own decimal context
 
     @contextlib.contextmanager
-    def _transaction(self, begin="BEGIN IMMEDIATE"):
+    def _transaction(self, begin="BEGIN IMMEDIATE", exact=True):
         """One SQLite transaction: every change inside it lands together or not at all. A write inside
-        another one (a batch) is a savepoint: refused, it leaves nothing, and the outer one goes on."""
+        another one (a batch) is a savepoint: refused, it leaves nothing, and the outer one goes on.
+        Arithmetic inside is exact: a rounding raises Inexact instead of happening."""
         try:
             nested = self.db.in_transaction
         except sqlite3.ProgrammingError:
@@ -772,11 +775,13 @@ class Ledger:
         if nested:
             self._write_prices()
             if begin != "BEGIN IMMEDIATE":
-                yield
+                with localcontext(EXACT):
+                    yield
                 return
             self.db.execute("SAVEPOINT operation")
             try:
-                yield
+                with localcontext(EXACT):
+                    yield
             except BaseException:
                 if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
                     self.db.execute("ROLLBACK TO operation")
@@ -792,7 +797,7 @@ class Ledger:
                 if version != self._seen:  # another connection wrote: what is kept may be stale
                     self._forget()
                     self._seen = version
-                with localcontext(EXACT):
+                with localcontext(EXACT) if exact else contextlib.nullcontext():
                     yield
                 self._write_prices()
                 self.db.execute("COMMIT")
@@ -1185,7 +1190,7 @@ class Ledger:
     def _tick(self, symbol, time, bar):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": []}
-        latest = self._latest_price(symbol)
+        latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
         if latest and time <= latest[1]:
             self._write_prices()
             same = latest if time == latest[1] else self.db.execute(
@@ -1196,10 +1201,13 @@ class Ledger:
                 raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
             return result
-        price_id = (self._price_id or 0) + 1  # this transaction holds the write lock: nobody else adds one
-        self._unwritten.append((price_id, symbol, time, *bar, self._began))
+        price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
+        # this transaction holds the write lock
+        texts = (fmt(bar[0]),) * 4 if bar[0] == bar[1] == bar[2] == bar[3] else tuple(map(fmt, bar))  # a tick: once
+        self._unwritten.append((price_id, symbol, time, *texts, self._began))
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
-        return self._match(self._book(symbol), *bar, time=time, result=result)
+        book = self._books[symbol] if symbol in self._books else self._book(symbol)
+        return self._match(book, *bar, time=time, result=result) if book.orders else result
 
     def _match(self, book, open, high, low, close, time=None, market=False, result=None):
         """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
@@ -1207,6 +1215,8 @@ class Ledger:
         available balance together is cancelled instead, its reserve released. A stop-limit triggered
         by a price is matched as a limit order from the next price on (at once when it is placed)."""
         result = result or {"fills": [], "cancelled": [], "triggered": []}
+        if not book.orders:  # most prices reach no order: the book is empty, or its nearest orders are out of reach
+            return result
         for order in book.expired(time) if time else ():
             result["cancelled"].append(self._close(order, "EXPIRED"))
         due = book.due(open, high, low)
@@ -1671,9 +1681,11 @@ def summary(points, trades, closed, hold):
     fees = {}
     for symbol, fee in trades:
         fees[symbol.partition("/")[2]] = fees.get(symbol.partition("/")[2], ZERO) + fee
-    gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
-    with localcontext(ROUNDED):
+    with localcontext(ROUNDED):  # each P&L as status shows it (to 18 places); their sums are then exact
+        closed = [pnl.quantize(Decimal("1e-18")) for pnl in closed]
+        gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
+        closed = [Decimal(fmt(pnl)) for pnl in closed]
     return {"start": points[0][1] if points else None, "end": points[-1][1] if points else None,
             "duration": curve[-1][0] - curve[0][0] if points else 0,
             "equity_start": points[0][2] if points else None, "equity_final": points[-1][2] if points else None,
