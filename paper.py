@@ -1509,25 +1509,28 @@ class Ledger:
                                              " WHERE id <= ? GROUP BY symbol)", (start,)):
             if symbol.endswith(f"/{quote}"):
                 priced[symbol.partition("/")[0]] = close
-        held, brought, points, next_move = {}, {}, [], 0
-        for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, close FROM prices WHERE id > ?"
+        held, brought, points, next_move, equity, exposed, suffix = {}, {}, [], 0, None, False, f"/{quote}"
+        for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
                                                              " ORDER BY id", (start,)):
+            changed = symbol.endswith(suffix) and held.get(symbol[:-len(suffix)])  # a holding's price moved
             while next_move < len(moves) and moves[next_move][0] <= price_id:
                 _, currency, amount, flow = moves[next_move]
-                held[currency] = held.get(currency, ZERO) + amount
+                held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow and points:
                     brought[currency] = brought.get(currency, ZERO) + amount
                 next_move += 1
-            if symbol.endswith(f"/{quote}"):
-                priced[symbol.partition("/")[0]] = close
-            try:
-                equity = sum([total * priced[currency] for currency, total in held.items() if total], ZERO)
-            except KeyError:  # a holding has no price yet: no point
-                continue
+            if symbol.endswith(suffix):
+                priced[symbol[:-len(suffix)]] = Decimal(close)
+            if changed or equity is None:  # else this price leaves the equity as it was
+                try:
+                    equity = sum([total * priced[currency] for currency, total in held.items() if total], ZERO)
+                except KeyError:  # a holding has no price yet: no point
+                    equity = None
+                    continue
+                exposed = any(total for currency, total in held.items() if currency != quote)
             flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
             brought.clear()
-            points.append((price_id, time, equity, flow, any(total for currency, total in held.items()
-                                                             if currency != quote)))
+            points.append((price_id, time, equity, flow, exposed))
         return points
 
     def equity(self, account_id, quote="USDT"):
@@ -2005,6 +2008,15 @@ def json_line(value):
     return json.dumps(value, ensure_ascii=False)
 
 
+def json_text(value):
+    """value as --json prints it: an object indented, a list one item to a line (json's indenting encoder
+    is pure Python: 100,000 items would take a second)."""
+    import json
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(map(json.JSONEncoder(ensure_ascii=False).encode, value)) + "\n]" if value else "[]"
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def fed_text(fed):
     return (f"recorded {count(fed['recorded'], 'price')}" + (f", skipped {fed['skipped']} recorded already" if
                                                                fed["skipped"] else "")
@@ -2048,12 +2060,13 @@ def price_rows(reader, symbol, file):
 
 
 def cmd_equity(ledger, args):
-    points = ledger.equity(args.account_id, args.quote or "USDT")
-    rows = [{"time": point["time"], "equity": fmt(point["equity"]), "drawdown": f"{point['drawdown']:.6f}"}
-            for point in points]
+    points = [point | {"equity": fmt(point["equity"])} for point in ledger.equity(args.account_id, args.quote or "USDT")]
+    if args.json:  # 100,000 points: no text made only to be dropped
+        return points, None
+    rows = [point | {"drawdown": f"{point['drawdown']:.6f}"} for point in points]
     if args.csv:
-        return plain(points), csv_text(rows, ["time", "equity", "drawdown"])
-    return plain(points), table(rows, "time equity drawdown") if rows else "No equity points yet: the account has" \
+        return points, csv_text(rows, ["time", "equity", "drawdown"])
+    return points, table(rows, "time equity drawdown") if rows else "No equity points yet: the account has" \
         " none until a price is recorded at which every holding has one."
 
 
@@ -2379,8 +2392,7 @@ def run(args, path, timeout, interrupt=None):
             value, text, *code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
         if args.json:
-            import json
-            text = json.dumps(value, indent=2, ensure_ascii=False)
+            text = json_text(value)
         return (code or [0])[0], text + "\n"
     except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
         return fail("interrupted; nothing was recorded", 130), ""
