@@ -50,6 +50,7 @@ ZERO = Decimal(0)
 DAY = 86400  # seconds
 SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 EPOCH = datetime(1970, 1, 1)
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
@@ -228,7 +229,7 @@ def to_price(text):
 def to_time(value):
     """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
     from ISO-8601 text (a date alone is midnight; no zone is UTC), epoch seconds, or a datetime."""
-    if isinstance(value, str) and len(value) in (20, 27) and value[10] == "T" and value[-1] == "Z":
+    if isinstance(value, str) and TIME.fullmatch(value):
         try:  # paper's own form, or the same to the second: checked at once
             datetime.fromisoformat(value[:-1])
             return value if len(value) == 27 else f"{value[:-1]}.000000Z"
@@ -320,7 +321,8 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
 
 
 def order_terms(order):
-    return order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate
+    return (order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate,
+            order.expires_at)
 
 
 def to_terms(side, symbol, qty, price, fee_rate, what="price"):
@@ -605,7 +607,13 @@ class Book:
         while self.rises and self.rises[0][0] <= high:
             key, age, order_id, stop = self.pop(self.rises)
             reached.setdefault(order_id, []).append((stop, max(open, key)))
-        due = [(self.orders.pop(order_id), max(legs)) for order_id, legs in reached.items() if order_id in self.orders]
+        due = []
+        for order_id, legs in reached.items():
+            order = self.orders.get(order_id, (None,))[0]
+            current = order and {stop for stop, _ in order.legs()}  # a triggered stop-limit has left its stop leg
+            legs = [leg for leg in legs if current and leg[0] in current]
+            if legs:
+                due.append((self.orders.pop(order_id), max(legs)))
         return [(order, age, *leg) for (order, age), leg in sorted(due, key=lambda item: item[0][1])]
 
 
@@ -783,6 +791,7 @@ class Ledger:
                 with localcontext(EXACT):
                     yield
             except BaseException:
+                self._unwritten.clear()  # prices recorded inside it go with it
                 if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
                     self.db.execute("ROLLBACK TO operation")
                     self.db.execute("RELEASE operation")
@@ -1038,8 +1047,8 @@ class Ledger:
         with self._transaction():
             account = self._account(account_id)
             done = ref and self._recorded(account.id, [ref]).get(ref)
-            if done:
-                return self._retry(ref, done, side, symbol, qty, done.price if price is None else price, fee_rate)
+            if done and price is None:  # at the latest close: whatever the market did since, a retry is the same
+                return self._retry(ref, done, side, symbol, qty, done.price, fee_rate)
             if price is None:
                 latest = self._latest_price(symbol)
                 if latest is None:
@@ -1051,6 +1060,8 @@ class Ledger:
                 price = moved.quantize(Decimal("1e-8"), context=CEILING if side == "buy" else FLOORED)
                 if not price:
                     raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
+            if done:  # compared at the price it filled at, slippage and all
+                return self._retry(ref, done, side, symbol, qty, price, fee_rate)
             return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
@@ -1094,12 +1105,12 @@ class Ledger:
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES ({', '.join('?' * 17)})",
                                   tuple(vars(order).values())).lastrowid
-            if order.symbol in self._books:
-                self._books[order.symbol].add(order, age)
-            if latest:  # a marketable order: matched against the latest price, as on an exchange
+            if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
                 book = Book()
                 book.add(order, age)
-                order.fills = self._match(book, *latest[2:], market=True)["fills"]
+                order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
+            if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
+                self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
 
     def _find_order(self, account_id, ref):
@@ -1145,8 +1156,11 @@ class Ledger:
         self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
                         " triggered = ? WHERE id = ?",
                         (filled, reserved, status, order.updated_at, order.triggered, order.id))
-        if status != "OPEN" and order.symbol in self._books:
-            self._books[order.symbol].remove(order.id)
+        book = self._books.get(order.symbol)
+        if book and status != "OPEN":
+            book.remove(order.id)
+        elif book and order.id in book.orders:  # filled in part by hand: the book must see what is left
+            book.orders[order.id] = order, book.orders[order.id][1]
 
     def orders(self, account_id, open_only=False):
         """The account's orders, newest first."""
@@ -1400,7 +1414,7 @@ class Ledger:
 
     def _check_trades(self, found, legs, where, params):
         """Each trade against its legs (qty x price, the fee the fee rule gives, signs, currencies, its
-        account); returns the quantity filled of each order {order id: qty}."""
+        account); returns what filled each order {order id: (qty, [(trade id, price)])}."""
         fills = {}
         for trade_id, account, order_id, symbol, side, *terms in self.db.execute(
                 f"SELECT id, account_id, order_id, symbol, side, +qty, +price, +fee_rate, +fee FROM trades{where}",
@@ -1412,7 +1426,8 @@ class Ledger:
             if checked is None:
                 continue
             qty, price, fee_rate, fee = checked
-            fills[order_id] = fills.get(order_id, ZERO) + qty
+            filled, prices = fills.get(order_id, (ZERO, []))
+            fills[order_id] = filled + qty, prices + [(trade_id, price)]
             value, due = cost(qty, price, fee_rate)
             if fee != due:
                 found.add(account, quote, f"trade {trade_id}: fee {fmt(fee)}, but {fmt(qty)} x {fmt(price)} at fee"
@@ -1431,21 +1446,28 @@ class Ledger:
         return fills
 
     def _check_orders(self, found, fills, where, params):
-        """Each order's filled qty against its trades, and each open order's reserve against its type and
-        what is left of it; returns the reserves {(account, currency): total}."""
+        """Each order's filled qty against its trades, the prices of a limit order's fills against its limit,
+        its expiry's form, and each open order's reserve against its type and what is left of it; returns
+        the reserves {(account, currency): total}."""
         reserves = {}
         for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
-                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price"
+                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at"
                                    f" FROM orders{where}", params):
             order = Order(*row)
             texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
-                                                       "stop_price"), row[4:9] + row[13:]) if text is not None}
+                                                       "stop_price"), row[4:9] + row[13:14]) if text is not None}
             checked = found.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
             if checked is None:
                 continue
             for name, value in zip(texts, checked):
                 setattr(order, name, value)
-            key, filled = (order.account_id, order.reserve_currency), fills.pop(order.id, ZERO)
+            key, (filled, prices) = (order.account_id, order.reserve_currency), fills.pop(order.id, (ZERO, []))
+            if order.expires_at is not None and not TIME.fullmatch(str(order.expires_at)):
+                found.add(*key, f"order {order.id}: expires_at holds {shown(order.expires_at)}, not a market time")
+            for trade_id, price in prices if order.type in ("limit", "stop-limit") else ():
+                if price > order.limit_price if order.side == "buy" else price < order.limit_price:
+                    found.add(*key, f"trade {trade_id} filled order {order.id} at {fmt(price)}, beyond its limit"
+                                    f" {fmt(order.limit_price)}")
             if order.filled_qty != filled or (order.status == "FILLED") != (filled == order.qty):
                 found.add(*key, f"order {order.id} is {order.status} with {fmt(order.filled_qty)} of {fmt(order.qty)}"
                                 f" filled, but its trades fill {fmt(filled)}")
@@ -1484,7 +1506,9 @@ class Ledger:
             if checked and not checked[2] <= min(checked[0], checked[3]) <= max(checked[0], checked[3]) <= checked[1]:
                 found.add("", symbol, f"price {price_id}: low {fmt(checked[2])} and high {fmt(checked[1])} do not hold"
                                       f" open {fmt(checked[0])} and close {fmt(checked[3])}")
-            if time <= latest.get(symbol, ""):
+            if not TIME.fullmatch(str(time)):
+                found.add("", symbol, f"price {price_id}: time holds {shown(time)}, not a market time")
+            elif time <= latest.get(symbol, ""):
                 found.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
             latest[symbol] = max(time, latest.get(symbol, ""))
         for table in ("accounts", "trades", "transactions"):

@@ -2033,3 +2033,84 @@ def test_the_chart_is_svg_with_one_point_per_equity_point(run, tmp_path, monkeyp
     assert root.findall(".//svg:polygon[@class='drawdown']", ns) and not root.findall(".//svg:script", ns)
     assert "2026-01-01" in svg  # dates on the axis
     assert ok(run("chart", "--account-id", acct, "--output", "-")) == svg  # the same data, the same bytes
+
+
+# --- Found by review: the market ---
+
+def test_an_order_placed_after_a_bar_is_matched_at_its_close_only(run, acct, db):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    price(run, "BTC/USDT", "100", "110", "90", "105", time="2026-01-01")  # the market is at 105 now
+    stop = place(run, acct, "sell", "1", "--type", "stop", "--stop-price", "95")
+    assert (stop["status"], stop["fills"]) == ("OPEN", [])  # the bar's low of 90 is history
+    limit = place(run, acct, "buy", "1", "--limit-price", "106")
+    assert [fill["price"] for fill in limit["fills"]] == ["105.00"]  # reached by the close: filled at it
+
+
+def test_a_partial_fill_by_hand_is_seen_by_the_next_price(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10000").id
+        ledger.tick("BTC/USDT", "100", time="2026-01-01")
+        order = ledger.place_order(account, "buy", "BTC/USDT", "10", "90")
+        ledger.tick("BTC/USDT", "95", time="2026-01-02")  # the book of open orders is kept from here
+        ledger.fill(order.id, price="90", qty="4")
+        [fill] = ledger.tick("BTC/USDT", "89", time="2026-01-03")["fills"]
+        assert fill.qty == Decimal(6)  # what was left, not the whole order again
+        assert ledger.verify() == []
+
+
+def test_a_stop_limit_triggered_when_placed_keeps_to_its_limit(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10000").id
+        ledger.tick("BTC/USDT", "100", time="2026-01-01")
+        ledger.tick("BTC/USDT", "100", time="2026-01-02")  # the book is kept
+        order = ledger.place_order(account, "buy", "BTC/USDT", "1", "99", type="stop-limit", stop_price="100")
+        assert order.triggered == 1 and order.status == "OPEN"
+        assert ledger.tick("BTC/USDT", "101", time="2026-01-03")["fills"] == []  # above its limit of 99
+        assert [fill.price for fill in ledger.tick("BTC/USDT", "98", time="2026-01-04")["fills"]] == [Decimal(98)]
+        assert ledger.verify() == []
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("2026-11-25T14:00-05:00", "2026-11-25T19:00:00.000000Z"),
+    ("2026-11-25T14:00:00,5Z", "2026-11-25T14:00:00.500000Z"),
+    ("2026-W48-3T14:00:00Z", "2026-11-25T14:00:00.000000Z"),
+    ("2026-11-25T14:00:00.000+01:00", "2026-11-25T13:00:00.000000Z"),
+])
+def test_every_time_is_stored_in_one_form(run, acct, given, stored):
+    assert price(run, "BTC/USDT", "1", time=given)["time"] == stored
+
+
+def test_a_nested_batch_that_fails_leaves_no_price(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        order = ledger.place_order(account, "buy", "BTC/USDT", "1", "1", expires="2026-01-02")
+        with ledger.batch():
+            ledger.tick("ETH/USDT", "5", time="2026-01-01")
+            with contextlib.suppress(ValueError):
+                with ledger.batch():
+                    ledger.tick("BTC/USDT", "100", time="2026-01-03")  # it expires the order, then all is undone
+                    raise ValueError
+        assert [(p["symbol"], p["close"]) for p in ledger.prices()] == [("ETH/USDT", Decimal(5))]
+        assert ledger.orders(account)[0].status == "OPEN" and ledger.verify() == []
+
+
+def test_retries_with_slippage_and_expiries(run, acct):
+    argv = ["trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "50",
+            "--slippage", "0.01", "--ref", "s1"]
+    assert ok(run(*argv)) == ok(run(*argv))  # the same trade: 50.50 both times
+    order = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+             "10", "--ref", "o1"]
+    ok(run(*order, "--expires", "2027-01-01"))
+    assert "ref 'o1' was used for a limit order" in refused(run(*order, "--expires", "2028-01-01"))
+
+
+def test_verify_checks_fill_prices_against_limits_and_time_forms(run, acct, db):
+    order = place(run, acct, "buy", "1", "--limit-price", "100")
+    ok(run("fill", "--order-id", order["id"]))
+    price(run, "BTC/USDT", "1", time="2026-01-01")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript("DROP TRIGGER trades_append_only_update; UPDATE trades SET price = '101.00', fee = '0.101';"
+                           " DROP TRIGGER prices_append_only_update; UPDATE prices SET time = '2026-W01-1';")
+    out = run("verify")[1]
+    assert f"trade 1 filled order {order['id']} at 101.00, beyond its limit 100.00" in out
+    assert "price 1: time holds '2026-W01-1', not a market time" in out
