@@ -2049,9 +2049,9 @@ def fed_text(fed):
 
 def price_rows(reader, symbol, file):
     """(line, (symbol, price, time, open, high, low, close)) for tick, from CSV rows: with a header
-    time,symbol,price or time,symbol,open,high,low,close (other columns ignored; symbol, if the file
-    has no symbol column), or Binance's kline files (no header: open time in epoch milliseconds or
-    microseconds, open, high, low, close, volume, ...) with symbol."""
+    time,symbol,price or time,symbol,open,high,low,close (or time,symbol,close: closes alone; other
+    columns ignored; symbol, if the file has no symbol column), or Binance's kline files (no header:
+    open time in epoch milliseconds or microseconds, open, high, low, close, volume, ...) with symbol."""
     first = next(reader, None)
     if first is None:
         return
@@ -2067,6 +2067,8 @@ def price_rows(reader, symbol, file):
         return
     names = [name.strip().lower() for name in first]
     bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
+    if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
+        bar = ["close"]  # closes alone: each is a price
     wanted = ["time", *bar] + ([] if symbol else ["symbol"])
     missing = [name for name in wanted if name not in names]
     if missing or symbol and "symbol" in names:
@@ -2078,8 +2080,8 @@ def price_rows(reader, symbol, file):
             if len(row) < len(names):
                 raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {len(names)}")
             values = [row[i] for i in at]
-            tick = (symbol or values[-1], values[1] if bar == ["price"] else None, values[0],
-                    *(values[1:5] if bar != ["price"] else [None] * 4))
+            tick = (symbol or values[-1], values[1] if len(bar) == 1 else None, values[0],
+                    *(values[1:5] if len(bar) == 4 else [None] * 4))
             yield reader.line_num, tick
 
 
