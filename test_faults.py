@@ -311,6 +311,41 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
            " kept in order, every fill exactly once, verify OK after each")
 
 
+BATCH_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import paper
+with paper.Ledger(sys.argv[2]) as ledger, ledger.batch():
+    for i in range(int(sys.argv[4])):
+        ledger.tick("BTC/USDT", str(100 + i % 50), time=1795618800 + 60 * i)
+        if i % 25 == 0:
+            ledger.trade(sys.argv[3], "buy" if i % 50 == 0 else "sell", "BTC/USDT", "1")
+print("committed", flush=True)
+"""
+
+
+def test_sigkill_during_a_batch_leaves_all_of_it_or_none(tmp_path, report):
+    rng = random.Random(SEED)
+    kills = 0
+    for round_ in range(10):
+        why = f"batch kill {round_}, PAPER_FAULT_SEED={SEED}"
+        db = str(tmp_path / f"batch{round_}.db")
+        account = new_account(db)
+        child = subprocess.Popen([sys.executable, "-c", BATCH_CHILD, str(HERE), db, account, "20000"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.05, 0.4))
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert_consistent(db, why)
+        with sqlite3.connect(db) as conn:
+            counts = conn.execute("SELECT (SELECT count(*) FROM prices), (SELECT count(*) FROM trades)").fetchone()
+        assert counts in ((0, 0), (20000, 800)) and (counts[0] or out != "committed\n"), (why, counts)
+    assert kills >= 5, f"only {kills} batches were killed mid-run"
+    report(f"{kills} SIGKILLs during a batch of 20,000 prices and 800 trades through the API: none of it"
+           " recorded, or (after its commit) all of it")
+
+
 def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
     """The same order, set off by a price, filled by hand and cancelled by three processes at once:
     it fills once or is cancelled, never both."""

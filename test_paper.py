@@ -2114,3 +2114,27 @@ def test_verify_checks_fill_prices_against_limits_and_time_forms(run, acct, db):
     out = run("verify")[1]
     assert f"trade 1 filled order {order['id']} at 101.00, beyond its limit 100.00" in out
     assert "price 1: time holds '2026-W01-1', not a market time" in out
+
+
+def readme_section(title):
+    text = (HERE / "README.md").read_text()
+    return text[text.index(f"## {title}\n"):].split("\n## ")[0]
+
+
+def test_the_readme_backtest_runs_as_shown_and_twice_the_same(tmp_path):
+    section = readme_section("Backtest")
+    make_bars, backtest = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    shown = re.search(r"```console\n\$ python make_bars.py && python backtest.py\n(.*?)```", section, re.S)[1]
+    (tmp_path / "make_bars.py").write_text(make_bars)
+    (tmp_path / "backtest.py").write_text(backtest)
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    assert subprocess.run([sys.executable, "make_bars.py"], cwd=tmp_path, env=env).returncode == 0
+    runs = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "backtest.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert (result.returncode, result.stderr) == (0, "")
+        runs.append((result.stdout, (tmp_path / "backtest.svg").read_bytes()))
+    assert runs[0] == runs[1]  # a fresh database each time: the same figures, the same bytes
+    assert runs[0][0] == shown  # what the README shows is what it prints
+    assert runs[0][1] == (HERE / "images" / "backtest.svg").read_bytes()  # and the chart it embeds is this one
