@@ -9,6 +9,8 @@ pair. Everything runs on temporary databases.
 import csv
 import math
 import os
+import random
+import re
 import py_compile
 import sqlite3
 import statistics
@@ -225,12 +227,71 @@ def main():
     row("10. feed with 10,000 resting orders that never fill / with none",
         f"{statistics.median(a / b for a, b in zip(with_orders, without)):.2f}", "bar <= 1.5")
 
+    # 11. the README's backtest through the API over 100,000 bars, in one batch / the same loop without paper
+    readme = (HERE / "README.md").read_text()
+    section = readme[readme.index("## Backtest\n"):]
+    strategy = {"__name__": "backtest"}
+    exec(re.findall(r"```python\n(.*?)```", section, re.S)[1], strategy)
+    walk = folder / "walk.csv"
+    write_walk(walk, BACKTEST_BARS)
+    spent, floors = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        account = strategy["backtest"](str(walk), str(folder / "backtest.db"))
+        spent.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        crosses = no_paper(walk, strategy["FAST"], strategy["SLOW"])
+        floors.append(time.perf_counter() - start)
+    with paper.Ledger(str(folder / "backtest.db")) as ledger:
+        fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
+        assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
+    row(f"11. the README's backtest, {BACKTEST_BARS:,} bars in one batch ({fills} fills): bars per second",
+        f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "bar >= 100,000")
+    row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
+        f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
+
+    # 12. equity, stats and chart of that account (one point per bar) as whole processes
+    for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")]):
+        spent = statistics.median(run([*PAPER, *command, "--account-id", account, "--db", str(folder / "backtest.db")])
+                                  for _ in range(5))
+        row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds, whole process",
+            f"{spent:.2f}", "bar <= 1")
+
     print(f"\n{'what':<72} {'figure':>16}  bar")
     for what, value, bar in rows:
         print(f"{what:<72} {value:>16}  {bar}")
 
 
 FEED_BARS = int(os.environ.get("BENCH_FEED_BARS", "100000"))
+BACKTEST_BARS = int(os.environ.get("BENCH_BACKTEST_BARS", "100000"))
+
+
+def write_walk(path, count):
+    """count hourly closes, the README's random walk continued: time,close."""
+    rng, close = random.Random(2025), 60000.0
+    with open(path, "w") as bars:
+        bars.write("time,close\n")
+        for hour in range(count):
+            close *= 1 + rng.gauss(0.00002, 0.006)
+            bars.write(f"{1735689600 + hour * 3600},{close:.2f}\n")
+
+
+def no_paper(path, fast_n, slow_n):
+    """The README's strategy loop over the same file with every paper call taken out: the floor."""
+    closes, fast, slow, above, crosses = [], 0.0, 0.0, None, 0
+    with open(path, newline="") as bars:
+        rows = csv.reader(bars)
+        next(rows)
+        for _, close in rows:
+            closes.append(float(close))
+            fast += closes[-1] - (closes[-fast_n - 1] if len(closes) > fast_n else 0)
+            slow += closes[-1] - (closes[-slow_n - 1] if len(closes) > slow_n else 0)
+            if len(closes) < slow_n:
+                continue
+            fast_above = fast / fast_n > slow / slow_n
+            crosses += above is not None and fast_above != above
+            above = fast_above
+    return crosses
 
 RAW_FEED = """import csv, sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)

@@ -49,6 +49,7 @@ DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
 DAY = 86400  # seconds
 SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
+DATES = {}  # each day to_time has met in epoch seconds: {days since 1970: 'YYYY-MM-DD'}
 EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
@@ -236,6 +237,12 @@ def to_time(value):
         except ValueError:
             pass  # and refused below
     try:
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:  # whole epoch seconds,
+            day, second = divmod(int(value), DAY)  # as a backtest's file has on every row: its dates are remembered
+            if day not in DATES:
+                DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
+            date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
+            return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000Z"
         if isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit() or isinstance(
                 value, (int, Decimal)) and not isinstance(value, bool):
             seconds = Decimal(value)
@@ -1196,12 +1203,13 @@ class Ledger:
         """
         symbol, bar = to_symbol(symbol), to_bar(price, open, high, low, close)
         time = utc_now() if time is None else to_time(time)
+        text = price if isinstance(price, str) and AMOUNT.fullmatch(price) else None  # as it will be stored
         if self.db.in_transaction:  # in a batch: no savepoint is needed, it checks everything before it writes
-            return self._tick(symbol, time, bar)
+            return self._tick(symbol, time, bar, text)
         with self._transaction():
-            return self._tick(symbol, time, bar)
+            return self._tick(symbol, time, bar, text)
 
-    def _tick(self, symbol, time, bar):
+    def _tick(self, symbol, time, bar, text=None):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
@@ -1217,8 +1225,11 @@ class Ledger:
             return result
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
-        texts = (fmt(bar[0]),) * 4 if bar[0] == bar[1] == bar[2] == bar[3] else tuple(map(fmt, bar))  # a tick: once
-        self._unwritten.append((price_id, symbol, time, *texts, self._began))
+        if bar[0] is bar[3]:  # a tick (to_bar gives its one price four times): its text once
+            text = text or fmt(bar[0])
+            self._unwritten.append((price_id, symbol, time, text, text, text, text, self._began))
+        else:
+            self._unwritten.append((price_id, symbol, time, *map(fmt, bar), self._began))
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         return self._match(book, *bar, time=time, result=result) if book.orders else result
