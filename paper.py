@@ -260,20 +260,30 @@ def to_time(value):
 
 
 def to_bar(price=None, open=None, high=None, low=None, close=None):
-    """(open, high, low, close) from a price (a tick: all four the same) or a bar; refused unless every
-    price is above zero and low <= open, close <= high."""
+    """((open, high, low, close), their texts as stored) from a price (a tick: all four the same) or a
+    bar; refused unless every price is above zero and low <= open, close <= high."""
     if price is not None:
         if (open, high, low, close) != (None,) * 4:
             raise PaperError("give a price, or a bar's open, high, low and close, not both")
-        price = to_amount(price, "price")
-        return price, price, price, price
+        price, text = to_price_text(price, "price")
+        return (price,) * 4, (text,) * 4
     if None in (open, high, low, close):
         raise PaperError("a bar needs its open, high, low and close (or give one price)")
-    bar = to_amount(open, "open"), to_amount(high, "high"), to_amount(low, "low"), to_amount(close, "close")
-    if bar[2] > bar[0] or bar[2] > bar[3] or bar[1] < bar[0] or bar[1] < bar[3]:
-        raise PaperError(f"bar open {fmt(bar[0])} high {fmt(bar[1])} low {fmt(bar[2])} close {fmt(bar[3])}: the low"
-                         " must be at most the open and the close, and the high at least both")
-    return bar
+    (o, o_text), (h, h_text), (l, l_text), (c, c_text) = (to_price_text(open, "open"), to_price_text(high, "high"),
+                                                          to_price_text(low, "low"), to_price_text(close, "close"))
+    if l > o or l > c or h < o or h < c:
+        raise PaperError(f"bar open {o_text} high {h_text} low {l_text} close {c_text}: the low must be at most the"
+                         " open and the close, and the high at least both")
+    return (o, h, l, c), (o_text, h_text, l_text, c_text)
+
+
+def to_price_text(value, what):
+    """A price above zero, and its text as paper stores it: text already in that form is kept as given
+    (a feed's file usually is), which spares formatting it again."""
+    if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
+        return Decimal(value), value
+    price = to_amount(value, what)
+    return price, fmt(price)
 
 
 def to_limit(value):
@@ -1201,15 +1211,14 @@ class Ledger:
         Returns {"symbol", "time", "open", "high", "low", "close", "recorded", "fills": [Trade],
         "cancelled": [Order], "triggered": [Order]}.
         """
-        symbol, bar = to_symbol(symbol), to_bar(price, open, high, low, close)
+        symbol, (bar, texts) = to_symbol(symbol), to_bar(price, open, high, low, close)
         time = utc_now() if time is None else to_time(time)
-        text = price if isinstance(price, str) and AMOUNT.fullmatch(price) else None  # as it will be stored
         if self.db.in_transaction:  # in a batch: no savepoint is needed, it checks everything before it writes
-            return self._tick(symbol, time, bar, text)
+            return self._tick(symbol, time, bar, texts)
         with self._transaction():
-            return self._tick(symbol, time, bar, text)
+            return self._tick(symbol, time, bar, texts)
 
-    def _tick(self, symbol, time, bar, text=None):
+    def _tick(self, symbol, time, bar, texts):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
@@ -1225,11 +1234,7 @@ class Ledger:
             return result
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
-        if bar[0] is bar[3]:  # a tick (to_bar gives its one price four times): its text once
-            text = text or fmt(bar[0])
-            self._unwritten.append((price_id, symbol, time, text, text, text, text, self._began))
-        else:
-            self._unwritten.append((price_id, symbol, time, *map(fmt, bar), self._began))
+        self._unwritten.append((price_id, symbol, time, *texts, self._began))
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         return self._match(book, *bar, time=time, result=result) if book.orders else result
