@@ -104,8 +104,14 @@ def from_db(text):
     return amount
 
 
-sqlite3.register_adapter(Decimal, fmt)
+# Reading: a converter for paper's own column type, DECIMAL_TEXT, so no other database is touched. Writing:
+# amounts go in as text (stored()), not through an adapter, which would change every Decimal a host binds.
 sqlite3.register_converter("DECIMAL_TEXT", from_db)
+
+
+def stored(values):
+    """values as they are written to SQLite: each Decimal as paper's text."""
+    return tuple(fmt(value) if isinstance(value, Decimal) else value for value in values)
 
 
 def shown(value, longest=40):
@@ -894,14 +900,15 @@ class Ledger:
         balance, now, logged = self._balance(account_id, currency), utc_now(), []
         total = balance.total
         balance.move(available, reserved)
-        self.db.execute(UPSERT_BALANCE, (account_id, currency, balance.available, balance.reserved, now, now, now))
+        self.db.execute(UPSERT_BALANCE, (account_id, currency, fmt(balance.available), fmt(balance.reserved), now, now,
+                                         now))
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
                 tx = Transaction(None, account_id, kind, currency, amount, total, description, ref, now, trade_id,
                                  self._price_id)
                 tx.id = self.db.execute(f"INSERT INTO transactions ({TRANSACTION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                                        " ?, ?, ?)", tuple(vars(tx).values())).lastrowid
+                                        " ?, ?, ?)", stored(vars(tx).values())).lastrowid
                 logged.append(tx)
         return logged
 
@@ -949,7 +956,7 @@ class Ledger:
             now = utc_now()
             account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None, self._price_id)
             self.db.execute(f"INSERT INTO accounts ({ACCOUNT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            tuple(vars(account).values())[:9])
+                            stored(vars(account).values())[:9])
             if balance:
                 self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Initial deposit")])
         return self.account(account.id)
@@ -1048,7 +1055,7 @@ class Ledger:
                                     " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
                                     " ?, ?, ?, ?, ?, ?, ?)", new)
                 recorded += len(new)
-            self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, b.available, b.reserved, now, now, now)
+            self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, fmt(b.available), fmt(b.reserved), now, now, now)
                                                  for b in balances.values()])
         return recorded, skipped
 
@@ -1087,7 +1094,7 @@ class Ledger:
         trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
                       self._price_id)
         trade.id = self.db.execute(f"INSERT INTO trades ({TRADE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   tuple(vars(trade).values())[:-1]).lastrowid
+                                   stored(vars(trade).values())[:-1]).lastrowid
         what, kind = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}", f"TRADE_{side.upper()}"
         if side == "buy":  # pays value + fee of quote, from the order's reserve first; gets qty of base
             trade.transactions = self._move(account_id, quote, release - value - fee, -release, [
@@ -1121,7 +1128,7 @@ class Ledger:
             order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES ({', '.join('?' * 17)})",
-                                  tuple(vars(order).values())).lastrowid
+                                  stored(vars(order).values())).lastrowid
             if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
                 book = Book()
                 book.add(order, age)
@@ -1172,7 +1179,7 @@ class Ledger:
         order.triggered = order.triggered if triggered is None else triggered
         self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
                         " triggered = ? WHERE id = ?",
-                        (filled, reserved, status, order.updated_at, order.triggered, order.id))
+                        (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
