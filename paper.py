@@ -343,6 +343,36 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
                  stop_price)
 
 
+def same_details(ref, done, details):
+    """done, the record an earlier call with ref made, if details are its own (None in details matches
+    anything: a market trade's price); refused otherwise, as a client bug, not a retry."""
+    if isinstance(done, Trade):
+        recorded = done.side, done.symbol, done.qty, done.price, done.fee_rate
+        what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
+    elif isinstance(done, Order):
+        recorded = order_terms(done)
+        what = f"a {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
+    else:
+        recorded = done.type, done.currency, done.amount
+        what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
+    if len(details) != len(recorded) or any(want is not None and want != got for want, got in zip(details, recorded)):
+        raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
+    return done
+
+
+def slipped(price, side, slippage):
+    """What a market trade pays (buy) or gets (sell) at price with slippage: price x (1 +/- slippage),
+    rounded to 8 decimal places against the trader."""
+    if not slippage:
+        return price
+    rounding = CEILING if side == "buy" else FLOORED
+    price = rounding.multiply(price, 1 + slippage if side == "buy" else 1 - slippage).quantize(Decimal("1e-8"),
+                                                                                             context=rounding)
+    if not price:
+        raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
+    return price
+
+
 def order_terms(order):
     return (order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate,
             order.expires_at)
@@ -913,7 +943,8 @@ class Ledger:
         return logged
 
     def _recorded(self, account_id, refs):
-        """What the account recorded under each of refs, a Transaction or a Trade: {ref: record}."""
+        """What the account recorded under each of refs: {ref: its Transaction, Trade or Order}. A ref is the
+        client's idempotency key: it names one deposit, withdrawal, trade or order of an account."""
         found = {}
         for start in range(0, len(refs), 500):  # SQLite takes at most 999 parameters
             chunk = refs[start:start + 500]
@@ -925,23 +956,16 @@ class Ledger:
                                        (account_id, *chunk)):
                 found[row[9]] = Trade(*row, [Transaction(*leg) for leg in self.db.execute(
                     f"SELECT {TRANSACTION} FROM transactions WHERE trade_id = ? ORDER BY id", (row[0],))])
+            for row in self.db.execute(f"SELECT {ORDER} FROM orders WHERE account_id = ? AND reference_id IN ({marks})",
+                                       (account_id, *chunk)):
+                found[row[15]] = Order(*row)
         return found
 
-    @staticmethod
-    def _retry(ref, done, *same):
-        """done, the record of an earlier call with ref, if that call had the details `same`; else refused."""
-        if isinstance(done, Trade):
-            details = done.side, done.symbol, done.qty, done.price, done.fee_rate
-            what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
-        elif isinstance(done, Order):
-            details, what = order_terms(done), f"a {done.type} order to {done.side} {fmt(done.qty)} {done.symbol}" \
-                                               f" (order {done.id})"
-        else:
-            details = done.type, done.currency, done.amount
-            what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
-        if same != details:
-            raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
-        return done
+    def _retried(self, account_id, ref, *details):
+        """The record an earlier call with ref made, when this call is its retry; None when ref is new (or
+        None). Refused when ref was used with other details (see same_details)."""
+        done = None if ref is None else self._recorded(account_id, [ref]).get(ref)
+        return done and same_details(ref, done, details)
 
     # --- Accounts ---
 
@@ -1012,9 +1036,10 @@ class Ledger:
         description = kind.title() if description is None else to_text(description, "description")
         with self._transaction():
             account = self._account(account_id)
-            done = ref and self._recorded(account.id, [ref]).get(ref)
-            return done and self._retry(ref, done, kind, currency, amount) or self._move(
-                self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
+            done = self._retried(account.id, ref, kind, currency, amount)
+            if done:
+                return done
+            return self._move(self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
     def import_rows(self, account_id, rows, first_line=2, source=None):
         """Deposits and withdrawals in bulk, in one SQLite transaction: every row or none.
@@ -1037,7 +1062,7 @@ class Ledger:
                     try:
                         if ref in seen or ref in done:  # recorded already, by an earlier row or import
                             if ref not in seen:
-                                self._retry(ref, done[ref], kind, currency, amount)
+                                same_details(ref, done[ref], (kind, currency, amount))
                             elif seen[ref][1:] != (kind, currency, amount):
                                 raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
                             skipped += 1
@@ -1066,26 +1091,19 @@ class Ledger:
         fee is in QUOTE. With slippage, a buy pays price x (1 + slippage) and a sell gets price x
         (1 - slippage), rounded to 8 decimal places against the trader. Returns the Trade."""
         side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, price or 1, fee_rate)
-        price, ref = None if price is None else to_amount(price, "price"), None if ref is None else to_ref(ref)
-        slippage = to_fee_rate(slippage, "slippage")
+        slippage, ref = to_fee_rate(slippage, "slippage"), None if ref is None else to_ref(ref)
+        price = None if price is None else slipped(to_amount(price, "price"), side, slippage)
         with self._transaction():
             account = self._account(account_id)
-            done = ref and self._recorded(account.id, [ref]).get(ref)
-            if done and price is None:  # at the latest close: whatever the market did since, a retry is the same
-                return self._retry(ref, done, side, symbol, qty, done.price, fee_rate)
+            # A retry at the latest close is the same trade, whatever the market did since.
+            done = self._retried(account.id, ref, side, symbol, qty, price, fee_rate)
+            if done:
+                return done
             if price is None:
                 latest = self._latest_price(symbol)
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
-                price = latest[-1]
-            if slippage:
-                moved = (CEILING if side == "buy" else FLOORED).multiply(price, 1 + slippage if side == "buy" else
-                                                                          1 - slippage)
-                price = moved.quantize(Decimal("1e-8"), context=CEILING if side == "buy" else FLOORED)
-                if not price:
-                    raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
-            if done:  # compared at the price it filled at, slippage and all
-                return self._retry(ref, done, side, symbol, qty, price, fee_rate)
+                price = slipped(latest[-1], side, slippage)
             return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
@@ -1117,9 +1135,9 @@ class Ledger:
             else to_ref(ref)
         with self._transaction():
             account = self._account(account_id)
-            done = order.reference_id and self._find_order(account.id, order.reference_id)
+            done = self._retried(account.id, order.reference_id, *order_terms(order))
             if done:
-                return self._retry(order.reference_id, done, *order_terms(order))
+                return done
             latest = self._latest_price(order.symbol)
             if latest and order.expires_at and order.expires_at <= latest[1]:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
@@ -1136,11 +1154,6 @@ class Ledger:
             if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
                 self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
-
-    def _find_order(self, account_id, ref):
-        row = self.db.execute(f"SELECT {ORDER} FROM orders WHERE account_id = ? AND reference_id = ?",
-                              (account_id, ref)).fetchone()
-        return row and Order(*row)
 
     def fill(self, order_id, price=None, qty=None):
         """Execute an open order by hand, whole or in part, at price (default its limit; a stop order needs
