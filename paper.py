@@ -292,6 +292,14 @@ def to_price_text(value, what):
     return price, fmt(price)
 
 
+def to_leverage(leverage, max_leverage):
+    """(leverage, max leverage): both above zero, the leverage at most the max."""
+    leverage, max_leverage = to_amount(leverage, "leverage"), to_amount(max_leverage, "max leverage")
+    if leverage > max_leverage:
+        raise PaperError(f"leverage {fmt(leverage)} is above the max leverage {fmt(max_leverage)}")
+    return leverage, max_leverage
+
+
 def to_limit(value):
     """How many rows at most: a whole number above zero (None: all)."""
     if value is None:
@@ -578,7 +586,8 @@ class Order(Record):
 
     @property
     def reserve_currency(self):
-        return self.symbol.split("/")[self.side == "buy"]
+        base, quote = self.symbol.split("/")
+        return quote if self.side == "buy" else base
 
     def reserve_for(self, qty):
         """What qty of this order sets aside: qty itself for a sell; for a buy qty x price + its fee, at the
@@ -680,7 +689,7 @@ class Ledger:
 
         A database of an older schema version is upgraded in place first, in one transaction.
         """
-        self.path, self.timeout, self.upgraded_from, self._depth = path, busy_timeout_ms / 1000, None, 0
+        self.path, self.busy_timeout_ms, self.upgraded_from, self._depth = path, busy_timeout_ms, None, 0
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
@@ -759,7 +768,8 @@ class Ledger:
 
     def _connect(self, mode):  # mode=ro or rw: SQLite never creates a file here
         path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=self.timeout, isolation_level=None,
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=self.busy_timeout_ms / 1000,
+                               isolation_level=None,
                                detect_types=sqlite3.PARSE_DECLTYPES)
 
     def _refusal(self, error):
@@ -767,7 +777,7 @@ class Ledger:
         name, folder = getattr(error, "sqlite_errorname", ""), os.path.dirname(os.path.abspath(self.path))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return PaperError(f"database is busy: another process held {self.path} for more than"
-                              f" {self.timeout * 1000:.0f} ms (PAPER_BUSY_TIMEOUT); nothing was written")
+                              f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?): a change in progress may not be"
                               " recorded; a retry with the same --ref is safe")
@@ -973,9 +983,7 @@ class Ledger:
                        leverage=Decimal(1), max_leverage=Decimal(3)):
         """Open an account; a non-zero balance is recorded as an 'Initial deposit'."""
         balance, currency, name = to_amount(balance, "balance", zero=True), to_currency(currency), to_text(name, "name")
-        leverage, max_leverage = to_amount(leverage, "leverage"), to_amount(max_leverage, "max leverage")
-        if leverage > max_leverage:
-            raise PaperError(f"leverage {leverage} is above the max leverage {max_leverage}")
+        leverage, max_leverage = to_leverage(leverage, max_leverage)
         with self._transaction():
             now = utc_now()
             account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None, self._price_id)
@@ -1203,8 +1211,8 @@ class Ledger:
         """The account's orders, newest first."""
         with self._transaction("BEGIN"):
             return [Order(*row) for row in self.db.execute(
-                f"SELECT {ORDER} FROM orders WHERE account_id = ? AND status LIKE ? ORDER BY rowid DESC",
-                (self._account(account_id).id, "OPEN" if open_only else "%"))]
+                f"SELECT {ORDER} FROM orders WHERE account_id = ?{' AND status = ?' if open_only else ''} ORDER BY"
+                " rowid DESC", (self._account(account_id).id, *(["OPEN"] if open_only else [])))]
 
     def reset(self, account_id, balance=Decimal(5000), currency="USDT"):
         """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance."""
@@ -1867,20 +1875,20 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
 HISTORY = "id created_at type currency amount balance_after description"
 
 
-def plain(value):
+def jsonable(value):
     """value as JSON data: records become dicts, amounts exact strings."""
     if isinstance(value, Decimal):
         return fmt(value)
     if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
+        return [jsonable(item) for item in value]
     if hasattr(value, "__dataclass_fields__"):
         value = vars(value)
-    return {key: plain(item) for key, item in value.items()} if isinstance(value, dict) else value
+    return {key: jsonable(item) for key, item in value.items()} if isinstance(value, dict) else value
 
 
 def account_json(account, transactions=True):
     """An account as `status --json` shows it."""
-    return plain({"id": account.id, "name": account.name, "status": account.status, "leverage": account.leverage,
+    return jsonable({"id": account.id, "name": account.name, "status": account.status, "leverage": account.leverage,
                   "max_leverage": account.max_leverage, "created_at": account.created_at,
                   "closed_at": account.closed_at, "balances": {
                       b.currency: {"available": b.available, "reserved": b.reserved, "total": b.total}
@@ -1939,9 +1947,10 @@ def cmd_init(ledger, args):
     return account_json(account), account.id
 
 
-def cmd_deposit(ledger, args):  # and withdraw
+def cmd_transfer(ledger, args):
+    """deposit and withdraw: the ledger method of the same name."""
     tx = getattr(ledger, args.command)(args.account_id, args.amount, args.currency, args.description, args.ref)
-    return plain(tx), (f"transaction {tx.id}: {tx.type} {fmt(tx.amount.copy_abs())} {tx.currency},"
+    return jsonable(tx), (f"transaction {tx.id}: {tx.type} {fmt(tx.amount.copy_abs())} {tx.currency},"
                        f" balance {fmt(tx.balance_after)} {tx.currency}")
 
 
@@ -1953,13 +1962,13 @@ def cmd_status(ledger, args):
             f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
     with ledger.snapshot():
         account = ledger.account(args.account_id)
-        valued = ledger.valuation(account.id, dict(args.price), args.quote or "USDT")
+        valued = ledger.valuation(account.id, dict(args.prices), args.quote or "USDT")
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
-    result |= plain(valued)
+    result |= jsonable(valued)
     if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
@@ -1976,7 +1985,7 @@ def cmd_status(ledger, args):
 
 
 def cmd_history(ledger, args):
-    transactions = plain(ledger.transactions(args.account_id, args.limit))
+    transactions = jsonable(ledger.transactions(args.account_id, args.limit))
     if args.csv:
         return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
     return transactions, table(transactions, HISTORY) if transactions else "No transactions."
@@ -1995,13 +2004,15 @@ def cmd_verify(ledger, args):
         bool(problems))
 
 
-def cmd_trade(ledger, args):  # and fill
-    if args.command == "trade":
-        trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref,
-                             args.slippage)
-    else:
-        trade = ledger.fill(args.order_id, args.price, args.qty)
-    return plain(trade), trade_text(trade)
+def cmd_trade(ledger, args):
+    trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref,
+                         args.slippage)
+    return jsonable(trade), trade_text(trade)
+
+
+def cmd_fill(ledger, args):
+    trade = ledger.fill(args.order_id, args.price, args.qty)
+    return jsonable(trade), trade_text(trade)
 
 
 def trade_text(trade):
@@ -2016,12 +2027,12 @@ def cmd_order(ledger, args):
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
                                args.type, args.stop_price, args.expires, args.ref)
     fills = getattr(order, "fills", [])
-    return plain(order), "\n".join([order.id] + [f"filled at once: {trade_text(trade)}" for trade in fills])
+    return jsonable(order), "\n".join([order.id] + [f"filled at once: {trade_text(trade)}" for trade in fills])
 
 
 def cmd_tick(ledger, args):
     result = ledger.tick(args.symbol, args.price, args.time, args.open, args.high, args.low, args.close)
-    return plain(result), tick_text(result)
+    return jsonable(result), tick_text(result)
 
 
 def tick_text(result):
@@ -2056,8 +2067,8 @@ def cmd_feed(ledger, args):
             fed["recorded" if result["recorded"] else "skipped"] += 1
             if result["fills"] or result["cancelled"] or result["triggered"]:
                 for key in ("fills", "cancelled", "triggered"):
-                    fed[key] += plain(result[key])
-                said.append(json_line(plain(result)) if args.json else tick_text(result).partition("\n")[2])
+                    fed[key] += jsonable(result[key])
+                said.append(json_line(jsonable(result)) if args.json else tick_text(result).partition("\n")[2])
                 if stream:
                     print(said.pop(), flush=True)
     return fed, "\n".join(said + [fed_text(fed)])
@@ -2165,7 +2176,7 @@ def cmd_stats(ledger, args):
         else:
             shown_value = how.format(value)
         lines.append(f"{label.replace('[Q]', f'[{quote}]'):<28}{shown_value}")
-    return plain(done), "\n".join(lines)
+    return jsonable(done), "\n".join(lines)
 
 
 def cmd_chart(ledger, args):
@@ -2179,7 +2190,7 @@ def cmd_chart(ledger, args):
 
 
 def cmd_prices(ledger, args):
-    prices = plain(ledger.prices(args.symbol, args.limit))
+    prices = jsonable(ledger.prices(args.symbol, args.limit))
     if args.csv:
         return prices, csv_text(prices, PRICE.split(", "))
     return prices, table(prices, "time symbol open high low close") if prices else "No prices recorded."
@@ -2187,12 +2198,12 @@ def cmd_prices(ledger, args):
 
 def cmd_cancel(ledger, args):
     order = ledger.cancel(args.order_id)
-    return plain(order), f"order {order.id} cancelled; its reserve is available again"
+    return jsonable(order), f"order {order.id} cancelled; its reserve is available again"
 
 
 def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
-    result = plain(orders)
+    result = jsonable(orders)
     rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
     return result, table(rows, "id status type side symbol qty filled_qty limit_price stop_price reserved currency"
                                " expires_at created_at") if orders else "No orders."
@@ -2239,7 +2250,7 @@ def cmd_backup(ledger, args):
                                                                          f" ({size:,} bytes)"
 
 
-def checked(check, *args):
+def argument_type(check, *args):
     """An argparse type= from a to_* check: its refusal becomes a usage error (exit 2)."""
     def convert(text):
         try:
@@ -2257,56 +2268,59 @@ def formatter(prog):
 
 ID = "a UUID or a unique prefix of 4+ characters"
 OPTIONS = {  # option: its argparse keywords
-    "account-id": {"type": checked(to_id), "help": ID},
-    "order-id": {"type": checked(to_id), "help": ID},
-    "balance": {"type": checked(to_amount, "balance", True), "default": Decimal(5000), "help": "default 5000, 0 for none"},
-    "currency": {"type": checked(to_currency), "default": "USDT", "help": "default USDT"},
-    "name": {"type": checked(to_text, "name"), "default": "Paper Trading Account"},
-    "leverage": {"type": checked(to_amount, "leverage"), "default": Decimal(1),
+    "account-id": {"type": argument_type(to_id), "help": ID},
+    "order-id": {"type": argument_type(to_id), "help": ID},
+    "balance": {"type": argument_type(to_amount, "balance", True), "default": Decimal(5000), "help": "default 5000, 0 for none"},
+    "currency": {"type": argument_type(to_currency), "default": "USDT", "help": "default USDT"},
+    "name": {"type": argument_type(to_text, "name"), "default": "Paper Trading Account"},
+    "leverage": {"type": argument_type(to_amount, "leverage"), "default": Decimal(1),
                  "help": "a stored setting: trades are spot, cash only (default 1.0)"},
-    "max-leverage": {"type": checked(to_amount, "max leverage"), "default": Decimal(3), "help": "default 3.0"},
-    "amount": {"type": checked(to_amount), "help": "like 250.50: up to 18 decimals"},
-    "description": {"type": checked(to_text, "description")},
-    "ref": {"type": checked(to_ref), "help": "idempotency key: a retry with the same ref records nothing new"},
+    "max-leverage": {"type": argument_type(to_amount, "max leverage"), "default": Decimal(3), "help": "default 3.0"},
+    "amount": {"type": argument_type(to_amount), "help": "like 250.50: up to 18 decimals"},
+    "description": {"type": argument_type(to_text, "description")},
+    "ref": {"type": argument_type(to_ref), "help": "idempotency key: a retry with the same ref records nothing new"},
     "side": {"type": str.lower, "choices": ("buy", "sell")},
-    "symbol": {"type": checked(to_symbol), "help": "BASE/QUOTE, like BTC/USDT"},
-    "qty": {"type": checked(to_amount, "qty"), "help": "quantity of BASE (fill: default all that is left)"},
-    "price": {"type": checked(to_amount, "price"), "help": "in QUOTE (trade: default the latest recorded close;"
+    "symbol": {"type": argument_type(to_symbol), "help": "BASE/QUOTE, like BTC/USDT"},
+    "qty": {"type": argument_type(to_amount, "qty"), "help": "quantity of BASE (fill: default all that is left)"},
+    "price": {"type": argument_type(to_amount, "price"), "help": "in QUOTE (trade: default the latest recorded close;"
               " fill: default the order's limit; tick: a price, not a bar)"},
-    "limit-price": {"type": checked(to_amount, "limit price")},
-    "fee-rate": {"type": checked(to_fee_rate), "default": FEE_RATE,
+    "limit-price": {"type": argument_type(to_amount, "limit price")},
+    "fee-rate": {"type": argument_type(to_fee_rate), "default": FEE_RATE,
                  "help": "the fee as a fraction of the value traded, paid in QUOTE (default 0.001, i.e. 0.1%%)"},
-    "prices": {"type": checked(to_price), "action": "append", "default": [], "dest": "price", "metavar": "CURRENCY=PRICE",
+    "prices": {"type": argument_type(to_price), "action": "append", "default": [], "dest": "prices", "metavar": "CURRENCY=PRICE",
                "help": "value the account: a price in the quote currency for each currency held"},
-    "quote": {"type": checked(to_currency), "help": "the currency to value in (default USDT)"},
+    "quote": {"type": argument_type(to_currency), "help": "the currency to value in (default USDT)"},
     "open": {"action": "store_true", "help": "only open orders"},
-    "limit": {"type": checked(to_limit), "help": "at most N rows"},
+    "limit": {"type": argument_type(to_limit), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
     "file": {"help": "CSV with the header type,amount,currency,description,ref"},
     "prices-file": {"metavar": "FILE", "help": "CSV of prices; - reads standard input, row by row"},
     "type": {"choices": ORDER_TYPES, "default": "limit", "help": "default limit"},
-    "stop-price": {"type": checked(to_amount, "stop price"), "help": "stop and stop-limit: the price that sets it off;"
+    "stop-price": {"type": argument_type(to_amount, "stop price"), "help": "stop and stop-limit: the price that sets it off;"
                    " oco: the stop-loss leg"},
-    "expires": {"type": checked(to_time), "help": "market time: still open when a price at or after it is recorded,"
+    "expires": {"type": argument_type(to_time), "help": "market time: still open when a price at or after it is recorded,"
                 " it expires"},
-    "time": {"type": checked(to_time), "help": "market time: ISO-8601 (no zone is UTC) or epoch seconds; default now"},
-    "open-price": {"type": checked(to_amount, "open"), "dest": "open", "metavar": "OPEN"},
-    "high": {"type": checked(to_amount, "high")},
-    "low": {"type": checked(to_amount, "low")},
-    "close": {"type": checked(to_amount, "close")},
-    "slippage": {"type": checked(to_fee_rate, "slippage"), "default": ZERO,
+    "time": {"type": argument_type(to_time), "help": "market time: ISO-8601 (no zone is UTC) or epoch seconds; default now"},
+    "open-price": {"type": argument_type(to_amount, "open"), "dest": "open", "metavar": "OPEN"},
+    "high": {"type": argument_type(to_amount, "high")},
+    "low": {"type": argument_type(to_amount, "low")},
+    "close": {"type": argument_type(to_amount, "close")},
+    "slippage": {"type": argument_type(to_fee_rate, "slippage"), "default": ZERO,
                  "help": "a buy pays price x (1 + RATE), a sell gets price x (1 - RATE), to 8 places (default 0)"},
-    "feed-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "for a file without a symbol column"},
-    "prices-symbol": {"type": checked(to_symbol), "dest": "symbol", "help": "only this symbol"},
+    "feed-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "for a file without a symbol column"},
+    "prices-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "only this symbol"},
     "json": {"action": "store_true", "help": "print one JSON document"},
-    "to": {"type": checked(to_path), "help": "the new file (an existing one is never overwritten)"},
-    "output": {"type": checked(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
-    "db": {"type": checked(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
+    "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
+    "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
+    "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
+FLAGS = {"prices": "--price", "file": "file", "prices-file": "file", "open-price": "--open",  # where OPTIONS' names
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol"}  # are not the flags: each --name otherwise
+ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
-    "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_deposit),
-    "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_deposit),
+    "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_transfer),
+    "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_transfer),
     "status": ("show one account, or list them all", "account-id prices quote", cmd_status),
     "history": ("list an account's transactions, newest first", "account-id! limit csv", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
@@ -2315,7 +2329,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
               "account-id! side! symbol! qty! price fee-rate ref slippage", cmd_trade),
     "order": ("place an order that rests until the market reaches it, reserving its funds; prints its id",
               "account-id! side! symbol! qty! type limit-price stop-price fee-rate expires ref", cmd_order),
-    "fill": ("execute an order by hand, whole or in part", "order-id! price qty", cmd_trade),
+    "fill": ("execute an order by hand, whole or in part", "order-id! price qty", cmd_fill),
     "cancel": ("cancel an order and release its reserve", "order-id!", cmd_cancel),
     "tick": ("record a price (or a bar) and fill the orders it reaches", "symbol! price time open-price high low"
              " close", cmd_tick),
@@ -2354,9 +2368,8 @@ def add_options(parser, command, options):
     parser.set_defaults(command=command)
     for option in options.split() + ["json", "db"]:
         name = option.rstrip("!")
-        flag = {"prices": "--price", "file": "file", "prices-file": "file", "open-price": "--open",
-                "feed-symbol": "--symbol", "prices-symbol": "--symbol"}.get(name, "--" + name)
-        parser.add_argument(flag, **OPTIONS[name], **{"required": True} if option.endswith("!") else {})
+        parser.add_argument(FLAGS.get(name, "--" + name), **OPTIONS[name],
+                            **{"required": True} if option.endswith("!") else {})
     return parser
 
 
@@ -2367,25 +2380,15 @@ def main(argv=None):
     parser = build_parser(command)
     try:
         args = parser.parse_args(argv[1:] if command else argv)
-        flags = [arg.split("=")[0] for arg in argv if arg.startswith("--")]
-        repeated = [flag for flag in flags if flags.count(flag) > 1 and (args.command, flag) != ("status", "--price")]
-        timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
-        if repeated:
-            parser.error(f"{repeated[0]} is given more than once")
-        if args.command == "init" and args.leverage > args.max_leverage:
-            parser.error(f"leverage {fmt(args.leverage)} is above --max-leverage {fmt(args.max_leverage)}")
-        if args.command == "status" and (args.price or args.quote) and not args.account_id:
-            parser.error("--price and --quote value one account: give --account-id")
-        if args.command == "status" and len(dict(args.price)) < len(args.price):
-            parser.error("--price gives the same currency twice")
-        if not timeout.isascii() or not timeout.isdigit() or int(timeout) >= 2**31:
-            parser.error(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647,"
-                         f" not {timeout!r}")
+        try:
+            check_usage(args, argv)
+        except PaperError as error:
+            parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
     interrupt = Interrupt(stream=args.command == "feed" and args.file == "-")
     with interrupt.installed():
-        code, output = run(args, args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, int(timeout), interrupt)
+        code, output = run_command(args, interrupt)
         try:  # written once the command is done: a refusal prints nothing on stdout
             sys.stdout.write(output)
             sys.stdout.flush()
@@ -2397,6 +2400,36 @@ def main(argv=None):
     if interrupt.pending:
         return fail("interrupted after the command was done: its result is above", 130)
     return code
+
+
+def check_usage(args, argv):
+    """The usage rules argparse cannot state, refused as usage errors (exit 2): a flag given twice
+    (but --price, which adds up), the command's own rules (USAGE), PAPER_BUSY_TIMEOUT."""
+    flags = [arg.split("=")[0] for arg in argv if arg.startswith("--")]
+    repeated = [flag for flag in flags if flags.count(flag) > 1 and flag not in ADDING_FLAGS]
+    if repeated:
+        raise PaperError(f"{repeated[0]} is given more than once")
+    USAGE.get(args.command, lambda args: None)(args)
+    busy_timeout()
+
+
+def check_status_usage(args):
+    if (args.prices or args.quote) and not args.account_id:
+        raise PaperError("--price and --quote value one account: give --account-id")
+    if len(dict(args.prices)) < len(args.prices):
+        raise PaperError("--price gives the same currency twice")
+
+
+USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage}
+
+
+def busy_timeout():
+    """PAPER_BUSY_TIMEOUT: how long a writer waits for the lock, in milliseconds (default 10000)."""
+    timeout = os.environ.get("PAPER_BUSY_TIMEOUT", "10000")
+    if not timeout.isascii() or not timeout.isdigit() or int(timeout) >= 2**31:
+        raise PaperError(f"PAPER_BUSY_TIMEOUT must be a whole number of milliseconds up to 2147483647, not"
+                         f" {timeout!r}")
+    return int(timeout)
 
 
 class Interrupt:
@@ -2442,39 +2475,37 @@ class Interrupt:
             _signal.signal(_signal.SIGINT, _signal.SIG_IGN if before is _stop else before)
 
 
-def run(args, path, timeout, interrupt=None):
-    """Open the ledger and run args.command: (exit code, output). Every refusal is one line on stderr."""
-    interrupt = interrupt or Interrupt()
+def run_command(args, interrupt):
+    """Open the ledger and run args.command: (exit code, output). A refusal is one line on stderr."""
+    path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
     try:
         with Ledger(path, create=args.command == "init", read_only=args.command in READS,
-                    busy_timeout_ms=timeout) as interrupt.ledger:
+                    busy_timeout_ms=busy_timeout()) as interrupt.ledger:
             if interrupt.ledger.upgraded_from:
                 print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
                       f" {SCHEMA_VERSION}", file=sys.stderr)
-            value, text, *code = COMMANDS[args.command][2](interrupt.ledger, args)
+            value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
-        if args.json:
-            text = json_text(value)
-        return (code or [0])[0], text + "\n"
-    except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
-        return fail("interrupted; nothing was recorded", 130), ""
+        return exit_code[0] if exit_code else 0, (json_text(value) if args.json else text) + "\n"
     except NoDatabase as error:
-        if args.command == "status" and not args.account_id:
+        if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
-        return fail(error), ""
+        message = error
     except PaperError as error:
-        return fail(error), ""
+        message = error
+    except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
+        message, code = "interrupted; nothing was recorded", 130
     except sqlite3.Error as error:  # outside a transaction (the ledger turns those into PaperError)
-        return fail(f"{path}: {error}"), ""
+        message = f"{path}: {error}"
     except OSError as error:
-        return fail(f"{error.strerror or error}: {error.filename or path}"), ""
+        message = f"{error.strerror or error}: {error.filename or path}"
     except DecimalException as error:
-        return fail(f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py"
-                    " verify` names it"), ""
-    except Exception as error:  # never a traceback, whatever the database holds
-        return fail(f"{path}: unexpected {type(error).__name__}: {error}"), ""
+        message = f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py verify` names it"
+    except Exception as error:  # a last resort, so that no database content, however damaged, gives a traceback
+        message = f"{path}: unexpected {type(error).__name__}: {error}"
     finally:
         interrupt.ledger = None
+    return fail(message, code), ""
 
 
 def fail(message, code=1):
