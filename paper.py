@@ -72,7 +72,6 @@ ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
-BUILDING = re.compile(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?")  # see building()
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
@@ -432,7 +431,7 @@ def building(path):
     left in the folder (their .new files and journals) is removed first."""
     folder = os.path.dirname(os.path.abspath(path))
     for name in os.listdir(folder):
-        litter = BUILDING.fullmatch(name)
+        litter = re.fullmatch(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?", name)  # compiled only here
         if litter and not alive(int(litter[1])):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, name))
@@ -1000,7 +999,7 @@ class Ledger:
             account.balances = {row[0]: Balance(*row) for row in self.db.execute(
                 "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ?"
                 " ORDER BY currency", (account.id,))}
-            account.transactions = self.transactions(account.id, transactions) if transactions else []
+            account.transactions = self._newest_transactions(account.id, to_limit(transactions)) if transactions else []
         return account
 
     def accounts(self):
@@ -1025,9 +1024,11 @@ class Ledger:
     def transactions(self, account_id, limit=None):
         """The account's transactions, newest first."""
         with self._transaction("BEGIN"):
-            return [Transaction(*row) for row in self.db.execute(
-                f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC LIMIT ?",
-                (self._account(account_id).id, to_limit(limit)))]
+            return self._newest_transactions(self._account(account_id).id, to_limit(limit))
+
+    def _newest_transactions(self, account_id, limit):
+        return [Transaction(*row) for row in self.db.execute(
+            f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC LIMIT ?", (account_id, limit))]
 
     # --- Money in and out ---
 
@@ -2351,7 +2352,6 @@ PARSER = {"allow_abbrev": False, "formatter_class": formatter}
 
 def build_parser(command=None):
     """The parser of a known command alone (all a run needs, and cheaper), or of every command."""
-    argparse._ = str  # English, as paper is: argparse's gettext lookups import locale, 0.8 ms a run
     if command:
         summary, options, _ = COMMANDS[command]
         return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=summary, **PARSER),
@@ -2377,13 +2377,14 @@ def main(argv=None):
     """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
-    parser = build_parser(command)
     try:
-        args = parser.parse_args(argv[1:] if command else argv)
-        try:
-            check_usage(args, argv)
-        except PaperError as error:
-            parser.error(str(error))
+        with english_argparse():
+            parser = build_parser(command)
+            args = parser.parse_args(argv[1:] if command else argv)
+            try:
+                check_usage(args, argv)
+            except PaperError as error:
+                parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
     interrupt = Interrupt(stream=args.command == "feed" and args.file == "-")
@@ -2400,6 +2401,17 @@ def main(argv=None):
     if interrupt.pending:
         return fail("interrupted after the command was done: its result is above", 130)
     return code
+
+
+@contextlib.contextmanager
+def english_argparse():
+    """argparse without its gettext lookups while paper parses, then as it was: paper speaks English,
+    Python ships no translations of argparse, and the first lookup imports locale (0.8 ms, 3% of a run)."""
+    translate, argparse._ = argparse._, str
+    try:
+        yield
+    finally:
+        argparse._ = translate
 
 
 def check_usage(args, argv):
