@@ -326,7 +326,7 @@ def to_row(line, row, source=None):
         if kind not in ("DEPOSIT", "WITHDRAWAL"):
             raise PaperError(f"type {shown(row[0])} must be DEPOSIT or WITHDRAWAL")
         return (line, kind, currency, amount if kind == "DEPOSIT" else amount.copy_negate(),
-                to_text(row[3] or kind.title(), "description"), to_ref(row[4]) if row[4] else source and f"{source} line {line}")
+                to_text(row[3] or kind.title(), "description"), to_ref(row[4]) if row[4] else f"{source} line {line}" if source else None)
     except PaperError as error:
         raise PaperError(f"line {line}: {error}") from None
 
@@ -348,6 +348,27 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
     return Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
                  stop_price)
+
+
+def book_trade(book, side, qty, price, fee):
+    """A trade on its symbol's book [held, cost, realised], by average cost: a buy adds qty and qty x price +
+    fee; a sell takes out what it sold (at most what the book holds) at its average cost, and realises its
+    proceeds less that: returned (None for a buy)."""
+    if side == "buy":
+        book[0], book[1] = book[0] + qty, book[1] + qty * price + fee
+        return None
+    part = min(qty, book[0])
+    sold = book[1] * part / book[0] if book[0] else ZERO
+    book[0], book[1], book[2] = book[0] - part, book[1] - sold, book[2] + part * price - fee - sold
+    return part * price - fee - sold
+
+
+def cap_positions(books, currency, held):
+    """No book of a symbol with currency as its BASE holds more than the account does (held): coins that
+    left another way take their average cost with them, realising nothing."""
+    for symbol, book in books.items():
+        if book[0] > held and symbol.startswith(f"{currency}/"):
+            book[0], book[1] = held, book[1] * held / book[0]
 
 
 def same_details(ref, done, details):
@@ -844,22 +865,8 @@ class Ledger:
             raise PaperError(f"the ledger of {self.path} is closed") from None
         if nested:
             self._write_prices()
-            if begin != "BEGIN IMMEDIATE":
-                with localcontext(EXACT):
-                    yield
-                return
-            self.db.execute("SAVEPOINT operation")
-            try:
-                with localcontext(EXACT):
-                    yield
-            except BaseException:
-                self._unwritten.clear()  # prices recorded inside it go with it
-                if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
-                    self.db.execute("ROLLBACK TO operation")
-                    self.db.execute("RELEASE operation")
-                self._forget()
-                raise
-            self.db.execute("RELEASE operation")
+            with self._savepoint() if begin == "BEGIN IMMEDIATE" else contextlib.nullcontext(), localcontext(EXACT):
+                yield
             return
         try:
             self.db.execute(begin)
@@ -880,6 +887,21 @@ class Ledger:
                 raise
         except sqlite3.Error as error:
             raise self._refusal(error) from None
+
+    @contextlib.contextmanager
+    def _savepoint(self):
+        """A write inside a transaction: refused, it is undone alone."""
+        self.db.execute("SAVEPOINT operation")
+        try:
+            yield
+        except BaseException:
+            self._unwritten.clear()  # prices recorded inside it go with it
+            if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
+                self.db.execute("ROLLBACK TO operation")
+                self.db.execute("RELEASE operation")
+            self._forget()
+            raise
+        self.db.execute("RELEASE operation")
 
     def _forget(self):
         """Drop what is kept (see __init__), once the prices not yet written are."""
@@ -1060,38 +1082,43 @@ class Ledger:
         rows from the same source are recorded once. Returns (recorded, skipped).
         """
         # Checked whole before the write lock is taken, so a slow reader holds up no other writer.
-        rows, recorded, skipped, seen, balances = [to_row(line, row, source) for line, row in enumerate(rows, first_line)
-                                                   if "".join(map(str, row)).strip()], 0, 0, {}, {}
+        rows = [to_row(line, row, source) for line, row in enumerate(rows, first_line) if "".join(map(str, row)).strip()]
+        recorded, seen, balances = 0, {}, {}
         with self._transaction():
             account_id, now = self._account(account_id, active=True).id, utc_now()
             for start in range(0, len(rows), 500):  # refs looked up, and rows written, 500 at a time
                 chunk = rows[start:start + 500]
-                done, new = self._recorded(account_id, [row[-1] for row in chunk if row[-1]]), []
-                for line, kind, currency, amount, description, ref in chunk:
-                    try:
-                        if ref in seen or ref in done:  # recorded already, by an earlier row or import
-                            if ref not in seen:
-                                same_details(ref, done[ref], (kind, currency, amount))
-                            elif seen[ref][1:] != (kind, currency, amount):
-                                raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
-                            skipped += 1
-                            continue
-                        if ref:
-                            seen[ref] = line, kind, currency, amount
-                        if currency not in balances:
-                            balances[currency] = self._balance(account_id, currency)
-                        # Text here, not Decimals: SQLite's adapter lookup per value costs a bulk load 10%.
-                        new.append((account_id, kind, currency, fmt(amount), fmt(balances[currency].move(amount)),
-                                    description, ref or None, now, self._price_id))
-                    except PaperError as error:
-                        raise PaperError(f"line {line}: {error}") from None
+                done = self._recorded(account_id, [row[-1] for row in chunk if row[-1]])
+                new = [values for values in (self._import_row(account_id, row, done, seen, balances, now)
+                                             for row in chunk) if values]
                 self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
                                     " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
                                     " ?, ?, ?, ?, ?, ?, ?)", new)
                 recorded += len(new)
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, fmt(b.available), fmt(b.reserved), now, now, now)
                                                  for b in balances.values()])
-        return recorded, skipped
+        return recorded, len(rows) - recorded
+
+    def _import_row(self, account_id, row, done, seen, balances, now):
+        """One checked row's values for the INSERT, its balance moved; None when its ref is recorded already,
+        by an earlier import (done) or an earlier row (seen)."""
+        line, kind, currency, amount, description, ref = row
+        try:
+            if ref in seen:
+                if seen[ref][1:] != (kind, currency, amount):
+                    raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
+                return None
+            if ref in done:
+                same_details(ref, done[ref], (kind, currency, amount))
+                return None
+            if ref:
+                seen[ref] = line, kind, currency, amount
+            if currency not in balances:
+                balances[currency] = self._balance(account_id, currency)
+            after = balances[currency].move(amount)
+        except PaperError as error:
+            raise PaperError(f"line {line}: {error}") from None
+        return account_id, kind, currency, fmt(amount), fmt(after), description, ref, now, self._price_id
 
     # --- Trading ---
 
@@ -1286,21 +1313,30 @@ class Ledger:
                     book.add(order, age)
                     result["triggered"].append(order)
                     continue
-                if not self._account(order.account_id).is_active:
-                    order.reason = "its account is closed"
-                    result["cancelled"].append(self._close(order, "CANCELLED"))
-                    continue
-                try:
-                    with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
-                        trade = self._execute(order.account_id, order.side, order.symbol, order.qty - order.filled_qty,
-                                              price, order.fee_rate, order_id=order.id, release=order.reserved)
-                        self._update(order, order.qty, ZERO, "FILLED")
+                trade = self._fill_due(order, price)
+                if trade:
                     result["fills"].append(trade)
-                except PaperError as error:
-                    order.reason = f"not filled at {fmt(price)}: {error}"
-                    result["cancelled"].append(self._close(order, "CANCELLED"))
+                else:
+                    result["cancelled"].append(order)
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
         return result
+
+    def _fill_due(self, order, price):
+        """Fill the rest of a due order at price: the Trade; or cancel it, saying why in order.reason (its
+        account is closed, or the fill costs more than the reserve and available together): None."""
+        if not self._account(order.account_id).is_active:
+            order.reason = "its account is closed"
+        else:
+            try:
+                with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
+                    trade = self._execute(order.account_id, order.side, order.symbol, order.qty - order.filled_qty,
+                                          price, order.fee_rate, order_id=order.id, release=order.reserved)
+                    self._update(order, order.qty, ZERO, "FILLED")
+                return trade
+            except PaperError as error:
+                order.reason = f"not filled at {fmt(price)}: {error}"
+        self._close(order, "CANCELLED")
+        return None
 
     def _book(self, symbol):
         """The open orders of symbol, loaded once and then kept up to date (see __init__)."""
@@ -1376,17 +1412,9 @@ class Ledger:
             for currency, held_after, trade_id, symbol, side, qty, price, fee in rows:
                 if trade_id is not None and trade_id not in counted:  # the trade's first leg
                     counted.add(trade_id)
-                    book = books.setdefault(symbol, [ZERO, ZERO, ZERO])
-                    if side == "buy":
-                        book[0], book[1] = book[0] + qty, book[1] + qty * price + fee
-                    else:
-                        part = min(qty, book[0])
-                        sold = book[1] * part / book[0] if book[0] else ZERO
-                        book[0], book[1], book[2] = book[0] - part, book[1] - sold, book[2] + part * price - fee - sold
-                        closed.append((trade_id, part * price - fee - sold))
-                for symbol, book in books.items():
-                    if book[0] > held_after and symbol.startswith(f"{currency}/"):
-                        book[0], book[1] = held_after, book[1] * held_after / book[0]
+                    realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, qty, price, fee)
+                    closed += [] if realized is None else [(trade_id, realized)]
+                cap_positions(books, currency, held_after)
         return books, closed
 
     # --- Checks ---
@@ -1792,7 +1820,6 @@ TIME_STEPS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200
 def svg_chart(title, points, trades):
     """An SVG of points [(seconds, equity, drawdown)] and trades [(seconds, side)] under a title: the
     same data gives the same bytes (every number goes through a format spec); no script inside."""
-    from bisect import bisect_right
     title = title.translate(dict.fromkeys(range(32), " ")).replace("&", "&amp;").replace("<", "&lt;").replace(
         ">", "&gt;")  # control characters are not allowed in XML, even escaped
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
@@ -1814,11 +1841,7 @@ def svg_chart(title, points, trades):
     area = " ".join(f"{x},{DRAWDOWN_Y[0] - fall * (DRAWDOWN_Y[1] - DRAWDOWN_Y[0]) / depth:.1f}"
                     for x, (_, _, fall) in zip(xs, points))
     grid, labels = chart_axes(step, bottom, top, first, last, x_start, x_scale, depth)
-    markers = {"buy": [], "sell": []}
-    for moment, side in trades:  # on the equity of the last point at or before it
-        x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
-        markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
-                             f'<path class="sell" d="M{x:.1f},{y + 5:.1f}l4.5,-8h-9z"/>')
+    markers = trade_markers(trades, times, ys, x_start, x_scale)
     svg += [f'<path class="grid" d="{"".join(grid)}" stroke="#e6e6e6" fill="none"/>'] + [
         f'<rect x="{LEFT}" y="{top_y}" width="{RIGHT - LEFT}" height="{bottom_y - top_y}" stroke="#999" fill="none"/>'
         for top_y, bottom_y in (EQUITY_Y, DRAWDOWN_Y)] + [
@@ -1831,6 +1854,18 @@ def svg_chart(title, points, trades):
     return "\n".join(svg + ['<g fill="#1a7f37" stroke="#fff" stroke-width=".5">', *markers["buy"], "</g>",
                             '<g fill="#cf222e" stroke="#fff" stroke-width=".5">', *markers["sell"], "</g>",
                             '<g fill="#333">', *labels, "</g>", "</svg>\n"])
+
+
+def trade_markers(trades, times, ys, x_start, x_scale):
+    """{side: [a triangle for each trade]}, each on the equity of the last point at or before it: up and
+    green for a buy, down and red for a sell."""
+    from bisect import bisect_right
+    markers, first, last = {"buy": [], "sell": []}, times[0], times[-1]
+    for moment, side in trades:
+        x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
+        markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
+                             f'<path class="sell" d="M{x:.1f},{y + 5:.1f}l4.5,-8h-9z"/>')
+    return markers
 
 
 def amount_ticks(low, high):
@@ -2066,13 +2101,22 @@ def cmd_feed(ledger, args):
             except PaperError as error:
                 raise PaperError(f"{args.file}: line {line}: {error}") from None
             fed["recorded" if result["recorded"] else "skipped"] += 1
-            if result["fills"] or result["cancelled"] or result["triggered"]:
-                for key in ("fills", "cancelled", "triggered"):
-                    fed[key] += jsonable(result[key])
-                said.append(json_line(jsonable(result)) if args.json else tick_text(result).partition("\n")[2])
-                if stream:
-                    print(said.pop(), flush=True)
+            said += fed_result(fed, result, args.json, stream)
     return fed, "\n".join(said + [fed_text(fed)])
+
+
+def fed_result(fed, result, as_json, stream):
+    """What a fed price did to orders, added to fed: [its lines], or [] once printed (a stream prints at
+    once) or when it did nothing."""
+    if not (result["fills"] or result["cancelled"] or result["triggered"]):
+        return []
+    for key in ("fills", "cancelled", "triggered"):
+        fed[key] += jsonable(result[key])
+    said = json_line(jsonable(result)) if as_json else tick_text(result).partition("\n")[2]
+    if stream:
+        print(said, flush=True)
+        return []
+    return [said]
 
 
 def json_line(value):
@@ -2098,39 +2142,44 @@ def fed_text(fed):
 def price_rows(reader, symbol, file):
     """(line, (symbol, price, time, open, high, low, close)) for tick, from CSV rows: with a header
     time,symbol,price or time,symbol,open,high,low,close (or time,symbol,close: closes alone; other
-    columns ignored; symbol, if the file has no symbol column), or Binance's kline files (no header:
-    open time in epoch milliseconds or microseconds, open, high, low, close, volume, ...) with symbol."""
+    columns ignored; symbol, if the file has no symbol column), or Binance's kline files (no header)."""
     first = next(reader, None)
-    if first is None:
-        return
-    if first and first[0].strip().isdigit():  # Binance klines: no header
-        if not symbol:
-            raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
-        for line, row in enumerate(itertools.chain([first], reader), 1):
-            if "".join(row).strip():
-                if len(row) < 5 or not row[0].isdigit():
-                    raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
-                when = Decimal(row[0]).scaleb(-6 if len(row[0]) >= 16 else -3)  # microseconds or milliseconds
-                yield line, (symbol, None, when, *row[1:5])
-        return
-    names = [name.strip().lower() for name in first]
+    if first and first[0].strip().isdigit():
+        return kline_rows(itertools.chain([first], reader), symbol, file)
+    names = [name.strip().lower() for name in first or []]
     bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
     if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
         bar = ["close"]  # closes alone: each is a price
     wanted = ["time", *bar] + ([] if symbol else ["symbol"])
-    missing = [name for name in wanted if name not in names]
-    if missing or symbol and "symbol" in names:
+    if first is not None and (any(name not in names for name in wanted) or symbol and "symbol" in names):
         raise PaperError(f"{file}: the first line must name the columns time,symbol,price or"
                          " time,symbol,open,high,low,close (without symbol, give --symbol; not both)")
-    at = [names.index(name) for name in wanted]
+    return header_rows(reader, [names.index(name) for name in wanted], len(names), len(bar), symbol, file)
+
+
+def header_rows(reader, at, width, prices, symbol, file):
+    """The rows of a file with a header: at, the columns of time, the prices and (unless symbol) symbol."""
     for row in reader:
-        if "".join(row).strip():
-            if len(row) < len(names):
-                raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {len(names)}")
-            values = [row[i] for i in at]
-            tick = (symbol or values[-1], values[1] if len(bar) == 1 else None, values[0],
-                    *(values[1:5] if len(bar) == 4 else [None] * 4))
-            yield reader.line_num, tick
+        if not "".join(row).strip():
+            continue
+        if len(row) < width:
+            raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {width}")
+        values = [row[i] for i in at]
+        bar = values[1:5] if prices == 4 else [None] * 4
+        yield reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None, values[0], *bar)
+
+
+def kline_rows(rows, symbol, file):
+    """The rows of a Binance kline file as downloaded: open time in epoch milliseconds or microseconds,
+    open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
+    if not symbol:
+        raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
+    for line, row in enumerate(rows, 1):
+        if not "".join(row).strip():
+            continue
+        if len(row) < 5 or not row[0].isdigit():
+            raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
+        yield line, (symbol, None, Decimal(row[0]).scaleb(-6 if len(row[0]) >= 16 else -3), *row[1:5])
 
 
 def cmd_equity(ledger, args):
@@ -2161,30 +2210,30 @@ STATS = [  # key, label, how it is shown
 def cmd_stats(ledger, args):
     quote = args.quote or "USDT"
     done = ledger.stats(args.account_id, quote)
-    lines = []
-    for key, label, how in STATS:
-        value = done[key]
-        if value is None:
-            shown_value = "n/a"
-        elif how == "span":
-            shown_value = f"{int(value // DAY)} days {time.strftime('%H:%M:%S', time.gmtime(value % DAY))}"
-        elif how == "percent":
-            shown_value = f"{value * 100:.2f}"
-        elif how == "amount":
-            shown_value = fmt(value)
-        elif how == "fees":
-            shown_value = ", ".join(f"{fmt(fee)} {currency}" for currency, fee in value.items()) or "0"
-        else:
-            shown_value = how.format(value)
-        lines.append(f"{label.replace('[Q]', f'[{quote}]'):<28}{shown_value}")
-    return jsonable(done), "\n".join(lines)
+    return jsonable(done), "\n".join(f"{label.replace('[Q]', f'[{quote}]'):<28}{stat_text(done[key], how)}"
+                                    for key, label, how in STATS)
+
+
+def stat_text(value, how):
+    """A statistic as the stats table shows it (STATS says how)."""
+    if value is None:
+        return "n/a"
+    if how == "span":
+        return f"{int(value // DAY)} days {time.strftime('%H:%M:%S', time.gmtime(value % DAY))}"
+    if how == "percent":
+        return f"{value * 100:.2f}"
+    if how == "amount":
+        return fmt(value)
+    if how == "fees":
+        return ", ".join(f"{fmt(fee)} {currency}" for currency, fee in value.items()) or "0"
+    return how.format(value)
 
 
 def cmd_chart(ledger, args):
     svg = ledger.chart(args.account_id, args.quote or "USDT")
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
-    path = args.output or f"equity-{ledger._account(args.account_id).id[:8]}.svg"
+    path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
     with open(path, "w", encoding="utf-8") as f:
         f.write(svg)
     return {"chart": path, "bytes": len(svg.encode())}, f"wrote {path} ({len(svg.encode()):,} bytes)"
