@@ -248,8 +248,8 @@ def to_time(value):
                 DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
             date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
             return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000Z"
-        if isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit() or isinstance(
-                value, (int, Decimal)) and not isinstance(value, bool):
+        seconds_given = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+        if seconds_given or isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit():
             seconds = Decimal(value)
             if seconds.as_tuple().exponent < -6:
                 raise ValueError
@@ -1249,8 +1249,9 @@ class Ledger:
             account = self._account(account_id, active=True)
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
-            for held in self.account(account.id, 0).balances.values():
-                self._move(account.id, held.currency, -held.available, legs=[("RESET", -held.available, "Reset to zero")])
+            for balance in self.account(account.id, 0).balances.values():
+                self._move(account.id, balance.currency, -balance.available,
+                           legs=[("RESET", -balance.available, "Reset to zero")])
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
@@ -1373,23 +1374,30 @@ class Ledger:
         holdings, equity, unpriced = {}, ZERO, []
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
-            for held in account.balances.values():
-                if not held.total:
+            for currency, balance in account.balances.items():
+                if not balance.total:
                     continue
-                latest = None if held.currency in given or held.currency == quote else self._latest_price(
-                    f"{held.currency}/{quote}")
-                price = Decimal(1) if held.currency == quote else given.get(held.currency, latest and latest[-1])
-                value = None if price is None else EXACT.multiply(held.total, price)
-                holdings[held.currency] = {"total": held.total, "price": price, "value": value,
-                                           "time": latest and latest[1]}
+                price, time = self._price_in(currency, quote, given)
+                value = None if price is None else EXACT.multiply(balance.total, price)
+                holdings[currency] = {"total": balance.total, "price": price, "value": value, "time": time}
                 if value is None:
-                    unpriced.append(held.currency)
+                    unpriced.append(currency)
                 else:
                     equity = EXACT.add(equity, value)
             books = self._realized(account.id)[0]
         return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
                 "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
                                  for symbol, book in sorted(books.items())}}
+
+    def _price_in(self, currency, quote, given):
+        """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
+        recorded close of CURRENCY/QUOTE with its time; (None, None) when there is none."""
+        if currency == quote:
+            return Decimal(1), None
+        if currency in given:
+            return given[currency], None
+        latest = self._latest_price(f"{currency}/{quote}")
+        return (None, None) if latest is None else (latest[-1], latest[1])
 
     def _realized(self, account_id, since_reset=True):
         """Realised P&L by average cost since the latest reset (or since the account opened): the books
@@ -1860,7 +1868,7 @@ def trade_markers(trades, times, ys, x_start, x_scale):
     """{side: [a triangle for each trade]}, each on the equity of the last point at or before it: up and
     green for a buy, down and red for a sell."""
     from bisect import bisect_right
-    markers, first, last = {"buy": [], "sell": []}, times[0], times[-1]
+    markers, first, last = {"buy": [], "sell": []}, min(times), max(times)
     for moment, side in trades:
         x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
         markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
