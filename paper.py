@@ -1249,9 +1249,8 @@ class Ledger:
             account = self._account(account_id, active=True)
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
-            for balance in self.account(account.id, 0).balances.values():
-                self._move(account.id, balance.currency, -balance.available,
-                           legs=[("RESET", -balance.available, "Reset to zero")])
+            for old in self.account(account.id, 0).balances.values():
+                self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
