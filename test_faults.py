@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import paper
+from test_paper import cli, connection, dump, query, shell, without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -41,11 +42,6 @@ def report(capsys):
     return report
 
 
-def cli(*argv, env=None, timeout=60):
-    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-
-
 def new_account(db, balance="1000000"):
     with paper.Ledger(str(db), create=True) as ledger:
         return ledger.create_account(balance=balance).id
@@ -55,7 +51,7 @@ def assert_consistent(db, why=""):
     """verify passes, and independently of paper: every balance is the sum of its log."""
     with paper.Ledger(str(db)) as ledger:
         assert ledger.verify() == [], why
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         sums = {}
         for account, currency, amount in conn.execute("SELECT account_id, currency, amount FROM transactions"):
             sums[account, currency] = sums.get((account, currency), 0) + Decimal(amount)
@@ -66,14 +62,9 @@ def assert_consistent(db, why=""):
 
 
 def rows_with_ref(db, ref):
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         return conn.execute("SELECT id FROM transactions WHERE reference_id = ? AND trade_id IS NULL",
                             (ref,)).fetchall()
-
-
-def dump(db):
-    with sqlite3.connect(db) as conn:
-        return list(conn.iterdump())
 
 
 # --- 1. SIGKILL mid-write ---
@@ -111,7 +102,7 @@ for i in range(100000):
 def check_after_kill(db, output, why):
     """Everything the child reported done is in the database exactly once; refused ones are not."""
     started, done = None, 0
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         def rows(sql, *params):
             return conn.execute(sql, params).fetchall()
         for line in output.splitlines():
@@ -165,8 +156,8 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
                 argv = ["--amount", details]
             retry = cli(op, "--account-id", account, *argv, "--ref", ref, "--db", db)
             assert retry.returncode in (0, 1) and "Traceback" not in retry.stderr, why
-            recorded = rows_with_ref(db, ref) if op != "trade" else sqlite3.connect(db).execute(
-                "SELECT id FROM trades WHERE reference_id = ?", (ref,)).fetchall()
+            recorded = rows_with_ref(db, ref) if op != "trade" else query(
+                db, "SELECT id FROM trades WHERE reference_id = ?", ref)
             assert len(recorded) == (retry.returncode == 0), why
             retries += 1
     for round_ in range(300):  # until 50 of them were killed before they finished
@@ -187,7 +178,7 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
         assert_consistent(db, why)
         def recorded():
             if op == "trade":
-                return sqlite3.connect(db).execute("SELECT id FROM trades WHERE reference_id = ?", (ref,)).fetchall()
+                return query(db, "SELECT id FROM trades WHERE reference_id = ?", ref)
             return rows_with_ref(db, ref)
         if child.returncode == 0:  # it finished before the kill: reported done
             reported += 1
@@ -258,7 +249,7 @@ def resting_orders(db, account, count):
 
 def fill_counts(db):
     """{order id: the number of trades that filled it} and the number of prices."""
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         fills = dict(conn.execute("SELECT order_id, count(*) FROM trades WHERE order_id IS NOT NULL GROUP BY order_id"))
         return fills, conn.execute("SELECT count(*) FROM prices").fetchone()[0]
 
@@ -290,7 +281,7 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
         why = f"feed stream kill {round_}, PAPER_FAULT_SEED={SEED}"
         child = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--db", db, "--json"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        lines = open(bars_file(tmp_path / "more.csv", 200, start=3000 + round_ * 200)).read()
+        lines = Path(bars_file(tmp_path / "more.csv", 200, start=3000 + round_ * 200)).read_text()
         child.stdin.write(lines)
         child.stdin.flush()
         time.sleep(rng.uniform(0.02, 0.25))
@@ -303,7 +294,7 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
         for line in out.splitlines():  # every fill it printed is recorded, once
             for fill in json.loads(line)["fills"]:
                 assert fills.get(fill["order_id"]) == 1, why
-        with sqlite3.connect(db) as conn:  # the rows committed are the first ones of what it read, in order
+        with connection(db) as conn:  # the rows committed are the first ones of what it read, in order
             times = [row[0] for row in conn.execute("SELECT time FROM prices ORDER BY id")]
         assert times == sorted(times), why
     assert kills >= 15, f"only {kills} feeds were killed mid-run"
@@ -338,7 +329,7 @@ def test_sigkill_during_a_batch_leaves_all_of_it_or_none(tmp_path, report):
         out, _ = child.communicate()
         kills += child.returncode == -signal.SIGKILL
         assert_consistent(db, why)
-        with sqlite3.connect(db) as conn:
+        with connection(db) as conn:
             counts = conn.execute("SELECT (SELECT count(*) FROM prices), (SELECT count(*) FROM trades)").fetchone()
         assert counts in ((0, 0), (20000, 800)) and (counts[0] or out != "committed\n"), (why, counts)
     assert kills >= 5, f"only {kills} batches were killed mid-run"
@@ -362,7 +353,7 @@ def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
         for p in procs:
             p.communicate(timeout=60)
         assert_consistent(db)
-        with sqlite3.connect(db) as conn:
+        with connection(db) as conn:
             status = conn.execute("SELECT status FROM orders").fetchone()[0]
             trades = conn.execute("SELECT count(*) FROM trades").fetchone()[0]
         assert (status, trades) in (("FILLED", 1), ("CANCELLED", 0)), (status, trades)
@@ -491,7 +482,7 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
     assert [p.returncode for p in procs] == [0] * 6, results
     assert all(err == "" for _, err in results)
     ids = {out.strip() for out, _ in results}
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (6,)
@@ -645,17 +636,6 @@ def truncated(path):
     path.write_bytes(real.read_bytes()[:6000])
 
 
-def shell(path, *sql):
-    """What a user does with the sqlite3 shell: run statements, commit, close."""
-    conn = sqlite3.connect(path)
-    try:
-        for statement in sql:
-            conn.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()
-
-
 def tables_dropped(path):
     new_account(path)
     shell(path, "DROP TABLE balances")
@@ -677,16 +657,6 @@ BAD_DATABASES = {
     "a read-only file": read_only,
     "a folder that cannot be created": lambda p: p.parent.joinpath("file").write_text("x"),
 }
-
-
-def without_root_powers():
-    """Root ignores file modes: drop the capabilities that override them, so read-only means read-only."""
-    if os.geteuid() == 0:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-            if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
-                raise OSError(ctypes.get_errno(), "cannot drop root's file capabilities")
 
 
 @pytest.mark.parametrize("kind", BAD_DATABASES)

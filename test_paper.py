@@ -19,7 +19,6 @@ from unittest import mock
 import pytest
 
 import paper
-from test_faults import without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -68,13 +67,55 @@ def refused(result, code=1):
     return err
 
 
+# --- Shared with test_faults.py (one home for each helper: the project's files are fixed, so no conftest.py) ---
+
+@contextlib.contextmanager
+def connection(path, **options):
+    """A sqlite3 connection to path: committed if all went well, and closed (sqlite3's own `with` only
+    commits, and a connection left open is a ResourceWarning)."""
+    conn = sqlite3.connect(path, **options)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def query(path, sql, *params):
+    with connection(path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def shell(path, *sql):
+    """What a user does with the sqlite3 shell: run statements, commit, close."""
+    with connection(path) as conn:
+        for statement in sql:
+            conn.execute(statement)
+
+
 def dump(db):
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         return list(conn.iterdump())
 
 
+def cli(*argv, cwd=None, env=None, timeout=60):
+    """python paper.py ARGV as a process of its own."""
+    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def without_root_powers():
+    """Root ignores file modes: drop the capabilities that override them, so read-only means read-only."""
+    if os.geteuid() == 0:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "cannot drop root's file capabilities")
+
+
 def balance(db, account_id, currency="USDT"):
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         row = conn.execute("SELECT available_amount, reserved_amount FROM balances"
                            " WHERE account_id = ? AND currency = ?", (account_id, currency)).fetchone()
     return row and (Decimal(row[0]), Decimal(row[1]))
@@ -203,7 +244,7 @@ def test_decimal_exactness(run, acct, db):
     ok(run("deposit", "--account-id", acct, "--amount", "999999999999999998.999999999999999998",
            "--currency", "BTC"))
     assert balance(db, acct, "BTC") == (Decimal("999999999999999998.999999999999999999"), 0)
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         assert conn.execute("SELECT available_amount, typeof(available_amount) FROM balances"
                             " WHERE currency = 'BTC'").fetchone() == ("999999999999999998.999999999999999999", "text")
 
@@ -278,7 +319,7 @@ def test_same_ref_records_once_and_reports_the_original(run, acct, db):
     again = json.loads(ok(run("deposit", "--account-id", acct, "--amount", "0.2000", "--ref", "order-77", "--json")))
     assert again == first
     assert balance(db, acct) == (Decimal("5000.2"), 0)
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         assert conn.execute("SELECT count(*) FROM transactions WHERE reference_id = 'order-77'").fetchone() == (1,)
 
 
@@ -362,7 +403,7 @@ def test_close_keeps_the_account_and_refuses_money(run, acct, db):
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
     assert account["status"] == "CLOSED" and account["closed_at"]
     assert "CLOSED" in ok(run("status"))
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         assert conn.execute("SELECT is_active, closed_at IS NOT NULL FROM accounts").fetchone() == (0, 1)
     before = dump(db)
     assert "is closed" in refused(run("deposit", "--account-id", acct, "--amount", "1"))
@@ -380,7 +421,7 @@ def test_verify_ok_and_json(run, acct):
 
 def test_verify_reports_a_tampered_balance(run, acct, db):
     other = ok(run("init")).strip()
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         conn.execute("UPDATE balances SET available_amount = '5000.01' WHERE account_id = ?", (acct,))
     code, out, err = run("verify")
     assert (code, err) == (1, "")
@@ -392,7 +433,7 @@ def test_verify_reports_a_tampered_balance(run, acct, db):
 
 
 def test_the_log_is_append_only(acct, db):
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         for sql in ("UPDATE transactions SET amount = '1.00'", "DELETE FROM transactions"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
@@ -402,7 +443,7 @@ def test_the_log_is_append_only(acct, db):
 
 def test_the_three_shell_queries(acct, db, run):
     ok(run("deposit", "--account-id", acct, "--amount", "0.1"))
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         assert conn.execute("SELECT id, name, is_active FROM accounts;").fetchall() == [
             (acct, "Paper Trading Account", 1)]
         row = conn.execute("SELECT * FROM balances WHERE currency='USDT';").fetchone()
@@ -450,8 +491,8 @@ def snapshot(path):
     (lambda p: p.mkdir(), "is a folder"),
     (lambda p: p.write_text("hello, I am a text file\n" * 100), "file is not a database"),
     (lambda p: p.write_bytes(real_database(p.parent).read_bytes()[:5000]), "malformed"),
-    (lambda p: sqlite3.connect(p).execute("PRAGMA user_version = 99"), "schema version 99, newer"),
-    (lambda p: sqlite3.connect(p).execute("CREATE TABLE other (x)"), "is not a paper database"),
+    (lambda p: shell(p, "PRAGMA user_version = 99"), "schema version 99, newer"),
+    (lambda p: shell(p, "CREATE TABLE other (x)"), "is not a paper database"),
     (lambda p: p.write_bytes(b""), "is not a paper database"),
 ])
 def test_unusable_database_files_are_refused_and_untouched(tmp_path, capsys, make, why):
@@ -472,7 +513,7 @@ def test_unusable_database_files_are_refused_and_untouched(tmp_path, capsys, mak
 
 def test_dropped_tables_and_newer_versions_give_one_line_errors(tmp_path, capsys):
     path = real_database(tmp_path)
-    with sqlite3.connect(path) as conn:
+    with connection(path) as conn:
         conn.execute("DROP TABLE transactions")
     before = dump(path)
     for argv in (["status"], ["verify"], ["init"]):
@@ -631,11 +672,6 @@ def test_records_show_and_compare_by_their_fields(db):
 
 
 # --- real processes ---
-
-def cli(*argv, cwd=None, env=None):
-    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=60)
-
 
 def test_a_new_user_in_an_empty_folder(tmp_path):
     init = cli("init", "--balance", "5000", cwd=tmp_path)
@@ -926,7 +962,7 @@ def test_status_valuation_usage_errors(run, acct):
 def test_verify_checks_orders_against_reserves(run, acct, db):
     order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
                       "--limit-price", "3000")).strip()
-    with sqlite3.connect(db) as conn:
+    with connection(db) as conn:
         conn.execute("UPDATE orders SET reserved_amount = '3000.00'")
     out = run("verify")[1]
     assert f"MISMATCH account {acct} USDT: order {order_id} reserves 3000.00 but what is left of it needs 3003.00" in out
@@ -1080,7 +1116,7 @@ BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
 
 
 def v1_database(path):
-    with sqlite3.connect(path) as conn:
+    with connection(path) as conn:
         conn.executescript(V1_DATABASE)
         conn.execute("PRAGMA user_version = 1")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -1089,7 +1125,7 @@ def v1_database(path):
 
 
 def rows(db, table):
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
         return columns, conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
 
@@ -1103,7 +1139,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, caps
     for table, (columns, old) in before.items():
         new_columns, new = rows(db, table)
         assert [row[:len(columns)] for row in new] == old and new_columns[:len(columns)] == columns, table
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         with pytest.raises(sqlite3.IntegrityError):  # the new CHECKs are in force
@@ -1117,14 +1153,14 @@ def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, caps
 
 def test_an_upgrade_that_cannot_finish_changes_nothing(tmp_path, capsys):
     db = v1_database(tmp_path / "v1.db")
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # v1 had no CHECK against this
+    with connection(db) as conn:  # v1 had no CHECK against this
         conn.execute("UPDATE balances SET available_amount = '0.200' WHERE currency = 'ETH'")
         conn.commit()
     before = dump(db)
     assert paper.main(["status", "--db", db]) == 1
     assert "CHECK constraint failed" in capsys.readouterr().err
     assert dump(db) == before
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)
 
 
@@ -1257,7 +1293,7 @@ def test_the_log_refuses_insert_or_replace_from_the_shell(run, acct, db):
                       f"INSERT OR REPLACE INTO trades (account_id, symbol, side, qty, price, fee_rate, fee, reference_id,"
                       f" created_at) VALUES ('{acct}', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't', 't')"]:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            with contextlib.closing(sqlite3.connect(db)) as conn:
+            with connection(db) as conn:
                 conn.execute(statement)
     assert dump(db) == before
 
@@ -1276,7 +1312,7 @@ def test_the_log_refuses_insert_or_replace_from_the_shell(run, acct, db):
 ])
 def test_verify_checks_each_trade_against_its_legs(run, acct, db, sql, currency, problem):
     ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--price", "10"))
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         conn.executescript("DROP TRIGGER trades_append_only_update; DROP TRIGGER transactions_append_only_update;"
                            f" {sql};")
     code, out, _ = run("verify")
@@ -1286,7 +1322,7 @@ def test_verify_checks_each_trade_against_its_legs(run, acct, db, sql, currency,
 @pytest.mark.parametrize("value", ["1.23.45", "05.00", "1.5", "1.100", "1e3", "-1.00", " 1.00", "1.0a", "", 1.5, 2,
                                    b"1.00"])
 def test_amount_checks_take_exactly_the_documented_form(acct, db, value):
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             conn.execute("UPDATE balances SET available_amount = ?", (value,))
         conn.execute("UPDATE balances SET available_amount = '4999.50'")  # the form itself is taken
@@ -1294,7 +1330,7 @@ def test_amount_checks_take_exactly_the_documented_form(acct, db, value):
 
 def test_a_bad_amount_that_gets_in_is_named_by_verify(run, acct, db):
     other = ok(run("init", "--balance", "7")).strip()
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         conn.execute("PRAGMA ignore_check_constraints = ON")  # as if the CHECKs had been dropped
         conn.execute("UPDATE balances SET available_amount = '1.23.45' WHERE account_id = ?", (acct,))
         conn.executescript(f"DROP TRIGGER transactions_append_only_update; UPDATE transactions SET amount = 'abc'"
@@ -1740,7 +1776,7 @@ def test_a_due_order_of_a_closed_account_is_cancelled(run, acct, db):
 
 def test_verify_checks_each_open_orders_reserve_against_its_type(run, acct, db):
     order = place(run, acct, "buy", "1", "--type", "stop", "--stop-price", "120")
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # as if it reserved at a limit of 100
+    with connection(db) as conn:  # as if it reserved at a limit of 100
         conn.execute("UPDATE orders SET reserved_amount = '100.10' WHERE id = ?", (order["id"],))
         conn.execute("UPDATE balances SET reserved_amount = '100.10', available_amount = '4899.90'")
         conn.commit()
@@ -1839,14 +1875,14 @@ def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
     line = feed.stdout.readline()  # printed while the feed still waits for more
     assert line == f"trade 1: buy 1.00 BTC/USDT @ 99.00, fee 0.099 USDT; balances 1.00 BTC, 4900.901 USDT" \
                    f" (order {order['id']})\n"
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # committed already, row by row
+    with connection(db) as conn:  # committed already, row by row
         assert conn.execute("SELECT count(*) FROM prices").fetchone() == (2,)
     feed.stdin.write("2026-11-25T14:02:00Z,98\nnot a time,1\n2026-11-25T14:03:00Z,97\n")
     out, err = feed.communicate(timeout=60)
     assert feed.returncode == 1 and out == ""
     assert err == "paper: error: -: line 5: time 'not a time' must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25" \
                   " 14:00, 2026-11-25; no zone is UTC) or epoch seconds\n"
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # the rows before the bad line are kept
+    with connection(db) as conn:  # the rows before the bad line are kept
         assert conn.execute("SELECT close FROM prices ORDER BY id").fetchall() == [("101.00",), ("99.00",), ("98.00",)]
 
 
@@ -1856,7 +1892,7 @@ def test_verify_finds_rows_no_trigger_stops(run, acct, db):
     other = ok(run("init", "--balance", "0")).strip()
     ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "100"))
     order = place(run, acct, "buy", "1", "--limit-price", "50")
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # every statement here passes the triggers and CHECKs
+    with connection(db) as conn:  # every statement here passes the triggers and CHECKs
         conn.execute("INSERT INTO transactions (account_id, transaction_type, currency, amount, balance_after,"
                      " description, created_at) VALUES (?, 'WITHDRAWAL', 'EUR', '50.00', '50.00', 'x', 't')", (acct,))
         conn.execute("INSERT INTO balances VALUES (?, 'EUR', '50.00', '0.00', 't', 't')", (acct,))
@@ -1867,7 +1903,7 @@ def test_verify_finds_rows_no_trigger_stops(run, acct, db):
     assert f"MISMATCH account {acct} EUR: transaction 5: a WITHDRAWAL of 50.00 cannot be\n" in out
     assert f"MISMATCH account {acct} USDT: order {order['id']} is OPEN with 0.40 of 1.00 filled, but its trades fill" \
            " 0.00\n" in out
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # a leg moved to another account, its balance too
+    with connection(db) as conn:  # a leg moved to another account, its balance too
         conn.executescript(f"DROP TRIGGER transactions_append_only_update; UPDATE transactions SET account_id ="
                            f" '{other}' WHERE trade_id = 1 AND currency = 'BTC'; UPDATE balances SET account_id ="
                            f" '{other}' WHERE account_id = '{acct}' AND currency = 'BTC';")
@@ -1878,7 +1914,7 @@ def test_verify_finds_rows_no_trigger_stops(run, acct, db):
 def test_verify_finds_prices_out_of_time_order_and_missing_ones(run, acct, db):
     price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
     ok(run("deposit", "--account-id", acct, "--amount", "1"))  # its place in market time: price 1
-    with contextlib.closing(sqlite3.connect(db)) as conn:  # REPLACE is not blocked for prices: verify sees it
+    with connection(db) as conn:  # REPLACE is not blocked for prices: verify sees it
         conn.execute("REPLACE INTO prices (symbol, time, open, high, low, close, created_at) VALUES ('BTC/USDT',"
                      " '2026-11-25T14:00:00.000000Z', '99.00', '99.00', '99.00', '99.00', 't')")
         conn.execute("INSERT INTO prices (symbol, time, open, high, low, close, created_at) VALUES ('BTC/USDT',"
@@ -1892,18 +1928,18 @@ def test_verify_finds_prices_out_of_time_order_and_missing_ones(run, acct, db):
 
 @pytest.mark.parametrize("value", ["899.90\x00junk", "1" * 19 + ".00", "1." + "1" * 19])
 def test_amount_checks_refuse_hidden_text_and_too_many_digits(acct, db, value):
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             conn.execute("UPDATE balances SET available_amount = ?", (value,))
 
 
 def test_an_upgrade_keeps_a_users_own_views_and_indexes(tmp_path, capsys):
     db = v1_database(tmp_path / "v1.db")
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         conn.executescript("CREATE VIEW deposits AS SELECT * FROM transactions WHERE transaction_type = 'DEPOSIT';"
                            " CREATE INDEX by_time ON transactions (created_at);")
     assert paper.main(["verify", "--db", db]) == 0
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         assert conn.execute("SELECT count(*) FROM deposits").fetchone() == (5,)
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'by_time'").fetchone() == (1,)
 
@@ -2108,7 +2144,7 @@ def test_verify_checks_fill_prices_against_limits_and_time_forms(run, acct, db):
     order = place(run, acct, "buy", "1", "--limit-price", "100")
     ok(run("fill", "--order-id", order["id"]))
     price(run, "BTC/USDT", "1", time="2026-01-01")
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with connection(db) as conn:
         conn.executescript("DROP TRIGGER trades_append_only_update; UPDATE trades SET price = '101.00', fee = '0.101';"
                            " DROP TRIGGER prices_append_only_update; UPDATE prices SET time = '2026-W01-1';")
     out = run("verify")[1]
