@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import paper
-from test_paper import cli, connection, dump, query, shell, without_root_powers
+from test_paper import BAD_AMOUNTS, cli, connection, dump, query, shell, without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -522,9 +522,7 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
 A = "ACCOUNT"  # replaced by the funded account's id
 BAD_INPUTS = [
     # amounts
-    *[["deposit", "--account-id", A, "--amount", amount] for amount in [
-        "", " ", "1 000", "+5", "-5", "0", "0.000", "1e400", "1E2", "NaN", "inf", "Infinity", "0x10", "1,000",
-        "1_000", "１０", "1." + "1" * 19, "1" * 19, "..5", "1.2.3", "5 ", "\u00a05", "½", "1/2"]],
+    *[["deposit", "--account-id", A, "--amount", amount] for amount in BAD_AMOUNTS],
     ["withdraw", "--account-id", A, "--amount", "-0"],
     ["withdraw", "--account-id", A, "--amount", "1000000.01"],  # more than the account holds
     ["init", "--balance", "-1"], ["init", "--balance", "1e3"], ["init", "--balance", "1" * 19],
@@ -589,6 +587,11 @@ BAD_INPUTS = [
         ["--limit-price", "1", "--stop-price", "2"], ["--limit-price", "1", "--ref", " x"])],
     ["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1", "--slippage", "1"],
     ["trade", "--account-id", A, "--side", "buy", "--symbol", "SOL/USDT", "--qty", "1"],  # no price recorded
+    # results
+    ["equity", "--account-id", "0000"], ["equity", "--account-id", A, "--quote", "U"], ["equity"],
+    ["stats", "--account-id", A, "--quote", "€"], ["stats", "--account-id", A, "--csv"],
+    ["chart", "--account-id", A, "--output", ""], ["chart", "--account-id", A, "--output", "/nonexistent/dir/c.svg"],
+    ["import", "--account-id", A, "/nonexistent.csv"], ["import", "--account-id", A],
 ]
 
 
@@ -614,7 +617,8 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, argv, caps
 
 
 def test_bad_input_count(report):
-    assert len(BAD_INPUTS) >= 50
+    untried = set(paper.COMMANDS) - {argv[0] for argv in BAD_INPUTS if argv}
+    assert not untried, f"no bad input tries {sorted(untried)}"
     report(f"{len(BAD_INPUTS)} bad inputs across every command, plus {len(BAD_DATABASES)} unusable database"
            " files: each refused in one line, exit 1 or 2, no traceback, database unchanged")
 
@@ -647,15 +651,18 @@ def read_only(path):
     path.parent.chmod(0o555)
 
 
-BAD_DATABASES = {
-    "a folder": lambda p: p.mkdir(),
-    "a text file": lambda p: p.write_text("not a database\n" * 200),
-    "an empty file": lambda p: p.write_bytes(b""),
-    "a truncated copy": truncated,
-    "a newer user_version": lambda p: shell(p, "CREATE TABLE accounts (id)", "PRAGMA user_version = 2"),
-    "dropped tables": tables_dropped,
-    "a read-only file": read_only,
-    "a folder that cannot be created": lambda p: p.parent.joinpath("file").write_text("x"),
+BAD_DATABASES = {  # what makes it, what the refusal says
+    "a folder": (lambda p: p.mkdir(), "is a folder, not a database file"),
+    "a text file": (lambda p: p.write_text("not a database\n" * 200), "file is not a database"),
+    "an empty file": (lambda p: p.write_bytes(b""), "is not a paper database"),
+    "another program's database": (lambda p: shell(p, "CREATE TABLE other (x)"), "is not a paper database"),
+    "a truncated copy": (truncated, "malformed"),
+    "a newer user_version": (lambda p: shell(p, "CREATE TABLE accounts (id)",
+                                             f"PRAGMA user_version = {paper.SCHEMA_VERSION + 1}"),
+                             f"has schema version {paper.SCHEMA_VERSION + 1}, newer than this paper.py"),
+    "dropped tables": (tables_dropped, "is damaged: table balances is missing"),
+    "a read-only file": (read_only, "SQLite must create p.db-shm beside it"),  # in a read-only folder
+    "a folder that cannot be created": (lambda p: p.parent.joinpath("file").write_text("x"), "Not a directory"),
 }
 
 
@@ -665,7 +672,8 @@ def test_unusable_database_files(tmp_path, kind):
     folder = tmp_path / "dbs"
     folder.mkdir(mode=0o755)
     path = folder / "p.db"
-    BAD_DATABASES[kind](path)
+    make, why = BAD_DATABASES[kind]
+    make(path)
     if kind == "a folder that cannot be created":
         path = folder / "file" / "sub" / "p.db"
     def snapshot():
@@ -675,8 +683,9 @@ def test_unusable_database_files(tmp_path, kind):
         probe = subprocess.run([sys.executable, "-c", f"open({str(path)!r}, 'ab')"], capture_output=True,
                                text=True, preexec_fn=without_root_powers)
         assert "PermissionError" in probe.stderr, probe
-    commands = [["status"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["verify"],
-                ["history", "--account-id", "abcd"], ["close", "--account-id", "abcd"]]
+    commands = [["status"], ["status", "--account-id", "abcd"], ["deposit", "--account-id", "abcd", "--amount", "1"],
+                ["withdraw", "--account-id", "abcd", "--amount", "1"], ["verify"], ["history", "--account-id", "abcd"],
+                ["close", "--account-id", "abcd"]]
     for argv in commands + [["init"]]:
         result = subprocess.run([sys.executable, PAPER, *argv, "--db", str(path)], capture_output=True,
                                 text=True, preexec_fn=without_root_powers if kind == "a read-only file" else None)
@@ -684,7 +693,8 @@ def test_unusable_database_files(tmp_path, kind):
         assert result.returncode == expect, (argv, result)
         if expect:
             assert result.stdout == "" and result.stderr.startswith("paper: error: "), (argv, result)
-            assert result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and (why in result.stderr or argv[0] != "init" and kind ==
+                                                        "a folder that cannot be created"), result.stderr
     after = snapshot()
     assert {name: after[name] for name in before} == before
     # A reader of a WAL database may leave SQLite's empty side files; nothing else appears.
@@ -815,12 +825,30 @@ def test_tampering_is_reported_by_verify(tmp_path, sql, problem):
     assert result.stdout.endswith("FAILED\n")
 
 
-def test_the_log_refuses_update_and_delete_from_the_shell(tmp_path):
+@pytest.mark.parametrize("sql", [
+    "UPDATE transactions SET amount = '0.00'", "DELETE FROM transactions",
+    "INSERT OR REPLACE INTO transactions (id, account_id, transaction_type, currency, amount, balance_after,"
+    " description, created_at) VALUES (1, 'x', 'DEPOSIT', 'USDT', '1.00', '1.00', 'rewritten', 't')",
+    "REPLACE INTO transactions (account_id, transaction_type, currency, amount, balance_after, description,"
+    " reference_id, created_at) SELECT id, 'DEPOSIT', 'USDT', '9.00', '9.00', 'x', 'd', 't' FROM accounts",
+    "UPDATE trades SET fee = '0.00'", "DELETE FROM trades",
+    "REPLACE INTO trades (id, account_id, symbol, side, qty, price, fee_rate, fee, created_at)"
+    " VALUES (1, 'x', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't')",
+    "INSERT OR REPLACE INTO trades (account_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at)"
+    " SELECT id, 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't', 't' FROM accounts",
+    "UPDATE prices SET close = '1.00'", "DELETE FROM prices",
+])
+def test_the_log_trades_and_prices_refuse_changes_from_the_shell(tmp_path, sql):
     db = str(tmp_path / "t.db")
-    new_account(db)
-    for statement in ("UPDATE transactions SET amount = '0.00'", "DELETE FROM transactions"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            shell(db, statement)
+    account = new_account(db)
+    assert cli("deposit", "--account-id", account, "--amount", "1", "--ref", "d", "--db", db).returncode == 0
+    assert cli("trade", "--account-id", account, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "10",
+               "--ref", "t", "--db", db).returncode == 0
+    assert cli("tick", "--symbol", "BTC/USDT", "--price", "10", "--db", db).returncode == 0
+    before = dump(db)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        shell(db, sql)
+    assert dump(db) == before
     assert_consistent(db)
 
 

@@ -277,9 +277,9 @@ def test_withdraw_refuses_to_go_below_zero(run, acct, db):
     refused(run("withdraw", "--account-id", acct, "--amount", "1", "--currency", "EUR"))
 
 
-BAD_AMOUNTS = ["", " ", "1 000", " 1", "1 ", "+1", "-1", "0", "0.0", "000", ".", "1e5", "1E400", "NaN", "nan",
-               "inf", "-Infinity", "0x10", "1,000", "1_000", "１２", "٣", "1.2.3", "1." + "0" * 18 + "1",
-               "0." + "1" * 19, "1" * 19, "1" * 19 + ".5", "abc", "5$"]
+BAD_AMOUNTS = ["", " ", "1 000", " 1", "1 ", "5 ", "\u00a05", "+1", "-1", "0", "0.0", "000", ".", "..5", "1e5",
+               "1E400", "NaN", "nan", "inf", "-Infinity", "0x10", "1,000", "1_000", "１２", "٣", "½", "1/2", "1.2.3",
+               "1." + "0" * 18 + "1", "0." + "1" * 19, "1" * 19, "1" * 19 + ".5", "abc", "5$"]  # test_faults.py too
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)
@@ -432,13 +432,6 @@ def test_verify_reports_a_tampered_balance(run, acct, db):
         {"account_id": acct, "currency": "USDT", "problem": "balance 5000.01 but the log sums to 5000.00"}]}
 
 
-def test_the_log_is_append_only(acct, db):
-    with connection(db) as conn:
-        for sql in ("UPDATE transactions SET amount = '1.00'", "DELETE FROM transactions"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(sql)
-
-
 # --- the database ---
 
 def test_the_three_shell_queries(acct, db, run):
@@ -474,41 +467,14 @@ def test_paths_with_uri_characters(tmp_path, capsys):
     path = str(tmp_path / "we?ird#na%me.db")
     assert paper.main(["init", "--db", path]) == 0
     assert paper.main(["status", "--db", path]) == 0
-    assert os.listdir(tmp_path) == ["we?ird#na%me.db"] or "we?ird#na%me.db" in os.listdir(tmp_path)
+    names = os.listdir(tmp_path)  # the file by its own name (and its -wal, -shm): no name cut at ? or #
+    assert "we?ird#na%me.db" in names and all(name.startswith("we?ird#na%me.db") for name in names), names
 
 
 def real_database(tmp_path):
     path = tmp_path / "real.db"
     assert paper.main(["init", "--db", str(path)]) == 0
     return path
-
-
-def snapshot(path):
-    return sorted(os.listdir(path)) if path.is_dir() else path.read_bytes()
-
-
-@pytest.mark.parametrize("make, why", [
-    (lambda p: p.mkdir(), "is a folder"),
-    (lambda p: p.write_text("hello, I am a text file\n" * 100), "file is not a database"),
-    (lambda p: p.write_bytes(real_database(p.parent).read_bytes()[:5000]), "malformed"),
-    (lambda p: shell(p, "PRAGMA user_version = 99"), "schema version 99, newer"),
-    (lambda p: shell(p, "CREATE TABLE other (x)"), "is not a paper database"),
-    (lambda p: p.write_bytes(b""), "is not a paper database"),
-])
-def test_unusable_database_files_are_refused_and_untouched(tmp_path, capsys, make, why):
-    path = tmp_path / "x.db"
-    make(path)
-    before = snapshot(path)
-    capsys.readouterr()
-    commands = [["status"], ["status", "--account-id", "abcd"], ["deposit", "--account-id", "abcd", "--amount", "1"],
-                ["withdraw", "--account-id", "abcd", "--amount", "1"], ["verify"], ["close", "--account-id", "abcd"],
-                ["history", "--account-id", "abcd"]]
-    for argv in commands + [["init"]]:
-        code = paper.main([*argv, "--db", str(path)])
-        out, err = capsys.readouterr()
-        assert code == 1, (argv, out, err)
-        assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1 and why in err, err
-    assert snapshot(path) == before
 
 
 def test_dropped_tables_and_newer_versions_give_one_line_errors(tmp_path, capsys):
@@ -790,7 +756,9 @@ def test_trade_ref_is_idempotent(run, acct, db):
     assert "ref 't-1' was used for buy" in refused(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "t-1"))
     ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "d-1"))
     assert "ref 'd-1' was used for DEPOSIT 1.00 USDT" in refused(run(*argv[:-4], "65000", "--ref", "d-1"))
-    assert dump(db) != before  # only the deposit d-1
+    changed = [line for line in dump(db) if line not in before]  # the deposit d-1 and its balance, nothing else
+    assert [line[:24] for line in changed] == ['INSERT INTO "balances" V', 'INSERT INTO "transaction'], changed
+    assert "'d-1'" in changed[1]
 
 
 def test_limit_order_reserves_fills_in_parts_and_releases(run, acct, db):
@@ -928,7 +896,8 @@ def test_reset_starts_over_and_keeps_the_past(run, acct, db):
     value = json.loads(ok(run("status", "--account-id", acct, "--json", "--quote", "USDT")))
     assert value["realized_pnl"] == {} and value["equity"] == "1000.00"
     assert ok(run("verify")) == "OK\n"
-    assert order_id
+    assert [o["status"] for o in json.loads(ok(run("orders", "--account-id", acct, "--json"))) if o["id"] == order_id] \
+        == ["CANCELLED"]
 
 
 BAD_TRADES = [
@@ -1279,23 +1248,6 @@ def test_ctrl_c_at_any_moment_of_a_run_gives_no_traceback(tmp_path):
         codes.add(process.returncode)
     assert 130 in codes
     assert cli("verify", "--db", db).stdout == "OK\n"
-
-
-def test_the_log_refuses_insert_or_replace_from_the_shell(run, acct, db):
-    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "10",
-           "--ref", "t"))
-    before = dump(db)
-    for statement in ["INSERT OR REPLACE INTO transactions (id, account_id, transaction_type, currency, amount,"
-                      " balance_after, description, created_at) VALUES (1, 'x', 'DEPOSIT', 'USDT', '1.00', '1.00',"
-                      " 'rewritten', 't')",
-                      "REPLACE INTO trades (id, account_id, symbol, side, qty, price, fee_rate, fee, created_at)"
-                      " VALUES (1, 'x', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't')",
-                      f"INSERT OR REPLACE INTO trades (account_id, symbol, side, qty, price, fee_rate, fee, reference_id,"
-                      f" created_at) VALUES ('{acct}', 'BTC/USDT', 'buy', '1.00', '1.00', '0.00', '0.00', 't', 't')"]:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            with connection(db) as conn:
-                conn.execute(statement)
-    assert dump(db) == before
 
 
 @pytest.mark.parametrize("sql, currency, problem", [
@@ -1923,7 +1875,7 @@ def test_verify_finds_prices_out_of_time_order_and_missing_ones(run, acct, db):
     code, out, _ = run("verify")
     assert code == 1 and "MISMATCH transaction 2 refers to price 1, which is not in prices\n" in out
     assert "MISMATCH price 3 at 2026-11-25T13:00:00.000000Z is not after the one before it" \
-           " (2026-11-25T14:00:00.000000Z)\n" in out.replace(f"account  BTC/USDT: ", "")
+           " (2026-11-25T14:00:00.000000Z)\n" in out
 
 
 @pytest.mark.parametrize("value", ["899.90\x00junk", "1" * 19 + ".00", "1." + "1" * 19])
