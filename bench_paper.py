@@ -293,6 +293,7 @@ def no_paper(path, fast_n, slow_n):
             above = fast_above
     return crosses
 
+
 RAW_FEED = """import csv, sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("PRAGMA synchronous=FULL")
