@@ -2126,3 +2126,15 @@ def test_the_readme_backtest_runs_as_shown_and_twice_the_same(tmp_path):
     assert runs[0] == runs[1]  # a fresh database each time: the same figures, the same bytes
     assert runs[0][0] == shown  # what the README shows is what it prints
     assert runs[0][1] == (HERE / "images" / "backtest.svg").read_bytes()  # and the chart it embeds is this one
+
+
+def test_a_ref_names_one_operation_of_any_kind(run, acct, db):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
+    before = dump(db)
+    order = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price", "1"]
+    assert "ref 'k' was used for DEPOSIT 1.00 USDT (transaction 2)" in refused(run(*order, "--ref", "k"))
+    ok(run(*order, "--ref", "o"))
+    assert "ref 'o' was used for a limit order to buy 1.00 BTC/USDT" in refused(
+        run("withdraw", "--account-id", acct, "--amount", "1", "--ref", "o"))
+    changed = [line[:21] for line in dump(db) if line not in before]  # the order and its reserve, nothing else
+    assert changed == ['INSERT INTO "balances', 'INSERT INTO "orders" '], changed
