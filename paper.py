@@ -709,7 +709,8 @@ class Ledger:
 
         A database of an older schema version is upgraded in place first, in one transaction.
         """
-        self.path, self.busy_timeout_ms, self.upgraded_from, self._depth = path, busy_timeout_ms, None, 0
+        self.path, self.busy_timeout_ms, self.read_only, self.upgraded_from = path, busy_timeout_ms, read_only, None
+        self._depth = 0  # how many `with ledger:` are open: the outermost closes it
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
@@ -799,8 +800,8 @@ class Ledger:
             return PaperError(f"database is busy: another process held {self.path} for more than"
                               f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
-            return PaperError(f"{self.path}: {error} (is the disk full?): a change in progress may not be"
-                              " recorded; a retry with the same --ref is safe")
+            return PaperError(f"{self.path}: {error} (is the disk full?)" + ("" if self.read_only else
+                              ": a change in progress may not be recorded; a retry with the same --ref is safe"))
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
             for journal in (f"{self.path}-shm", f"{self.path}-wal"):
                 if os.path.exists(journal) and not os.access(journal, os.R_OK | os.W_OK):
@@ -1412,16 +1413,20 @@ class Ledger:
         after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0] \
             if since_reset else 0
         rows = self.db.execute(  # only the rows that can take coins out (the transactions_out index)
-            "SELECT t.currency, t.balance_after, r.id, r.symbol, r.side, r.qty, r.price, r.fee FROM transactions t"
+            "SELECT t.currency, +t.balance_after, r.id, r.symbol, r.side, +r.qty, +r.price, +r.fee FROM transactions t"
             " LEFT JOIN trades r ON r.id = t.trade_id AND r.id > ? WHERE t.account_id = ? AND (t.trade_id IS NOT NULL"
             " OR t.transaction_type IN ('WITHDRAWAL', 'RESET')) ORDER BY t.id", (after_trade, account_id))
-        with localcontext(ROUNDED):
+        bases = set()  # the BASE of each book: only a row of one of them can cap a position
+        with localcontext(ROUNDED):  # +column: text, made a Decimal only where it counts (a long history)
             for currency, held_after, trade_id, symbol, side, qty, price, fee in rows:
                 if trade_id is not None and trade_id not in counted:  # the trade's first leg
                     counted.add(trade_id)
-                    realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, qty, price, fee)
+                    bases.add(symbol.partition("/")[0])
+                    realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, Decimal(qty),
+                                          Decimal(price), Decimal(fee))
                     closed += [] if realized is None else [(trade_id, realized)]
-                cap_positions(books, currency, held_after)
+                if currency in bases:
+                    cap_positions(books, currency, Decimal(held_after))
         return books, closed
 
     # --- Checks ---
@@ -1603,10 +1608,11 @@ class Ledger:
         """The account's equity at each price recorded since it opened, in the order recorded, valued in
         quote after the fills that price caused, where every holding has a price:
         [(price id, market time, equity, flow, exposed)]. flow is what deposits and withdrawals (and
-        resets) brought in since the point before, valued at this point's prices (0 at the first: what
-        was there is the start); exposed says the account held anything but quote."""
+        resets) brought in since the point before (at the first, since the account opened: its start),
+        valued at this point's prices; exposed says the account held anything but quote. A price older
+        than one before it (another symbol's) counts at the latest time so far: the curve never goes back."""
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        moves = self.db.execute("SELECT ifnull(price_id, 0), currency, amount, transaction_type IN (?, ?, ?)"
+        moves = self.db.execute("SELECT ifnull(price_id, 0), currency, +amount, transaction_type IN (?, ?, ?)"
                                 " FROM transactions WHERE account_id = ? ORDER BY id", (*flows, account.id)).fetchall()
         priced = {quote: Decimal(1)}  # the latest close in quote of each currency, from the prices before the start
         for symbol, close in self.db.execute("SELECT symbol, close FROM prices WHERE id IN (SELECT max(id) FROM prices"
@@ -1614,17 +1620,23 @@ class Ledger:
             if symbol.endswith(f"/{quote}"):
                 priced[symbol.partition("/")[0]] = close
         held, brought, points, next_move, equity, exposed, suffix = {}, {}, [], 0, None, False, f"/{quote}"
+        latest = ""
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
                                                              " ORDER BY id", (start,)):
-            changed = symbol.endswith(suffix) and held.get(symbol[:-len(suffix)])  # a holding's price moved
+            if time < latest:
+                time = latest
+            latest = time
+            base = symbol[:-len(suffix)] if symbol.endswith(suffix) else None
+            changed = base is not None and held.get(base)  # a holding's price moved
             while next_move < len(moves) and moves[next_move][0] <= price_id:
                 _, currency, amount, flow = moves[next_move]
+                amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
-                if flow and points:
+                if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
                 next_move += 1
-            if symbol.endswith(suffix):
-                priced[symbol[:-len(suffix)]] = Decimal(close)
+            if base is not None:
+                priced[base] = Decimal(close)
             if changed or equity is None:  # else this price leaves the equity as it was
                 try:
                     equity = sum([total * priced[currency] for currency, total in held.items() if total], ZERO)
@@ -1655,12 +1667,13 @@ class Ledger:
         with self._transaction("BEGIN"):
             account = self._account(account_id)
             points = self._curve(account, quote)
-            trades = self.db.execute("SELECT symbol, fee FROM trades WHERE account_id = ? AND ifnull(price_id, 0) > ?",
-                                     (account.id, account.price_id or 0)).fetchall()
+            trades = self.db.execute("SELECT symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
             closed = [pnl for _, pnl in self._realized(account.id, since_reset=False)[1]]
             held = {symbol for symbol, _ in trades}
-            hold = self.db.execute("SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id",
-                                   (*held, points[0][0], points[-1][0])).fetchall() if len(held) == 1 and points else []
+            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
+                                    " LIMIT 1", (*held, points[0][0], points[-1][0])).fetchone()
+                    for way in ("", "DESC")] if len(held) == 1 and points else []
+            hold = hold if None not in hold else []  # its first close and its last, over the curve
         return summary(points, trades, closed, hold)
 
     def chart(self, account_id, quote="USDT"):
@@ -1674,9 +1687,11 @@ class Ledger:
                 "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
                 " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
         curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-        falls = drawdowns(growth(curve))
-        done = performance(curve, falls)
-        title = (f"{account.name}: return {ratio_text(done['return'], '+.2%')}, max drawdown"
+        indexes = growth(curve)
+        falls = drawdowns(indexes)
+        done = performance(curve, indexes, falls)
+        name = account.name if len(account.name) <= 60 else account.name[:59] + "…"  # the figures stay in view
+        title = (f"{name}: return {ratio_text(done['return'], '+.2%')}, max drawdown"
                  f" {ratio_text(done['max_drawdown'], '.2%')} ({quote})")
         return svg_chart(title, [(moment, equity, fall) for (moment, equity, _), fall in zip(curve, falls)], trades)
 
@@ -1708,54 +1723,56 @@ def legs_text(legs, account):
 # --- Results: the equity curve, its statistics and its chart ---
 
 def growth(curve):
-    """What 1 invested at the first point of curve [(seconds, equity, flow)] grew to at each point, moved
-    by gains and losses only: index_i = index_{i-1} x (equity_i - flow_i) / equity_{i-1}, so a deposit
-    or a withdrawal does not move it. After an equity of 0 it carries over unchanged (an empty account
-    has no return to measure). Floats: a ratio may be one; money stays exact."""
-    index = start_index = 1.0
-    indexes, start_equity, previous = [], None, None
+    """What 1 brought in grew to at each point of curve [(seconds, equity, flow)], moved by gains and losses
+    only: index_i = index_{i-1} x (equity_i - flow_i) / equity_{i-1}, so a deposit or a withdrawal does
+    not move it; at the first point, equity / flow (what the money brought in before it became), or 1.
+    After an equity of 0 it carries over unchanged (an empty account has no return to measure). Floats:
+    a ratio may be one; money stays exact."""
+    indexes, start_index, start_equity, previous = [], 1.0, None, None
     for _, equity, flow in curve:
-        if previous is None or flow or not previous:
-            if previous:
-                index *= float(equity - flow) / float(previous)
-            start_index, start_equity = index, float(equity)
-        else:  # measured from the last flow, not point by point: a recovered curve is back at exactly 0.0
+        if previous is None:
+            index = float(equity) / float(flow) if flow > 0 else 1.0
+        elif flow or not previous:
+            index = indexes[-1] * float(equity - flow) / float(previous) if previous else indexes[-1]
+        else:  # measured from the last flow, not point by point: a recovered curve is back at exactly its peak
             index = start_index * (float(equity) / start_equity) if start_equity else start_index
+        if previous is None or flow or not previous:
+            start_index, start_equity = index, float(equity)
         indexes.append(index)
         previous = equity
     return indexes
 
 
 def drawdowns(indexes):
-    """Each point's fall from the highest index so far, a fraction <= 0 (0.0 at a new high)."""
-    falls, peak = [], -math.inf
+    """Each point's fall from the highest index so far (1 at the start), a fraction <= 0; 0.0 at a new high,
+    or back at the old one within float rounding (a deposit's division can leave 1e-16)."""
+    falls, peak = [], 1.0
     for index in indexes:
         peak = max(peak, index)
-        falls.append(index / peak - 1 if peak > 0 else 0.0)
+        falls.append(0.0 if index >= peak * (1 - 1e-12) else index / peak - 1)
     return falls
 
 
-def daily_returns(curve):
-    """One return per UTC day after the first: (the day's last equity - the day's flows) / the day before's
-    - 1. A day with no point keeps the day before's equity (a return of 0.0); one after an equity of 0
-    has none."""
-    closes = []  # (day, last equity, flows) of each day with a point
-    for moment, equity, flow in curve:
+def daily_returns(curve, indexes):
+    """One return per UTC day after the first: the growth index's last value of the day / the day before's
+    - 1, so deposits and withdrawals are out of it wherever in the day they came. A day with no point keeps
+    the day before's (a return of 0.0); one after an index of 0 has none."""
+    closes = []  # (day, the index at its last point)
+    for (moment, _, _), index in zip(curve, indexes):
         day = int(moment // DAY)
-        closes[-1:] = [(day, equity, closes[-1][2] + flow)] if closes and closes[-1][0] == day else \
-            closes[-1:] + [(day, equity, flow)]
+        closes[-1:] = [(day, index)] if closes and closes[-1][0] == day else closes[-1:] + [(day, index)]
     returns = []
-    for (day, before, _), (next_day, close, flow) in zip(closes, closes[1:]):
+    for (day, before), (next_day, close) in zip(closes, closes[1:]):
         if before:
-            returns += [0.0] * (next_day - day - 1) + [float(close - flow) / float(before) - 1]
+            returns += [0.0] * (next_day - day - 1) + [close / before - 1]
     return returns
 
 
-def performance(curve, falls):
+def performance(curve, indexes, falls):
     """The return, the drawdown and the annual ratios of a curve, as empyrical computes them with
     annualization 365 (crypto trades every day); None where one cannot be computed."""
-    returns, result = daily_returns(curve), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
-    longest, peak_time, underwater = 0, None, False
+    returns, result = daily_returns(curve, indexes), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
+    longest, peak_time, underwater = 0, curve[0][0] if curve else None, False
     for (moment, _, _), fall in zip(curve, falls):  # the longest time from a peak to the next as high (or the end)
         if fall < 0 or underwater:
             longest = max(longest, moment - peak_time)
@@ -1775,8 +1792,9 @@ def performance(curve, falls):
     max_drawdown = min(falls, default=0.0)
     if max_drawdown < 0 and result["cagr"] is not None:
         result["calmar"] = result["cagr"] / -max_drawdown
-    index = growth(curve)
-    return result | {"return": index[-1] - 1 if index else None, "max_drawdown": max_drawdown,
+    total = indexes[-1] - 1 if indexes else None
+    total = 0.0 if total is not None and abs(total) < 1e-12 else total  # back where it started but for rounding
+    return result | {"return": total, "max_drawdown": max_drawdown,
                      "max_drawdown_duration": longest}
 
 
@@ -1784,7 +1802,8 @@ def summary(points, trades, closed, hold):
     """stats: the curve's points (see Ledger._curve), the trades [(symbol, fee)] in it, the realised P&L
     of each closed trade, and the closes of the one symbol traded over the curve (for buy and hold)."""
     curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-    done = performance(curve, drawdowns(growth(curve)))
+    indexes = growth(curve)
+    done = performance(curve, indexes, drawdowns(indexes))
     fees = {}
     for symbol, fee in trades:
         fees[symbol.partition("/")[2]] = fees.get(symbol.partition("/")[2], ZERO) + fee
@@ -1795,7 +1814,8 @@ def summary(points, trades, closed, hold):
         closed = [Decimal(fmt(pnl)) for pnl in closed]
     return {"start": points[0][1] if points else None, "end": points[-1][1] if points else None,
             "duration": curve[-1][0] - curve[0][0] if points else 0,
-            "equity_start": points[0][2] if points else None, "equity_final": points[-1][2] if points else None,
+            "equity_start": (points[0][3] if points[0][3] > 0 else points[0][2]) if points else None,
+            "equity_final": points[-1][2] if points else None,
             "equity_peak": max((equity for _, _, equity, _, _ in points), default=None), "return": done["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
             "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
@@ -1827,8 +1847,8 @@ TIME_STEPS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200
 def svg_chart(title, points, trades):
     """An SVG of points [(seconds, equity, drawdown)] and trades [(seconds, side)] under a title: the
     same data gives the same bytes (every number goes through a format spec); no script inside."""
-    title = title.translate(dict.fromkeys(range(32), " ")).replace("&", "&amp;").replace("<", "&lt;").replace(
-        ">", "&gt;")  # control characters are not allowed in XML, even escaped
+    title = "".join(char if char.isprintable() or ord(char) in JOINERS else " " for char in title).replace(
+        "&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # XML refuses control characters, even escaped
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
            f' font-family="sans-serif" font-size="11">', f"<title>{title}</title>",
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
@@ -2241,8 +2261,18 @@ def cmd_chart(ledger, args):
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
     path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(svg)
+    # A file is written aside, then put in place: a failed write leaves the chart that was there. Anything
+    # else (a device, a pipe) is written to as it is.
+    aside = f"{path}.{os.getpid()}.new" if os.path.isfile(path) or not os.path.lexists(path) else path
+    try:
+        with open(aside, "w", encoding="utf-8") as f:
+            f.write(svg)
+        os.replace(aside, path)
+    except OSError as error:
+        if aside != path:
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+        raise PaperError(f"could not write the chart to {path}: {error.strerror or error}") from None
     return {"chart": path, "bytes": len(svg.encode())}, f"wrote {path} ({len(svg.encode()):,} bytes)"
 
 

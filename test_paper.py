@@ -2138,3 +2138,98 @@ def test_a_ref_names_one_operation_of_any_kind(run, acct, db):
         run("withdraw", "--account-id", acct, "--amount", "1", "--ref", "o"))
     changed = [line[:21] for line in dump(db) if line not in before]  # the order and its reserve, nothing else
     assert changed == ['INSERT INTO "balances', 'INSERT INTO "orders" '], changed
+
+
+# --- Found by review: results ---
+
+def test_a_curve_back_at_its_peak_after_a_deposit_has_no_drawdown(run):
+    acct = ok(run("init", "--balance", "86132")).strip()
+    price(run, "BTC/USDT", "353", time="2025-01-01T00:00Z")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "244", "--fee-rate", "0"))
+    price(run, "BTC/USDT", "288", time="2025-01-01T01:00Z")
+    price(run, "BTC/USDT", "288", time="2025-01-01T02:00Z")
+    ok(run("deposit", "--account-id", acct, "--amount", "38592"))
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "134", "--fee-rate", "0"))
+    price(run, "BTC/USDT", "353", time="2025-01-01T03:00Z")  # back where it started: growth back at its peak
+    price(run, "BTC/USDT", "353", time="2025-01-05T00:00Z")
+    assert [p["drawdown"] for p in json.loads(ok(run("equity", "--account-id", acct, "--json")))][-2:] == [0, 0]
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))
+    assert (stats["return"], stats["max_drawdown_duration"]) == (0, 3 * 3600)
+
+
+def test_a_deposit_inside_a_day_does_not_make_that_day_a_loss(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10000").id
+        ledger.tick("BTC/USDT", "100", time="2026-01-01T00:00:00Z")
+        ledger.deposit(account, "100000", description="at the start of day 2")
+        ledger.tick("BTC/USDT", "100", time="2026-01-02T00:00:00Z")
+        ledger.trade(account, "buy", "BTC/USDT", "1000", fee_rate="0")  # 100000 of BTC at 100
+        ledger.tick("BTC/USDT", "50", time="2026-01-02T12:00:00Z")  # 10000 + 50000 = 60000
+        ledger.tick("BTC/USDT", "50", time="2026-01-03T00:00:00Z")
+        ledger.tick("BTC/USDT", "55", time="2026-01-04T00:00:00Z")  # 10000 + 55000
+        stats = ledger.stats(account)
+    # growth: 1 through day 1; at day 1's point the deposit comes in (no gain); day 2 ends at 60000 / 110000
+    assert stats["return"] == pytest.approx(65000 / 110000 - 1)
+    daily = [60000 / 110000 - 1, 0, 65000 / 60000 - 1]
+    mean = sum(daily) / 3
+    assert stats["volatility"] == pytest.approx((sum((r - mean) ** 2 for r in daily) / 2) ** 0.5 * 365 ** 0.5)
+
+
+def test_an_account_opened_after_prices_counts_its_own_first_trades(run):
+    ok(run("init", "--balance", "0", "--name", "other"))
+    price(run, "BTC/USDT", "100", time="2025-01-01")
+    acct = ok(run("init", "--balance", "1000")).strip()  # opened after that price
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "5"))  # at 100, fee 0.50
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "5", "--price", "120"))
+    price(run, "BTC/USDT", "100", time="2025-01-02")
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))
+    # 1000 - 500.50 + 600 - 0.60 = 1098.90, all of it made after the 1000 came in
+    assert (stats["trades"], stats["closed_trades"], stats["fees"]) == (2, 1, {"USDT": "1.10"})
+    assert (stats["equity_start"], stats["equity_final"]) == ("1000.00", "1098.90")
+    assert stats["return"] == pytest.approx(0.0989)
+
+
+def test_a_curve_never_goes_back_in_time(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        ledger.tick("BTC/USDT", "100", time="2025-03-01")
+        ledger.tick("ETH/USDT", "10", time="2025-01-01")  # another symbol's older price
+        ledger.tick("BTC/USDT", "110", time="2025-03-02")
+        times = [point["time"][:10] for point in ledger.equity(account)]
+        assert times == ["2025-03-01", "2025-03-01", "2025-03-02"]
+        assert ledger.stats(account)["duration"] == 86400
+
+
+def test_a_chart_that_cannot_be_written_names_its_file_and_keeps_the_old_one(run, db, tmp_path):
+    import resource
+    acct = hand_worked_account(run)
+    assert refused(run("chart", "--account-id", acct, "--output", "/dev/full")) == \
+        "paper: error: could not write the chart to /dev/full: No space left on device\n"
+    assert "could not write the chart to" in refused(run("chart", "--account-id", acct, "--output", str(tmp_path)))
+    folder = tmp_path / "charts"
+    folder.mkdir()
+    old = folder / "old.svg"
+    old.write_text("the chart from before")
+    folder.chmod(0o555)  # the chart cannot be written beside it: the old one stays whole
+    try:
+        result = subprocess.run([sys.executable, PAPER, "chart", "--account-id", acct, "--output", str(old), "--db", db],
+                                capture_output=True, text=True, preexec_fn=without_root_powers)
+    finally:
+        folder.chmod(0o755)
+    assert (result.returncode, result.stderr) == (1, f"paper: error: could not write the chart to {old}: Permission"
+                                                     " denied\n")
+    assert old.read_text() == "the chart from before" and os.listdir(folder) == ["old.svg"]
+
+
+def test_a_long_or_odd_name_leaves_the_chart_title_whole(db):
+    import xml.etree.ElementTree as ElementTree
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(name="W" * 120).id
+        ledger.tick("BTC/USDT", "1", time="2025-01-01")
+        title = ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text
+        assert title == "W" * 59 + "…: return +0.00%, max drawdown 0.00% (USDT)"
+    with connection(db) as conn:  # a name no command takes, written with SQL
+        conn.execute("UPDATE accounts SET name = 'a\ufffeb'")
+    with paper.Ledger(db) as ledger:
+        assert ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text.startswith(
+            "a b: return")
