@@ -1614,11 +1614,7 @@ class Ledger:
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
         moves = self.db.execute("SELECT ifnull(price_id, 0), currency, +amount, transaction_type IN (?, ?, ?)"
                                 " FROM transactions WHERE account_id = ? ORDER BY id", (*flows, account.id)).fetchall()
-        priced = {quote: Decimal(1)}  # the latest close in quote of each currency, from the prices before the start
-        for symbol, close in self.db.execute("SELECT symbol, close FROM prices WHERE id IN (SELECT max(id) FROM prices"
-                                             " WHERE id <= ? GROUP BY symbol)", (start,)):
-            if symbol.endswith(f"/{quote}"):
-                priced[symbol.partition("/")[0]] = close
+        priced = self._closes_at(start, quote)
         held, brought, points, next_move, equity, exposed, suffix = {}, {}, [], 0, None, False, f"/{quote}"
         latest = ""
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
@@ -1648,6 +1644,15 @@ class Ledger:
             brought.clear()
             points.append((price_id, time, equity, flow, exposed))
         return points
+
+    def _closes_at(self, price_id, quote):
+        """{currency: its latest close in quote as of price_id}, quote itself at 1."""
+        closes = {quote: Decimal(1)}
+        for symbol, close in self.db.execute("SELECT symbol, close FROM prices WHERE id IN (SELECT max(id) FROM prices"
+                                             " WHERE id <= ? GROUP BY symbol)", (price_id,)):
+            if symbol.endswith(f"/{quote}"):
+                closes[symbol.partition("/")[0]] = close
+        return closes
 
     def equity(self, account_id, quote="USDT"):
         """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
