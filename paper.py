@@ -72,6 +72,7 @@ ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a plain number a spreadsheet reads as one
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
@@ -2000,7 +2001,7 @@ def csv_text(rows, columns):
     writer.writerow(columns)
     for row in rows:
         writer.writerow(["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r")
-                         and not AMOUNT.fullmatch(cell) else cell for cell in map(row.get, columns)])
+                         and not NUMBER.fullmatch(cell) else cell for cell in map(row.get, columns)])
     return out.getvalue().rstrip("\n")
 
 

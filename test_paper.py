@@ -1441,6 +1441,12 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_text(run, acct):
     assert lines[4].endswith(',"\'=HYPERLINK(""http://x"")",\'+SUM(A1),')
 
 
+def test_csv_numbers_stay_numbers_whatever_their_form():
+    # a drawdown such as -0.000640 keeps its trailing zero and is still a number, not text
+    rows = [{"a": "-0.000640", "b": "-12", "c": "-1.5e3", "d": "-"}]
+    assert paper.csv_text(rows, ["a", "b", "c", "d"]).splitlines()[1] == "-0.000640,-12,'-1.5e3,'-"
+
+
 @pytest.mark.parametrize("argv, text", [
     (["deposit", "--amount", "00000000000000000001.5"], "balance 5001.50 USDT"),
     (["deposit", "--amount", "1.500000000000000000000000"], "balance 5001.50 USDT"),
