@@ -569,7 +569,7 @@ BAD_INPUTS = [
     ["status", "--account-id", A, "--price", "ETH"], ["status", "--account-id", A, "--price", "USDT=2"],
     ["status", "--price", "ETH=1"], ["status", "--account-id", A, "--quote", "ETH", "--price", "ETH=1"],
     ["deposit", "--account-id", A, "--amount", "1", "--ref", "rent "], ["backup"], ["backup", "--to", ""],
-    ["backup", "--to", "/nonexistent/folder/copy.db"], ["backup", "--to", "/dev/null"],
+    ["backup", "--to", "/dev/null/folder/copy.db"], ["backup", "--to", "/dev/null"],
     ["deposit", "--account-id", A, "--amount", "1", "--description", "\u202e"],
     # the market
     *[["tick", "--symbol", "ETH/USDT", *argv] for argv in (
