@@ -44,7 +44,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 
-SCHEMA_VERSION = 2  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE
+SCHEMA_VERSION = 3  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE. 3: accounts.currency,
+# orders.reason
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
 DAY = 86400  # seconds
@@ -61,11 +62,11 @@ CEILING = Context(prec=100, rounding=ROUND_CEILING)
 FLOORED = Context(prec=100, rounding=ROUND_FLOOR)
 ROUNDED = Context(prec=100)
 TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices")
-ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id"
+ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id, currency"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered")
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
@@ -107,6 +108,11 @@ def from_db(text):
 # Reading: a converter for paper's own column type, DECIMAL_TEXT, so no other database is touched. Writing:
 # amounts go in as text (stored()), not through an adapter, which would change every Decimal a host binds.
 sqlite3.register_converter("DECIMAL_TEXT", from_db)
+
+
+def insert_sql(table, columns):
+    """The INSERT of a record's columns (ACCOUNT, ORDER, ...) into table."""
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
 
 
 def stored(values):
@@ -235,7 +241,8 @@ def to_price(text):
 
 def to_time(value):
     """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
-    from ISO-8601 text (a date alone is midnight; no zone is UTC), epoch seconds, or a datetime."""
+    from ISO-8601 text (a date alone is midnight; no zone is UTC), an epoch number (its unit told by
+    its size, see epoch_time), or a datetime."""
     if isinstance(value, str) and TIME.fullmatch(value):
         try:  # paper's own form, or the same to the second: checked at once
             datetime.fromisoformat(value[:-1])
@@ -243,26 +250,54 @@ def to_time(value):
         except ValueError:
             pass  # and refused below
     try:
-        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:  # whole epoch seconds,
-            day, second = divmod(int(value), DAY)  # as a backtest's file has on every row: its dates are remembered
-            if day not in DATES:
-                DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
-            date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
-            return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000Z"
-        seconds_given = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
-        if seconds_given or isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit():
-            seconds = Decimal(value)
-            if seconds.as_tuple().exponent < -6:
-                raise ValueError
-            moment = EPOCH + timedelta(microseconds=int(seconds * 1_000_000))
-        else:
-            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-            if moment.tzinfo:
-                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-        return moment.isoformat(timespec="microseconds") + "Z"
+        if isinstance(value, datetime):
+            return datetime_time(value)
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
+                and value.isascii() and value.replace(".", "", 1).isdigit():
+            return epoch_time(value)
+        if isinstance(value, str):
+            return datetime_time(datetime.fromisoformat(value))
     except (ValueError, TypeError, OverflowError, ArithmeticError):
-        raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00,"
-                         " 2026-11-25; no zone is UTC) or epoch seconds") from None
+        pass
+    raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00, 2026-11-25;"
+                     " no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)")
+
+
+def datetime_time(moment):
+    """A datetime as market time (an aware one converted to UTC, a naive one taken as UTC)."""
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def epoch_time(value):
+    """Market time from an epoch number, its unit told by its size as Binance's files and APIs use them:
+    below 1e11 seconds (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds."""
+    number = int(value) if isinstance(value, int) or isinstance(value, str) and value.isdigit() else Decimal(value)
+    if isinstance(number, Decimal) and not number.is_finite() or number < 0:
+        raise ValueError
+    if number < 10**11:  # whole seconds, a backtest's usual form
+        per_second = 1
+    elif number < 10**14:
+        per_second = 1000
+    elif number < 10**17:
+        per_second = 10**6
+    else:
+        raise PaperError(f"time {shown(value)} is too large for an epoch number: below 1e11 is seconds, below"
+                         " 1e14 milliseconds, below 1e17 microseconds")
+    if isinstance(number, int):
+        whole, part = divmod(number, per_second)
+        micro = part * (10**6 // per_second)
+    else:
+        micros = number * (10**6 // per_second)
+        if micros != micros.to_integral_value():
+            raise PaperError(f"time {shown(value)} is more precise than a microsecond")
+        whole, micro = divmod(int(micros), 10**6)
+    day, second = divmod(whole, DAY)
+    if day not in DATES:  # a feed's rows share their days: each is formatted once
+        DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
+    date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
+    return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{micro:06d}Z"
 
 
 def to_bar(price=None, open=None, high=None, low=None, close=None):
@@ -509,6 +544,10 @@ class Record:
             return NotImplemented
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
 
+    def row(self, columns):
+        """The values of columns (the record's column list: its first fields, in order) as SQLite stores them."""
+        return stored(list(vars(self).values())[:columns.count(",") + 1])
+
 
 record = dataclass(repr=False, eq=False)
 
@@ -569,6 +608,7 @@ class Account(Record):
     updated_at: str
     closed_at: str | None
     price_id: int | None = None  # the newest price when it was opened
+    currency: str = "USDT"  # its own currency: what it is valued in unless told otherwise
     balances: dict = field(default_factory=dict)  # currency: Balance
     transactions: list = field(default_factory=list)  # newest first
 
@@ -604,6 +644,8 @@ class Order(Record):
     expires_at: str | None = None  # market time
     reference_id: str | None = None
     triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
+    reason: str | None = None  # why it ended unfilled
+    fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
     def reserve_currency(self):
@@ -785,6 +827,9 @@ class Ledger:
             for kind, name, sql in extras:
                 if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
                     self.db.execute(sql)
+            if version < 3:  # an account's currency: that of its first transaction (init's deposit), else USDT
+                self.db.execute("UPDATE accounts SET currency = ifnull((SELECT currency FROM transactions WHERE"
+                                " account_id = accounts.id ORDER BY id LIMIT 1), 'USDT')")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.upgraded_from = version
 
@@ -970,8 +1015,7 @@ class Ledger:
                 total = EXACT.add(total, amount)
                 tx = Transaction(None, account_id, kind, currency, amount, total, description, ref, now, trade_id,
                                  self._price_id)
-                tx.id = self.db.execute(f"INSERT INTO transactions ({TRANSACTION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                                        " ?, ?, ?)", stored(vars(tx).values())).lastrowid
+                tx.id = self.db.execute(insert_sql("transactions", TRANSACTION), tx.row(TRANSACTION)).lastrowid
                 logged.append(tx)
         return logged
 
@@ -1009,9 +1053,8 @@ class Ledger:
         leverage, max_leverage = to_leverage(leverage, max_leverage)
         with self._transaction():
             now = utc_now()
-            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None, self._price_id)
-            self.db.execute(f"INSERT INTO accounts ({ACCOUNT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            stored(vars(account).values())[:9])
+            account = Account(new_id(), name, leverage, max_leverage, 1, now, now, None, self._price_id, currency)
+            self.db.execute(insert_sql("accounts", ACCOUNT), account.row(ACCOUNT))
             if balance:
                 self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Initial deposit")])
         return self.account(account.id)
@@ -1149,8 +1192,7 @@ class Ledger:
         (base, quote), (value, fee) = symbol.split("/"), cost(qty, price, fee_rate)
         trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
                       self._price_id)
-        trade.id = self.db.execute(f"INSERT INTO trades ({TRADE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   stored(vars(trade).values())[:-1]).lastrowid
+        trade.id = self.db.execute(insert_sql("trades", TRADE), trade.row(TRADE)).lastrowid
         what, kind = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}", f"TRADE_{side.upper()}"
         if side == "buy":  # pays value + fee of quote, from the order's reserve first; gets qty of base
             trade.transactions = self._move(account_id, quote, release - value - fee, -release, [
@@ -1183,8 +1225,7 @@ class Ledger:
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
             order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
-            age = self.db.execute(f"INSERT INTO orders ({ORDER}) VALUES ({', '.join('?' * 17)})",
-                                  stored(vars(order).values())).lastrowid
+            age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
             if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
                 book = Book()
                 book.add(order, age)
@@ -1219,9 +1260,11 @@ class Ledger:
         with self._transaction():
             return self._close(self._open_order(order_id), "CANCELLED")
 
-    def _close(self, order, status):
-        """The order ends unfilled (CANCELLED or EXPIRED): what it still reserves is available again."""
+    def _close(self, order, status, reason=None):
+        """The order ends unfilled (CANCELLED or EXPIRED, for reason if it was not asked for): what it
+        still reserves is available again."""
         self._move(order.account_id, order.reserve_currency, order.reserved, -order.reserved)
+        order.reason = reason
         self._update(order, order.filled_qty, ZERO, status)
         return order
 
@@ -1229,8 +1272,9 @@ class Ledger:
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
         order.triggered = order.triggered if triggered is None else triggered
         self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
-                        " triggered = ? WHERE id = ?",
-                        (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.id))
+                        " triggered = ?, reason = ? WHERE id = ?",
+                        (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.reason,
+                         order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -1327,7 +1371,7 @@ class Ledger:
         """Fill the rest of a due order at price: the Trade; or cancel it, saying why in order.reason (its
         account is closed, or the fill costs more than the reserve and available together): None."""
         if not self._account(order.account_id).is_active:
-            order.reason = "its account is closed"
+            reason = "its account is closed"
         else:
             try:
                 with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
@@ -1336,8 +1380,8 @@ class Ledger:
                     self._update(order, order.qty, ZERO, "FILLED")
                 return trade
             except PaperError as error:
-                order.reason = f"not filled at {fmt(price)}: {error}"
-        self._close(order, "CANCELLED")
+                reason = f"not filled at {fmt(price)}: {error}"
+        self._close(order, "CANCELLED", reason)
         return None
 
     def _book(self, symbol):
@@ -2203,8 +2247,8 @@ def header_rows(reader, at, width, prices, symbol, file):
 
 
 def kline_rows(rows, symbol, file):
-    """The rows of a Binance kline file as downloaded: open time in epoch milliseconds or microseconds,
-    open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
+    """The rows of a Binance kline file as downloaded: open time (an epoch number: seconds, milliseconds or
+    microseconds), open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
     if not symbol:
         raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
     for line, row in enumerate(rows, 1):
@@ -2212,7 +2256,7 @@ def kline_rows(rows, symbol, file):
             continue
         if len(row) < 5 or not row[0].isdigit():
             raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
-        yield line, (symbol, None, Decimal(row[0]).scaleb(-6 if len(row[0]) >= 16 else -3), *row[1:5])
+        yield line, (symbol, None, row[0], *row[1:5])  # the open time's unit told by its size (epoch_time)
 
 
 def cmd_equity(ledger, args):

@@ -1,5 +1,5 @@
--- The paper database, created by `python paper.py init` (PRAGMA user_version = 2; a version-1
--- database is upgraded in place by the first command that opens it).
+-- The paper database, created by `python paper.py init` (PRAGMA user_version = 3; a database of
+-- version 1 or 2 is upgraded in place by the first command that opens it).
 --
 -- Money is exact decimal TEXT, never a floating-point number, in one form only: digits with no
 -- leading zero, a point, two to eighteen decimals with no trailing zero after the second, at most
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     updated_at TEXT NOT NULL,
     pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
     price_id INTEGER,                            -- its equity curve starts after this price
+    currency TEXT NOT NULL DEFAULT 'USDT',       -- its own currency (init --currency): what it is valued in
     CHECK ((is_active = 1) = (closed_at IS NULL))
 );
 
@@ -104,6 +105,7 @@ CREATE TABLE IF NOT EXISTS orders (
     expires_at TEXT,                             -- market time
     reference_id TEXT,                           -- the client's --ref
     triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
+    reason TEXT,                                 -- why it ended unfilled (CANCELLED or EXPIRED)
     CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);

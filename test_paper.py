@@ -1133,6 +1133,283 @@ def test_an_upgrade_that_cannot_finish_changes_nothing(tmp_path, capsys):
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)
 
 
+# --- Upgrades: a database written by paper.py of schema version 2 ---
+
+# Made by the version-2 paper.py (commit 3a6fac1) through its API: a USDT account with BTC deposited,
+# market trades (one at a zero fee), a limit buy filled by a price, an open stop, a stop-limit
+# triggered and filled, an open oco, an expired order, a cancelled one, a partly filled one; an EUR
+# account that traded BTC/EUR and was reset; an empty account with a later EUR deposit; a closed one;
+# prices of three symbols. Dumped with the sqlite3 module.
+V2_DATABASE = """
+BEGIN TRANSACTION;
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    name TEXT NOT NULL,
+    leverage DECIMAL_TEXT NOT NULL CHECK (
+        typeof(leverage) = 'text' AND length(CAST(leverage AS BLOB)) = length(leverage)
+        AND leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (leverage GLOB '*[^0-9.]*' OR leverage GLOB '*.*.*'
+        OR leverage GLOB '0[0-9]*' OR leverage GLOB '*.[0-9][0-9]*0')
+        AND instr(leverage, '.') <= 19 AND length(leverage) - instr(leverage, '.') <= 18),  -- a stored setting: trades are spot, cash only
+    is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    closed_at TEXT,
+    max_leverage DECIMAL_TEXT NOT NULL CHECK (
+        typeof(max_leverage) = 'text' AND length(CAST(max_leverage AS BLOB)) = length(max_leverage)
+        AND max_leverage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_leverage GLOB '*[^0-9.]*' OR max_leverage GLOB '*.*.*'
+        OR max_leverage GLOB '0[0-9]*' OR max_leverage GLOB '*.[0-9][0-9]*0')
+        AND instr(max_leverage, '.') <= 19 AND length(max_leverage) - instr(max_leverage, '.') <= 18),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    pnl_after_trade INTEGER NOT NULL DEFAULT 0,  -- P&L counts trades with a higher id (set by reset)
+    price_id INTEGER,                            -- its equity curve starts after this price
+    CHECK ((is_active = 1) = (closed_at IS NULL))
+);
+INSERT INTO "accounts" VALUES('2ada1077-fb3e-4ebc-9c5a-84b2de190c27','Version two','1.00',1,NULL,'3.00','2026-12-06T00:07:50.889974Z','2026-12-06T00:07:50.889974Z',0,NULL);
+INSERT INTO "accounts" VALUES('2f2aba77-eecc-49b5-8663-18f8c2a065cd','Euro account','1.00',1,NULL,'3.00','2026-12-06T00:07:50.890777Z','2026-12-06T00:07:50.899583Z',6,NULL);
+INSERT INTO "accounts" VALUES('8877d3f4-a8f5-4456-b16e-fba1949a7767','Empty','1.00',1,NULL,'3.00','2026-12-06T00:07:50.891073Z','2026-12-06T00:07:50.891073Z',0,NULL);
+INSERT INTO "accounts" VALUES('60b18bf2-ea49-45bb-b3e4-e691b020c825','Closed','1.00',0,'2026-12-06T00:07:50.891553Z','3.00','2026-12-06T00:07:50.891263Z','2026-12-06T00:07:50.891553Z',0,NULL);
+CREATE TABLE balances (
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    currency TEXT NOT NULL,
+    available_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(available_amount) = 'text' AND length(CAST(available_amount AS BLOB)) = length(available_amount)
+        AND available_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (available_amount GLOB '*[^0-9.]*' OR available_amount GLOB '*.*.*'
+        OR available_amount GLOB '0[0-9]*' OR available_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(available_amount, '.') <= 19 AND length(available_amount) - instr(available_amount, '.') <= 18),
+    reserved_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(reserved_amount) = 'text' AND length(CAST(reserved_amount AS BLOB)) = length(reserved_amount)
+        AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(reserved_amount, '.') <= 19 AND length(reserved_amount) - instr(reserved_amount, '.') <= 18),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, currency)
+) WITHOUT ROWID;
+INSERT INTO "balances" VALUES('2ada1077-fb3e-4ebc-9c5a-84b2de190c27','BTC','0.44','0.10','2026-12-06T00:07:50.891883Z','2026-12-06T00:07:50.896451Z');
+INSERT INTO "balances" VALUES('2ada1077-fb3e-4ebc-9c5a-84b2de190c27','ETH','0.40','0.30','2026-12-06T00:07:50.893573Z','2026-12-06T00:07:50.897080Z');
+INSERT INTO "balances" VALUES('2ada1077-fb3e-4ebc-9c5a-84b2de190c27','USDT','3935.858','1651.65','2026-12-06T00:07:50.890113Z','2026-12-06T00:07:50.897021Z');
+INSERT INTO "balances" VALUES('2f2aba77-eecc-49b5-8663-18f8c2a065cd','BTC','0.00','0.00','2026-12-06T00:07:50.897677Z','2026-12-06T00:07:50.899450Z');
+INSERT INTO "balances" VALUES('2f2aba77-eecc-49b5-8663-18f8c2a065cd','EUR','3000.00','0.00','2026-12-06T00:07:50.890815Z','2026-12-06T00:07:50.899550Z');
+INSERT INTO "balances" VALUES('60b18bf2-ea49-45bb-b3e4-e691b020c825','USDT','100.00','0.00','2026-12-06T00:07:50.891291Z','2026-12-06T00:07:50.891291Z');
+INSERT INTO "balances" VALUES('8877d3f4-a8f5-4456-b16e-fba1949a7767','EUR','5.00','0.00','2026-12-06T00:07:50.898940Z','2026-12-06T00:07:50.898940Z');
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,                         -- a UUID
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    symbol TEXT NOT NULL,                        -- BASE/QUOTE
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(qty) = 'text' AND length(CAST(qty AS BLOB)) = length(qty)
+        AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')
+        AND instr(qty, '.') <= 19 AND length(qty) - instr(qty, '.') <= 18 AND qty <> '0.00'),
+    limit_price DECIMAL_TEXT CHECK (limit_price IS NULL OR
+        typeof(limit_price) = 'text' AND length(CAST(limit_price AS BLOB)) = length(limit_price)
+        AND limit_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (limit_price GLOB '*[^0-9.]*' OR limit_price GLOB '*.*.*'
+        OR limit_price GLOB '0[0-9]*' OR limit_price GLOB '*.[0-9][0-9]*0')
+        AND instr(limit_price, '.') <= 19 AND length(limit_price) - instr(limit_price, '.') <= 18 AND limit_price <> '0.00'),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee_rate) = 'text' AND length(CAST(fee_rate AS BLOB)) = length(fee_rate)
+        AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')
+        AND instr(fee_rate, '.') <= 19 AND length(fee_rate) - instr(fee_rate, '.') <= 18),
+    filled_qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(filled_qty) = 'text' AND length(CAST(filled_qty AS BLOB)) = length(filled_qty)
+        AND filled_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (filled_qty GLOB '*[^0-9.]*' OR filled_qty GLOB '*.*.*'
+        OR filled_qty GLOB '0[0-9]*' OR filled_qty GLOB '*.[0-9][0-9]*0')
+        AND instr(filled_qty, '.') <= 19 AND length(filled_qty) - instr(filled_qty, '.') <= 18),
+    reserved_amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(reserved_amount) = 'text' AND length(CAST(reserved_amount AS BLOB)) = length(reserved_amount)
+        AND reserved_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserved_amount GLOB '*[^0-9.]*' OR reserved_amount GLOB '*.*.*'
+        OR reserved_amount GLOB '0[0-9]*' OR reserved_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(reserved_amount, '.') <= 19 AND length(reserved_amount) - instr(reserved_amount, '.') <= 18),
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED', 'EXPIRED')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco')),
+    stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR
+        typeof(stop_price) = 'text' AND length(CAST(stop_price AS BLOB)) = length(stop_price)
+        AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
+        OR stop_price GLOB '0[0-9]*' OR stop_price GLOB '*.[0-9][0-9]*0')
+        AND instr(stop_price, '.') <= 19 AND length(stop_price) - instr(stop_price, '.') <= 18 AND stop_price <> '0.00'),
+    expires_at TEXT,                             -- market time
+    reference_id TEXT,                           -- the client's --ref
+    triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
+    CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
+);
+INSERT INTO "orders" VALUES('ad28774b-0b29-425c-b536-1bc5d264d3c0','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','BTC/USDT','buy','0.02','58000.00','0.001','0.02','0.00','FILLED','2026-12-06T00:07:50.893821Z','2026-12-06T00:07:50.896491Z','limit',NULL,NULL,'o1',0);
+INSERT INTO "orders" VALUES('35c8d73a-5a78-4f54-bced-af5ce77e3b18','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','BTC/USDT','sell','0.10',NULL,'0.001','0.00','0.10','OPEN','2026-12-06T00:07:50.894172Z','2026-12-06T00:07:50.894172Z','stop','57000.00',NULL,NULL,0);
+INSERT INTO "orders" VALUES('b45c868d-0580-42f4-af6c-d67c9fbe5663','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','ETH/USDT','buy','0.20','3050.00','0.001','0.20','0.00','FILLED','2026-12-06T00:07:50.894388Z','2026-12-06T00:07:50.897111Z','stop-limit','3040.00',NULL,NULL,1);
+INSERT INTO "orders" VALUES('d69ec536-b71b-4f0f-a21b-f0fd477eb794','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','ETH/USDT','sell','0.30','3300.00','0.001','0.00','0.30','OPEN','2026-12-06T00:07:50.894618Z','2026-12-06T00:07:50.894618Z','oco','2800.00',NULL,NULL,0);
+INSERT INTO "orders" VALUES('866779e4-d5b3-4b5b-9eaf-d79248a0689f','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','ETH/USDT','buy','0.10','2000.00','0.001','0.00','0.00','EXPIRED','2026-12-06T00:07:50.894874Z','2026-12-06T00:07:50.896937Z','limit',NULL,'2026-11-20T00:03:00.000000Z',NULL,0);
+INSERT INTO "orders" VALUES('e87785d6-f271-49c9-882b-c7f70b795876','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','BTC/USDT','buy','0.01','50000.00','0.001','0.00','0.00','CANCELLED','2026-12-06T00:07:50.895109Z','2026-12-06T00:07:50.895386Z','limit',NULL,NULL,NULL,0);
+INSERT INTO "orders" VALUES('8c01675b-bb1a-4b41-9aeb-904b76e54d60','2ada1077-fb3e-4ebc-9c5a-84b2de190c27','BTC/USDT','buy','0.04','55000.00','0.001','0.01','1651.65','OPEN','2026-12-06T00:07:50.895650Z','2026-12-06T00:07:50.896068Z','limit',NULL,NULL,NULL,0);
+CREATE TABLE prices (
+    id INTEGER PRIMARY KEY,
+    symbol TEXT NOT NULL,                        -- BASE/QUOTE
+    time TEXT NOT NULL,                          -- market time
+    open DECIMAL_TEXT NOT NULL CHECK (typeof(open) = 'text' AND open GLOB '[0-9]*.[0-9][0-9]*' AND NOT open GLOB '*[^0-9.]*'),
+    high DECIMAL_TEXT NOT NULL CHECK (typeof(high) = 'text' AND high GLOB '[0-9]*.[0-9][0-9]*' AND NOT high GLOB '*[^0-9.]*'),
+    low DECIMAL_TEXT NOT NULL CHECK (typeof(low) = 'text' AND low GLOB '[0-9]*.[0-9][0-9]*' AND NOT low GLOB '*[^0-9.]*'),
+    close DECIMAL_TEXT NOT NULL CHECK (typeof(close) = 'text' AND close GLOB '[0-9]*.[0-9][0-9]*' AND NOT close GLOB '*[^0-9.]*'),
+    created_at TEXT NOT NULL
+);
+INSERT INTO "prices" VALUES(1,'BTC/USDT','2026-11-20T00:00:00.000000Z','60000.00','60000.00','60000.00','60000.00','2026-12-06T00:07:50.892245Z');
+INSERT INTO "prices" VALUES(2,'ETH/USDT','2026-11-20T00:00:00.000000Z','3000.00','3000.00','3000.00','3000.00','2026-12-06T00:07:50.892823Z');
+INSERT INTO "prices" VALUES(3,'BTC/USDT','2026-11-20T00:01:00.000000Z','60000.00','60500.00','57900.00','58100.00','2026-12-06T00:07:50.896261Z');
+INSERT INTO "prices" VALUES(4,'ETH/USDT','2026-11-20T00:01:00.000000Z','3000.00','3045.00','2990.00','3044.00','2026-12-06T00:07:50.896710Z');
+INSERT INTO "prices" VALUES(5,'ETH/USDT','2026-11-20T00:03:00.000000Z','3010.00','3010.00','3010.00','3010.00','2026-12-06T00:07:50.896900Z');
+INSERT INTO "prices" VALUES(6,'BTC/EUR','2026-11-20T00:02:00.000000Z','56000.00','56000.00','56000.00','56000.00','2026-12-06T00:07:50.898217Z');
+CREATE TABLE trades (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    order_id TEXT REFERENCES orders (id),
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    qty DECIMAL_TEXT NOT NULL CHECK (
+        typeof(qty) = 'text' AND length(CAST(qty AS BLOB)) = length(qty)
+        AND qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (qty GLOB '*[^0-9.]*' OR qty GLOB '*.*.*'
+        OR qty GLOB '0[0-9]*' OR qty GLOB '*.[0-9][0-9]*0')
+        AND instr(qty, '.') <= 19 AND length(qty) - instr(qty, '.') <= 18 AND qty <> '0.00'),
+    price DECIMAL_TEXT NOT NULL CHECK (
+        typeof(price) = 'text' AND length(CAST(price AS BLOB)) = length(price)
+        AND price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (price GLOB '*[^0-9.]*' OR price GLOB '*.*.*'
+        OR price GLOB '0[0-9]*' OR price GLOB '*.[0-9][0-9]*0')
+        AND instr(price, '.') <= 19 AND length(price) - instr(price, '.') <= 18 AND price <> '0.00'),
+    fee_rate DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee_rate) = 'text' AND length(CAST(fee_rate AS BLOB)) = length(fee_rate)
+        AND fee_rate GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee_rate GLOB '*[^0-9.]*' OR fee_rate GLOB '*.*.*'
+        OR fee_rate GLOB '0[0-9]*' OR fee_rate GLOB '*.[0-9][0-9]*0')
+        AND instr(fee_rate, '.') <= 19 AND length(fee_rate) - instr(fee_rate, '.') <= 18),
+    fee DECIMAL_TEXT NOT NULL CHECK (
+        typeof(fee) = 'text' AND length(CAST(fee AS BLOB)) = length(fee)
+        AND fee GLOB '[0-9]*.[0-9][0-9]*' AND NOT (fee GLOB '*[^0-9.]*' OR fee GLOB '*.*.*'
+        OR fee GLOB '0[0-9]*' OR fee GLOB '*.[0-9][0-9]*0')
+        AND instr(fee, '.') <= 19 AND length(fee) - instr(fee, '.') <= 18),  -- in the quote currency
+    reference_id TEXT,                           -- the client's --ref
+    created_at TEXT NOT NULL,
+    price_id INTEGER                             -- its place in market time
+);
+INSERT INTO "trades" VALUES(1,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27',NULL,'BTC/USDT','buy','0.01','60000.00','0.001','0.60','t1','2026-12-06T00:07:50.893026Z',2);
+INSERT INTO "trades" VALUES(2,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27',NULL,'ETH/USDT','buy','0.50','2990.50','0.00','0.00','t2','2026-12-06T00:07:50.893486Z',2);
+INSERT INTO "trades" VALUES(3,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','8c01675b-bb1a-4b41-9aeb-904b76e54d60','BTC/USDT','buy','0.01','54000.00','0.001','0.54',NULL,'2026-12-06T00:07:50.895909Z',2);
+INSERT INTO "trades" VALUES(4,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','ad28774b-0b29-425c-b536-1bc5d264d3c0','BTC/USDT','buy','0.02','58000.00','0.001','1.16',NULL,'2026-12-06T00:07:50.896337Z',3);
+INSERT INTO "trades" VALUES(5,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','b45c868d-0580-42f4-af6c-d67c9fbe5663','ETH/USDT','buy','0.20','3010.00','0.001','0.602',NULL,'2026-12-06T00:07:50.896990Z',5);
+INSERT INTO "trades" VALUES(6,'2f2aba77-eecc-49b5-8663-18f8c2a065cd',NULL,'BTC/EUR','buy','0.01','55000.00','0.001','0.55',NULL,'2026-12-06T00:07:50.897572Z',5);
+CREATE TABLE transactions (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    transaction_type TEXT NOT NULL
+        CHECK (transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE_BUY', 'TRADE_SELL', 'FEE', 'RESET')),
+    currency TEXT NOT NULL,
+    amount DECIMAL_TEXT NOT NULL CHECK (
+        typeof(amount) = 'text' AND length(CAST(amount AS BLOB)) = length(amount)
+        AND substr(amount, 1 + (amount GLOB '-*')) GLOB '[0-9]*.[0-9][0-9]*' AND NOT (substr(amount, 1 + (amount GLOB '-*')) GLOB '*[^0-9.]*' OR substr(amount, 1 + (amount GLOB '-*')) GLOB '*.*.*'
+        OR substr(amount, 1 + (amount GLOB '-*')) GLOB '0[0-9]*' OR substr(amount, 1 + (amount GLOB '-*')) GLOB '*.[0-9][0-9]*0')
+        AND instr(substr(amount, 1 + (amount GLOB '-*')), '.') <= 19 AND length(substr(amount, 1 + (amount GLOB '-*'))) - instr(substr(amount, 1 + (amount GLOB '-*')), '.') <= 18),
+    balance_after DECIMAL_TEXT NOT NULL CHECK (
+        typeof(balance_after) = 'text' AND length(CAST(balance_after AS BLOB)) = length(balance_after)
+        AND balance_after GLOB '[0-9]*.[0-9][0-9]*' AND NOT (balance_after GLOB '*[^0-9.]*' OR balance_after GLOB '*.*.*'
+        OR balance_after GLOB '0[0-9]*' OR balance_after GLOB '*.[0-9][0-9]*0')
+        AND instr(balance_after, '.') <= 19 AND length(balance_after) - instr(balance_after, '.') <= 18),
+    description TEXT NOT NULL,
+    reference_id TEXT,                           -- the client's --ref (idempotency key)
+    created_at TEXT NOT NULL,
+    trade_id INTEGER REFERENCES trades (id),
+    price_id INTEGER                             -- its place in market time
+);
+INSERT INTO "transactions" VALUES(1,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','DEPOSIT','USDT','10000.00','10000.00','Initial deposit',NULL,'2026-12-06T00:07:50.890113Z',NULL,NULL);
+INSERT INTO "transactions" VALUES(2,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','DEPOSIT','EUR','2500.00','2500.00','Initial deposit',NULL,'2026-12-06T00:07:50.890815Z',NULL,NULL);
+INSERT INTO "transactions" VALUES(3,'60b18bf2-ea49-45bb-b3e4-e691b020c825','DEPOSIT','USDT','100.00','100.00','Initial deposit',NULL,'2026-12-06T00:07:50.891291Z',NULL,NULL);
+INSERT INTO "transactions" VALUES(4,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','DEPOSIT','BTC','0.50','0.50','Deposit','coins-in','2026-12-06T00:07:50.891883Z',NULL,NULL);
+INSERT INTO "transactions" VALUES(5,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','WITHDRAWAL','USDT','-12.34','9987.66','Withdrawal','rent','2026-12-06T00:07:50.892078Z',NULL,NULL);
+INSERT INTO "transactions" VALUES(6,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','USDT','-600.00','9387.66','buy 0.01 BTC/USDT @ 60000.00','t1','2026-12-06T00:07:50.893173Z',1,2);
+INSERT INTO "transactions" VALUES(7,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','FEE','USDT','-0.60','9387.06','buy 0.01 BTC/USDT @ 60000.00','t1','2026-12-06T00:07:50.893173Z',1,2);
+INSERT INTO "transactions" VALUES(8,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','BTC','0.01','0.51','buy 0.01 BTC/USDT @ 60000.00','t1','2026-12-06T00:07:50.893246Z',1,2);
+INSERT INTO "transactions" VALUES(9,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','USDT','-1495.25','7891.81','buy 0.50 ETH/USDT @ 2990.50','t2','2026-12-06T00:07:50.893521Z',2,2);
+INSERT INTO "transactions" VALUES(10,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','ETH','0.50','0.50','buy 0.50 ETH/USDT @ 2990.50','t2','2026-12-06T00:07:50.893573Z',2,2);
+INSERT INTO "transactions" VALUES(11,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','USDT','-540.00','7351.81','buy 0.01 BTC/USDT @ 54000.00',NULL,'2026-12-06T00:07:50.895953Z',3,2);
+INSERT INTO "transactions" VALUES(12,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','FEE','USDT','-0.54','7351.27','buy 0.01 BTC/USDT @ 54000.00',NULL,'2026-12-06T00:07:50.895953Z',3,2);
+INSERT INTO "transactions" VALUES(13,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','BTC','0.01','0.52','buy 0.01 BTC/USDT @ 54000.00',NULL,'2026-12-06T00:07:50.896028Z',3,2);
+INSERT INTO "transactions" VALUES(14,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','USDT','-1160.00','6191.27','buy 0.02 BTC/USDT @ 58000.00',NULL,'2026-12-06T00:07:50.896371Z',4,3);
+INSERT INTO "transactions" VALUES(15,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','FEE','USDT','-1.16','6190.11','buy 0.02 BTC/USDT @ 58000.00',NULL,'2026-12-06T00:07:50.896371Z',4,3);
+INSERT INTO "transactions" VALUES(16,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','BTC','0.02','0.54','buy 0.02 BTC/USDT @ 58000.00',NULL,'2026-12-06T00:07:50.896451Z',4,3);
+INSERT INTO "transactions" VALUES(17,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','USDT','-602.00','5588.11','buy 0.20 ETH/USDT @ 3010.00',NULL,'2026-12-06T00:07:50.897021Z',5,5);
+INSERT INTO "transactions" VALUES(18,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','FEE','USDT','-0.602','5587.508','buy 0.20 ETH/USDT @ 3010.00',NULL,'2026-12-06T00:07:50.897021Z',5,5);
+INSERT INTO "transactions" VALUES(19,'2ada1077-fb3e-4ebc-9c5a-84b2de190c27','TRADE_BUY','ETH','0.20','0.70','buy 0.20 ETH/USDT @ 3010.00',NULL,'2026-12-06T00:07:50.897080Z',5,5);
+INSERT INTO "transactions" VALUES(20,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','TRADE_BUY','EUR','-550.00','1950.00','buy 0.01 BTC/EUR @ 55000.00',NULL,'2026-12-06T00:07:50.897614Z',6,5);
+INSERT INTO "transactions" VALUES(21,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','FEE','EUR','-0.55','1949.45','buy 0.01 BTC/EUR @ 55000.00',NULL,'2026-12-06T00:07:50.897614Z',6,5);
+INSERT INTO "transactions" VALUES(22,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','TRADE_BUY','BTC','0.01','0.01','buy 0.01 BTC/EUR @ 55000.00',NULL,'2026-12-06T00:07:50.897677Z',6,5);
+INSERT INTO "transactions" VALUES(23,'8877d3f4-a8f5-4456-b16e-fba1949a7767','DEPOSIT','EUR','5.00','5.00','Deposit',NULL,'2026-12-06T00:07:50.898940Z',NULL,6);
+INSERT INTO "transactions" VALUES(24,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','RESET','BTC','-0.01','0.00','Reset to zero',NULL,'2026-12-06T00:07:50.899450Z',NULL,6);
+INSERT INTO "transactions" VALUES(25,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','RESET','EUR','-1949.45','0.00','Reset to zero',NULL,'2026-12-06T00:07:50.899511Z',NULL,6);
+INSERT INTO "transactions" VALUES(26,'2f2aba77-eecc-49b5-8663-18f8c2a065cd','DEPOSIT','EUR','3000.00','3000.00','Reset deposit',NULL,'2026-12-06T00:07:50.899550Z',NULL,6);
+CREATE INDEX orders_by_account ON orders (account_id, status);
+CREATE INDEX orders_open ON orders (symbol) WHERE status = 'OPEN';
+CREATE UNIQUE INDEX orders_by_ref ON orders (account_id, reference_id) WHERE reference_id IS NOT NULL;
+CREATE INDEX trades_by_account ON trades (account_id);
+CREATE UNIQUE INDEX trades_by_ref ON trades (account_id, reference_id)
+    WHERE reference_id IS NOT NULL;
+CREATE INDEX transactions_by_account ON transactions (account_id);
+CREATE UNIQUE INDEX transactions_by_ref ON transactions (account_id, reference_id)
+    WHERE reference_id IS NOT NULL AND trade_id IS NULL;
+CREATE INDEX transactions_out ON transactions (account_id)
+    WHERE trade_id IS NOT NULL OR transaction_type IN ('WITHDRAWAL', 'RESET');
+CREATE UNIQUE INDEX prices_by_symbol ON prices (symbol, time);
+CREATE TRIGGER transactions_append_only_update BEFORE UPDATE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER transactions_append_only_delete BEFORE DELETE ON transactions
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only'); END;
+CREATE TRIGGER transactions_append_only_replace BEFORE INSERT ON transactions
+WHEN EXISTS (SELECT 1 FROM transactions WHERE id = NEW.id) OR NEW.reference_id IS NOT NULL AND NEW.trade_id IS NULL
+    AND EXISTS (SELECT 1 FROM transactions WHERE account_id = NEW.account_id AND reference_id = NEW.reference_id
+                AND trade_id IS NULL)
+BEGIN SELECT RAISE(ABORT, 'transactions are append-only: that id or ref is recorded already'); END;
+CREATE TRIGGER trades_append_only_update BEFORE UPDATE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+CREATE TRIGGER trades_append_only_delete BEFORE DELETE ON trades
+BEGIN SELECT RAISE(ABORT, 'trades are append-only'); END;
+CREATE TRIGGER trades_append_only_replace BEFORE INSERT ON trades
+WHEN EXISTS (SELECT 1 FROM trades WHERE id = NEW.id) OR NEW.reference_id IS NOT NULL
+    AND EXISTS (SELECT 1 FROM trades WHERE account_id = NEW.account_id AND reference_id = NEW.reference_id)
+BEGIN SELECT RAISE(ABORT, 'trades are append-only: that id or ref is recorded already'); END;
+CREATE TRIGGER prices_append_only_update BEFORE UPDATE ON prices
+BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
+CREATE TRIGGER prices_append_only_delete BEFORE DELETE ON prices
+BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
+COMMIT;
+"""
+
+
+def v2_database(path):
+    with connection(path) as conn:
+        conn.executescript(V2_DATABASE)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA journal_mode = WAL")
+    return str(path)
+
+
+def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
+    db = v2_database(tmp_path / "v2.db")
+    before = {table: rows(db, table) for table in paper.TABLES}
+    assert paper.main(["verify", "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 2 to {paper.SCHEMA_VERSION}\n")
+    for table, (columns, old) in before.items():
+        new_columns, new = rows(db, table)
+        assert [row[:len(columns)] for row in new] == old and new_columns[:len(columns)] == columns, table
+    with connection(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
+        # each account's own currency is its first transaction's (init's deposit), else USDT
+        assert dict(conn.execute("SELECT name, currency FROM accounts")) == {
+            "Version two": "USDT", "Euro account": "EUR", "Empty": "EUR", "Closed": "USDT"}
+        assert conn.execute("SELECT count(*) FROM orders WHERE reason IS NOT NULL").fetchone() == (0,)
+    assert paper.main(["status", "--account-id", "2ada", "--db", db]) == 0  # once: no second upgrade
+    out, err = capsys.readouterr()
+    assert err == "" and re.search(r"^USDT +3935\.858 +1651\.65 +5587\.508$", out, re.M)
+    assert paper.main(["orders", "--account-id", "2ada", "--open", "--json", "--db", db]) == 0
+    assert [(o["type"], o["reserved"]) for o in json.loads(capsys.readouterr().out)] == [
+        ("limit", "1651.65"), ("oco", "0.30"), ("stop", "0.10")]
+
+
 # --- Trust: every number right, every message true ---
 
 def test_pnl_never_holds_more_base_than_the_account(run, acct):
@@ -1839,7 +2116,7 @@ def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
     out, err = feed.communicate(timeout=60)
     assert feed.returncode == 1 and out == ""
     assert err == "paper: error: -: line 5: time 'not a time' must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25" \
-                  " 14:00, 2026-11-25; no zone is UTC) or epoch seconds\n"
+                  " 14:00, 2026-11-25; no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)\n"
     with connection(db) as conn:  # the rows before the bad line are kept
         assert conn.execute("SELECT close FROM prices ORDER BY id").fetchall() == [("101.00",), ("99.00",), ("98.00",)]
 
