@@ -758,6 +758,7 @@ class Ledger:
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
+        self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.basename(path):
@@ -962,6 +963,14 @@ class Ledger:
             self.db.executemany(f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 self._unwritten)
             self._unwritten.clear()
+
+    @property
+    def _horizon(self):
+        """(the clock, the latest market time a price may have without allow_future: 24 hours later)."""
+        if self._later[0] != self._began:
+            clock = datetime.fromisoformat(self._began[:-1]) + timedelta(days=1)
+            self._later = self._began, clock.isoformat(timespec="microseconds") + "Z"
+        return self._later
 
     @property
     def _price_id(self):
@@ -1304,11 +1313,13 @@ class Ledger:
 
     # --- The market ---
 
-    def tick(self, symbol, price=None, time=None, open=None, high=None, low=None, close=None):
+    def tick(self, symbol, price=None, time=None, open=None, high=None, low=None, close=None, allow_future=False):
         """Record a price of symbol at market time (default now), or a bar (open, high, low, close), and in
         the same transaction expire, trigger and fill every open order on symbol that it reaches, of
         every account, oldest order first (the rules are Book.due's). Per symbol, time never goes back;
-        the same symbol and time again with the same prices is a retry, and records nothing.
+        the same symbol and time again with the same prices is a retry, and records nothing. A time more
+        than 24 hours after the clock is refused (a typo would block the symbol for good) unless
+        allow_future says the timeline is simulated.
 
         Returns {"symbol", "time", "open", "high", "low", "close", "recorded", "fills": [Trade],
         "cancelled": [Order], "triggered": [Order]}.
@@ -1316,11 +1327,11 @@ class Ledger:
         symbol, (bar, texts) = to_symbol(symbol), to_bar(price, open, high, low, close)
         time = utc_now() if time is None else to_time(time)
         if self.db.in_transaction:  # in a batch: no savepoint is needed, it checks everything before it writes
-            return self._tick(symbol, time, bar, texts)
+            return self._tick(symbol, time, bar, texts, allow_future)
         with self._transaction():
-            return self._tick(symbol, time, bar, texts)
+            return self._tick(symbol, time, bar, texts, allow_future)
 
-    def _tick(self, symbol, time, bar, texts):
+    def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
@@ -1334,6 +1345,10 @@ class Ledger:
                 raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
             return result
+        if time > self._horizon[1] and not allow_future:
+            raise PaperError(f"{symbol} at {time} is more than 24 hours after the clock ({self._began}): a mistyped"
+                             " time would keep every real price out; give --allow-future (allow_future=True) if the"
+                             " timeline is simulated")
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
         self._unwritten.append((price_id, symbol, time, *texts, self._began))
@@ -2170,7 +2185,8 @@ def cmd_order(ledger, args):
 
 
 def cmd_tick(ledger, args):
-    result = ledger.tick(args.symbol, args.price, args.time, args.open, args.high, args.low, args.close)
+    result = ledger.tick(args.symbol, args.price, args.time, args.open, args.high, args.low, args.close,
+                         args.allow_future)
     return jsonable(result), tick_text(result)
 
 
@@ -2200,7 +2216,7 @@ def cmd_feed(ledger, args):
     with contextlib.nullcontext() if stream else ledger.batch():
         for line, row in price_rows(csv.reader(lines), args.symbol, args.file):
             try:
-                result = ledger.tick(*row)
+                result = ledger.tick(*row, allow_future=args.allow_future)
             except PaperError as error:
                 raise PaperError(f"{args.file}: line {line}: {error}") from None
             fed["recorded" if result["recorded"] else "skipped"] += 1
@@ -2471,6 +2487,8 @@ OPTIONS = {  # option: its argparse keywords
     "slippage": {"type": argument_type(to_fee_rate, "slippage"), "default": ZERO,
                  "help": "a buy pays price x (1 + RATE), a sell gets price x (1 - RATE), to 8 places (default 0)"},
     "feed-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "for a file without a symbol column"},
+    "allow-future": {"action": "store_true", "help": "take prices more than 24 hours after the clock (a simulated"
+                     " timeline)"},
     "prices-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "only this symbol"},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
@@ -2495,8 +2513,9 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "fill": ("execute an order by hand, whole or in part", "order-id! price qty", cmd_fill),
     "cancel": ("cancel an order and release its reserve", "order-id!", cmd_cancel),
     "tick": ("record a price (or a bar) and fill the orders it reaches", "symbol! price time open-price high low"
-             " close", cmd_tick),
-    "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol", cmd_feed),
+             " close allow-future", cmd_tick),
+    "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol allow-future",
+             cmd_feed),
     "prices": ("list recorded prices, newest first", "prices-symbol limit csv", cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
