@@ -1998,6 +1998,198 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
                            f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[1]}" text-anchor="end">{-depth:.2%}</text>']
 
 
+# --- Market data in: price files ---
+
+def read_prices(paths, symbol=None):
+    """The prices of CSV files as tick takes them: (source, line, (symbol, price, time, open, high, low,
+    close)), time in paper's form; several files merged by market time (at one time, in the order given).
+    Each file is opened and checked before any row is read (see price_rows); '-' is standard input."""
+    if "-" in paths and len(paths) > 1:
+        raise PaperError("- (standard input) is read alone: give it without files")
+    sources = [price_rows(path, symbol) for path in paths]
+    if len(sources) == 1:
+        return sources[0]
+    import heapq
+    return heapq.merge(*sources, key=lambda item: item[2][2])  # stable: at one time, the files' order
+
+
+def price_rows(path, symbol=None):
+    """The rows of one price file: with a header time,symbol,price or time,symbol,open,high,low,close (or
+    time,symbol,close: closes alone; `open_time` for time, as in Binance's futures files; other columns
+    ignored; symbol, if the file has no symbol column), or Binance's kline files (no header). Plain,
+    gzip or a zip holding one file, as downloaded; a FILE.CHECKSUM beside it is checked first."""
+    import csv
+    name = "standard input" if path == "-" else path
+    reader = csv.reader(text_lines(path, name))
+    try:
+        first = next((row for row in reader if "".join(row).strip()), None)
+    except csv.Error as error:
+        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+    if first is None:
+        raise PaperError(f"{name} is empty: no header and no prices")
+    if first[0].strip().isdigit():
+        if not symbol:
+            raise PaperError(f"{name}: a file without a header (Binance klines) needs --symbol")
+        return kline_rows(reader, first, symbol, name)
+    names = ["time" if name == "open_time" else name for name in (name.strip().lower() for name in first)]
+    bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
+    if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
+        bar = ["close"]  # closes alone: each is a price
+    if symbol and "symbol" in names:
+        raise PaperError(f"{name} has a symbol column: --symbol is for a file without one")
+    wanted = ["time", *bar] + ([] if symbol else ["symbol"])
+    missing = [column for column in wanted if column not in names]
+    if missing:
+        raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
+                         f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
+                         + (": give --symbol for a file without one)" if missing == ["symbol"] else ")"))
+    return header_rows(reader, [names.index(column) for column in wanted], len(names), len(bar), symbol, name)
+
+
+def header_rows(reader, at, width, prices, symbol, name):
+    """The rows of a file with a header: at, the columns of time, the prices and (unless symbol) symbol."""
+    import csv
+    try:
+        for row in reader:
+            if len(row) != width:
+                if not "".join(row).strip():
+                    continue
+                raise PaperError(f"{name}: line {reader.line_num}: {len(row)} columns, the header has {width}")
+            values = [row[i] for i in at]
+            bar = values[1:5] if prices == 4 else [None] * 4
+            yield name, reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None,
+                                          row_time(values[0], name, reader), *bar)
+    except csv.Error as error:
+        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+
+
+def kline_rows(reader, first, symbol, name):
+    """The rows of a Binance kline file as downloaded: open time (an epoch number: seconds, milliseconds or
+    microseconds), open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
+    import csv
+    width = len(first)
+    try:
+        for row in itertools.chain([first], reader):
+            if len(row) != width or not row[0].isdigit():
+                if not "".join(row).strip():
+                    continue
+                raise PaperError(f"{name}: line {reader.line_num}: a kline has {width} columns like the first,"
+                                 " starting with open time, open, high, low, close")
+            yield name, reader.line_num, (symbol, None, row_time(row[0], name, reader), *row[1:5])
+    except csv.Error as error:
+        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+
+
+def row_time(text, name, reader):
+    try:
+        return to_time(text)
+    except PaperError as error:
+        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+
+
+def text_lines(path, name):
+    """The lines of a file (or standard input, as they arrive) as text, refused unless UTF-8, a bad byte
+    named by its line; a leading byte order mark (Excel's "CSV UTF-8") is no part of the text."""
+    source = open_prices(path, name)
+    try:
+        for number, line in enumerate(source, 1):
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            try:
+                yield line.decode()
+            except UnicodeDecodeError:
+                raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+    except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
+        raise PaperError(f"{name} cannot be read: {error}") from None
+    finally:
+        if path != "-":
+            source.close()
+
+
+def open_prices(path, name):
+    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file; when FILE.CHECKSUM (as
+    data.binance.vision gives it: the SHA-256 in hex, then the file's name) lies beside it, the file's
+    SHA-256 is checked first, and a mismatch is refused."""
+    if path == "-":
+        return sys.stdin.buffer
+    if os.path.isfile(f"{path}.CHECKSUM"):
+        check_sum(path)
+    source = open(path, "rb")
+    magic = source.read(4)
+    source.seek(0)
+    try:
+        if magic[:2] == b"\x1f\x8b":
+            import gzip
+            return gzip.GzipFile(fileobj=source)
+        if magic == b"PK\x03\x04":
+            import zipfile
+            archive = zipfile.ZipFile(source)
+            members = [member for member in archive.namelist() if not member.endswith("/")]
+            if len(members) != 1:
+                raise PaperError(f"{name} holds {len(members)} files, not one CSV: unzip it and feed the file")
+            return archive.open(members[0])
+    except (OSError, EOFError, ValueError) as error:  # zipfile.BadZipFile is an Exception: caught by name below
+        source.close()
+        raise PaperError(f"{name} cannot be read: {error}") from None
+    except Exception as error:
+        source.close()
+        if type(error).__name__ != "BadZipFile":
+            raise
+        raise PaperError(f"{name} cannot be read: {error}") from None
+    return source
+
+
+def check_sum(path):
+    import hashlib
+    with open(f"{path}.CHECKSUM", "rb") as f:
+        expected = f.read(200).split()[:1]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if [digest.hexdigest().encode()] != [word.lower() for word in expected]:
+        raise PaperError(f"{path}: its SHA-256 is {digest.hexdigest()}, but {path}.CHECKSUM says"
+                         f" {expected[0].decode('ascii', 'replace')[:64] if expected else 'nothing'}: the download is"
+                         " damaged or not that file; nothing was recorded")
+
+
+def stream_groups(items, wait=0.2, most=5000):
+    """Lists of items as they arrive (a pipe read on a thread): each list is what has arrived by the time
+    the one before was handled, up to `most` items or `wait` seconds once one has come, so a fast
+    stream commits many rows at once and a slow one each row as it comes. An error of the input comes
+    after the items before it."""
+    import queue
+    import threading
+    arrived, done = queue.Queue(maxsize=4 * most), object()
+
+    def read():
+        try:
+            for item in items:
+                arrived.put(item)
+        except BaseException as error:  # raised in the main thread, after the items before it
+            arrived.put(error)
+        arrived.put(done)
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        group, item = [], arrived.get()
+        deadline = time.monotonic() + wait
+        while item is not done and not isinstance(item, BaseException):
+            group.append(item)
+            if len(group) >= most or time.monotonic() >= deadline:
+                break
+            try:
+                item = arrived.get_nowait()
+            except queue.Empty:
+                break
+        if group:
+            yield group
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+
+
 # --- Rendering ---
 
 HISTORY = "id created_at type currency amount balance_after description"
@@ -2091,7 +2283,7 @@ class Progress:
 
 
 def count(n, thing):
-    return f"{n} {thing}{'' if n == 1 else 's'}"
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
 # --- The command line ---
@@ -2208,34 +2400,69 @@ def tick_text(result):
 
 
 def cmd_feed(ledger, args):
-    """Record a CSV of prices: a file in one transaction (every row or none), standard input row by row,
-    each price that fills, cancels or triggers an order printed as it happens."""
-    import csv
-    stream, fed, said = args.file == "-", {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "triggered": []}, []
-    lines = sys.stdin if stream else io.StringIO(read_text(args.file)[1], newline="")
-    with contextlib.nullcontext() if stream else ledger.batch():
-        for line, row in price_rows(csv.reader(lines), args.symbol, args.file):
-            try:
-                result = ledger.tick(*row, allow_future=args.allow_future)
-            except PaperError as error:
-                raise PaperError(f"{args.file}: line {line}: {error}") from None
-            fed["recorded" if result["recorded"] else "skipped"] += 1
-            said += fed_result(fed, result, args.json, stream)
+    """Record CSV files of prices, in one transaction (every row or none), or standard input as rows
+    arrive, each price that fills, cancels or triggers an order printed as it happens."""
+    fed, progress = {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "expired": [], "triggered": []}, \
+        Progress("prices")
+    rows = read_prices(args.files, args.symbol)
+    if args.files == ["-"]:
+        return feed_stream(ledger, args, rows, fed, progress)
+    said = []
+    with ledger.batch():
+        for source, line, row in rows:
+            said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
+            progress.update(fed["recorded"] + fed["skipped"], row[2])
+    progress.clear()
     return fed, "\n".join(said + [fed_text(fed)])
 
 
-def fed_result(fed, result, as_json, stream):
-    """What a fed price did to orders, added to fed: [its lines], or [] once printed (a stream prints at
-    once) or when it did nothing."""
+def feed_stream(ledger, args, rows, fed, progress):
+    """feed -: rows committed as they arrive (many at once when they come fast), what they did printed once
+    committed (--json: a JSON line each, and the summary last). A writer in another process gets the lock
+    within a second: a stream that has held it for a second leaves it free a little longer than SQLite's
+    longest wait between tries (100 ms)."""
+    held_since = time.monotonic()
+    for group in stream_groups(rows):
+        said = []
+        with ledger.batch():
+            for source, line, row in group:
+                said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
+        progress.clear()
+        if said:
+            print("\n".join(said), flush=True)
+        progress.update(fed["recorded"] + fed["skipped"], group[-1][2][2])
+        if time.monotonic() - held_since > 1:
+            time.sleep(0.12)
+            held_since = time.monotonic()
+    progress.clear()
+    summary = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
+    return None, json_line(summary) if args.json else fed_text(fed)
+
+
+def fed_tick(ledger, source, line, row, allow_future):
+    try:
+        return ledger.tick(*row, allow_future=allow_future)
+    except PaperError as error:
+        raise PaperError(f"{source}: line {line}: {error}") from None
+
+
+def fed_result(fed, result, as_json):
+    """What a fed price did, counted in fed: [the lines that say what it did to orders], [] if nothing."""
+    fed["recorded" if result["recorded"] else "skipped"] += 1
     if not (result["fills"] or result["cancelled"] or result["triggered"]):
         return []
-    for key in ("fills", "cancelled", "triggered"):
-        fed[key] += jsonable(result[key])
-    said = json_line(jsonable(result)) if as_json else tick_text(result).partition("\n")[2]
-    if stream:
-        print(said, flush=True)
-        return []
-    return [said]
+    for order in result["cancelled"]:
+        fed["expired" if order.status == "EXPIRED" else "cancelled"].append(jsonable(order))
+    fed["fills"] += jsonable(result["fills"])
+    fed["triggered"] += jsonable(result["triggered"])
+    return [json_line(jsonable(result)) if as_json else tick_text(result).partition("\n")[2]]
+
+
+def fed_text(fed):
+    return (f"recorded {count(fed['recorded'], 'price')}" + (f", skipped {fed['skipped']:,} recorded already" if
+                                                               fed["skipped"] else "")
+            + f"; {count(len(fed['fills']), 'fill')}, {len(fed['cancelled']):,} cancelled"
+            + (f", {len(fed['expired']):,} expired" if fed["expired"] else ""))
 
 
 def json_line(value):
@@ -2250,55 +2477,6 @@ def json_text(value):
     if isinstance(value, list):
         return "[\n" + ",\n".join(map(json.JSONEncoder(ensure_ascii=False).encode, value)) + "\n]" if value else "[]"
     return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def fed_text(fed):
-    return (f"recorded {count(fed['recorded'], 'price')}" + (f", skipped {fed['skipped']} recorded already" if
-                                                               fed["skipped"] else "")
-            + f"; {count(len(fed['fills']), 'fill')}, {len(fed['cancelled'])} cancelled")
-
-
-def price_rows(reader, symbol, file):
-    """(line, (symbol, price, time, open, high, low, close)) for tick, from CSV rows: with a header
-    time,symbol,price or time,symbol,open,high,low,close (or time,symbol,close: closes alone; other
-    columns ignored; symbol, if the file has no symbol column), or Binance's kline files (no header)."""
-    first = next(reader, None)
-    if first and first[0].strip().isdigit():
-        return kline_rows(itertools.chain([first], reader), symbol, file)
-    names = [name.strip().lower() for name in first or []]
-    bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
-    if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
-        bar = ["close"]  # closes alone: each is a price
-    wanted = ["time", *bar] + ([] if symbol else ["symbol"])
-    if first is not None and (any(name not in names for name in wanted) or symbol and "symbol" in names):
-        raise PaperError(f"{file}: the first line must name the columns time,symbol,price or"
-                         " time,symbol,open,high,low,close (without symbol, give --symbol; not both)")
-    return header_rows(reader, [names.index(name) for name in wanted], len(names), len(bar), symbol, file)
-
-
-def header_rows(reader, at, width, prices, symbol, file):
-    """The rows of a file with a header: at, the columns of time, the prices and (unless symbol) symbol."""
-    for row in reader:
-        if not "".join(row).strip():
-            continue
-        if len(row) < width:
-            raise PaperError(f"{file}: line {reader.line_num}: {len(row)} columns, the header has {width}")
-        values = [row[i] for i in at]
-        bar = values[1:5] if prices == 4 else [None] * 4
-        yield reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None, values[0], *bar)
-
-
-def kline_rows(rows, symbol, file):
-    """The rows of a Binance kline file as downloaded: open time (an epoch number: seconds, milliseconds or
-    microseconds), open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
-    if not symbol:
-        raise PaperError(f"{file}: a file without a header (Binance klines) needs --symbol")
-    for line, row in enumerate(rows, 1):
-        if not "".join(row).strip():
-            continue
-        if len(row) < 5 or not row[0].isdigit():
-            raise PaperError(f"{file}: line {line}: a kline starts with open time, open, high, low, close")
-        yield line, (symbol, None, row[0], *row[1:5])  # the open time's unit told by its size (epoch_time)
 
 
 def cmd_equity(ledger, args):
@@ -2473,7 +2651,8 @@ OPTIONS = {  # option: its argparse keywords
     "limit": {"type": argument_type(to_limit), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
     "file": {"help": "CSV with the header type,amount,currency,description,ref"},
-    "prices-file": {"metavar": "FILE", "help": "CSV of prices; - reads standard input, row by row"},
+    "prices-file": {"metavar": "FILE", "nargs": "+", "help": "CSV files of prices (.csv, .gz or"
+                    " a .zip of one CSV), merged by market time; - reads standard input as rows arrive"},
     "type": {"choices": ORDER_TYPES, "default": "limit", "help": "default limit"},
     "stop-price": {"type": argument_type(to_amount, "stop price"), "help": "stop and stop-limit: the price that sets it off;"
                    " oco: the stop-loss leg"},
@@ -2495,7 +2674,7 @@ OPTIONS = {  # option: its argparse keywords
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
-FLAGS = {"prices": "--price", "file": "file", "prices-file": "file", "open-price": "--open",  # where OPTIONS' names
+FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
          "feed-symbol": "--symbol", "prices-symbol": "--symbol"}  # are not the flags: each --name otherwise
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
@@ -2568,7 +2747,7 @@ def main(argv=None):
                 parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt = Interrupt(stream=args.command == "feed" and args.file == "-")
+    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"])
     with interrupt.installed():
         code, output = run_command(args, interrupt)
         try:  # written once the command is done: a refusal prints nothing on stdout
@@ -2679,7 +2858,7 @@ def run_command(args, interrupt):
                       f" {SCHEMA_VERSION}", file=sys.stderr)
             value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
-        return exit_code[0] if exit_code else 0, (json_text(value) if args.json else text) + "\n"
+        return exit_code[0] if exit_code else 0, (json_text(value) if args.json and value is not None else text) + "\n"
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
