@@ -759,6 +759,7 @@ class Ledger:
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
+        self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
         if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.basename(path):
@@ -1418,22 +1419,58 @@ class Ledger:
 
     def prices(self, symbol=None, limit=None):
         """Recorded prices, newest first: [{"symbol", "time", "open", "high", "low", "close"}]."""
-        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
-        with self._transaction("BEGIN"):
-            return [dict(zip(PRICE.split(", "), row)) for row in self.db.execute(
-                f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, to_limit(limit)))]
+        return list(self.newest_prices(symbol, limit))
 
-    def valuation(self, account_id, prices=None, quote="USDT"):
+    def newest_prices(self, symbol=None, limit=None):
+        """prices() one by one, read as they are needed (a million prices cost no memory)."""
+        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
+        limit, names = to_limit(limit), PRICE.split(", ")
+        with self._transaction("BEGIN"):
+            for row in self.db.execute(f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, limit)):
+                yield dict(zip(names, row))
+
+    def delete_prices(self, symbol, start):
+        """Remove symbol's prices at or after market time start (a mistyped time that keeps every real
+        price out, say), in one transaction; refused while anything refers to one of them: a trade or a
+        transaction written at it, an account opened at it, an order it expired or triggered, a strategy
+        run that handled it. Returns how many were removed."""
+        symbol, start = to_symbol(symbol), to_time(start)
+        doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
+        with self._transaction():
+            self._write_prices()
+            first = self.db.execute(f"SELECT count(*), min(created_at) FROM prices WHERE id IN ({doomed})",
+                                    (symbol, start)).fetchone()
+            if not first[0]:
+                raise PaperError(f"{symbol} has no price at or after {start}")
+            users = [f"{table[:-1]} {row_id}" for table in ("trades", "transactions", "accounts") for (row_id,) in
+                     self.db.execute(f"SELECT id FROM {table} WHERE price_id IN ({doomed}) ORDER BY id LIMIT 3",
+                                     (symbol, start))]
+            users += [f"order {order_id}" for (order_id,) in self.db.execute(
+                "SELECT id FROM orders WHERE symbol = ? AND (status = 'EXPIRED' OR triggered = 1) AND updated_at >= ?"
+                " LIMIT 3", (symbol, first[1]))]
+            if users:
+                raise PaperError(f"{symbol}'s prices at or after {start} are part of the record: {', '.join(users)}"
+                                 " refer to them; nothing was removed")
+            trigger = self.db.execute("SELECT sql FROM sqlite_master WHERE name = 'prices_append_only_delete'"
+                                      ).fetchone()
+            self.db.execute("DROP TRIGGER IF EXISTS prices_append_only_delete")  # within this transaction only
+            self.db.execute(f"DELETE FROM prices WHERE id IN ({doomed})", (symbol, start))
+            if trigger:
+                self.db.execute(trigger[0])
+            self._forget()
+        return first[0]
+
+    def valuation(self, account_id, prices=None, quote=None):
         """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
         prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
         alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
-        quote = to_currency(quote)
         given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
-        if quote in given:
-            raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
         holdings, equity, unpriced = {}, ZERO, []
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
+            quote = self._quote(account, quote)
+            if quote in given:
+                raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
             for currency, balance in account.balances.items():
                 if not balance.total:
                     continue
@@ -1665,27 +1702,34 @@ class Ledger:
     # --- Results ---
 
     def _curve(self, account, quote):
-        """The account's equity at each price recorded since it opened, in the order recorded, valued in
-        quote after the fills that price caused, where every holding has a price:
-        [(price id, market time, equity, flow, exposed)]. flow is what deposits and withdrawals (and
-        resets) brought in since the point before (at the first, since the account opened: its start),
-        valued at this point's prices; exposed says the account held anything but quote. A price older
-        than one before it (another symbol's) counts at the latest time so far: the curve never goes back."""
+        """The account's equity at each price recorded since it opened, in market time (at one time, in
+        the order recorded), valued in quote after the fills that price caused, where every holding has
+        a price: (price id, market time, equity, flow, exposed) one by one, read as they are needed (a
+        long history costs no memory). flow is what deposits and withdrawals (and resets) brought in
+        since the point before (at the first, since the account opened: its start), valued at this
+        point's prices; exposed says the account held anything but quote. Each transaction counts from
+        the market time of the newest price when it was written. Prices recorded out of market-time
+        order across symbols (one symbol's file fed after another's) are drawn in market time, but
+        their fills happened in the order recorded: that is noted once (self.notes)."""
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        moves = self.db.execute("SELECT ifnull(price_id, 0), currency, +amount, transaction_type IN (?, ?, ?)"
-                                " FROM transactions WHERE account_id = ? ORDER BY id", (*flows, account.id)).fetchall()
+        moves = self.db.execute(  # the account's transactions in the market time of the price they were written at
+            "SELECT ifnull(p.time, ''), ifnull(t.price_id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            " FROM transactions t LEFT JOIN prices p ON p.id = t.price_id WHERE t.account_id = ?"
+            " ORDER BY 1, 2, t.id", (*flows, account.id)).fetchall()
         priced = self._closes_at(start, quote)
-        held, brought, points, next_move, equity, exposed, suffix = {}, {}, [], 0, None, False, f"/{quote}"
-        latest = ""
+        held, brought, next_move, equity, exposed, suffix, newest = {}, {}, 0, None, False, f"/{quote}", 0
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
-                                                             " ORDER BY id", (start,)):
-            if time < latest:
-                time = latest
-            latest = time
+                                                             " ORDER BY time, id", (start,)):
+            if price_id < newest and not self._noted_order:
+                self._noted_order = True
+                self.notes.append(f"prices were recorded out of market-time order across symbols ({symbol} at {time}"
+                                  " after a later time of another): the curve follows market time, but fills happened"
+                                  " in the order the prices were recorded")
+            newest = max(newest, price_id)
             base = symbol[:-len(suffix)] if symbol.endswith(suffix) else None
             changed = base is not None and held.get(base)  # a holding's price moved
-            while next_move < len(moves) and moves[next_move][0] <= price_id:
-                _, currency, amount, flow = moves[next_move]
+            while next_move < len(moves) and moves[next_move][:2] <= (time, price_id):
+                _, _, currency, amount, flow = moves[next_move]
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow:
@@ -1702,8 +1746,7 @@ class Ledger:
                 exposed = any(total for currency, total in held.items() if currency != quote)
             flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
             brought.clear()
-            points.append((price_id, time, equity, flow, exposed))
-        return points
+            yield price_id, time, equity, flow, exposed
 
     def _closes_at(self, price_id, quote):
         """{currency: its latest close in quote as of price_id}, quote itself at 1."""
@@ -1714,40 +1757,63 @@ class Ledger:
                 closes[symbol.partition("/")[0]] = close
         return closes
 
-    def equity(self, account_id, quote="USDT"):
-        """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
-        the running peak, with deposits and withdrawals taken out (a withdrawal is no drawdown)."""
-        quote = to_currency(quote)
-        with self._transaction("BEGIN"):
-            points = self._curve(self._account(account_id), quote)
-        falls = drawdowns(growth([(seconds(time), equity, flow) for _, time, equity, flow, _ in points]))
-        return [{"time": time, "equity": equity, "drawdown": fall}
-                for (_, time, equity, _, _), fall in zip(points, falls)]
+    def _quote(self, account, quote):
+        """The currency to value account in: quote if given, else the account's own."""
+        return account.currency if quote is None else to_currency(quote)
 
-    def stats(self, account_id, quote="USDT"):
-        """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
-        (README, Results). Amounts are exact Decimals, ratios floats; a ratio that cannot be computed is
-        None."""
-        quote = to_currency(quote)
+    def equity(self, account_id, quote=None):
+        """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
+        the running peak, with deposits and withdrawals taken out (a withdrawal is no drawdown). In the
+        account's own currency unless quote says otherwise."""
+        return list(self.equity_points(account_id, quote))
+
+    def equity_points(self, account_id, quote=None):
+        """equity's points one by one, read as they are needed: a long curve costs no memory."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            points = self._curve(account, quote)
-            trades = self.db.execute("SELECT symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
-            closed = [pnl for _, pnl in self._realized(account.id, since_reset=False)[1]]
-            held = {symbol for symbol, _ in trades}
-            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
-                                    " LIMIT 1", (*held, points[0][0], points[-1][0])).fetchone()
-                    for way in ("", "DESC")] if len(held) == 1 and points else []
-            hold = hold if None not in hold else []  # its first close and its last, over the curve
-        return summary(points, trades, closed, hold)
+            performance = Performance()
+            for _, time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
+                yield {"time": time, "equity": equity, "drawdown": performance.add(time, equity, flow, exposed)}
 
-    def chart(self, account_id, quote="USDT"):
+    def stats(self, account_id, quote=None):
+        """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
+        (README, Results), in the account's own currency unless quote says otherwise. Amounts are exact
+        Decimals, ratios floats; a figure that cannot be computed is None."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            quote, performance, first, last = self._quote(account, quote), Performance(), None, None
+            for price_id, time, equity, flow, exposed in self._curve(account, quote):
+                performance.add(time, equity, flow, exposed)
+                first, last = first or price_id, price_id
+            trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
+            closed = self._realized(account.id, since_reset=False)[1]
+            held = {symbol for _, symbol, _ in trades}
+            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
+                                    " LIMIT 1", (*held, first, last)).fetchone()
+                    for way in ("", "DESC")] if len(held) == 1 and first else []
+            hold = hold if None not in hold else []  # its first close and its last, over the curve
+        return summary(quote, performance, trades, closed, hold)
+
+    def no_points(self, account_id, quote=None):
+        """Why the account's curve has no point (in quote): one line that says what to do."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            quote = self._quote(account, quote)
+            if not self.db.execute("SELECT 1 FROM prices WHERE id > ? LIMIT 1", (account.price_id or 0,)).fetchone():
+                return "no price has been recorded since the account opened: record prices with tick, feed or fetch"
+            unpriced = self.valuation(account.id, quote=quote)["unpriced"]
+        if unpriced:
+            return (f"{', '.join(unpriced)} {'has' if len(unpriced) == 1 else 'have'} no price in {quote}: record"
+                    f" {unpriced[0]}/{quote} prices, or value in another currency with --quote")
+        return f"no price since the account opened gives every holding a value in {quote}"
+
+    def chart(self, account_id, quote=None):
         """The equity curve as an SVG document: the line over market time, the drawdown below it, a marker
         for each buy and sell, axes, and a title with the account's name, return and max drawdown."""
-        quote = to_currency(quote)
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            points = self._curve(account, quote)
+            quote = self._quote(account, quote)
+            points = list(self._curve(account, quote))
             trades = [(seconds(time), side) for time, side in self.db.execute(
                 "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
                 " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
@@ -1787,30 +1853,98 @@ def legs_text(legs, account):
 
 # --- Results: the equity curve, its statistics and its chart ---
 
-def growth(curve):
-    """What 1 brought in grew to at each point of curve [(seconds, equity, flow)], moved by gains and losses
-    only: index_i = index_{i-1} x (equity_i - flow_i) / equity_{i-1}, so a deposit or a withdrawal does
-    not move it; at the first point, equity / flow (what the money brought in before it became), or 1.
-    After an equity of 0 it carries over unchanged (an empty account has no return to measure). Floats:
-    a ratio may be one; money stays exact."""
-    indexes, start_index, start_equity, previous = [], 1.0, None, None
-    for _, equity, flow in curve:
-        if previous is None:
+class Performance:
+    """An equity curve's figures, taken point by point in one pass, so that a long curve costs no memory:
+    the growth index, the drawdown and its longest duration, each UTC day's last index, the first and
+    last points. Floats for the ratios; the amounts stay exact.
+
+    growth: what 1 brought in grew to, moved by gains and losses only: index_i = index_{i-1} x
+    (equity_i - flow_i) / equity_{i-1}, so a deposit or a withdrawal does not move it; at the first
+    point, equity / flow (what the money brought in before it became), or 1. After an equity of 0 it
+    carries over unchanged (an empty account has no return to measure). drawdown: the fall from the
+    highest index so far (1 at the start), a fraction <= 0; 0.0 at a new high, or back at the old one
+    within float rounding (a deposit's division can leave 1e-16)."""
+
+    def __init__(self):
+        self.points = self.exposed = 0
+        self.start = self.end = self.first = self.last = None  # market times, and their epoch seconds
+        self.equity_start = self.equity_final = self.equity_peak = None
+        self.index, self.peak, self.base_index, self.base_equity = None, 1.0, 1.0, None
+        self.max_drawdown, self.longest, self.peak_time, self.underwater = 0.0, 0.0, None, False
+        self.days = []  # (UTC day, the index at its last point)
+
+    def add(self, time, equity, flow, exposed=False):
+        """Take the next point (its market time, equity, flow, whether it held anything but the quote);
+        return its drawdown."""
+        moment = time if isinstance(time, (int, float)) else seconds(time)
+        if self.index is None:
+            self.start, self.first, self.peak_time = time, moment, moment
+            self.equity_start = flow if flow > 0 else equity
             index = float(equity) / float(flow) if flow > 0 else 1.0
-        elif flow or not previous:
-            index = indexes[-1] * float(equity - flow) / float(previous) if previous else indexes[-1]
+        elif flow or not self.equity_final:
+            index = self.index * float(equity - flow) / float(self.equity_final) if self.equity_final else self.index
         else:  # measured from the last flow, not point by point: a recovered curve is back at exactly its peak
-            index = start_index * (float(equity) / start_equity) if start_equity else start_index
-        if previous is None or flow or not previous:
-            start_index, start_equity = index, float(equity)
-        indexes.append(index)
-        previous = equity
+            index = self.base_index * (float(equity) / self.base_equity) if self.base_equity else self.base_index
+        if self.index is None or flow or not self.equity_final:
+            self.base_index, self.base_equity = index, float(equity)
+        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), time, moment
+        self.index, self.equity_final = index, equity
+        self.equity_peak = equity if self.equity_peak is None else max(self.equity_peak, equity)
+        self.peak = max(self.peak, index)
+        fall = 0.0 if index >= self.peak * (1 - 1e-12) else index / self.peak - 1
+        self.max_drawdown = min(self.max_drawdown, fall)
+        if fall < 0 or self.underwater:  # the longest time from a peak to the next as high (or the end)
+            self.longest = max(self.longest, moment - self.peak_time)
+        if fall == 0:
+            self.peak_time = moment
+        self.underwater = fall < 0
+        day = int(moment // DAY)
+        self.days[-1:] = [(day, index)] if self.days and self.days[-1][0] == day else self.days[-1:] + [(day, index)]
+        return fall
+
+    def daily_returns(self):
+        """One return per UTC day after the first: the growth index's last value of the day / the day
+        before's - 1, so deposits and withdrawals are out of it wherever in the day they came. A day with
+        no point keeps the day before's (a return of 0.0); one after an index of 0 has none."""
+        returns = []
+        for (day, before), (next_day, close) in zip(self.days, self.days[1:]):
+            if before:
+                returns += [0.0] * (next_day - day - 1) + [close / before - 1]
+        return returns
+
+    def ratios(self):
+        """The return, the drawdown and the annual ratios, as empyrical computes them with annualization
+        365 (crypto trades every day); None where one cannot be computed."""
+        returns, result = self.daily_returns(), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
+        if len(returns) >= 2:  # statistics.stdev would import fractions and more on every run: 4 ms
+            mean = math.fsum(returns) / len(returns)
+            deviation = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
+            result["volatility"] = deviation * math.sqrt(365)
+            result["sharpe"] = mean / deviation * math.sqrt(365) if deviation else None
+            downside = math.sqrt(math.fsum([min(r, 0.0) ** 2 for r in returns]) / len(returns)) * math.sqrt(365)
+            result["sortino"] = mean * 365 / downside if downside else None
+        with contextlib.suppress(OverflowError, ValueError):  # growth beyond a float, or below zero
+            grown = math.pow(math.prod([1 + r for r in returns]), 365 / len(returns)) - 1 if returns else None
+            result["cagr"] = grown if grown is not None and math.isfinite(grown) else None
+        if self.max_drawdown < 0 and result["cagr"] is not None:
+            result["calmar"] = result["cagr"] / -self.max_drawdown
+        total = None if self.index is None else 0.0 if abs(self.index - 1) < 1e-12 else self.index - 1
+        empty = self.index is None  # with no point there is no drawdown to speak of, nor a duration
+        return result | {"return": total, "max_drawdown": None if empty else self.max_drawdown,
+                         "max_drawdown_duration": None if empty else self.longest}
+
+
+def growth(curve):
+    """The growth index at each point of curve [(seconds, equity, flow)] (see Performance)."""
+    performance, indexes = Performance(), []
+    for moment, equity, flow in curve:
+        performance.add(moment, equity, flow)
+        indexes.append(performance.index)
     return indexes
 
 
 def drawdowns(indexes):
-    """Each point's fall from the highest index so far (1 at the start), a fraction <= 0; 0.0 at a new high,
-    or back at the old one within float rounding (a deposit's division can leave 1e-16)."""
+    """Each point's fall from the highest index so far (see Performance)."""
     falls, peak = [], 1.0
     for index in indexes:
         peak = max(peak, index)
@@ -1818,79 +1952,44 @@ def drawdowns(indexes):
     return falls
 
 
-def daily_returns(curve, indexes):
-    """One return per UTC day after the first: the growth index's last value of the day / the day before's
-    - 1, so deposits and withdrawals are out of it wherever in the day they came. A day with no point keeps
-    the day before's (a return of 0.0); one after an index of 0 has none."""
-    closes = []  # (day, the index at its last point)
-    for (moment, _, _), index in zip(curve, indexes):
-        day = int(moment // DAY)
-        closes[-1:] = [(day, index)] if closes and closes[-1][0] == day else closes[-1:] + [(day, index)]
-    returns = []
-    for (day, before), (next_day, close) in zip(closes, closes[1:]):
-        if before:
-            returns += [0.0] * (next_day - day - 1) + [close / before - 1]
-    return returns
+def performance(curve, indexes=None, falls=None):
+    """Performance.ratios of curve [(seconds, equity, flow)]."""
+    result = Performance()
+    for moment, equity, flow in curve:
+        result.add(moment, equity, flow)
+    return result.ratios()
 
 
-def performance(curve, indexes, falls):
-    """The return, the drawdown and the annual ratios of a curve, as empyrical computes them with
-    annualization 365 (crypto trades every day); None where one cannot be computed."""
-    returns, result = daily_returns(curve, indexes), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
-    longest, peak_time, underwater = 0, curve[0][0] if curve else None, False
-    for (moment, _, _), fall in zip(curve, falls):  # the longest time from a peak to the next as high (or the end)
-        if fall < 0 or underwater:
-            longest = max(longest, moment - peak_time)
-        if fall == 0:
-            peak_time = moment
-        underwater = fall < 0
-    if len(returns) >= 2:  # statistics.stdev would import fractions and more on every run: 4 ms
-        mean = math.fsum(returns) / len(returns)
-        deviation = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
-        result["volatility"] = deviation * math.sqrt(365)
-        result["sharpe"] = mean / deviation * math.sqrt(365) if deviation else None
-        downside = math.sqrt(math.fsum([min(r, 0.0) ** 2 for r in returns]) / len(returns)) * math.sqrt(365)
-        result["sortino"] = mean * 365 / downside if downside else None
-    with contextlib.suppress(OverflowError, ValueError):  # growth beyond a float, or below zero
-        grown = math.pow(math.prod([1 + r for r in returns]), 365 / len(returns)) - 1 if returns else None
-        result["cagr"] = grown if grown is not None and math.isfinite(grown) else None
-    max_drawdown = min(falls, default=0.0)
-    if max_drawdown < 0 and result["cagr"] is not None:
-        result["calmar"] = result["cagr"] / -max_drawdown
-    total = indexes[-1] - 1 if indexes else None
-    total = 0.0 if total is not None and abs(total) < 1e-12 else total  # back where it started but for rounding
-    return result | {"return": total, "max_drawdown": max_drawdown,
-                     "max_drawdown_duration": longest}
-
-
-def summary(points, trades, closed, hold):
-    """stats: the curve's points (see Ledger._curve), the trades [(symbol, fee)] in it, the realised P&L
-    of each closed trade, and the closes of the one symbol traded over the curve (for buy and hold)."""
-    curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-    indexes = growth(curve)
-    done = performance(curve, indexes, drawdowns(indexes))
-    fees = {}
-    for symbol, fee in trades:
+def summary(quote, performance, trades, closed, hold):
+    """stats: the curve's Performance in quote, the account's trades [(id, symbol, fee)], the realised P&L
+    of each closed trade [(trade id, P&L)], and the closes of the one symbol traded over the curve (for
+    buy and hold). Trade P&L is in the quote currency of its symbol: when the closed trades are quoted
+    in more than one, only those in quote count."""
+    fees, symbols = {}, {trade_id: symbol for trade_id, symbol, _ in trades}
+    for _, symbol, fee in trades:
         fees[symbol.partition("/")[2]] = fees.get(symbol.partition("/")[2], ZERO) + fee
+    currencies = {symbols[trade_id].partition("/")[2] for trade_id, _ in closed}
+    trade_currency = currencies.pop() if len(currencies) == 1 else quote
     with localcontext(ROUNDED):  # each P&L as status shows it (to 18 places); their sums are then exact
-        closed = [pnl.quantize(Decimal("1e-18")) for pnl in closed]
+        closed = [pnl.quantize(Decimal("1e-18")) for trade_id, pnl in closed
+                  if symbols[trade_id].endswith(f"/{trade_currency}")]
         gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
         closed = [Decimal(fmt(pnl)) for pnl in closed]
-    return {"start": points[0][1] if points else None, "end": points[-1][1] if points else None,
-            "duration": curve[-1][0] - curve[0][0] if points else 0,
-            "equity_start": (points[0][3] if points[0][3] > 0 else points[0][2]) if points else None,
-            "equity_final": points[-1][2] if points else None,
-            "equity_peak": max((equity for _, _, equity, _, _ in points), default=None), "return": done["return"],
+    done, empty = performance.ratios(), not performance.points
+    return {"quote": quote, "start": performance.start, "end": performance.end,
+            "duration": None if empty else performance.last - performance.first,
+            "equity_start": performance.equity_start, "equity_final": performance.equity_final,
+            "equity_peak": performance.equity_peak, "return": done["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
             "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
             **{key: done[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
-            "trades": len(trades), "closed_trades": len(closed),
+            "trades": len(trades), "trade_currency": trade_currency, "closed_trades": len(closed),
             "win_rate": sum(pnl > 0 for pnl in closed) / len(closed) if closed else None,
             "profit_factor": float(gains / -losses) if losses else None,
             "best_trade": max(closed, default=None), "worst_trade": min(closed, default=None), "avg_trade": average,
             "fees": dict(sorted(fees.items())),
-            "exposure": sum(exposed for *_, exposed in points) / len(points) if points else None}
+            "exposure": None if empty else performance.exposed / performance.points}
 
 
 def seconds(time):
@@ -2215,22 +2314,103 @@ def account_json(account, transactions=True):
                       for b in account.balances.values()}} | ({"transactions": account.transactions} if transactions else {}))
 
 
-def table(rows, columns):
+def table(rows, columns, width=None, narrow=()):
     """rows (dicts of plain values) in the named columns, each as wide as its widest cell; a column of
-    numbers is right-aligned on the decimal point."""
+    numbers is right-aligned on the decimal point. Within width (a terminal's columns), ids and times
+    are shortened and the columns in narrow left out, in that order, until the table fits."""
+    return "\n".join(table_lines(rows, columns, width, narrow))
+
+
+def table_lines(rows, columns, width=None, narrow=()):
+    """table()'s lines. A list is laid out in memory; any other iterable of rows is read once, its cells
+    kept in a temporary file while the widths are measured, so a long table costs no memory."""
     names = columns.split()
-    cells = [["" if row.get(name) is None else str(row[name]) for row in rows] for name in names]
-    for i, column in enumerate(cells):
-        if all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in column if cell):
-            decimals = max(len(cell.partition(".")[2]) + ("." in cell) for cell in column)
-            cells[i] = [cell + " " * (decimals - len(cell.partition(".")[2]) - ("." in cell)) for cell in column]
-            width = max(map(len, cells[i] + [names[i]]))
-            cells[i] = [names[i].replace("_", " ").rjust(width)] + [cell.rjust(width) for cell in cells[i]]
-        else:
-            width = max(map(columns_of, column + [names[i]]))
-            cells[i] = [names[i].replace("_", " ").ljust(width)] + [cell + " " * (width - columns_of(cell))
-                                                                    for cell in column]
-    return "\n".join("  ".join(line).rstrip() for line in zip(*cells))
+    if isinstance(rows, list):
+        cells = [["" if row.get(name) is None else str(row[name]) for name in names] for row in rows]
+        if width:
+            names, cells = fitted(names, cells, width, narrow)
+        yield from laid_out(names, cells, measured(cells, len(names)))
+        return
+    import tempfile
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
+        spool.writelines("\x1f".join("" if row.get(name) is None else str(row[name]) for name in names) + "\n"
+                         for row in rows)
+        spool.seek(0)
+        layout = measured((line[:-1].split("\x1f") for line in spool), len(names))
+        spool.seek(0)
+        yield from laid_out(names, (line[:-1].split("\x1f") for line in spool), layout)
+
+
+def measured(cells, count):
+    """Each column's layout from its cells: [is a number, widest whole part, most decimals (point
+    included), widest cell]."""
+    layout = [[True, 0, 0, 0] for _ in range(count)]
+    for row in cells:
+        for column, cell in zip(layout, row):
+            if cell:
+                column[3] = max(column[3], columns_of(cell))
+                if column[0] and cell.lstrip("-").replace(".", "", 1).isdigit():
+                    point = cell.find(".")
+                    decimals = len(cell) - point if point >= 0 else 0
+                    column[1], column[2] = max(column[1], len(cell) - decimals), max(column[2], decimals)
+                else:
+                    column[0] = False
+    return layout
+
+
+def laid_out(names, cells, layout):
+    widths = [max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+              for name, (number, whole, decimals, widest) in zip(names, layout)]
+    heads = [name.replace("_", " ") for name in names]
+    yield "  ".join(head.rjust(width) if column[0] else head.ljust(width)
+                    for head, width, column in zip(heads, widths, layout)).rstrip()
+    for row in cells:
+        line = []
+        for cell, width, (number, _, decimals, _) in zip(row, widths, layout):
+            if number:
+                point = cell.find(".")
+                line.append((cell + " " * (decimals - (len(cell) - point if point >= 0 else 0))).rjust(width))
+            else:
+                line.append(cell + " " * (width - columns_of(cell)))
+        yield "  ".join(line).rstrip()
+
+
+ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at"}
+
+
+def fitted(names, cells, width, narrow):
+    """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
+    then the columns of narrow left out in turn; the last column cut with '…' if it still does not fit."""
+    def span(layout):
+        return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1)
+    if span(measured(cells, len(names))) <= width:
+        return names, cells
+    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
+        len(row[i]) == 36 for row in cells if row[i])}
+    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
+    cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
+              for i, cell in enumerate(row)] for row in cells]
+    for name in narrow:
+        if span(measured(cells, len(names))) <= width:
+            break
+        if name in names:
+            i = names.index(name)
+            names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
+    room = width - (span(measured(cells, len(names))) - max(measured(cells, len(names))[-1][3], len(names[-1])))
+    if room < span(measured(cells, len(names))) and room > len(names[-1]):  # a long text cell at the end
+        cells = [row[:-1] + [row[-1] if columns_of(row[-1]) <= room else row[-1][:room - 1] + "…"] for row in cells]
+    return names, cells
+
+
+def terminal_width(args):
+    """The terminal's columns when stdout is one and --wide was not given; None (every column) otherwise."""
+    if getattr(args, "wide", False) or not sys.stdout.isatty():
+        return None
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except OSError:
+        return None
 
 
 def columns_of(text):
@@ -2246,14 +2426,20 @@ def columns_of(text):
 def csv_text(rows, columns):
     """rows as CSV. A text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab
     or CR) gets a leading ' so it shows as text; amounts stay numbers."""
+    return "\n".join(csv_lines(rows, columns))
+
+
+def csv_lines(rows, columns):
+    """csv_text()'s lines, one row at a time."""
     import csv
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
+    writer = csv.writer(out, lineterminator="")
+    for row in itertools.chain([dict(zip(columns, columns))], rows):
         writer.writerow(["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r")
                          and not NUMBER.fullmatch(cell) else cell for cell in map(row.get, columns)])
-    return out.getvalue().rstrip("\n")
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
 
 
 class Progress:
@@ -2308,7 +2494,7 @@ def cmd_status(ledger, args):
             f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
     with ledger.snapshot():
         account = ledger.account(args.account_id)
-        valued = ledger.valuation(account.id, dict(args.prices), args.quote or "USDT")
+        valued = ledger.valuation(account.id, dict(args.prices), args.quote)
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
@@ -2470,6 +2656,19 @@ def json_line(value):
     return json.dumps(value, ensure_ascii=False)
 
 
+def json_list_lines(items):
+    """A list as json_text prints one (an item a line), one line at a time."""
+    yield "["
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield previous + ","
+        previous = json_line(item)
+    if previous is not None:
+        yield previous
+    yield "]"
+
+
 def json_text(value):
     """value as --json prints it: an object indented, a list one item to a line (json's indenting encoder
     is pure Python: 100,000 items would take a second)."""
@@ -2480,14 +2679,18 @@ def json_text(value):
 
 
 def cmd_equity(ledger, args):
-    points = [point | {"equity": fmt(point["equity"])} for point in ledger.equity(args.account_id, args.quote or "USDT")]
-    if args.json:  # 100,000 points: no text made only to be dropped
-        return points, None
-    rows = [point | {"drawdown": f"{point['drawdown']:.6f}"} for point in points]
+    points = ledger.equity_points(args.account_id, args.quote)
+    first = next(points, None)
+    if first is None:
+        return [], "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
+    points = itertools.chain([first], points)
+    if args.json:  # one point a line, written as they come: a long curve costs no memory
+        return None, Lines(json_list_lines(jsonable(point) for point in points))
+    rows = ({"time": point["time"], "equity": fmt(point["equity"]), "drawdown": f"{point['drawdown']:.6f}"}
+            for point in points)
     if args.csv:
-        return points, csv_text(rows, ["time", "equity", "drawdown"])
-    return points, table(rows, "time equity drawdown") if rows else "No equity points yet: the account has" \
-        " none until a price is recorded at which every holding has one."
+        return None, Lines(csv_lines(rows, ["time", "equity", "drawdown"]))
+    return None, Lines(table_lines(rows, "time equity drawdown", streamed=True))
 
 
 STATS = [  # key, label, how it is shown
@@ -2499,16 +2702,19 @@ STATS = [  # key, label, how it is shown
     ("volatility", "Volatility (ann.) [%]", "percent"), ("sharpe", "Sharpe ratio", "{:.3f}"),
     ("sortino", "Sortino ratio", "{:.3f}"), ("calmar", "Calmar ratio", "{:.3f}"), ("trades", "Trades (fills)", "{}"),
     ("closed_trades", "Closed trades", "{}"), ("win_rate", "Win rate [%]", "percent"),
-    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [Q]", "amount"),
-    ("worst_trade", "Worst trade [Q]", "amount"), ("avg_trade", "Avg. trade [Q]", "amount"),
+    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [T]", "amount"),
+    ("worst_trade", "Worst trade [T]", "amount"), ("avg_trade", "Avg. trade [T]", "amount"),
     ("fees", "Fees", "fees"), ("exposure", "Exposure [%]", "percent")]
 
 
 def cmd_stats(ledger, args):
-    quote = args.quote or "USDT"
-    done = ledger.stats(args.account_id, quote)
-    return jsonable(done), "\n".join(f"{label.replace('[Q]', f'[{quote}]'):<28}{stat_text(done[key], how)}"
-                                    for key, label, how in STATS)
+    done = ledger.stats(args.account_id, args.quote)
+    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
+    lines = [f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
+             for key, label, how in STATS]
+    if done["start"] is None:
+        lines.append(f"No equity points yet: {ledger.no_points(args.account_id, args.quote)}.")
+    return jsonable(done), "\n".join(lines)
 
 
 def stat_text(value, how):
@@ -2527,7 +2733,7 @@ def stat_text(value, how):
 
 
 def cmd_chart(ledger, args):
-    svg = ledger.chart(args.account_id, args.quote or "USDT")
+    svg = ledger.chart(args.account_id, args.quote)
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
     path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
@@ -2547,10 +2753,19 @@ def cmd_chart(ledger, args):
 
 
 def cmd_prices(ledger, args):
-    prices = jsonable(ledger.prices(args.symbol, args.limit))
+    if args.delete:
+        removed = ledger.delete_prices(args.symbol, args.start)
+        return {"deleted": removed}, f"deleted {count(removed, 'price')} of {args.symbol} at or after {args.start}"
+    prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit))
+    first = next(prices, None)
+    if first is None:
+        return [], "No prices recorded."
+    prices = itertools.chain([first], prices)
+    if args.json:
+        return None, Lines(json_list_lines(prices))
     if args.csv:
-        return prices, csv_text(prices, PRICE.split(", "))
-    return prices, table(prices, "time symbol open high low close") if prices else "No prices recorded."
+        return None, Lines(csv_lines(prices, PRICE.split(", ")))
+    return None, Lines(table_lines(prices, "time symbol open high low close"))
 
 
 def cmd_cancel(ledger, args):
@@ -2646,7 +2861,7 @@ OPTIONS = {  # option: its argparse keywords
                  "help": "the fee as a fraction of the value traded, paid in QUOTE (default 0.001, i.e. 0.1%%)"},
     "prices": {"type": argument_type(to_price), "action": "append", "default": [], "dest": "prices", "metavar": "CURRENCY=PRICE",
                "help": "value the account: a price in the quote currency for each currency held"},
-    "quote": {"type": argument_type(to_currency), "help": "the currency to value in (default USDT)"},
+    "quote": {"type": argument_type(to_currency), "help": "the currency to value in (default: the account's own)"},
     "open": {"action": "store_true", "help": "only open orders"},
     "limit": {"type": argument_type(to_limit), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
@@ -2669,6 +2884,11 @@ OPTIONS = {  # option: its argparse keywords
     "allow-future": {"action": "store_true", "help": "take prices more than 24 hours after the clock (a simulated"
                      " timeline)"},
     "prices-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "only this symbol"},
+    "delete": {"action": "store_true", "help": "remove the prices of --symbol at or after --from (refused while"
+               " a trade, transaction, order or account refers to one)"},
+    "from": {"type": argument_type(to_time), "dest": "start", "metavar": "TIME", "help": "with --delete: the first"
+             " market time to remove"},
+    "wide": {"action": "store_true", "help": "every column, however wide the terminal"},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
@@ -2695,7 +2915,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              " close allow-future", cmd_tick),
     "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol allow-future",
              cmd_feed),
-    "prices": ("list recorded prices, newest first", "prices-symbol limit csv", cmd_prices),
+    "prices": ("list recorded prices, newest first (or --delete some)", "prices-symbol limit csv delete from",
+               cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
     "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
@@ -2747,20 +2968,54 @@ def main(argv=None):
                 parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"])
+    interrupt, out = Interrupt(stream=args.command == "feed" and args.files == ["-"]), Output()
     with interrupt.installed():
-        code, output = run_command(args, interrupt)
-        try:  # written once the command is done: a refusal prints nothing on stdout
-            sys.stdout.write(output)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `paper.py history | head`: the reader left, nothing to say
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError) as error:  # stdout full, closed or missing
-            return fail(f"could not write the result to stdout ({getattr(error, 'strerror', None) or error});"
-                        " the command itself is done")
+        code = run_command(args, interrupt, out)
+    if out.failed:  # stdout full, closed or missing
+        return fail(f"could not write the result to stdout ({getattr(out.failed, 'strerror', None) or out.failed});"
+                    " the command itself is done")
     if interrupt.pending:
         return fail("interrupted after the command was done: its result is above", 130)
     return code
+
+
+class Output:
+    """stdout for a command's result, written once the command is done (a refusal prints nothing there),
+    line by line for a long one (Lines). A reader that leaves (`paper.py history | head`) ends it quietly;
+    another failure is kept in failed, to be reported once."""
+
+    def __init__(self):
+        self.failed = None
+
+    def send(self, output):
+        chunks = output.chunks() if isinstance(output, Lines) else [output + "\n"]
+        for chunk in chunks:
+            if self.failed is not None:
+                return
+            try:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader left, nothing to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                self.failed = False
+            except (OSError, ValueError, AttributeError) as error:
+                self.failed = error
+
+
+class Lines:
+    """A long result as lines made while they are written (a curve of a million points costs no memory):
+    iterables of lines, one after the other."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def chunks(self, size=2000):
+        lines = iter(itertools.chain.from_iterable([part] if isinstance(part, str) else part for part in self.parts))
+        while True:
+            chunk = list(itertools.islice(lines, size))
+            if not chunk:
+                return
+            yield "\n".join(chunk) + "\n"
 
 
 @contextlib.contextmanager
@@ -2785,6 +3040,15 @@ def check_usage(args, argv):
     busy_timeout()
 
 
+def check_prices_usage(args):
+    if args.delete and not (args.symbol and args.start):
+        raise PaperError("--delete removes the prices of one symbol from a time on: give --symbol and --from")
+    if args.start and not args.delete:
+        raise PaperError("--from goes with --delete")
+    if args.delete and (args.limit or args.csv):
+        raise PaperError("--delete lists nothing: no --limit or --csv")
+
+
 def check_status_usage(args):
     if (args.prices or args.quote) and not args.account_id:
         raise PaperError("--price and --quote value one account: give --account-id")
@@ -2792,7 +3056,8 @@ def check_status_usage(args):
         raise PaperError("--price gives the same currency twice")
 
 
-USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage}
+USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
+         "prices": check_prices_usage}
 
 
 def busy_timeout():
@@ -2847,21 +3112,26 @@ class Interrupt:
             _signal.signal(_signal.SIGINT, _signal.SIG_IGN if before is _stop else before)
 
 
-def run_command(args, interrupt):
-    """Open the ledger and run args.command: (exit code, output). A refusal is one line on stderr."""
+def run_command(args, interrupt, out):
+    """Open the ledger, run args.command and send its output to out: its exit code. A refusal is one
+    line on stderr."""
     path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
     try:
-        with Ledger(path, create=args.command == "init", read_only=args.command in READS,
-                    busy_timeout_ms=busy_timeout()) as interrupt.ledger:
+        with Ledger(path, create=args.command == "init", read_only=args.command in READS and not (
+                args.command == "prices" and args.delete), busy_timeout_ms=busy_timeout()) as interrupt.ledger:
             if interrupt.ledger.upgraded_from:
                 print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
                       f" {SCHEMA_VERSION}", file=sys.stderr)
             value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
-        return exit_code[0] if exit_code else 0, (json_text(value) if args.json and value is not None else text) + "\n"
+            out.send(json_text(value) if args.json and value is not None else text)  # a Lines result reads as it goes
+            for note in interrupt.ledger.notes:
+                print(f"paper: note: {note}", file=sys.stderr)
+        return exit_code[0] if exit_code else 0
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
-            return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
+            out.send("[]" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.")
+            return 0
         message = error
     except PaperError as error:
         message = error
@@ -2877,7 +3147,7 @@ def run_command(args, interrupt):
         message = f"{path}: unexpected {type(error).__name__}: {error}"
     finally:
         interrupt.ledger = None
-    return fail(message, code), ""
+    return fail(message, code)
 
 
 def fail(message, code=1):

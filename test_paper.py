@@ -2475,15 +2475,24 @@ def test_an_account_opened_after_prices_counts_its_own_first_trades(run):
     assert stats["return"] == pytest.approx(0.0989)
 
 
-def test_a_curve_never_goes_back_in_time(db):
-    with paper.Ledger(db, create=True) as ledger:
-        account = ledger.create_account(balance="1000").id
-        ledger.tick("BTC/USDT", "100", time="2025-03-01")
-        ledger.tick("ETH/USDT", "10", time="2025-01-01")  # another symbol's older price
-        ledger.tick("BTC/USDT", "110", time="2025-03-02")
-        times = [point["time"][:10] for point in ledger.equity(account)]
-        assert times == ["2025-03-01", "2025-03-01", "2025-03-02"]
-        assert ledger.stats(account)["duration"] == 86400
+def test_the_curve_follows_market_time_when_files_were_fed_one_after_the_other(run, tmp_path):
+    """BTC's file, then ETH's: each price counts at its own market time, and the user is told once that
+    the fills happened in the order recorded."""
+    acct = ok(run("init", "--balance", "0")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    ok(run("deposit", "--account-id", acct, "--amount", "10", "--currency", "ETH"))
+    for symbol, closes in (("BTC/USDT", (100, 110, 120)), ("ETH/USDT", (10, 5, 20))):
+        path = tmp_path / f"{symbol[:3]}.csv"
+        path.write_text("time,close\n" + "".join(f"2025-01-0{day},{close}\n" for day, close in enumerate(closes, 1)))
+        ok(run("feed", str(path), "--symbol", symbol))
+    code, out, err = run("equity", "--account-id", acct, "--quote", "USDT", "--json")
+    # by hand: 1 BTC + 10 ETH at each market time, once both have a price
+    assert [(p["time"][:10], p["equity"]) for p in json.loads(out)] == [
+        ("2025-01-01", "200.00"), ("2025-01-02", "210.00"), ("2025-01-02", "160.00"), ("2025-01-03", "170.00"),
+        ("2025-01-03", "320.00")]
+    assert code == 0 and err.count("paper: note: prices were recorded out of market-time order") == 1, err
+    stats = json.loads(run("stats", "--account-id", acct, "--quote", "USDT", "--json")[1])
+    assert stats["max_drawdown"] == pytest.approx(160 / 210 - 1) and stats["duration"] == 2 * 86400
 
 
 def test_a_chart_that_cannot_be_written_names_its_file_and_keeps_the_old_one(run, db, tmp_path):
