@@ -55,6 +55,7 @@ EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
+CLOSED = "its account was closed"  # the reason of the orders close_account cancels
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
@@ -149,6 +150,8 @@ def to_amount(value, what="amount", zero=False):
         raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
                          f" {shown(value)}")
     if not value.isascii() or not value.replace(".", "", 1).isdigit():
+        if value[:1] == "-" and PLAIN.fullmatch(value[1:]):
+            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {value}")
         raise PaperError(f"{what} {shown(value)} is not a number: use digits with at most one decimal point,"
                          " like 250.50 (no sign, exponent, separator or space)")
     whole, _, fraction = value.partition(".")
@@ -173,13 +176,18 @@ def to_symbol(value):
     """BASE/QUOTE: two different currency codes, upper-cased."""
     if isinstance(value, str) and value in SYMBOLS:  # a feed names the same symbol on every row
         return SYMBOLS[value]
-    base, _, quote = str(value).partition("/")
-    with contextlib.suppress(PaperError):
-        if to_currency(base) != to_currency(quote):
-            if len(SYMBOLS) < 1000:
-                SYMBOLS[value] = f"{base}/{quote}".upper()
-            return f"{base}/{quote}".upper()
-    raise PaperError(f"symbol {shown(value)} must be BASE/QUOTE with two different currencies, like BTC/USDT")
+    base, slash, quote = str(value).partition("/")
+    if not isinstance(value, str) or not slash:
+        raise PaperError(f"symbol {shown(value)} must be BASE/QUOTE, like BTC/USDT")
+    try:
+        base, quote = to_currency(base), to_currency(quote)
+    except PaperError as error:
+        raise PaperError(f"symbol {shown(value)}: {error}") from None
+    if base == quote:
+        raise PaperError(f"symbol {shown(value)} names {base} twice: BASE/QUOTE are two currencies, like BTC/USDT")
+    if len(SYMBOLS) < 1000:
+        SYMBOLS[value] = f"{base}/{quote}"
+    return f"{base}/{quote}"
 
 
 JOINERS = dict.fromkeys([0x200D, *range(0xE0020, 0xE0080)])  # invisible, but they build emoji: 👨‍👩‍👧, flags
@@ -367,6 +375,11 @@ def to_row(line, row, source=None):
         raise PaperError(f"line {line}: {error}") from None
 
 
+def article(word):
+    """'a' or 'an' before word, as it is said: an oco order, a stop order."""
+    return "an" if word[:1] in "aeio" else "a"
+
+
 def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
     right sides (a sell's limit above its stop, a buy's below)."""
@@ -376,7 +389,7 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     needs = {"limit": (True, False), "stop": (False, True)}.get(type, (True, True))
     for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
         if (price is None) == needed:
-            raise PaperError(f"a {type} order {'needs' if needed else 'takes no'} {name}")
+            raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
     limit_price = None if limit_price is None else to_amount(limit_price, "limit price")
     stop_price = None if stop_price is None else to_amount(stop_price, "stop price")
     if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
@@ -415,7 +428,7 @@ def same_details(ref, done, details):
         what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
     elif isinstance(done, Order):
         recorded = order_terms(done)
-        what = f"a {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
+        what = f"{article(done.type)} {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
     else:
         recorded = done.type, done.currency, done.amount
         what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
@@ -1090,9 +1103,12 @@ class Ledger:
         return list(accounts.values())
 
     def close_account(self, account_id):
-        """Close an account: it keeps its history and refuses new money and trades."""
+        """Close an account: it keeps its history and refuses new money and trades. Its open orders are
+        cancelled in the same transaction (reason CLOSED), their reserves released."""
         with self._transaction():
             account = self._account(account_id, active=True)
+            for order in self.orders(account.id, open_only=True):
+                self._close(order, "CANCELLED", CLOSED)
             now = utc_now()
             self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?, updated_at = ? WHERE id = ?",
                             (now, now, account.id))
@@ -1227,6 +1243,7 @@ class Ledger:
             account = self._account(account_id)
             done = self._retried(account.id, order.reference_id, *order_terms(order))
             if done:
+                done.fills = self._fills(done.id)
                 return done
             latest = self._latest_price(order.symbol)
             if latest and order.expires_at and order.expires_at <= latest[1]:
@@ -1244,6 +1261,12 @@ class Ledger:
                 self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
 
+    def _fills(self, order_id):
+        """The trades that filled an order, oldest first, each with its legs."""
+        return [Trade(*row, [Transaction(*leg) for leg in self.db.execute(
+            f"SELECT {TRANSACTION} FROM transactions WHERE trade_id = ? ORDER BY id", (row[0],))])
+            for row in self.db.execute(f"SELECT {TRADE} FROM trades WHERE order_id = ? ORDER BY id", (order_id,))]
+
     def fill(self, order_id, price=None, qty=None):
         """Execute an open order by hand, whole or in part, at price (default its limit; a stop order needs
         one); returns the Trade."""
@@ -1254,7 +1277,8 @@ class Ledger:
             left, limit = order.qty - order.filled_qty, order.limit_price
             price, qty = limit if price is None else price, left if qty is None else qty
             if price is None:
-                raise PaperError(f"a {order.type} order has no limit price: give the price it fills at")
+                raise PaperError(f"{article(order.type)} {order.type} order has no limit price: give the price it"
+                                 " fills at")
             if limit is not None and (price > limit if order.side == "buy" else price < limit):
                 raise PaperError(f"a {order.side} order limited to {fmt(limit)} cannot fill at {fmt(price)}")
             if qty > left:
@@ -1353,6 +1377,8 @@ class Ledger:
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
         self._unwritten.append((price_id, symbol, time, *texts, self._began))
+        if len(self._unwritten) >= 10_000:  # a long feed keeps no more than this in memory
+            self._write_prices()
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         return self._match(book, *bar, time=time, result=result) if book.orders else result
@@ -2292,6 +2318,9 @@ def stream_groups(items, wait=0.2, most=5000):
 # --- Rendering ---
 
 HISTORY = "id created_at type currency amount balance_after description"
+HISTORY_NARROW = ("description", "created_at", "currency")  # left out in turn on a narrow terminal
+ORDERS = "id status type side symbol qty filled_qty limit_price stop_price reserved currency expires_at created_at"
+ORDERS_NARROW = ("created_at", "expires_at", "currency", "filled_qty", "reserved", "status", "type")
 
 
 def jsonable(value):
@@ -2307,7 +2336,8 @@ def jsonable(value):
 
 def account_json(account, transactions=True):
     """An account as `status --json` shows it."""
-    return jsonable({"id": account.id, "name": account.name, "status": account.status, "leverage": account.leverage,
+    return jsonable({"id": account.id, "name": account.name, "status": account.status, "currency": account.currency,
+                     "leverage": account.leverage,
                   "max_leverage": account.max_leverage, "created_at": account.created_at,
                   "closed_at": account.closed_at, "balances": {
                       b.currency: {"available": b.available, "reserved": b.reserved, "total": b.total}
@@ -2490,7 +2520,7 @@ def cmd_status(ledger, args):
     if not args.account_id:
         accounts = [account_json(account, transactions=False) for account in ledger.accounts()]
         rows = [a | {"balances": ", ".join(f"{b['total']} {c}" for c, b in a["balances"].items())} for a in accounts]
-        return accounts, table(rows, "id status name balances") if accounts else \
+        return accounts, table(rows, "id status name balances", terminal_width(args), ("status",)) if accounts else \
             f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
     with ledger.snapshot():
         account = ledger.account(args.account_id)
@@ -2500,11 +2530,12 @@ def cmd_status(ledger, args):
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
+    width = terminal_width(args)
     result |= jsonable(valued)
     if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
-                                                          "currency total price value time")]
+                                                          "currency total price value time", width)]
         text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices with tick or feed, or give"
                  f" --price {c}=PRICE" for c in result["unpriced"]]
         text += ["No equity is shown while a holding has no price."] if result["unpriced"] else []
@@ -2512,7 +2543,8 @@ def cmd_status(ledger, args):
         text += ["\nRealised P&L (average cost, since the latest reset):",
                  table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
     if account.transactions:
-        text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY)]
+        text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY, width,
+                                                                          HISTORY_NARROW)]
     return result, "\n".join(text)
 
 
@@ -2520,12 +2552,16 @@ def cmd_history(ledger, args):
     transactions = jsonable(ledger.transactions(args.account_id, args.limit))
     if args.csv:
         return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
-    return transactions, table(transactions, HISTORY) if transactions else "No transactions."
+    return transactions, table(transactions, HISTORY, terminal_width(args), HISTORY_NARROW) if transactions else \
+        "No transactions."
 
 
 def cmd_close(ledger, args):
     account = ledger.close_account(args.account_id)
-    return account_json(account), f"account {account.id} closed"
+    cancelled = [order for order in ledger.orders(account.id) if order.reason == CLOSED]
+    return account_json(account) | {"cancelled": jsonable(cancelled)}, "\n".join(
+        [f"account {account.id} closed"] + [f"order {order.id} cancelled ({order.side} {fmt(order.qty)} {order.symbol});"
+                                            " its reserve is available again" for order in cancelled])
 
 
 def cmd_verify(ledger, args):
@@ -2556,10 +2592,16 @@ def trade_text(trade):
 
 
 def cmd_order(ledger, args):
+    """The order's id alone on stdout (`O=$(python paper.py order ...)`); a fill at once is told on stderr,
+    and an order cancelled at once (it could not pay the fill) is a refusal, exit 1."""
+    began = utc_now()
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
                                args.type, args.stop_price, args.expires, args.ref)
-    fills = getattr(order, "fills", [])
-    return jsonable(order), "\n".join([order.id] + [f"filled at once: {trade_text(trade)}" for trade in fills])
+    if order.status == "CANCELLED" and order.reason:
+        raise PaperError(f"order {order.id} cancelled{' at once' if order.created_at >= began else ''}: {order.reason}")
+    for trade in order.fills if not args.json else ():  # --json has them in the document
+        print(f"filled at once: {trade_text(trade)}", file=sys.stderr)
+    return jsonable(order), order.id
 
 
 def cmd_tick(ledger, args):
@@ -2777,8 +2819,7 @@ def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = jsonable(orders)
     rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
-    return result, table(rows, "id status type side symbol qty filled_qty limit_price stop_price reserved currency"
-                               " expires_at created_at") if orders else "No orders."
+    return result, table(rows, ORDERS, terminal_width(args), ORDERS_NARROW) if orders else "No orders."
 
 
 def cmd_reset(ledger, args):
@@ -2901,8 +2942,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
     "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_transfer),
     "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_transfer),
-    "status": ("show one account, or list them all", "account-id prices quote", cmd_status),
-    "history": ("list an account's transactions, newest first", "account-id! limit csv", cmd_history),
+    "status": ("show one account, or list them all", "account-id prices quote wide", cmd_status),
+    "history": ("list an account's transactions, newest first", "account-id! limit csv wide", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
     "verify": ("check every balance against the log and open orders", "account-id", cmd_verify),
     "trade": ("buy or sell now, at a price you give or the latest recorded one",
@@ -2920,7 +2961,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
     "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
-    "orders": ("list an account's orders, newest first", "account-id! open", cmd_orders),
+    "orders": ("list an account's orders, newest first", "account-id! open wide", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
@@ -3056,8 +3097,14 @@ def check_status_usage(args):
         raise PaperError("--price gives the same currency twice")
 
 
+def check_order_usage(args):
+    if args.type in ORDER_TYPES:  # a type argparse does not know is its own error
+        to_order(args.side, args.symbol, args.qty, args.limit_price, args.fee_rate, args.type, args.stop_price)
+
+
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
-         "prices": check_prices_usage}
+         "prices": check_prices_usage, "order": check_order_usage,
+         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close)}
 
 
 def busy_timeout():

@@ -179,7 +179,7 @@ def test_init_refuses_bad_options_and_creates_nothing(run, db, argv):
 def test_status_json_shape(run, acct):
     ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
-    assert list(account) == ["id", "name", "status", "leverage", "max_leverage", "created_at",
+    assert list(account) == ["id", "name", "status", "currency", "leverage", "max_leverage", "created_at",
                              "closed_at", "balances", "transactions", "quote", "holdings", "equity", "unpriced",
                              "realized_pnl"]
     assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
@@ -292,7 +292,7 @@ def test_bad_amounts_are_usage_errors_and_change_nothing(run, acct, db, amount):
 
 
 @pytest.mark.parametrize("amount, why", [
-    ("0", "greater than zero"), ("-1", "not a number"), ("1e5", "not a number"),
+    ("0", "greater than zero"), ("-1", "amount must be greater than zero, not -1"), ("1e5", "not a number"),
     ("0." + "1" * 19, "more than 18 decimal places"), ("1" * 19, "more than 18 digits"),
 ])
 def test_bad_amounts_say_why(run, acct, amount, why):
@@ -823,17 +823,19 @@ def test_a_rounding_shortfall_on_the_last_fill_comes_from_available(run, db):
 def test_closed_accounts_refuse_trading_but_cancel_works(run, acct, db):
     order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
                       "--limit-price", "100")).strip()
-    ok(run("close", "--account-id", acct))
+    assert ok(run("close", "--account-id", acct)) == (  # its open orders go with it, their reserves released
+        f"account {acct} closed\norder {order_id} cancelled (buy 1.00 ETH/USDT); its reserve is available again\n")
+    assert balances(run, acct)["USDT"] == ("5000.00", "0.00")
+    assert query(db, "SELECT status, reason FROM orders") == [("CANCELLED", "its account was closed")]
     before = dump(db)
     for argv in (["trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
                   "--price", "1"],
                  ["order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
-                  "--limit-price", "1"],
-                 ["fill", "--order-id", order_id], ["reset", "--account-id", acct]):
+                  "--limit-price", "1"], ["reset", "--account-id", acct]):
         assert "is closed" in refused(run(*argv))
+    for argv in (["fill", "--order-id", order_id], ["cancel", "--order-id", order_id]):
+        assert refused(run(*argv)) == f"paper: error: order {order_id} is cancelled\n"
     assert dump(db) == before
-    ok(run("cancel", "--order-id", order_id))
-    assert balances(run, acct)["USDT"] == ("5000.00", "0.00")
 
 
 def test_valuation_and_pnl_by_average_cost(run, acct):
@@ -1817,12 +1819,13 @@ def test_tick_records_a_price_and_refuses_what_goes_back(run, acct, db):
     (["--open", "10", "--high", "12", "--low", "11", "--close", "11"], "the low must be at most the open"),
     (["--open", "10", "--high", "9", "--low", "8", "--close", "9"], "the high at least both"),
     (["--open", "10", "--high", "12", "--low", "8"], "a bar needs its open, high, low and close"),
+    ([], "a bar needs its open, high, low and close (or give one price)"),
     (["--price", "10", "--open", "10", "--high", "10", "--low", "10", "--close", "10"], "not both"),
 ])
 def test_a_bar_must_hold_together(run, db, argv, why):
     ok(run("init"))
     before = dump(db)
-    assert why in refused(run("tick", "--symbol", "BTC/USDT", *argv))
+    assert why in refused(run("tick", "--symbol", "BTC/USDT", *argv), code=2)  # found before the database is read
     assert dump(db) == before
 
 
@@ -1922,11 +1925,12 @@ def test_an_order_expires_before_the_price_that_reaches_it_is_matched(run, acct,
 
 def test_an_order_the_latest_price_reaches_fills_at_once(run, acct, db):
     price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
-    out = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
-                 "--limit-price", "101"))
-    order_id, filled = out.splitlines()
-    assert filled == (f"filled at once: trade 1: buy 2.00 BTC/USDT @ 100.00, fee 0.20 USDT; balances 2.00 BTC,"
-                      f" 4799.80 USDT (order {order_id})")
+    code, out, err = run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
+                         "--limit-price", "101")
+    order_id = out.strip()  # stdout is the id alone, so O=$(python paper.py order ...) works
+    assert code == 0 and UUID.fullmatch(order_id)
+    assert err == (f"filled at once: trade 1: buy 2.00 BTC/USDT @ 100.00, fee 0.20 USDT; balances 2.00 BTC,"
+                   f" 4799.80 USDT (order {order_id})\n")
     resting = place(run, acct, "buy", "1", "--limit-price", "99")  # below the market: it rests
     assert resting["status"] == "OPEN" and resting["fills"] == []
     assert balance(db, acct) == (Decimal("4700.701"), Decimal("99.099"))
@@ -1950,11 +1954,12 @@ def test_reserves_by_order_type(run, acct):
     (["--type", "stop-limit", "--stop-price", "1"], "a stop-limit order needs limit price"),
     (["--type", "limit", "--limit-price", "1", "--stop-price", "1"], "a limit order takes no stop price"),
     (["--type", "oco", "--limit-price", "110", "--stop-price", "90"], "its limit must be below its stop"),
+    (["--type", "oco", "--limit-price", "1"], "an oco order needs stop price"),
 ])
 def test_an_order_has_the_prices_its_type_needs(run, acct, db, argv, why):
     before = dump(db)
     assert why in refused(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
-                              *argv))
+                              *argv), code=2)  # a usage error: found before the database is read
     assert dump(db) == before
 
 
@@ -2005,7 +2010,7 @@ def test_status_values_holdings_at_recorded_prices(run, acct):
 
 def test_a_due_order_of_a_closed_account_is_cancelled(run, acct, db):
     order = place(run, acct, "buy", "1", "--limit-price", "100")
-    ok(run("close", "--account-id", acct))
+    shell(db, "UPDATE accounts SET is_active = 0, closed_at = updated_at")  # closed by a paper.py of version 2
     tick = price(run, "BTC/USDT", "99", time="2026-11-25T14:00:00Z")
     assert tick["fills"] == [] and tick["cancelled"][0]["reason"] == "its account is closed"
     assert balance(db, acct) == (Decimal("5000"), 0)
