@@ -2476,16 +2476,18 @@ class Progress:
     """A long command's progress on stderr: one line, rewritten in place a few times a second, from half a
     second on; nothing at all when stderr is not a terminal (a log or a pipe gets no control characters)."""
 
+    after, every = 0.5, 0.2  # seconds: a quick command shows none
+
     def __init__(self, unit, prefix=""):
         self.unit, self.prefix, self.on, self.shown = unit, prefix, sys.stderr.isatty(), False
         self.start = time.monotonic()
-        self.due = self.start + 0.5
+        self.due = self.start + self.after
 
     def update(self, count, reached):
         """count units done so far; reached, the market time they reached."""
         if self.on and time.monotonic() >= self.due:
             now = time.monotonic()
-            self.due, self.shown = now + 0.2, True
+            self.due, self.shown = now + self.every, True
             sys.stderr.write(f"\r{self.prefix}{count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
                              f" {count / (now - self.start):,.0f} {self.unit}/s\033[K")
             sys.stderr.flush()
