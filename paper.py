@@ -943,8 +943,11 @@ class Ledger:
                 self.db.execute("COMMIT")
             except BaseException:
                 self._unwritten.clear()
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                try:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
+                    return
                 self._forget()
                 raise
         except sqlite3.Error as error:
@@ -1743,24 +1746,30 @@ class Ledger:
             " FROM transactions t LEFT JOIN prices p ON p.id = t.price_id WHERE t.account_id = ?"
             " ORDER BY 1, 2, t.id", (*flows, account.id)).fetchall()
         priced = self._closes_at(start, quote)
-        held, brought, next_move, equity, exposed, suffix, newest = {}, {}, 0, None, False, f"/{quote}", 0
+        held, brought, equity, exposed, newest, bases = {}, {}, None, False, 0, {}
+        moves.append(("~", 0, None, None, None))  # after every price: the loop needs no end check
+        next_move, (next_time, next_price) = 0, moves[0][:2]
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
                                                              " ORDER BY time, id", (start,)):
-            if price_id < newest and not self._noted_order:
+            if price_id > newest:
+                newest = price_id
+            elif not self._noted_order:
                 self._noted_order = True
                 self.notes.append(f"prices were recorded out of market-time order across symbols ({symbol} at {time}"
                                   " after a later time of another): the curve follows market time, but fills happened"
                                   " in the order the prices were recorded")
-            newest = max(newest, price_id)
-            base = symbol[:-len(suffix)] if symbol.endswith(suffix) else None
+            if symbol not in bases:  # the currency this symbol prices in quote, if any
+                bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
+            base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
-            while next_move < len(moves) and moves[next_move][:2] <= (time, price_id):
+            while next_time < time or next_time == time and next_price <= price_id:
                 _, _, currency, amount, flow = moves[next_move]
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
                 next_move += 1
+                next_time, next_price = moves[next_move][:2]
             if base is not None:
                 priced[base] = Decimal(close)
             if changed or equity is None:  # else this price leaves the equity as it was
@@ -1770,8 +1779,10 @@ class Ledger:
                     equity = None
                     continue
                 exposed = any(total for currency, total in held.items() if currency != quote)
-            flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
-            brought.clear()
+            flow = ZERO
+            if brought:
+                flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+                brought.clear()
             yield price_id, time, equity, flow, exposed
 
     def _closes_at(self, price_id, quote):
@@ -2362,11 +2373,14 @@ def table_lines(rows, columns, width=None, narrow=()):
         yield from laid_out(names, cells, measured(cells, len(names)))
         return
     import tempfile
+    layout = [[True, 0, 0, 0] for _ in names]
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
-        spool.writelines("\x1f".join("" if row.get(name) is None else str(row[name]) for name in names) + "\n"
-                         for row in rows)
-        spool.seek(0)
-        layout = measured((line[:-1].split("\x1f") for line in spool), len(names))
+        for chunk in iter(lambda: list(itertools.islice(rows, 5000)), []):  # measured as they are kept
+            cells = [["" if row.get(name) is None else str(row[name]) for name in names] for row in chunk]
+            for column, more in zip(layout, measured(cells, len(names))):
+                column[:] = column[0] and more[0], max(column[1], more[1]), max(column[2], more[2]), max(column[3],
+                                                                                                        more[3])
+            spool.writelines("\x1f".join(row) + "\n" for row in cells)
         spool.seek(0)
         yield from laid_out(names, (line[:-1].split("\x1f") for line in spool), layout)
 
@@ -2374,35 +2388,34 @@ def table_lines(rows, columns, width=None, narrow=()):
 def measured(cells, count):
     """Each column's layout from its cells: [is a number, widest whole part, most decimals (point
     included), widest cell]."""
-    layout = [[True, 0, 0, 0] for _ in range(count)]
-    for row in cells:
-        for column, cell in zip(layout, row):
-            if cell:
-                column[3] = max(column[3], columns_of(cell))
-                if column[0] and cell.lstrip("-").replace(".", "", 1).isdigit():
-                    point = cell.find(".")
-                    decimals = len(cell) - point if point >= 0 else 0
-                    column[1], column[2] = max(column[1], len(cell) - decimals), max(column[2], decimals)
-                else:
-                    column[0] = False
+    layout = []
+    for column in itertools.islice(zip(*cells), count) if cells else [()] * count:
+        filled = [cell for cell in column if cell]
+        number = all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in filled)
+        decimals = [len(cell) - cell.find(".") if "." in cell else 0 for cell in filled] if number else [0]
+        layout.append([number, max((len(cell) - d for cell, d in zip(filled, decimals)), default=0) if number else 0,
+                       max(decimals, default=0), max(map(columns_of, filled), default=0)])
     return layout
 
 
 def laid_out(names, cells, layout):
+    """The lines of a table: its header, then cells (rows of texts) as layout (see measured) says, a
+    column at a time."""
     widths = [max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
               for name, (number, whole, decimals, widest) in zip(names, layout)]
     heads = [name.replace("_", " ") for name in names]
     yield "  ".join(head.rjust(width) if column[0] else head.ljust(width)
                     for head, width, column in zip(heads, widths, layout)).rstrip()
-    for row in cells:
-        line = []
-        for cell, width, (number, _, decimals, _) in zip(row, widths, layout):
+    cells = iter(cells)
+    for chunk in iter(lambda: list(itertools.islice(cells, 5000)), []):
+        columns = []
+        for column, width, (number, _, decimals, _) in zip(zip(*chunk), widths, layout):
             if number:
-                point = cell.find(".")
-                line.append((cell + " " * (decimals - (len(cell) - point if point >= 0 else 0))).rjust(width))
+                columns.append([(cell + " " * (decimals - (len(cell) - cell.find(".") if "." in cell else 0))
+                                 ).rjust(width) for cell in column])
             else:
-                line.append(cell + " " * (width - columns_of(cell)))
-        yield "  ".join(line).rstrip()
+                columns.append([cell + " " * (width - columns_of(cell)) for cell in column])
+        yield from ("  ".join(line).rstrip() for line in zip(*columns))
 
 
 ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at"}
@@ -2700,14 +2713,14 @@ def json_line(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def json_list_lines(items):
-    """A list as json_text prints one (an item a line), one line at a time."""
+def json_list_lines(items, encoded=False):
+    """A list as json_text prints one (an item a line), one line at a time (items already JSON if encoded)."""
     yield "["
     previous = None
     for item in items:
         if previous is not None:
             yield previous + ","
-        previous = json_line(item)
+        previous = item if encoded else json_line(item)
     if previous is not None:
         yield previous
     yield "]"
@@ -2728,13 +2741,14 @@ def cmd_equity(ledger, args):
     if first is None:
         return [], "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
     points = itertools.chain([first], points)
-    if args.json:  # one point a line, written as they come: a long curve costs no memory
-        return None, Lines(json_list_lines(jsonable(point) for point in points))
+    if args.json:  # one point a line, written as they come: a long curve costs no memory; the texts need no escaping
+        return None, Lines(json_list_lines((f'{{"time": "{point["time"]}", "equity": "{fmt(point["equity"])}",'
+                                            f' "drawdown": {point["drawdown"]!r}}}' for point in points), encoded=True))
     rows = ({"time": point["time"], "equity": fmt(point["equity"]), "drawdown": f"{point['drawdown']:.6f}"}
             for point in points)
     if args.csv:
         return None, Lines(csv_lines(rows, ["time", "equity", "drawdown"]))
-    return None, Lines(table_lines(rows, "time equity drawdown", streamed=True))
+    return None, Lines(table_lines(rows, "time equity drawdown"))
 
 
 STATS = [  # key, label, how it is shown
