@@ -2226,49 +2226,46 @@ def row_time(text, name, reader):
 def text_lines(path, name):
     """The lines of a file (or standard input, as they arrive) as text, refused unless UTF-8, a bad byte
     named by its line; a leading byte order mark (Excel's "CSV UTF-8") is no part of the text."""
-    source = open_prices(path, name)
-    try:
-        for number, line in enumerate(source, 1):
-            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                line = line[3:]
-            try:
-                yield line.decode()
-            except UnicodeDecodeError:
-                raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
-    except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
-        raise PaperError(f"{name} cannot be read: {error}") from None
-    finally:
-        if path != "-":
-            source.close()
+    with contextlib.ExitStack() as opened:
+        source = open_prices(path, name, opened)
+        try:
+            for number, line in enumerate(source, 1):
+                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                try:
+                    yield line.decode()
+                except UnicodeDecodeError:
+                    raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+        except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
+            raise PaperError(f"{name} cannot be read: {error}") from None
 
 
-def open_prices(path, name):
-    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file; when FILE.CHECKSUM (as
-    data.binance.vision gives it: the SHA-256 in hex, then the file's name) lies beside it, the file's
-    SHA-256 is checked first, and a mismatch is refused."""
+def open_prices(path, name, opened):
+    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
+    opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
+    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first, and a
+    mismatch is refused."""
     if path == "-":
         return sys.stdin.buffer
     if os.path.isfile(f"{path}.CHECKSUM"):
         check_sum(path)
-    source = open(path, "rb")
+    source = opened.enter_context(open(path, "rb"))
     magic = source.read(4)
     source.seek(0)
     try:
         if magic[:2] == b"\x1f\x8b":
             import gzip
-            return gzip.GzipFile(fileobj=source)
+            return opened.enter_context(gzip.GzipFile(fileobj=source))
         if magic == b"PK\x03\x04":
             import zipfile
-            archive = zipfile.ZipFile(source)
+            archive = opened.enter_context(zipfile.ZipFile(source))
             members = [member for member in archive.namelist() if not member.endswith("/")]
             if len(members) != 1:
                 raise PaperError(f"{name} holds {len(members)} files, not one CSV: unzip it and feed the file")
-            return archive.open(members[0])
-    except (OSError, EOFError, ValueError) as error:  # zipfile.BadZipFile is an Exception: caught by name below
-        source.close()
+            return opened.enter_context(archive.open(members[0]))
+    except (OSError, EOFError, ValueError) as error:
         raise PaperError(f"{name} cannot be read: {error}") from None
-    except Exception as error:
-        source.close()
+    except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
         if type(error).__name__ != "BadZipFile":
             raise
         raise PaperError(f"{name} cannot be read: {error}") from None

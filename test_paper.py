@@ -2795,3 +2795,26 @@ def test_a_long_feed_shows_its_progress_on_a_terminal_only(run, acct, tmp_path, 
     shown = err.split("\r")  # each update rewrites the line in place; the last one takes it away
     assert re.fullmatch(r"3,000 prices, market time 2025-01-05 03:59:00, [0-9,]+ prices/s\x1b\[K", shown[-2])
     assert shown[-1] == "\x1b[K" and len(shown) > 100
+
+
+@pytest.mark.parametrize("name, make, why", [
+    ("two.zip", lambda path: write_zip(path, {"a.csv": "x", "b.csv": "y"}), "holds 2 files, not one CSV"),
+    ("cut.csv.gz", lambda path: path.write_bytes(__import__("gzip").compress(b"time,price\n2025-01-01,1\n")[:20]),
+     "cannot be read"),
+    ("fake.zip", lambda path: path.write_bytes(b"PK\x03\x04 not a zip at all"), "cannot be read"),
+])
+def test_a_damaged_download_is_refused_naming_it(run, db, tmp_path, name, make, why):
+    ok(run("init"))
+    path = tmp_path / name
+    make(path)
+    before = dump(db)
+    err = refused(run("feed", str(path), "--symbol", "BTC/USDT"))
+    assert err.startswith(f"paper: error: {path}") and why in err, err
+    assert dump(db) == before
+
+
+def write_zip(path, members):
+    import zipfile
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in members.items():
+            archive.writestr(member, text)
