@@ -2554,28 +2554,57 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
 def read_prices(paths, symbol=None):
     """The prices of CSV files as tick takes them: (source, line, (symbol, price, time, open, high, low,
     close)), time in paper's form; several files merged by market time (at one time, in the order given).
-    Each file is opened and checked before any row is read (see price_rows); '-' is standard input."""
+    A file is opened and its header checked before any row is read (see price_rows); '-' is standard
+    input, read as it arrives."""
     if "-" in paths and len(paths) > 1:
         raise PaperError("- (standard input) is read alone: give it without files")
-    sources = [price_rows(path, symbol) for path in paths]
-    if len(sources) == 1:
-        return sources[0]
+    if len(paths) > 1:
+        return merged(paths, symbol)
+    return price_rows(StandardInput() if paths == ["-"] else paths[0], symbol)
+
+
+def merged(paths, symbol):
+    """The prices of several files by market time (at one time, in the order given), each file opened only
+    once the merge reaches its first price: daily files are read one after the other, a file a symbol side
+    by side, and a thousand of them never hold a thousand open files."""
     import heapq
-    return heapq.merge(*sources, key=lambda item: item[2][2])  # stable: at one time, the files' order
+    starts = []
+    for index, path in enumerate(paths):  # each checked whole first (its header, its checksum), then closed
+        rows = price_rows(path, symbol)
+        first = next(rows, None)
+        rows.close()
+        if first is not None:
+            starts.append((first[2][2], index, path))
+    starts.sort()
+    heap, waiting = [], iter(starts)
+    upcoming = next(waiting, None)
+    while heap or upcoming:
+        while upcoming and (not heap or upcoming[0] <= heap[0][0]):  # a file whose first price is due: opened
+            rows = price_rows(upcoming[2], symbol, checked=True)
+            item = next(rows, None)
+            if item is not None:
+                heapq.heappush(heap, (item[2][2], upcoming[1], item[1], item, rows))
+            upcoming = next(waiting, None)
+        _, index, _, item, rows = heapq.heappop(heap)
+        yield item
+        following = next(rows, None)
+        if following is not None:
+            heapq.heappush(heap, (following[2][2], index, following[1], following, rows))
 
 
-def price_rows(path, symbol=None):
-    """The rows of one price file: with a header time,symbol,price or time,symbol,open,high,low,close (or
-    time,symbol,close: closes alone; `open_time` for time, as in Binance's futures files; other columns
-    ignored; symbol, if the file has no symbol column), or Binance's kline files (no header). Plain,
-    gzip or a zip holding one file, as downloaded; a FILE.CHECKSUM beside it is checked first."""
+def price_rows(source, symbol=None, checked=False):
+    """The rows of one price file (a path, or StandardInput): with a header time,symbol,price or
+    time,symbol,open,high,low,close (or time,symbol,close: closes alone; `open_time` for time, as in
+    Binance's futures files; other columns ignored; symbol, if the file has no symbol column), or
+    Binance's kline files (no header). Plain, gzip or a zip holding one file, as downloaded; a
+    FILE.CHECKSUM beside it is checked first (unless checked already)."""
     import csv
-    name = "standard input" if path == "-" else path
-    reader = csv.reader(text_lines(path, name))
+    name = source.name if isinstance(source, StandardInput) else source
+    reader = csv.reader(source if isinstance(source, StandardInput) else file_lines(source, checked))
     try:
         first = next((row for row in reader if "".join(row).strip()), None)
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
     if first is None:
         raise PaperError(f"{name} is empty: no header and no prices")
     if first[0].strip().isdigit():
@@ -2611,7 +2640,7 @@ def header_rows(reader, at, width, prices, symbol, name):
             yield name, reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None,
                                           row_time(values[0], name, reader), *bar)
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
 
 
 def kline_rows(reader, first, symbol, name):
@@ -2628,7 +2657,15 @@ def kline_rows(reader, first, symbol, name):
                                  " starting with open time, open, high, low, close")
             yield name, reader.line_num, (symbol, None, row_time(row[0], name, reader), *row[1:5])
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
+
+
+def csv_refusal(name, reader, error):
+    """The csv module's error in a user's words, with the file and line."""
+    text = str(error)
+    if text.startswith("new-line character seen in unquoted field"):
+        text = "a line break (a lone carriage return) inside a field that is not in quotes"
+    return PaperError(f"{name}: line {reader.line_num}: {text}")
 
 
 def row_time(text, name, reader):
@@ -2638,52 +2675,60 @@ def row_time(text, name, reader):
         raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
 
 
-def text_lines(path, name):
-    """The lines of a file (or standard input, as they arrive) as text, refused unless UTF-8, a bad byte
-    named by its line; a leading byte order mark (Excel's "CSV UTF-8") is no part of the text."""
+LONGEST_LINE = 1 << 20  # no line of prices comes near a MiB: a longer one is refused, not read whole
+
+
+def line_text(line, number, name):
+    """A line's bytes as text (a leading byte order mark, Excel's "CSV UTF-8", is no part of it)."""
+    if len(line) > LONGEST_LINE:
+        raise PaperError(f"{name}: line {number} is longer than {LONGEST_LINE:,} bytes: not a CSV of prices")
+    if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+
+
+def file_lines(path, checked=False):
+    """The lines of a file as text, read as downloaded (see open_prices), a line at a time."""
     with contextlib.ExitStack() as opened:
-        source = open_prices(path, name, opened)
+        source = open_prices(path, opened, checked)
         try:
-            for number, line in enumerate(source, 1):
-                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                try:
-                    yield line.decode()
-                except UnicodeDecodeError:
-                    raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+            for number, line in enumerate(iter(lambda: source.readline(LONGEST_LINE + 1), b""), 1):
+                yield line_text(line, number, path)
         except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
-            raise PaperError(f"{name} cannot be read: {error}") from None
+            raise PaperError(f"{path} cannot be read: {error}") from None
 
 
-def open_prices(path, name, opened):
+def open_prices(path, opened, checked=False):
     """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
     opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
-    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first, and a
-    mismatch is refused."""
-    if path == "-":
-        return sys.stdin.buffer
-    if os.path.isfile(f"{path}.CHECKSUM"):
+    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first (unless
+    checked already), and a mismatch is refused. A pipe (`<(zcat FILE.gz)`) is read as it comes."""
+    if not checked and os.path.isfile(f"{path}.CHECKSUM"):
         check_sum(path)
     source = opened.enter_context(open(path, "rb"))
-    magic = source.read(4)
-    source.seek(0)
+    magic = source.peek(4)[:4]  # a pipe cannot seek back
     try:
         if magic[:2] == b"\x1f\x8b":
             import gzip
             return opened.enter_context(gzip.GzipFile(fileobj=source))
-        if magic == b"PK\x03\x04":
+        if magic[:2] == b"PK":
+            if not source.seekable():
+                raise PaperError(f"{path} is a zip archive read through a pipe: give the file itself")
             import zipfile
             archive = opened.enter_context(zipfile.ZipFile(source))
             members = [member for member in archive.namelist() if not member.endswith("/")]
             if len(members) != 1:
-                raise PaperError(f"{name} holds {len(members)} files, not one CSV: unzip it and feed the file")
+                raise PaperError(f"{path} holds {len(members)} files, not one CSV: unzip it and feed the file")
             return opened.enter_context(archive.open(members[0]))
     except (OSError, EOFError, ValueError) as error:
-        raise PaperError(f"{name} cannot be read: {error}") from None
+        raise PaperError(f"{path} cannot be read: {error}") from None
     except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
         if type(error).__name__ != "BadZipFile":
             raise
-        raise PaperError(f"{name} cannot be read: {error}") from None
+        raise PaperError(f"{path} cannot be read: {error}") from None
     return source
 
 
@@ -2691,51 +2736,91 @@ def check_sum(path):
     import hashlib
     with open(f"{path}.CHECKSUM", "rb") as f:
         expected = f.read(200).split()[:1]
+    if not expected or len(expected[0]) != 64 or expected[0].strip(b"0123456789abcdefABCDEF"):
+        raise PaperError(f"{path}.CHECKSUM does not start with a SHA-256 (64 hex digits), as data.binance.vision"
+                         " writes it: remove it, or download it again")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    if [digest.hexdigest().encode()] != [word.lower() for word in expected]:
+    if digest.hexdigest().encode() != expected[0].lower():
         raise PaperError(f"{path}: its SHA-256 is {digest.hexdigest()}, but {path}.CHECKSUM says"
-                         f" {expected[0].decode('ascii', 'replace')[:64] if expected else 'nothing'}: the download is"
-                         " damaged or not that file; nothing was recorded")
+                         f" {expected[0].decode()}: the download is damaged or not that file; nothing was recorded")
 
 
-def stream_groups(items, wait=0.2, most=5000):
-    """Lists of items as they arrive (a pipe read on a thread): each list is what has arrived by the time
-    the one before was handled, up to `most` items or `wait` seconds once one has come, so a fast
-    stream commits many rows at once and a slow one each row as it comes. An error of the input comes
-    after the items before it."""
-    import queue
-    import threading
-    arrived, done = queue.Queue(maxsize=4 * most), object()
+class StandardInput:
+    """Standard input's lines as they arrive, read straight from its descriptor so that ready() can tell,
+    without waiting, whether more is there; gzip-compressed input is taken apart on the way."""
 
-    def read():
+    name = "standard input"
+
+    def __init__(self):
         try:
-            for item in items:
-                arrived.put(item)
-        except BaseException as error:  # raised in the main thread, after the items before it
-            arrived.put(error)
-        arrived.put(done)
+            self.fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            raise PaperError("standard input is closed: pipe prices into feed -, or give a file") from None
+        self.buffer, self.start, self.ended, self.inflate, self.read = b"", 0, False, None, 0
 
-    threading.Thread(target=read, daemon=True).start()
-    while True:
-        group, item = [], arrived.get()
-        deadline = time.monotonic() + wait
-        while item is not done and not isinstance(item, BaseException):
-            group.append(item)
-            if len(group) >= most or time.monotonic() >= deadline:
-                break
+    def ready(self):
+        """Whether a line can be had at once: one is waiting, the input has ended, or more has come."""
+        if self.ended or self.buffer.find(b"\n", self.start) >= 0:
+            return True
+        import select
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def __iter__(self):
+        number = 0
+        while True:
+            cut = self.buffer.find(b"\n", self.start)
+            if cut >= 0:
+                line, self.start, number = self.buffer[self.start:cut + 1], cut + 1, number + 1
+                yield line_text(line, number, self.name)
+            elif self.ended:
+                if self.start < len(self.buffer):
+                    yield line_text(self.buffer[self.start:], number + 1, self.name)
+                return
+            elif len(self.buffer) - self.start > LONGEST_LINE:
+                line_text(self.buffer[self.start:], number + 1, self.name)
+            else:
+                self.more()
+
+    def more(self):
+        chunk = os.read(self.fd, 1 << 16)
+        if not self.read and chunk[:2] == b"\x1f\x8b":  # gzip: decompressed as it comes
+            import zlib
+            self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not self.read and chunk[:2] == b"PK":
+            raise PaperError("standard input is a zip archive: give the file itself (feed FILE.zip)")
+        self.read += len(chunk)
+        if self.inflate:
             try:
-                item = arrived.get_nowait()
-            except queue.Empty:
-                break
-        if group:
-            yield group
-        if item is done:
+                chunk = self.inflate.decompress(chunk) if chunk else self.inflate.flush()
+            except Exception as error:  # zlib.error
+                raise PaperError(f"standard input: its gzip data is damaged ({error})") from None
+        self.buffer, self.start, self.ended = self.buffer[self.start:] + chunk, 0, not chunk
+
+
+def stream_groups(rows, ready, wait=0.2, most=5000):
+    """Lists of rows as they arrive: each what has come by the time the one before was handled (ready()
+    says whether more has), up to most rows or wait seconds, so a fast stream commits many rows at once
+    and a slow one each row as it comes. A refusal of the input comes after the rows before it."""
+    rows, ended = iter(rows), False
+    while not ended:
+        first = next(rows, None)  # waits for the input
+        if first is None:
             return
-        if isinstance(item, BaseException):
-            raise item
+        group, deadline = [first], time.monotonic() + wait
+        try:
+            while len(group) < most and time.monotonic() < deadline and ready():
+                row = next(rows, None)
+                if row is None:
+                    ended = True
+                    break
+                group.append(row)
+        except PaperError:
+            yield group
+            raise
+        yield group
 
 
 # --- Rendering ---
@@ -2902,6 +2987,7 @@ class Progress:
     second on; nothing at all when stderr is not a terminal (a log or a pipe gets no control characters)."""
 
     after, every = 0.5, 0.2  # seconds: a quick command shows none
+    showing = False  # whether a progress line is on the terminal now (an interrupt takes it away first)
 
     def __init__(self, unit, prefix=""):
         self.unit, self.prefix, self.on, self.shown = unit, prefix, sys.stderr.isatty(), False
@@ -2912,7 +2998,7 @@ class Progress:
         """count units done so far; reached, the market time they reached."""
         if self.on and time.monotonic() >= self.due:
             now = time.monotonic()
-            self.due, self.shown = now + self.every, True
+            self.due, self.shown, Progress.showing = now + self.every, True, True
             sys.stderr.write(f"\r{self.prefix}{count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
                              f" {count / (now - self.start):,.0f} {self.unit}/s\033[K")
             sys.stderr.flush()
@@ -2922,7 +3008,7 @@ class Progress:
         if self.shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
-            self.shown = False
+            self.shown = Progress.showing = False
 
 
 def count(n, thing):
@@ -3059,10 +3145,9 @@ def cmd_feed(ledger, args):
     arrive, each price that fills, cancels or triggers an order printed as it happens."""
     fed, progress = {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "expired": [], "triggered": []}, \
         Progress("prices")
-    rows = read_prices(args.files, args.symbol)
     if args.files == ["-"]:
-        return feed_stream(ledger, args, rows, fed, progress)
-    said = []
+        return feed_stream(ledger, args, StandardInput(), fed, progress)
+    rows, said = read_prices(args.files, args.symbol), []
     with ledger.batch():
         for source, line, row in rows:
             said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
@@ -3071,20 +3156,27 @@ def cmd_feed(ledger, args):
     return fed, "\n".join(said + [fed_text(fed)])
 
 
-def feed_stream(ledger, args, rows, fed, progress):
+def feed_stream(ledger, args, source, fed, progress):
     """feed -: rows committed as they arrive (many at once when they come fast), what they did printed once
-    committed (--json: a JSON line each, and the summary last). A writer in another process gets the lock
-    within a second: a stream that has held it for a second leaves it free a little longer than SQLite's
-    longest wait between tries (100 ms)."""
+    committed (--json: a JSON line each, and the summary last; a reader that left stops the printing, not
+    the recording). A refused row stops it, the rows before it recorded. A writer in another process gets
+    the lock within a second: a stream that has held it for a second leaves it free a little longer than
+    SQLite's longest wait between tries (100 ms)."""
     held_since = time.monotonic()
-    for group in stream_groups(rows):
-        said = []
+    for group in stream_groups(price_rows(source, args.symbol), source.ready):
+        said, refusal = [], None
         with ledger.batch():
-            for source, line, row in group:
-                said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
+            for name, line, row in group:
+                try:  # a refused price writes nothing, so the ones before it are committed
+                    said += fed_result(fed, fed_tick(ledger, name, line, row, args.allow_future), args.json)
+                except PaperError as error:
+                    refusal = error
+                    break
         progress.clear()
         if said:
-            print("\n".join(said), flush=True)
+            args.out.send("\n".join(said))
+        if refusal:
+            raise refusal
         progress.update(fed["recorded"] + fed["skipped"], group[-1][2][2])
         if time.monotonic() - held_since > 1:
             time.sleep(0.12)
@@ -3503,6 +3595,7 @@ def main(argv=None):
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
     interrupt, out = Interrupt(stream=args.command == "feed" and args.files == ["-"]), Output()
+    args.out = out  # a stream prints as it goes
     with interrupt.installed():
         code = run_command(args, interrupt, out)
     if out.failed:  # stdout full, closed or missing
@@ -3637,11 +3730,11 @@ class Interrupt:
             self.pending = True
             return
         if self.stream:
-            message = "the price in progress is not recorded; every one before it is" if changing else \
-                "every price read before it is recorded"
+            message = "the prices being recorded are not; every one committed before them is" if changing else \
+                "every price read is recorded"
         else:
             message = "nothing was recorded"
-        sys.stderr.write(f"paper: error: interrupted; {message}\n")
+        sys.stderr.write(("\r\033[K" if Progress.showing else "") + f"paper: error: interrupted; {message}\n")
         sys.stderr.flush()
         os._exit(130)
 

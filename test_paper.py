@@ -2590,7 +2590,7 @@ def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_remov
     ("\ufeff", "is empty: no header and no prices"),
     ("\n\n", "is empty: no header and no prices"),
     ("time,symbol,price\n2026-01-01,AB/USDT,6\x005\n", "line 2: price '6\\x005' is not a number"),
-    ("time,symbol,price\n2026-01-01,AB/USDT,6\r5\n", "line 2: new-line character seen in unquoted field"),
+    ("time,symbol,price\n2026-01-01,AB/USDT,6\r5\n", "line 2: a line break (a lone carriage return) inside a field"),
     ("time,symbol,price\n2026-01-01,AB/USDT," + "9" * 131073 + "\n", "line 2: field larger than field limit"),
 ])
 def test_a_file_that_is_not_prices_is_refused_naming_the_file_and_line(run, db, tmp_path, content, why):
