@@ -2342,7 +2342,7 @@ class Axis:
         return self.bottom - (height - self.low) / (self.high - self.low) * (self.bottom - self.top)
 
 
-CHART_WIDTH, TEXT, SMALL, TITLE = 720, 13, 12, 16  # viewBox units: shown 600 to 1,600 px wide, text is 11 to 29 px
+CHART_WIDTH, TEXT, SMALL, TITLE = 720, 13, 12, 15  # viewBox units: shown 600 to 1,600 px wide, text is 11 to 29 px
 RIGHT = CHART_WIDTH - 24  # the plots' right edge (a time label centred on it stays in view)
 COLOURS = {"equity": "#0969da", "hold": "#8c959f", "drawdown": "#cf222e", "close": "#57606a", "gain": "#1a7f37",
            "loss": "#cf222e", "even": "#8c959f", "deposit": "#8250df", "withdrawal": "#bc4c00"}
@@ -2369,10 +2369,8 @@ def svg_chart(figure, log=False):
         return x_start + (moment - first) * scale
 
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
-           f' font-family="sans-serif" font-size="{TEXT}">', f"<title>{svg_text(title)}</title>", trip_markers(),
-           f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>',
-           f'<text class="title" x="12" y="25" font-size="{TITLE}" font-weight="bold">{svg_text(title)}</text>',
-           *legend]
+           f' font-family="sans-serif" font-size="{TEXT}">', title[0], trip_markers(),
+           f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1], *legend]
     ticks, context = time_ticks(first, curve.last)
     grid = [f"M{left},{axis.y(value):.1f}H{RIGHT}" for axis in axes for value, _ in axis.ticks]
     grid += [f"M{x(moment):.1f},{axis.top}V{axis.bottom}" for moment, _, _ in ticks for axis in axes]
@@ -2385,13 +2383,14 @@ def svg_chart(figure, log=False):
 
 
 def chart_title(figure):
-    """The account's name, cut to fit beside its return and max drawdown: 'name: return +7.90%, max drawdown
-    -42.81% (USDT)'; n/a for both without a point."""
-    curve = figure.curve
-    ratios = curve.performance.ratios()
-    done = (f": return {ratio_text(ratios['return'], '+.2%')}, max drawdown {ratio_text(ratios['max_drawdown'], '.2%')}"
-            f" ({figure.quote})")
-    return cut_to_width(figure.name, CHART_WIDTH - 24 - text_width(done, TITLE, bold=True), TITLE, bold=True) + done
+    """The title's elements: the account's name in bold, cut to fit beside its figures ': return +7.90%, max
+    drawdown -42.81% (USDT)' (n/a without a point); the whole of it as the SVG's <title>."""
+    ratios = figure.curve.performance.ratios()
+    figures = (f": return {ratio_text(ratios['return'], '+.2%')}, max drawdown"
+               f" {ratio_text(ratios['max_drawdown'], '.2%')} ({figure.quote})")
+    name = cut_to_width(figure.name, CHART_WIDTH - 24 - text_width(figures, TITLE), TITLE, bold=True)
+    return [f"<title>{svg_text(name + figures)}</title>", f'<text class="title" x="12" y="25" font-size="{TITLE}">'
+            f'<tspan font-weight="bold">{svg_text(name)}</tspan>{svg_text(figures)}</text>']
 
 
 def empty_chart(title, why):
@@ -2399,10 +2398,8 @@ def empty_chart(title, why):
     lines = wrap_to_width(f"No equity points yet: {why}", CHART_WIDTH - 80, TEXT)
     height = 140 + 18 * len(lines)
     return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
-                      f' font-family="sans-serif" font-size="{TEXT}">', f"<title>{svg_text(title)}</title>",
-                      f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>',
-                      f'<text class="title" x="12" y="25" font-size="{TITLE}" font-weight="bold">{svg_text(title)}'
-                      "</text>",
+                      f' font-family="sans-serif" font-size="{TEXT}">', title[0],
+                      f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1],
                       f'<rect x="12" y="44" width="{CHART_WIDTH - 24}" height="{height - 56}" fill="#f6f8fa"'
                       ' stroke="#d0d7de"/>', '<g class="empty" text-anchor="middle" fill="#57606a">',
                       *[f'<text x="{CHART_WIDTH // 2}" y="{height // 2 + 4 + 18 * (i - len(lines) / 2):.1f}">'
