@@ -3643,8 +3643,8 @@ def cmd_backup(ledger, args):
                                                                          f" ({size:,} bytes)"
 
 
-TRIPS = "symbol status entry_time exit_time qty entry_price exit_price pnl return_% duration fills"
-TRIPS_NARROW = ("status", "fills", "duration", "exit_price", "entry_price")  # left out in turn on a narrow terminal
+TRIPS = "symbol entry_time exit_time qty entry_price exit_price pnl return_% duration fills"
+TRIPS_NARROW = ("fills", "duration", "exit_price", "entry_price")  # left out in turn on a narrow terminal
 
 
 def cmd_trades(ledger, args):
@@ -3653,8 +3653,9 @@ def cmd_trades(ledger, args):
         return trips, None
     if args.csv:
         return trips, csv_text([trip | {"return": ratio_text(trip["return"], ".6f")} for trip in trips],
-                               TRIPS.replace("return_%", "return").split())
-    rows = [trip | {"exit_price": trip["exit_price"] or "n/a", "pnl": trip["pnl"] or "n/a",
+                               ["symbol", "status", *TRIPS.replace("return_%", "return").split()[1:]])
+    rows = [trip | {"exit_time": "open" if trip["status"] == "OPEN" else trip["exit_time"],
+                    "exit_price": trip["exit_price"] or "n/a", "pnl": trip["pnl"] or "n/a",
                     "return_%": ratio_text(trip["return"] and trip["return"] * 100, ".2f"),
                     "duration": stat_text(trip["duration"], "span")} for trip in trips]
     return trips, table(rows, TRIPS, terminal_width(args), TRIPS_NARROW) if rows else \
