@@ -1920,21 +1920,33 @@ class Ledger:
             "SELECT symbol FROM trades WHERE account_id = ? AND ifnull(price_id, 0) >= ? GROUP BY symbol"
             " ORDER BY count(*) DESC, symbol", (account.id, start))]
         for symbol in traded[:3]:
-            panel = self._price_panel(symbol, start, curve, figure.trips)
+            panel = self._price_panel(symbol, start, curve, latest, figure.trips)
             figure.panels += [panel] if panel[1].columns or panel[3] else []
         figure.hidden = traded[3:]
         return figure
 
-    def _price_panel(self, symbol, start, curve, trips):
+    def _price_panel(self, symbol, start, curve, latest, trips):
         """(symbol, Columns of its closes in view, its first close in view, its round trips in view)."""
-        first, last = curve.performance.first, curve.last
+        from bisect import bisect_right
+        first, last, begin = curve.performance.first, curve.last, curve.performance.start
         closes, first_close = Columns(first, last), None
-        for moment, close in self.db.execute(  # seconds() in SQLite: strftime's whole seconds, and the fraction
-                "SELECT strftime('%s', substr(time, 1, 19)) + substr(time, 20, 7), +close FROM prices"
-                " WHERE symbol = ? AND id > ? ORDER BY time", (symbol, start)):
-            if first <= moment <= last:
-                closes.add(moment, float(close))
-                first_close = first_close or float(close)
+        # A close's column by its market time's text (they sort as the times do): no seconds() for every row.
+        bounds = [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(timespec="microseconds") + "Z"
+                  for column in range(1, COLUMNS)] if closes.scale else []
+        kept = closes.columns
+        for time, close in self.db.execute("SELECT time, +close FROM prices WHERE symbol = ? AND id > ? AND time"
+                                           " BETWEEN ? AND ? ORDER BY time", (symbol, start, begin, latest)):
+            height, column = float(close), bisect_right(bounds, time)
+            first_close = first_close or height
+            lowest = kept.get(column)
+            if lowest is None:
+                kept[column] = [time, height, time, height]
+            elif height < lowest[1]:
+                lowest[0], lowest[1] = time, height
+            elif height > lowest[3]:
+                lowest[2], lowest[3] = time, height
+        for column in kept.values():
+            column[0], column[2] = seconds(column[0]), seconds(column[2])
         shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
                  and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
                  and seconds(trip["entry_time"]) <= last]
@@ -2225,16 +2237,17 @@ class Columns:
         self.first, self.scale = first, (COLUMNS - 1e-6) / (last - first) if last > first else 0.0
         self.columns = {}  # column: [moment, height] of its lowest point, then of its highest
 
-    def add(self, moment, height):
-        """A point at moment (seconds), drawn at height (a float)."""
-        column = int((moment - self.first) * self.scale)
+    def add(self, moment, height, column=None):
+        """A point at moment (seconds), drawn at height (a float); column, if its column is known already."""
+        if column is None:
+            column = int((moment - self.first) * self.scale)
         kept = self.columns.get(column)
         if kept is None:
             self.columns[column] = [moment, height, moment, height]
         elif height < kept[1]:
-            kept[:2] = moment, height
+            kept[0], kept[1] = moment, height
         elif height > kept[3]:
-            kept[2:] = moment, height
+            kept[2], kept[3] = moment, height
 
     def points(self):
         """[(moment, height)], at most two a column, in time order."""
@@ -2265,29 +2278,32 @@ class Curve:
         self.first_id = self.last_id = None  # the price ids of the first and the last point
         self.line = self.falls = None  # Columns of the equity (or the growth index) and of the drawdown
         self.flows = {}  # (column, +1 or -1): (moment, height) of a point where money came in or went out
-        self.months = []  # [month 'YYYY-MM', the growth index at its last point]
+        self.months, self.month = [], None  # [month 'YYYY-MM', the growth index at its last point]; the latest
         self.worst = []  # the five deepest drawdowns: [depth, start, bottom, recovery], market times
         self.falling, self.peak_time = None, None  # the drawdown in progress; the time of the last peak
 
     def add(self, price_id, time, equity, flow, exposed):
-        """The next point of the curve (see Ledger._curve)."""
-        performance = self.performance
-        first = performance.index is None
+        """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
+        performance, first = self.performance, self.line is None
         fall = performance.add(time, equity, flow, exposed)
         if first:
             self.first_id, self.peak_time = price_id, time
             self.line, self.falls = Columns(performance.first, self.last), Columns(performance.first, self.last)
-        moment, height = performance.last, performance.index if self.percent else float(equity)
+        moment, index, self.last_id = performance.last, performance.index, price_id
+        height, column = index if self.percent else float(equity), int((moment - performance.first) * self.line.scale)
         if flow and not first:  # money in or out: one mark of each kind a column is enough to explain a jump
-            self.flows[int((moment - performance.first) * self.line.scale), 1 if flow > 0 else -1] = moment, height
-        self.line.add(moment, height)
-        self.falls.add(moment, fall)
-        self.last_id = price_id
-        if self.months and self.months[-1][0] == time[:7]:
-            self.months[-1][1] = performance.index
+            self.flows[column, 1 if flow > 0 else -1] = moment, height
+        self.line.add(moment, height, column)
+        self.falls.add(moment, fall, column)
+        if time[:7] == self.month:
+            self.months[-1][1] = index
         else:
-            self.months.append([time[:7], performance.index])
-        self.follow_drawdown(time, fall)
+            self.month = time[:7]
+            self.months.append([self.month, index])
+        if fall < 0 or self.falling is not None:
+            self.follow_drawdown(time, fall)
+        else:
+            self.peak_time = time
 
     def follow_drawdown(self, time, fall):
         """A drawdown starts at the last peak before a fall, bottoms at its deepest point and ends when the
@@ -2640,21 +2656,22 @@ def drawdown_panel(curve, axis, x, left):
 
 def price_panel(panel, axis, x, left, curve):
     """A symbol's closes, and each of its round trips from entry to exit (time, average price), coloured by
-    P&L and dashed while open, a dot at each end: one path a kind."""
+    P&L and dashed while open: one path a kind, with a dot at each end while they are few enough to tell
+    apart (a trip every 4 units or fewer); more would blot out the closes."""
     symbol, closes, _, trips = panel
-    paths = {}
-    first, last = curve.performance.first, curve.last
+    paths, first, last = {}, curve.performance.first, curve.last
     for trip in thinned(trips, first, last):
         entry, exit = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
         segment = (f"M{x(entry):.1f},{axis.y(float(trip['entry_price'])):.1f}"
                    f"L{x(exit):.1f},{axis.y(float(trip['exit_price'])):.1f}")
         paths.setdefault((trip_kind(trip), trip["status"] == "OPEN"), {})[segment] = None  # an ordered set
     svg = panel_frame("price", axis, left) + [polyline("close", closes.points(), axis, x, 1)]
+    dotted = len(trips) <= COLUMNS // 4
     for (kind, going), segments in sorted(paths.items()):
         dash = ' stroke-dasharray="4 3"' if going else ""
+        dots = f' marker-start="url(#trip-{kind})" marker-mid="url(#trip-{kind})" marker-end="url(#trip-{kind})"'
         svg.append(f'<path class="trips {kind}{" open" if going else ""}" d="{"".join(segments)}" fill="none"'
-                   f' stroke="{COLOURS[kind]}" stroke-width="1.5"{dash}'
-                   f' marker-start="url(#trip-{kind})" marker-mid="url(#trip-{kind})" marker-end="url(#trip-{kind})"/>')
+                   f' stroke="{COLOURS[kind]}" stroke-width="1.5"{dash}{dots if dotted else ""}/>')
     return svg + ["</g>"]
 
 
