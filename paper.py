@@ -2582,7 +2582,8 @@ def legend_swatch(shape, kind, x, y):
     if shape == "line":
         return f'<path d="M{x:.1f},{y - 4}h20" stroke="{colour}" stroke-width="2"/>'
     if shape == "area":
-        return f'<rect x="{x:.1f}" y="{y - 9}" width="20" height="10" fill="{colour}" fill-opacity=".3" stroke="{colour}"/>'
+        return (f'<rect x="{x:.1f}" y="{y - 9}" width="20" height="10" fill="{colour}" fill-opacity=".3"'
+                f' stroke="{colour}"/>')
     if shape in ("trip", "open"):
         dash = ' stroke-dasharray="4 3"' if shape == "open" else ""
         return (f'<path d="M{x + 3:.1f},{y - 1}L{x + 17:.1f},{y - 8}" stroke="{colour}" stroke-width="1.5"{dash}'
@@ -2599,7 +2600,8 @@ def trip_kind(trip):
 def flow_mark(x, y, sign, colour):
     """A triangle at (x, y): up for money in, down for money out."""
     tip = -6 if sign > 0 else 6
-    return f'<path d="M{x:.1f},{y + tip:.1f}l4.5,{-tip * 1.5:.1f}h-9z" fill="{colour}" stroke="#fff" stroke-width=".5"/>'
+    return (f'<path d="M{x:.1f},{y + tip:.1f}l4.5,{-tip * 1.5:.1f}h-9z" fill="{colour}" stroke="#fff"'
+            ' stroke-width=".5"/>')
 
 
 def trip_markers():
@@ -2791,8 +2793,9 @@ def monthly_returns(months):
 def worst_drawdowns(curve):
     """A Curve's five deepest drawdowns, deepest first: [{"start", "bottom", "recovery", "depth", "length"}],
     start the last peak before it, recovery None if it has not recovered (its length then runs to the end)."""
+    end = curve.performance.end
     return [{"start": start, "bottom": bottom, "recovery": recovery, "depth": depth,
-             "length": seconds(recovery or curve.performance.end) - seconds(start)} for depth, start, bottom, recovery in curve.worst]
+             "length": seconds(recovery or end) - seconds(start)} for depth, start, bottom, recovery in curve.worst]
 
 
 REPORT_STYLE = """body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;max-width:1200px;\
@@ -2811,34 +2814,45 @@ svg{display:block;width:100%;height:auto}p.none{color:#57606a}"""
 def report_html(account, stats, figure, sections=()):
     """The report page (Ledger.report): no script, no link outside itself; the same data, the same bytes."""
     import html
-    quote, curve = figure.quote, figure.curve
     when = f"{time_text(stats['start'])} to {time_text(stats['end'])} UTC" if stats["start"] else "no equity points yet"
-    page = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
+    page = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{html.escape(account.name)}: paper report</title>", f"<style>\n{REPORT_STYLE}\n</style>", "</head>",
-            "<body>", f"<h1>{html.escape(account.name)}</h1>",
-            f'<p class="meta">Valued in {quote}; {when} (market time).</p>',
-            "<h2>Statistics</h2>", "<dl>"]
-    currencies = {"[Q]": f"[{quote}]", "[T]": f"[{stats['trade_currency']}]"}  # as stats shows them
-    page += [f"<div><dt>{html.escape(label[:-3] + currencies.get(label[-3:], label[-3:]))}</dt><dd>"
-             f"{html.escape(time_text(stats[key]) if key in ('start', 'end') and stats[key] else stat_text(stats[key], how))}"
-             "</dd></div>" for key, label, how in STATS]
-    page += ["</dl>", "<h2>Chart</h2>", svg_chart(figure).rstrip("\n"), "<h2>Round trips</h2>"]
-    page += html_table(["#", "symbol", "entry", "exit", "qty", "entry price", "exit price", "P&L", "return %",
-                        "duration", "fills"], [trip_cells(n, trip) for n, trip in enumerate(figure.trips, 1)],
-                       "No round trips yet: a round trip runs from a buy that opens a position to the sale that"
-                       " closes it.")
-    page += ["<h2>Monthly returns (%)</h2>", *monthly_table(monthly_returns(curve.months)), "<h2>Worst drawdowns</h2>"]
-    page += html_table(["#", "start (peak)", "bottom", "recovery", "depth %", "length"], [
-        [(n, ""), (time_text(fall["start"]), ""), (time_text(fall["bottom"]), ""),
-         (time_text(fall["recovery"]) if fall["recovery"] else "not recovered", ""), (f"{fall['depth'] * 100:.2f}", "loss"),
-         (stat_text(fall["length"], "span"), "")] for n, fall in enumerate(worst_drawdowns(curve), 1)], "No drawdown.")
+            f"<title>{html.escape(account.name)}: paper report</title>", f"<style>\n{REPORT_STYLE}\n</style>",
+            "</head>", "<body>", f"<h1>{html.escape(account.name)}</h1>",
+            f'<p class="meta">Valued in {figure.quote}; {when} (market time).</p>', "<h2>Statistics</h2>",
+            *stats_list(stats), "<h2>Chart</h2>", svg_chart(figure).rstrip("\n"), "<h2>Round trips</h2>",
+            *html_table(["#", "symbol", "entry", "exit", "qty", "entry price", "exit price", "P&L", "return %",
+                         "duration", "fills"], [trip_cells(n, trip) for n, trip in enumerate(figure.trips, 1)],
+                        "No round trips yet: a round trip runs from a buy that opens a position to the sale that"
+                        " closes it."),
+            "<h2>Monthly returns (%)</h2>", *monthly_table(monthly_returns(figure.curve.months)),
+            "<h2>Worst drawdowns</h2>", *html_table(["#", "start (peak)", "bottom", "recovery", "depth %", "length"],
+                                                    [drawdown_cells(n, fall) for n, fall in
+                                                     enumerate(worst_drawdowns(figure.curve), 1)], "No drawdown.")]
     for title, rows in sections:
         columns = list(rows[0]) if rows else []
-        page += [f"<h2>{html.escape(str(title))}</h2>", *html_table(columns, [[(cell_text(row.get(column)), "")
-                                                                              for column in columns] for row in rows],
-                                                                   "None.")]
+        page += [f"<h2>{html.escape(str(title))}</h2>", *html_table(
+            columns, [[(cell_text(row.get(column)), "") for column in columns] for row in rows], "None.")]
     return "\n".join(page + ["</body>", "</html>\n"])
+
+
+def stats_list(stats):
+    """The stats as the stats table shows them, in a grid of label and value (times as tables show them)."""
+    import html
+    currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
+    items = ["<dl>"]
+    for key, label, how in STATS:
+        value = time_text(stats[key]) if key in ("start", "end") and stats[key] else stat_text(stats[key], how)
+        items.append(f"<div><dt>{html.escape(label[:-3] + currencies.get(label[-3:], label[-3:]))}</dt>"
+                     f"<dd>{html.escape(value)}</dd></div>")
+    return items + ["</dl>"]
+
+
+def drawdown_cells(number, fall):
+    """A drawdown as the report's table shows it: [(text, class)]."""
+    recovery = time_text(fall["recovery"]) if fall["recovery"] else "not recovered"
+    return [(number, ""), (time_text(fall["start"]), ""), (time_text(fall["bottom"]), ""), (recovery, ""),
+            (f"{fall['depth'] * 100:.2f}", "loss"), (stat_text(fall["length"], "span"), "")]
 
 
 def cell_text(value):
@@ -2857,7 +2871,8 @@ def html_table(columns, rows, empty):
     head = "".join(f"<th{TEXT_CLASS if text else ''}>{html.escape(column)}</th>" for column, text in zip(columns, left))
     body = ["<tr>" + "".join(html_cell(str(text), " ".join(filter(None, (kind, "text" if text_column else ""))))
                              for (text, kind), text_column in zip(row, left)) + "</tr>" for row in rows]
-    return ['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>", *body, "</tbody></table></div>"]
+    return ['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
+            "</tbody></table></div>"]
 
 
 TEXT_CLASS = ' class="text"'
@@ -2875,7 +2890,8 @@ def trip_cells(number, trip):
     return [(number, ""), (trip["symbol"], ""), (time_text(trip["entry_time"]) or "n/a", ""),
             (f"{exit_time} (open)" if trip["status"] == "OPEN" else exit_time, ""), (fmt(trip["qty"]), ""),
             (fmt(trip["entry_price"]), ""), (cell_text(trip["exit_price"]) or "n/a", ""),
-            (cell_text(trip["pnl"]) or "n/a", kind), (ratio_text(trip["return"] and trip["return"] * 100, "+.2f"), kind),
+            (cell_text(trip["pnl"]) or "n/a", kind),
+            (ratio_text(trip["return"] and trip["return"] * 100, "+.2f"), kind),
             (stat_text(trip["duration"], "span"), ""), (trip["fills"], "")]
 
 
@@ -2888,7 +2904,8 @@ def monthly_table(returns):
     rows = ['<div class="scroll"><table class="months">', "<thead><tr><th></th>" +
             "".join(f"<th>{month}</th>" for month in MONTHS) + "<th>year</th></tr></thead>", "<tbody>"]
     for year, months in sorted(returns.items()):
-        cells = [month_cell(f"{year}-{month:02d}", months.get(month), largest, month in months) for month in range(1, 13)]
+        cells = [month_cell(f"{year}-{month:02d}", months.get(month), largest, month in months)
+                 for month in range(1, 13)]
         year_return = math.prod([1 + r for r in months.values()]) - 1 if None not in months.values() else None
         rows.append(f"<tr><th>{year}</th>{''.join(cells)}{month_cell(str(year), year_return, largest, True)}</tr>")
     return rows + ["</tbody></table></div>"]
