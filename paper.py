@@ -1933,19 +1933,12 @@ class Ledger:
         # A close's column by its market time's text (they sort as the times do): no seconds() for every row.
         bounds = [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(timespec="microseconds") + "Z"
                   for column in range(1, COLUMNS)] if closes.scale else []
-        kept = closes.columns
         for time, close in self.db.execute("SELECT time, +close FROM prices WHERE symbol = ? AND id > ? AND time"
                                            " BETWEEN ? AND ? ORDER BY time", (symbol, start, begin, latest)):
-            height, column = float(close), bisect_right(bounds, time)
+            height = float(close)
+            closes.add(time, height, bisect_right(bounds, time))  # kept with its time's text, for now
             first_close = first_close or height
-            lowest = kept.get(column)
-            if lowest is None:
-                kept[column] = [time, height, time, height]
-            elif height < lowest[1]:
-                lowest[0], lowest[1] = time, height
-            elif height > lowest[3]:
-                lowest[2], lowest[3] = time, height
-        for column in kept.values():
+        for column in closes.columns.values():
             column[0], column[2] = seconds(column[0]), seconds(column[2])
         shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
                  and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
