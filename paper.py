@@ -2206,7 +2206,8 @@ def round_trip(trip, times, latest=None):
         entry_time = times.get(trip["entry"])
         return {"symbol": trip["symbol"], "status": "CLOSED" if trip["closed"] else "OPEN", "entry_time": entry_time,
                 "exit_time": exit_time, "qty": trip["most"], "entry_price": average_price(trip["paid"], trip["bought"]),
-                "exit_price": average_price(got, sold) if pnl is not None else None, "pnl": pnl,
+                "exit_price": average_price(got, sold) if pnl is not None else None,
+                "pnl": None if pnl is None else Decimal(fmt(pnl)),
                 "return": float(pnl) / float(trip["paid"]) if pnl is not None and trip["paid"] else None,
                 "duration": seconds(exit_time) - seconds(entry_time) if entry_time and exit_time else None,
                 "fills": trip["fills"]}
