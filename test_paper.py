@@ -3132,6 +3132,9 @@ def test_the_report_by_hand(run, db, tmp_path, monkeypatch):
     assert [parts["stats"][line[:28].strip()] for line in stats[2:]] == [line[28:] for line in stats[2:]]
     assert parts["stats"]["Start"] == "2025-01-05 00:00:00"
     assert ok(run("report", "--account-id", account, "--output", "-")) == page  # the same data, the same bytes
+    assert refused(run("report", "--account-id", account, "--output", "/dev/full")) == \
+        "paper: error: could not write the report to /dev/full: No space left on device\n"
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".new")]  # nothing left aside
 
 
 def test_a_report_of_round_trips_with_sections_of_its_own(run, db, tmp_path):
