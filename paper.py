@@ -2294,9 +2294,9 @@ class Curve:
         else:
             self.month = time[:7]
             self.months.append([self.month, index])
-        if fall < 0 or self.falling is not None:
-            self.follow_drawdown(time, fall)
-        else:
+        if fall < 0 and (self.falling is None or fall < self.falling[0]) or fall == 0 and self.falling is not None:
+            self.follow_drawdown(time, fall)  # a new drawdown, a deeper one, or the end of one
+        elif fall == 0:
             self.peak_time = time
 
     def follow_drawdown(self, time, fall):
