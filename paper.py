@@ -2334,7 +2334,6 @@ class Figure:
         self.panels = []  # (symbol, Columns of its closes, its first close in view, its round trips)
         self.hidden = []  # traded symbols beyond the three that get a panel
         self.empty = None  # without a point: why, and what to do
-        self.stats = None  # what summary takes, for a report
 
 
 class Axis:
@@ -2615,9 +2614,9 @@ def panel_frame(kind, axis, left):
               for height, label in axis.ticks], "</g>"]
 
 
-def polyline(kind, points, axis, x, width, scale=1):
-    """A line through points [(moment, height)] (heights x scale on the axis)."""
-    return (f'<polyline class="{kind}" points="' + " ".join(f"{x(moment):.1f},{axis.y(height * scale):.1f}"
+def polyline(kind, points, axis, x, width):
+    """A line through points [(moment, height)]."""
+    return (f'<polyline class="{kind}" points="' + " ".join(f"{x(moment):.1f},{axis.y(height):.1f}"
                                                             for moment, height in points) +
             f'" fill="none" stroke="{COLOURS[kind]}" stroke-width="{width}" stroke-linejoin="round"/>')
 
