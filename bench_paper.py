@@ -258,6 +258,20 @@ def main():
         row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds, whole process",
             f"{spent:.2f}", "bar <= 1")
 
+    # 13. memory: feed, prices, equity and stats of BIG bars, each a whole process: its peak RSS
+    held_db, held_bars = folder / "held.db", folder / "held.csv"
+    write_bars(held_bars, BIG)
+    held = new_account(held_db, balance="0")
+    with paper.Ledger(str(held_db)) as ledger:
+        ledger.deposit(held, "1", currency="BTC")
+    for command in (["feed", str(held_bars)], ["prices"], ["prices", "--csv"], ["prices", "--json"],
+                    ["equity", "--account-id", held], ["equity", "--account-id", held, "--json"],
+                    ["stats", "--account-id", held]):
+        start = time.perf_counter()
+        rss = peak_rss([*PAPER, *command, "--db", str(held_db)])
+        row(f"13. {' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])} of {BIG:,} bars:"
+            " peak RSS MB (seconds)", f"{rss / 1024:.0f} ({time.perf_counter() - start:.1f})", "bar <= 150 MB")
+
     print(f"\n{'what':<72} {'figure':>16}  bar")
     for what, value, bar in rows:
         print(f"{what:<72} {value:>16}  {bar}")
@@ -352,6 +366,15 @@ with open(sys.argv[3], newline="") as f:
                     for kind, amount, currency, description, ref in reader))
     db.execute("COMMIT")
 """
+
+
+PEAK = "import resource, subprocess, sys\nsubprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n" \
+       "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+
+
+def peak_rss(argv):
+    """The peak resident memory of a whole run of argv, in KB (from a process of its own that waits for it)."""
+    return int(subprocess.run([*PY, "-c", PEAK, *argv], capture_output=True, text=True, check=True).stdout)
 
 
 def raw_deposits(db, account, n):

@@ -87,6 +87,15 @@ class NoDatabase(PaperError):
     """The database file does not exist yet."""
 
 
+class RiskRefused(PaperError):
+    """A buy refused by one of the account's risk rules; the refusal is recorded as a risk event, even
+    though the operation itself leaves nothing."""
+
+    def __init__(self, message, account_id, rule, symbol):
+        super().__init__(message)
+        self.event = account_id, rule, "refused", symbol, message
+
+
 def fmt(amount):
     """Plain text, no exponent, at least two decimals: how paper stores and shows amounts."""
     text = str(amount)
@@ -237,6 +246,46 @@ def to_fee_rate(value, what="fee rate"):
     if rate >= 1:
         raise PaperError(f"{what} {shown(value)} must be below 1 (0.001 is 0.1%)")
     return rate
+
+
+def to_share(value, what):
+    """A share as a fraction above 0 and at most 1, from '5%' or '0.05' (a bare 5 or 1 is ambiguous: 5% or
+    500%?)."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = to_amount(value[:-1], what).scaleb(-2)
+    else:
+        share = to_amount(value, what)
+        if share >= 1:
+            raise PaperError(f"{what} {shown(value)} is ambiguous: write a percentage like 5% or a fraction like 0.05")
+    if share > 1:
+        raise PaperError(f"{what} {shown(value)} is more than 100%")
+    return share
+
+
+def share_text(share):
+    """A fraction as a percentage: 0.25 is 25%."""
+    return f"{share.scaleb(2).normalize():f}%"
+
+
+def rules_text(rules):
+    """An account's rules as one line: 'max position 25%, stop loss 5%, cooldown 3 prices'."""
+    parts = []
+    for name in RULES:
+        value = getattr(rules, name)
+        if value and name != "flatten":
+            shown_value = f"{value} prices" if name == "cooldown" else value if name == "max_open_positions" else \
+                share_text(value) + (" and flatten" if name == "max_drawdown" and rules.flatten else "")
+            parts.append(f"{name.replace('_', ' ')} {shown_value}")
+    return ", ".join(parts) or "no risk rules"
+
+
+def to_count(value, what):
+    """A whole number above zero."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+        raise PaperError(f"{what} must be a whole number above zero, not {shown(value)}")
+    return value
 
 
 def to_price(text):
@@ -773,6 +822,7 @@ class Ledger:
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
+        self.risk = Risk(self)
         if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.basename(path):
@@ -941,7 +991,7 @@ class Ledger:
                     yield
                 self._write_prices()
                 self.db.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 self._unwritten.clear()
                 try:
                     if self.db.in_transaction:
@@ -949,6 +999,10 @@ class Ledger:
                 except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
                     return
                 self._forget()
+                if isinstance(error, RiskRefused):  # the refusal is on the record, though the operation is not
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.risk.log(*error.event)
+                    self.db.execute("COMMIT")
                 raise
         except sqlite3.Error as error:
             raise self._refusal(error) from None
@@ -959,18 +1013,21 @@ class Ledger:
         self.db.execute("SAVEPOINT operation")
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             self._unwritten.clear()  # prices recorded inside it go with it
             if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
                 self.db.execute("ROLLBACK TO operation")
                 self.db.execute("RELEASE operation")
             self._forget()
+            if isinstance(error, RiskRefused) and self.db.in_transaction:
+                self.risk.log(*error.event)  # on the record (an outer roll-back records it again itself)
             raise
         self.db.execute("RELEASE operation")
 
     def _forget(self):
         """Drop what is kept (see __init__), once the prices not yet written are."""
         self._write_prices()
+        self.risk.forget()
         self._books.clear()
         self._latest.clear()
         self._newest = None
@@ -995,6 +1052,14 @@ class Ledger:
         if self._newest is None:
             self._newest = self.db.execute("SELECT ifnull(max(id), 0) FROM prices").fetchone()[0]
         return self._newest or None
+
+    def _market_time(self):
+        """(market time, id) of the newest price: where anything written now belongs; (None, None) before any."""
+        price_id = self._price_id
+        if price_id is None:
+            return None, None
+        self._write_prices()
+        return self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0], price_id
 
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -1144,7 +1209,8 @@ class Ledger:
             done = self._retried(account.id, ref, kind, currency, amount)
             if done:
                 return done
-            return self._move(self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
+            self.risk.flowing(self._active(account).id, currency, amount)
+            return self._move(account.id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
     def import_rows(self, account_id, rows, first_line=2, source=None):
         """Deposits and withdrawals in bulk, in one SQLite transaction: every row or none.
@@ -1189,6 +1255,7 @@ class Ledger:
                 seen[ref] = line, kind, currency, amount
             if currency not in balances:
                 balances[currency] = self._balance(account_id, currency)
+            self.risk.flowing(account_id, currency, amount)  # (at the equity before this file: its rows are not in it)
             after = balances[currency].move(amount)
         except PaperError as error:
             raise PaperError(f"line {line}: {error}") from None
@@ -1214,10 +1281,14 @@ class Ledger:
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
                 price = slipped(latest[-1], side, slippage)
+            self.risk.check_order(symbol, qty, [price] if not slippage else [])
             return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
-        """Fill qty at price: the trade and its legs. release is what an order had set aside for it."""
+        """Fill qty at price: the trade and its legs. release is what an order had set aside for it. A buy
+        is refused (RiskRefused) if the account's risk rules forbid it."""
+        if side == "buy":
+            self.risk.buying(account_id, symbol, qty, price)
         (base, quote), (value, fee) = symbol.split("/"), cost(qty, price, fee_rate)
         trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
                       self._price_id)
@@ -1252,6 +1323,9 @@ class Ledger:
             if latest and order.expires_at and order.expires_at <= latest[1]:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
                                  f" ({latest[1]})")
+            self.risk.check_order(order.symbol, order.qty, [order.limit_price, order.stop_price])
+            if order.side == "buy":  # at the price it would fill at: its limit, else its stop
+                self.risk.buying(account.id, order.symbol, order.qty, order.limit_price or order.stop_price)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
             order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
@@ -1333,11 +1407,89 @@ class Ledger:
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
             for old in self.account(account.id, 0).balances.values():
+                self.risk.flowing(account.id, old.currency, -old.available)
                 self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
+            self.risk.flowing(account.id, currency, balance)
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
         return self.account(account.id)
+
+    # --- Risk (the rules themselves are in the Risk unit) ---
+
+    def set_risk(self, account_id, **rules):
+        """Set some of the account's risk rules (RULES: shares like '5%' or 0.05, counts, flatten), keeping
+        the others; None clears one. Returns its Rules."""
+        unknown = set(rules) - set(RULES)
+        if unknown:
+            raise PaperError(f"no risk rule {', '.join(sorted(unknown))}: the rules are {', '.join(RULES)}")
+        checked = {name: None if value is None else to_count(value, name.replace("_", " ")) if name in (
+            "cooldown", "max_open_positions") else bool(value) if name == "flatten" else to_share(
+            value, name.replace("_", " ")) for name, value in rules.items()}
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            current = self.risk.rules(account.id) or Rules(account.id)
+            new = Rules(**{**vars(current), **checked})
+            if new.stop_loss and new.trailing_stop:
+                raise PaperError("a stop loss and a trailing stop are both a stop: give one of them")
+            if new.take_profit and new.trailing_stop:
+                raise PaperError("a take profit and a trailing stop cannot protect one entry together (an oco has"
+                                 " one stop leg, which does not trail): give one of them")
+            if new.flatten and not new.max_drawdown:
+                raise PaperError("flatten sells every holding when the max drawdown halts the account: give a max"
+                                 " drawdown too")
+            if new.max_drawdown and not current.max_drawdown:  # the drawdown counts from here
+                new.units = new.peak = None
+            new.flatten = int(bool(new.flatten))
+            self.risk.save(new)
+            self.risk.log(account.id, "rules", "set", None, rules_text(new))
+        return new
+
+    def clear_risk(self, account_id):
+        """Remove every risk rule of the account (and a halt with them)."""
+        with self._transaction():
+            account = self._account(account_id)
+            self.db.execute("DELETE FROM risk_rules WHERE account_id = ?", (account.id,))
+            self.risk.forget()
+            self.risk.log(account.id, "rules", "cleared", None, "no risk rules")
+
+    def risk_rules(self, account_id):
+        """The account's Rules, or None when it has none."""
+        with self._transaction("BEGIN"):
+            return self.risk.rules(self._account(account_id).id)
+
+    def risk_events(self, account_id, limit=None):
+        """What the account's risk rules did, newest first: [{"id", "time", "rule", "action", "symbol",
+        "detail", "order_id"}]."""
+        with self._transaction("BEGIN"):
+            return [dict(zip(("id", "time", "rule", "action", "symbol", "detail", "order_id"), row)) for row in
+                    self.db.execute("SELECT id, time, rule, action, symbol, detail, order_id FROM risk_events WHERE"
+                                    " account_id = ? ORDER BY id DESC LIMIT ?",
+                                    (self._account(account_id).id, to_limit(limit)))]
+
+    def resume(self, account_id):
+        """Lift a drawdown halt: buys are taken again, and the peak counts from here."""
+        with self._transaction():
+            return self.risk.resume(self._account(account_id).id)
+
+    def set_symbol(self, symbol, **rules):
+        """Record a symbol's exchange rules (SYMBOL_RULES: tick_size, step_size, min_qty, min_notional;
+        None: no rule). Returns them."""
+        symbol = to_symbol(symbol)
+        unknown = set(rules) - set(SYMBOL_RULES)
+        if unknown:
+            raise PaperError(f"no symbol rule {', '.join(sorted(unknown))}: they are {', '.join(SYMBOL_RULES)}")
+        checked = {name: rules.get(name) and to_amount(rules[name], name.replace("_", " ")) for name in SYMBOL_RULES}
+        with self._transaction():
+            self.db.execute(f"INSERT OR REPLACE INTO symbols (symbol, {', '.join(SYMBOL_RULES)}, updated_at) VALUES"
+                            " (?, ?, ?, ?, ?, ?)", (symbol, *stored(checked.values()), utc_now()))
+            self.risk.symbols.pop(symbol, None)
+        return checked
+
+    def symbol_rules(self, symbol):
+        """A symbol's exchange rules {tick_size, step_size, min_qty, min_notional}, or None."""
+        with self._transaction("BEGIN"):
+            return self.risk.symbol_rules(to_symbol(symbol))
 
     # --- The market ---
 
@@ -1361,7 +1513,7 @@ class Ledger:
 
     def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
-                  "recorded": False, "fills": [], "cancelled": [], "triggered": []}
+                  "recorded": False, "fills": [], "cancelled": [], "triggered": [], "risk": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
         if latest and time <= latest[1]:
             self._write_prices()
@@ -1384,7 +1536,11 @@ class Ledger:
             self._write_prices()
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
-        return self._match(book, *bar, time=time, result=result) if book.orders else result
+        if book.orders:
+            self._match(book, *bar, time=time, result=result)
+        if self.risk.watched != []:  # accounts with a max-drawdown rule: none most of the time
+            self.risk.watch(result)
+        return result
 
     def _match(self, book, open, high, low, close, time=None, market=False, result=None):
         """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
@@ -1407,6 +1563,8 @@ class Ledger:
                 trade = self._fill_due(order, price)
                 if trade:
                     result["fills"].append(trade)
+                    if stop:
+                        self.risk.stopped(order, trade)
                 else:
                     result["cancelled"].append(order)
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
@@ -1424,6 +1582,9 @@ class Ledger:
                                           price, order.fee_rate, order_id=order.id, release=order.reserved)
                     self._update(order, order.qty, ZERO, "FILLED")
                 return trade
+            except RiskRefused as error:  # on the record as refused; the order goes, saying why
+                reason = str(error)
+                self.risk.log(order.account_id, error.event[1], "cancelled", order.symbol, reason, order.id)
             except PaperError as error:
                 reason = f"not filled at {fmt(price)}: {error}"
         self._close(order, "CANCELLED", reason)
@@ -1494,26 +1655,38 @@ class Ledger:
         prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
         alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
         given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
-        holdings, equity, unpriced = {}, ZERO, []
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
             quote = self._quote(account, quote)
             if quote in given:
                 raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
-            for currency, balance in account.balances.items():
-                if not balance.total:
-                    continue
-                price, time = self._price_in(currency, quote, given)
-                value = None if price is None else EXACT.multiply(balance.total, price)
-                holdings[currency] = {"total": balance.total, "price": price, "value": value, "time": time}
-                if value is None:
-                    unpriced.append(currency)
-                else:
-                    equity = EXACT.add(equity, value)
+            holdings, equity, unpriced = self._holdings(account.balances.values(), quote, given)
             books = self._realized(account.id)[0]
         return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
                 "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
                                  for symbol, book in sorted(books.items())}}
+
+    def _holdings(self, balances, quote, given=None):
+        """(holdings {currency: {"total", "price", "value", "time"}}, equity or None, [unpriced currencies])
+        of balances valued in quote (see valuation)."""
+        holdings, equity, unpriced = {}, ZERO, []
+        for balance in balances:
+            if not balance.total:
+                continue
+            price, time = self._price_in(balance.currency, quote, given or {})
+            value = None if price is None else EXACT.multiply(balance.total, price)
+            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": time}
+            if value is None:
+                unpriced.append(balance.currency)
+            else:
+                equity = EXACT.add(equity, value)
+        return holdings, None if unpriced else equity, unpriced
+
+    def _balances(self, account_id):
+        """The account's balances, {currency: Balance}."""
+        return {row[0]: Balance(*row) for row in self.db.execute(
+            "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency",
+            (account_id,))}
 
     def _price_in(self, currency, quote, given):
         """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
@@ -1968,6 +2141,248 @@ def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
     return ", ".join(f"{kind} {fmt(amount)} {currency}" + (f" in account {owner}" if owner != account else "")
                      for owner, currency, kind, amount in legs)
+
+
+# --- Risk: the account's rules and the exchange's, decided in one place ---
+
+RULES = ("max_position", "stop_loss", "take_profit", "trailing_stop", "risk_per_trade", "max_drawdown", "flatten",
+         "cooldown", "max_open_positions")
+RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "halted_at", "halt_drawdown", "updated_at"))
+SYMBOL_RULES = ("tick_size", "step_size", "min_qty", "min_notional")
+
+
+@record
+class Rules(Record):
+    """An account's risk rules (None: not set) and its drawdown state (see schema.sql, risk_rules)."""
+
+    account_id: str
+    max_position: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop: Decimal | None = None
+    risk_per_trade: Decimal | None = None
+    max_drawdown: Decimal | None = None
+    flatten: int = 0
+    cooldown: int | None = None
+    max_open_positions: int | None = None
+    units: str | None = None
+    peak: str | None = None
+    halted_at: str | None = None
+    halt_drawdown: str | None = None
+    updated_at: str | None = None
+
+
+class Risk:
+    """The risk rules of the ledger's accounts and the exchange rules of its symbols: every buy, by any
+    path (trade, an order placed or filled, a strategy), is decided here (buying), every price moves the
+    drawdown of the accounts that watch it (watch), and every refusal and automatic action is a row of
+    risk_events. What it reads is kept for as long as the ledger keeps its books (forget)."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self.kept, self.symbols, self.watched = {}, {}, None  # {account: Rules or None}, {symbol: rules}
+
+    @property
+    def db(self):
+        return self.ledger.db
+
+    def forget(self):
+        self.kept.clear()
+        self.symbols.clear()
+        self.watched = None
+
+    def rules(self, account_id):
+        """The account's Rules, or None when it has none."""
+        if account_id not in self.kept:
+            row = self.db.execute(f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE account_id = ?", (account_id,)
+                                  ).fetchone()
+            self.kept[account_id] = Rules(*row) if row else None
+        return self.kept[account_id]
+
+    def save(self, rules):
+        rules.updated_at = utc_now()
+        self.db.execute(f"INSERT OR REPLACE INTO risk_rules ({RULES_COLUMNS}) VALUES"
+                        f" ({', '.join('?' * (RULES_COLUMNS.count(',') + 1))})", rules.row(RULES_COLUMNS))
+        self.kept[rules.account_id], self.watched = rules, None
+
+    def log(self, account_id, rule, action, symbol, detail, order_id=None):
+        """A risk event at the newest price's market time."""
+        time, price_id = self.ledger._market_time()
+        self.db.execute("INSERT INTO risk_events (account_id, price_id, time, rule, action, symbol, detail, order_id,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (account_id, price_id, time, rule, action, symbol, detail, order_id, utc_now()))
+
+    def buying(self, account_id, symbol, qty, price):
+        """Refuse (RiskRefused) a buy of qty symbol at price that a rule of the account forbids: a halt,
+        a cooldown after a stop, the most positions, the largest share of equity in one symbol."""
+        rules = self.rules(account_id)
+        if rules is None:
+            return
+        base, quote = symbol.split("/")
+        if rules.halted_at:
+            self.refuse(rules, "max-drawdown", symbol, f"risk: halted at drawdown {float(rules.halt_drawdown):.2%} on"
+                                                       f" {rules.halted_at}; risk --resume to trade again")
+        if rules.cooldown:
+            self.cooling(rules, symbol)
+        balances = self.ledger._balances(account_id)
+        held = [currency for currency, balance in balances.items() if balance.total and currency != quote]
+        if rules.max_open_positions and base not in held and len(held) >= rules.max_open_positions:
+            self.refuse(rules, "max-open-positions", symbol, f"risk: max open positions {rules.max_open_positions}:"
+                                                             f" {', '.join(held)} held; {base} would be one more")
+        if rules.max_position:
+            self.positioned(rules, balances, base, quote, qty, price)
+
+    def cooling(self, rules, symbol):
+        stopped = self.db.execute("SELECT price_id, time FROM risk_events WHERE account_id = ? AND symbol = ? AND"
+                                  " action = 'cooldown' ORDER BY id DESC LIMIT 1", (rules.account_id, symbol)).fetchone()
+        if stopped:
+            self.ledger._write_prices()
+            since = self.db.execute("SELECT count(*) FROM (SELECT 1 FROM prices WHERE symbol = ? AND id > ? LIMIT ?)",
+                                    (symbol, stopped[0] or 0, rules.cooldown)).fetchone()[0]
+            if since < rules.cooldown:
+                self.refuse(rules, "cooldown", symbol, f"risk: cooldown {rules.cooldown} prices: a stop filled on"
+                                                       f" {symbol} at {stopped[1]}; {rules.cooldown - since} more"
+                                                       f" {'price' if rules.cooldown - since == 1 else 'prices'} of it"
+                                                       " before a buy")
+
+    def positioned(self, rules, balances, base, quote, qty, price):
+        held = balances.get(base, Balance(base)).total
+        _, equity, unpriced = self.ledger._holdings(balances.values(), quote, {base: price})
+        if equity is None:
+            self.refuse(rules, "max-position", f"{base}/{quote}", f"risk: max position {share_text(rules.max_position)}:"
+                                                                  f" the equity has no value in {quote}"
+                                                                  f" ({', '.join(unpriced)} has no price)")
+        after = EXACT.multiply(EXACT.add(held, qty), price)
+        if equity <= 0 or after > equity * rules.max_position:
+            share = f"{float(after) / float(equity):.2%}" if equity > 0 else "all"
+            self.refuse(rules, "max-position", f"{base}/{quote}", f"risk: max position {share_text(rules.max_position)}:"
+                                                                  f" {base} would be {share} of equity {fmt(equity)}")
+
+    def refuse(self, rules, rule, symbol, message):
+        raise RiskRefused(message, rules.account_id, rule, symbol)
+
+    def stopped(self, order, trade):
+        """A stop filled order: a cooldown of its symbol starts, if the account has one."""
+        rules = self.rules(order.account_id)
+        if rules and rules.cooldown:
+            self.log(order.account_id, "cooldown", "cooldown", order.symbol, f"a stop filled {order.side}"
+                     f" {fmt(trade.qty)} {order.symbol} @ {fmt(trade.price)}: no buy of it for {rules.cooldown} prices",
+                     order.id)
+
+    # --- The drawdown: a halt when the account falls too far from its peak ---
+
+    def watch(self, result):
+        """After a price (tick's result) and its fills: each account with a max-drawdown rule is valued,
+        and halted once its growth index is that far below its peak; what that did goes in result."""
+        if self.watched is None:
+            self.watched = [Rules(*row) for row in self.db.execute(
+                f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE max_drawdown IS NOT NULL AND halted_at IS NULL")]
+            self.kept.update((rules.account_id, rules) for rules in self.watched)
+        for rules in self.watched:
+            if not rules.halted_at:
+                self.measure(rules, result)
+
+    def measure(self, rules, result):
+        account = self.ledger._account(rules.account_id)
+        equity = self.equity(account)
+        if equity is None:
+            return
+        if not rules.units:  # the first count: the index starts at 1
+            rules.units, rules.peak = repr(float(equity)), repr(1.0)
+            self.save(rules)
+            return
+        index, peak = float(equity) / float(rules.units), float(rules.peak)
+        if index > peak:
+            rules.peak = repr(index)
+            self.save(rules)
+        elif index <= peak * (1 - float(rules.max_drawdown)):
+            self.halt(rules, index / peak - 1, result)
+
+    def equity(self, account):
+        """The account's equity in its own currency at the latest prices, or None while a holding has none."""
+        return self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)[1]
+
+    def flowing(self, account_id, currency, amount):
+        """Before a deposit, withdrawal or reset of amount: it buys or sells units at the index it finds (as
+        stats counts it), so that money brought in or taken out is no gain and no drawdown."""
+        rules = self.rules(account_id)
+        if rules is None or not rules.units:
+            return
+        account = self.ledger._account(account_id)
+        equity, price = self.equity(account), self.ledger._price_in(currency, account.currency, {})[0]
+        if equity and equity > 0 and price is not None:
+            rules.units = repr(float(rules.units) * float(equity + amount * price) / float(equity))
+            self.save(rules)
+
+    def halt(self, rules, drawdown, result):
+        """Halt the account: its open buys cancelled (protective sells stay), new buys refused; with
+        flatten, every holding sold at the next price."""
+        rules.halted_at, rules.halt_drawdown = self.ledger._market_time()[0], repr(drawdown)
+        self.save(rules)
+        message = f"risk: halted at drawdown {drawdown:.2%} on {rules.halted_at}; risk --resume to trade again"
+        self.log(rules.account_id, "max-drawdown", "halted", None, message)
+        result["risk"].append(f"account {rules.account_id} {message[6:]}")
+        for order in self.ledger.orders(rules.account_id, open_only=True):
+            if order.side == "buy" or rules.flatten:
+                result["cancelled"].append(self.ledger._close(order, "CANCELLED", message))
+                self.log(rules.account_id, "max-drawdown", "cancelled", order.symbol, message, order.id)
+        if rules.flatten:
+            self.ledger._flatten(rules, message)
+
+    def resume(self, account_id):
+        """Lift a halt: buys are taken again, and the peak counts from the index now."""
+        rules = self.rules(account_id)
+        if rules is None or not rules.halted_at:
+            raise PaperError(f"account {account_id} is not halted")
+        equity = self.equity(self.ledger._account(account_id))
+        rules.halted_at = rules.halt_drawdown = None
+        if equity is not None and rules.units:
+            rules.peak = repr(float(equity) / float(rules.units))
+        self.save(rules)
+        self.log(account_id, "max-drawdown", "resumed", None, "resumed: the peak counts from here")
+        return rules
+
+    # --- The exchange's rules of a symbol ---
+
+    def symbol_rules(self, symbol):
+        """{tick_size, step_size, min_qty, min_notional} of symbol (None where there is no rule), or None."""
+        if symbol not in self.symbols:
+            row = self.db.execute(f"SELECT {', '.join(SYMBOL_RULES)} FROM symbols WHERE symbol = ?", (symbol,)
+                                  ).fetchone()
+            self.symbols[symbol] = None if row is None else dict(zip(SYMBOL_RULES, row))
+        return self.symbols[symbol]
+
+    def check_order(self, symbol, qty, prices):
+        """Refuse a qty or a price (limit, stop, or a trade's) that symbol's exchange rules do not take,
+        naming the filter and the nearest valid values."""
+        rules = self.symbol_rules(symbol)
+        if rules is None:
+            return
+        for price in prices:
+            if price is not None and rules["tick_size"]:
+                off_step("price", price, rules["tick_size"], symbol, "PRICE_FILTER tick size")
+        if rules["step_size"]:
+            off_step("qty", qty, rules["step_size"], symbol, "LOT_SIZE step size")
+        if rules["min_qty"] and qty < rules["min_qty"]:
+            raise PaperError(f"qty {fmt(qty)} is below {symbol}'s LOT_SIZE min qty {fmt(rules['min_qty'])}")
+        price = next((price for price in prices if price is not None), None)
+        if rules["min_notional"] and price is not None and qty * price < rules["min_notional"]:
+            raise PaperError(f"{fmt(qty)} x {fmt(price)} = {fmt(qty * price)} is below {symbol}'s NOTIONAL min notional"
+                             f" {fmt(rules['min_notional'])}")
+
+    def floor(self, symbol, qty):
+        """qty floored to symbol's step size, or to 8 decimal places where paper knows none."""
+        rules = self.symbol_rules(symbol)
+        step = rules and rules["step_size"] or Decimal("1e-8")
+        return qty - qty % step
+
+
+def off_step(what, value, step, symbol, name):
+    """Refuse value unless it is a whole multiple of step, naming the two nearest that are."""
+    below = value - value % step  # exact, as a division might not be
+    if below != value:
+        raise PaperError(f"{what} {fmt(value)} is not a multiple of {symbol}'s {name} {fmt(step)}: the nearest are"
+                         f" {fmt(below)} and {fmt(below + step)}")
 
 
 # --- Results: the equity curve, its statistics and its chart ---
@@ -3441,7 +3856,7 @@ def tick_text(result):
     lines += ended[:expired] + [trade_text(trade) for trade in result["fills"]] + ended[expired:]
     lines += [f"order {order.id} triggered: a limit order at {fmt(order.limit_price)} from the next price on"
               for order in result["triggered"]]
-    return "\n".join(lines)
+    return "\n".join(lines + result["risk"])
 
 
 def cmd_feed(ledger, args):
@@ -3494,7 +3909,7 @@ def fed_tick(ledger, source, line, row, allow_future):
 def fed_result(fed, result, as_json):
     """What a fed price did, counted in fed: [the lines that say what it did to orders], [] if nothing."""
     fed["recorded" if result["recorded"] else "skipped"] += 1
-    if not (result["fills"] or result["cancelled"] or result["triggered"]):
+    if not (result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]):
         return []
     for order in result["cancelled"]:
         fed["expired" if order.status == "EXPIRED" else "cancelled"].append(jsonable(order))
@@ -3664,6 +4079,43 @@ def read_text(path):
         raise PaperError(f"{path}: line {line} is not UTF-8 text") from None
 
 
+def cmd_risk(ledger, args):
+    """Set the account's rules (then show them), --clear them, --resume after a halt, list --events, or
+    show the rules, the halt state and the latest events."""
+    given = {name: getattr(args, name) for name in RULES if getattr(args, name) not in (None, False)}
+    if args.clear:
+        ledger.clear_risk(args.account_id)
+    elif args.resume:
+        ledger.resume(args.account_id)
+    elif given:
+        ledger.set_risk(args.account_id, **given)
+    events = ledger.risk_events(args.account_id, None if args.events else 10)
+    if args.events:
+        return events, table(events, "time rule action symbol detail", terminal_width(args), ("symbol", "rule")) \
+            if events else "No risk events."
+    rules, account = ledger.risk_rules(args.account_id), ledger.account(args.account_id, 0)
+    result = {"account_id": account.id, "rules": rules and {name: jsonable(getattr(rules, name)) for name in RULES},
+              "halted_at": rules and rules.halted_at, "events": events}
+    text = [f"Risk rules of {account.name} ({account.id[:8]}): {rules_text(rules) if rules else 'none'}",
+            "state: " + (f"HALTED at drawdown {float(rules.halt_drawdown):.2%} on {rules.halted_at}; risk --resume to"
+                         " trade again" if rules and rules.halted_at else "trading")]
+    if events:
+        text += ["", "Latest events:", table(events, "time rule action symbol detail", terminal_width(args),
+                                            ("symbol", "rule"))]
+    return result, "\n".join(text)
+
+
+def cmd_symbol(ledger, args):
+    given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
+    if given:
+        ledger.set_symbol(args.symbol, **given)
+    rules = ledger.symbol_rules(args.symbol)
+    if rules is None:
+        return {"symbol": args.symbol, "rules": None}, f"{args.symbol}: no exchange rules recorded"
+    return {"symbol": args.symbol, "rules": jsonable(rules)}, f"{args.symbol}: " + ", ".join(
+        f"{name.replace('_', ' ')} {fmt(value)}" for name, value in rules.items() if value is not None)
+
+
 def cmd_backup(ledger, args):
     size = ledger.backup(args.to)
     return {"database": ledger.path, "backup": args.to, "bytes": size}, f"copied {ledger.path} to {args.to}" \
@@ -3765,6 +4217,29 @@ OPTIONS = {  # option: its argparse keywords
     "from": {"type": argument_type(to_time), "dest": "start", "metavar": "TIME", "help": "with --delete: the first"
              " market time to remove"},
     "wide": {"action": "store_true", "help": "every column, however wide the terminal"},
+    **{name: {"type": argument_type(to_share, name.replace("-", " ")), "dest": name.replace("-", "_"), "metavar": "SHARE",
+              "help": help} for name, help in (
+        ("max-position", "no buy makes one symbol more than this share of equity (25%% or 0.25)"),
+        ("stop-loss", "a stop at entry price x (1 - SHARE) for every buy that gives none"),
+        ("take-profit", "a take-profit at entry price x (1 + SHARE) for every buy that gives none"),
+        ("trailing-stop", "a trailing stop SHARE below the market for every buy that gives none"),
+        ("risk-per-trade", "size buys with a stop loss and no qty to lose this share of equity at the stop"),
+        ("max-drawdown", "halt the account (cancel open buys, refuse new ones) this far below its peak"))},
+    "flatten": {"action": "store_true", "help": "with --max-drawdown: a halt also sells every holding at the next"
+                " price"},
+    "cooldown": {"type": argument_type(to_count, "cooldown"), "metavar": "N", "help": "after a stop fills on a"
+                 " symbol, refuse buys of it until N more of its prices are recorded"},
+    "max-open-positions": {"type": argument_type(to_count, "max open positions"), "metavar": "N",
+                           "help": "refuse a buy that opens a position in a new symbol while N are held"},
+    "clear": {"action": "store_true", "help": "remove every rule"},
+    "resume": {"action": "store_true", "help": "lift a drawdown halt: the peak counts from now"},
+    "events": {"action": "store_true", "help": "list every refusal and action of the rules, newest first"},
+    "symbol-name": {"type": argument_type(to_symbol), "metavar": "SYMBOL", "help": "BASE/QUOTE"},
+    **{name: {"type": argument_type(to_amount, name.replace("-", " ")), "dest": name.replace("-", "_"),
+              "help": help} for name, help in (
+        ("tick-size", "prices must be multiples of it (PRICE_FILTER)"),
+        ("step-size", "quantities must be multiples of it (LOT_SIZE)"), ("min-qty", "the least qty (LOT_SIZE)"),
+        ("min-notional", "the least qty x price (NOTIONAL)"))},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
@@ -3775,7 +4250,8 @@ OPTIONS = {  # option: its argparse keywords
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
-         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "report-output": "--output"}  # are not the flags: each --name otherwise
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
+         "report-output": "--output"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -3805,6 +4281,11 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
+    "risk": ("set, show or clear an account's risk rules; resume after a halt; list what they did",
+             "account-id! max-position stop-loss take-profit trailing-stop risk-per-trade max-drawdown flatten"
+             " cooldown max-open-positions clear resume events wide", cmd_risk),
+    "symbol": ("record or show a symbol's exchange rules: tick size, step size, min qty, min notional",
+               "symbol-name tick-size step-size min-qty min-notional", cmd_symbol),
     "trades": ("list an account's round trips (flat to flat) with their P&L", "account-id! prices-symbol csv wide",
                cmd_trades),
     "report": ("write an account's results as one self-contained HTML page", "account-id! quote report-output",
@@ -3947,7 +4428,14 @@ def check_order_usage(args):
         to_order(args.side, args.symbol, args.qty, args.limit_price, args.fee_rate, args.type, args.stop_price)
 
 
+def check_risk_usage(args):
+    changes = [name for name in RULES if getattr(args, name) not in (None, False)]
+    if sum(map(bool, (changes, args.clear, args.resume, args.events))) > 1:
+        raise PaperError("give rules to set, --clear, --resume or --events: one of them")
+
+
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
+         "risk": check_risk_usage,
          "prices": check_prices_usage, "order": check_order_usage,
          "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close)}
 
