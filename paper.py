@@ -2040,14 +2040,28 @@ class Ledger:
 
     def report(self, account_id, quote=None, sections=()):
         """The account's results as one self-contained HTML page (README, Results): its stats, chart, round
-        trips, monthly returns and worst drawdowns, from one pass over the curve; then sections [(title,
-        rows)], each row a dict, as tables (a risk manager's rules and events, say)."""
+        trips, monthly returns and worst drawdowns, from one pass over the curve; its risk rules and events
+        when there are any; then sections [(title, rows)] of the caller's, each row a dict, as tables."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
             figure = self._figure(account, self._quote(account, quote))
             traded = self._traded(account, figure.curve.first_id, figure.curve.last_id)
+            risk = self._risk_sections(account)
         stats = summary(figure.quote, figure.curve.performance, *traded)
-        return report_html(account, stats, figure, sections)
+        return report_html(account, stats, figure, [*risk, *sections])
+
+    def _risk_sections(self, account):
+        """The report's sections of the account's risk rules and of what they did (oldest first), when there
+        are any."""
+        rules, sections = self.risk.rules(account.id), []
+        if rules:
+            halted = f"halted at drawdown {float(rules.halt_drawdown):.2%} on {rules.halted_at}" if rules.halted_at \
+                else "trading"
+            sections.append(("Risk rules", [{"rules": rules_text(rules), "state": halted}]))
+        events = [dict(zip(("time", "rule", "action", "symbol", "detail"), row)) for row in self.db.execute(
+            "SELECT time, rule, action, symbol, detail FROM risk_events WHERE account_id = ? ORDER BY id",
+            (account.id,))]
+        return sections + ([("Risk events", events)] if events else [])
 
     def round_trips(self, account_id, symbol=None):
         """The account's round trips (README, Results), each symbol's from a flat position back to flat: the

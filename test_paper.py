@@ -3279,3 +3279,13 @@ def test_a_report_of_round_trips_with_sections_of_its_own(run, db, tmp_path):
     empty = ok(run("init")).strip()
     parts = html_parts(ok(run("report", "--account-id", empty, "--output", "-")))
     assert parts["stats"]["Max. drawdown [%]"] == "n/a" and len(parts["tables"]) == 0
+
+
+def test_the_report_shows_the_risk_rules_and_what_they_did(run):
+    acct = hand_worked_account(run)
+    ok(run("risk", "--account-id", acct, "--max-position", "25%", "--cooldown", "3"))
+    parts = html_parts(ok(run("report", "--account-id", acct, "--output", "-")))
+    assert parts["h2"][-2:] == ["Risk rules", "Risk events"]
+    rules, events = parts["tables"][-2:]
+    assert rules == [["rules", "state"], ["max position 25%, cooldown 3 prices", "trading"]]
+    assert events[0] == ["time", "rule", "action", "symbol", "detail"] and [row[2] for row in events[1:]] == ["set"]
