@@ -2113,24 +2113,26 @@ class Ledger:
         return figure
 
     def _price_panel(self, symbol, start, curve, latest, trips):
-        """(symbol, Columns of its closes in view, its first close in view, its round trips in view)."""
-        from bisect import bisect_right
+        """(symbol, Columns of its closes in view, its first close in view, its round trips in view). SQLite
+        finds each column's lowest and highest close through the (symbol, time) index: no row of a million
+        passes through Python (a bare column takes the row of min() or max())."""
         first, last, begin = curve.performance.first, curve.last, curve.performance.start
-        closes, first_close = Columns(first, last), None
-        # A close's column by its market time's text (they sort as the times do): no seconds() for every row.
-        bounds = [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(timespec="microseconds") + "Z"
-                  for column in range(1, COLUMNS)] if closes.scale else []
-        for time, close in self.db.execute("SELECT time, +close FROM prices WHERE symbol = ? AND id > ? AND time"
-                                           " BETWEEN ? AND ? ORDER BY time", (symbol, start, begin, latest)):
-            height = float(close)
-            closes.add(time, height, bisect_right(bounds, time))  # kept with its time's text, for now
-            first_close = first_close or height
-        for column in closes.columns.values():
-            column[0], column[2] = seconds(column[0]), seconds(column[2])
+        closes = Columns(first, last)
+        bounds = [begin] + [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(
+            timespec="microseconds") + "Z" for column in range(1, COLUMNS)] if closes.scale else [begin]
+        for column, (since, until) in enumerate(zip(bounds, bounds[1:] + [latest])):
+            for way in ("min", "max"):
+                time, close = self.db.execute(
+                    f"SELECT time, {way}(CAST(close AS REAL)) FROM prices WHERE symbol = ? AND time >= ? AND time"
+                    f" {'<=' if until == latest else '<'} ? AND id > ?", (symbol, since, until, start)).fetchone()
+                if time is not None:
+                    closes.add(seconds(time), close, column)
+        first_close = self.db.execute("SELECT CAST(close AS REAL) FROM prices WHERE symbol = ? AND time >= ? AND"
+                                      " id > ? ORDER BY time LIMIT 1", (symbol, begin, start)).fetchone()
         shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
                  and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
                  and seconds(trip["entry_time"]) <= last]
-        return symbol, closes, first_close, shown
+        return symbol, closes, first_close and first_close[0], shown
 
 
 class Mismatches:
