@@ -1698,7 +1698,7 @@ class Ledger:
         latest = self._latest_price(f"{currency}/{quote}")
         return (None, None) if latest is None else (latest[-1], latest[1])
 
-    def _realized(self, account_id, since_reset=True):
+    def _realized(self, account_id, since_reset=True, trips=None):
         """Realised P&L by average cost since the latest reset (or since the account opened): the books
         {symbol: [held, cost, realised]} and each sell's [(trade id, realised)].
 
@@ -1706,26 +1706,31 @@ class Ledger:
         average cost of what it sold. A position never holds more BASE than the account does: coins that
         leave another way (sold through another quote, withdrawn, reset) take their average cost with them
         and realise nothing, and coins sold beyond the position cost their sale price (they realise only
-        their fee). Exact to 100 digits.
+        their fee). Exact to 100 digits. trips (a RoundTrips), if given, follows each book as it goes.
         """
         books, closed, counted = {}, [], set()
         after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0] \
             if since_reset else 0
         rows = self.db.execute(  # only the rows that can take coins out (the transactions_out index)
-            "SELECT t.currency, +t.balance_after, r.id, r.symbol, r.side, +r.qty, +r.price, +r.fee FROM transactions t"
+            "SELECT t.currency, +t.balance_after, r.id, r.symbol, r.side, +r.qty, +r.price, +r.fee, t.price_id"
+            " FROM transactions t"
             " LEFT JOIN trades r ON r.id = t.trade_id AND r.id > ? WHERE t.account_id = ? AND (t.trade_id IS NOT NULL"
             " OR t.transaction_type IN ('WITHDRAWAL', 'RESET')) ORDER BY t.id", (after_trade, account_id))
         bases = set()  # the BASE of each book: only a row of one of them can cap a position
         with localcontext(ROUNDED):  # +column: text, made a Decimal only where it counts (a long history)
-            for currency, held_after, trade_id, symbol, side, qty, price, fee in rows:
+            for currency, held_after, trade_id, symbol, side, qty, price, fee, price_id in rows:
                 if trade_id is not None and trade_id not in counted:  # the trade's first leg
                     counted.add(trade_id)
                     bases.add(symbol.partition("/")[0])
                     realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, Decimal(qty),
                                           Decimal(price), Decimal(fee))
                     closed += [] if realized is None else [(trade_id, realized)]
+                    if trips is not None:
+                        trips.traded(price_id, symbol, side, Decimal(qty), Decimal(price), realized, books[symbol])
                 if currency in bases:
                     cap_positions(books, currency, Decimal(held_after))
+                    if trips is not None:
+                        trips.left(price_id, currency, books)
         return books, closed
 
     # --- Checks ---
@@ -1995,14 +2000,20 @@ class Ledger:
             for price_id, time, equity, flow, exposed in self._curve(account, quote):
                 performance.add(time, equity, flow, exposed)
                 first, last = first or price_id, price_id
-            trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
-            closed = self._realized(account.id, since_reset=False)[1]
-            held = {symbol for _, symbol, _ in trades}
-            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
-                                    " LIMIT 1", (*held, first, last)).fetchone()
-                    for way in ("", "DESC")] if len(held) == 1 and first else []
-            hold = hold if None not in hold else []  # its first close and its last, over the curve
-        return summary(quote, performance, trades, closed, hold)
+            traded = self._traded(account, first, last)
+        return summary(quote, performance, *traded)
+
+    def _traded(self, account, first, last):
+        """What summary takes beside the curve's Performance: the account's trades [(id, symbol, fee)], the
+        realised P&L of each sale [(trade id, P&L)], and the first and last close (price ids first to last,
+        the curve's) of the one symbol it traded, for buy and hold."""
+        trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
+        closed = self._realized(account.id, since_reset=False)[1]
+        held = {symbol for _, symbol, _ in trades}
+        hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
+                                " LIMIT 1", (*held, first, last)).fetchone()
+                for way in ("", "DESC")] if len(held) == 1 and first else []
+        return trades, closed, hold if None not in hold else []  # its first close and its last, over the curve
 
     def no_points(self, account_id, quote=None):
         """Why the account's curve has no point (in quote): one line that says what to do."""
@@ -2017,24 +2028,111 @@ class Ledger:
                     f" {unpriced[0]}/{quote} prices, or value in another currency with --quote")
         return f"no price since the account opened gives every holding a value in {quote}"
 
-    def chart(self, account_id, quote=None):
-        """The equity curve as an SVG document: the line over market time, the drawdown below it, a marker
-        for each buy and sell, axes, and a title with the account's name, return and max drawdown."""
+    def chart(self, account_id, quote=None, percent=False, log=False):
+        """The equity curve as an SVG document (README, Results), in the account's own currency unless quote
+        says otherwise: the equity (the return in % if percent) with buy and hold, on a log scale if log; the
+        drawdown; the close of up to three traded symbols with each round trip on it; a legend, dated axes,
+        and a title with the name, return and max drawdown."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            quote = self._quote(account, quote)
-            points = list(self._curve(account, quote))
-            trades = [(seconds(time), side) for time, side in self.db.execute(
-                "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
-                " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
-        curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-        indexes = growth(curve)
-        falls = drawdowns(indexes)
-        done = performance(curve, indexes, falls)
-        name = account.name if len(account.name) <= 60 else account.name[:59] + "…"  # the figures stay in view
-        title = (f"{name}: return {ratio_text(done['return'], '+.2%')}, max drawdown"
-                 f" {ratio_text(done['max_drawdown'], '.2%')} ({quote})")
-        return svg_chart(title, [(moment, equity, fall) for (moment, equity, _), fall in zip(curve, falls)], trades)
+            figure = self._figure(account, self._quote(account, quote), percent)
+        return svg_chart(figure, log)
+
+    def report(self, account_id, quote=None, sections=()):
+        """The account's results as one self-contained HTML page (README, Results): its stats, chart, round
+        trips, monthly returns and worst drawdowns, from one pass over the curve; its risk rules and events
+        when there are any; then sections [(title, rows)] of the caller's, each row a dict, as tables."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            figure = self._figure(account, self._quote(account, quote))
+            traded = self._traded(account, figure.curve.first_id, figure.curve.last_id)
+            risk = self._risk_sections(account)
+        stats = summary(figure.quote, figure.curve.performance, *traded)
+        return report_html(account, stats, figure, [*risk, *sections])
+
+    def _risk_sections(self, account):
+        """The report's sections of the account's risk rules and of what they did (oldest first), when there
+        are any."""
+        rules, sections = self.risk.rules(account.id), []
+        if rules:
+            halted = f"halted at drawdown {float(rules.halt_drawdown):.2%} on {rules.halted_at}" if rules.halted_at \
+                else "trading"
+            sections.append(("Risk rules", [{"rules": rules_text(rules), "state": halted}]))
+        events = [dict(zip(("time", "rule", "action", "symbol", "detail"), row)) for row in self.db.execute(
+            "SELECT time, rule, action, symbol, detail FROM risk_events WHERE account_id = ? ORDER BY id",
+            (account.id,))]
+        return sections + ([("Risk events", events)] if events else [])
+
+    def round_trips(self, account_id, symbol=None):
+        """The account's round trips (README, Results), each symbol's from a flat position back to flat: the
+        closed ones in the order they closed, then the open ones by symbol, valued at the latest close.
+        [{"symbol", "status", "entry_time", "exit_time", "qty", "entry_price", "exit_price", "pnl", "return",
+        "duration", "fills"}]."""
+        symbol = None if symbol is None else to_symbol(symbol)
+        with self._transaction("BEGIN"):
+            trips = self._round_trips(self._account(account_id))
+        return [trip for trip in trips if symbol in (None, trip["symbol"])]
+
+    def _round_trips(self, account):
+        trips = RoundTrips()
+        self._realized(account.id, since_reset=False, trips=trips)
+        going = [trips.going[symbol] for symbol in sorted(trips.going)]
+        times = self._times({trip[key] for trip in trips.done + going for key in ("entry", "exit")} - {None})
+        return [round_trip(trip, times) for trip in trips.done] + [
+            round_trip(trip, times, self._latest_price(trip["symbol"])) for trip in going]
+
+    def _times(self, price_ids):
+        """{price id: its market time}."""
+        ids, times = sorted(price_ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            times.update(self.db.execute(f"SELECT id, time FROM prices WHERE id IN ({', '.join('?' * len(chunk))})",
+                                         chunk))
+        return times
+
+    def _figure(self, account, quote, percent=False):
+        """What the chart draws and the report tabulates, from one pass over the curve: a Figure. Its time
+        runs from the curve's first point to the latest price recorded; its panels are the three symbols the
+        account traded most in it."""
+        start = account.price_id or 0
+        latest = self.db.execute("SELECT max(time) FROM prices WHERE id > ?", (start,)).fetchone()[0]
+        curve = Curve(seconds(latest) if latest else 0.0, percent)
+        for point in self._curve(account, quote):
+            curve.add(*point)
+        figure = Figure(account.name, quote, curve.finish(), self._round_trips(account))
+        if not curve.performance.points:
+            figure.empty = self.no_points(account.id, quote)
+            return figure
+        traded = [symbol for symbol, in self.db.execute(
+            "SELECT symbol FROM trades WHERE account_id = ? AND ifnull(price_id, 0) >= ? GROUP BY symbol"
+            " ORDER BY count(*) DESC, symbol", (account.id, start))]
+        for symbol in traded[:3]:
+            panel = self._price_panel(symbol, start, curve, latest, figure.trips)
+            figure.panels += [panel] if panel[1].columns or panel[3] else []
+        figure.hidden = traded[3:]
+        return figure
+
+    def _price_panel(self, symbol, start, curve, latest, trips):
+        """(symbol, Columns of its closes in view, its first close in view, its round trips in view). SQLite
+        finds each column's lowest and highest close through the (symbol, time) index: no row of a million
+        passes through Python (a bare column takes the row of min() or max())."""
+        first, last, begin = curve.performance.first, curve.last, curve.performance.start
+        closes = Columns(first, last)
+        bounds = [begin] + [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(
+            timespec="microseconds") + "Z" for column in range(1, COLUMNS)] if closes.scale else [begin]
+        for column, (since, until) in enumerate(zip(bounds, bounds[1:] + [latest])):
+            for way in ("min", "max"):
+                time, close = self.db.execute(
+                    f"SELECT time, {way}(CAST(close AS REAL)) FROM prices WHERE symbol = ? AND time >= ? AND time"
+                    f" {'<=' if until == latest else '<'} ? AND id > ?", (symbol, since, until, start)).fetchone()
+                if time is not None:
+                    closes.add(seconds(time), close, column)
+        first_close = self.db.execute("SELECT CAST(close AS REAL) FROM prices WHERE symbol = ? AND time >= ? AND"
+                                      " id > ? ORDER BY time LIMIT 1", (symbol, begin, start)).fetchone()
+        shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
+                 and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
+                 and seconds(trip["entry_time"]) <= last]
+        return symbol, closes, first_close and first_close[0], shown
 
 
 class Mismatches:
@@ -2453,64 +2551,6 @@ def ratio_text(value, spec):
     return "n/a" if value is None else format(value, spec)
 
 
-WIDTH, HEIGHT, LEFT, RIGHT = 900, 500, 80, 860  # the chart, and the plot's x range (amounts left of it)
-EQUITY_Y, DRAWDOWN_Y = (40, 364), (384, 466)  # the panels' top and bottom
-# Date label steps in seconds, each at most twice the one before: any span of 8 minutes or more gets 4-8 labels.
-TIME_STEPS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
-              14 * DAY, 28 * DAY, 56 * DAY, 91 * DAY, 182 * DAY, 364 * DAY)
-
-
-def svg_chart(title, points, trades):
-    """An SVG of points [(seconds, equity, drawdown)] and trades [(seconds, side)] under a title: the
-    same data gives the same bytes (every number goes through a format spec); no script inside."""
-    title = "".join(char if char.isprintable() or ord(char) in JOINERS else " " for char in title).replace(
-        "&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # XML refuses control characters, even escaped
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
-           f' font-family="sans-serif" font-size="11">', f"<title>{title}</title>",
-           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
-           f'<text class="title" x="{LEFT}" y="24" font-size="15" font-weight="bold">{title}</text>']
-    if not points:
-        return "\n".join(svg + [f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle">no equity points'
-                                f"</text>", "</svg>\n"])
-    times = [moment for moment, _, _ in points]
-    first, last = min(times), max(times)
-    x_start, x_scale = (LEFT, (RIGHT - LEFT) / (last - first)) if last > first else ((LEFT + RIGHT) / 2, 0)
-    xs = [f"{x_start + (moment - first) * x_scale:.1f}" for moment in times]
-    step, bottom, top = amount_ticks(min(equity for _, equity, _ in points), max(equity for _, equity, _ in points))
-    y_scale = (EQUITY_Y[1] - EQUITY_Y[0]) / float((top - bottom) * step)
-    ys = [EQUITY_Y[1] - (float(equity) - float(bottom * step)) * y_scale for _, equity, _ in points]
-    deepest = min(fall for _, _, fall in points)
-    depth = -deepest if deepest < 0 else 0.01  # an account that never fell still gets a scale
-    area = " ".join(f"{x},{DRAWDOWN_Y[0] - fall * (DRAWDOWN_Y[1] - DRAWDOWN_Y[0]) / depth:.1f}"
-                    for x, (_, _, fall) in zip(xs, points))
-    grid, labels = chart_axes(step, bottom, top, first, last, x_start, x_scale, depth)
-    markers = trade_markers(trades, times, ys, x_start, x_scale)
-    svg += [f'<path class="grid" d="{"".join(grid)}" stroke="#e6e6e6" fill="none"/>'] + [
-        f'<rect x="{LEFT}" y="{top_y}" width="{RIGHT - LEFT}" height="{bottom_y - top_y}" stroke="#999" fill="none"/>'
-        for top_y, bottom_y in (EQUITY_Y, DRAWDOWN_Y)] + [
-        f'<polygon class="drawdown" points="{xs[0]},{DRAWDOWN_Y[0]} {area} {xs[-1]},{DRAWDOWN_Y[0]}" fill="#cf222e"'
-        ' fill-opacity=".3" stroke="#cf222e" stroke-width=".5"/>',
-        '<polyline class="equity" points="' + " ".join(f"{x},{y:.1f}" for x, y in zip(xs, ys)) + '" fill="none"'
-        ' stroke="#0969da" stroke-width="1.5" stroke-linejoin="round"/>']
-    if len(points) == 1:
-        svg.append(f'<circle class="dot" cx="{xs[0]}" cy="{ys[0]:.1f}" r="3" fill="#0969da"/>')
-    return "\n".join(svg + ['<g fill="#1a7f37" stroke="#fff" stroke-width=".5">', *markers["buy"], "</g>",
-                            '<g fill="#cf222e" stroke="#fff" stroke-width=".5">', *markers["sell"], "</g>",
-                            '<g fill="#333">', *labels, "</g>", "</svg>\n"])
-
-
-def trade_markers(trades, times, ys, x_start, x_scale):
-    """{side: [a triangle for each trade]}, each on the equity of the last point at or before it: up and
-    green for a buy, down and red for a sell."""
-    from bisect import bisect_right
-    markers, first, last = {"buy": [], "sell": []}, min(times), max(times)
-    for moment, side in trades:
-        x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
-        markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
-                             f'<path class="sell" d="M{x:.1f},{y + 5:.1f}l4.5,-8h-9z"/>')
-    return markers
-
-
 def amount_ticks(low, high):
     """The amount axis: (step, bottom, top), ticks at bottom x step to top x step. The smallest 1, 2 or 5
     x 10^k step that covers low to high in at most 6 ticks; if that leaves only 3, the step below it.
@@ -2527,26 +2567,806 @@ def amount_ticks(low, high):
     return smaller if top - bottom < 3 else (step, bottom, top)
 
 
-def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
-    """The grid lines (one path) and the labels: amounts on the left, 0% and the deepest drawdown, and
-    4-8 UTC dates at whole multiples of a step ('%Y-%m-%d' from a day up)."""
-    grid, labels, intervals, places = [], [], int(top - bottom), max(0, -step.as_tuple().exponent)
-    for index in range(intervals + 1):
-        y = EQUITY_Y[1] - index * (EQUITY_Y[1] - EQUITY_Y[0]) / intervals
-        grid.append(f"M{LEFT},{y:.1f}H{RIGHT}")
-        labels.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{(bottom + index) * step:,.{places}f}'
-                      "</text>")
-    steps = iter(TIME_STEPS)
-    time_step = next(steps)
-    while last // time_step + first // -time_step >= 8:  # floor(last / step) - ceil(first / step): labels less one
-        time_step = next(steps, time_step * 2)
-    for moment in range(int(-(first // -time_step) * time_step), int(last) + 1, int(time_step)) or [first]:
-        x = x_start + (moment - first) * x_scale
-        grid.append(f"M{x:.1f},{EQUITY_Y[0]}V{EQUITY_Y[1]}M{x:.1f},{DRAWDOWN_Y[0]}V{DRAWDOWN_Y[1]}")
-        labels.append(f'<text x="{x:.1f}" y="{DRAWDOWN_Y[1] + 16}" text-anchor="middle">'
-                      f'{time.strftime("%Y-%m-%d" if time_step >= DAY else "%m-%d %H:%M", time.gmtime(moment))}</text>')
-    return grid, labels + [f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[0] + 4}" text-anchor="end">0%</text>',
-                           f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[1]}" text-anchor="end">{-depth:.2%}</text>']
+def time_text(time):
+    """A market time as tables show it: '2026-11-25 14:00:00' (UTC), with its microseconds only if it has any."""
+    if time is None:
+        return None
+    return time[:10] + " " + time[11:19] + ("" if time[20:26] == "000000" else time[19:26])
+
+
+# --- Results: round trips ---
+
+class RoundTrips:
+    """Each symbol's round trips, followed through Ledger._realized's walk by average cost (the rule of
+    book_trade, never a second one): a trip opens when a buy finds its symbol's book flat and closes when
+    the book is flat again, whether a sell emptied it or its coins left another way (withdrawn, reset, sold
+    through another quote: cap_positions). A sell that finds the book flat (coins that came by deposit,
+    which have no entry price) is in no trip."""
+
+    def __init__(self):
+        self.held = {}  # symbol: what its book held when last seen, to tell what a sell or a cap took out
+        self.going = {}  # symbol: its trip in progress
+        self.done = []  # the closed trips, in the order they closed
+
+    def traded(self, price_id, symbol, side, qty, price, realized, book):
+        """A trade on symbol's book, after book_trade, which returned realized."""
+        before, self.held[symbol] = self.held.get(symbol, ZERO), book[0]
+        trip = self.going.get(symbol)
+        if side == "buy":
+            if trip is None:
+                trip = self.going[symbol] = {"symbol": symbol, "entry": price_id, "exit": None, "closed": False,
+                                             "book": book, "most": ZERO, "bought": ZERO, "paid": ZERO, "sold": ZERO,
+                                             "got": ZERO, "pnl": ZERO, "fills": 0}
+            trip["bought"], trip["paid"] = trip["bought"] + qty, trip["paid"] + qty * price
+            trip["most"] = max(trip["most"], book[0])
+        elif trip is None:
+            return
+        else:
+            part = before - book[0]  # what the book held of what was sold: the rest realises only its fee
+            trip["sold"], trip["got"] = trip["sold"] + part, trip["got"] + part * price
+            trip["pnl"] += realized.quantize(Decimal("1e-18"), context=ROUNDED)  # as stats counts each sale
+        trip["fills"] += 1
+        if not book[0]:
+            self.close(symbol, price_id)
+
+    def left(self, price_id, currency, books):
+        """After cap_positions for currency: a book it emptied ends its trip there."""
+        for symbol, book in books.items():
+            if book[0] != self.held.get(symbol, ZERO) and symbol.startswith(f"{currency}/"):
+                self.held[symbol] = book[0]
+                if not book[0] and symbol in self.going:
+                    self.close(symbol, price_id)
+
+    def close(self, symbol, price_id):
+        trip = self.going.pop(symbol)
+        trip["exit"], trip["closed"] = price_id, True
+        self.done.append(trip)
+
+
+def round_trip(trip, times, latest=None):
+    """A trip RoundTrips followed as round_trips gives it. An open one counts what it still holds as sold at
+    its symbol's latest close (latest: (id, time, open, high, low, close)) by book_trade with no fee."""
+    pnl, sold, got, exit_time = trip["pnl"], trip["sold"], trip["got"], times.get(trip["exit"])
+    with localcontext(ROUNDED):
+        if not trip["closed"] and latest is None:  # never priced: nothing to value it at
+            pnl = exit_time = None
+        elif not trip["closed"]:
+            held, close = trip["book"][0], Decimal(latest[-1])
+            pnl += book_trade([held, trip["book"][1], ZERO], "sell", held, close, ZERO).quantize(Decimal("1e-18"))
+            sold, got, exit_time = sold + held, got + held * close, latest[1]
+        entry_time = times.get(trip["entry"])
+        return {"symbol": trip["symbol"], "status": "CLOSED" if trip["closed"] else "OPEN", "entry_time": entry_time,
+                "exit_time": exit_time, "qty": trip["most"], "entry_price": average_price(trip["paid"], trip["bought"]),
+                "exit_price": average_price(got, sold) if pnl is not None else None,
+                "pnl": None if pnl is None else Decimal(fmt(pnl)),
+                "return": float(pnl) / float(trip["paid"]) if pnl is not None and trip["paid"] else None,
+                "duration": seconds(exit_time) - seconds(entry_time) if entry_time and exit_time else None,
+                "fills": trip["fills"]}
+
+
+def average_price(value, qty):
+    """value / qty, rounded half-even to 18 decimal places like P&L; None without a qty."""
+    return Decimal(fmt(ROUNDED.divide(value, qty).quantize(Decimal("1e-18"), context=ROUNDED))) if qty else None
+
+
+# --- Results: the chart and the report ---
+
+COLUMNS = 560  # a line keeps at most two points per column, and the narrowest plot is this many units wide
+
+
+class Columns:
+    """A line kept as at most two points per column of the plot, its lowest and its highest (in time
+    order), from points given one at a time: a million points draw as a thousand, and look the same."""
+
+    def __init__(self, first, last):
+        self.first, self.scale = first, (COLUMNS - 1e-6) / (last - first) if last > first else 0.0
+        self.columns = {}  # column: [moment, height] of its lowest point, then of its highest
+
+    def add(self, moment, height, column=None):
+        """A point at moment (seconds), drawn at height (a float); column, if its column is known already."""
+        if column is None:
+            column = int((moment - self.first) * self.scale)
+        kept = self.columns.get(column)
+        if kept is None:
+            self.columns[column] = [moment, height, moment, height]
+        elif height < kept[1]:
+            kept[0], kept[1] = moment, height
+        elif height > kept[3]:
+            kept[2], kept[3] = moment, height
+
+    def points(self):
+        """[(moment, height)], at most two a column, in time order."""
+        drawn = []
+        for column in sorted(self.columns):
+            low_time, low, high_time, high = self.columns[column]
+            if (low_time, low) == (high_time, high):
+                drawn.append((low_time, low))
+            else:
+                drawn += [(low_time, low), (high_time, high)] if low_time <= high_time else \
+                    [(high_time, high), (low_time, low)]
+        return drawn
+
+    def extremes(self):
+        """[lowest height, highest height], or [] without a point."""
+        kept = self.columns.values()
+        return [min(column[1] for column in kept), max(column[3] for column in kept)] if kept else []
+
+
+class Curve:
+    """An equity curve read once, point by point (Ledger._curve's points, in market time): its Performance
+    (the growth, the drawdown, what stats reports), and what its chart draws and its report tabulates, in
+    memory that does not grow with the curve."""
+
+    def __init__(self, last, percent=False):
+        self.last, self.percent = last, percent  # last: the latest market time (seconds) the chart shows
+        self.performance = Performance()
+        self.first_id = self.last_id = None  # the price ids of the first and the last point
+        self.line = self.falls = None  # Columns of the equity (or the growth index) and of the drawdown
+        self.flows = {}  # (column, +1 or -1): (moment, height) of a point where money came in or went out
+        self.months, self.month = [], None  # [month 'YYYY-MM', the growth index at its last point]; the latest
+        self.worst = []  # the five deepest drawdowns: [depth, start, bottom, recovery], market times
+        self.falling, self.peak_time = None, None  # the drawdown in progress; the time of the last peak
+
+    def add(self, price_id, time, equity, flow, exposed):
+        """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
+        performance, first = self.performance, self.line is None
+        fall = performance.add(time, equity, flow, exposed)
+        if first:
+            self.first_id, self.peak_time = price_id, time
+            self.line, self.falls = Columns(performance.first, self.last), Columns(performance.first, self.last)
+        moment, index, self.last_id = performance.last, performance.index, price_id
+        height, column = index if self.percent else float(equity), int((moment - performance.first) * self.line.scale)
+        if flow and not first:  # money in or out: one mark of each kind a column is enough to explain a jump
+            self.flows[column, 1 if flow > 0 else -1] = moment, height
+        self.line.add(moment, height, column)
+        self.falls.add(moment, fall, column)
+        if time[:7] == self.month:
+            self.months[-1][1] = index
+        else:
+            self.month = time[:7]
+            self.months.append([self.month, index])
+        if fall < 0 and (self.falling is None or fall < self.falling[0]) or fall == 0 and self.falling is not None:
+            self.follow_drawdown(time, fall)  # a new drawdown, a deeper one, or the end of one
+        elif fall == 0:
+            self.peak_time = time
+
+    def follow_drawdown(self, time, fall):
+        """A drawdown starts at the last peak before a fall, bottoms at its deepest point and ends when the
+        index is back at the peak (as Performance measures its duration)."""
+        if fall < 0:
+            if self.falling is None:
+                self.falling = [fall, self.peak_time, time, None]
+            elif fall < self.falling[0]:
+                self.falling[0], self.falling[2] = fall, time
+            return
+        if self.falling is not None:
+            self.falling[3] = time
+            self.keep_drawdown()
+        self.peak_time = time
+
+    def keep_drawdown(self):
+        self.worst.append(self.falling)
+        self.worst.sort(key=lambda drawdown: (drawdown[0], drawdown[1]))
+        del self.worst[5:]
+        self.falling = None
+
+    def finish(self):
+        """After the last point: a drawdown still going on counts, unrecovered."""
+        if self.falling is not None:
+            self.keep_drawdown()
+        return self
+
+
+class Figure:
+    """What a chart draws, and the report shows beside it (Ledger._figure makes one)."""
+
+    def __init__(self, name, quote, curve, trips):
+        self.name, self.quote, self.curve, self.trips = name, quote, curve, trips  # trips: round_trips' dicts
+        self.panels = []  # (symbol, Columns of its closes, its first close in view, its round trips)
+        self.hidden = []  # traded symbols beyond the three that get a panel
+        self.empty = None  # without a point: why, and what to do
+
+
+class Axis:
+    """A panel's vertical scale: heights from low to high drawn from its bottom to its top (their log10 if
+    log), with its ticks [(height, label)]."""
+
+    def __init__(self, label, size, ticks, low, high, log=False):
+        self.label, self.size, self.ticks, self.log = label, size, ticks, log
+        self.low, self.high = (math.log10(low), math.log10(high)) if log else (low, high)
+        self.top = self.bottom = 0  # placed by svg_chart
+
+    def y(self, height):
+        if self.log:  # nothing at or below zero has a place on a log scale: it sits at the bottom
+            height = math.log10(height) if height > 0 else self.low
+        return self.bottom - (height - self.low) / (self.high - self.low) * (self.bottom - self.top)
+
+
+CHART_WIDTH, TEXT, SMALL, TITLE = 720, 13, 12, 15  # viewBox units: shown 600 to 1,600 px wide, text is 11 to 29 px
+RIGHT = CHART_WIDTH - 24  # the plots' right edge (a time label centred on it stays in view)
+COLOURS = {"equity": "#0969da", "hold": "#8c959f", "drawdown": "#cf222e", "close": "#57606a", "gain": "#1a7f37",
+           "loss": "#cf222e", "even": "#8c959f", "deposit": "#8250df", "withdrawal": "#bc4c00"}
+
+
+def svg_chart(figure, log=False):
+    """An SVG of a Figure that scales to its container (viewBox, width 100%): the same figure gives the same
+    bytes (every number goes through a format spec); no script inside."""
+    curve, title = figure.curve, chart_title(figure)
+    if not curve.performance.points:
+        return empty_chart(title, figure.empty)
+    first = curve.performance.first
+    axes = [equity_axis(figure, log), drawdown_axis(curve)] + [price_axis(panel) for panel in figure.panels]
+    left = min(max(max(text_width(label, TEXT) for axis in axes for _, label in axis.ticks) + 12, 44), 160)
+    legend, top = chart_legend(figure, log)
+    for axis in axes:
+        axis.top, axis.bottom, top = top + 20, top + 20 + axis.size, top + 20 + axis.size
+    height = top + (58 if figure.hidden else 42)
+    span = curve.last - first
+    scale = (RIGHT - left) / span if span > 0 else 0.0
+    x_start = left if span > 0 else (left + RIGHT) / 2
+
+    def x(moment):
+        return x_start + (moment - first) * scale
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
+           f' font-family="sans-serif" font-size="{TEXT}">', title[0], trip_markers(),
+           f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1], *legend]
+    ticks, context = time_ticks(first, curve.last)
+    grid = [f"M{left},{axis.y(value):.1f}H{RIGHT}" for axis in axes for value, _ in axis.ticks]
+    grid += [f"M{x(moment):.1f},{axis.top}V{axis.bottom}" for moment, _, _ in ticks for axis in axes]
+    svg.append(f'<path class="grid" d="{"".join(grid)}" stroke="#eaeef2" fill="none"/>')
+    svg += equity_panel(figure, axes[0], x, left) + drawdown_panel(curve, axes[1], x, left)
+    for panel, axis in zip(figure.panels, axes[2:]):
+        svg += price_panel(panel, axis, x, left, curve)
+    svg += time_axis(ticks, context, x, left, top, figure.hidden)
+    return "\n".join(svg + ["</svg>\n"])
+
+
+def chart_title(figure):
+    """The title's elements: the account's name in bold, cut to fit beside its figures ': return +7.90%, max
+    drawdown -42.81% (USDT)' (n/a without a point); the whole of it as the SVG's <title>."""
+    ratios = figure.curve.performance.ratios()
+    figures = (f": return {ratio_text(ratios['return'], '+.2%')}, max drawdown"
+               f" {ratio_text(ratios['max_drawdown'], '.2%')} ({figure.quote})")
+    name = cut_to_width(figure.name, CHART_WIDTH - 24 - text_width(figures, TITLE), TITLE, bold=True)
+    return [f"<title>{svg_text(name + figures)}</title>", f'<text class="title" x="12" y="25" font-size="{TITLE}">'
+            f'<tspan font-weight="bold">{svg_text(name)}</tspan>{svg_text(figures)}</text>']
+
+
+def empty_chart(title, why):
+    """The chart of a curve without a point: its title, and why there is none and what to do."""
+    lines = wrap_to_width(f"No equity points yet: {why}", CHART_WIDTH - 80, TEXT)
+    height = 140 + 18 * len(lines)
+    return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
+                      f' font-family="sans-serif" font-size="{TEXT}">', title[0],
+                      f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1],
+                      f'<rect x="12" y="44" width="{CHART_WIDTH - 24}" height="{height - 56}" fill="#f6f8fa"'
+                      ' stroke="#d0d7de"/>', '<g class="empty" text-anchor="middle" fill="#57606a">',
+                      *[f'<text x="{CHART_WIDTH // 2}" y="{height // 2 + 4 + 18 * (i - len(lines) / 2):.1f}">'
+                        f"{svg_text(line)}</text>" for i, line in enumerate(lines)], "</g>", "</svg>\n"])
+
+
+def svg_text(text):
+    """text fit for XML: its special characters escaped, control characters (refused even escaped) as spaces."""
+    return "".join(char if char.isprintable() or ord(char) in JOINERS else " " for char in text).replace(
+        "&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def text_width(text, size, bold=False):
+    """About how wide text is drawn in a sans-serif font at size (in the same units), never much narrower:
+    each character by its class in DejaVu Sans, the widest common sans-serif (Arial and Helvetica are
+    narrower), a wide (CJK) character 1 em, an emoji 1.25, a combining mark or a joiner nothing."""
+    width = 0.0
+    for char in text:
+        if char.isascii():
+            width += 0.34 if char in "'ijlIJ,.:;| /\\" else 0.44 if char in "ft()[]!r-\"" else 1.0 if char in \
+                "mwMW%@#+<=>^~" else 0.8 if char.isupper() or char == "&" else 0.64
+        else:
+            width += char_width(char)
+    return width * size * (1.1 if bold else 1)
+
+
+def char_width(char):
+    """The width in em of a character beyond ASCII (see text_width)."""
+    import unicodedata
+    if unicodedata.combining(char) or char in "\u200d\ufe0f" or "\U000e0000" <= char <= "\U000e007f":
+        return 0.0
+    if unicodedata.east_asian_width(char) in "WF":
+        return 1.25 if char >= "\U0001f000" else 1.0
+    return 0.8
+
+
+def cut_to_width(text, width, size, bold=False):
+    """text, or as much of it as fits in width with an ellipsis after it."""
+    if text_width(text, size, bold) <= width:
+        return text
+    room, kept = width - text_width("…", size, bold), 0
+    for kept, char in enumerate(text):
+        room -= text_width(char, size, bold)
+        if room < 0:
+            break
+    return text[:kept].rstrip("\u200d\ufe0f ") + "…"
+
+
+def wrap_to_width(text, width, size):
+    """text in lines no wider than width, broken between words."""
+    lines = [""]
+    for word in text.split():
+        if lines[-1] and text_width(f"{lines[-1]} {word}", size) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}".strip()
+    return lines
+
+
+def benchmark(figure):
+    """(symbol, [(moment, height)]): buy and hold of the first panel's symbol from its first close in view,
+    scaled to the starting equity (to a growth index of 1 in a percent chart); None without one."""
+    if not figure.panels or figure.panels[0][2] is None:
+        return None
+    symbol, closes, first_close, _ = figure.panels[0]
+    scale = (1.0 if figure.curve.percent else float(figure.curve.performance.equity_start)) / first_close
+    return symbol, [(moment, close * scale) for moment, close in closes.points()]
+
+
+def linear_ticks(low, high):
+    """[(height, its exact value)]: amount_ticks from low to high (floats)."""
+    step, bottom, top = amount_ticks(Decimal(f"{low:.12g}"), Decimal(f"{high:.12g}"))
+    return [(float(n * step), n * step) for n in range(int(bottom), int(top) + 1)]
+
+
+def log_ticks(low, high):
+    """[(height, its exact value)] for a log scale from low to high (both > 0): 1, 2 and 5 x 10^k between
+    them (only the 1s when those are too many); linear ticks when that leaves fewer than three."""
+    ticks = [Decimal(digit).scaleb(power) for power in range(math.floor(math.log10(low)),
+                                                             math.ceil(math.log10(high)) + 1) for digit in (1, 2, 5)]
+    ticks = [tick for tick in ticks if low <= float(tick) <= high]
+    if len(ticks) > 7:
+        ticks = [tick for tick in ticks if tick.as_tuple().digits[0] == 1]
+    if len(ticks) < 3:
+        return [(height, value) for height, value in linear_ticks(low, high) if height > 0]
+    return [(float(tick), tick) for tick in ticks]
+
+
+def value_axis(label, size, low, high, log, text):
+    """An Axis over heights from low to high, its ticks labelled by text(their exact value)."""
+    if log:
+        high = high if high > 0 else 1.0
+        low = low if low > 0 else high / 1000  # a zero equity has no place on a log scale: it sits at the bottom
+        ticks = log_ticks(low, high)
+        low, high = min([low] + [height for height, _ in ticks]), max([high] + [height for height, _ in ticks])
+        low, high = low / 1.05, high * 1.05
+    else:
+        ticks = linear_ticks(low, high)
+        low, high = ticks[0][0], ticks[-1][0]
+    return Axis(label, size, [(height, text(value)) for height, value in ticks], low, high, log)
+
+
+def percent_text(value):
+    return f"{value.normalize():+,f}%" if value else "0%"
+
+
+def equity_axis(figure, log):
+    """The equity panel's scale: money, or with a percent Curve the return in % (its heights are growth
+    indexes, 1 + the return), buy and hold included."""
+    curve, hold = figure.curve, benchmark(figure)
+    heights = curve.line.extremes() + [height for _, height in hold[1]] if hold else curve.line.extremes()
+    low, high, scale = min(heights), max(heights), ", log scale" if log else ""
+    if not curve.percent:
+        return value_axis(f"equity ({figure.quote}{scale})", 230, low, high, log, lambda value: f"{value:,f}")
+    if log:
+        return value_axis(f"return{scale}", 230, low, high, True, lambda value: percent_text((value - 1) * 100))
+    axis = value_axis("return", 230, (low - 1) * 100, (high - 1) * 100, False, percent_text)
+    return Axis(axis.label, axis.size, [(1 + height / 100, text) for height, text in axis.ticks], 1 + axis.low / 100,
+                1 + axis.high / 100)
+
+
+def drawdown_axis(curve):
+    """The drawdown panel's scale in %, from 0 down to the deepest (to -1% if it never fell): 3 to 4 ticks, every
+    other one of amount_ticks' when it gives more (the panel is low)."""
+    deepest = curve.performance.max_drawdown
+    axis = value_axis("drawdown", 84, deepest * 100 if deepest < 0 else -1.0, 0.0, False, percent_text)
+    axis.ticks = axis.ticks[::-2][::-1] if len(axis.ticks) > 4 else axis.ticks
+    return axis
+
+
+def price_axis(panel):
+    symbol, closes, _, trips = panel
+    heights = closes.extremes() + [float(trip[key]) for trip in trips for key in ("entry_price", "exit_price")]
+    return value_axis(f"{symbol} close ({symbol.partition('/')[2]})", 120, min(heights), max(heights), False,
+                      lambda value: f"{value:,f}")
+
+
+def chart_legend(figure, log):
+    """The legend: an entry for each line and mark drawn, in rows that fit the chart; and the y below it."""
+    curve, hold = figure.curve, benchmark(figure)
+    trips = [trip for panel in figure.panels for trip in panel[3]]
+    entries = [("line", "equity", "return" if curve.percent else "equity")]
+    entries += [("line", "hold", f"buy & hold {hold[0]}")] if hold else []
+    entries += [("area", "drawdown", "drawdown")] + ([("line", "close", "close")] if figure.panels else [])
+    kinds = {trip_kind(trip) for trip in trips if trip["status"] == "CLOSED"}
+    entries += [("trip", kind, label) for kind, label in (("gain", "round trip, gain"), ("loss", "round trip, loss"),
+                                                          ("even", "round trip, even")) if kind in kinds]
+    entries += [("open", "even", "open round trip")] if any(trip["status"] == "OPEN" for trip in trips) else []
+    entries += [("up", "deposit", "deposit")] if any(sign > 0 for _, sign in curve.flows) else []
+    entries += [("down", "withdrawal", "withdrawal")] if any(sign < 0 for _, sign in curve.flows) else []
+    svg, x, y = ['<g class="legend" fill="#333">'], 12.0, 48
+    for shape, kind, label in entries:
+        width = 26 + text_width(label, TEXT) + 14
+        if x + width > CHART_WIDTH - 12 and x > 12:
+            x, y = 12.0, y + 19
+        svg += [legend_swatch(shape, kind, x, y), f'<text x="{x + 26:.1f}" y="{y}">{svg_text(label)}</text>']
+        x += width
+    return svg + ["</g>"], y + 8
+
+
+def legend_swatch(shape, kind, x, y):
+    """The mark a legend entry shows at (x, baseline y): a line, an area, a round trip or a triangle."""
+    colour = COLOURS[kind]
+    if shape == "line":
+        return f'<path d="M{x:.1f},{y - 4}h20" stroke="{colour}" stroke-width="2"/>'
+    if shape == "area":
+        return (f'<rect x="{x:.1f}" y="{y - 9}" width="20" height="10" fill="{colour}" fill-opacity=".3"'
+                f' stroke="{colour}"/>')
+    if shape in ("trip", "open"):
+        dash = ' stroke-dasharray="4 3"' if shape == "open" else ""
+        return (f'<path d="M{x + 3:.1f},{y - 1}L{x + 17:.1f},{y - 8}" stroke="{colour}" stroke-width="1.5"{dash}'
+                f' marker-start="url(#trip-{kind})" marker-end="url(#trip-{kind})"/>')
+    return flow_mark(x + 10, y - 4, 1 if shape == "up" else -1, colour)
+
+
+def trip_kind(trip):
+    """gain, loss or even: the colour of a round trip, by its P&L (valued at the latest close if open)."""
+    pnl = trip["pnl"] or 0
+    return "gain" if pnl > 0 else "loss" if pnl < 0 else "even"
+
+
+def flow_mark(x, y, sign, colour):
+    """A triangle at (x, y): up for money in, down for money out."""
+    tip = -6 if sign > 0 else 6
+    return (f'<path d="M{x:.1f},{y + tip:.1f}l4.5,{-tip * 1.5:.1f}h-9z" fill="{colour}" stroke="#fff"'
+            ' stroke-width=".5"/>')
+
+
+def trip_markers():
+    """The dot at each end of a round trip, one for each colour (marker-mid dots the ends inside one path)."""
+    return "<defs>" + "".join(f'<marker id="trip-{kind}" viewBox="-3 -3 6 6" markerWidth="6" markerHeight="6"'
+                              f' markerUnits="userSpaceOnUse"><circle r="2.5" fill="{COLOURS[kind]}"/></marker>'
+                              for kind in ("gain", "loss", "even")) + "</defs>"
+
+
+def panel_frame(kind, axis, left):
+    """A panel's group, frame, name and tick labels (its lines follow; the caller closes the group)."""
+    return [f'<g class="panel {kind}">', f'<text class="panel-label" x="{left}" y="{axis.top - 6}" font-size="{SMALL}"'
+            f' fill="#57606a">{svg_text(axis.label)}</text>',
+            f'<rect x="{left}" y="{axis.top}" width="{RIGHT - left}" height="{axis.size}" stroke="#afb8c1"'
+            ' fill="none"/>', '<g class="ticks" text-anchor="end" fill="#333">',
+            *[f'<text x="{left - 6}" y="{axis.y(height) + 4:.1f}">{svg_text(label)}</text>'
+              for height, label in axis.ticks], "</g>"]
+
+
+def polyline(kind, points, axis, x, width):
+    """A line through points [(moment, height)]."""
+    return (f'<polyline class="{kind}" points="' + " ".join(f"{x(moment):.1f},{axis.y(height):.1f}"
+                                                            for moment, height in points) +
+            f'" fill="none" stroke="{COLOURS[kind]}" stroke-width="{width}" stroke-linejoin="round"/>')
+
+
+def equity_panel(figure, axis, x, left):
+    """The equity (or return) line over buy and hold, a dot if it is one point, a mark where money came in
+    or went out."""
+    curve, hold = figure.curve, benchmark(figure)
+    svg = panel_frame("equity", axis, left) + ([polyline("hold", hold[1], axis, x, 1.2)] if hold else [])
+    points = curve.line.points()
+    svg.append(polyline("equity", points, axis, x, 1.6))
+    if curve.performance.points == 1:
+        svg.append(f'<circle class="dot" cx="{x(points[0][0]):.1f}" cy="{axis.y(points[0][1]):.1f}" r="3"'
+                   f' fill="{COLOURS["equity"]}"/>')
+    for sign, kind in ((1, "deposit"), (-1, "withdrawal")):
+        marks = [flow_mark(x(moment), axis.y(height), sign, COLOURS[kind]).replace("<path", f'<path class="{kind}"')
+                 for (_, mark_sign), (moment, height) in sorted(curve.flows.items()) if mark_sign == sign]
+        svg += marks
+    return svg + ["</g>"]
+
+
+def drawdown_panel(curve, axis, x, left):
+    """The drawdown as an area below 0%."""
+    points = curve.falls.points()
+    zero = axis.y(0.0)
+    area = " ".join(f"{x(moment):.1f},{axis.y(fall * 100):.1f}" for moment, fall in points)
+    return panel_frame("drawdown", axis, left) + [
+        f'<polygon class="drawdown" points="{x(points[0][0]):.1f},{zero:.1f} {area} {x(points[-1][0]):.1f},'
+        f'{zero:.1f}" fill="{COLOURS["drawdown"]}" fill-opacity=".3" stroke="{COLOURS["drawdown"]}"'
+        ' stroke-width=".6"/>', "</g>"]
+
+
+def price_panel(panel, axis, x, left, curve):
+    """A symbol's closes, and each of its round trips from entry to exit (time, average price), coloured by
+    P&L and dashed while open: one path a kind, with a dot at each end while they are few enough to tell
+    apart (a trip every 4 units or fewer); more would blot out the closes."""
+    symbol, closes, _, trips = panel
+    paths, first, last = {}, curve.performance.first, curve.last
+    for trip in thinned(trips, first, last):
+        entry, exit = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
+        segment = (f"M{x(entry):.1f},{axis.y(float(trip['entry_price'])):.1f}"
+                   f"L{x(exit):.1f},{axis.y(float(trip['exit_price'])):.1f}")
+        paths.setdefault((trip_kind(trip), trip["status"] == "OPEN"), {})[segment] = None  # an ordered set
+    svg = panel_frame("price", axis, left) + [polyline("close", closes.points(), axis, x, 1)]
+    dotted = len(trips) <= COLUMNS // 4
+    for (kind, going), segments in sorted(paths.items()):
+        dash = ' stroke-dasharray="4 3"' if going else ""
+        dots = f' marker-start="url(#trip-{kind})" marker-mid="url(#trip-{kind})" marker-end="url(#trip-{kind})"'
+        svg.append(f'<path class="trips {kind}{" open" if going else ""}" d="{"".join(segments)}" fill="none"'
+                   f' stroke="{COLOURS[kind]}" stroke-width="1.5"{dash}{dots if dotted else ""}/>')
+    return svg + ["</g>"]
+
+
+def thinned(trips, first, last):
+    """The round trips a panel draws: all of them up to two a column; beyond that, in each column where
+    trips start, the two of each colour with the largest P&L (a million points may hold 100,000 trips)."""
+    if len(trips) <= 2 * COLUMNS:
+        return trips
+    scale, kept, counts = COLUMNS / (last - first) if last > first else 0.0, [], {}
+    for trip in sorted(trips, key=lambda trip: -abs(trip["pnl"] or 0)):
+        key = int((seconds(trip["entry_time"]) - first) * scale), trip_kind(trip)
+        if counts.get(key, 0) < 2:
+            counts[key] = counts.get(key, 0) + 1
+            kept.append(trip)
+    return kept
+
+
+def time_axis(ticks, context, x, left, bottom, hidden):
+    """The time labels under the lowest panel, the context of the first one (its year, or its date) once,
+    and the traded symbols that got no panel."""
+    svg = ['<g class="time-axis" text-anchor="middle" fill="#333">']
+    for moment, label, bold in ticks:
+        centre, weight = min(x(moment), CHART_WIDTH - 4 - text_width(label, TEXT, bold) / 2), ' font-weight="bold"'
+        svg.append(f'<text x="{centre:.1f}" y="{bottom + 17}"{weight if bold else ""}>{label}</text>')
+    svg.append("</g>")
+    if context:
+        svg.append(f'<text class="context" x="{left}" y="{bottom + 34}" fill="#57606a">{context} (UTC)</text>')
+    if hidden:
+        note = cut_to_width(f"also traded, not drawn: {', '.join(hidden)}", RIGHT - left, SMALL)
+        svg.append(f'<text class="hidden" x="{left}" y="{bottom + 50}" font-size="{SMALL}" fill="#57606a">'
+                   f"{svg_text(note)}</text>")
+    return svg
+
+
+# Time steps, each at most about twice the one before, so that some step gives 4 to 8 ticks on any span:
+# seconds (minutes and hours, at whole multiples), days of the month (1, 1 + n, ...), months, years.
+TIME_STEPS = (*[("second", n) for n in (0.1, 0.2, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900,
+                                        1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200, DAY)],
+              *[("day", n) for n in (2, 3, 5, 7, 14)], *[("month", n) for n in (1, 2, 3, 4, 6)],
+              *[("year", n) for n in (1, 2, 4, 5, 10, 20, 40, 50, 100, 200, 400, 500, 1000)])
+UNIT_SECONDS = {"second": 1, "day": DAY, "month": 30.44 * DAY, "year": 365.25 * DAY}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def time_ticks(first, last, most=8):
+    """The time axis from first to last (epoch seconds): ([(moment, label, bold)], context). Ticks on natural
+    boundaries, of the smallest step that gives at most `most`; a label names the finest unit of its step,
+    and a higher unit where it begins (bold: 'Feb', '2026'); context is the year (the date, for steps under a
+    day) of the first tick, shown once."""
+    moments, unit = [], "second"
+    for unit, step in TIME_STEPS:
+        if (last - first) / (step * UNIT_SECONDS[unit]) <= most + 2:  # else too many, surely: not counted
+            moments = tick_moments(first, last, unit, step)
+            if len(moments) <= most:
+                break
+    fine = unit == "second" and step < DAY
+    moments = moments or [first]
+    ticks = [(moment, *tick_label(EPOCH + timedelta(seconds=moment), unit, step)) for moment in moments]
+    start = EPOCH + timedelta(seconds=moments[0])
+    context = start.date().isoformat() if fine else None if unit == "year" or ticks[0][1] == str(start.year) \
+        else str(start.year)
+    return ticks, context
+
+
+def tick_moments(first, last, unit, step):
+    """The moments from first to last on the boundaries of a step (see TIME_STEPS)."""
+    if unit == "second" and step < 1:  # parts of a second: n / 10, n / 5, n / 4 or n / 2
+        per = round(1 / step)
+        return [n / per for n in range(math.ceil(first * per), math.floor(last * per) + 1)]
+    if unit == "second":
+        return list(range(math.ceil(first / step) * step, math.floor(last) + 1, step))
+    start, end = (EPOCH + timedelta(seconds=first)), (EPOCH + timedelta(seconds=last))
+    if unit == "year":
+        dates = [datetime(year, 1, 1) for year in range(start.year, end.year + 1) if year % step == 0]
+    elif unit == "month":
+        dates = [datetime(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 1) for month in
+                 range(start.month, (end.year - start.year) * 12 + end.month + 1) if (month - 1) % step == 0]
+    else:  # days 1, 1 + step, ... while a whole step fits in the month's 31 days
+        days = range(1, 32 - step, step)
+        dates = [day for day in (start + timedelta(days=n) for n in range((end - start).days + 2)) if day.day in days]
+        dates = [datetime(day.year, day.month, day.day) for day in dates]
+    return [moment for moment in ((date - EPOCH).total_seconds() for date in dates) if first <= moment <= last]
+
+
+def tick_label(when, unit, step):
+    """(label, bold) of a tick at when: see time_ticks."""
+    midnight = not (when.hour or when.minute or when.second or when.microsecond)
+    if unit == "year" or midnight and when.month == 1 and when.day == 1:
+        return str(when.year), unit != "year"
+    if unit == "month":
+        return MONTHS[when.month - 1], False
+    if unit == "day" or step == DAY:
+        return (MONTHS[when.month - 1], True) if when.day == 1 else (f"{MONTHS[when.month - 1]} {when.day}", False)
+    if midnight:
+        return f"{MONTHS[when.month - 1]} {when.day}", True
+    if step < 1:  # tenths, or hundredths for quarters
+        return f"{when:%H:%M:%S}." + (f"{when.microsecond // 10000:02d}" if step == 0.25 else
+                                       f"{when.microsecond // 100000}"), False
+    return when.strftime("%H:%M" if step >= 60 else "%H:%M:%S"), False
+
+
+def monthly_returns(months):
+    """{year: {month: return}} from a Curve's months [('YYYY-MM', the growth index at its last point)]: each
+    month's index / the month before's - 1 (the first month's / 1, what came in), so that they compound to
+    the return; a month without a point returns 0.0; one after an index of 0 has none (None)."""
+    returns, before, previous = {}, 1.0, None
+    for key, index in months:
+        year, month = int(key[:4]), int(key[5:7])
+        while previous is not None and previous + 1 < year * 12 + month - 1:  # months without a point
+            previous += 1
+            returns.setdefault(previous // 12, {})[previous % 12 + 1] = 0.0 if before else None
+        returns.setdefault(year, {})[month] = index / before - 1 if before else None
+        before, previous = index, year * 12 + month - 1
+    return returns
+
+
+def worst_drawdowns(curve):
+    """A Curve's five deepest drawdowns, deepest first: [{"start", "bottom", "recovery", "depth", "length"}],
+    start the last peak before it, recovery None if it has not recovered (its length then runs to the end)."""
+    end = curve.performance.end
+    return [{"start": start, "bottom": bottom, "recovery": recovery, "depth": depth,
+             "length": seconds(recovery or end) - seconds(start)} for depth, start, bottom, recovery in curve.worst]
+
+
+REPORT_STYLE = """body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;max-width:1200px;\
+margin:0 auto;padding:12px 20px 40px}
+h1{font-size:22px;margin:8px 0 2px;overflow-wrap:anywhere}h2{font-size:17px;margin:28px 0 8px;\
+border-bottom:1px solid #d0d7de;padding-bottom:4px}.meta{color:#57606a;margin:0 0 12px}
+dl{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:0 28px;margin:0}
+dl div{display:flex;justify-content:space-between;gap:12px;border-bottom:1px solid #eaeef2;padding:3px 0}
+dt{color:#57606a}dd{margin:0;text-align:right}.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:3px 7px;text-align:right;\
+white-space:nowrap;border-bottom:1px solid #eaeef2}th{color:#57606a;font-weight:600;border-color:#d0d7de}
+.text{text-align:left}.gain{color:#1a7f37}.loss{color:#cf222e}.months td{min-width:48px}
+svg{display:block;width:100%;height:auto}p.none{color:#57606a}"""
+
+
+def report_html(account, stats, figure, sections=()):
+    """The report page (Ledger.report): no script, no link outside itself; the same data, the same bytes."""
+    import html
+    when = f"{time_text(stats['start'])} to {time_text(stats['end'])} UTC" if stats["start"] else "no equity points yet"
+    page = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{html.escape(account.name)}: paper report</title>", f"<style>\n{REPORT_STYLE}\n</style>",
+            "</head>", "<body>", f"<h1>{html.escape(account.name)}</h1>",
+            f'<p class="meta">Valued in {figure.quote}; {when} (market time).</p>', "<h2>Statistics</h2>",
+            *stats_list(stats), "<h2>Chart</h2>", svg_chart(figure).rstrip("\n"), "<h2>Round trips</h2>",
+            *html_table(["#", "symbol", "entry", "exit", "qty", "entry price", "exit price", "P&L", "return %",
+                         "duration", "fills"], [trip_cells(n, trip) for n, trip in enumerate(figure.trips, 1)],
+                        "No round trips yet: a round trip runs from a buy that opens a position to the sale that"
+                        " closes it."),
+            "<h2>Monthly returns (%)</h2>", *monthly_table(monthly_returns(figure.curve.months)),
+            "<h2>Worst drawdowns</h2>", *html_table(["#", "start (peak)", "bottom", "recovery", "depth %", "length"],
+                                                    [drawdown_cells(n, fall) for n, fall in
+                                                     enumerate(worst_drawdowns(figure.curve), 1)], "No drawdown.")]
+    for title, rows in sections:
+        columns = list(rows[0]) if rows else []
+        page += [f"<h2>{html.escape(str(title))}</h2>", *html_table(
+            columns, [[(cell_text(row.get(column)), "") for column in columns] for row in rows], "None.")]
+    return "\n".join(page + ["</body>", "</html>\n"])
+
+
+def stats_list(stats):
+    """The stats as the stats table shows them, in a grid of label and value (times as tables show them)."""
+    import html
+    currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
+    items = ["<dl>"]
+    for key, label, how in STATS:
+        value = time_text(stats[key]) if key in ("start", "end") and stats[key] else stat_text(stats[key], how)
+        items.append(f"<div><dt>{html.escape(label[:-3] + currencies.get(label[-3:], label[-3:]))}</dt>"
+                     f"<dd>{html.escape(value)}</dd></div>")
+    return items + ["</dl>"]
+
+
+def drawdown_cells(number, fall):
+    """A drawdown as the report's table shows it: [(text, class)]."""
+    recovery = time_text(fall["recovery"]) if fall["recovery"] else "not recovered"
+    return [(number, ""), (time_text(fall["start"]), ""), (time_text(fall["bottom"]), ""), (recovery, ""),
+            (f"{fall['depth'] * 100:.2f}", "loss"), (stat_text(fall["length"], "span"), "")]
+
+
+def cell_text(value):
+    return "" if value is None else fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+def html_table(columns, rows, empty):
+    """A table of rows [[(text, class)]] under columns, or the empty text without a row: a column of numbers
+    right-aligned, one of text left."""
+    import html
+    if not rows:
+        return [f'<p class="none">{html.escape(empty)}</p>']
+    texts = [[column] + [str(row[i][0]) for row in rows] for i, column in enumerate(columns)]
+    left = [not all(NUMBER.fullmatch(text.replace(",", "").lstrip("+")) or text in ("", "n/a") for text in column[1:])
+            for column in texts]
+    head = "".join(f"<th{TEXT_CLASS if text else ''}>{html.escape(column)}</th>" for column, text in zip(columns, left))
+    body = ["<tr>" + "".join(html_cell(str(text), " ".join(filter(None, (kind, "text" if text_column else ""))))
+                             for (text, kind), text_column in zip(row, left)) + "</tr>" for row in rows]
+    return ['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
+            "</tbody></table></div>"]
+
+
+TEXT_CLASS = ' class="text"'
+
+
+def html_cell(text, classes):
+    import html
+    return f'<td class="{classes}">{html.escape(text)}</td>' if classes else f"<td>{html.escape(text)}</td>"
+
+
+def trip_cells(number, trip):
+    """A round trip as the report's table shows it: [(text, class)]."""
+    kind = {"gain": "gain", "loss": "loss"}.get(trip_kind(trip), "") if trip["pnl"] is not None else ""
+    exit_time = time_text(trip["exit_time"]) or "n/a"
+    return [(number, ""), (trip["symbol"], ""), (time_text(trip["entry_time"]) or "n/a", ""),
+            (f"{exit_time} (open)" if trip["status"] == "OPEN" else exit_time, ""), (fmt(trip["qty"]), ""),
+            (fmt(trip["entry_price"]), ""), (cell_text(trip["exit_price"]) or "n/a", ""),
+            (cell_text(trip["pnl"]) or "n/a", kind),
+            (ratio_text(trip["return"] and trip["return"] * 100, "+.2f"), kind),
+            (stat_text(trip["duration"], "span"), ""), (trip["fills"], "")]
+
+
+def monthly_table(returns):
+    """The monthly returns as a table, a row a year, each month coloured by its sign and, in strength, by its
+    size against the largest; the year compounded at the end."""
+    if not returns:
+        return ['<p class="none">No equity points yet.</p>']
+    largest = max([abs(r) for months in returns.values() for r in months.values() if r is not None] + [1e-12])
+    rows = ['<div class="scroll"><table class="months">', "<thead><tr><th></th>" +
+            "".join(f"<th>{month}</th>" for month in MONTHS) + "<th>year</th></tr></thead>", "<tbody>"]
+    for year, months in sorted(returns.items()):
+        cells = [month_cell(f"{year}-{month:02d}", months.get(month), largest, month in months)
+                 for month in range(1, 13)]
+        year_return = math.prod([1 + r for r in months.values()]) - 1 if None not in months.values() else None
+        rows.append(f"<tr><th>{year}</th>{''.join(cells)}{month_cell(str(year), year_return, largest, True)}</tr>")
+    return rows + ["</tbody></table></div>"]
+
+
+def month_cell(name, value, largest, shown):
+    if not shown:
+        return "<td></td>"
+    if value is None:
+        return f'<td title="{name}: n/a">n/a</td>'
+    strength = 0.12 + 0.55 * min(abs(value) / largest, 1.0)
+    colour = "26,127,55" if value > 0 else "207,34,46" if value < 0 else "140,149,159"
+    return (f'<td title="{name}: {value:+.4%}" style="background:rgba({colour},{strength:.2f})">'
+            f"{value * 100:+.2f}</td>")
+
+
+def write_report(ledger, account_id, path, quote=None, sections=()):
+    """Write the account's report (Ledger.report) to path, aside and then into place, as the chart is written
+    (for `report` and a strategy runner's `backtest --report FILE`). Returns its size in bytes."""
+    return write_file(path, ledger.report(account_id, quote, sections), "the report")
+
+
+def write_file(path, text, what):
+    """text into the file at path. A file is written aside, then put in place: a failed write leaves the one
+    that was there. Anything else (a device, a pipe) is written to as it is. Returns the bytes written."""
+    aside = f"{path}.{os.getpid()}.new" if os.path.isfile(path) or not os.path.lexists(path) else path
+    data = text.encode()
+    try:
+        with open(aside, "wb") as f:
+            f.write(data)
+        os.replace(aside, path)
+    except OSError as error:
+        if aside != path:
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+        raise PaperError(f"could not write {what} to {path}: {error.strerror or error}") from None
+    return len(data)
 
 
 # --- Market data in: price files ---
@@ -2915,7 +3735,8 @@ def laid_out(names, cells, layout):
         yield from ("  ".join(line).rstrip() for line in zip(*columns))
 
 
-ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at"}
+ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at",
+                                                           "entry_time", "exit_time"}
 
 
 def fitted(names, cells, width, narrow):
@@ -3295,23 +4116,12 @@ def stat_text(value, how):
 
 
 def cmd_chart(ledger, args):
-    svg = ledger.chart(args.account_id, args.quote)
+    svg = ledger.chart(args.account_id, args.quote, percent=args.percent, log=args.log)
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
     path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
-    # A file is written aside, then put in place: a failed write leaves the chart that was there. Anything
-    # else (a device, a pipe) is written to as it is.
-    aside = f"{path}.{os.getpid()}.new" if os.path.isfile(path) or not os.path.lexists(path) else path
-    try:
-        with open(aside, "w", encoding="utf-8") as f:
-            f.write(svg)
-        os.replace(aside, path)
-    except OSError as error:
-        if aside != path:
-            with contextlib.suppress(OSError):
-                os.unlink(aside)
-        raise PaperError(f"could not write the chart to {path}: {error.strerror or error}") from None
-    return {"chart": path, "bytes": len(svg.encode())}, f"wrote {path} ({len(svg.encode()):,} bytes)"
+    size = write_file(path, svg, "the chart")
+    return {"chart": path, "bytes": size}, f"wrote {path} ({size:,} bytes)"
 
 
 def cmd_prices(ledger, args):
@@ -3420,6 +4230,34 @@ def cmd_backup(ledger, args):
                                                                          f" ({size:,} bytes)"
 
 
+TRIPS = "symbol entry_time exit_time qty entry_price exit_price pnl return_% duration fills"
+TRIPS_NARROW = ("fills", "duration", "exit_price", "entry_price")  # left out in turn on a narrow terminal
+
+
+def cmd_trades(ledger, args):
+    trips = jsonable(ledger.round_trips(args.account_id, args.symbol))
+    if args.json:
+        return trips, None
+    if args.csv:
+        return trips, csv_text([trip | {"return": ratio_text(trip["return"], ".6f")} for trip in trips],
+                               ["symbol", "status", *TRIPS.replace("return_%", "return").split()[1:]])
+    rows = [trip | {"exit_time": "open" if trip["status"] == "OPEN" else trip["exit_time"],
+                    "exit_price": trip["exit_price"] or "n/a", "pnl": trip["pnl"] or "n/a",
+                    "return_%": ratio_text(trip["return"] and trip["return"] * 100, ".2f"),
+                    "duration": stat_text(trip["duration"], "span")} for trip in trips]
+    return trips, table(rows, TRIPS, terminal_width(args), TRIPS_NARROW) if rows else \
+        "No round trips yet: one runs from a buy that opens a position to the sale that closes it."
+
+
+def cmd_report(ledger, args):
+    if args.output == "-":
+        page = ledger.report(args.account_id, args.quote)
+        return {"html": page}, page.rstrip("\n")
+    path = args.output or f"report-{ledger.account(args.account_id, transactions=0).id[:8]}.html"
+    size = write_report(ledger, args.account_id, path, args.quote)
+    return {"report": path, "bytes": size}, f"wrote {path} ({size:,} bytes)"
+
+
 def argument_type(check, *args):
     """An argparse type= from a to_* check: its refusal becomes a usage error (exit 2)."""
     def convert(text):
@@ -3513,10 +4351,15 @@ OPTIONS = {  # option: its argparse keywords
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
+    "report-output": {"type": argument_type(to_path), "dest": "output", "metavar": "OUTPUT",
+                      "help": "the HTML file (default report-<id's first 8>.html; - for stdout)"},
+    "percent": {"action": "store_true", "help": "the return in %% instead of money"},
+    "log": {"action": "store_true", "help": "a log scale for the equity (or the return)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
-         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol"}  # are not the flags
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
+         "report-output": "--output"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -3540,7 +4383,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
                cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
-    "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
+    "chart": ("draw an account's equity, drawdown, prices and round trips as an SVG file",
+              "account-id! quote output percent log", cmd_chart),
     "orders": ("list an account's orders, newest first", "account-id! open wide", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
@@ -3550,8 +4394,13 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              " cooldown max-open-positions clear resume events wide", cmd_risk),
     "symbol": ("record or show a symbol's exchange rules: tick size, step size, min qty, min notional",
                "symbol-name tick-size step-size min-qty min-notional", cmd_symbol),
+    "trades": ("list an account's round trips (flat to flat) with their P&L", "account-id! prices-symbol csv wide",
+               cmd_trades),
+    "report": ("write an account's results as one self-contained HTML page", "account-id! quote report-output",
+               cmd_report),
 }
-READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart")  # these open the database read-only
+READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",
+         "report")  # these open the database read-only
 
 
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}

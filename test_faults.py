@@ -595,6 +595,10 @@ BAD_INPUTS = [
     ["equity", "--account-id", "0000"], ["equity", "--account-id", A, "--quote", "U"], ["equity"],
     ["stats", "--account-id", A, "--quote", "€"], ["stats", "--account-id", A, "--csv"],
     ["chart", "--account-id", A, "--output", ""], ["chart", "--account-id", A, "--output", "/nonexistent/dir/c.svg"],
+    ["chart", "--account-id", A, "--percent", "--percent"], ["chart", "--account-id", A, "--log", "x"],
+    ["trades", "--account-id", "0000"], ["trades", "--account-id", A, "--symbol", "BTC"], ["trades"],
+    ["report", "--account-id", A, "--output", ""], ["report", "--account-id", A, "--output", "/nonexistent/dir/r.html"],
+    ["report", "--account-id", A, "--quote", "€"], ["report", "--account-id", "0000"],
     ["import", "--account-id", A, "/nonexistent.csv"], ["import", "--account-id", A],
     # risk and exchange rules
     *[["risk", "--account-id", A, *argv] for argv in (
