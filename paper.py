@@ -67,7 +67,7 @@ ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, 
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason")
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, price_id")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
@@ -707,6 +707,7 @@ class Order(Record):
     reference_id: str | None = None
     triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
     reason: str | None = None  # why it ended unfilled
+    price_id: int | None = None  # the newest price when it was placed or last changed
     fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
@@ -1050,7 +1051,8 @@ class Ledger:
     def _price_id(self):
         """The newest price's id (None before the first): every row written now has this place in market time."""
         if self._newest is None:
-            self._newest = self.db.execute("SELECT ifnull(max(id), 0) FROM prices").fetchone()[0]
+            self._newest = self.db.execute("SELECT max(ifnull((SELECT max(id) FROM prices), 0),"  # never given twice
+                                           " ifnull((SELECT max(id) FROM prices_deleted), 0))").fetchone()[0]
         return self._newest or None
 
     def _market_time(self):
@@ -1059,7 +1061,8 @@ class Ledger:
         if price_id is None:
             return None, None
         self._write_prices()
-        return self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0], price_id
+        return self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)
+                               ).fetchone()[0], price_id
 
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -1327,7 +1330,8 @@ class Ledger:
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop
                 self.risk.buying(account.id, order.symbol, order.qty, order.limit_price or order.stop_price)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
-            order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
+            order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
+                self._price_id
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
             if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
@@ -1381,11 +1385,11 @@ class Ledger:
 
     def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
-        order.triggered = order.triggered if triggered is None else triggered
+        order.triggered, order.price_id = order.triggered if triggered is None else triggered, self._price_id
         self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
-                        " triggered = ?, reason = ? WHERE id = ?",
+                        " triggered = ?, reason = ?, price_id = ? WHERE id = ?",
                         (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.reason,
-                         order.id))
+                         order.price_id, order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -1621,34 +1625,37 @@ class Ledger:
 
     def delete_prices(self, symbol, start):
         """Remove symbol's prices at or after market time start (a mistyped time that keeps every real
-        price out, say), in one transaction; refused while anything refers to one of them: a trade or a
-        transaction written at it, an account opened at it, an order it expired or triggered, a strategy
-        run that handled it. Returns how many were removed."""
+        price out, say), in one transaction, into prices_deleted; refused while the record rests on one
+        of them: a trade of symbol made at it, an order of symbol it filled, expired, triggered or
+        cancelled. Anything else written while one was the newest price (a deposit, another symbol's
+        trade) belongs from then on to the market time of the newest price before it. Returns how many
+        were removed."""
         symbol, start = to_symbol(symbol), to_time(start)
         doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
         with self._transaction():
             self._write_prices()
-            first = self.db.execute(f"SELECT count(*), min(created_at) FROM prices WHERE id IN ({doomed})",
-                                    (symbol, start)).fetchone()
-            if not first[0]:
+            removed = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
+            if not removed:
                 raise PaperError(f"{symbol} has no price at or after {start}")
-            users = [f"{table[:-1]} {row_id}" for table in ("trades", "transactions", "accounts") for (row_id,) in
-                     self.db.execute(f"SELECT id FROM {table} WHERE price_id IN ({doomed}) ORDER BY id LIMIT 3",
-                                     (symbol, start))]
+            users = [f"trade {row_id}" for (row_id,) in self.db.execute(
+                f"SELECT id FROM trades WHERE symbol = ? AND price_id IN ({doomed}) ORDER BY id LIMIT 3",
+                (symbol, symbol, start))]
             users += [f"order {order_id}" for (order_id,) in self.db.execute(
-                "SELECT id FROM orders WHERE symbol = ? AND (status = 'EXPIRED' OR triggered = 1) AND updated_at >= ?"
-                " LIMIT 3", (symbol, first[1]))]
+                f"SELECT id FROM orders WHERE symbol = ? AND (status <> 'OPEN' OR triggered = 1) AND price_id IN"
+                f" ({doomed}) LIMIT 3", (symbol, symbol, start))]
             if users:
                 raise PaperError(f"{symbol}'s prices at or after {start} are part of the record: {', '.join(users)}"
-                                 " refer to them; nothing was removed")
+                                 f" {'was' if len(users) == 1 else 'were'} made or ended at them; nothing was removed")
             trigger = self.db.execute("SELECT sql FROM sqlite_master WHERE name = 'prices_append_only_delete'"
                                       ).fetchone()
+            self.db.execute(f"INSERT INTO prices_deleted SELECT *, ? FROM prices WHERE id IN ({doomed})",
+                            (utc_now(), symbol, start))
             self.db.execute("DROP TRIGGER IF EXISTS prices_append_only_delete")  # within this transaction only
             self.db.execute(f"DELETE FROM prices WHERE id IN ({doomed})", (symbol, start))
             if trigger:
                 self.db.execute(trigger[0])
             self._forget()
-        return first[0]
+        return removed
 
     def valuation(self, account_id, prices=None, quote=None):
         """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
@@ -1900,9 +1907,10 @@ class Ledger:
             elif time <= latest.get(symbol, ""):
                 found.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
             latest[symbol] = max(time, latest.get(symbol, ""))
-        for table in ("accounts", "trades", "transactions"):
+        for table in ("accounts", "trades", "transactions", "orders", "risk_events"):
             for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {table} WHERE price_id IS NOT NULL"
-                                                    " AND price_id NOT IN (SELECT id FROM prices)"):
+                                                    " AND price_id NOT IN (SELECT id FROM prices UNION ALL"
+                                                    " SELECT id FROM prices_deleted)"):
                 found.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
 
@@ -1919,35 +1927,37 @@ class Ledger:
         order across symbols (one symbol's file fed after another's) are drawn in market time, but
         their fills happened in the order recorded: that is noted once (self.notes)."""
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        moves = self.db.execute(  # the account's transactions in the market time of the price they were written at
-            "SELECT ifnull(p.time, ''), ifnull(t.price_id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
-            " FROM transactions t LEFT JOIN prices p ON p.id = t.price_id WHERE t.account_id = ?"
-            " ORDER BY 1, 2, t.id", (*flows, account.id)).fetchall()
+        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
+            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
+        moves = itertools.chain(self.db.execute(  # the transactions in the market time of the price they came at,
+            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
+            (*flows, account.id)), [("~", 0, None, None, None)])  # read as they are needed; the last after every price
         priced = self._closes_at(start, quote)
-        held, brought, equity, exposed, newest, bases = {}, {}, None, False, 0, {}
-        moves.append(("~", 0, None, None, None))  # after every price: the loop needs no end check
-        next_move, (next_time, next_price) = 0, moves[0][:2]
+        held, brought, equity, exposed, newest, bases = {}, {}, None, False, (0, None, None), {}
+        move = next(moves)
+        next_time, next_price = move[:2]
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
                                                              " ORDER BY time, id", (start,)):
-            if price_id > newest:
-                newest = price_id
+            if price_id > newest[0]:
+                newest = price_id, symbol, time
             elif not self._noted_order:
                 self._noted_order = True
-                self.notes.append(f"prices were recorded out of market-time order across symbols ({symbol} at {time}"
-                                  " after a later time of another): the curve follows market time, but fills happened"
-                                  " in the order the prices were recorded")
+                self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
+                                  f" {newest[2]} was recorded after {symbol} at {time}): the curve follows market"
+                                  " time, but fills happened in the order the prices were recorded")
             if symbol not in bases:  # the currency this symbol prices in quote, if any
                 bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
             base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
             while next_time < time or next_time == time and next_price <= price_id:
-                _, _, currency, amount, flow = moves[next_move]
+                _, _, currency, amount, flow = move
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
-                next_move += 1
-                next_time, next_price = moves[next_move][:2]
+                move = next(moves)
+                next_time, next_price = move[:2]
             if base is not None:
                 priced[base] = Decimal(close)
             if changed or equity is None:  # else this price leaves the equity as it was
@@ -2088,6 +2098,9 @@ class Ledger:
             chunk = ids[start:start + 500]
             times.update(self.db.execute(f"SELECT id, time FROM prices WHERE id IN ({', '.join('?' * len(chunk))})",
                                          chunk))
+        for price_id in set(ids) - set(times):  # removed (prices --delete): the time of the newest price before it
+            times[price_id] = (self.db.execute("SELECT time FROM prices WHERE id < ? ORDER BY id DESC LIMIT 1",
+                                               (price_id,)).fetchone() or ("",))[0]
         return times
 
     def _figure(self, account, quote, percent=False):

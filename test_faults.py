@@ -488,8 +488,8 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
         assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
         assert {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
-            "accounts", "balances", "orders", "trades", "transactions", "prices", "symbols", "risk_rules",
-            "risk_events"}
+            "accounts", "balances", "orders", "trades", "transactions", "prices", "prices_deleted", "symbols",
+            "risk_rules", "risk_events"}
     assert_consistent(db)
     report("6 processes running init on a missing database at once: schema created once, 6 accounts")
 

@@ -2585,22 +2585,53 @@ def test_an_epoch_number_too_large_for_any_unit_is_refused_with_its_line(run, db
 def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_removed(run, acct, db):
     assert "more than 24 hours after the clock" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "1",
                                                                "--time", "2062-11-25"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "3", "--time", "2026-10-31"))
     ok(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", "2062-11-25", "--allow-future"))  # a simulation
     assert "time never goes back" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "2"))  # stuck
+    ok(run("deposit", "--account-id", acct, "--amount", "7"))  # written while the typo was the newest price
     assert refused(run("prices", "--delete", "--symbol", "BTC/USDT"), code=2)  # --from is needed
     assert ok(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2062-01-01")) == (
         "deleted 1 price of BTC/USDT at or after 2062-01-01T00:00:00.000000Z\n")
+    assert query(db, "SELECT id, time FROM prices_deleted") == [(2, "2062-11-25T00:00:00.000000Z")]  # kept aside
     ok(run("tick", "--symbol", "BTC/USDT", "--price", "2", "--time", "2026-11-01"))  # the real prices go in again
+    assert query(db, "SELECT id FROM prices ORDER BY id") == [(1,), (3,)]  # a removed price's id is never reused
+    # the deposit belongs to the market time of the newest price before the removed one: 2026-10-31
+    assert [(p["time"][:10], p["equity"]) for p in json.loads(ok(run("equity", "--account-id", acct, "--json")))] \
+        == [("2026-10-31", "5007.00"), ("2026-11-01", "5007.00")]
     ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1"))
-    before = dump(db)  # a price a trade was made at is part of the record
+    before = dump(db)  # a price a trade of the symbol was made at is part of the record
     assert refused(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2026-11-01")) == (
-        "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1,"
-        " transaction 2, transaction 3, transaction 4 refer to them; nothing was removed\n")
+        "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1 was"
+        " made or ended at them; nothing was removed\n")
     assert dump(db) == before
     assert ok(run("verify")) == "OK\n"
     with connection(db) as conn:  # the shell still may not delete a price
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM prices")
+
+
+def test_only_what_a_removed_price_did_keeps_it(run, db, tmp_path):
+    """An order a removed price cancelled keeps it; one an earlier price of the same file expired does not."""
+    acct = ok(run("init", "--balance", "110")).strip()
+    ok(run("tick", "--symbol", "AB/USDT", "--price", "10", "--time", "2026-11-01"))
+    expiring = place_on(run, acct, "AB/USDT", "buy", "1", "--limit-price", "5", "--expires", "2026-11-02")
+    path = tmp_path / "prices.csv"
+    path.write_text("time,symbol,price\n2026-11-02,AB/USDT,9\n2062-01-01,AB/USDT,8\n")
+    ok(run("feed", str(path), "--allow-future"))
+    assert query(db, "SELECT status FROM orders WHERE id = ?", expiring) == [("EXPIRED",)]
+    ok(run("prices", "--delete", "--symbol", "AB/USDT", "--from", "2062-01-01"))  # the expiry was 2026-11-02's
+    stop = place_on(run, acct, "AB/USDT", "buy", "10", "--type", "stop", "--stop-price", "10.5")  # reserves 105.105
+    ok(run("tick", "--symbol", "AB/USDT", "--price", "12", "--time", "2062-01-01", "--allow-future"))
+    assert query(db, "SELECT status FROM orders WHERE id = ?", stop) == [("CANCELLED",)]  # 120.12 is more than 110
+    assert refused(run("prices", "--delete", "--symbol", "AB/USDT", "--from", "2062-01-01")) == (
+        f"paper: error: AB/USDT's prices at or after 2062-01-01T00:00:00.000000Z are part of the record: order {stop}"
+        " was made or ended at them; nothing was removed\n")
+    assert ok(run("verify")) == "OK\n"
+
+
+def place_on(run, acct, symbol, side, qty, *argv):
+    return json.loads(ok(run("order", "--account-id", acct, "--side", side, "--symbol", symbol, "--qty", qty, *argv,
+                             "--json")))["id"]
 
 
 @pytest.mark.parametrize("content, why", [
