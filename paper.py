@@ -56,6 +56,7 @@ TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
 CLOSED = "its account was closed"  # the reason of the orders close_account cancels
+AT_ONCE = "when placed: "  # how the reason of an order that could not fill as it was placed begins
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
@@ -309,6 +310,8 @@ def to_time(value):
     try:
         if isinstance(value, datetime):
             return datetime_time(value)
+        if isinstance(value, str) and len(value) == 8 and value.isascii() and value.isdigit():
+            return datetime_time(datetime.fromisoformat(value))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
                 and value.isascii() and value.replace(".", "", 1).isdigit():
             return epoch_time(value)
@@ -1196,19 +1199,22 @@ class Ledger:
 
     # --- Money in and out ---
 
-    def deposit(self, account_id, amount, currency="USDT", description=None, ref=None):
-        """Add money; a retry with the same ref returns the first transaction."""
+    def deposit(self, account_id, amount, currency=None, description=None, ref=None):
+        """Add money (in the account's own currency unless currency says otherwise); a retry with the same
+        ref returns the first transaction."""
         return self._transfer("DEPOSIT", account_id, to_amount(amount), currency, description, ref)
 
-    def withdraw(self, account_id, amount, currency="USDT", description=None, ref=None):
-        """Take money out, never below zero available; a retry with the same ref returns the first."""
+    def withdraw(self, account_id, amount, currency=None, description=None, ref=None):
+        """Take money out (in the account's own currency unless currency says otherwise), never below zero
+        available; a retry with the same ref returns the first."""
         return self._transfer("WITHDRAWAL", account_id, to_amount(amount).copy_negate(), currency, description, ref)
 
     def _transfer(self, kind, account_id, amount, currency, description, ref):
-        currency, ref = to_currency(currency), None if ref is None else to_ref(ref)
+        currency, ref = None if currency is None else to_currency(currency), None if ref is None else to_ref(ref)
         description = kind.title() if description is None else to_text(description, "description")
         with self._transaction():
             account = self._account(account_id)
+            currency = currency or account.currency
             done = self._retried(account.id, ref, kind, currency, amount)
             if done:
                 return done
@@ -1403,11 +1409,13 @@ class Ledger:
                 f"SELECT {ORDER} FROM orders WHERE account_id = ?{' AND status = ?' if open_only else ''} ORDER BY"
                 " rowid DESC", (self._account(account_id).id, *(["OPEN"] if open_only else [])))]
 
-    def reset(self, account_id, balance=Decimal(5000), currency="USDT"):
-        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance."""
-        balance, currency = to_amount(balance, "balance", zero=True), to_currency(currency)
+    def reset(self, account_id, balance=Decimal(5000), currency=None):
+        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance
+        (of the account's own currency unless currency says otherwise)."""
+        balance, currency = to_amount(balance, "balance", zero=True), None if currency is None else to_currency(currency)
         with self._transaction():
             account = self._account(account_id, active=True)
+            currency = currency or account.currency
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
             for old in self.account(account.id, 0).balances.values():
@@ -1564,7 +1572,7 @@ class Ledger:
                     book.add(order, age)
                     result["triggered"].append(order)
                     continue
-                trade = self._fill_due(order, price)
+                trade = self._fill_due(order, price, placing=market)
                 if trade:
                     result["fills"].append(trade)
                     if stop:
@@ -1574,9 +1582,10 @@ class Ledger:
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
         return result
 
-    def _fill_due(self, order, price):
+    def _fill_due(self, order, price, placing=False):
         """Fill the rest of a due order at price: the Trade; or cancel it, saying why in order.reason (its
-        account is closed, or the fill costs more than the reserve and available together): None."""
+        account is closed, or the fill costs more than the reserve and available together; 'when placed:'
+        first if it was being placed): None."""
         if not self._account(order.account_id).is_active:
             reason = "its account is closed"
         else:
@@ -1591,7 +1600,7 @@ class Ledger:
                 self.risk.log(order.account_id, error.event[1], "cancelled", order.symbol, reason, order.id)
             except PaperError as error:
                 reason = f"not filled at {fmt(price)}: {error}"
-        self._close(order, "CANCELLED", reason)
+        self._close(order, "CANCELLED", f"{AT_ONCE}{reason}" if placing else reason)
         return None
 
     def _book(self, symbol):
@@ -3754,11 +3763,13 @@ ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "tim
 
 def fitted(names, cells, width, narrow):
     """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
-    then the columns of narrow left out in turn; the last column cut with '…' if it still does not fit."""
-    def span(layout):
+    then the columns of narrow left out in turn; if it still does not fit, the widest text column cut
+    with '…' (a number is never cut: it would read as another number)."""
+    def span():
+        layout = measured(cells, len(names))
         return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
-                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1)
-    if span(measured(cells, len(names))) <= width:
+                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
+    if span()[0] <= width:
         return names, cells
     short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
         len(row[i]) == 36 for row in cells if row[i])}
@@ -3766,15 +3777,26 @@ def fitted(names, cells, width, narrow):
     cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
               for i, cell in enumerate(row)] for row in cells]
     for name in narrow:
-        if span(measured(cells, len(names))) <= width:
+        if span()[0] <= width:
             break
         if name in names:
             i = names.index(name)
             names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
-    room = width - (span(measured(cells, len(names))) - max(measured(cells, len(names))[-1][3], len(names[-1])))
-    if room < span(measured(cells, len(names))) and room > len(names[-1]):  # a long text cell at the end
-        cells = [row[:-1] + [row[-1] if columns_of(row[-1]) <= room else row[-1][:room - 1] + "…"] for row in cells]
+    wide, layout = span()
+    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
+    if wide > width and texts:
+        widest, i = max(texts)
+        keep = max(widest - (wide - width), len(names[i]) + 1, 4)
+        cells = [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
+                 for row in cells]
     return names, cells
+
+
+def cut_text(text, columns):
+    """text cut to fit columns of a terminal, with '…' at the end."""
+    while columns_of(text) > columns - 1:
+        text = text[:-1]
+    return text + "…"
 
 
 def terminal_width(args):
@@ -3944,9 +3966,9 @@ def cmd_order(ledger, args):
     began = utc_now()
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
                                args.type, args.stop_price, args.expires, args.ref)
-    if order.status == "CANCELLED" and order.reason:
-        raise PaperError(f"order {order.id} cancelled{' at once' if order.created_at >= began else ''}: {order.reason}")
-    for trade in order.fills if not args.json else ():  # --json has them in the document
+    if order.status == "CANCELLED" and (order.reason or "").startswith(AT_ONCE):  # a retry of it too says so
+        raise PaperError(f"order {order.id} cancelled at once: {order.reason[len(AT_ONCE):]}")
+    for trade in order.fills if not args.json and order.created_at >= began else ():  # --json has them
         print(f"filled at once: {trade_text(trade)}", file=sys.stderr)
     return jsonable(order), order.id
 
@@ -4077,7 +4099,8 @@ def cmd_equity(ledger, args):
     points = ledger.equity_points(args.account_id, args.quote)
     first = next(points, None)
     if first is None:
-        return [], "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
+        return [], "time,equity,drawdown" if args.csv else \
+            "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
     points = itertools.chain([first], points)
     if args.json:  # one point a line, written as they come: a long curve costs no memory; the texts need no escaping
         return None, Lines(json_list_lines((f'{{"time": "{point["time"]}", "equity": "{fmt(point["equity"])}",'
@@ -4144,7 +4167,7 @@ def cmd_prices(ledger, args):
     prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit))
     first = next(prices, None)
     if first is None:
-        return [], "No prices recorded."
+        return [], ",".join(PRICE.split(", ")) if args.csv else "No prices recorded."
     prices = itertools.chain([first], prices)
     if args.json:
         return None, Lines(json_list_lines(prices))
@@ -4292,7 +4315,9 @@ OPTIONS = {  # option: its argparse keywords
     "account-id": {"type": argument_type(to_id), "help": ID},
     "order-id": {"type": argument_type(to_id), "help": ID},
     "balance": {"type": argument_type(to_amount, "balance", True), "default": Decimal(5000), "help": "default 5000, 0 for none"},
-    "currency": {"type": argument_type(to_currency), "default": "USDT", "help": "default USDT"},
+    "currency": {"type": argument_type(to_currency), "default": "USDT", "help": "the account's own currency, what"
+                 " it is valued in (default USDT)"},
+    "own-currency": {"type": argument_type(to_currency), "dest": "currency", "help": "default: the account's own"},
     "name": {"type": argument_type(to_text, "name"), "default": "Paper Trading Account"},
     "leverage": {"type": argument_type(to_amount, "leverage"), "default": Decimal(1),
                  "help": "a stored setting: trades are spot, cash only (default 1.0)"},
@@ -4370,14 +4395,14 @@ OPTIONS = {  # option: its argparse keywords
     "log": {"action": "store_true", "help": "a log scale for the equity (or the return)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
 }
-FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
+FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open", "own-currency": "--currency",
          "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
          "report-output": "--output"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
-    "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_transfer),
-    "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_transfer),
+    "deposit": ("add money to an account", "account-id! amount! own-currency description ref", cmd_transfer),
+    "withdraw": ("take money out of an account", "account-id! amount! own-currency description ref", cmd_transfer),
     "status": ("show one account, or list them all", "account-id prices quote wide", cmd_status),
     "history": ("list an account's transactions, newest first", "account-id! limit csv wide", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
@@ -4399,7 +4424,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "chart": ("draw an account's equity, drawdown, prices and round trips as an SVG file",
               "account-id! quote output percent log", cmd_chart),
     "orders": ("list an account's orders, newest first", "account-id! open wide", cmd_orders),
-    "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
+    "reset": ("start an account over, keeping its history", "account-id! balance own-currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
     "risk": ("set, show or clear an account's risk rules; resume after a halt; list what they did",

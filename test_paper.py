@@ -3320,3 +3320,121 @@ def test_the_report_shows_the_risk_rules_and_what_they_did(run):
     rules, events = parts["tables"][-2:]
     assert rules == [["rules", "state"], ["max position 25%, cooldown 3 prices", "trading"]]
     assert events[0] == ["time", "rule", "action", "symbol", "detail"] and [row[2] for row in events[1:]] == ["set"]
+
+
+# --- Found by review of issue 15's fixes ---
+
+def test_a_refused_row_in_a_stream_keeps_the_rows_before_it_fast_or_slow(tmp_path):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    rows = "".join(f"{1735689600 + i},{100 + i % 7}\n" for i in range(3000))
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            input="time,price\n" + rows + "1700000000,5\n" + rows, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (1, "")  # stopped at the refused row, in one line, no abort
+    assert result.stderr == ("paper: error: standard input: line 3002: BTC/USDT has a price at"
+                             " 2025-01-01T00:49:59.000000Z: time never goes back, so 2023-11-14T22:13:20.000000Z is"
+                             " refused\n")
+    assert query(db, "SELECT count(*) FROM prices") == [(3000,)]
+
+
+@pytest.mark.parametrize("make, stdin, why", [
+    (lambda rows: __import__("gzip").compress(rows), None, None),  # gzip on a pipe: taken apart as it comes
+    (lambda rows: b"PK\x03\x04 a zip", None, "paper: error: standard input is a zip archive: give the file itself"
+                                             " (feed FILE.zip)\n"),
+    (None, subprocess.DEVNULL, "paper: error: standard input is empty: no header and no prices\n"),
+])
+def test_standard_input_as_it_comes(tmp_path, make, stdin, why):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    rows = b"time,price\n2026-11-01,5\n"
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            input=make(rows) if make else None, stdin=stdin, capture_output=True)
+    assert (result.returncode, result.stderr.decode()) == ((1, why) if why else (0, ""))
+    assert query(db, "SELECT count(*) FROM prices") == [(0 if why else 1,)]
+
+
+def test_a_closed_standard_input_and_a_pipe_given_as_a_file(tmp_path):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    closed = subprocess.run(f"{sys.executable} {PAPER} feed - --symbol BTC/USDT --db {db} <&-", shell=True,
+                            capture_output=True, text=True)
+    assert (closed.returncode, closed.stderr) == (1, "paper: error: standard input is closed: pipe prices into"
+                                                     " feed -, or give a file\n")
+    piped = subprocess.run(["bash", "-c", f"{sys.executable} {PAPER} feed <(printf 'time,price\\n2026-11-01,5\\n' |"
+                                          f" gzip) --symbol BTC/USDT --db {db}"], capture_output=True, text=True)
+    assert (piped.returncode, piped.stdout) == (0, "recorded 1 price; 0 fills, 0 cancelled\n")
+
+
+def test_a_stream_whose_reader_left_goes_on_recording(tmp_path):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    for price in ("99", "98", "97"):
+        cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+            price, "--db", db)
+    script = (f"python3 -c \"import time\nprint('time,price', flush=True)\nfor i in range(6):\n"
+              f"    print(f'{{1735689600 + i}},{{100 - i}}', flush=True); time.sleep(0.3)\" |"
+              f" {sys.executable} {PAPER} feed - --symbol BTC/USDT --db {db} | head -1; echo ${{PIPESTATUS[1]}}")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    first, code = result.stdout.splitlines()
+    assert first.startswith("trade 1: buy 1.00 BTC/USDT @ 99.00") and code == "0" and "Error" not in result.stderr
+    assert query(db, "SELECT count(*) FROM prices") == [(6,)] and query(db, "SELECT count(*) FROM trades") == [(3,)]
+
+
+def test_many_files_are_read_a_few_at_a_time(tmp_path):
+    """Thirty daily files with ten descriptors to spare: each is opened once the merge reaches it."""
+    import resource
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    paths = []
+    for day in range(30):
+        path = tmp_path / f"BTCUSDT-1h-{day:02d}.csv"
+        path.write_text("".join(f"{1735689600 + day * 86400 + hour * 3600}000,1,2,0.5,1.5,9\n" for hour in range(24)))
+        paths.append(str(path))
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+    result = subprocess.run([sys.executable, PAPER, "feed", *reversed(paths), "--symbol", "BTC/USDT", "--db", db],
+                            capture_output=True, text=True, preexec_fn=few_descriptors)
+    assert (result.returncode, result.stdout) == (0, "recorded 720 prices; 0 fills, 0 cancelled\n"), result.stderr
+    assert query(db, "SELECT min(time), max(time) FROM prices") == [("2025-01-01T00:00:00.000000Z",
+                                                                    "2025-01-30T23:00:00.000000Z")]
+
+
+def test_a_compact_iso_date_is_a_date(run, db, tmp_path):
+    ok(run("init"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "5", "--time", "20261125"))
+    assert query(db, "SELECT time FROM prices") == [("2026-11-25T00:00:00.000000Z",)]  # not 1970-08-23
+
+
+def test_retries_of_an_order_say_what_the_first_call_said(run, acct):
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-01"))
+    resting = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+               "90", "--ref", "rest"]
+    order_id = ok(run(*resting)).strip()
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "89", "--time", "2026-11-02"))  # fills it later
+    assert ok(run(*resting)) == f"{order_id}\n"  # not "filled at once" on stderr: it was not
+    hopeless = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "60", "--type",
+                "stop", "--stop-price", "80", "--ref", "gap"]  # reserves 4,804.80 at 80; fills at once at 89
+    first, again = run(*hopeless), run(*hopeless)
+    assert first == again and first[0] == 1 and "cancelled at once: not filled at 89.00: insufficient funds" in first[2]
+
+
+def test_money_moves_in_the_accounts_own_currency_unless_told(run, db):
+    acct = ok(run("init", "--balance", "100", "--currency", "USD")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "5"))
+    ok(run("withdraw", "--account-id", acct, "--amount", "1"))
+    ok(run("reset", "--account-id", acct, "--balance", "50"))
+    assert query(db, "SELECT DISTINCT currency FROM transactions") == [("USD",)]
+    assert balance(db, acct, "USD") == (Decimal(50), 0)
+
+
+def test_csv_with_nothing_in_it_is_its_header(run, acct):
+    assert ok(run("equity", "--account-id", acct, "--csv")) == "time,equity,drawdown\n"
+    assert ok(run("prices", "--csv")) == "symbol,time,open,high,low,close\n"
+
+
+def test_a_narrow_terminal_never_cuts_a_number():
+    rows = [{"id": 1, "created_at": "2026-11-25T14:36:12.192948Z", "type": "DEPOSIT", "currency": "USDT",
+             "amount": "123457.358024679135", "balance_after": "123457.358024679135", "description": "x" * 50}]
+    shown = paper.table(rows, paper.HISTORY, 60, paper.HISTORY_NARROW)
+    assert max(map(len, shown.splitlines())) <= 60 and shown.count("123457.358024679135") == 2
