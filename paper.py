@@ -1190,8 +1190,16 @@ class Ledger:
 
     def transactions(self, account_id, limit=None):
         """The account's transactions, newest first."""
+        return list(self.history(account_id, limit))
+
+    def history(self, account_id, limit=None):
+        """transactions() one by one, read as they are needed (a million cost no memory)."""
+        limit = to_limit(limit)
         with self._transaction("BEGIN"):
-            return self._newest_transactions(self._account(account_id).id, to_limit(limit))
+            account_id = self._account(account_id).id
+            for row in self.db.execute(f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC"
+                                       " LIMIT ?", (account_id, limit)):
+                yield Transaction(*row)
 
     def _newest_transactions(self, account_id, limit):
         return [Transaction(*row) for row in self.db.execute(
@@ -3918,11 +3926,20 @@ def cmd_status(ledger, args):
 
 
 def cmd_history(ledger, args):
-    transactions = jsonable(ledger.transactions(args.account_id, args.limit))
+    """The account's transactions, written as they are read (on a terminal, laid out to fit it)."""
+    transactions = (jsonable(tx) for tx in ledger.history(args.account_id, args.limit))
+    first = next(transactions, None)
+    if first is None:
+        return [], ",".join(HISTORY.split() + ["reference_id", "trade_id"]) if args.csv else "No transactions."
+    transactions = itertools.chain([first], transactions)
+    if args.json:
+        return None, Lines(json_list_lines(transactions))
     if args.csv:
-        return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
-    return transactions, table(transactions, HISTORY, terminal_width(args), HISTORY_NARROW) if transactions else \
-        "No transactions."
+        return None, Lines(csv_lines(transactions, HISTORY.split() + ["reference_id", "trade_id"]))
+    width = terminal_width(args)
+    if width:  # a terminal reads a screenful: laid out to fit it
+        return None, table(list(transactions), HISTORY, width, HISTORY_NARROW)
+    return None, Lines(table_lines(transactions, HISTORY))
 
 
 def cmd_close(ledger, args):
