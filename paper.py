@@ -61,15 +61,17 @@ EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
 CEILING = Context(prec=100, rounding=ROUND_CEILING)
 FLOORED = Context(prec=100, rounding=ROUND_FLOOR)
 ROUNDED = Context(prec=100)
-TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices")
+TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices", "strategy_runs")
 ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id, currency"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason")
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, reserve_price,"
+         " slippage, sized_at_fill")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
-ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
+ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market")
+QTY_STEP = Decimal("1e-8")  # a qty paper sizes (a buy of an amount, a sell of a fraction) is in these steps
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
@@ -373,7 +375,7 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
     if type not in ORDER_TYPES:
         raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
-    needs = {"limit": (True, False), "stop": (False, True)}.get(type, (True, True))
+    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False)}.get(type, (True, True))
     for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
         if (price is None) == needed:
             raise PaperError(f"a {type} order {'needs' if needed else 'takes no'} {name}")
@@ -384,6 +386,19 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
     return Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
                  stop_price)
+
+
+def market_terms(order, latest, spend):
+    """A market order's reserve price, the latest close (latest: that price's row), and for a buy of spend
+    its qty there: what spend pays for, fee included."""
+    if latest is None:
+        raise PaperError(f"no recorded price for {order.symbol}: a market order reserves at the latest close;"
+                         " record one with `tick`")
+    order.reserve_price = latest[-1]
+    if spend is not None:
+        order.qty, order.sized_at_fill = affordable(spend, latest[-1], order.fee_rate, order.symbol), 1
+        if not order.qty:
+            raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
 
 
 def book_trade(book, side, qty, price, fee):
@@ -456,6 +471,26 @@ def cost(qty, price, fee_rate):
     if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
         raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
     return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
+
+
+def qty_step(symbol):
+    """The step a qty of symbol is sized in (a buy of an amount, a sell of a fraction): 8 decimal places,
+    until paper knows the symbol's own step size."""
+    return QTY_STEP
+
+
+def floor_qty(symbol, qty):
+    """qty rounded down to symbol's step."""
+    step = qty_step(symbol)
+    return FLOORED.divide(qty, step).to_integral_value(ROUND_FLOOR) * step
+
+
+def affordable(amount, price, fee_rate, symbol):
+    """The most of symbol that amount of QUOTE buys at price, its fee included, in symbol's steps (0: none)."""
+    qty = floor_qty(symbol, FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)))
+    while qty > 0 and EXACT.add(*cost(qty, price, fee_rate)) > amount:  # the fee is rounded up: a step less
+        qty -= qty_step(symbol)
+    return max(qty, ZERO)
 
 
 def schema():
@@ -624,7 +659,9 @@ class Order(Record):
 
     limit fills at its limit or better; stop becomes a market order at its stop; stop-limit becomes a
     limit order at its stop (triggered); oco is a limit (take profit) and a stop (stop loss) on one
-    quantity: whichever is reached first fills, and the other is gone with it.
+    quantity: whichever is reached first fills, and the other is gone with it; market fills at the next
+    price of its symbol (a bar's open), with its slippage, and reserves at the latest close when placed
+    (reserve_price). A market buy sized_at_fill buys what its reserve pays for at the fill price and fee.
     """
 
     id: str
@@ -645,6 +682,9 @@ class Order(Record):
     reference_id: str | None = None
     triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
     reason: str | None = None  # why it ended unfilled
+    reserve_price: Decimal | None = None  # a market order's: the latest close when it was placed
+    slippage: Decimal = ZERO  # a market order's fill pays price x (1 + slippage), a sell gets x (1 - slippage)
+    sized_at_fill: int = 0  # a market buy of an amount: qty is what it bought (until then, what it buys at reserve_price)
     fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
@@ -654,15 +694,18 @@ class Order(Record):
 
     def reserve_for(self, qty):
         """What qty of this order sets aside: qty itself for a sell; for a buy qty x price + its fee, at the
-        limit (the stop for a stop order, the dearer leg of an oco)."""
+        limit (the stop for a stop order, the dearer leg of an oco, the reserve price for a market order)."""
         if self.side == "sell" or not qty:
             return qty
-        price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO)}.get(
-            self.type, self.limit_price)
+        price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO),
+                 "market": self.reserve_price}.get(self.type, self.limit_price)
         return EXACT.add(*cost(qty, price, self.fee_rate))
 
     def legs(self):
-        """(is_stop, price) of each leg the market can reach: a stop-limit has its stop until triggered."""
+        """(is_stop, price) of each leg the market can reach: a stop-limit has its stop until triggered; a
+        market order is a stop reached already, at no price of its own (None)."""
+        if self.type == "market":
+            return [(True, None)]
         if self.type == "oco":
             return [(False, self.limit_price), (True, self.stop_price)]
         if self.type == "stop" or self.type == "stop-limit" and not self.triggered:
@@ -698,11 +741,14 @@ class Book:
         import heapq  # only the market needs it
         self.push, self.pop = heapq.heappush, heapq.heappop
         self.orders, self.falls, self.rises, self.expiries = {}, [], [], []  # heaps: (price key, age, id, stop)
+        self.market = []  # (age, id) of the market orders: due at the next price, whatever it is
 
     def add(self, order, age):
         self.orders[order.id] = order, age
         for stop, price in order.legs():
-            if (order.side == "buy") != stop:  # reached when the low falls to it: the highest price first
+            if price is None:
+                self.market.append((age, order.id))
+            elif (order.side == "buy") != stop:  # reached when the low falls to it: the highest price first
                 self.push(self.falls, (-price, age, order.id, stop))
             else:
                 self.push(self.rises, (price, age, order.id, stop))
@@ -724,8 +770,11 @@ class Book:
     def due(self, open, high, low):
         """[(order, age, is_stop, fill price)] of the orders a bar reaches, oldest first, taken out of the book.
         A leg the bar jumped past fills at the open, never at a price the bar did not trade; if one bar
-        reaches both legs of an oco, the stop wins."""
+        reaches both legs of an oco, the stop wins. A market order fills at the open."""
         reached = {}
+        for age, order_id in self.market:
+            reached[order_id] = [(True, open)]
+        self.market.clear()
         while self.falls and -self.falls[0][0] >= low:
             key, age, order_id, stop = self.pop(self.falls)
             reached.setdefault(order_id, []).append((stop, min(open, -key)))
@@ -1215,13 +1264,22 @@ class Ledger:
         return trade
 
     def place_order(self, account_id, side, symbol, qty, limit_price=None, fee_rate=FEE_RATE, type="limit",
-                    stop_price=None, expires=None, ref=None):
+                    stop_price=None, expires=None, ref=None, slippage=ZERO, spend=None):
         """An order that rests until the market reaches it (see Order), or a fill, a cancel or its expiry
         (market time): what it may spend moves from available to reserved. If the latest recorded price
-        already reaches it, it fills at once at that price. A retry with the same ref returns the first."""
-        order = to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price)
+        already reaches it, it fills at once at that price; a market order waits for the next price. A
+        market buy may give spend (an amount of QUOTE) instead of qty: it buys what spend pays for, fee
+        included, at the price it fills at. A retry with the same ref returns the first."""
+        order = to_order(side, symbol, qty if spend is None else 1, limit_price, fee_rate, type, stop_price)
         order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
             else to_ref(ref)
+        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
+        if order.slippage and order.type != "market":
+            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
+        if spend is not None:
+            if qty is not None or (order.type, order.side) != ("market", "buy"):
+                raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+            order.qty = None  # sized below, at the latest close; a retry may have been sized at another
         with self._transaction():
             account = self._account(account_id)
             done = self._retried(account.id, order.reference_id, *order_terms(order))
@@ -1231,11 +1289,14 @@ class Ledger:
             if latest and order.expires_at and order.expires_at <= latest[1]:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
                                  f" ({latest[1]})")
+            if order.type == "market":
+                market_terms(order, latest, spend)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
             order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
-            if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
+            if latest and order.type != "market":  # a marketable order: matched against the latest price (its
+                # close), as on an exchange
                 book = Book()
                 book.add(order, age)
                 order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
@@ -1280,10 +1341,10 @@ class Ledger:
     def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
         order.triggered = order.triggered if triggered is None else triggered
-        self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
+        self.db.execute("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
                         " triggered = ?, reason = ? WHERE id = ?",
-                        (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.reason,
-                         order.id))
+                        (fmt(order.qty), fmt(filled), fmt(reserved), status, order.updated_at, order.triggered,
+                         order.reason, order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -1390,8 +1451,15 @@ class Ledger:
         else:
             try:
                 with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
-                    trade = self._execute(order.account_id, order.side, order.symbol, order.qty - order.filled_qty,
-                                          price, order.fee_rate, order_id=order.id, release=order.reserved)
+                    price = price if order.type != "market" else slipped(price, order.side, order.slippage)
+                    left = order.qty - order.filled_qty
+                    if order.sized_at_fill:  # what its reserve pays for, at this price and fee
+                        left = affordable(order.reserved, price, order.fee_rate, order.symbol)
+                        if not left:
+                            raise PaperError(f"its reserve {fmt(order.reserved)} buys none at {fmt(price)}")
+                    trade = self._execute(order.account_id, order.side, order.symbol, left, price, order.fee_rate,
+                                          order_id=order.id, release=order.reserved)
+                    order.qty = order.filled_qty + left  # as it was, but for an order sized at its fill
                     self._update(order, order.qty, ZERO, "FILLED")
                 return trade
             except PaperError as error:
@@ -1596,11 +1664,12 @@ class Ledger:
         the reserves {(account, currency): total}."""
         reserves = {}
         for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
-                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at"
-                                   f" FROM orders{where}", params):
-            order = Order(*row)
+                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at,"
+                                   f" +reserve_price, +slippage FROM orders{where}", params):
+            order = Order(*row[:15])
             texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
-                                                       "stop_price"), row[4:9] + row[13:14]) if text is not None}
+                                                       "stop_price", "reserve_price", "slippage"),
+                                                      row[4:9] + row[13:14] + row[15:]) if text is not None}
             checked = found.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
             if checked is None:
                 continue

@@ -1101,7 +1101,8 @@ def rows(db, table):
 
 def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
     db = v1_database(tmp_path / "v1.db")
-    before = {table: rows(db, table) for table in paper.TABLES if table != "prices"}  # version 2 added prices
+    before = {table: rows(db, table) for table in paper.TABLES if table not in ("prices", "strategy_runs")}  # added
+    # by versions 2 and 3
     assert paper.main(["verify", "--db", db]) == 0
     out, err = capsys.readouterr()
     assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 1 to {paper.SCHEMA_VERSION}\n")
@@ -1389,7 +1390,7 @@ def v2_database(path):
 
 def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
     db = v2_database(tmp_path / "v2.db")
-    before = {table: rows(db, table) for table in paper.TABLES}
+    before = {table: rows(db, table) for table in paper.TABLES if table != "strategy_runs"}  # version 3 added it
     assert paper.main(["verify", "--db", db]) == 0
     out, err = capsys.readouterr()
     assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 2 to {paper.SCHEMA_VERSION}\n")
@@ -1402,6 +1403,11 @@ def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path, caps
         assert dict(conn.execute("SELECT name, currency FROM accounts")) == {
             "Version two": "USDT", "Euro account": "EUR", "Empty": "EUR", "Closed": "USDT"}
         assert conn.execute("SELECT count(*) FROM orders WHERE reason IS NOT NULL").fetchone() == (0,)
+        # version 3's market orders: no old order is one, none has slippage or is sized at its fill
+        assert conn.execute("SELECT reserve_price, slippage, sized_at_fill, count(*) FROM orders GROUP BY 1, 2, 3"
+                            ).fetchall() == [(None, "0.00", 0, 7)]
+        assert rows(db, "strategy_runs") == (["id", "account_id", "strategy", "params", "options", "mode", "state",
+                                              "handled", "bars", "created_at", "updated_at"], [])
     assert paper.main(["status", "--account-id", "2ada", "--db", db]) == 0  # once: no second upgrade
     out, err = capsys.readouterr()
     assert err == "" and re.search(r"^USDT +3935\.858 +1651\.65 +5587\.508$", out, re.M)
