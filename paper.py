@@ -88,6 +88,16 @@ class NoDatabase(PaperError):
     """The database file does not exist yet."""
 
 
+class UsageError(PaperError):
+    """Bad arguments that only the strategy file shows (an unknown param, a value of the wrong type): exit 2."""
+
+
+class StrategyError(PaperError):
+    """A strategy raised: the message names its file, line and function; .traceback is its own traceback."""
+
+    traceback = ""
+
+
 def fmt(amount):
     """Plain text, no exponent, at least two decimals: how paper stores and shows amounts."""
     text = str(amount)
@@ -1413,6 +1423,8 @@ class Ledger:
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
         self._unwritten.append((price_id, symbol, time, *texts, self._began))
+        if len(self._unwritten) >= 10_000:  # a long batch's memory stays flat
+            self._write_prices()
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         return self._match(book, *bar, time=time, result=result) if book.orders else result
@@ -1484,17 +1496,21 @@ class Ledger:
                                                    " time DESC LIMIT 1", (symbol,)).fetchone()
         return self._latest[symbol]
 
-    def prices(self, symbol=None, limit=None):
-        """Recorded prices, newest first: [{"symbol", "time", "open", "high", "low", "close"}]."""
-        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
+    def prices(self, symbol=None, limit=None, until=None):
+        """Recorded prices, newest first, at or before market time until if given: [{"symbol", "time", "open",
+        "high", "low", "close"}]."""
+        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else (" WHERE 1", ())
+        if until is not None:
+            where, params = f"{where} AND time <= ?", (*params, to_time(until))
         with self._transaction("BEGIN"):
             return [dict(zip(PRICE.split(", "), row)) for row in self.db.execute(
                 f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, to_limit(limit)))]
 
-    def valuation(self, account_id, prices=None, quote="USDT"):
-        """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
-        prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
-        alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
+    def valuation(self, account_id, prices=None, quote="USDT", realized=True):
+        """The holdings valued in quote, the equity, and (unless realized=False: it reads every trade)
+        realised P&L by symbol. A currency's price is prices[currency] if given, else the latest recorded
+        close of CURRENCY/QUOTE (its market time alongside); a holding with neither is unpriced, and then no
+        equity is claimed (None)."""
         quote = to_currency(quote)
         given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
         if quote in given:
@@ -1512,10 +1528,11 @@ class Ledger:
                     unpriced.append(currency)
                 else:
                     equity = EXACT.add(equity, value)
-            books = self._realized(account.id)[0]
-        return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
-                "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
-                                 for symbol, book in sorted(books.items())}}
+            books = self._realized(account.id)[0] if realized else None
+        valued = {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced}
+        return valued if books is None else valued | {"realized_pnl": {
+            symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED))) for symbol, book in
+            sorted(books.items())}}
 
     def _price_in(self, currency, quote, given):
         """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
@@ -2067,6 +2084,577 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
                            f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[1]}" text-anchor="end">{-depth:.2%}</text>']
 
 
+# --- Strategies: one file that runs as a backtest and live on a paper account ---
+
+BAR_WINDOW = 256  # bars of each symbol a run keeps in memory (more if a strategy asks for more); older ones from SQL
+PARAM_TYPES = (bool, int, float, str)
+MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
+            "equity_final", "avg_trade", "trades")
+SWEEP = [("return", "return_[%]", "percent"), ("max_drawdown", "max_drawdown_[%]", "percent"),
+         ("sharpe", "sharpe", "{:.3f}"), ("trades", "trades", "{}"), ("win_rate", "win_rate_[%]", "percent")]
+
+
+class Bar(tuple):
+    """A bar as a strategy sees it: symbol, time (market time), open, high, low, close (Decimals)."""
+
+    __slots__ = ()
+    symbol, time = property(lambda bar: bar[0]), property(lambda bar: bar[1])
+    open, high, low, close = (property(lambda bar, i=i: bar[i]) for i in range(2, 6))
+
+    def __repr__(self):
+        return "Bar({})".format(", ".join(f"{name}={value!r}" for name, value in zip(PRICE.split(", "), self)))
+
+
+class Strategy:
+    """A strategy file, loaded in a module of its own: PARAMS (the defaults), init (or None) and on_bar."""
+
+    def __init__(self, path, module):
+        self.path, self.name, self.module = path, os.path.basename(path), module
+        self.params, self.init, self.on_bar = module.PARAMS, module.init, module.on_bar
+
+
+def load_strategy(path):
+    """The strategy file at path, run once in a module of its own. Refused in one line (file and line)
+    if it cannot be read, does not compile, or has no on_bar; a StrategyError if its code raises."""
+    import types
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+    except OSError as error:
+        raise PaperError(f"cannot read the strategy {path}: {error.strerror or error}") from None
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
+        raise PaperError(f"{path} line {getattr(error, 'lineno', None) or 1}: {getattr(error, 'msg', error)}") from None
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    module = types.ModuleType(f"paper_strategy_{stem}")  # never a name another module has (json.py, ...)
+    module.__file__, module.PARAMS, module.init = path, {}, None
+    sys.modules[module.__name__] = module  # dataclasses and pickle look a module up by its name
+    try:
+        exec(code, vars(module))
+    except (Exception, SystemExit) as error:
+        raise strategy_error(path, error) from None
+    if not callable(getattr(module, "on_bar", None)):
+        raise PaperError(f"{path} line 1: no on_bar(ctx, bar) function: a strategy defines one")
+    if not (module.init is None or callable(module.init)):
+        raise PaperError(f"{path}: init must be a function init(ctx)")
+    if not isinstance(module.PARAMS, dict) or not all(isinstance(name, str) and name.isidentifier() and type(
+            value) in PARAM_TYPES for name, value in module.PARAMS.items()):
+        raise PaperError(f"{path}: PARAMS must be a dict of names to int, float, bool or str defaults")
+    return Strategy(path, module)
+
+
+def strategy_error(path, error):
+    """A strategy's exception as a StrategyError: its traceback with the strategy's own frames (paper's
+    left out), and a message naming the file, line and function of the last of them."""
+    import traceback
+    paper_file = os.path.abspath(__file__)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(frame.filename) != paper_file]
+    own = [frame for frame in frames if frame.filename == path] or frames
+    text = str(error) if isinstance(error, PaperError) else type(error).__name__ + (f": {error}" if str(error) else "")
+    where = f"{path} line {own[-1].lineno} in {own[-1].name}" if own else path
+    failed = StrategyError(f"{where}: {' '.join(text.splitlines())}")
+    failed.traceback = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                                *traceback.format_exception_only(type(error), error)])
+    return failed
+
+
+def param_values(name, text, default):
+    """The values --param NAME=TEXT gives, each of the default's type: a:b:step (a range including b, for
+    numbers) or a,b,c (a list) give several, anything else one. Returns (values, several)."""
+    numeric = type(default) in (int, float)
+    if "," in text:
+        return [param_value(name, part, default) for part in text.split(",")], True
+    if numeric and ":" in text:
+        parts = [param_value(name, part, default) for part in text.split(":")]
+        if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
+            raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
+        first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
+        count = int((last - first) / step) + 1
+        if count > 10_000:
+            raise UsageError(f"--param {name}={text} gives {count:,} values: at most 10,000")
+        return [type(default)(first + i * step) for i in range(count)], True
+    return [param_value(name, text, default)], False
+
+
+def param_value(name, text, default):
+    """text as a value of the default's type (int, float, bool or str)."""
+    kind, text = type(default), text.strip() if type(default) is not str else text
+    try:
+        if kind is bool:
+            return {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}[text.lower()]
+        value = kind(text)
+        if kind is float and not math.isfinite(value):
+            raise ValueError
+        return value
+    except (KeyError, ValueError):
+        raise UsageError(f"--param {name}={text}: {name} is {'an' if kind is int else 'a'} {kind.__name__} (its"
+                         f" default is {default!r})") from None
+
+
+def to_grid(strategy, given):
+    """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
+    and whether any gave several (a sweep)."""
+    grid, sweep = {name: [value] for name, value in strategy.params.items()}, False
+    for i, text in enumerate(given):
+        name, equals, value = text.partition("=")
+        if not equals:
+            raise UsageError(f"--param {text!r} must be NAME=VALUE")
+        if name not in strategy.params:
+            raise UsageError(f"--param {name}: {strategy.path} has no param {name!r} (its PARAMS: "
+                             f"{', '.join(strategy.params) or 'none'})")
+        if any(other.partition("=")[0] == name for other in given[:i]):
+            raise UsageError(f"--param {name} is given twice")
+        grid[name], several = param_values(name, value, strategy.params[name])
+        sweep = sweep or several
+    return grid, sweep
+
+
+def to_params(strategy, params):
+    """A strategy's params: its defaults, with params (a dict of values of the defaults' types) over them."""
+    chosen = dict(strategy.params)
+    for name, value in dict(params or {}).items():
+        if name not in chosen:
+            raise UsageError(f"{strategy.path} has no param {name!r} (its PARAMS: {', '.join(chosen) or 'none'})")
+        kind = type(chosen[name])
+        if not (type(value) is kind or kind is float and type(value) is int):
+            raise UsageError(f"param {name} is {'an' if kind is int else 'a'} {kind.__name__}, not {shown(value)}")
+        chosen[name] = kind(value)
+    return chosen
+
+
+def to_constraint(text, names):
+    """A constraint over the params, compiled: names, numbers, strings, + - * / // %, comparisons, and,
+    or, not and if-else are all it may hold; anything else is refused (no call, no attribute, no import)."""
+    import ast
+    try:
+        tree = ast.parse(text, "<constraint>", mode="eval")
+    except SyntaxError as error:
+        raise UsageError(f"--constraint {text!r} is not an expression: {error.msg}") from None
+    allowed = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Load,
+               ast.Constant, ast.boolop, ast.cmpop, ast.unaryop, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+               ast.Mod)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise UsageError(f"--constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
+                             " numbers, + - * / // %, comparisons, and, or, not")
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise UsageError(f"--constraint {text!r}: {node.id!r} is not a param of the strategy")
+    return text, compile(tree, "<constraint>", "eval")
+
+
+def combinations(grid, constraint=None):
+    """Every combination of the grid's values {name: [values]}, in its order, that passes the constraint."""
+    names, chosen = list(grid), []
+    check = to_constraint(constraint, names) if isinstance(constraint, str) else constraint
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(names, values))
+        try:
+            passes = check is None or eval(check[1], {"__builtins__": {}}, dict(params))
+        except Exception as error:
+            raise UsageError(f"--constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
+        chosen += [params] if passes else []
+    if not chosen:
+        raise UsageError(f"--constraint {check[0]!r} leaves no combination of the params" if check else
+                         "the grid has no combination: a param has no value")
+    return chosen
+
+
+def run_name(strategy, params):
+    """The account name of a strategy run: the file's name and its params."""
+    name = " ".join([strategy.name] + [f"{key}={value}" for key, value in params.items()])
+    name = "".join(char if char.isprintable() else "?" for char in name)
+    return name if len(name) <= 200 else name[:199] + "…"
+
+
+class Context:
+    """What a strategy sees as `ctx`: its params and state, the market time, its account, the bars so
+    far, and what it may do, all through the ledger the command line uses. A bar's orders are paper's
+    orders; a market order fills at the next price of its symbol, or with on_close at this bar's close."""
+
+    def __init__(self, ledger, account_id, params, state, fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+        self.params, self.state, self.account_id, self.time = params, state, account_id, None
+        self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
+        self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
+
+    def _which(self, symbol):
+        if symbol is None:
+            if self._symbol is None:
+                raise PaperError("no bar yet: name the symbol")
+            return self._symbol
+        return to_symbol(symbol)
+
+    def _window(self, symbol, n=0):
+        """symbol's latest bars in memory (at least n, or all there are), up to this bar; read from SQL
+        the first time and whenever a strategy asks for more than the window holds."""
+        from collections import deque
+        bars = self._bars.get(symbol)
+        if bars is None or n > bars.maxlen:
+            size = max(BAR_WINDOW, n, bars.maxlen if bars is not None else 0)
+            rows = reversed(self._ledger.prices(symbol, size, until=self.time))
+            bars = self._bars[symbol] = deque((Bar(row.values()) for row in rows), maxlen=size)
+            self._closes[symbol] = deque((float(bar[5]) for bar in bars), maxlen=size)
+        return bars
+
+    def _push(self, bar):
+        """bar is the new bar of its symbol, now recorded."""
+        self.time, self._symbol = bar[1], bar[0]
+        if bar[0] in self._bars:
+            self._bars[bar[0]].append(bar)
+            self._closes[bar[0]].append(float(bar[5]))
+        else:
+            self._window(bar[0])  # this bar included
+
+    def history(self, symbol=None, n=None):
+        """The bars of symbol (default this bar's) up to this one, oldest first: the last n, or all."""
+        symbol = self._which(symbol)
+        if n is None:
+            return [Bar(row.values()) for row in reversed(self._ledger.prices(symbol, until=self.time))]
+        n = to_limit(n)
+        bars = self._window(symbol, n)
+        return list(itertools.islice(bars, max(len(bars) - n, 0), None))
+
+    def closes(self, n, symbol=None):
+        """The last n closes of symbol (default this bar's) up to this bar, oldest first, as floats for
+        indicators (fewer while there are fewer): a signal may be a float, money never is."""
+        symbol, n = self._which(symbol), to_limit(n)
+        self._window(symbol, n)
+        closes = self._closes[symbol]
+        return list(itertools.islice(closes, max(len(closes) - n, 0), None))
+
+    def position(self, symbol=None):
+        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
+        held = self._ledger.account(self.account_id, 0).balances.get(self._which(symbol).partition("/")[0])
+        return held.total if held else ZERO
+
+    @property
+    def cash(self):
+        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
+        quote = self._quote()
+        held = self._ledger.account(self.account_id, 0).balances.get(quote)
+        return held.available if held else ZERO
+
+    @property
+    def equity(self):
+        """What the account holds, valued in this bar's QUOTE at the latest closes (None if a holding has none)."""
+        return self._ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
+
+    def _quote(self):
+        if self._symbol is None:
+            return self._ledger.account(self.account_id, 0).currency
+        return self._symbol.partition("/")[2]
+
+    def orders(self, symbol=None):
+        """The account's open orders on symbol (default this bar's), oldest first."""
+        symbol = self._which(symbol)
+        return [order for order in reversed(self._ledger.orders(self.account_id, open_only=True))
+                if order.symbol == symbol]
+
+    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
+        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies. Returns the Order
+        (a market order with on_close fills at once: the Trade)."""
+        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type)
+
+    def sell(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
+        """Sell qty of BASE, or a fraction of the position: as buy."""
+        return self._order("sell", qty, symbol, fraction, limit, stop, expires, type)
+
+    def close(self, symbol=None):
+        """Sell all of symbol (default this bar's) held at market, once its open sell orders (which hold
+        it) are cancelled; None when nothing is held."""
+        symbol = self._which(symbol)
+        for order in self.orders(symbol):
+            if order.side == "sell":
+                self.cancel(order)
+        held = self.position(symbol)
+        return self.sell(held, symbol=symbol) if held else None
+
+    def cancel(self, order):
+        """Cancel an open order of the account (an Order or its id): its reserve is available again."""
+        self._placing()
+        order_id = order.id if isinstance(order, Order) else to_id(order)
+        mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
+                if open_order.id.startswith(order_id)]
+        if len(mine) != 1:
+            raise PaperError(f"no open order {order_id!r} of account {self.account_id}")
+        return self._ledger.cancel(mine[0])
+
+    def log(self, text):
+        """Print text on stderr after the market time."""
+        print(f"{self.time or 'init'} {text}", file=sys.stderr, flush=True)
+
+    def _placing(self):
+        if self.time is None:
+            raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
+                             " again when a run resumes")
+
+    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type):
+        self._placing()
+        symbol = self._which(symbol)
+        if (qty is None) == (fraction is None):
+            raise PaperError(f"{side} takes a qty or a fraction (one of them)")
+        type = type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
+                        limit is None else "stop-limit")
+        spend = None
+        if fraction is not None:
+            qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
+        if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
+            trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
+                                       slippage=self._slippage)
+            self._fills.append(trade)
+            return trade
+        market = type == "market"
+        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
+                                         expires, slippage=self._slippage if market else ZERO, spend=spend)
+        self._fills += order.fills
+        return order
+
+    def _sized(self, side, symbol, fraction, type, limit, stop):
+        """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
+        market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
+        share = Decimal(repr(fraction)) if isinstance(fraction, float) else to_amount(fraction, "fraction")
+        if not 0 < share <= 1:
+            raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
+        if side == "sell":
+            qty = floor_qty(symbol, self.position(symbol) * share)
+            if not qty:
+                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))} {symbol} held"
+                                 " is nothing to sell")
+            return qty, None
+        equity = self.equity
+        if equity is None:
+            raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
+        spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
+        if type == "market" and not self._on_close:
+            return None, spend
+        if type == "market":
+            price = slipped(self._ledger.prices(symbol, 1)[0]["close"], side, self._slippage)
+        else:
+            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
+                to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
+        qty = affordable(spend, price, self._fee_rate, symbol)
+        if not qty:
+            raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
+                             f" {fmt(price)}, fee included")
+        return qty, None
+
+
+class Run:
+    """A strategy running on an account: the bars it is given, recorded and handed to on_bar once each,
+    and its row in strategy_runs (its state and the last bar it handled of each symbol)."""
+
+    def __init__(self, ledger, strategy, account_id, params, options, mode):
+        import json
+        self.ledger, self.strategy, self.mode, self.json = ledger, strategy, mode, json
+        self.params, self.options = params, {key: jsonable(value) for key, value in options.items()}
+        with ledger.snapshot():
+            account = ledger.account(account_id, 0)
+            identity = (account.id, strategy.name, json.dumps(params, sort_keys=True), mode)
+            row = ledger.db.execute("SELECT id, options, state, handled, bars FROM strategy_runs WHERE account_id = ?"
+                                    " AND strategy = ? AND params = ? AND mode = ?", identity).fetchone()
+        if not account.is_active:
+            raise PaperError(f"account {account.id} is closed")
+        self.id, state, self.handled, self.before = (row[0], json.loads(row[2]), json.loads(row[3]), row[4]) if row \
+            else (None, {}, {}, 0)
+        if row and json.loads(row[1]) != self.options:
+            raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
+                             f" {row[1]}: resume it with the same options")
+        self.identity, self.bars, self.fills = identity, 0, 0
+        self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
+                           options["on_close"])
+
+    def start(self):
+        """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
+        if self.strategy.init:
+            self.call(self.strategy.init)
+
+    def call(self, function, *args):
+        try:
+            function(self.ctx, *args)
+        except (Exception, SystemExit) as error:
+            raise strategy_error(self.strategy.path, error) from None
+
+    def step(self, where, row, allow_future=False):
+        """Record one bar, with the fills it causes, and hand it to on_bar unless this run handled it before;
+        returns whether it did. A bar that differs from the one recorded at its time is refused."""
+        try:
+            symbol, (prices, texts), time = to_symbol(row[0]), to_bar(row[1], *row[3:]), to_time(row[2])
+            recorded = self.ledger._tick(symbol, time, prices, texts, allow_future)
+        except PaperError as error:
+            raise PaperError(f"{where}: {error}") from None
+        if time <= self.handled.get(symbol, ""):
+            return False
+        self.ctx._fills = [trade for trade in recorded["fills"] if trade.account_id == self.ctx.account_id]
+        bar = Bar((symbol, time, *prices))
+        self.ctx._push(bar)
+        self.call(self.strategy.on_bar, bar)
+        self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
+        return True
+
+    def save(self):
+        """Write the run's row (inside the transaction of its last bar)."""
+        try:
+            state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            state, why = None, error
+        if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
+            raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
+                             f" keys){f': {why}' if state is None else ''}")
+        now, handled = utc_now(), self.json.dumps(self.handled, sort_keys=True)
+        if self.id is None:
+            self.id = self.ledger.db.execute(
+                "INSERT INTO strategy_runs (account_id, strategy, params, options, mode, state, handled, bars,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*self.identity[:3],
+                self.json.dumps(self.options, sort_keys=True), self.mode, state, handled, self.bars, now, now)).lastrowid
+        else:
+            self.ledger.db.execute("UPDATE strategy_runs SET state = ?, handled = ?, bars = ?, updated_at = ? WHERE"
+                                   " id = ?", (state, handled, self.before + self.bars, now, self.id))
+
+
+def run_options(fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+    return {"fee_rate": to_fee_rate(fee_rate), "slippage": to_fee_rate(slippage, "slippage"),
+            "on_close": bool(on_close)}
+
+
+def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FEE_RATE, slippage=ZERO,
+                 on_close=False, each=None):
+    """Run strategy live on an existing account over bars ((where, (symbol, price, time, open, high, low,
+    close)), as read_prices yields them; any iterable, endless too): each bar's price, its fills, the
+    strategy's orders and its state commit together, then each(trades of the account in that bar) is
+    called. Killed and started again with the same strategy, params and options, it resumes after the
+    last bar it handled. Returns {"strategy_run", "account_id", "bars", "handled_before", "fills"}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    run = Run(ledger, strategy, account_id, to_params(strategy, params), run_options(fee_rate, slippage, on_close),
+              "run")
+    run.start()
+    for where, row in bars:
+        with ledger.batch():
+            handled = run.step(where, row)
+            if handled:
+                run.save()
+        if handled and each:
+            each(run.ctx._fills)
+    return {"strategy_run": run.id, "account_id": run.ctx.account_id, "bars": run.bars,
+            "handled_before": run.before, "fills": run.fills}
+
+
+@contextlib.contextmanager
+def fresh_database(path=None):
+    """A path for a new database: in a temporary folder, removed at the end; or, given path (refused if it
+    exists), beside it, put in place whole at the end (so a kill leaves none of it) and removed on failure."""
+    import tempfile
+    folder = tempfile.gettempdir() if path is None else os.path.dirname(os.path.abspath(path))
+    if path is not None and os.path.lexists(path):
+        raise PaperError(f"{path} exists already: a backtest writes a new database")
+    for name in os.listdir(folder) if path is None else ():  # what killed backtests left
+        litter = re.fullmatch(r"paper-backtest-([0-9]+)-.*", name)
+        if litter and not alive(int(litter[1])):
+            import shutil
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    new = os.path.join(tempfile.mkdtemp(prefix=f"paper-backtest-{os.getpid()}-"), "backtest.db") if path is None \
+        else f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"  # the next init or backtest there removes it
+    try:
+        yield new
+        if path is not None:
+            try:
+                os.link(new, path)
+            except FileExistsError:
+                raise PaperError(f"{path} exists already: a backtest writes a new database") from None
+    finally:
+        removed(new, folder=path is None)
+
+
+def removed(database, folder=False):
+    """Remove a database file with its WAL files (and its folder)."""
+    for name in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    if folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(database))
+
+
+def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000), currency="USDT",
+             fee_rate=FEE_RATE, slippage=ZERO, on_close=False, db=None, finish=None):
+    """Run strategy (a file's path, or a loaded Strategy) with params over the bars of data (price files,
+    as feed reads them; symbol for those without a symbol column) on a fresh account of balance in a fresh
+    database: a temporary one, or db (a new file, refused if it exists: all of it or none is written).
+    finish(ledger, account_id, stats) is called before the database closes. Returns {"account_id",
+    "database" (None when temporary), "params", "stats" (Ledger.stats)}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    params, options = to_params(strategy, params), run_options(fee_rate, slippage, on_close)
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    with fresh_database(db) as path, Ledger(path, create=True) as ledger:
+        account = ledger.create_account(balance, currency, run_name(strategy, params))
+        with ledger.batch():  # one transaction: the timeline is simulated, so no price is in the future
+            run = Run(ledger, strategy, account.id, params, options, "backtest")
+            run.start()
+            for where, row in read_prices(paths, symbol):
+                run.step(where, row, allow_future=True)
+            run.save()
+        stats = ledger.stats(account.id, account.currency)
+        if finish:
+            finish(ledger, account.id, stats)
+    return {"account_id": account.id, "database": db, "params": params, "stats": stats}
+
+
+def sweep_task(strategy, data, params, options):
+    """One combination of a sweep, in a worker: {"params", "stats"}."""
+    return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
+
+
+def ignore_interrupts():  # a sweep's workers: Ctrl-C is the parent's to handle
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+
+
+def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=None, jobs=None, **options):
+    """Backtest every combination of grid {param: [values]} that passes constraint (an expression over the
+    params, like "fast < slow"), each in its own temporary database, on executor (any concurrent.futures
+    Executor; default a process pool of jobs workers, the CPU count; jobs=1: this process). Returns
+    [{"params", "stats"}], best first by the statistic maximize, ties by params: the same for any executor."""
+    if maximize not in MAXIMIZE:
+        raise UsageError(f"maximize {maximize!r} must be one of {', '.join(MAXIMIZE)}")
+    loaded = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    full = {name: [default] for name, default in loaded.params.items()}  # a param not in grid: its default
+    for name, values in grid.items():
+        values = values if isinstance(values, (list, tuple, range)) else [values]
+        full[name] = [to_params(loaded, {name: value})[name] for value in values]
+    chosen = combinations(full, constraint)
+    tasks = ([loaded.path] * len(chosen), [data] * len(chosen), chosen, [options] * len(chosen))
+    if executor is None and jobs == 1:
+        results = list(map(sweep_task, *tasks))
+    elif executor is None:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=ignore_interrupts) as pool:
+            results = list(pool.map(sweep_task, *tasks))
+    else:
+        results = list(executor.map(sweep_task, *tasks))
+    names = list(full)
+    return sorted(results, key=lambda result: (result["stats"][maximize] is None,
+                                               -(result["stats"][maximize] or 0),
+                                               [result["params"][name] for name in names]))
+
+
+def write_report(ledger, account_id, path):
+    """The HTML report of an account: wired in from the report work (this is its stub)."""
+    raise PaperError(f"--report {path}: the HTML report is not in this paper.py yet")
+
+
+def fetched_bars(steps):
+    """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
+    kline_steps yields them) as run_strategy takes them."""
+    for step in steps:
+        for symbol, time, open, high, low, close in step:
+            yield f"fetched {symbol} {time}", (symbol, None, time, open, high, low, close)
+
+
+def to_jobs(value):
+    """How many worker processes: 1 to 1024."""
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= 1024:
+        raise PaperError(f"jobs {value!r} must be a whole number from 1 to 1024")
+    return int(value)
+
+
 # --- Rendering ---
 
 HISTORY = "id created_at type currency amount balance_after description"
@@ -2370,6 +2958,21 @@ def kline_rows(rows, symbol, file):
         yield line, (symbol, None, row[0], *row[1:5])  # the open time's unit told by its size (epoch_time)
 
 
+def read_prices(paths, symbol=None):
+    """(where, (symbol, price, time, open, high, low, close)) of each price in the files (as feed reads
+    them; '-' is standard input, read row by row), file after file; where is like 'bars.csv: line 7'."""
+    import csv
+    symbol = None if symbol is None else to_symbol(symbol)
+    for path in paths:
+        lines = sys.stdin if path == "-" else io.StringIO(read_text(path)[1], newline="")
+        reader = csv.reader(lines)
+        try:
+            for line, row in price_rows(reader, symbol, path):
+                yield f"{path}: line {line}", row
+        except csv.Error as error:
+            raise PaperError(f"{path}: line {reader.line_num}: {error}") from None
+
+
 def cmd_equity(ledger, args):
     points = [point | {"equity": fmt(point["equity"])} for point in ledger.equity(args.account_id, args.quote or "USDT")]
     if args.json:  # 100,000 points: no text made only to be dropped
@@ -2398,8 +3001,12 @@ STATS = [  # key, label, how it is shown
 def cmd_stats(ledger, args):
     quote = args.quote or "USDT"
     done = ledger.stats(args.account_id, quote)
-    return jsonable(done), "\n".join(f"{label.replace('[Q]', f'[{quote}]'):<28}{stat_text(done[key], how)}"
-                                    for key, label, how in STATS)
+    return jsonable(done), stats_text(done, quote)
+
+
+def stats_text(done, quote):
+    """Ledger.stats as the stats table shows it."""
+    return "\n".join(f"{label.replace('[Q]', f'[{quote}]'):<28}{stat_text(done[key], how)}" for key, label, how in STATS)
 
 
 def stat_text(value, how):
@@ -2498,6 +3105,73 @@ def cmd_backup(ledger, args):
                                                                          f" ({size:,} bytes)"
 
 
+def cmd_backtest(ledger, args):
+    """backtest (ledger is None: each run makes its own database): one run, or a sweep when a --param
+    gives several values."""
+    strategy = load_strategy(args.strategy)
+    grid, several = to_grid(strategy, args.params)
+    options = {"symbol": args.symbol, "balance": args.balance, "currency": args.currency,
+               "fee_rate": args.fee_rate, "slippage": args.slippage, "on_close": args.on_close}
+    if several:
+        return cmd_sweep(strategy, grid, options, args)
+    for flag, given in (("--constraint", args.constraint), ("--maximize", args.maximize), ("--jobs", args.jobs),
+                        ("--csv", args.csv)):
+        if given:
+            raise UsageError(f"{flag} is for a sweep: give a --param several values (FROM:TO:STEP or A,B,C)")
+    lines = []
+
+    def finish(ledger, account_id, stats):  # before the database closes (a temporary one is removed)
+        lines.append(stats_text(stats, args.currency))
+        if args.chart:
+            lines.append(cmd_chart(ledger, argparse.Namespace(account_id=account_id, quote=args.currency,
+                                                              output=args.chart))[1])
+        if args.report:
+            lines.append(write_report(ledger, account_id, args.report))
+    result = backtest(strategy, args.data, {name: values[0] for name, values in grid.items()}, db=args.db,
+                      finish=finish, **options)
+    lines += [f"account {result['account_id']} in {args.db}"] if args.db else []
+    return jsonable(result), "\n".join(lines)
+
+
+def cmd_sweep(strategy, grid, options, args):
+    """backtest with several values of a param: one row a combination, best first."""
+    for flag, given in (("--db", args.db), ("--chart", args.chart), ("--report", args.report)):
+        if given:
+            raise UsageError(f"{flag} is for one backtest: a sweep keeps no database")
+    maximize = args.maximize or "sharpe"
+    results = sweep(strategy, args.data, grid, args.constraint, maximize, jobs=args.jobs, **options)
+    hows = {key: how for key, _, how in STATS}
+    keys = ["return", "max_drawdown", "sharpe", "trades", "win_rate"]
+    keys += [maximize] if maximize not in keys else []
+    names = list(grid)
+    if args.csv:
+        return jsonable(results), csv_text([jsonable(r["params"] | {key: r["stats"][key] for key in keys})
+                                            for r in results], names + keys)
+    labels = [key + ("_[%]" if hows[key] == "percent" else "") for key in keys]
+    rows = [{name: str(value) for name, value in r["params"].items()} | {
+        label: stat_text(r["stats"][key], hows[key]) for key, label in zip(keys, labels)} for r in results]
+    return jsonable(results), table(rows, " ".join(names + labels))
+
+
+def cmd_run(ledger, args):
+    """run: a strategy live on an account, bar by bar from --feed (a file, or - for standard input, row by
+    row); each bar's fills are printed once they are committed."""
+    strategy = load_strategy(args.strategy)
+    grid, several = to_grid(strategy, args.params)
+    if several:
+        raise UsageError("run takes one value for each --param (a sweep is backtest's)")
+    bars = read_prices([args.feed], args.symbol)  # --fetch SYMBOL... --interval I: fetched_bars(kline_steps(...))
+
+    def each(trades):
+        for trade in trades:
+            print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
+    done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
+                        fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each)
+    before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
+    return done, (f"{strategy.name} on account {done['account_id']}: handled {count(done['bars'], 'bar')}{before};"
+                  f" {count(done['fills'], 'fill')}")
+
+
 def argument_type(check, *args):
     """An argparse type= from a to_* check: its refusal becomes a usage error (exit 2)."""
     def convert(text):
@@ -2563,9 +3237,30 @@ OPTIONS = {  # option: its argparse keywords
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
+    "strategy": {"metavar": "STRATEGY.py", "help": "a Python file with on_bar(ctx, bar), and PARAMS and init if it"
+                 " likes (README, Strategies)"},
+    "data": {"nargs": "+", "metavar": "FILE", "help": "price files as feed reads them"},
+    "backtest-balance": {"type": argument_type(to_amount, "balance"), "default": Decimal(10000), "dest": "balance",
+                         "help": "the fresh account's balance (default 10000)"},
+    "param": {"action": "append", "default": [], "dest": "params", "metavar": "NAME=VALUE",
+              "help": "a param of the strategy, of its default's type; backtest: FROM:TO:STEP or A,B,C sweep it"},
+    "on-close": {"action": "store_true", "help": "a market order fills at the close of its bar, not at the next"
+                 " bar's open"},
+    "keep-db": {"type": argument_type(to_path), "dest": "db", "metavar": "FILE",
+                "help": "keep the database in this new file (default: a temporary one)"},
+    "chart-file": {"type": argument_type(to_path), "dest": "chart", "metavar": "FILE",
+                   "help": "draw the equity chart to this SVG file"},
+    "report": {"type": argument_type(to_path), "metavar": "FILE", "help": "write the HTML report to this file"},
+    "constraint": {"help": "a sweep: only the combinations for which this expression holds, like 'fast < slow'"},
+    "maximize": {"choices": MAXIMIZE, "help": "a sweep: the statistic that ranks the combinations (default sharpe)"},
+    "jobs": {"type": argument_type(to_jobs), "help": "a sweep: worker processes (default the number of CPUs)"},
+    "run-feed": {"dest": "feed", "metavar": "FILE", "help": "the bars: a price file as feed reads it, or - for"
+                 " standard input, row by row"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "file", "open-price": "--open",  # where OPTIONS' names
-         "feed-symbol": "--symbol", "prices-symbol": "--symbol"}  # are not the flags: each --name otherwise
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "strategy": "strategy",  # are not the flags:
+         "backtest-balance": "--balance", "keep-db": "--db", "chart-file": "--chart", "run-feed": "--feed"}  # each
+# --name otherwise
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -2593,7 +3288,13 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
+    "backtest": ("run a strategy over price files on a fresh account and print its stats; a sweep when a --param"
+                 " gives several values", "strategy data! feed-symbol backtest-balance currency fee-rate slippage"
+                 " param on-close keep-db chart-file report constraint maximize jobs csv", cmd_backtest),
+    "run": ("run a strategy live on an account, each bar as it comes; restarted, it resumes after the last bar it"
+            " handled", "strategy account-id! run-feed feed-symbol param fee-rate slippage on-close", cmd_run),
 }
+OWN_DATABASE = ("backtest",)  # these make databases of their own: no ledger is opened for them, no --db default
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart")  # these open the database read-only
 
 
@@ -2616,7 +3317,7 @@ def build_parser(command=None):
 def add_options(parser, command, options):
     """command's options, as COMMANDS lists them (! marks a required one), plus --json and --db."""
     parser.set_defaults(command=command)
-    for option in options.split() + ["json", "db"]:
+    for option in options.split() + ["json"] + ([] if command in OWN_DATABASE else ["db"]):
         name = option.rstrip("!")
         parser.add_argument(FLAGS.get(name, "--" + name), **OPTIONS[name],
                             **{"required": True} if option.endswith("!") else {})
@@ -2637,7 +3338,8 @@ def main(argv=None):
                 parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt = Interrupt(stream=args.command == "feed" and args.file == "-")
+    interrupt = Interrupt(stream=args.command == "feed" and args.file == "-" or args.command == "run",
+                          unit="bar" if args.command == "run" else "price")
     with interrupt.installed():
         code, output = run_command(args, interrupt)
         try:  # written once the command is done: a refusal prints nothing on stdout
@@ -2682,7 +3384,13 @@ def check_status_usage(args):
         raise PaperError("--price gives the same currency twice")
 
 
-USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage}
+def check_run_usage(args):
+    if not args.feed:  # --fetch SYMBOL... --interval I: the other source, once the exchange client is in
+        raise PaperError("run needs the bars: --feed FILE, or --feed - for standard input")
+
+
+USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
+         "run": check_run_usage}
 
 
 def busy_timeout():
@@ -2698,12 +3406,12 @@ class Interrupt:
     """Ctrl-C during a command. Until a change is committed it stops the process at once: SQLite drops
     a transaction in progress exactly as it does a killed process's, so nothing of it is recorded.
     Once a change is committed, it waits until the command has printed what it did, so that no
-    message claims a roll-back that did not happen. A stream (`feed -`) stops at once: what it has
-    committed stays. (Exiting at once also means the interrupt never lands, as an exception would,
-    inside a callback that Python ignores.)"""
+    message claims a roll-back that did not happen. A stream (`feed -`, `run`: each price or bar its own
+    commit) stops at once: what it has committed stays. (Exiting at once also means the interrupt never
+    lands, as an exception would, inside a callback that Python ignores.)"""
 
-    def __init__(self, stream=False):
-        self.ledger, self.done, self.pending, self.stream = None, False, False, stream
+    def __init__(self, stream=False, unit="price"):
+        self.ledger, self.done, self.pending, self.stream, self.unit = None, False, False, stream, unit
 
     def __call__(self, signum, frame):
         try:
@@ -2715,8 +3423,8 @@ class Interrupt:
             self.pending = True
             return
         if self.stream:
-            message = "the price in progress is not recorded; every one before it is" if changing else \
-                "every price read before it is recorded"
+            message = f"the {self.unit} in progress is not recorded; every one before it is" if changing else \
+                f"every {self.unit} read before it is recorded"
         else:
             message = "nothing was recorded"
         sys.stderr.write(f"paper: error: interrupted; {message}\n")
@@ -2740,15 +3448,23 @@ class Interrupt:
 def run_command(args, interrupt):
     """Open the ledger and run args.command: (exit code, output). A refusal is one line on stderr."""
     path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
+    if args.command in OWN_DATABASE:
+        path = args.db or "the temporary database"
     try:
         with Ledger(path, create=args.command == "init", read_only=args.command in READS,
-                    busy_timeout_ms=busy_timeout()) as interrupt.ledger:
-            if interrupt.ledger.upgraded_from:
+                    busy_timeout_ms=busy_timeout()) if args.command not in OWN_DATABASE else \
+                contextlib.nullcontext() as interrupt.ledger:
+            if interrupt.ledger and interrupt.ledger.upgraded_from:
                 print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
                       f" {SCHEMA_VERSION}", file=sys.stderr)
             value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
         return exit_code[0] if exit_code else 0, (json_text(value) if args.json else text) + "\n"
+    except StrategyError as error:  # the strategy's own traceback, then the line that names where it raised
+        sys.stderr.write(error.traceback)
+        message = error
+    except UsageError as error:
+        message, code = error, 2
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
