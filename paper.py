@@ -2086,7 +2086,7 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
 
 # --- Strategies: one file that runs as a backtest and live on a paper account ---
 
-BAR_WINDOW = 256  # bars of each symbol a run keeps in memory (more if a strategy asks for more); older ones from SQL
+BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
 PARAM_TYPES = (bool, int, float, str)
 MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
             "equity_final", "avg_trade", "trades")
@@ -2287,9 +2287,9 @@ class Context:
     def _window(self, symbol, n=0):
         """symbol's latest bars in memory (at least n, or all there are), up to this bar; read from SQL
         the first time and whenever a strategy asks for more than the window holds."""
-        from collections import deque
         bars = self._bars.get(symbol)
         if bars is None or n > bars.maxlen:
+            from collections import deque
             size = max(BAR_WINDOW, n, bars.maxlen if bars is not None else 0)
             rows = reversed(self._ledger.prices(symbol, size, until=self.time))
             bars = self._bars[symbol] = deque((Bar(row.values()) for row in rows), maxlen=size)
@@ -2317,9 +2317,11 @@ class Context:
     def closes(self, n, symbol=None):
         """The last n closes of symbol (default this bar's) up to this bar, oldest first, as floats for
         indicators (fewer while there are fewer): a signal may be a float, money never is."""
-        symbol, n = self._which(symbol), to_limit(n)
-        self._window(symbol, n)
-        closes = self._closes[symbol]
+        closes = self._closes.get(symbol or self._symbol)
+        if closes is None or type(n) is not int or not 0 < n <= closes.maxlen:  # else the usual case, at once
+            symbol, n = self._which(symbol), to_limit(n)
+            self._window(symbol, n)
+            closes = self._closes[symbol]
         return list(itertools.islice(closes, max(len(closes) - n, 0), None))
 
     def position(self, symbol=None):
@@ -2459,18 +2461,15 @@ class Run:
         if row and json.loads(row[1]) != self.options:
             raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
                              f" {row[1]}: resume it with the same options")
-        self.identity, self.bars, self.fills = identity, 0, 0
+        self.identity, self.bars, self.fills, self.on_bar = identity, 0, 0, strategy.on_bar
         self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
                            options["on_close"])
 
     def start(self):
         """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
-        if self.strategy.init:
-            self.call(self.strategy.init)
-
-    def call(self, function, *args):
         try:
-            function(self.ctx, *args)
+            if self.strategy.init:
+                self.strategy.init(self.ctx)
         except (Exception, SystemExit) as error:
             raise strategy_error(self.strategy.path, error) from None
 
@@ -2484,10 +2483,14 @@ class Run:
             raise PaperError(f"{where}: {error}") from None
         if time <= self.handled.get(symbol, ""):
             return False
-        self.ctx._fills = [trade for trade in recorded["fills"] if trade.account_id == self.ctx.account_id]
+        fills, ctx = recorded["fills"], self.ctx
+        ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
         bar = Bar((symbol, time, *prices))
-        self.ctx._push(bar)
-        self.call(self.strategy.on_bar, bar)
+        ctx._push(bar)
+        try:
+            self.on_bar(ctx, bar)
+        except (Exception, SystemExit) as error:
+            raise strategy_error(self.strategy.path, error) from None
         self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
         return True
 
