@@ -2459,8 +2459,10 @@ class Run:
         self.id, state, self.handled, self.before = (row[0], json.loads(row[2]), json.loads(row[3]), row[4]) if row \
             else (None, {}, {}, 0)
         if row and json.loads(row[1]) != self.options:
+            was = json.loads(row[1])
             raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
-                             f" {row[1]}: resume it with the same options")
+                             f" --fee-rate {was['fee_rate']} --slippage {was['slippage']}"
+                             f"{' --on-close' if was['on_close'] else ''}: resume it with the same options")
         self.identity, self.bars, self.fills, self.on_bar = identity, 0, 0, strategy.on_bar
         self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
                            options["on_close"])

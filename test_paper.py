@@ -2522,3 +2522,214 @@ def test_a_long_or_odd_name_leaves_the_chart_title_whole(db):
     with paper.Ledger(db) as ledger:
         assert ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text.startswith(
             "a b: return")
+
+
+# --- Market orders: filled at the next price ---
+
+def test_a_market_order_reserves_at_the_latest_close_and_fills_at_the_next_open(run, acct, db):
+    assert "a market order reserves at the latest close" in refused(run(
+        "order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--type", "market"))
+    price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+    order = place(run, acct, "buy", "2", "--type", "market")
+    assert (order["status"], order["reserve_price"], order["reserved"], order["fills"]) == (
+        "OPEN", "100.00", "200.20", [])  # 2 x 100 + 0.20 fee, and no fill at the close it was placed after
+    assert ok(run("verify")) == "OK\n"
+    [fill] = price(run, "BTC/USDT", "101", "102", "99", "100", time="2026-11-25T15:00:00Z")["fills"]
+    assert (fill["qty"], fill["price"], fill["fee"]) == ("2.00", "101.00", "0.202")  # the open
+    assert balance(db, acct) == (Decimal("4797.798"), 0)  # 5000 - 202 - 0.202: the gap from available
+    assert json.loads(ok(run("orders", "--account-id", acct, "--json")))[0]["status"] == "FILLED"
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_a_market_buy_of_an_amount_is_sized_at_its_fill(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="2002").id
+        ledger.tick("BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+        up = ledger.place_order(account, "buy", "BTC/USDT", None, type="market", spend="1001")
+        assert (up.qty, up.reserved, up.sized_at_fill) == (Decimal(10), Decimal(1001), 1)  # 1001 / (100 x 1.001)
+        [fill] = ledger.tick("BTC/USDT", "125", time="2026-11-25T15:00:00Z")["fills"]  # a gap up: it buys less
+        assert (fill.qty, fill.price, fill.fee) == (Decimal(8), Decimal(125), Decimal(1))  # 8 x 125.125 = 1001
+        down = ledger.place_order(account, "buy", "BTC/USDT", None, type="market", spend="1001")
+        assert down.qty == Decimal(8)  # 1001 / (125 x 1.001), what it buys at the latest close
+        [fill] = ledger.tick("BTC/USDT", "50", time="2026-11-25T16:00:00Z")["fills"]  # a gap down: it buys more
+        assert (fill.qty, fill.fee) == (Decimal(20), Decimal("1.00"))  # 20 x 50.05 = 1001
+        assert [(o.qty, o.filled_qty, o.status) for o in ledger.orders(account)] == [
+            (Decimal(20), Decimal(20), "FILLED"), (Decimal(8), Decimal(8), "FILLED")]  # qty: what it bought
+        assert ledger.account(account).balances["USDT"].total == Decimal(0) and ledger.verify() == []
+        for argv, why in [({"qty": "1", "spend": "5"}, "spend (an amount of QUOTE to buy with, instead of a qty) is"),
+                          ({"qty": None, "spend": "5", "type": "limit", "limit_price": "1"}, "is for a market buy"),
+                          ({"qty": "1", "slippage": "0.01", "type": "limit", "limit_price": "1"},
+                           "slippage is for market orders"),
+                          ({"qty": None, "spend": "0.00000001"}, "spend 0.00000001 buys no BTC/USDT at 50.00,")]:
+            with pytest.raises(paper.PaperError, match=re.escape(why)):
+                ledger.place_order(account, "buy", "BTC/USDT", **{"type": "market"} | argv)
+
+
+def test_a_market_order_pays_its_slippage_and_a_gap_it_cannot_pay_cancels_it(run, db):
+    acct = ok(run("init", "--balance", "1200")).strip()
+    with paper.Ledger(db) as ledger:
+        ledger.tick("BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+        slipped = ledger.place_order(acct, "buy", "BTC/USDT", "1", type="market", slippage="0.01")  # 100.10
+        cancelled = ledger.place_order(acct, "buy", "BTC/USDT", "10", type="market")  # 1001.00; 98.90 left
+        fills = ledger.tick("BTC/USDT", "110", time="2026-11-25T15:00:00Z")["fills"]
+    # 110 x 1.01 = 111.10, fee 0.1111: 11.1111 more than its reserve, from available (87.7889 left)
+    assert [(t.order_id, t.price, t.fee) for t in fills] == [(slipped.id, Decimal("111.1"), Decimal("0.1111"))]
+    [row] = query(db, "SELECT status, reason FROM orders WHERE id = ?", cancelled.id)  # 1100 + 1.10 - 1001.00
+    assert row == ("CANCELLED", "not filled at 110.00: insufficient funds: 87.7889 USDT available, 100.10 needed")
+    assert balance(db, acct) == (Decimal("1088.7889"), 0)  # 1200 - 111.10 - 0.1111
+    assert ok(run("verify")) == "OK\n"
+    with connection(db) as conn:  # a market order's reserve is checked like any other's
+        conn.execute("UPDATE orders SET status = 'OPEN', reserved_amount = '5.00' WHERE id = ?", (cancelled.id,))
+    assert f"order {cancelled.id} reserves 5.00 but what is left of it needs 1001.00" in run("verify")[1]
+
+
+# --- Strategies ---
+
+EXAMPLES = HERE / "examples"
+SMA_BARS = [  # time, open, high, low, close: the crossover of fast 2 / slow 3, worked out below
+    ("2025-03-01T00:00:00Z", "10.00", "10.00", "10.00", "10.00"), ("2025-03-01T01:00:00Z", "10.00", "10.00", "10.00", "10.00"),
+    ("2025-03-01T02:00:00Z", "10.00", "10.00", "10.00", "10.00"),  # fast 10 = slow 10: not above
+    ("2025-03-01T03:00:00Z", "10.00", "11.00", "10.00", "11.00"),  # fast 10.5 > slow 10.33: up, buy 990 / 11 = 90
+    ("2025-03-01T04:00:00Z", "10.50", "12.00", "10.50", "12.00"),  # fast 11.5 > slow 11: still above
+    ("2025-03-01T05:00:00Z", "12.00", "12.00", "9.00", "9.00"),  # fast 10.5 < slow 10.67: down, sell all
+    ("2025-03-01T06:00:00Z", "8.50", "9.00", "8.50", "9.00")]  # fast 9 < slow 10: still below
+BRACKET_BARS = [
+    ("2025-03-01T00:00:00Z", "125.00", "125.00", "125.00", "125.00"),  # entry at 125 x 0.8 = 100
+    ("2025-03-01T01:00:00Z", "110.00", "112.00", "99.00", "101.00"),  # filled at 100; oco 102.00 / 99.00
+    ("2025-03-01T02:00:00Z", "101.00", "103.00", "100.50", "102.50"),  # take profit at 102; entry at 82.00
+    ("2025-03-01T03:00:00Z", "102.00", "102.00", "101.00", "101.00"),  # waited 1
+    ("2025-03-01T04:00:00Z", "101.00", "101.00", "100.00", "100.00"),  # waited 2: cancelled
+    ("2025-03-01T05:00:00Z", "100.00", "100.00", "100.00", "100.00"),  # entry at 80.00
+    ("2025-03-01T06:00:00Z", "81.00", "81.00", "79.50", "80.50"),  # filled at 80; oco 81.60 / 79.20
+    ("2025-03-01T07:00:00Z", "80.00", "80.20", "78.00", "78.50")]  # stop loss at 79.20; entry at 62.80
+SMA_FILLS = {  # (time, side, qty, price, fee)
+    "--on-close": [("2025-03-01T03:00:00.000000Z", "buy", "90.00", "11.00", "0.99"),  # at the close of the cross
+                   ("2025-03-01T05:00:00.000000Z", "sell", "90.00", "9.00", "0.81")],
+    "": [("2025-03-01T04:00:00.000000Z", "buy", "90.00", "10.50", "0.945"),  # at the next bar's open
+         ("2025-03-01T06:00:00.000000Z", "sell", "90.00", "8.50", "0.765")]}
+BRACKET_FILLS = [
+    ("2025-03-01T01:00:00.000000Z", "buy", "50.00", "100.00", "5.00"),  # 5005 = 0.5 x 10010 buys 50 at 100.10
+    ("2025-03-01T02:00:00.000000Z", "sell", "50.00", "102.00", "5.10"),
+    # 0.5 x 10099.90 = 5049.95 buys 5049.95 / 80.08 = 63.06131368 (to 8 places): 5044.9050944 + 5.0449051 fee
+    ("2025-03-01T06:00:00.000000Z", "buy", "63.06131368", "80.00", "5.0449051"),
+    ("2025-03-01T07:00:00.000000Z", "sell", "63.06131368", "79.20", "4.99445605")]  # 4994.456043456 x 0.001, up
+
+
+def bar_file(path, bars, symbol="BTC/USDT"):
+    path.write_text("time,symbol,open,high,low,close\n" + "".join(f"{t},{symbol},{o},{h},{l},{c}\n"
+                                                                  for t, o, h, l, c in bars))
+    return str(path)
+
+
+def fills(db):
+    """Each fill's market time, side, qty, price and fee, in order."""
+    return query(db, "SELECT p.time, t.side, t.qty, t.price, t.fee FROM trades t JOIN prices p ON p.id = t.price_id"
+                     " ORDER BY t.id")
+
+
+def strategy_file(tmp_path, text, name="strategy.py"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("on_close", ["--on-close", ""])
+def test_the_crossover_example_by_hand(run, db, tmp_path, on_close):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    out = ok(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=2", "--param", "slow=3",
+                 "--balance", "1000", *[on_close] * bool(on_close)))
+    account = query(db, "SELECT id, name FROM accounts")
+    assert account[0][1] == "sma_cross.py fast=2 slow=3"
+    assert out.endswith(f"\naccount {account[0][0]} in {db}\n")
+    assert fills(db) == SMA_FILLS[on_close]
+    final = {"--on-close": "818.20", "": "818.29"}[on_close]  # 1000 - 990.99 + 809.19; 1000 - 945.945 + 764.235
+    assert re.search(rf"^Equity final \[USDT\] +{final}$", out, re.M) and balance(db, account[0][0]) == (Decimal(final), 0)
+    assert query(db, "SELECT strategy, params, options, mode, state, handled, bars FROM strategy_runs") == [(
+        "sma_cross.py", '{"fast": 2, "slow": 3}', '{"fee_rate": "0.001", "on_close": %s, "slippage": "0.00"}'
+        % ("true" if on_close else "false"), "backtest", '{"above": false}', '{"BTC/USDT": "2025-03-01T06:00:00.000000Z"}',
+        7)]
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_the_bracket_example_by_hand(run, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", BRACKET_BARS)
+    ok(run("backtest", str(EXAMPLES / "bracket.py"), "--data", data, "--param", "dip=0.2", "--param", "wait=2",
+           "--balance", "10010"))
+    assert fills(db) == BRACKET_FILLS
+    assert query(db, "SELECT type, side, qty, limit_price, stop_price, status FROM orders ORDER BY rowid") == [
+        ("limit", "buy", "50.00", "100.00", None, "FILLED"), ("oco", "sell", "50.00", "102.00", "99.00", "FILLED"),
+        ("limit", "buy", "61.52323286", "82.00", None, "CANCELLED"),  # 5049.95 / 82.082
+        ("limit", "buy", "63.06131368", "80.00", None, "FILLED"), ("oco", "sell", "63.06131368", "81.60", "79.20", "FILLED"),
+        ("limit", "buy", "79.85176915", "62.80", None, "OPEN")]  # half of 10039.411587906, / 62.8628
+    account = query(db, "SELECT id FROM accounts")[0][0]
+    assert balance(db, account) == (Decimal("5019.705794176"), Decimal("5019.70579373"))  # 79.85176915 x 62.80 + fee
+    assert ok(run("verify")) == "OK\n"
+
+
+@pytest.mark.parametrize("strategy, bars, argv", [
+    ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000"]),
+    ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000", "--on-close"]),
+    ("bracket.py", BRACKET_BARS, ["--param", "dip=0.2", "--param", "wait=2", "--balance", "10010"])])
+def test_backtest_and_live_agree(tmp_path, strategy, bars, argv):
+    """The prices a run records on a fresh account, backtested with the same strategy, params, balance and fee
+    rate, give the same fills."""
+    data, live, kept = bar_file(tmp_path / "bars.csv", bars), str(tmp_path / "live.db"), str(tmp_path / "kept.db")
+    balance_at = argv.index("--balance")
+    account = cli("init", *argv[balance_at:balance_at + 2], "--db", live).stdout.strip()
+    run_argv = argv[:balance_at] + argv[balance_at + 2:]
+    result = cli("run", str(EXAMPLES / strategy), "--account-id", account, "--feed", data, *run_argv, "--db", live)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout.endswith(f"handled {len(bars)} bars; {len(fills(live))} fill{'s' * (len(fills(live)) != 1)}\n")
+    recorded = query(live, "SELECT time, symbol, open, high, low, close FROM prices ORDER BY id")
+    (tmp_path / "recorded.csv").write_text("time,symbol,open,high,low,close\n" + "".join(
+        ",".join(row) + "\n" for row in recorded))
+    result = cli("backtest", str(EXAMPLES / strategy), "--data", str(tmp_path / "recorded.csv"), *argv, "--db", kept)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert fills(live) == fills(kept) == (SMA_FILLS["--on-close" if "--on-close" in argv else ""]
+                                          if strategy == "sma_cross.py" else BRACKET_FILLS)
+    assert query(live, "SELECT state FROM strategy_runs") == query(kept, "SELECT state FROM strategy_runs")
+
+
+RECORDER = '''
+PARAMS = {"every": 2}
+
+
+def on_bar(ctx, bar):
+    ctx.state.setdefault("seen", []).append(bar.time[11:16])
+    if len(ctx.state["seen"]) % ctx.params["every"] == 0:
+        ctx.buy("1")
+'''
+
+
+def test_run_resumes_after_the_last_bar_it_handled(run, acct, db, tmp_path):
+    rows = [(f"2025-03-01T{hour:02d}:00:00Z", "10.00", "10.00", "10.00", "10.00") for hour in range(6)]
+    strategy = strategy_file(tmp_path, RECORDER)
+    first, whole = bar_file(tmp_path / "first.csv", rows[:3]), bar_file(tmp_path / "whole.csv", rows)
+    out = ok(run("run", strategy, "--account-id", acct, "--feed", first))
+    assert out.endswith(f"strategy.py on account {acct}: handled 3 bars; 1 fill\n")  # bar 2's, at bar 3's open
+    out = ok(run("run", strategy, "--account-id", acct, "--feed", whole))  # restarted over the whole file
+    assert out.splitlines()[-1] == f"strategy.py on account {acct}: handled 3 bars, after 3 bars before; 1 fill"
+    assert ok(run("run", strategy, "--account-id", acct, "--feed", whole)).endswith("handled 0 bars, after 6 bars"
+                                                                                   " before; 0 fills\n")
+    assert query(db, "SELECT state, bars FROM strategy_runs") == [(
+        '{"seen": ["00:00", "01:00", "02:00", "03:00", "04:00", "05:00"]}', 6)]  # each bar once, in order
+    assert query(db, "SELECT count(*), sum(status = 'FILLED') FROM orders") == [(3, 2)]  # bars 2, 4, 6: once each
+    with connection(db) as conn:
+        conn.execute("DELETE FROM strategy_runs")
+    assert "recorded already, with open 10.00" in refused(run(  # a re-fed file must hold what was recorded
+        "run", strategy, "--account-id", acct, "--feed", bar_file(tmp_path / "other.csv", [(rows[0][0], "10.00", "11.00", "10.00", "11.00")])))
+
+
+def test_a_run_from_standard_input_and_a_run_resumed_with_other_options(tmp_path):
+    db = str(tmp_path / "p.db")
+    account = cli("init", "--db", db).stdout.strip()
+    strategy = strategy_file(tmp_path, RECORDER)
+    lines = "time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n"
+    result = subprocess.run([sys.executable, PAPER, "run", strategy, "--account-id", account, "--feed", "-", "--db", db],
+                            input=lines, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert query(db, "SELECT bars FROM strategy_runs") == [(2,)]
+    result = cli("run", strategy, "--account-id", account, "--feed", "-", "--fee-rate", "0.002", "--db", db)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (f"paper: error: strategy run 1 (strategy.py on account {account}) was started with"
+                             " --fee-rate 0.001 --slippage 0.00: resume it with the same options\n")
