@@ -2733,3 +2733,210 @@ def test_a_run_from_standard_input_and_a_run_resumed_with_other_options(tmp_path
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (f"paper: error: strategy run 1 (strategy.py on account {account}) was started with"
                              " --fee-rate 0.001 --slippage 0.00: resume it with the same options\n")
+
+
+PROBE = '''
+PARAMS = {"note": "probe"}
+
+
+def init(ctx):
+    ctx.state.setdefault("seen", [])
+    try:
+        ctx.buy("1")
+    except Exception as error:
+        ctx.state["init"] = str(error)
+
+
+def on_bar(ctx, bar):
+    ctx.state["seen"].append([bar.time[11:16], len(ctx.history()), ctx.closes(2), str(ctx.position()),
+                              str(ctx.cash), str(ctx.equity), len(ctx.orders())])
+    step = len(ctx.state["seen"])
+    if step == 1:
+        ctx.buy(fraction=1)  # all of the equity, sized at the fill
+    elif step == 2:
+        ctx.sell(fraction=0.5)
+    elif step == 3:
+        ctx.state["last2"] = [[b.time[11:16], str(b.open), str(b.close)] for b in ctx.history(n=2)]
+        ctx.log(f"closing at {bar.close}")
+        ctx.close()
+'''
+
+
+def test_what_a_strategy_sees_and_does(run, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "100.00", "100.00", "100.00", "100.00"),
+                                            ("2025-03-01T01:00:00Z", "125.00", "126.00", "124.00", "125.00"),
+                                            ("2025-03-01T02:00:00Z", "120.00", "120.00", "118.00", "119.00"),
+                                            ("2025-03-01T03:00:00Z", "119.00", "119.00", "119.00", "119.00")])
+    code, out, err = run("backtest", strategy_file(tmp_path, PROBE), "--data", data, "--balance", "1001")
+    assert (code, err) == (0, "2025-03-01T02:00:00.000000Z closing at 119.00\n")
+    state = json.loads(query(db, "SELECT state FROM strategy_runs")[0][0])
+    assert state["init"] == ("orders are placed and cancelled in on_bar: init runs before the first bar, and again"
+                             " when a run resumes")
+    seen = [[*row[:3], *map(Decimal, row[3:6]), row[6]] for row in state["seen"]]  # position, cash, equity
+    assert seen == [
+        ["00:00", 1, [100.0], Decimal(0), Decimal(1001), Decimal(1001), 0],
+        # fraction=1 of 1001 at a gap up to 125: 1001 / 125.125 = 8, fee 1.00 (at 100 it would have been 10)
+        ["01:00", 2, [100.0, 125.0], Decimal(8), Decimal(0), Decimal(1000), 0],
+        # half of 8 sold at 120: 480 - 0.48; the rest valued at the close, 119
+        ["02:00", 3, [125.0, 119.0], Decimal(4), Decimal("479.52"), Decimal("955.52"), 0],
+        ["03:00", 4, [119.0, 119.0], Decimal(0), Decimal("955.044"), Decimal("955.044"), 0]]  # + 476 - 0.476
+    assert state["last2"] == [["01:00", "125.00", "125.00"], ["02:00", "120.00", "119.00"]]
+    assert fills(db) == [("2025-03-01T01:00:00.000000Z", "buy", "8.00", "125.00", "1.00"),
+                         ("2025-03-01T02:00:00.000000Z", "sell", "4.00", "120.00", "0.48"),
+                         ("2025-03-01T03:00:00.000000Z", "sell", "4.00", "119.00", "0.476")]
+
+
+FAILING = '''
+def on_bar(ctx, bar):
+    ctx.state["bars"] = ctx.state.get("bars", 0) + 1
+    if ctx.state["bars"] == 3:
+        check(bar)
+
+
+def check(bar):
+    raise ValueError(f"no bar like {bar.close}")
+'''
+
+
+def test_a_strategy_that_raises_stops_with_its_own_traceback(acct, db, tmp_path, capsys):
+    import tempfile
+    strategy, data = strategy_file(tmp_path, FAILING), bar_file(tmp_path / "bars.csv", SMA_BARS)
+    for argv in (["backtest", strategy, "--data", data],
+                 ["run", strategy, "--account-id", acct, "--feed", data, "--db", db]):
+        assert paper.main(argv) == 1
+        out, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert out == "" and lines[0] == "Traceback (most recent call last):" and "paper.py" not in err  # its own
+        assert [line for line in lines if line.startswith("  File")] == [
+            f'  File "{strategy}", line 5, in on_bar', f'  File "{strategy}", line 9, in check']
+        assert lines[-2:] == ["ValueError: no bar like 10.00",  # the third bar's close
+                              f"paper: error: {strategy} line 9 in check: ValueError: no bar like 10.00"]
+    assert query(db, "SELECT bars, state FROM strategy_runs") == [(2, '{"bars": 2}')]  # run: the bars before stay
+    assert len(query(db, "SELECT id FROM prices")) == 2
+    leftovers = [name for name in os.listdir(tempfile.gettempdir()) if name.startswith(f"paper-backtest-{os.getpid()}-")]
+    assert leftovers == []  # backtest: its temporary database is gone
+
+
+@pytest.mark.parametrize("text, why", [
+    ("def on_bar(ctx, bar)\n    pass\n", "strategy.py line 1: expected ':'"),
+    ("x = 1\n", "strategy.py line 1: no on_bar(ctx, bar) function: a strategy defines one"),
+    ("PARAMS = {'size': [1]}\ndef on_bar(ctx, bar): pass\n", "strategy.py: PARAMS must be a dict of names to int,"
+                                                              " float, bool or str defaults"),
+    ("init = 1\ndef on_bar(ctx, bar): pass\n", "strategy.py: init must be a function init(ctx)"),
+    (None, "paper: error: cannot read the strategy {}: No such file or directory"),
+])
+def test_a_strategy_file_that_cannot_run_is_one_line(acct, db, tmp_path, capsys, text, why):
+    strategy = strategy_file(tmp_path, text) if text else str(tmp_path / "strategy.py")
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    before = dump(db)
+    for argv in (["backtest", strategy, "--data", data, "--db", str(tmp_path / "kept.db")],
+                 ["run", strategy, "--account-id", acct, "--feed", data, "--db", db]):
+        assert paper.main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1
+        assert why.format(strategy) in err
+    assert dump(db) == before and not os.path.exists(tmp_path / "kept.db")
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--param", "fast"], "--param 'fast' must be NAME=VALUE"),
+    (["--param", "fastest=2"], "--param fastest: {} has no param 'fastest' (its PARAMS: fast, slow)"),
+    (["--param", "fast=2.5"], "--param fast=2.5: fast is an int (its default is 24)"),
+    (["--param", "fast=2", "--param", "fast=3"], "--param fast is given twice"),
+    (["--param", "fast=5:1:1"], "--param fast=5:1:1: a range is FROM:TO:STEP, FROM at most TO, STEP above 0"),
+    (["--param", "fast=1:100000:1"], "--param fast=1:100000:1 gives 100,000 values: at most 10,000"),
+    (["--csv"], "--csv is for a sweep: give a --param several values (FROM:TO:STEP or A,B,C)"),
+    (["--jobs", "2"], "--jobs is for a sweep"),
+    (["--param", "fast=1,2", "--db", "{tmp}/x.db"], "--db is for one backtest: a sweep keeps no database"),
+    (["--param", "fast=1,2", "--chart", "{tmp}/x.svg"], "--chart is for one backtest"),
+    (["--param", "fast=1,2", "--constraint", "fast.__class__"], "Attribute is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "__import__('os')"], "Call is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "fast < speed"], "'speed' is not a param of the strategy"),
+    (["--param", "fast=1,2", "--constraint", "fast <"], "is not an expression"),
+    (["--param", "fast=1,2", "--constraint", "fast ** 99 > 1"], "Pow is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "fast > 5"], "--constraint 'fast > 5' leaves no combination"),
+    (["--param", "fast=0,2", "--constraint", "slow / fast > 1"], "fails for {{'fast': 0, 'slow': 120}}: ZeroDivision"),
+])
+def test_params_the_strategy_does_not_take_are_usage_errors(tmp_path, capsys, argv, why):
+    strategy, data = str(EXAMPLES / "sma_cross.py"), bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert paper.main(["backtest", strategy, "--data", data, *[arg.format(tmp=tmp_path) for arg in argv]]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1
+    assert why.format(strategy) in err
+    assert sorted(os.listdir(tmp_path)) == ["bars.csv"]
+
+
+def test_run_takes_one_value_a_param_and_needs_its_bars(run, acct, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert refused(run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct, "--feed", data, "--param",
+                       "fast=1,2"), 2) == "paper: error: run takes one value for each --param (a sweep is backtest's)\n"
+    assert "run needs the bars: --feed FILE, or --feed - for standard input" in refused(
+        run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct), 2)
+
+
+def test_the_state_keeps_json_values_only(run, acct, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS[:1])
+    for value, why in [("Decimal(1)", "Object of type Decimal is not JSON serializable"), ("(1, 2)", ""),
+                       ("{1: 2}", ""), ("float('nan')", "Out of range float values are not JSON compliant")]:
+        strategy = strategy_file(tmp_path, f"from decimal import Decimal\ndef on_bar(ctx, bar):\n"
+                                           f"    ctx.state['x'] = {value}\n")
+        assert refused(run("run", strategy, "--account-id", acct, "--feed", data)) == (
+            "paper: error: ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str keys)"
+            + (f": {why}" if why else "") + "\n")
+    assert query(db, "SELECT count(*) FROM prices") == [(0,)]  # the bar and its state commit together, or neither
+
+
+def test_backtest_keeps_its_database_only_when_asked_and_never_over_a_file(run, db, tmp_path, capsys):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    argv = ["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=2", "--param", "slow=3",
+            "--balance", "1000", "--json"]
+    assert paper.main(argv) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["database"], done["params"], done["stats"]["equity_final"], done["stats"]["trades"]) == (
+        None, {"fast": 2, "slow": 3}, "818.29", 2)
+    assert UUID.fullmatch(done["account_id"])
+    kept = json.loads(ok(run(*argv)))  # --db: the test's database, a new file
+    assert kept["database"] == db and kept["stats"] == done["stats"] and kept["account_id"] != done["account_id"]
+    before = dump(db)
+    assert refused(run(*argv)) == f"paper: error: {db} exists already: a backtest writes a new database\n"
+    assert dump(db) == before
+    assert ok(run("stats", "--account-id", kept["account_id"])).splitlines()[4] == "Equity final [USDT]         818.29"
+
+
+def sweep_rows(out):
+    return [line.split() for line in out.splitlines()]
+
+
+def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    argv = ["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=1:2:1", "--param",
+            "slow=3,4", "--constraint", "slow - fast != 3", "--maximize", "return", "--balance", "1000"]
+    one, two = (cli(*argv, "--jobs", jobs) for jobs in ("1", "2"))
+    assert (one.returncode, one.stderr, two.returncode, two.stderr) == (0, "", 0, "")
+    assert one.stdout == two.stdout
+    # fast 1 / slow 3 trades as fast 2 / slow 3 does (worked out above): 1000 -> 818.29, and from its high, 54.055
+    # + 90 x 12 = 1134.055, down 27.84%; fast 2 / slow 4 never trades (its one cross is down, with nothing held).
+    assert sweep_rows(one.stdout) == [
+        ["fast", "slow", "return", "[%]", "max", "drawdown", "[%]", "sharpe", "trades", "win", "rate", "[%]"],
+        ["2", "4", "0.00", "0.00", "n/a", "0", "n/a"],
+        ["1", "3", "-18.17", "-27.84", "n/a", "2", "0.00"],  # a tie: by params
+        ["2", "3", "-18.17", "-27.84", "n/a", "2", "0.00"]]
+    csv_out = cli(*argv, "--csv").stdout.splitlines()
+    assert csv_out[0] == "fast,slow,return,max_drawdown,sharpe,trades,win_rate" and csv_out[1] == "2,4,0.0,0.0,,0,"
+    assert [row["params"] for row in json.loads(cli(*argv, "--json").stdout)] == [
+        {"fast": 2, "slow": 4}, {"fast": 1, "slow": 3}, {"fast": 2, "slow": 3}]
+
+
+def test_a_sweep_from_python_on_any_executor(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    with ThreadPoolExecutor(2) as executor:
+        results = paper.sweep(str(EXAMPLES / "sma_cross.py"), [data], {"fast": range(1, 3), "slow": [3, 4]},
+                              constraint="slow - fast != 3", maximize="return", executor=executor, balance="1000")
+    assert [(r["params"], r["stats"]["equity_final"]) for r in results] == [
+        ({"fast": 2, "slow": 4}, Decimal(1000)), ({"fast": 1, "slow": 3}, Decimal("818.29")),
+        ({"fast": 2, "slow": 3}, Decimal("818.29"))]
+    result = paper.backtest(str(EXAMPLES / "sma_cross.py"), data, {"fast": 2, "slow": 3}, balance="1000")
+    assert (result["database"], result["params"], result["stats"]) == (None, {"fast": 2, "slow": 3}, results[2]["stats"])
+    with pytest.raises(paper.PaperError, match="param fast is an int, not '2'"):
+        paper.backtest(str(EXAMPLES / "sma_cross.py"), data, {"fast": "2"})
