@@ -3168,8 +3168,13 @@ def cmd_run(ledger, args):
     bars = read_prices([args.feed], args.symbol)  # --fetch SYMBOL... --interval I: fetched_bars(kline_steps(...))
 
     def each(trades):
-        for trade in trades:
-            print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
+        try:
+            for trade in trades:
+                print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
+        except BrokenPipeError:  # `paper.py run ... | head`: nothing can be printed any more, so it stops
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
+                             " recorded") from None
     done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
                         fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each)
     before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
