@@ -2496,6 +2496,16 @@ class Run:
         self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
         return True
 
+    def claim(self):
+        """Refuse to go on (inside a bar's transaction, before the bar) if another process has moved this run
+        on, or started it, since this one last wrote it: a strategy runs on an account once at a time."""
+        row = self.ledger.db.execute("SELECT id, bars FROM strategy_runs WHERE account_id = ? AND strategy = ? AND"
+                                     " params = ? AND mode = ?", self.identity).fetchone()
+        if (row and tuple(row)) != (self.id and (self.id, self.before + self.bars)):
+            raise PaperError(f"{self.strategy.name} on account {self.identity[0]} was moved on by another process"
+                             f" ({row[1] if row else 0} bars handled, {self.before + self.bars} by this one): a strategy"
+                             " runs on an account once at a time")
+
     def save(self):
         """Write the run's row (inside the transaction of its last bar)."""
         try:
@@ -2534,6 +2544,7 @@ def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FE
     run.start()
     for where, row in bars:
         with ledger.batch():
+            run.claim()
             handled = run.step(where, row)
             if handled:
                 run.save()
