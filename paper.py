@@ -2510,8 +2510,10 @@ class Run:
         """Write the run's row (inside the transaction of its last bar)."""
         try:
             state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as error:
+        except TypeError as error:  # Object of type Decimal is not JSON serializable
             state, why = None, error
+        except ValueError:
+            state, why = None, "a float that is nan or infinite, or a list or dict inside itself"
         if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
             raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
                              f" keys){f': {why}' if state is None else ''}")

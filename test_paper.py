@@ -2885,7 +2885,7 @@ def test_run_takes_one_value_a_param_and_needs_its_bars(run, acct, tmp_path):
 def test_the_state_keeps_json_values_only(run, acct, db, tmp_path):
     data = bar_file(tmp_path / "bars.csv", SMA_BARS[:1])
     for value, why in [("Decimal(1)", "Object of type Decimal is not JSON serializable"), ("(1, 2)", ""),
-                       ("{1: 2}", ""), ("float('nan')", "Out of range float values are not JSON compliant")]:
+                       ("{1: 2}", ""), ("float('nan')", "a float that is nan or infinite, or a list or dict inside itself")]:
         strategy = strategy_file(tmp_path, f"from decimal import Decimal\ndef on_bar(ctx, bar):\n"
                                            f"    ctx.state['x'] = {value}\n")
         assert refused(run("run", strategy, "--account-id", acct, "--feed", data)) == (
