@@ -2678,21 +2678,24 @@ def test_the_bracket_example_by_hand(run, db, tmp_path):
     ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000"]),
     ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000", "--on-close"]),
     ("bracket.py", BRACKET_BARS, ["--param", "dip=0.2", "--param", "wait=2", "--balance", "10010"])])
-def test_backtest_and_live_agree(tmp_path, strategy, bars, argv):
+def test_backtest_and_live_agree(tmp_path, capsys, strategy, bars, argv):
     """The prices a run records on a fresh account, backtested with the same strategy, params, balance and fee
     rate, give the same fills."""
     data, live, kept = bar_file(tmp_path / "bars.csv", bars), str(tmp_path / "live.db"), str(tmp_path / "kept.db")
     balance_at = argv.index("--balance")
-    account = cli("init", *argv[balance_at:balance_at + 2], "--db", live).stdout.strip()
+    assert paper.main(["init", *argv[balance_at:balance_at + 2], "--db", live]) == 0
+    account = capsys.readouterr().out.strip()
     run_argv = argv[:balance_at] + argv[balance_at + 2:]
-    result = cli("run", str(EXAMPLES / strategy), "--account-id", account, "--feed", data, *run_argv, "--db", live)
-    assert (result.returncode, result.stderr) == (0, ""), result.stderr
-    assert result.stdout.endswith(f"handled {len(bars)} bars; {len(fills(live))} fill{'s' * (len(fills(live)) != 1)}\n")
+    assert paper.main(["run", str(EXAMPLES / strategy), "--account-id", account, "--feed", data, *run_argv,
+                       "--db", live]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.endswith(f"handled {len(bars)} bars; {len(fills(live))} fills\n")
     recorded = query(live, "SELECT time, symbol, open, high, low, close FROM prices ORDER BY id")
     (tmp_path / "recorded.csv").write_text("time,symbol,open,high,low,close\n" + "".join(
         ",".join(row) + "\n" for row in recorded))
-    result = cli("backtest", str(EXAMPLES / strategy), "--data", str(tmp_path / "recorded.csv"), *argv, "--db", kept)
-    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert paper.main(["backtest", str(EXAMPLES / strategy), "--data", str(tmp_path / "recorded.csv"), *argv,
+                       "--db", kept]) == 0
+    assert capsys.readouterr().err == ""
     assert fills(live) == fills(kept) == (SMA_FILLS["--on-close" if "--on-close" in argv else ""]
                                           if strategy == "sma_cross.py" else BRACKET_FILLS)
     assert query(live, "SELECT state FROM strategy_runs") == query(kept, "SELECT state FROM strategy_runs")
@@ -2915,12 +2918,14 @@ def sweep_rows(out):
     return [line.split() for line in out.splitlines()]
 
 
-def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path):
+def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path, capsys):
     data = bar_file(tmp_path / "bars.csv", SMA_BARS)
     argv = ["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=1:2:1", "--param",
             "slow=3,4", "--constraint", "slow - fast != 3", "--maximize", "return", "--balance", "1000"]
-    one, two = (cli(*argv, "--jobs", jobs) for jobs in ("1", "2"))
-    assert (one.returncode, one.stderr, two.returncode, two.stderr) == (0, "", 0, "")
+    two = cli(*argv, "--jobs", "2")  # a pool of 2 worker processes
+    assert paper.main([*argv, "--jobs", "1"]) == 0  # this process
+    one = subprocess.CompletedProcess(argv, 0, *capsys.readouterr())
+    assert (one.stderr, two.returncode, two.stderr) == ("", 0, "")
     assert one.stdout == two.stdout
     # fast 1 / slow 3 trades as fast 2 / slow 3 does (worked out above): 1000 -> 818.29, and from its high, 54.055
     # + 90 x 12 = 1134.055, down 27.84%; fast 2 / slow 4 never trades (its one cross is down, with nothing held).
@@ -2929,9 +2934,11 @@ def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path):
         ["2", "4", "0.00", "0.00", "n/a", "0", "n/a"],
         ["1", "3", "-18.17", "-27.84", "n/a", "2", "0.00"],  # a tie: by params
         ["2", "3", "-18.17", "-27.84", "n/a", "2", "0.00"]]
-    csv_out = cli(*argv, "--csv").stdout.splitlines()
+    assert paper.main([*argv, "--jobs", "1", "--csv"]) == 0
+    csv_out = capsys.readouterr().out.splitlines()
     assert csv_out[0] == "fast,slow,return,max_drawdown,sharpe,trades,win_rate" and csv_out[1] == "2,4,0.0,0.0,,0,"
-    assert [row["params"] for row in json.loads(cli(*argv, "--json").stdout)] == [
+    assert paper.main([*argv, "--jobs", "1", "--json"]) == 0
+    assert [row["params"] for row in json.loads(capsys.readouterr().out)] == [
         {"fast": 2, "slow": 4}, {"fast": 1, "slow": 3}, {"fast": 2, "slow": 3}]
 
 
