@@ -2603,6 +2603,8 @@ def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000)
     params, options = to_params(strategy, params), run_options(fee_rate, slippage, on_close)
     paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     with fresh_database(db) as path, Ledger(path, create=True) as ledger:
+        if db is None:  # removed at the end: nothing in it needs to survive a power cut
+            ledger.db.execute("PRAGMA synchronous=OFF")
         account = ledger.create_account(balance, currency, run_name(strategy, params))
         with ledger.batch():  # one transaction: the timeline is simulated, so no price is in the future
             run = Run(ledger, strategy, account.id, params, options, "backtest")
@@ -2654,7 +2656,7 @@ def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=Non
 
 
 def write_report(ledger, account_id, path):
-    """The HTML report of an account: wired in from the report work (this is its stub)."""
+    """Write the HTML report of an account to path and say so (one line): a stub, until the report is in."""
     raise PaperError(f"--report {path}: the HTML report is not in this paper.py yet")
 
 
@@ -3143,7 +3145,7 @@ def cmd_backtest(ledger, args):
         if args.chart:
             lines.append(cmd_chart(ledger, argparse.Namespace(account_id=account_id, quote=args.currency,
                                                               output=args.chart))[1])
-        if args.report:
+        if getattr(args, "report", None):  # once the report is in: `report` among backtest's options
             lines.append(write_report(ledger, account_id, args.report))
     result = backtest(strategy, args.data, {name: values[0] for name, values in grid.items()}, db=args.db,
                       finish=finish, **options)
@@ -3153,7 +3155,7 @@ def cmd_backtest(ledger, args):
 
 def cmd_sweep(strategy, grid, options, args):
     """backtest with several values of a param: one row a combination, best first."""
-    for flag, given in (("--db", args.db), ("--chart", args.chart), ("--report", args.report)):
+    for flag, given in (("--db", args.db), ("--chart", args.chart), ("--report", getattr(args, "report", None))):
         if given:
             raise UsageError(f"{flag} is for one backtest: a sweep keeps no database")
     maximize = args.maximize or "sharpe"
@@ -3275,7 +3277,8 @@ OPTIONS = {  # option: its argparse keywords
                    "help": "draw the equity chart to this SVG file"},
     "report": {"type": argument_type(to_path), "metavar": "FILE", "help": "write the HTML report to this file"},
     "constraint": {"help": "a sweep: only the combinations for which this expression holds, like 'fast < slow'"},
-    "maximize": {"choices": MAXIMIZE, "help": "a sweep: the statistic that ranks the combinations (default sharpe)"},
+    "maximize": {"choices": MAXIMIZE, "metavar": "STAT", "help": "a sweep: the statistic that ranks the combinations,"
+                 f" best first: {', '.join(MAXIMIZE)} (default sharpe)"},
     "jobs": {"type": argument_type(to_jobs), "help": "a sweep: worker processes (default the number of CPUs)"},
     "run-feed": {"dest": "feed", "metavar": "FILE", "help": "the bars: a price file as feed reads it, or - for"
                  " standard input, row by row"},
@@ -3313,7 +3316,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
     "backtest": ("run a strategy over price files on a fresh account and print its stats; a sweep when a --param"
                  " gives several values", "strategy data! feed-symbol backtest-balance currency fee-rate slippage"
-                 " param on-close keep-db chart-file report constraint maximize jobs csv", cmd_backtest),
+                 " param on-close keep-db chart-file constraint maximize jobs csv", cmd_backtest),  # + report
     "run": ("run a strategy live on an account, each bar as it comes; restarted, it resumes after the last bar it"
             " handled", "strategy account-id! run-feed feed-symbol param fee-rate slippage on-close", cmd_run),
 }

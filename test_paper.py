@@ -2731,6 +2731,22 @@ def test_run_resumes_after_the_last_bar_it_handled(run, acct, db, tmp_path):
         "run", strategy, "--account-id", acct, "--feed", bar_file(tmp_path / "other.csv", [(rows[0][0], "10.00", "11.00", "10.00", "11.00")])))
 
 
+def test_ctrl_c_stops_a_run_at_once_and_keeps_the_bars_it_committed(tmp_path):
+    db = str(tmp_path / "p.db")
+    account = cli("init", "--db", db).stdout.strip()
+    live = subprocess.Popen([sys.executable, PAPER, "run", strategy_file(tmp_path, RECORDER), "--account-id", account,
+                             "--feed", "-", "--on-close", "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    live.stdin.write("time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n")
+    live.stdin.flush()
+    assert live.stdout.readline() == ("trade 1: buy 1.00 BTC/USDT @ 10.00, fee 0.01 USDT; balances 1.00 BTC,"
+                                      " 4989.99 USDT\n")  # the second bar's, printed once committed
+    live.send_signal(signal.SIGINT)  # while it waits for the next bar
+    out, err = live.communicate(timeout=60)
+    assert (live.returncode, out, err) == (130, "", "paper: error: interrupted; every bar read before it is recorded\n")
+    assert query(db, "SELECT bars, state FROM strategy_runs") == [(2, '{"seen": ["00:00", "01:00"]}')]
+
+
 def test_a_run_from_standard_input_and_a_run_resumed_with_other_options(tmp_path):
     db = str(tmp_path / "p.db")
     account = cli("init", "--db", db).stdout.strip()
