@@ -2090,8 +2090,6 @@ BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strat
 PARAM_TYPES = (bool, int, float, str)
 MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
             "equity_final", "avg_trade", "trades")
-SWEEP = [("return", "return_[%]", "percent"), ("max_drawdown", "max_drawdown_[%]", "percent"),
-         ("sharpe", "sharpe", "{:.3f}"), ("trades", "trades", "{}"), ("win_rate", "win_rate_[%]", "percent")]
 
 
 class Bar(tuple):
@@ -2623,8 +2621,15 @@ def sweep_task(strategy, data, params, options):
     return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
 
 
-def ignore_interrupts():  # a sweep's workers: Ctrl-C is the parent's to handle
+def sweep_worker(parent):
+    """A sweep's worker process starts: Ctrl-C is its parent's to handle, and it ends when its parent does
+    (killed or interrupted; on Linux), so that no worker runs on alone."""
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # elsewhere, it ends once it finds its parent gone
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:  # the parent was gone before that
+        os._exit(1)
 
 
 def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=None, jobs=None, **options):
@@ -2645,7 +2650,7 @@ def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=Non
         results = list(map(sweep_task, *tasks))
     elif executor is None:
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=ignore_interrupts) as pool:
+        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=sweep_worker, initargs=(os.getpid(),)) as pool:
             results = list(pool.map(sweep_task, *tasks))
     else:
         results = list(executor.map(sweep_task, *tasks))

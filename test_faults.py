@@ -502,6 +502,40 @@ def test_the_same_run_started_twice_at_once_handles_each_bar_once(tmp_path, repo
            " on, each bar handled once, no order placed twice")
 
 
+def test_a_sweep_interrupted_or_killed_leaves_no_worker_and_no_database(tmp_path, report):
+    import tempfile
+    strategy = tmp_path / "every_third.py"
+    strategy.write_text(EVERY_THIRD)
+    path = bars_file(tmp_path / "bars.csv", 2000)
+    argv = [sys.executable, PAPER, "backtest", str(strategy), "--data", path, "--param", "every=5,7,11,13",
+            "--param", "pause=0.001", "--jobs", "2"]  # 2 s a combination or more: still running when stopped
+    workers = []
+    for stop in (signal.SIGINT, signal.SIGKILL):
+        sweep = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children, waited = [], 0
+        while len(children) < 2 and waited < 600:  # its 2 workers, once they are started (Linux's /proc)
+            time.sleep(0.05)
+            waited += 1
+            children = Path(f"/proc/{sweep.pid}/task/{sweep.pid}/children").read_text().split()
+        time.sleep(0.3)  # each in a backtest of its own
+        sweep.send_signal(stop)
+        out, err = sweep.communicate(timeout=60)
+        assert (sweep.returncode, out) == ((130, "") if stop == signal.SIGINT else (-signal.SIGKILL, ""))
+        assert err == ("paper: error: interrupted; nothing was recorded\n" if stop == signal.SIGINT else "")
+        workers += [int(pid) for pid in children]
+    deadline = time.time() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers), "a sweep's worker outlived it"
+    left = [name for name in os.listdir(tempfile.gettempdir())
+            if any(name.startswith(f"paper-backtest-{pid}-") for pid in workers)]
+    assert cli("backtest", str(strategy), "--data", path, "--param", "every=500").returncode == 0  # which removes
+    # what they left
+    assert not any(name in os.listdir(tempfile.gettempdir()) for name in left)
+    report(f"a sweep on 2 workers stopped by Ctrl-C and by SIGKILL: both workers end with it each time, and the"
+           f" {len(left)} temporary databases they left are removed by the next backtest")
+
+
 # --- 2. Concurrent writers and readers ---
 
 WRITER = r"""
