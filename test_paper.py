@@ -2974,3 +2974,13 @@ def test_a_sweep_from_python_on_any_executor(tmp_path):
     assert (result["database"], result["params"], result["stats"]) == (None, {"fast": 2, "slow": 3}, results[2]["stats"])
     with pytest.raises(paper.PaperError, match="param fast is an int, not '2'"):
         paper.backtest(str(EXAMPLES / "sma_cross.py"), data, {"fast": "2"})
+
+
+def test_backtest_reads_several_files_in_turn_and_kline_files(run, db, tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("time,open,high,low,close\n" + "".join(f"{t},{o},{h},{l},{c}\n" for t, o, h, l, c in SMA_BARS[:4]))
+    second.write_text("".join(f"{int(paper.seconds(paper.to_time(t))) * 1000},{o},{h},{l},{c},1.5\n"  # Binance's
+                              for t, o, h, l, c in SMA_BARS[4:]))  # klines: open time in ms, no header
+    ok(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", str(first), str(second), "--symbol", "BTC/USDT",
+           "--param", "fast=2", "--param", "slow=3", "--balance", "1000"))
+    assert fills(db) == SMA_FILLS[""]  # as from one file
