@@ -834,6 +834,17 @@ BAD_INPUTS = [
     ["risk", "--account-id", "0000"], ["risk"],
     ["symbol", "BTC"], ["symbol", "BTC/USDT", "--tick-size", "0"], ["symbol", "BTC/USDT", "--step-size", "-1"],
     ["symbol"], ["symbol", "BTC/USDT", "--min-qty", "1e-3"],
+    *[["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--price", "100", *argv] for argv in (
+        ["--qty", "1", "--sl", "110"], ["--qty", "1", "--tp", "90"], ["--qty", "1", "--sl", "90", "--trail", "3%"],
+        ["--qty", "1", "--tp", "110", "--trail", "3%"], ["--qty", "1", "--risk", "1%", "--sl", "90"], ["--risk", "1%"],
+        [], ["--qty", "1", "--trail", "150%"], ["--qty", "1", "--trail", "5"], ["--sl", "90"],
+        ["--qty", "1", "--sl", "0"], ["--risk", "1%", "--sl", "100"])],
+    ["trade", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", "--price", "100", "--sl", "90"],
+    *[["order", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", *argv] for argv in (
+        ["--type", "trailing-stop"], ["--type", "trailing-stop", "--trail", "3%", "--trail-amount", "5"],
+        ["--type", "limit", "--limit-price", "1", "--trail-amount", "5"], ["--type", "trailing-stop", "--trail", "3%"],
+        ["--type", "trailing-stop", "--trail-amount", "5", "--stop-price", "1"], ["--type", "trailing-stop",
+                                                                                "--trail", "100%"])],
     # strategies (the --db every bad input gets is an existing file: backtest refuses to write over it)
     ["backtest"], ["backtest", SMA_CROSS], ["backtest", "/nonexistent.py", "--data", "x.csv"],
     ["backtest", "/dev/null", "--data", "x.csv"], ["backtest", str(HERE / "README.md"), "--data", "x.csv"],
