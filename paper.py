@@ -4634,8 +4634,9 @@ def to_jobs(value):
 
 HISTORY = "id created_at type currency amount balance_after description"
 HISTORY_NARROW = ("description", "created_at", "currency")  # left out in turn on a narrow terminal
-ORDERS = "id status type side symbol qty filled_qty limit_price stop_price reserved currency expires_at created_at"
-ORDERS_NARROW = ("created_at", "expires_at", "currency", "filled_qty", "reserved", "status", "type")
+ORDERS = ("id status type side symbol qty filled_qty limit_price stop_price mark reserved currency protects expires_at"
+          " created_at")
+ORDERS_NARROW = ("created_at", "expires_at", "protects", "mark", "currency", "filled_qty", "reserved", "status", "type")
 
 
 def jsonable(value):
@@ -5164,7 +5165,8 @@ def cmd_cancel(ledger, args):
 def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = jsonable(orders)
-    rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
+    rows = [row | {"currency": order.reserve_currency, "protects": order.entry_trade_id and f"trade {order.entry_trade_id}"}
+            for row, order in zip(result, orders)]
     return result, table(rows, ORDERS, terminal_width(args), ORDERS_NARROW) if orders else "No orders."
 
 
