@@ -4860,13 +4860,18 @@ def cmd_status(ledger, args):
     with ledger.snapshot():
         account = ledger.account(args.account_id)
         valued = ledger.valuation(account.id, dict(args.prices), args.quote)
+        rules = ledger.risk_rules(account.id)
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
     width = terminal_width(args)
-    result |= jsonable(valued)
+    result |= jsonable(valued) | {"risk": rules and {name: jsonable(getattr(rules, name)) for name in RULES} | {
+        "halted_at": rules.halted_at}}
+    if rules:
+        text += ["", f"Risk rules: {rules_text(rules)}" + (f" (HALTED at drawdown {float(rules.halt_drawdown):.2%} on"
+                                                          f" {rules.halted_at})" if rules.halted_at else "")]
     if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],

@@ -181,7 +181,7 @@ def test_status_json_shape(run, acct):
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
     assert list(account) == ["id", "name", "status", "currency", "leverage", "max_leverage", "created_at",
                              "closed_at", "balances", "transactions", "quote", "holdings", "equity", "unpriced",
-                             "realized_pnl"]
+                             "realized_pnl", "risk"]
     assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
     assert account["balances"]["USDT"] == {"available": "5001.00", "reserved": "0.00", "total": "5001.00"}
     newest = account["transactions"][0]
