@@ -971,6 +971,7 @@ class Ledger:
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
+        self._unchecked = False  # whether SQLite's CHECKs are off on this connection: in a batch (see _transaction)
         self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
         self.risk = Risk(self)
         if os.path.isdir(path):
@@ -1131,6 +1132,11 @@ class Ledger:
                 yield
             return
         try:
+            if begin == "BEGIN IMMEDIATE" and exact == self._unchecked:  # a batch writes without SQLite's CHECKs:
+                # paper checks every value itself (verify does again), and they cost a feed or a backtest half its
+                # time; any other write has them. Set only when it changes (each change re-prepares statements).
+                self.db.execute(f"PRAGMA ignore_check_constraints = {'OFF' if exact else 'ON'}")
+                self._unchecked = not exact
             self.db.execute(begin)
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]

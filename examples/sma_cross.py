@@ -6,7 +6,7 @@ all out when it crosses back below.
 """
 from decimal import ROUND_DOWN, Decimal
 
-PARAMS = {"fast": 24, "slow": 120}  # bars (hours, on hourly bars)
+PARAMS = {"fast": 24, "slow": 120, "size": 0.0}  # bars (hours, on hourly bars); size: what a cross up buys (0: all in)
 
 
 def on_bar(ctx, bar):
@@ -18,7 +18,9 @@ def on_bar(ctx, bar):
     above, ctx.state["above"] = ctx.state.get("above"), fast_above  # kept across restarts of a live run
     if above is None or fast_above == above:
         return
-    if fast_above:  # crossed up: all in, keeping 1% for the fee and a price that moves
+    if fast_above and ctx.params["size"]:  # crossed up: a set size
+        ctx.buy(Decimal(repr(ctx.params["size"])))
+    elif fast_above:  # crossed up: all in, keeping 1% for the fee and a price that moves
         qty = (ctx.cash * Decimal("0.99") / bar.close).quantize(Decimal("0.000001"), ROUND_DOWN)
         ctx.buy(qty)
     else:  # crossed down: all out
