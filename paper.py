@@ -2553,11 +2553,13 @@ def closed_before(now, interval):
 
 
 def follow_wake(position, interval, now):
-    """When (the server's epoch ms) to ask again: when the first symbol's next bar should have closed, or in
-    a second (at most an interval) for one whose bar is late or that has none yet."""
-    soon = now + min(INTERVALS[interval] or DAY * 1000, 1000)
-    return min(max(next_open(next_open(start - 1, interval), interval), soon) if start is not None else soon
-               for start in position.values())
+    """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
+    said now), or in a second for a symbol whose bar is late or that has none yet."""
+    wakes = []
+    for start in position.values():  # start: the ms after the latest bar's open time
+        closed = None if start is None else next_open(next_open(start - 1, interval), interval)
+        wakes.append(closed if closed is not None and closed > now else now + 1000)
+    return min(wakes)
 
 
 def time_us(text):
