@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import paper
-from test_paper import BAD_AMOUNTS, cli, connection, dump, query, shell, without_root_powers
+from test_paper import BAD_AMOUNTS, LISTED, FakeBinance, cli, connection, dump, query, shell, without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -381,6 +381,80 @@ def test_the_same_file_fed_by_two_processes_is_recorded_once(tmp_path, report):
     report("the same 2,000-bar file fed by 2 processes at once: recorded once, 9 fills once each")
 
 
+def fetch_orders(db, account, count):
+    """count orders on BTC/USDT that the fake exchange's one-minute bars reach one after the other as they climb
+    (1.00 a minute from 100.00 at midnight): limit sells and stop buys."""
+    with paper.Ledger(db) as ledger:
+        ledger.deposit(account, "1000", currency="BTC")
+        for i in range(count):
+            if i % 2:
+                ledger.place_order(account, "buy", "BTC/USDT", "0.5", type="stop", stop_price=f"{220 + 40 * i}")
+            else:
+                ledger.place_order(account, "sell", "BTC/USDT", "0.5", f"{200 + 40 * i}")
+
+
+def check_fetched(db, why, bars=None):
+    """Each symbol's prices are its first bars from 2025-01-01 00:00 on, a minute apart (no gap, no duplicate),
+    as many for both (whole steps) and, given bars, all of them; every order filled at most once."""
+    counts = []
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        times = [row[0] for row in query(db, "SELECT time FROM prices WHERE symbol = ? ORDER BY id", symbol)]
+        assert times == [paper.epoch_time(LISTED + 60_000 * i) for i in range(len(times))], why
+        counts.append(len(times))
+    assert counts[0] == counts[1] and counts[0] in (bars, *range(0, bars or 10**9, 1000)), (why, counts)
+    fills, _ = fill_counts(db)
+    assert all(n == 1 for n in fills.values()), why
+    return counts[0], len(fills)
+
+
+def test_sigkill_during_fetch_keeps_whole_steps_and_the_rerun_goes_on(tmp_path, report):
+    rng = random.Random(SEED)
+    db = str(tmp_path / "fetch.db")
+    account = new_account(db)
+    fetch_orders(db, account, 30)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:  # 3,000 closed bars of each symbol: 3 steps
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url]
+        new_account(tmp_path / "timed.db")
+        whole = timed([*argv, "--db", str(tmp_path / "timed.db")])  # a run on this machine: kills spread over it
+        kills = recorded = 0
+        for round_ in range(8):
+            why = f"fetch kill {round_}, PAPER_FAULT_SEED={SEED}"
+            child = subprocess.Popen([*argv, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(rng.uniform(0.15, 0.7) * whole)  # most of a run is its start and its first step
+            child.send_signal(signal.SIGKILL)
+            out, err = child.communicate()
+            kills += child.returncode == -signal.SIGKILL
+            assert "Traceback" not in err, why
+            assert_consistent(db, why)
+            recorded = check_fetched(db, why)[0]
+        result = subprocess.run([*argv, "--db", db], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout.splitlines()[-1].startswith(f"recorded {2 * (3000 - recorded):,} prices;")
+        bars, fills = check_fetched(db, "the last run", bars=3000)
+        assert_consistent(db)
+    report(f"{kills} SIGKILLs during fetch of 2 x 3,000 bars with 30 resting orders: whole steps kept, each rerun"
+           f" went on with no gap and no duplicate, {fills} fills once each, verify OK after each")
+
+
+def test_the_same_fetch_by_two_processes_at_once_records_each_bar_once(tmp_path, report):
+    db = str(tmp_path / "twice.db")
+    account = new_account(db)
+    fetch_orders(db, account, 9)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url, "--db", db, "--json"]
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    summaries = [json.loads(out) for out, _ in results]
+    assert sum(summary["recorded"] for summary in summaries) == 6000  # the other skipped them, or went on after them
+    assert sum(len(summary["fills"]) for summary in summaries) == check_fetched(db, "two at once", bars=3000)[1]
+    assert_consistent(db)
+    report("the same fetch of 2 x 3,000 bars by 2 processes at once: each bar recorded once, each fill once")
+
+
+
 # --- 2. Concurrent writers and readers ---
 
 WRITER = r"""
@@ -522,6 +596,7 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
 # --- 4. Bad input ---
 
 A = "ACCOUNT"  # replaced by the funded account's id
+E = "EXCHANGE"  # replaced by the fake exchange's address
 BAD_INPUTS = [
     # amounts
     *[["deposit", "--account-id", A, "--amount", amount] for amount in BAD_AMOUNTS],
@@ -594,6 +669,18 @@ BAD_INPUTS = [
     ["stats", "--account-id", A, "--quote", "€"], ["stats", "--account-id", A, "--csv"],
     ["chart", "--account-id", A, "--output", ""], ["chart", "--account-id", A, "--output", "/nonexistent/dir/c.svg"],
     ["import", "--account-id", A, "/nonexistent.csv"], ["import", "--account-id", A],
+    # market data from the exchange: all but the last two refused before any request
+    *[["fetch", *argv] for argv in (
+        ["BTC/USDT", "--interval", "2h30"], ["BTC/USDT", "--interval", "1H"], ["BTC/USDT"], ["--interval", "1h"],
+        ["BTC", "--interval", "1h"], ["BTC/USDT", "btc/usdt", "--interval", "1h"],
+        ["BTC/USDT", "--interval", "1h", "--start", "yesterday"], ["BTC/USDT", "--interval", "1h", "--end", "2025-02-30"],
+        ["BTC/USDT", "--interval", "1h", "--start", "2025-02-01", "--end", "2025-01-01"],
+        ["BTC/USDT", "--interval", "1h", "--end", "2025-01-01", "--follow"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "ftp://example.com"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "not a url"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "https://"],
+        ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"])],
 ]
 
 
@@ -603,10 +690,17 @@ def funded(tmp_path_factory):
     return db, new_account(db)
 
 
+@pytest.fixture(scope="module")
+def exchange_url():
+    with FakeBinance(LISTED + 5 * 60_000 + 30_000) as fake:
+        yield fake.url
+
+
 @pytest.mark.parametrize("argv", BAD_INPUTS, ids=lambda argv: " ".join(argv)[:60])
-def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, argv, capsys):
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, exchange_url, argv, capsys, monkeypatch):
     db, account = funded
-    argv = [account if arg == A else arg for arg in argv]
+    monkeypatch.setenv("PAPER_MARKET_URL", exchange_url)  # no bad input reaches the internet
+    argv = [account if arg == A else arg.replace(E, exchange_url) for arg in argv]
     before = dump(db)
     code = paper.main([*argv, "--db", db])
     out, err = capsys.readouterr()
