@@ -1432,8 +1432,9 @@ class Ledger:
         with follow on and on as bars close. base_url: default PAPER_MARKET_URL, else Binance's public host;
         report(line) is told of each wait; each and stop as record_klines takes them. Returns the summary
         of record_klines."""
-        steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow,
-                            after=newest_times(self, symbols))
+        with self.snapshot():  # each symbol goes on after its newest price (by the index, not a scan)
+            after = {symbol: newest[1] for symbol in map(to_symbol, symbols) if (newest := self._latest_price(symbol))}
+        steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
         return record_klines(self, steps, each, stop)
 
     def valuation(self, account_id, prices=None, quote="USDT"):
@@ -2269,6 +2270,7 @@ class Exchange:
         return time.time_ns() // 1_000_000
 
     def sleep(self, seconds):
+        """Wait. (A Ctrl-C ends it at once: see Interrupt.)"""
         time.sleep(seconds)
 
     def now(self):
@@ -2400,7 +2402,8 @@ class Exchange:
         if status == 418:
             wait = retry_after(headers, None)
             raise PaperError(f"{self.host} has banned this IP address" + (f" for {wait:,} s" if wait else "")
-                             + " (HTTP 418) after too many requests: wait that long, then run the same command")
+                             + " (HTTP 418) after too many requests: wait " + ("that long" if wait else "a while")
+                             + ", then run the same command")
         if status == 429:
             raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
         if status is None:
@@ -2455,9 +2458,10 @@ def retry_after(headers, default):
 def kline_steps(client, symbols, interval, start=None, end=None, follow=False, after=None):
     """The closed klines of symbols (BASE/QUOTE) at interval, as steps to record: an iterator of lists of bars
     (symbol, time, open, high, low, close), time in paper's form (the kline's open time), prices the
-    exchange's decimal strings in paper's form (Exchange.klines). Bars are merged by market time (at one time, in the order of symbols); a step is
-    what one transaction should hold: a page of one symbol, or every symbol's bars up to the earliest end
-    of their pages in hand, so memory holds a page per symbol however long the range.
+    exchange's decimal strings in paper's form (see Exchange.klines). Bars are merged by market time (at one
+    time, in the order of symbols); a step is what one transaction should hold: a page of one symbol, or
+    every symbol's bars up to the earliest end of their pages in hand, so memory holds a page per symbol
+    however long the range.
 
     From start (a market time; default each symbol's last 1,000 closed bars), but only after after[symbol]
     (a market time, such as the newest price recorded) where that is later; to end (exclusive; default the
@@ -2499,8 +2503,8 @@ def kline_pages(client, symbol, interval, position, bound, now, forever):
     while position[symbol] is None or position[symbol] <= bound:
         page = client.klines(symbol, interval, position[symbol], bound, forever)
         full = len(page) == PAGE and position[symbol] is not None  # the latest PAGE bars: all that is wanted
-        if page and page[-1][1] >= now:  # still forming: only if the exchange's clock went back
-            page.pop()
+        if page and page[-1][1] >= now:  # still forming (never after an endTime before it opened: checked all
+            page.pop()  # the same)
         if not page:
             return
         position[symbol] = page[-1][0] + 1
@@ -2565,17 +2569,6 @@ def follow_wake(position, interval, now):
 def time_us(text):
     """A market time in paper's form as epoch microseconds."""
     return (datetime.fromisoformat(text[:-1]) - EPOCH) // timedelta(microseconds=1)
-
-
-def newest_times(ledger, symbols):
-    """{symbol: the market time of its newest recorded price}, for the symbols that have one: where a
-    fetch goes on from."""
-    times = {}
-    for symbol in map(to_symbol, symbols):
-        newest = ledger.prices(symbol, limit=1)
-        if newest:
-            times[symbol] = newest[0]["time"]
-    return times
 
 
 def record_klines(ledger, steps, each=None, stop=None):
