@@ -55,6 +55,7 @@ EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
+CLOSED = "its account was closed"  # the reason of the orders close_account cancels
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
@@ -84,6 +85,15 @@ class PaperError(Exception):
 
 class NoDatabase(PaperError):
     """The database file does not exist yet."""
+
+
+class RiskRefused(PaperError):
+    """A buy refused by one of the account's risk rules; the refusal is recorded as a risk event, even
+    though the operation itself leaves nothing."""
+
+    def __init__(self, message, account_id, rule, symbol):
+        super().__init__(message)
+        self.event = account_id, rule, "refused", symbol, message
 
 
 def fmt(amount):
@@ -149,6 +159,8 @@ def to_amount(value, what="amount", zero=False):
         raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
                          f" {shown(value)}")
     if not value.isascii() or not value.replace(".", "", 1).isdigit():
+        if value[:1] == "-" and PLAIN.fullmatch(value[1:]):
+            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {value}")
         raise PaperError(f"{what} {shown(value)} is not a number: use digits with at most one decimal point,"
                          " like 250.50 (no sign, exponent, separator or space)")
     whole, _, fraction = value.partition(".")
@@ -173,13 +185,18 @@ def to_symbol(value):
     """BASE/QUOTE: two different currency codes, upper-cased."""
     if isinstance(value, str) and value in SYMBOLS:  # a feed names the same symbol on every row
         return SYMBOLS[value]
-    base, _, quote = str(value).partition("/")
-    with contextlib.suppress(PaperError):
-        if to_currency(base) != to_currency(quote):
-            if len(SYMBOLS) < 1000:
-                SYMBOLS[value] = f"{base}/{quote}".upper()
-            return f"{base}/{quote}".upper()
-    raise PaperError(f"symbol {shown(value)} must be BASE/QUOTE with two different currencies, like BTC/USDT")
+    base, slash, quote = str(value).partition("/")
+    if not isinstance(value, str) or not slash:
+        raise PaperError(f"symbol {shown(value)} must be BASE/QUOTE, like BTC/USDT")
+    try:
+        base, quote = to_currency(base), to_currency(quote)
+    except PaperError as error:
+        raise PaperError(f"symbol {shown(value)}: {error}") from None
+    if base == quote:
+        raise PaperError(f"symbol {shown(value)} names {base} twice: BASE/QUOTE are two currencies, like BTC/USDT")
+    if len(SYMBOLS) < 1000:
+        SYMBOLS[value] = f"{base}/{quote}"
+    return f"{base}/{quote}"
 
 
 JOINERS = dict.fromkeys([0x200D, *range(0xE0020, 0xE0080)])  # invisible, but they build emoji: 👨‍👩‍👧, flags
@@ -229,6 +246,46 @@ def to_fee_rate(value, what="fee rate"):
     if rate >= 1:
         raise PaperError(f"{what} {shown(value)} must be below 1 (0.001 is 0.1%)")
     return rate
+
+
+def to_share(value, what):
+    """A share as a fraction above 0 and at most 1, from '5%' or '0.05' (a bare 5 or 1 is ambiguous: 5% or
+    500%?)."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = to_amount(value[:-1], what).scaleb(-2)
+    else:
+        share = to_amount(value, what)
+        if share >= 1:
+            raise PaperError(f"{what} {shown(value)} is ambiguous: write a percentage like 5% or a fraction like 0.05")
+    if share > 1:
+        raise PaperError(f"{what} {shown(value)} is more than 100%")
+    return share
+
+
+def share_text(share):
+    """A fraction as a percentage: 0.25 is 25%."""
+    return f"{share.scaleb(2).normalize():f}%"
+
+
+def rules_text(rules):
+    """An account's rules as one line: 'max position 25%, stop loss 5%, cooldown 3 prices'."""
+    parts = []
+    for name in RULES:
+        value = getattr(rules, name)
+        if value and name != "flatten":
+            shown_value = f"{value} prices" if name == "cooldown" else value if name == "max_open_positions" else \
+                share_text(value) + (" and flatten" if name == "max_drawdown" and rules.flatten else "")
+            parts.append(f"{name.replace('_', ' ')} {shown_value}")
+    return ", ".join(parts) or "no risk rules"
+
+
+def to_count(value, what):
+    """A whole number above zero."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+        raise PaperError(f"{what} must be a whole number above zero, not {shown(value)}")
+    return value
 
 
 def to_price(text):
@@ -367,6 +424,11 @@ def to_row(line, row, source=None):
         raise PaperError(f"line {line}: {error}") from None
 
 
+def article(word):
+    """'a' or 'an' before word, as it is said: an oco order, a stop order."""
+    return "an" if word[:1] in "aeio" else "a"
+
+
 def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
     right sides (a sell's limit above its stop, a buy's below)."""
@@ -376,7 +438,7 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     needs = {"limit": (True, False), "stop": (False, True)}.get(type, (True, True))
     for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
         if (price is None) == needed:
-            raise PaperError(f"a {type} order {'needs' if needed else 'takes no'} {name}")
+            raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
     limit_price = None if limit_price is None else to_amount(limit_price, "limit price")
     stop_price = None if stop_price is None else to_amount(stop_price, "stop price")
     if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
@@ -415,7 +477,7 @@ def same_details(ref, done, details):
         what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
     elif isinstance(done, Order):
         recorded = order_terms(done)
-        what = f"a {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
+        what = f"{article(done.type)} {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
     else:
         recorded = done.type, done.currency, done.amount
         what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
@@ -759,6 +821,8 @@ class Ledger:
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
+        self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
+        self.risk = Risk(self)
         if os.path.isdir(path):
             raise PaperError(f"{path} is a folder, not a database file")
         if not os.path.basename(path):
@@ -927,11 +991,18 @@ class Ledger:
                     yield
                 self._write_prices()
                 self.db.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 self._unwritten.clear()
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                try:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
+                    return
                 self._forget()
+                if isinstance(error, RiskRefused):  # the refusal is on the record, though the operation is not
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.risk.log(*error.event)
+                    self.db.execute("COMMIT")
                 raise
         except sqlite3.Error as error:
             raise self._refusal(error) from None
@@ -942,18 +1013,21 @@ class Ledger:
         self.db.execute("SAVEPOINT operation")
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             self._unwritten.clear()  # prices recorded inside it go with it
             if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
                 self.db.execute("ROLLBACK TO operation")
                 self.db.execute("RELEASE operation")
             self._forget()
+            if isinstance(error, RiskRefused) and self.db.in_transaction:
+                self.risk.log(*error.event)  # on the record (an outer roll-back records it again itself)
             raise
         self.db.execute("RELEASE operation")
 
     def _forget(self):
         """Drop what is kept (see __init__), once the prices not yet written are."""
         self._write_prices()
+        self.risk.forget()
         self._books.clear()
         self._latest.clear()
         self._newest = None
@@ -1089,9 +1163,12 @@ class Ledger:
         return list(accounts.values())
 
     def close_account(self, account_id):
-        """Close an account: it keeps its history and refuses new money and trades."""
+        """Close an account: it keeps its history and refuses new money and trades. Its open orders are
+        cancelled in the same transaction (reason CLOSED), their reserves released."""
         with self._transaction():
             account = self._account(account_id, active=True)
+            for order in self.orders(account.id, open_only=True):
+                self._close(order, "CANCELLED", CLOSED)
             now = utc_now()
             self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?, updated_at = ? WHERE id = ?",
                             (now, now, account.id))
@@ -1194,10 +1271,14 @@ class Ledger:
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
                 price = slipped(latest[-1], side, slippage)
+            self.risk.check_order(symbol, qty, [price] if not slippage else [])
             return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
-        """Fill qty at price: the trade and its legs. release is what an order had set aside for it."""
+        """Fill qty at price: the trade and its legs. release is what an order had set aside for it. A buy
+        is refused (RiskRefused) if the account's risk rules forbid it."""
+        if side == "buy":
+            self.risk.buying(account_id, symbol, qty, price)
         (base, quote), (value, fee) = symbol.split("/"), cost(qty, price, fee_rate)
         trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
                       self._price_id)
@@ -1226,11 +1307,15 @@ class Ledger:
             account = self._account(account_id)
             done = self._retried(account.id, order.reference_id, *order_terms(order))
             if done:
+                done.fills = self._fills(done.id)
                 return done
             latest = self._latest_price(order.symbol)
             if latest and order.expires_at and order.expires_at <= latest[1]:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
                                  f" ({latest[1]})")
+            self.risk.check_order(order.symbol, order.qty, [order.limit_price, order.stop_price])
+            if order.side == "buy":  # at the price it would fill at: its limit, else its stop
+                self.risk.buying(account.id, order.symbol, order.qty, order.limit_price or order.stop_price)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
             order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
@@ -1243,6 +1328,12 @@ class Ledger:
                 self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
 
+    def _fills(self, order_id):
+        """The trades that filled an order, oldest first, each with its legs."""
+        return [Trade(*row, [Transaction(*leg) for leg in self.db.execute(
+            f"SELECT {TRANSACTION} FROM transactions WHERE trade_id = ? ORDER BY id", (row[0],))])
+            for row in self.db.execute(f"SELECT {TRADE} FROM trades WHERE order_id = ? ORDER BY id", (order_id,))]
+
     def fill(self, order_id, price=None, qty=None):
         """Execute an open order by hand, whole or in part, at price (default its limit; a stop order needs
         one); returns the Trade."""
@@ -1253,7 +1344,8 @@ class Ledger:
             left, limit = order.qty - order.filled_qty, order.limit_price
             price, qty = limit if price is None else price, left if qty is None else qty
             if price is None:
-                raise PaperError(f"a {order.type} order has no limit price: give the price it fills at")
+                raise PaperError(f"{article(order.type)} {order.type} order has no limit price: give the price it"
+                                 " fills at")
             if limit is not None and (price > limit if order.side == "buy" else price < limit):
                 raise PaperError(f"a {order.side} order limited to {fmt(limit)} cannot fill at {fmt(price)}")
             if qty > left:
@@ -1311,6 +1403,82 @@ class Ledger:
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
         return self.account(account.id)
 
+    # --- Risk (the rules themselves are in the Risk unit) ---
+
+    def set_risk(self, account_id, **rules):
+        """Set some of the account's risk rules (RULES: shares like '5%' or 0.05, counts, flatten), keeping
+        the others; None clears one. Returns its Rules."""
+        unknown = set(rules) - set(RULES)
+        if unknown:
+            raise PaperError(f"no risk rule {', '.join(sorted(unknown))}: the rules are {', '.join(RULES)}")
+        checked = {name: None if value is None else to_count(value, name.replace("_", " ")) if name in (
+            "cooldown", "max_open_positions") else bool(value) if name == "flatten" else to_share(
+            value, name.replace("_", " ")) for name, value in rules.items()}
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            current = self.risk.rules(account.id) or Rules(account.id)
+            new = Rules(**{**vars(current), **checked})
+            if new.stop_loss and new.trailing_stop:
+                raise PaperError("a stop loss and a trailing stop are both a stop: give one of them")
+            if new.take_profit and new.trailing_stop:
+                raise PaperError("a take profit and a trailing stop cannot protect one entry together (an oco has"
+                                 " one stop leg, which does not trail): give one of them")
+            if new.flatten and not new.max_drawdown:
+                raise PaperError("flatten sells every holding when the max drawdown halts the account: give a max"
+                                 " drawdown too")
+            if new.max_drawdown and not current.max_drawdown:  # the drawdown counts from here
+                new.units = new.peak = new.flows_seen = None
+            new.flatten = int(bool(new.flatten))
+            self.risk.save(new)
+            self.risk.log(account.id, "rules", "set", None, rules_text(new))
+        return new
+
+    def clear_risk(self, account_id):
+        """Remove every risk rule of the account (and a halt with them)."""
+        with self._transaction():
+            account = self._account(account_id)
+            self.db.execute("DELETE FROM risk_rules WHERE account_id = ?", (account.id,))
+            self.risk.forget()
+            self.risk.log(account.id, "rules", "cleared", None, "no risk rules")
+
+    def risk_rules(self, account_id):
+        """The account's Rules, or None when it has none."""
+        with self._transaction("BEGIN"):
+            return self.risk.rules(self._account(account_id).id)
+
+    def risk_events(self, account_id, limit=None):
+        """What the account's risk rules did, newest first: [{"id", "time", "rule", "action", "symbol",
+        "detail", "order_id"}]."""
+        with self._transaction("BEGIN"):
+            return [dict(zip(("id", "time", "rule", "action", "symbol", "detail", "order_id"), row)) for row in
+                    self.db.execute("SELECT id, time, rule, action, symbol, detail, order_id FROM risk_events WHERE"
+                                    " account_id = ? ORDER BY id DESC LIMIT ?",
+                                    (self._account(account_id).id, to_limit(limit)))]
+
+    def resume(self, account_id):
+        """Lift a drawdown halt: buys are taken again, and the peak counts from here."""
+        with self._transaction():
+            return self.risk.resume(self._account(account_id).id)
+
+    def set_symbol(self, symbol, **rules):
+        """Record a symbol's exchange rules (SYMBOL_RULES: tick_size, step_size, min_qty, min_notional;
+        None: no rule). Returns them."""
+        symbol = to_symbol(symbol)
+        unknown = set(rules) - set(SYMBOL_RULES)
+        if unknown:
+            raise PaperError(f"no symbol rule {', '.join(sorted(unknown))}: they are {', '.join(SYMBOL_RULES)}")
+        checked = {name: rules.get(name) and to_amount(rules[name], name.replace("_", " ")) for name in SYMBOL_RULES}
+        with self._transaction():
+            self.db.execute(f"INSERT OR REPLACE INTO symbols (symbol, {', '.join(SYMBOL_RULES)}, updated_at) VALUES"
+                            " (?, ?, ?, ?, ?, ?)", (symbol, *stored(checked.values()), utc_now()))
+            self.risk.symbols.pop(symbol, None)
+        return checked
+
+    def symbol_rules(self, symbol):
+        """A symbol's exchange rules {tick_size, step_size, min_qty, min_notional}, or None."""
+        with self._transaction("BEGIN"):
+            return self.risk.symbol_rules(to_symbol(symbol))
+
     # --- The market ---
 
     def tick(self, symbol, price=None, time=None, open=None, high=None, low=None, close=None, allow_future=False):
@@ -1352,9 +1520,15 @@ class Ledger:
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
         self._unwritten.append((price_id, symbol, time, *texts, self._began))
+        if len(self._unwritten) >= 10_000:  # a long feed keeps no more than this in memory
+            self._write_prices()
         self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
-        return self._match(book, *bar, time=time, result=result) if book.orders else result
+        if book.orders:
+            self._match(book, *bar, time=time, result=result)
+        if self.risk.watched != []:  # accounts with a max-drawdown rule: none most of the time
+            self.risk.watch(symbol)
+        return result
 
     def _match(self, book, open, high, low, close, time=None, market=False, result=None):
         """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
@@ -1377,6 +1551,8 @@ class Ledger:
                 trade = self._fill_due(order, price)
                 if trade:
                     result["fills"].append(trade)
+                    if stop:
+                        self.risk.stopped(order, trade)
                 else:
                     result["cancelled"].append(order)
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
@@ -1394,6 +1570,9 @@ class Ledger:
                                           price, order.fee_rate, order_id=order.id, release=order.reserved)
                     self._update(order, order.qty, ZERO, "FILLED")
                 return trade
+            except RiskRefused as error:  # on the record as refused; the order goes, saying why
+                reason = str(error)
+                self.risk.log(order.account_id, error.event[1], "cancelled", order.symbol, reason, order.id)
             except PaperError as error:
                 reason = f"not filled at {fmt(price)}: {error}"
         self._close(order, "CANCELLED", reason)
@@ -1418,10 +1597,46 @@ class Ledger:
 
     def prices(self, symbol=None, limit=None):
         """Recorded prices, newest first: [{"symbol", "time", "open", "high", "low", "close"}]."""
+        return list(self.newest_prices(symbol, limit))
+
+    def newest_prices(self, symbol=None, limit=None):
+        """prices() one by one, read as they are needed (a million prices cost no memory)."""
         where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
+        limit, names = to_limit(limit), PRICE.split(", ")
         with self._transaction("BEGIN"):
-            return [dict(zip(PRICE.split(", "), row)) for row in self.db.execute(
-                f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, to_limit(limit)))]
+            for row in self.db.execute(f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, limit)):
+                yield dict(zip(names, row))
+
+    def delete_prices(self, symbol, start):
+        """Remove symbol's prices at or after market time start (a mistyped time that keeps every real
+        price out, say), in one transaction; refused while anything refers to one of them: a trade or a
+        transaction written at it, an account opened at it, an order it expired or triggered, a strategy
+        run that handled it. Returns how many were removed."""
+        symbol, start = to_symbol(symbol), to_time(start)
+        doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
+        with self._transaction():
+            self._write_prices()
+            first = self.db.execute(f"SELECT count(*), min(created_at) FROM prices WHERE id IN ({doomed})",
+                                    (symbol, start)).fetchone()
+            if not first[0]:
+                raise PaperError(f"{symbol} has no price at or after {start}")
+            users = [f"{table[:-1]} {row_id}" for table in ("trades", "transactions", "accounts") for (row_id,) in
+                     self.db.execute(f"SELECT id FROM {table} WHERE price_id IN ({doomed}) ORDER BY id LIMIT 3",
+                                     (symbol, start))]
+            users += [f"order {order_id}" for (order_id,) in self.db.execute(
+                "SELECT id FROM orders WHERE symbol = ? AND (status = 'EXPIRED' OR triggered = 1) AND updated_at >= ?"
+                " LIMIT 3", (symbol, first[1]))]
+            if users:
+                raise PaperError(f"{symbol}'s prices at or after {start} are part of the record: {', '.join(users)}"
+                                 " refer to them; nothing was removed")
+            trigger = self.db.execute("SELECT sql FROM sqlite_master WHERE name = 'prices_append_only_delete'"
+                                      ).fetchone()
+            self.db.execute("DROP TRIGGER IF EXISTS prices_append_only_delete")  # within this transaction only
+            self.db.execute(f"DELETE FROM prices WHERE id IN ({doomed})", (symbol, start))
+            if trigger:
+                self.db.execute(trigger[0])
+            self._forget()
+        return first[0]
 
     def fetch(self, symbols, interval, start=None, end=None, base_url=None, follow=False, each=None, stop=None,
               report=None):
@@ -1437,31 +1652,43 @@ class Ledger:
         steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
         return record_klines(self, steps, each, stop)
 
-    def valuation(self, account_id, prices=None, quote="USDT"):
+    def valuation(self, account_id, prices=None, quote=None):
         """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
         prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
         alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
-        quote = to_currency(quote)
         given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
-        if quote in given:
-            raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
-        holdings, equity, unpriced = {}, ZERO, []
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
-            for currency, balance in account.balances.items():
-                if not balance.total:
-                    continue
-                price, time = self._price_in(currency, quote, given)
-                value = None if price is None else EXACT.multiply(balance.total, price)
-                holdings[currency] = {"total": balance.total, "price": price, "value": value, "time": time}
-                if value is None:
-                    unpriced.append(currency)
-                else:
-                    equity = EXACT.add(equity, value)
+            quote = self._quote(account, quote)
+            if quote in given:
+                raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
+            holdings, equity, unpriced = self._holdings(account.balances.values(), quote, given)
             books = self._realized(account.id)[0]
         return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
                 "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
                                  for symbol, book in sorted(books.items())}}
+
+    def _holdings(self, balances, quote, given=None):
+        """(holdings {currency: {"total", "price", "value", "time"}}, equity or None, [unpriced currencies])
+        of balances valued in quote (see valuation)."""
+        holdings, equity, unpriced = {}, ZERO, []
+        for balance in balances:
+            if not balance.total:
+                continue
+            price, time = self._price_in(balance.currency, quote, given or {})
+            value = None if price is None else EXACT.multiply(balance.total, price)
+            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": time}
+            if value is None:
+                unpriced.append(balance.currency)
+            else:
+                equity = EXACT.add(equity, value)
+        return holdings, None if unpriced else equity, unpriced
+
+    def _balances(self, account_id):
+        """The account's balances, {currency: Balance}."""
+        return {row[0]: Balance(*row) for row in self.db.execute(
+            "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency",
+            (account_id,))}
 
     def _price_in(self, currency, quote, given):
         """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
@@ -1679,32 +1906,45 @@ class Ledger:
     # --- Results ---
 
     def _curve(self, account, quote):
-        """The account's equity at each price recorded since it opened, in the order recorded, valued in
-        quote after the fills that price caused, where every holding has a price:
-        [(price id, market time, equity, flow, exposed)]. flow is what deposits and withdrawals (and
-        resets) brought in since the point before (at the first, since the account opened: its start),
-        valued at this point's prices; exposed says the account held anything but quote. A price older
-        than one before it (another symbol's) counts at the latest time so far: the curve never goes back."""
+        """The account's equity at each price recorded since it opened, in market time (at one time, in
+        the order recorded), valued in quote after the fills that price caused, where every holding has
+        a price: (price id, market time, equity, flow, exposed) one by one, read as they are needed (a
+        long history costs no memory). flow is what deposits and withdrawals (and resets) brought in
+        since the point before (at the first, since the account opened: its start), valued at this
+        point's prices; exposed says the account held anything but quote. Each transaction counts from
+        the market time of the newest price when it was written. Prices recorded out of market-time
+        order across symbols (one symbol's file fed after another's) are drawn in market time, but
+        their fills happened in the order recorded: that is noted once (self.notes)."""
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        moves = self.db.execute("SELECT ifnull(price_id, 0), currency, +amount, transaction_type IN (?, ?, ?)"
-                                " FROM transactions WHERE account_id = ? ORDER BY id", (*flows, account.id)).fetchall()
+        moves = self.db.execute(  # the account's transactions in the market time of the price they were written at
+            "SELECT ifnull(p.time, ''), ifnull(t.price_id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            " FROM transactions t LEFT JOIN prices p ON p.id = t.price_id WHERE t.account_id = ?"
+            " ORDER BY 1, 2, t.id", (*flows, account.id)).fetchall()
         priced = self._closes_at(start, quote)
-        held, brought, points, next_move, equity, exposed, suffix = {}, {}, [], 0, None, False, f"/{quote}"
-        latest = ""
+        held, brought, equity, exposed, newest, bases = {}, {}, None, False, 0, {}
+        moves.append(("~", 0, None, None, None))  # after every price: the loop needs no end check
+        next_move, (next_time, next_price) = 0, moves[0][:2]
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
-                                                             " ORDER BY id", (start,)):
-            if time < latest:
-                time = latest
-            latest = time
-            base = symbol[:-len(suffix)] if symbol.endswith(suffix) else None
+                                                             " ORDER BY time, id", (start,)):
+            if price_id > newest:
+                newest = price_id
+            elif not self._noted_order:
+                self._noted_order = True
+                self.notes.append(f"prices were recorded out of market-time order across symbols ({symbol} at {time}"
+                                  " after a later time of another): the curve follows market time, but fills happened"
+                                  " in the order the prices were recorded")
+            if symbol not in bases:  # the currency this symbol prices in quote, if any
+                bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
+            base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
-            while next_move < len(moves) and moves[next_move][0] <= price_id:
-                _, currency, amount, flow = moves[next_move]
+            while next_time < time or next_time == time and next_price <= price_id:
+                _, _, currency, amount, flow = moves[next_move]
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
                 next_move += 1
+                next_time, next_price = moves[next_move][:2]
             if base is not None:
                 priced[base] = Decimal(close)
             if changed or equity is None:  # else this price leaves the equity as it was
@@ -1714,10 +1954,11 @@ class Ledger:
                     equity = None
                     continue
                 exposed = any(total for currency, total in held.items() if currency != quote)
-            flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
-            brought.clear()
-            points.append((price_id, time, equity, flow, exposed))
-        return points
+            flow = ZERO
+            if brought:
+                flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+                brought.clear()
+            yield price_id, time, equity, flow, exposed
 
     def _closes_at(self, price_id, quote):
         """{currency: its latest close in quote as of price_id}, quote itself at 1."""
@@ -1728,40 +1969,63 @@ class Ledger:
                 closes[symbol.partition("/")[0]] = close
         return closes
 
-    def equity(self, account_id, quote="USDT"):
-        """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
-        the running peak, with deposits and withdrawals taken out (a withdrawal is no drawdown)."""
-        quote = to_currency(quote)
-        with self._transaction("BEGIN"):
-            points = self._curve(self._account(account_id), quote)
-        falls = drawdowns(growth([(seconds(time), equity, flow) for _, time, equity, flow, _ in points]))
-        return [{"time": time, "equity": equity, "drawdown": fall}
-                for (_, time, equity, _, _), fall in zip(points, falls)]
+    def _quote(self, account, quote):
+        """The currency to value account in: quote if given, else the account's own."""
+        return account.currency if quote is None else to_currency(quote)
 
-    def stats(self, account_id, quote="USDT"):
-        """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
-        (README, Results). Amounts are exact Decimals, ratios floats; a ratio that cannot be computed is
-        None."""
-        quote = to_currency(quote)
+    def equity(self, account_id, quote=None):
+        """The equity curve (see _curve): [{"time", "equity", "drawdown"}], drawdown a fraction <= 0 of
+        the running peak, with deposits and withdrawals taken out (a withdrawal is no drawdown). In the
+        account's own currency unless quote says otherwise."""
+        return list(self.equity_points(account_id, quote))
+
+    def equity_points(self, account_id, quote=None):
+        """equity's points one by one, read as they are needed: a long curve costs no memory."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            points = self._curve(account, quote)
-            trades = self.db.execute("SELECT symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
-            closed = [pnl for _, pnl in self._realized(account.id, since_reset=False)[1]]
-            held = {symbol for symbol, _ in trades}
-            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
-                                    " LIMIT 1", (*held, points[0][0], points[-1][0])).fetchone()
-                    for way in ("", "DESC")] if len(held) == 1 and points else []
-            hold = hold if None not in hold else []  # its first close and its last, over the curve
-        return summary(points, trades, closed, hold)
+            performance = Performance()
+            for _, time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
+                yield {"time": time, "equity": equity, "drawdown": performance.add(time, equity, flow, exposed)}
 
-    def chart(self, account_id, quote="USDT"):
+    def stats(self, account_id, quote=None):
+        """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
+        (README, Results), in the account's own currency unless quote says otherwise. Amounts are exact
+        Decimals, ratios floats; a figure that cannot be computed is None."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            quote, performance, first, last = self._quote(account, quote), Performance(), None, None
+            for price_id, time, equity, flow, exposed in self._curve(account, quote):
+                performance.add(time, equity, flow, exposed)
+                first, last = first or price_id, price_id
+            trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
+            closed = self._realized(account.id, since_reset=False)[1]
+            held = {symbol for _, symbol, _ in trades}
+            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
+                                    " LIMIT 1", (*held, first, last)).fetchone()
+                    for way in ("", "DESC")] if len(held) == 1 and first else []
+            hold = hold if None not in hold else []  # its first close and its last, over the curve
+        return summary(quote, performance, trades, closed, hold)
+
+    def no_points(self, account_id, quote=None):
+        """Why the account's curve has no point (in quote): one line that says what to do."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            quote = self._quote(account, quote)
+            if not self.db.execute("SELECT 1 FROM prices WHERE id > ? LIMIT 1", (account.price_id or 0,)).fetchone():
+                return "no price has been recorded since the account opened: record prices with tick, feed or fetch"
+            unpriced = self.valuation(account.id, quote=quote)["unpriced"]
+        if unpriced:
+            return (f"{', '.join(unpriced)} {'has' if len(unpriced) == 1 else 'have'} no price in {quote}: record"
+                    f" {unpriced[0]}/{quote} prices, or value in another currency with --quote")
+        return f"no price since the account opened gives every holding a value in {quote}"
+
+    def chart(self, account_id, quote=None):
         """The equity curve as an SVG document: the line over market time, the drawdown below it, a marker
         for each buy and sell, axes, and a title with the account's name, return and max drawdown."""
-        quote = to_currency(quote)
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            points = self._curve(account, quote)
+            quote = self._quote(account, quote)
+            points = list(self._curve(account, quote))
             trades = [(seconds(time), side) for time, side in self.db.execute(
                 "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
                 " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
@@ -1799,32 +2063,349 @@ def legs_text(legs, account):
                      for owner, currency, kind, amount in legs)
 
 
+# --- Risk: the account's rules and the exchange's, decided in one place ---
+
+RULES = ("max_position", "stop_loss", "take_profit", "trailing_stop", "risk_per_trade", "max_drawdown", "flatten",
+         "cooldown", "max_open_positions")
+RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "flows_seen", "halted_at", "halt_drawdown",
+                                                     "updated_at"))
+SYMBOL_RULES = ("tick_size", "step_size", "min_qty", "min_notional")
+
+
+@record
+class Rules(Record):
+    """An account's risk rules (None: not set) and its drawdown state (see schema.sql, risk_rules)."""
+
+    account_id: str
+    max_position: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop: Decimal | None = None
+    risk_per_trade: Decimal | None = None
+    max_drawdown: Decimal | None = None
+    flatten: int = 0
+    cooldown: int | None = None
+    max_open_positions: int | None = None
+    units: str | None = None
+    peak: str | None = None
+    flows_seen: int | None = None
+    halted_at: str | None = None
+    halt_drawdown: str | None = None
+    updated_at: str | None = None
+
+
+class Risk:
+    """The risk rules of the ledger's accounts and the exchange rules of its symbols: every buy, by any
+    path (trade, an order placed or filled, a strategy), is decided here (buying), every price moves the
+    drawdown of the accounts that watch it (watch), and every refusal and automatic action is a row of
+    risk_events. What it reads is kept for as long as the ledger keeps its books (forget)."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self.kept, self.symbols, self.watched = {}, {}, None  # {account: Rules or None}, {symbol: rules}
+
+    @property
+    def db(self):
+        return self.ledger.db
+
+    def forget(self):
+        self.kept.clear()
+        self.symbols.clear()
+        self.watched = None
+
+    def rules(self, account_id):
+        """The account's Rules, or None when it has none."""
+        if account_id not in self.kept:
+            row = self.db.execute(f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE account_id = ?", (account_id,)
+                                  ).fetchone()
+            self.kept[account_id] = Rules(*row) if row else None
+        return self.kept[account_id]
+
+    def save(self, rules):
+        rules.updated_at = utc_now()
+        self.db.execute(f"INSERT OR REPLACE INTO risk_rules ({RULES_COLUMNS}) VALUES"
+                        f" ({', '.join('?' * (RULES_COLUMNS.count(',') + 1))})", rules.row(RULES_COLUMNS))
+        self.kept[rules.account_id], self.watched = rules, None
+
+    def log(self, account_id, rule, action, symbol, detail, order_id=None):
+        """A risk event at the newest price's market time."""
+        price_id = self.ledger._price_id
+        time = price_id and self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0]
+        self.db.execute("INSERT INTO risk_events (account_id, price_id, time, rule, action, symbol, detail, order_id,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (account_id, price_id, time, rule, action, symbol, detail, order_id, utc_now()))
+
+    def buying(self, account_id, symbol, qty, price):
+        """Refuse (RiskRefused) a buy of qty symbol at price that a rule of the account forbids: a halt,
+        a cooldown after a stop, the most positions, the largest share of equity in one symbol."""
+        rules = self.rules(account_id)
+        if rules is None:
+            return
+        base, quote = symbol.split("/")
+        if rules.halted_at:
+            self.refuse(rules, "max-drawdown", symbol, f"risk: halted at drawdown {float(rules.halt_drawdown):.2%} on"
+                                                       f" {rules.halted_at}; risk --resume to trade again")
+        if rules.cooldown:
+            self.cooling(rules, symbol)
+        balances = self.ledger._balances(account_id)
+        held = [currency for currency, balance in balances.items() if balance.total and currency != quote]
+        if rules.max_open_positions and base not in held and len(held) >= rules.max_open_positions:
+            self.refuse(rules, "max-open-positions", symbol, f"risk: max open positions {rules.max_open_positions}:"
+                                                             f" {', '.join(held)} held; {base} would be one more")
+        if rules.max_position:
+            self.positioned(rules, balances, base, quote, qty, price)
+
+    def cooling(self, rules, symbol):
+        stopped = self.db.execute("SELECT price_id, time FROM risk_events WHERE account_id = ? AND symbol = ? AND"
+                                  " action = 'cooldown' ORDER BY id DESC LIMIT 1", (rules.account_id, symbol)).fetchone()
+        if stopped:
+            self.ledger._write_prices()
+            since = self.db.execute("SELECT count(*) FROM (SELECT 1 FROM prices WHERE symbol = ? AND id > ? LIMIT ?)",
+                                    (symbol, stopped[0] or 0, rules.cooldown)).fetchone()[0]
+            if since < rules.cooldown:
+                self.refuse(rules, "cooldown", symbol, f"risk: cooldown {rules.cooldown} prices: a stop filled on"
+                                                       f" {symbol} at {stopped[1]}; {rules.cooldown - since} more"
+                                                       f" {'price' if rules.cooldown - since == 1 else 'prices'} of it"
+                                                       " before a buy")
+
+    def positioned(self, rules, balances, base, quote, qty, price):
+        held = balances.get(base, Balance(base)).total
+        _, equity, unpriced = self.ledger._holdings(balances.values(), quote, {base: price})
+        if equity is None:
+            self.refuse(rules, "max-position", f"{base}/{quote}", f"risk: max position {share_text(rules.max_position)}:"
+                                                                  f" the equity has no value in {quote}"
+                                                                  f" ({', '.join(unpriced)} has no price)")
+        after = EXACT.multiply(EXACT.add(held, qty), price)
+        if equity <= 0 or after > equity * rules.max_position:
+            share = f"{float(after) / float(equity):.2%}" if equity > 0 else "all"
+            self.refuse(rules, "max-position", f"{base}/{quote}", f"risk: max position {share_text(rules.max_position)}:"
+                                                                  f" {base} would be {share} of equity {fmt(equity)}")
+
+    def refuse(self, rules, rule, symbol, message):
+        raise RiskRefused(message, rules.account_id, rule, symbol)
+
+    def stopped(self, order, trade):
+        """A stop filled order: a cooldown of its symbol starts, if the account has one."""
+        rules = self.rules(order.account_id)
+        if rules and rules.cooldown:
+            self.log(order.account_id, "cooldown", "cooldown", order.symbol, f"a stop filled {order.side}"
+                     f" {fmt(trade.qty)} {order.symbol} @ {fmt(trade.price)}: no buy of it for {rules.cooldown} prices",
+                     order.id)
+
+    # --- The drawdown: a halt when the account falls too far from its peak ---
+
+    def watch(self, symbol):
+        """After a price of symbol and its fills: each account with a max-drawdown rule that holds what
+        symbol prices is valued, and halted once its growth index is that far below its peak."""
+        if self.watched is None:
+            self.watched = [Rules(*row) for row in self.db.execute(
+                f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE max_drawdown IS NOT NULL AND halted_at IS NULL")]
+            self.kept.update((rules.account_id, rules) for rules in self.watched)
+        for rules in self.watched:
+            if not rules.halted_at:
+                self.measure(rules)
+
+    def measure(self, rules):
+        account = self.ledger._account(rules.account_id)
+        _, equity, _ = self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)
+        if equity is None:
+            return
+        units, peak = self.counted(rules, account, equity)
+        if not units:
+            return
+        index = float(equity) / units
+        if index > peak:
+            rules.peak = repr(index)
+            self.save(rules)
+        elif index <= peak * (1 - float(rules.max_drawdown)):
+            self.halt(rules, index / peak - 1)
+
+    def counted(self, rules, account, equity):
+        """(units, peak) once the deposits, withdrawals and resets since the last count have bought or
+        sold units at the index before them; a first count starts the index at 1."""
+        flows = self.db.execute("SELECT id, currency, +amount FROM transactions WHERE account_id = ? AND id > ? AND"
+                                " transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'RESET') ORDER BY id",
+                                (account.id, rules.flows_seen or 0)).fetchall()
+        units = float(rules.units) if rules.units else 0.0
+        if flows:
+            brought = sum([Decimal(amount) * (self.ledger._price_in(currency, account.currency, {})[0] or ZERO)
+                           for _, currency, amount in flows], ZERO)
+            before = float(equity - brought)  # what the units were worth at this price, before the flows
+            if units and before > 0:
+                units += float(brought) * units / before
+            else:  # the first count: the index starts at 1
+                units, rules.peak = float(equity), repr(1.0)
+            rules.units, rules.flows_seen = repr(units), flows[-1][0]
+            self.save(rules)
+        return units, float(rules.peak or 1.0)
+
+    def halt(self, rules, drawdown):
+        """Halt the account: its open buys cancelled (protective sells stay), new buys refused; with
+        flatten, every holding sold at the next price."""
+        price_id = self.ledger._price_id
+        rules.halted_at = self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0]
+        rules.halt_drawdown = repr(drawdown)
+        self.save(rules)
+        message = f"risk: halted at drawdown {drawdown:.2%} on {rules.halted_at}; risk --resume to trade again"
+        self.log(rules.account_id, "max-drawdown", "halted", None, message)
+        for order in self.ledger.orders(rules.account_id, open_only=True):
+            if order.side == "buy" or rules.flatten:
+                self.ledger._close(order, "CANCELLED", message)
+                self.log(rules.account_id, "max-drawdown", "cancelled", order.symbol, message, order.id)
+        if rules.flatten:
+            self.ledger._flatten(rules, message)
+
+    def resume(self, account_id):
+        """Lift a halt: buys are taken again, and the peak counts from the index now."""
+        rules = self.rules(account_id)
+        if rules is None or not rules.halted_at:
+            raise PaperError(f"account {account_id} is not halted")
+        account = self.ledger._account(account_id)
+        _, equity, _ = self.ledger._holdings(self.ledger._balances(account_id).values(), account.currency)
+        units, _ = self.counted(rules, account, equity) if equity is not None else (0, 1.0)
+        rules.halted_at = rules.halt_drawdown = None
+        rules.peak = repr(float(equity) / units) if units and equity else rules.peak
+        self.save(rules)
+        self.log(account_id, "max-drawdown", "resumed", None, "resumed: the peak counts from here")
+        return rules
+
+    # --- The exchange's rules of a symbol ---
+
+    def symbol_rules(self, symbol):
+        """{tick_size, step_size, min_qty, min_notional} of symbol (None where there is no rule), or None."""
+        if symbol not in self.symbols:
+            row = self.db.execute(f"SELECT {', '.join(SYMBOL_RULES)} FROM symbols WHERE symbol = ?", (symbol,)
+                                  ).fetchone()
+            self.symbols[symbol] = None if row is None else dict(zip(SYMBOL_RULES, row))
+        return self.symbols[symbol]
+
+    def check_order(self, symbol, qty, prices):
+        """Refuse a qty or a price (limit, stop, or a trade's) that symbol's exchange rules do not take,
+        naming the filter and the nearest valid values."""
+        rules = self.symbol_rules(symbol)
+        if rules is None:
+            return
+        for price in prices:
+            if price is not None and rules["tick_size"]:
+                off_step("price", price, rules["tick_size"], symbol, "PRICE_FILTER tick size")
+        if rules["step_size"]:
+            off_step("qty", qty, rules["step_size"], symbol, "LOT_SIZE step size")
+        if rules["min_qty"] and qty < rules["min_qty"]:
+            raise PaperError(f"qty {fmt(qty)} is below {symbol}'s LOT_SIZE min qty {fmt(rules['min_qty'])}")
+        price = next((price for price in prices if price is not None), None)
+        if rules["min_notional"] and price is not None and qty * price < rules["min_notional"]:
+            raise PaperError(f"{fmt(qty)} x {fmt(price)} = {fmt(qty * price)} is below {symbol}'s NOTIONAL min notional"
+                             f" {fmt(rules['min_notional'])}")
+
+    def floor(self, symbol, qty):
+        """qty floored to symbol's step size, or to 8 decimal places where paper knows none."""
+        rules = self.symbol_rules(symbol)
+        step = rules and rules["step_size"] or Decimal("1e-8")
+        return qty - qty % step
+
+
+def off_step(what, value, step, symbol, name):
+    """Refuse value unless it is a whole multiple of step, naming the two nearest that are."""
+    below = value - value % step  # exact, as a division might not be
+    if below != value:
+        raise PaperError(f"{what} {fmt(value)} is not a multiple of {symbol}'s {name} {fmt(step)}: the nearest are"
+                         f" {fmt(below)} and {fmt(below + step)}")
+
+
 # --- Results: the equity curve, its statistics and its chart ---
 
-def growth(curve):
-    """What 1 brought in grew to at each point of curve [(seconds, equity, flow)], moved by gains and losses
-    only: index_i = index_{i-1} x (equity_i - flow_i) / equity_{i-1}, so a deposit or a withdrawal does
-    not move it; at the first point, equity / flow (what the money brought in before it became), or 1.
-    After an equity of 0 it carries over unchanged (an empty account has no return to measure). Floats:
-    a ratio may be one; money stays exact."""
-    indexes, start_index, start_equity, previous = [], 1.0, None, None
-    for _, equity, flow in curve:
-        if previous is None:
+class Performance:
+    """An equity curve's figures, taken point by point in one pass, so that a long curve costs no memory:
+    the growth index, the drawdown and its longest duration, each UTC day's last index, the first and
+    last points. Floats for the ratios; the amounts stay exact.
+
+    growth: what 1 brought in grew to, moved by gains and losses only: index_i = index_{i-1} x
+    (equity_i - flow_i) / equity_{i-1}, so a deposit or a withdrawal does not move it; at the first
+    point, equity / flow (what the money brought in before it became), or 1. After an equity of 0 it
+    carries over unchanged (an empty account has no return to measure). drawdown: the fall from the
+    highest index so far (1 at the start), a fraction <= 0; 0.0 at a new high, or back at the old one
+    within float rounding (a deposit's division can leave 1e-16)."""
+
+    def __init__(self):
+        self.points = self.exposed = 0
+        self.start = self.end = self.first = self.last = None  # market times, and their epoch seconds
+        self.equity_start = self.equity_final = self.equity_peak = None
+        self.index, self.peak, self.base_index, self.base_equity = None, 1.0, 1.0, None
+        self.max_drawdown, self.longest, self.peak_time, self.underwater = 0.0, 0.0, None, False
+        self.days = []  # (UTC day, the index at its last point)
+
+    def add(self, time, equity, flow, exposed=False):
+        """Take the next point (its market time, equity, flow, whether it held anything but the quote);
+        return its drawdown."""
+        moment = time if isinstance(time, (int, float)) else seconds(time)
+        if self.index is None:
+            self.start, self.first, self.peak_time = time, moment, moment
+            self.equity_start = flow if flow > 0 else equity
             index = float(equity) / float(flow) if flow > 0 else 1.0
-        elif flow or not previous:
-            index = indexes[-1] * float(equity - flow) / float(previous) if previous else indexes[-1]
+        elif flow or not self.equity_final:
+            index = self.index * float(equity - flow) / float(self.equity_final) if self.equity_final else self.index
         else:  # measured from the last flow, not point by point: a recovered curve is back at exactly its peak
-            index = start_index * (float(equity) / start_equity) if start_equity else start_index
-        if previous is None or flow or not previous:
-            start_index, start_equity = index, float(equity)
-        indexes.append(index)
-        previous = equity
+            index = self.base_index * (float(equity) / self.base_equity) if self.base_equity else self.base_index
+        if self.index is None or flow or not self.equity_final:
+            self.base_index, self.base_equity = index, float(equity)
+        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), time, moment
+        self.index, self.equity_final = index, equity
+        self.equity_peak = equity if self.equity_peak is None else max(self.equity_peak, equity)
+        self.peak = max(self.peak, index)
+        fall = 0.0 if index >= self.peak * (1 - 1e-12) else index / self.peak - 1
+        self.max_drawdown = min(self.max_drawdown, fall)
+        if fall < 0 or self.underwater:  # the longest time from a peak to the next as high (or the end)
+            self.longest = max(self.longest, moment - self.peak_time)
+        if fall == 0:
+            self.peak_time = moment
+        self.underwater = fall < 0
+        day = int(moment // DAY)
+        self.days[-1:] = [(day, index)] if self.days and self.days[-1][0] == day else self.days[-1:] + [(day, index)]
+        return fall
+
+    def daily_returns(self):
+        """One return per UTC day after the first: the growth index's last value of the day / the day
+        before's - 1, so deposits and withdrawals are out of it wherever in the day they came. A day with
+        no point keeps the day before's (a return of 0.0); one after an index of 0 has none."""
+        returns = []
+        for (day, before), (next_day, close) in zip(self.days, self.days[1:]):
+            if before:
+                returns += [0.0] * (next_day - day - 1) + [close / before - 1]
+        return returns
+
+    def ratios(self):
+        """The return, the drawdown and the annual ratios, as empyrical computes them with annualization
+        365 (crypto trades every day); None where one cannot be computed."""
+        returns, result = self.daily_returns(), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
+        if len(returns) >= 2:  # statistics.stdev would import fractions and more on every run: 4 ms
+            mean = math.fsum(returns) / len(returns)
+            deviation = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
+            result["volatility"] = deviation * math.sqrt(365)
+            result["sharpe"] = mean / deviation * math.sqrt(365) if deviation else None
+            downside = math.sqrt(math.fsum([min(r, 0.0) ** 2 for r in returns]) / len(returns)) * math.sqrt(365)
+            result["sortino"] = mean * 365 / downside if downside else None
+        with contextlib.suppress(OverflowError, ValueError):  # growth beyond a float, or below zero
+            grown = math.pow(math.prod([1 + r for r in returns]), 365 / len(returns)) - 1 if returns else None
+            result["cagr"] = grown if grown is not None and math.isfinite(grown) else None
+        if self.max_drawdown < 0 and result["cagr"] is not None:
+            result["calmar"] = result["cagr"] / -self.max_drawdown
+        total = None if self.index is None else 0.0 if abs(self.index - 1) < 1e-12 else self.index - 1
+        empty = self.index is None  # with no point there is no drawdown to speak of, nor a duration
+        return result | {"return": total, "max_drawdown": None if empty else self.max_drawdown,
+                         "max_drawdown_duration": None if empty else self.longest}
+
+
+def growth(curve):
+    """The growth index at each point of curve [(seconds, equity, flow)] (see Performance)."""
+    performance, indexes = Performance(), []
+    for moment, equity, flow in curve:
+        performance.add(moment, equity, flow)
+        indexes.append(performance.index)
     return indexes
 
 
 def drawdowns(indexes):
-    """Each point's fall from the highest index so far (1 at the start), a fraction <= 0; 0.0 at a new high,
-    or back at the old one within float rounding (a deposit's division can leave 1e-16)."""
+    """Each point's fall from the highest index so far (see Performance)."""
     falls, peak = [], 1.0
     for index in indexes:
         peak = max(peak, index)
@@ -1832,79 +2413,44 @@ def drawdowns(indexes):
     return falls
 
 
-def daily_returns(curve, indexes):
-    """One return per UTC day after the first: the growth index's last value of the day / the day before's
-    - 1, so deposits and withdrawals are out of it wherever in the day they came. A day with no point keeps
-    the day before's (a return of 0.0); one after an index of 0 has none."""
-    closes = []  # (day, the index at its last point)
-    for (moment, _, _), index in zip(curve, indexes):
-        day = int(moment // DAY)
-        closes[-1:] = [(day, index)] if closes and closes[-1][0] == day else closes[-1:] + [(day, index)]
-    returns = []
-    for (day, before), (next_day, close) in zip(closes, closes[1:]):
-        if before:
-            returns += [0.0] * (next_day - day - 1) + [close / before - 1]
-    return returns
+def performance(curve, indexes=None, falls=None):
+    """Performance.ratios of curve [(seconds, equity, flow)]."""
+    result = Performance()
+    for moment, equity, flow in curve:
+        result.add(moment, equity, flow)
+    return result.ratios()
 
 
-def performance(curve, indexes, falls):
-    """The return, the drawdown and the annual ratios of a curve, as empyrical computes them with
-    annualization 365 (crypto trades every day); None where one cannot be computed."""
-    returns, result = daily_returns(curve, indexes), dict.fromkeys(("volatility", "sharpe", "sortino", "cagr", "calmar"))
-    longest, peak_time, underwater = 0, curve[0][0] if curve else None, False
-    for (moment, _, _), fall in zip(curve, falls):  # the longest time from a peak to the next as high (or the end)
-        if fall < 0 or underwater:
-            longest = max(longest, moment - peak_time)
-        if fall == 0:
-            peak_time = moment
-        underwater = fall < 0
-    if len(returns) >= 2:  # statistics.stdev would import fractions and more on every run: 4 ms
-        mean = math.fsum(returns) / len(returns)
-        deviation = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
-        result["volatility"] = deviation * math.sqrt(365)
-        result["sharpe"] = mean / deviation * math.sqrt(365) if deviation else None
-        downside = math.sqrt(math.fsum([min(r, 0.0) ** 2 for r in returns]) / len(returns)) * math.sqrt(365)
-        result["sortino"] = mean * 365 / downside if downside else None
-    with contextlib.suppress(OverflowError, ValueError):  # growth beyond a float, or below zero
-        grown = math.pow(math.prod([1 + r for r in returns]), 365 / len(returns)) - 1 if returns else None
-        result["cagr"] = grown if grown is not None and math.isfinite(grown) else None
-    max_drawdown = min(falls, default=0.0)
-    if max_drawdown < 0 and result["cagr"] is not None:
-        result["calmar"] = result["cagr"] / -max_drawdown
-    total = indexes[-1] - 1 if indexes else None
-    total = 0.0 if total is not None and abs(total) < 1e-12 else total  # back where it started but for rounding
-    return result | {"return": total, "max_drawdown": max_drawdown,
-                     "max_drawdown_duration": longest}
-
-
-def summary(points, trades, closed, hold):
-    """stats: the curve's points (see Ledger._curve), the trades [(symbol, fee)] in it, the realised P&L
-    of each closed trade, and the closes of the one symbol traded over the curve (for buy and hold)."""
-    curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-    indexes = growth(curve)
-    done = performance(curve, indexes, drawdowns(indexes))
-    fees = {}
-    for symbol, fee in trades:
+def summary(quote, performance, trades, closed, hold):
+    """stats: the curve's Performance in quote, the account's trades [(id, symbol, fee)], the realised P&L
+    of each closed trade [(trade id, P&L)], and the closes of the one symbol traded over the curve (for
+    buy and hold). Trade P&L is in the quote currency of its symbol: when the closed trades are quoted
+    in more than one, only those in quote count."""
+    fees, symbols = {}, {trade_id: symbol for trade_id, symbol, _ in trades}
+    for _, symbol, fee in trades:
         fees[symbol.partition("/")[2]] = fees.get(symbol.partition("/")[2], ZERO) + fee
+    currencies = {symbols[trade_id].partition("/")[2] for trade_id, _ in closed}
+    trade_currency = currencies.pop() if len(currencies) == 1 else quote
     with localcontext(ROUNDED):  # each P&L as status shows it (to 18 places); their sums are then exact
-        closed = [pnl.quantize(Decimal("1e-18")) for pnl in closed]
+        closed = [pnl.quantize(Decimal("1e-18")) for trade_id, pnl in closed
+                  if symbols[trade_id].endswith(f"/{trade_currency}")]
         gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
         closed = [Decimal(fmt(pnl)) for pnl in closed]
-    return {"start": points[0][1] if points else None, "end": points[-1][1] if points else None,
-            "duration": curve[-1][0] - curve[0][0] if points else 0,
-            "equity_start": (points[0][3] if points[0][3] > 0 else points[0][2]) if points else None,
-            "equity_final": points[-1][2] if points else None,
-            "equity_peak": max((equity for _, _, equity, _, _ in points), default=None), "return": done["return"],
+    done, empty = performance.ratios(), not performance.points
+    return {"quote": quote, "start": performance.start, "end": performance.end,
+            "duration": None if empty else performance.last - performance.first,
+            "equity_start": performance.equity_start, "equity_final": performance.equity_final,
+            "equity_peak": performance.equity_peak, "return": done["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
             "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
             **{key: done[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
-            "trades": len(trades), "closed_trades": len(closed),
+            "trades": len(trades), "trade_currency": trade_currency, "closed_trades": len(closed),
             "win_rate": sum(pnl > 0 for pnl in closed) / len(closed) if closed else None,
             "profit_factor": float(gains / -losses) if losses else None,
             "best_trade": max(closed, default=None), "worst_trade": min(closed, default=None), "avg_trade": average,
             "fees": dict(sorted(fees.items())),
-            "exposure": sum(exposed for *_, exposed in points) / len(points) if points else None}
+            "exposure": None if empty else performance.exposed / performance.points}
 
 
 def seconds(time):
@@ -2104,49 +2650,46 @@ def row_time(text, name, reader):
 def text_lines(path, name):
     """The lines of a file (or standard input, as they arrive) as text, refused unless UTF-8, a bad byte
     named by its line; a leading byte order mark (Excel's "CSV UTF-8") is no part of the text."""
-    source = open_prices(path, name)
-    try:
-        for number, line in enumerate(source, 1):
-            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                line = line[3:]
-            try:
-                yield line.decode()
-            except UnicodeDecodeError:
-                raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
-    except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
-        raise PaperError(f"{name} cannot be read: {error}") from None
-    finally:
-        if path != "-":
-            source.close()
+    with contextlib.ExitStack() as opened:
+        source = open_prices(path, name, opened)
+        try:
+            for number, line in enumerate(source, 1):
+                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                try:
+                    yield line.decode()
+                except UnicodeDecodeError:
+                    raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+        except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
+            raise PaperError(f"{name} cannot be read: {error}") from None
 
 
-def open_prices(path, name):
-    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file; when FILE.CHECKSUM (as
-    data.binance.vision gives it: the SHA-256 in hex, then the file's name) lies beside it, the file's
-    SHA-256 is checked first, and a mismatch is refused."""
+def open_prices(path, name, opened):
+    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
+    opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
+    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first, and a
+    mismatch is refused."""
     if path == "-":
         return sys.stdin.buffer
     if os.path.isfile(f"{path}.CHECKSUM"):
         check_sum(path)
-    source = open(path, "rb")
+    source = opened.enter_context(open(path, "rb"))
     magic = source.read(4)
     source.seek(0)
     try:
         if magic[:2] == b"\x1f\x8b":
             import gzip
-            return gzip.GzipFile(fileobj=source)
+            return opened.enter_context(gzip.GzipFile(fileobj=source))
         if magic == b"PK\x03\x04":
             import zipfile
-            archive = zipfile.ZipFile(source)
+            archive = opened.enter_context(zipfile.ZipFile(source))
             members = [member for member in archive.namelist() if not member.endswith("/")]
             if len(members) != 1:
                 raise PaperError(f"{name} holds {len(members)} files, not one CSV: unzip it and feed the file")
-            return archive.open(members[0])
-    except (OSError, EOFError, ValueError) as error:  # zipfile.BadZipFile is an Exception: caught by name below
-        source.close()
+            return opened.enter_context(archive.open(members[0]))
+    except (OSError, EOFError, ValueError) as error:
         raise PaperError(f"{name} cannot be read: {error}") from None
-    except Exception as error:
-        source.close()
+    except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
         if type(error).__name__ != "BadZipFile":
             raise
         raise PaperError(f"{name} cannot be read: {error}") from None
@@ -2218,8 +2761,8 @@ BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ...
 TRIES = 5  # tries of one request before a fetch gives up (never, while following)
 SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
 USER_AGENT = "paper (paper-trading ledger; Python urllib)"
-SYMBOL_RULES = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),
-                ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # exchangeInfo's filters
+EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),
+                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES' sources
 KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
           " ms inside the range asked for, prices as decimal strings)")
 
@@ -2312,10 +2855,10 @@ class Exchange:
         return bars
 
     def symbol_rules(self, symbols):
-        """Each symbol's trading rules on the exchange: {symbol: {"tick_size", "step_size", "min_qty",
-        "min_notional"}} as Decimals from its strings (PRICE_FILTER's tickSize, LOT_SIZE's stepSize and
-        minQty, NOTIONAL's or else MIN_NOTIONAL's minNotional; 0 where it sets none, as Binance's 0 means):
-        GET /api/v3/exchangeInfo."""
+        """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",
+        "step_size", "min_qty", "min_notional"}}, Decimals from its strings (PRICE_FILTER's tickSize, LOT_SIZE's
+        stepSize and minQty, NOTIONAL's or else MIN_NOTIONAL's minNotional), None where it sets no such rule
+        (no filter, or Binance's 0, which turns a rule off): GET /api/v3/exchangeInfo."""
         import json
         names = {symbol.replace("/", ""): symbol for symbol in map(to_symbol, symbols)}
         answer = self.get("/api/v3/exchangeInfo", {"symbols": json.dumps(list(names), separators=(",", ":"))},
@@ -2326,8 +2869,8 @@ class Exchange:
                 filters = {item["filterType"]: item for item in entry["filters"]}
                 filters["NOTIONAL"] = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
                 assets[entry["symbol"]] = f"{entry['baseAsset']}/{entry['quoteAsset']}"
-                rules[entry["symbol"]] = {rule: to_amount(filters.get(kind, {}).get(key, "0"), rule, zero=True)
-                                          for rule, kind, key in SYMBOL_RULES}
+                rules[entry["symbol"]] = {rule: to_amount(filters.get(kind, {}).get(key, "0"), rule, zero=True) or None
+                                          for rule, kind, key in EXCHANGE_FILTERS}
         except (KeyError, TypeError, AttributeError, PaperError) as error:
             raise self.misshapen("exchangeInfo (symbols with their filters, amounts as decimal strings)",
                                  f"{type(error).__name__} {error}") from None
@@ -2651,6 +3194,9 @@ def short_time(text):
 # --- Rendering ---
 
 HISTORY = "id created_at type currency amount balance_after description"
+HISTORY_NARROW = ("description", "created_at", "currency")  # left out in turn on a narrow terminal
+ORDERS = "id status type side symbol qty filled_qty limit_price stop_price reserved currency expires_at created_at"
+ORDERS_NARROW = ("created_at", "expires_at", "currency", "filled_qty", "reserved", "status", "type")
 
 
 def jsonable(value):
@@ -2666,29 +3212,113 @@ def jsonable(value):
 
 def account_json(account, transactions=True):
     """An account as `status --json` shows it."""
-    return jsonable({"id": account.id, "name": account.name, "status": account.status, "leverage": account.leverage,
+    return jsonable({"id": account.id, "name": account.name, "status": account.status, "currency": account.currency,
+                     "leverage": account.leverage,
                   "max_leverage": account.max_leverage, "created_at": account.created_at,
                   "closed_at": account.closed_at, "balances": {
                       b.currency: {"available": b.available, "reserved": b.reserved, "total": b.total}
                       for b in account.balances.values()}} | ({"transactions": account.transactions} if transactions else {}))
 
 
-def table(rows, columns):
+def table(rows, columns, width=None, narrow=()):
     """rows (dicts of plain values) in the named columns, each as wide as its widest cell; a column of
-    numbers is right-aligned on the decimal point."""
+    numbers is right-aligned on the decimal point. Within width (a terminal's columns), ids and times
+    are shortened and the columns in narrow left out, in that order, until the table fits."""
+    return "\n".join(table_lines(rows, columns, width, narrow))
+
+
+def table_lines(rows, columns, width=None, narrow=()):
+    """table()'s lines. A list is laid out in memory; any other iterable of rows is read once, its cells
+    kept in a temporary file while the widths are measured, so a long table costs no memory."""
     names = columns.split()
-    cells = [["" if row.get(name) is None else str(row[name]) for row in rows] for name in names]
-    for i, column in enumerate(cells):
-        if all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in column if cell):
-            decimals = max(len(cell.partition(".")[2]) + ("." in cell) for cell in column)
-            cells[i] = [cell + " " * (decimals - len(cell.partition(".")[2]) - ("." in cell)) for cell in column]
-            width = max(map(len, cells[i] + [names[i]]))
-            cells[i] = [names[i].replace("_", " ").rjust(width)] + [cell.rjust(width) for cell in cells[i]]
-        else:
-            width = max(map(columns_of, column + [names[i]]))
-            cells[i] = [names[i].replace("_", " ").ljust(width)] + [cell + " " * (width - columns_of(cell))
-                                                                    for cell in column]
-    return "\n".join("  ".join(line).rstrip() for line in zip(*cells))
+    if isinstance(rows, list):
+        cells = [["" if row.get(name) is None else str(row[name]) for name in names] for row in rows]
+        if width:
+            names, cells = fitted(names, cells, width, narrow)
+        yield from laid_out(names, cells, measured(cells, len(names)))
+        return
+    import tempfile
+    layout = [[True, 0, 0, 0] for _ in names]
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as spool:
+        for chunk in iter(lambda: list(itertools.islice(rows, 5000)), []):  # measured as they are kept
+            cells = [["" if row.get(name) is None else str(row[name]) for name in names] for row in chunk]
+            for column, more in zip(layout, measured(cells, len(names))):
+                column[:] = column[0] and more[0], max(column[1], more[1]), max(column[2], more[2]), max(column[3],
+                                                                                                        more[3])
+            spool.writelines("\x1f".join(row) + "\n" for row in cells)
+        spool.seek(0)
+        yield from laid_out(names, (line[:-1].split("\x1f") for line in spool), layout)
+
+
+def measured(cells, count):
+    """Each column's layout from its cells: [is a number, widest whole part, most decimals (point
+    included), widest cell]."""
+    layout = []
+    for column in itertools.islice(zip(*cells), count) if cells else [()] * count:
+        filled = [cell for cell in column if cell]
+        number = all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in filled)
+        decimals = [len(cell) - cell.find(".") if "." in cell else 0 for cell in filled] if number else [0]
+        layout.append([number, max((len(cell) - d for cell, d in zip(filled, decimals)), default=0) if number else 0,
+                       max(decimals, default=0), max(map(columns_of, filled), default=0)])
+    return layout
+
+
+def laid_out(names, cells, layout):
+    """The lines of a table: its header, then cells (rows of texts) as layout (see measured) says, a
+    column at a time."""
+    widths = [max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+              for name, (number, whole, decimals, widest) in zip(names, layout)]
+    heads = [name.replace("_", " ") for name in names]
+    yield "  ".join(head.rjust(width) if column[0] else head.ljust(width)
+                    for head, width, column in zip(heads, widths, layout)).rstrip()
+    cells = iter(cells)
+    for chunk in iter(lambda: list(itertools.islice(cells, 5000)), []):
+        columns = []
+        for column, width, (number, _, decimals, _) in zip(zip(*chunk), widths, layout):
+            if number:
+                columns.append([(cell + " " * (decimals - (len(cell) - cell.find(".") if "." in cell else 0))
+                                 ).rjust(width) for cell in column])
+            else:
+                columns.append([cell + " " * (width - columns_of(cell)) for cell in column])
+        yield from ("  ".join(line).rstrip() for line in zip(*columns))
+
+
+ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at"}
+
+
+def fitted(names, cells, width, narrow):
+    """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
+    then the columns of narrow left out in turn; the last column cut with '…' if it still does not fit."""
+    def span(layout):
+        return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1)
+    if span(measured(cells, len(names))) <= width:
+        return names, cells
+    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
+        len(row[i]) == 36 for row in cells if row[i])}
+    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
+    cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
+              for i, cell in enumerate(row)] for row in cells]
+    for name in narrow:
+        if span(measured(cells, len(names))) <= width:
+            break
+        if name in names:
+            i = names.index(name)
+            names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
+    room = width - (span(measured(cells, len(names))) - max(measured(cells, len(names))[-1][3], len(names[-1])))
+    if room < span(measured(cells, len(names))) and room > len(names[-1]):  # a long text cell at the end
+        cells = [row[:-1] + [row[-1] if columns_of(row[-1]) <= room else row[-1][:room - 1] + "…"] for row in cells]
+    return names, cells
+
+
+def terminal_width(args):
+    """The terminal's columns when stdout is one and --wide was not given; None (every column) otherwise."""
+    if getattr(args, "wide", False) or not sys.stdout.isatty():
+        return None
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except OSError:
+        return None
 
 
 def columns_of(text):
@@ -2704,30 +3334,38 @@ def columns_of(text):
 def csv_text(rows, columns):
     """rows as CSV. A text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab
     or CR) gets a leading ' so it shows as text; amounts stay numbers."""
+    return "\n".join(csv_lines(rows, columns))
+
+
+def csv_lines(rows, columns):
+    """csv_text()'s lines, one row at a time."""
     import csv
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
+    writer = csv.writer(out, lineterminator="")
+    for row in itertools.chain([dict(zip(columns, columns))], rows):
         writer.writerow(["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r")
                          and not NUMBER.fullmatch(cell) else cell for cell in map(row.get, columns)])
-    return out.getvalue().rstrip("\n")
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
 
 
 class Progress:
     """A long command's progress on stderr: one line, rewritten in place a few times a second, from half a
     second on; nothing at all when stderr is not a terminal (a log or a pipe gets no control characters)."""
 
+    after, every = 0.5, 0.2  # seconds: a quick command shows none
+
     def __init__(self, unit, prefix=""):
         self.unit, self.prefix, self.on, self.shown = unit, prefix, sys.stderr.isatty(), False
         self.start = time.monotonic()
-        self.due = self.start + 0.5
+        self.due = self.start + self.after
 
     def update(self, count, reached):
         """count units done so far; reached, the market time they reached."""
         if self.on and time.monotonic() >= self.due:
             now = time.monotonic()
-            self.due, self.shown = now + 0.2, True
+            self.due, self.shown = now + self.every, True
             sys.stderr.write(f"\r{self.prefix}{count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
                              f" {count / (now - self.start):,.0f} {self.unit}/s\033[K")
             sys.stderr.flush()
@@ -2762,21 +3400,22 @@ def cmd_status(ledger, args):
     if not args.account_id:
         accounts = [account_json(account, transactions=False) for account in ledger.accounts()]
         rows = [a | {"balances": ", ".join(f"{b['total']} {c}" for c, b in a["balances"].items())} for a in accounts]
-        return accounts, table(rows, "id status name balances") if accounts else \
+        return accounts, table(rows, "id status name balances", terminal_width(args), ("status",)) if accounts else \
             f"No accounts yet in {ledger.path}: create one with `python paper.py init`."
     with ledger.snapshot():
         account = ledger.account(args.account_id)
-        valued = ledger.valuation(account.id, dict(args.prices), args.quote or "USDT")
+        valued = ledger.valuation(account.id, dict(args.prices), args.quote)
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
+    width = terminal_width(args)
     result |= jsonable(valued)
     if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
-                                                          "currency total price value time")]
+                                                          "currency total price value time", width)]
         text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices with tick or feed, or give"
                  f" --price {c}=PRICE" for c in result["unpriced"]]
         text += ["No equity is shown while a holding has no price."] if result["unpriced"] else []
@@ -2784,7 +3423,8 @@ def cmd_status(ledger, args):
         text += ["\nRealised P&L (average cost, since the latest reset):",
                  table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
     if account.transactions:
-        text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY)]
+        text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY, width,
+                                                                          HISTORY_NARROW)]
     return result, "\n".join(text)
 
 
@@ -2792,12 +3432,16 @@ def cmd_history(ledger, args):
     transactions = jsonable(ledger.transactions(args.account_id, args.limit))
     if args.csv:
         return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
-    return transactions, table(transactions, HISTORY) if transactions else "No transactions."
+    return transactions, table(transactions, HISTORY, terminal_width(args), HISTORY_NARROW) if transactions else \
+        "No transactions."
 
 
 def cmd_close(ledger, args):
     account = ledger.close_account(args.account_id)
-    return account_json(account), f"account {account.id} closed"
+    cancelled = [order for order in ledger.orders(account.id) if order.reason == CLOSED]
+    return account_json(account) | {"cancelled": jsonable(cancelled)}, "\n".join(
+        [f"account {account.id} closed"] + [f"order {order.id} cancelled ({order.side} {fmt(order.qty)} {order.symbol});"
+                                            " its reserve is available again" for order in cancelled])
 
 
 def cmd_verify(ledger, args):
@@ -2828,10 +3472,16 @@ def trade_text(trade):
 
 
 def cmd_order(ledger, args):
+    """The order's id alone on stdout (`O=$(python paper.py order ...)`); a fill at once is told on stderr,
+    and an order cancelled at once (it could not pay the fill) is a refusal, exit 1."""
+    began = utc_now()
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
                                args.type, args.stop_price, args.expires, args.ref)
-    fills = getattr(order, "fills", [])
-    return jsonable(order), "\n".join([order.id] + [f"filled at once: {trade_text(trade)}" for trade in fills])
+    if order.status == "CANCELLED" and order.reason:
+        raise PaperError(f"order {order.id} cancelled{' at once' if order.created_at >= began else ''}: {order.reason}")
+    for trade in order.fills if not args.json else ():  # --json has them in the document
+        print(f"filled at once: {trade_text(trade)}", file=sys.stderr)
+    return jsonable(order), order.id
 
 
 def cmd_tick(ledger, args):
@@ -2932,6 +3582,19 @@ def json_line(value):
     return json.dumps(value, ensure_ascii=False)
 
 
+def json_list_lines(items, encoded=False):
+    """A list as json_text prints one (an item a line), one line at a time (items already JSON if encoded)."""
+    yield "["
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield previous + ","
+        previous = item if encoded else json_line(item)
+    if previous is not None:
+        yield previous
+    yield "]"
+
+
 def json_text(value):
     """value as --json prints it: an object indented, a list one item to a line (json's indenting encoder
     is pure Python: 100,000 items would take a second)."""
@@ -2973,14 +3636,19 @@ def cmd_fetch(ledger, args):
 
 
 def cmd_equity(ledger, args):
-    points = [point | {"equity": fmt(point["equity"])} for point in ledger.equity(args.account_id, args.quote or "USDT")]
-    if args.json:  # 100,000 points: no text made only to be dropped
-        return points, None
-    rows = [point | {"drawdown": f"{point['drawdown']:.6f}"} for point in points]
+    points = ledger.equity_points(args.account_id, args.quote)
+    first = next(points, None)
+    if first is None:
+        return [], "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
+    points = itertools.chain([first], points)
+    if args.json:  # one point a line, written as they come: a long curve costs no memory; the texts need no escaping
+        return None, Lines(json_list_lines((f'{{"time": "{point["time"]}", "equity": "{fmt(point["equity"])}",'
+                                            f' "drawdown": {point["drawdown"]!r}}}' for point in points), encoded=True))
+    rows = ({"time": point["time"], "equity": fmt(point["equity"]), "drawdown": f"{point['drawdown']:.6f}"}
+            for point in points)
     if args.csv:
-        return points, csv_text(rows, ["time", "equity", "drawdown"])
-    return points, table(rows, "time equity drawdown") if rows else "No equity points yet: the account has" \
-        " none until a price is recorded at which every holding has one."
+        return None, Lines(csv_lines(rows, ["time", "equity", "drawdown"]))
+    return None, Lines(table_lines(rows, "time equity drawdown"))
 
 
 STATS = [  # key, label, how it is shown
@@ -2992,16 +3660,19 @@ STATS = [  # key, label, how it is shown
     ("volatility", "Volatility (ann.) [%]", "percent"), ("sharpe", "Sharpe ratio", "{:.3f}"),
     ("sortino", "Sortino ratio", "{:.3f}"), ("calmar", "Calmar ratio", "{:.3f}"), ("trades", "Trades (fills)", "{}"),
     ("closed_trades", "Closed trades", "{}"), ("win_rate", "Win rate [%]", "percent"),
-    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [Q]", "amount"),
-    ("worst_trade", "Worst trade [Q]", "amount"), ("avg_trade", "Avg. trade [Q]", "amount"),
+    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [T]", "amount"),
+    ("worst_trade", "Worst trade [T]", "amount"), ("avg_trade", "Avg. trade [T]", "amount"),
     ("fees", "Fees", "fees"), ("exposure", "Exposure [%]", "percent")]
 
 
 def cmd_stats(ledger, args):
-    quote = args.quote or "USDT"
-    done = ledger.stats(args.account_id, quote)
-    return jsonable(done), "\n".join(f"{label.replace('[Q]', f'[{quote}]'):<28}{stat_text(done[key], how)}"
-                                    for key, label, how in STATS)
+    done = ledger.stats(args.account_id, args.quote)
+    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
+    lines = [f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
+             for key, label, how in STATS]
+    if done["start"] is None:
+        lines.append(f"No equity points yet: {ledger.no_points(args.account_id, args.quote)}.")
+    return jsonable(done), "\n".join(lines)
 
 
 def stat_text(value, how):
@@ -3020,7 +3691,7 @@ def stat_text(value, how):
 
 
 def cmd_chart(ledger, args):
-    svg = ledger.chart(args.account_id, args.quote or "USDT")
+    svg = ledger.chart(args.account_id, args.quote)
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
     path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
@@ -3040,10 +3711,19 @@ def cmd_chart(ledger, args):
 
 
 def cmd_prices(ledger, args):
-    prices = jsonable(ledger.prices(args.symbol, args.limit))
+    if args.delete:
+        removed = ledger.delete_prices(args.symbol, args.start)
+        return {"deleted": removed}, f"deleted {count(removed, 'price')} of {args.symbol} at or after {args.start}"
+    prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit))
+    first = next(prices, None)
+    if first is None:
+        return [], "No prices recorded."
+    prices = itertools.chain([first], prices)
+    if args.json:
+        return None, Lines(json_list_lines(prices))
     if args.csv:
-        return prices, csv_text(prices, PRICE.split(", "))
-    return prices, table(prices, "time symbol open high low close") if prices else "No prices recorded."
+        return None, Lines(csv_lines(prices, PRICE.split(", ")))
+    return None, Lines(table_lines(prices, "time symbol open high low close"))
 
 
 def cmd_cancel(ledger, args):
@@ -3055,8 +3735,7 @@ def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = jsonable(orders)
     rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
-    return result, table(rows, "id status type side symbol qty filled_qty limit_price stop_price reserved currency"
-                               " expires_at created_at") if orders else "No orders."
+    return result, table(rows, ORDERS, terminal_width(args), ORDERS_NARROW) if orders else "No orders."
 
 
 def cmd_reset(ledger, args):
@@ -3092,6 +3771,43 @@ def read_text(path):
     except UnicodeDecodeError as error:
         line = content.count(b"\n", 0, start + error.start) + 1
         raise PaperError(f"{path}: line {line} is not UTF-8 text") from None
+
+
+def cmd_risk(ledger, args):
+    """Set the account's rules (then show them), --clear them, --resume after a halt, list --events, or
+    show the rules, the halt state and the latest events."""
+    given = {name: getattr(args, name) for name in RULES if getattr(args, name) not in (None, False)}
+    if args.clear:
+        ledger.clear_risk(args.account_id)
+    elif args.resume:
+        ledger.resume(args.account_id)
+    elif given:
+        ledger.set_risk(args.account_id, **given)
+    events = ledger.risk_events(args.account_id, None if args.events else 10)
+    if args.events:
+        return events, table(events, "time rule action symbol detail", terminal_width(args), ("symbol", "rule")) \
+            if events else "No risk events."
+    rules, account = ledger.risk_rules(args.account_id), ledger.account(args.account_id, 0)
+    result = {"account_id": account.id, "rules": rules and {name: jsonable(getattr(rules, name)) for name in RULES},
+              "halted_at": rules and rules.halted_at, "events": events}
+    text = [f"Risk rules of {account.name} ({account.id[:8]}): {rules_text(rules) if rules else 'none'}",
+            "state: " + (f"HALTED at drawdown {float(rules.halt_drawdown):.2%} on {rules.halted_at}; risk --resume to"
+                         " trade again" if rules and rules.halted_at else "trading")]
+    if events:
+        text += ["", "Latest events:", table(events, "time rule action symbol detail", terminal_width(args),
+                                            ("symbol", "rule"))]
+    return result, "\n".join(text)
+
+
+def cmd_symbol(ledger, args):
+    given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
+    if given:
+        ledger.set_symbol(args.symbol, **given)
+    rules = ledger.symbol_rules(args.symbol)
+    if rules is None:
+        return {"symbol": args.symbol, "rules": None}, f"{args.symbol}: no exchange rules recorded"
+    return {"symbol": args.symbol, "rules": jsonable(rules)}, f"{args.symbol}: " + ", ".join(
+        f"{name.replace('_', ' ')} {fmt(value)}" for name, value in rules.items() if value is not None)
 
 
 def cmd_backup(ledger, args):
@@ -3139,7 +3855,7 @@ OPTIONS = {  # option: its argparse keywords
                  "help": "the fee as a fraction of the value traded, paid in QUOTE (default 0.001, i.e. 0.1%%)"},
     "prices": {"type": argument_type(to_price), "action": "append", "default": [], "dest": "prices", "metavar": "CURRENCY=PRICE",
                "help": "value the account: a price in the quote currency for each currency held"},
-    "quote": {"type": argument_type(to_currency), "help": "the currency to value in (default USDT)"},
+    "quote": {"type": argument_type(to_currency), "help": "the currency to value in (default: the account's own)"},
     "open": {"action": "store_true", "help": "only open orders"},
     "limit": {"type": argument_type(to_limit), "help": "at most N rows"},
     "csv": {"action": "store_true", "help": "CSV: a header line, then one row each"},
@@ -3162,6 +3878,34 @@ OPTIONS = {  # option: its argparse keywords
     "allow-future": {"action": "store_true", "help": "take prices more than 24 hours after the clock (a simulated"
                      " timeline)"},
     "prices-symbol": {"type": argument_type(to_symbol), "dest": "symbol", "help": "only this symbol"},
+    "delete": {"action": "store_true", "help": "remove the prices of --symbol at or after --from (refused while"
+               " a trade, transaction, order or account refers to one)"},
+    "from": {"type": argument_type(to_time), "dest": "start", "metavar": "TIME", "help": "with --delete: the first"
+             " market time to remove"},
+    "wide": {"action": "store_true", "help": "every column, however wide the terminal"},
+    **{name: {"type": argument_type(to_share, name.replace("-", " ")), "dest": name.replace("-", "_"), "metavar": "SHARE",
+              "help": help} for name, help in (
+        ("max-position", "no buy makes one symbol more than this share of equity (25%% or 0.25)"),
+        ("stop-loss", "a stop at entry price x (1 - SHARE) for every buy that gives none"),
+        ("take-profit", "a take-profit at entry price x (1 + SHARE) for every buy that gives none"),
+        ("trailing-stop", "a trailing stop SHARE below the market for every buy that gives none"),
+        ("risk-per-trade", "size buys with a stop loss and no qty to lose this share of equity at the stop"),
+        ("max-drawdown", "halt the account (cancel open buys, refuse new ones) this far below its peak"))},
+    "flatten": {"action": "store_true", "help": "with --max-drawdown: a halt also sells every holding at the next"
+                " price"},
+    "cooldown": {"type": argument_type(to_count, "cooldown"), "metavar": "N", "help": "after a stop fills on a"
+                 " symbol, refuse buys of it until N more of its prices are recorded"},
+    "max-open-positions": {"type": argument_type(to_count, "max open positions"), "metavar": "N",
+                           "help": "refuse a buy that opens a position in a new symbol while N are held"},
+    "clear": {"action": "store_true", "help": "remove every rule"},
+    "resume": {"action": "store_true", "help": "lift a drawdown halt: the peak counts from now"},
+    "events": {"action": "store_true", "help": "list every refusal and action of the rules, newest first"},
+    "symbol-name": {"type": argument_type(to_symbol), "metavar": "SYMBOL", "help": "BASE/QUOTE"},
+    **{name: {"type": argument_type(to_amount, name.replace("-", " ")), "dest": name.replace("-", "_"),
+              "help": help} for name, help in (
+        ("tick-size", "prices must be multiples of it (PRICE_FILTER)"),
+        ("step-size", "quantities must be multiples of it (LOT_SIZE)"), ("min-qty", "the least qty (LOT_SIZE)"),
+        ("min-notional", "the least qty x price (NOTIONAL)"))},
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
@@ -3177,14 +3921,15 @@ OPTIONS = {  # option: its argparse keywords
                  f" {MARKET_URL})"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
-         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "fetch-symbols": "symbols"}  # are not the flags: each --name otherwise
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
+         "fetch-symbols": "symbols"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
     "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_transfer),
     "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_transfer),
-    "status": ("show one account, or list them all", "account-id prices quote", cmd_status),
-    "history": ("list an account's transactions, newest first", "account-id! limit csv", cmd_history),
+    "status": ("show one account, or list them all", "account-id prices quote wide", cmd_status),
+    "history": ("list an account's transactions, newest first", "account-id! limit csv wide", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
     "verify": ("check every balance against the log and open orders", "account-id", cmd_verify),
     "trade": ("buy or sell now, at a price you give or the latest recorded one",
@@ -3199,14 +3944,20 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              cmd_feed),
     "fetch": ("record the exchange's bars (Binance's klines) of symbols, and with --follow each new one",
               "fetch-symbols interval! start end follow base-url", cmd_fetch),
-    "prices": ("list recorded prices, newest first", "prices-symbol limit csv", cmd_prices),
+    "prices": ("list recorded prices, newest first (or --delete some)", "prices-symbol limit csv delete from",
+               cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
     "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
-    "orders": ("list an account's orders, newest first", "account-id! open", cmd_orders),
+    "orders": ("list an account's orders, newest first", "account-id! open wide", cmd_orders),
     "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
+    "risk": ("set, show or clear an account's risk rules; resume after a halt; list what they did",
+             "account-id! max-position stop-loss take-profit trailing-stop risk-per-trade max-drawdown flatten"
+             " cooldown max-open-positions clear resume events wide", cmd_risk),
+    "symbol": ("record or show a symbol's exchange rules: tick size, step size, min qty, min notional",
+               "symbol-name tick-size step-size min-qty min-notional", cmd_symbol),
 }
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart")  # these open the database read-only
 
@@ -3251,22 +4002,57 @@ def main(argv=None):
                 parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"], steps=args.command == "fetch")
+    interrupt, out = Interrupt(stream=args.command == "feed" and args.files == ["-"], steps=args.command == "fetch"), \
+        Output()
     args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
     with interrupt.installed():
-        code, output = run_command(args, interrupt)
-        try:  # written once the command is done: a refusal prints nothing on stdout
-            sys.stdout.write(output)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `paper.py history | head`: the reader left, nothing to say
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError) as error:  # stdout full, closed or missing
-            return fail(f"could not write the result to stdout ({getattr(error, 'strerror', None) or error});"
-                        " the command itself is done")
+        code = run_command(args, interrupt, out)
+    if out.failed:  # stdout full, closed or missing
+        return fail(f"could not write the result to stdout ({getattr(out.failed, 'strerror', None) or out.failed});"
+                    " the command itself is done")
     if interrupt.pending:
         return fail("interrupted: what is summed up above is recorded, and the same command goes on from there"
                     if interrupt.steps else "interrupted after the command was done: its result is above", 130)
     return code
+
+
+class Output:
+    """stdout for a command's result, written once the command is done (a refusal prints nothing there),
+    line by line for a long one (Lines). A reader that leaves (`paper.py history | head`) ends it quietly;
+    another failure is kept in failed, to be reported once."""
+
+    def __init__(self):
+        self.failed = None
+
+    def send(self, output):
+        chunks = output.chunks() if isinstance(output, Lines) else [output + "\n"]
+        for chunk in chunks:
+            if self.failed is not None:
+                return
+            try:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader left, nothing to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                self.failed = False
+            except (OSError, ValueError, AttributeError) as error:
+                self.failed = error
+
+
+class Lines:
+    """A long result as lines made while they are written (a curve of a million points costs no memory):
+    iterables of lines, one after the other."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def chunks(self, size=2000):
+        lines = iter(itertools.chain.from_iterable([part] if isinstance(part, str) else part for part in self.parts))
+        while True:
+            chunk = list(itertools.islice(lines, size))
+            if not chunk:
+                return
+            yield "\n".join(chunk) + "\n"
 
 
 @contextlib.contextmanager
@@ -3291,11 +4077,31 @@ def check_usage(args, argv):
     busy_timeout()
 
 
+def check_prices_usage(args):
+    if args.delete and not (args.symbol and args.start):
+        raise PaperError("--delete removes the prices of one symbol from a time on: give --symbol and --from")
+    if args.start and not args.delete:
+        raise PaperError("--from goes with --delete")
+    if args.delete and (args.limit or args.csv):
+        raise PaperError("--delete lists nothing: no --limit or --csv")
+
+
 def check_status_usage(args):
     if (args.prices or args.quote) and not args.account_id:
         raise PaperError("--price and --quote value one account: give --account-id")
     if len(dict(args.prices)) < len(args.prices):
         raise PaperError("--price gives the same currency twice")
+
+
+def check_order_usage(args):
+    if args.type in ORDER_TYPES:  # a type argparse does not know is its own error
+        to_order(args.side, args.symbol, args.qty, args.limit_price, args.fee_rate, args.type, args.stop_price)
+
+
+def check_risk_usage(args):
+    changes = [name for name in RULES if getattr(args, name) not in (None, False)]
+    if sum(map(bool, (changes, args.clear, args.resume, args.events))) > 1:
+        raise PaperError("give rules to set, --clear, --resume or --events: one of them")
 
 
 def check_fetch_usage(args):
@@ -3314,6 +4120,9 @@ def check_fetch_usage(args):
 
 
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
+         "risk": check_risk_usage,
+         "prices": check_prices_usage, "order": check_order_usage,
+         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close),
          "fetch": check_fetch_usage}
 
 
@@ -3377,21 +4186,26 @@ class Interrupt:
             _signal.signal(_signal.SIGINT, _signal.SIG_IGN if before is _stop else before)
 
 
-def run_command(args, interrupt):
-    """Open the ledger and run args.command: (exit code, output). A refusal is one line on stderr."""
+def run_command(args, interrupt, out):
+    """Open the ledger, run args.command and send its output to out: its exit code. A refusal is one
+    line on stderr."""
     path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
     try:
-        with Ledger(path, create=args.command == "init", read_only=args.command in READS,
-                    busy_timeout_ms=busy_timeout()) as interrupt.ledger:
+        with Ledger(path, create=args.command == "init", read_only=args.command in READS and not (
+                args.command == "prices" and args.delete), busy_timeout_ms=busy_timeout()) as interrupt.ledger:
             if interrupt.ledger.upgraded_from:
                 print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
                       f" {SCHEMA_VERSION}", file=sys.stderr)
             value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
-        return exit_code[0] if exit_code else 0, (json_text(value) if args.json and value is not None else text) + "\n"
+            out.send(json_text(value) if args.json and value is not None else text)  # a Lines result reads as it goes
+            for note in interrupt.ledger.notes:
+                print(f"paper: note: {note}", file=sys.stderr)
+        return exit_code[0] if exit_code else 0
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
-            return 0, "[]\n" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.\n"
+            out.send("[]" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.")
+            return 0
         message = error
     except PaperError as error:
         message = error
@@ -3407,7 +4221,7 @@ def run_command(args, interrupt):
         message = f"{path}: unexpected {type(error).__name__}: {error}"
     finally:
         interrupt.ledger = None
-    return fail(message, code), ""
+    return fail(message, code)
 
 
 def fail(message, code=1):

@@ -183,6 +183,100 @@ CREATE UNIQUE INDEX IF NOT EXISTS transactions_by_ref ON transactions (account_i
 CREATE INDEX IF NOT EXISTS transactions_out ON transactions (account_id)
     WHERE trade_id IS NOT NULL OR transaction_type IN ('WITHDRAWAL', 'RESET');
 
+-- Each symbol's exchange rules (`symbol`, or `symbol --fetch` from the exchange), NULL where there is
+-- none: a price must be a multiple of tick_size, a qty a multiple of step_size and at least min_qty,
+-- and qty x price at least min_notional.
+CREATE TABLE IF NOT EXISTS symbols (
+    symbol TEXT PRIMARY KEY,                     -- BASE/QUOTE
+    tick_size DECIMAL_TEXT CHECK (tick_size IS NULL OR
+        typeof(tick_size) = 'text' AND length(CAST(tick_size AS BLOB)) = length(tick_size)
+        AND tick_size GLOB '[0-9]*.[0-9][0-9]*' AND NOT (tick_size GLOB '*[^0-9.]*' OR tick_size GLOB '*.*.*'
+        OR tick_size GLOB '0[0-9]*' OR tick_size GLOB '*.[0-9][0-9]*0')
+        AND instr(tick_size, '.') <= 19 AND length(tick_size) - instr(tick_size, '.') <= 18 AND tick_size <> '0.00'),
+    step_size DECIMAL_TEXT CHECK (step_size IS NULL OR
+        typeof(step_size) = 'text' AND length(CAST(step_size AS BLOB)) = length(step_size)
+        AND step_size GLOB '[0-9]*.[0-9][0-9]*' AND NOT (step_size GLOB '*[^0-9.]*' OR step_size GLOB '*.*.*'
+        OR step_size GLOB '0[0-9]*' OR step_size GLOB '*.[0-9][0-9]*0')
+        AND instr(step_size, '.') <= 19 AND length(step_size) - instr(step_size, '.') <= 18 AND step_size <> '0.00'),
+    min_qty DECIMAL_TEXT CHECK (min_qty IS NULL OR
+        typeof(min_qty) = 'text' AND length(CAST(min_qty AS BLOB)) = length(min_qty)
+        AND min_qty GLOB '[0-9]*.[0-9][0-9]*' AND NOT (min_qty GLOB '*[^0-9.]*' OR min_qty GLOB '*.*.*'
+        OR min_qty GLOB '0[0-9]*' OR min_qty GLOB '*.[0-9][0-9]*0')
+        AND instr(min_qty, '.') <= 19 AND length(min_qty) - instr(min_qty, '.') <= 18 AND min_qty <> '0.00'),
+    min_notional DECIMAL_TEXT CHECK (min_notional IS NULL OR
+        typeof(min_notional) = 'text' AND length(CAST(min_notional AS BLOB)) = length(min_notional)
+        AND min_notional GLOB '[0-9]*.[0-9][0-9]*' AND NOT (min_notional GLOB '*[^0-9.]*' OR min_notional GLOB '*.*.*'
+        OR min_notional GLOB '0[0-9]*' OR min_notional GLOB '*.[0-9][0-9]*0')
+        AND instr(min_notional, '.') <= 19 AND length(min_notional) - instr(min_notional, '.') <= 18 AND min_notional <> '0.00'),
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- An account's risk rules (`risk`), NULL where not set: shares as fractions ('0.25' is 25%), counts
+-- as whole numbers. The drawdown state: units (the account's growth index is its equity / units; a
+-- deposit or withdrawal buys or sells units at the index, so that it does not move it) and peak (the
+-- highest index since the rule was set or the account resumed), floats as text: ratios, not money;
+-- halted_at, the market time the account halted (NULL while it trades), halt_drawdown how far it fell.
+CREATE TABLE IF NOT EXISTS risk_rules (
+    account_id TEXT PRIMARY KEY REFERENCES accounts (id),
+    max_position DECIMAL_TEXT CHECK (max_position IS NULL OR
+        typeof(max_position) = 'text' AND length(CAST(max_position AS BLOB)) = length(max_position)
+        AND max_position GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_position GLOB '*[^0-9.]*' OR max_position GLOB '*.*.*'
+        OR max_position GLOB '0[0-9]*' OR max_position GLOB '*.[0-9][0-9]*0')
+        AND instr(max_position, '.') <= 19 AND length(max_position) - instr(max_position, '.') <= 18 AND max_position <> '0.00'),
+    stop_loss DECIMAL_TEXT CHECK (stop_loss IS NULL OR
+        typeof(stop_loss) = 'text' AND length(CAST(stop_loss AS BLOB)) = length(stop_loss)
+        AND stop_loss GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_loss GLOB '*[^0-9.]*' OR stop_loss GLOB '*.*.*'
+        OR stop_loss GLOB '0[0-9]*' OR stop_loss GLOB '*.[0-9][0-9]*0')
+        AND instr(stop_loss, '.') <= 19 AND length(stop_loss) - instr(stop_loss, '.') <= 18 AND stop_loss <> '0.00'),
+    take_profit DECIMAL_TEXT CHECK (take_profit IS NULL OR
+        typeof(take_profit) = 'text' AND length(CAST(take_profit AS BLOB)) = length(take_profit)
+        AND take_profit GLOB '[0-9]*.[0-9][0-9]*' AND NOT (take_profit GLOB '*[^0-9.]*' OR take_profit GLOB '*.*.*'
+        OR take_profit GLOB '0[0-9]*' OR take_profit GLOB '*.[0-9][0-9]*0')
+        AND instr(take_profit, '.') <= 19 AND length(take_profit) - instr(take_profit, '.') <= 18 AND take_profit <> '0.00'),
+    trailing_stop DECIMAL_TEXT CHECK (trailing_stop IS NULL OR
+        typeof(trailing_stop) = 'text' AND length(CAST(trailing_stop AS BLOB)) = length(trailing_stop)
+        AND trailing_stop GLOB '[0-9]*.[0-9][0-9]*' AND NOT (trailing_stop GLOB '*[^0-9.]*' OR trailing_stop GLOB '*.*.*'
+        OR trailing_stop GLOB '0[0-9]*' OR trailing_stop GLOB '*.[0-9][0-9]*0')
+        AND instr(trailing_stop, '.') <= 19 AND length(trailing_stop) - instr(trailing_stop, '.') <= 18 AND trailing_stop <> '0.00'),
+    risk_per_trade DECIMAL_TEXT CHECK (risk_per_trade IS NULL OR
+        typeof(risk_per_trade) = 'text' AND length(CAST(risk_per_trade AS BLOB)) = length(risk_per_trade)
+        AND risk_per_trade GLOB '[0-9]*.[0-9][0-9]*' AND NOT (risk_per_trade GLOB '*[^0-9.]*' OR risk_per_trade GLOB '*.*.*'
+        OR risk_per_trade GLOB '0[0-9]*' OR risk_per_trade GLOB '*.[0-9][0-9]*0')
+        AND instr(risk_per_trade, '.') <= 19 AND length(risk_per_trade) - instr(risk_per_trade, '.') <= 18 AND risk_per_trade <> '0.00'),
+    max_drawdown DECIMAL_TEXT CHECK (max_drawdown IS NULL OR
+        typeof(max_drawdown) = 'text' AND length(CAST(max_drawdown AS BLOB)) = length(max_drawdown)
+        AND max_drawdown GLOB '[0-9]*.[0-9][0-9]*' AND NOT (max_drawdown GLOB '*[^0-9.]*' OR max_drawdown GLOB '*.*.*'
+        OR max_drawdown GLOB '0[0-9]*' OR max_drawdown GLOB '*.[0-9][0-9]*0')
+        AND instr(max_drawdown, '.') <= 19 AND length(max_drawdown) - instr(max_drawdown, '.') <= 18 AND max_drawdown <> '0.00'),
+    flatten INTEGER NOT NULL DEFAULT 0 CHECK (flatten IN (0, 1)),  -- with max_drawdown: sell every holding
+    cooldown INTEGER CHECK (cooldown IS NULL OR cooldown > 0),     -- prices of a symbol after its stop fills
+    max_open_positions INTEGER CHECK (max_open_positions IS NULL OR max_open_positions > 0),
+    units TEXT,
+    peak TEXT,
+    flows_seen INTEGER,                          -- the newest deposit, withdrawal or reset counted in units
+    halted_at TEXT,
+    halt_drawdown TEXT,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- What the risk rules did, in market time: every refusal by a rule and every automatic action
+-- (protection placed, halt, flatten, resume, cooldown, a resting order cancelled), with the figures
+-- as the message said them. Append-only, like the log.
+CREATE TABLE IF NOT EXISTS risk_events (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    price_id INTEGER,                            -- its place in market time (NULL before any price)
+    time TEXT,                                   -- that price's market time
+    rule TEXT NOT NULL,                          -- max-position, stop-loss, max-drawdown, cooldown, ...
+    action TEXT NOT NULL CHECK (action IN ('refused', 'cancelled', 'protected', 'halted', 'flattened',
+                                           'resumed', 'cooldown', 'set', 'cleared')),
+    symbol TEXT,
+    detail TEXT NOT NULL,
+    order_id TEXT,                               -- the order it placed or cancelled, if any
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS risk_events_by_account ON risk_events (account_id, symbol);
+
 -- Market prices, each a bar (a tick is a bar with open = high = low = close), in the order recorded
 -- (id). Per symbol, time never goes back and is recorded once; low <= open, close <= high. Prices
 -- are market data, not money held: their CHECK is lighter (digits and points, two decimals or more),
@@ -225,3 +319,7 @@ CREATE TRIGGER IF NOT EXISTS prices_append_only_update BEFORE UPDATE ON prices
 BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS prices_append_only_delete BEFORE DELETE ON prices
 BEGIN SELECT RAISE(ABORT, 'prices are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS risk_events_append_only_update BEFORE UPDATE ON risk_events
+BEGIN SELECT RAISE(ABORT, 'risk events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS risk_events_append_only_delete BEFORE DELETE ON risk_events
+BEGIN SELECT RAISE(ABORT, 'risk events are append-only'); END;

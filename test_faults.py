@@ -561,7 +561,9 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
     with connection(db) as conn:
         assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone() == (6,)
+        assert {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
+            "accounts", "balances", "orders", "trades", "transactions", "prices", "symbols", "risk_rules",
+            "risk_events"}
     assert_consistent(db)
     report("6 processes running init on a missing database at once: schema created once, 6 accounts")
 
@@ -669,6 +671,16 @@ BAD_INPUTS = [
     ["stats", "--account-id", A, "--quote", "€"], ["stats", "--account-id", A, "--csv"],
     ["chart", "--account-id", A, "--output", ""], ["chart", "--account-id", A, "--output", "/nonexistent/dir/c.svg"],
     ["import", "--account-id", A, "/nonexistent.csv"], ["import", "--account-id", A],
+    # risk and exchange rules
+    *[["risk", "--account-id", A, *argv] for argv in (
+        ["--max-position", "5"], ["--max-position", "1"], ["--max-position", "150%"], ["--max-position", "-5%"],
+        ["--max-position", "0%"], ["--stop-loss", "5%", "--trailing-stop", "3%"],
+        ["--take-profit", "10%", "--trailing-stop", "3%"], ["--flatten"], ["--cooldown", "0"],
+        ["--cooldown", "2.5"], ["--max-open-positions", "-1"], ["--clear", "--resume"], ["--resume"],
+        ["--max-drawdown", "20%", "--events"], ["--stop-loss", "abc"])],
+    ["risk", "--account-id", "0000"], ["risk"],
+    ["symbol", "BTC"], ["symbol", "BTC/USDT", "--tick-size", "0"], ["symbol", "BTC/USDT", "--step-size", "-1"],
+    ["symbol"], ["symbol", "BTC/USDT", "--min-qty", "1e-3"],
     # market data from the exchange: all but the last two refused before any request
     *[["fetch", *argv] for argv in (
         ["BTC/USDT", "--interval", "2h30"], ["BTC/USDT", "--interval", "1H"], ["BTC/USDT"], ["--interval", "1h"],

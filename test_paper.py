@@ -418,7 +418,7 @@ def test_init_refuses_bad_options_and_creates_nothing(run, db, argv):
 def test_status_json_shape(run, acct):
     ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
-    assert list(account) == ["id", "name", "status", "leverage", "max_leverage", "created_at",
+    assert list(account) == ["id", "name", "status", "currency", "leverage", "max_leverage", "created_at",
                              "closed_at", "balances", "transactions", "quote", "holdings", "equity", "unpriced",
                              "realized_pnl"]
     assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
@@ -531,7 +531,7 @@ def test_bad_amounts_are_usage_errors_and_change_nothing(run, acct, db, amount):
 
 
 @pytest.mark.parametrize("amount, why", [
-    ("0", "greater than zero"), ("-1", "not a number"), ("1e5", "not a number"),
+    ("0", "greater than zero"), ("-1", "amount must be greater than zero, not -1"), ("1e5", "not a number"),
     ("0." + "1" * 19, "more than 18 decimal places"), ("1" * 19, "more than 18 digits"),
 ])
 def test_bad_amounts_say_why(run, acct, amount, why):
@@ -1062,17 +1062,19 @@ def test_a_rounding_shortfall_on_the_last_fill_comes_from_available(run, db):
 def test_closed_accounts_refuse_trading_but_cancel_works(run, acct, db):
     order_id = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
                       "--limit-price", "100")).strip()
-    ok(run("close", "--account-id", acct))
+    assert ok(run("close", "--account-id", acct)) == (  # its open orders go with it, their reserves released
+        f"account {acct} closed\norder {order_id} cancelled (buy 1.00 ETH/USDT); its reserve is available again\n")
+    assert balances(run, acct)["USDT"] == ("5000.00", "0.00")
+    assert query(db, "SELECT status, reason FROM orders") == [("CANCELLED", "its account was closed")]
     before = dump(db)
     for argv in (["trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
                   "--price", "1"],
                  ["order", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty", "1",
-                  "--limit-price", "1"],
-                 ["fill", "--order-id", order_id], ["reset", "--account-id", acct]):
+                  "--limit-price", "1"], ["reset", "--account-id", acct]):
         assert "is closed" in refused(run(*argv))
+    for argv in (["fill", "--order-id", order_id], ["cancel", "--order-id", order_id]):
+        assert refused(run(*argv)) == f"paper: error: order {order_id} is cancelled\n"
     assert dump(db) == before
-    ok(run("cancel", "--order-id", order_id))
-    assert balances(run, acct)["USDT"] == ("5000.00", "0.00")
 
 
 def test_valuation_and_pnl_by_average_cost(run, acct):
@@ -2056,12 +2058,13 @@ def test_tick_records_a_price_and_refuses_what_goes_back(run, acct, db):
     (["--open", "10", "--high", "12", "--low", "11", "--close", "11"], "the low must be at most the open"),
     (["--open", "10", "--high", "9", "--low", "8", "--close", "9"], "the high at least both"),
     (["--open", "10", "--high", "12", "--low", "8"], "a bar needs its open, high, low and close"),
+    ([], "a bar needs its open, high, low and close (or give one price)"),
     (["--price", "10", "--open", "10", "--high", "10", "--low", "10", "--close", "10"], "not both"),
 ])
 def test_a_bar_must_hold_together(run, db, argv, why):
     ok(run("init"))
     before = dump(db)
-    assert why in refused(run("tick", "--symbol", "BTC/USDT", *argv))
+    assert why in refused(run("tick", "--symbol", "BTC/USDT", *argv), code=2)  # found before the database is read
     assert dump(db) == before
 
 
@@ -2161,11 +2164,12 @@ def test_an_order_expires_before_the_price_that_reaches_it_is_matched(run, acct,
 
 def test_an_order_the_latest_price_reaches_fills_at_once(run, acct, db):
     price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
-    out = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
-                 "--limit-price", "101"))
-    order_id, filled = out.splitlines()
-    assert filled == (f"filled at once: trade 1: buy 2.00 BTC/USDT @ 100.00, fee 0.20 USDT; balances 2.00 BTC,"
-                      f" 4799.80 USDT (order {order_id})")
+    code, out, err = run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
+                         "--limit-price", "101")
+    order_id = out.strip()  # stdout is the id alone, so O=$(python paper.py order ...) works
+    assert code == 0 and UUID.fullmatch(order_id)
+    assert err == (f"filled at once: trade 1: buy 2.00 BTC/USDT @ 100.00, fee 0.20 USDT; balances 2.00 BTC,"
+                   f" 4799.80 USDT (order {order_id})\n")
     resting = place(run, acct, "buy", "1", "--limit-price", "99")  # below the market: it rests
     assert resting["status"] == "OPEN" and resting["fills"] == []
     assert balance(db, acct) == (Decimal("4700.701"), Decimal("99.099"))
@@ -2189,11 +2193,12 @@ def test_reserves_by_order_type(run, acct):
     (["--type", "stop-limit", "--stop-price", "1"], "a stop-limit order needs limit price"),
     (["--type", "limit", "--limit-price", "1", "--stop-price", "1"], "a limit order takes no stop price"),
     (["--type", "oco", "--limit-price", "110", "--stop-price", "90"], "its limit must be below its stop"),
+    (["--type", "oco", "--limit-price", "1"], "an oco order needs stop price"),
 ])
 def test_an_order_has_the_prices_its_type_needs(run, acct, db, argv, why):
     before = dump(db)
     assert why in refused(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
-                              *argv))
+                              *argv), code=2)  # a usage error: found before the database is read
     assert dump(db) == before
 
 
@@ -2244,7 +2249,7 @@ def test_status_values_holdings_at_recorded_prices(run, acct):
 
 def test_a_due_order_of_a_closed_account_is_cancelled(run, acct, db):
     order = place(run, acct, "buy", "1", "--limit-price", "100")
-    ok(run("close", "--account-id", acct))
+    shell(db, "UPDATE accounts SET is_active = 0, closed_at = updated_at")  # closed by a paper.py of version 2
     tick = price(run, "BTC/USDT", "99", time="2026-11-25T14:00:00Z")
     assert tick["fills"] == [] and tick["cancelled"][0]["reason"] == "its account is closed"
     assert balance(db, acct) == (Decimal("5000"), 0)
@@ -2633,7 +2638,7 @@ def test_kline_steps_refuses_bad_arguments_before_any_request(exchange):
     assert exchange.requests == []
 
 
-def test_the_symbols_trading_rules_from_exchange_info(exchange):
+def test_the_symbols_trading_rules_from_exchange_info(db, exchange):
     client = paper.Exchange(exchange.url)
     rules = client.symbol_rules(["BTC/USDT", "ETH/USDT"])
     assert rules == {"BTC/USDT": {"tick_size": Decimal("0.01"), "step_size": Decimal("0.00001"),
@@ -2641,6 +2646,8 @@ def test_the_symbols_trading_rules_from_exchange_info(exchange):
                      "ETH/USDT": {"tick_size": Decimal("0.01"), "step_size": Decimal("0.00001"),
                                   "min_qty": Decimal("0.00001"), "min_notional": Decimal("10")}}  # MIN_NOTIONAL's
     assert str(rules["BTC/USDT"]["tick_size"]) == "0.01000000"  # the exchange's own string, exactly
+    with paper.Ledger(db, create=True) as ledger:  # as the ledger keeps them
+        assert ledger.set_symbol("ETH/USDT", **rules["ETH/USDT"]) == rules["ETH/USDT"]
     assert exchange.requests[-1][:2] == ("exchangeInfo", {"symbols": '["BTCUSDT","ETHUSDT"]'})
     with pytest.raises(paper.PaperError, match=re.escape("exchange refused BTC/XXX, ETH/USDT: -1121 Invalid symbol.")):
         client.symbol_rules(["BTC/XXX", "ETH/USDT"])
@@ -2648,10 +2655,14 @@ def test_the_symbols_trading_rules_from_exchange_info(exchange):
         client.symbol_rules(["BT/CUSDT"])
     exchange.faults = [("exchangeInfo", "shape", {"symbols": [{"symbol": "BTCUSDT", "baseAsset": "BTC",
                                                                "quoteAsset": "USDT", "filters": [
-                                                                   {"filterType": "PRICE_FILTER", "tickSize": 0.01}]}]})]
+                                                                   {"filterType": "PRICE_FILTER", "tickSize": 0.01}]}]}),
+                       ("exchangeInfo", "shape", {"symbols": [{"symbol": "BTCUSDT", "baseAsset": "BTC",
+                                                               "quoteAsset": "USDT", "filters": [
+                                                                   {"filterType": "PRICE_FILTER", "tickSize": "0.00"}]}]})]
     with pytest.raises(paper.PaperError, match=r"exchangeInfo\?symbols=.* answered, but not with exchangeInfo .*"
                                                r"tick_size must be a decimal string"):
         client.symbol_rules(["BTC/USDT"])
+    assert client.symbol_rules(["BTC/USDT"]) == {"BTC/USDT": dict.fromkeys(paper.SYMBOL_RULES)}  # 0: no such rule
 
 
 @pytest.mark.parametrize("interval, opened, after", [
@@ -3129,15 +3140,24 @@ def test_an_account_opened_after_prices_counts_its_own_first_trades(run):
     assert stats["return"] == pytest.approx(0.0989)
 
 
-def test_a_curve_never_goes_back_in_time(db):
-    with paper.Ledger(db, create=True) as ledger:
-        account = ledger.create_account(balance="1000").id
-        ledger.tick("BTC/USDT", "100", time="2025-03-01")
-        ledger.tick("ETH/USDT", "10", time="2025-01-01")  # another symbol's older price
-        ledger.tick("BTC/USDT", "110", time="2025-03-02")
-        times = [point["time"][:10] for point in ledger.equity(account)]
-        assert times == ["2025-03-01", "2025-03-01", "2025-03-02"]
-        assert ledger.stats(account)["duration"] == 86400
+def test_the_curve_follows_market_time_when_files_were_fed_one_after_the_other(run, tmp_path):
+    """BTC's file, then ETH's: each price counts at its own market time, and the user is told once that
+    the fills happened in the order recorded."""
+    acct = ok(run("init", "--balance", "0")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    ok(run("deposit", "--account-id", acct, "--amount", "10", "--currency", "ETH"))
+    for symbol, closes in (("BTC/USDT", (100, 110, 120)), ("ETH/USDT", (10, 5, 20))):
+        path = tmp_path / f"{symbol[:3]}.csv"
+        path.write_text("time,close\n" + "".join(f"2025-01-0{day},{close}\n" for day, close in enumerate(closes, 1)))
+        ok(run("feed", str(path), "--symbol", symbol))
+    code, out, err = run("equity", "--account-id", acct, "--quote", "USDT", "--json")
+    # by hand: 1 BTC + 10 ETH at each market time, once both have a price
+    assert [(p["time"][:10], p["equity"]) for p in json.loads(out)] == [
+        ("2025-01-01", "200.00"), ("2025-01-02", "210.00"), ("2025-01-02", "160.00"), ("2025-01-03", "170.00"),
+        ("2025-01-03", "320.00")]
+    assert code == 0 and err.count("paper: note: prices were recorded out of market-time order") == 1, err
+    stats = json.loads(run("stats", "--account-id", acct, "--quote", "USDT", "--json")[1])
+    assert stats["max_drawdown"] == pytest.approx(160 / 210 - 1) and stats["duration"] == 2 * 86400
 
 
 def test_a_chart_that_cannot_be_written_names_its_file_and_keeps_the_old_one(run, db, tmp_path):
@@ -3173,3 +3193,288 @@ def test_a_long_or_odd_name_leaves_the_chart_title_whole(db):
     with paper.Ledger(db) as ledger:
         assert ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text.startswith(
             "a b: return")
+
+
+# --- Times, price files and the feed (issue 15: wrong data, stuck symbols, untrue messages) ---
+
+@pytest.mark.parametrize("first, stored", [
+    ("1735689600", "2025-01-01T00:00:00.000000Z"),  # seconds (below 1e11), as a header-less row often has
+    ("1735689600000", "2025-01-01T00:00:00.000000Z"),  # milliseconds (below 1e14): Binance's klines
+    ("1735689600123456", "2025-01-01T00:00:00.123456Z"),  # microseconds (below 1e17): Binance's files from 2025
+])
+def test_a_header_less_row_takes_its_epoch_unit_from_its_size(run, db, tmp_path, first, stored):
+    ok(run("init"))
+    path = tmp_path / "klines.csv"
+    path.write_text(f"{first},100,101,99,100.5,7\n")
+    assert ok(run("feed", str(path), "--symbol", "BTC/USDT")) == "recorded 1 price; 0 fills, 0 cancelled\n"
+    assert query(db, "SELECT time, open, close FROM prices") == [(stored, "100.00", "100.50")]
+
+
+def test_an_epoch_number_too_large_for_any_unit_is_refused_with_its_line(run, db, tmp_path):
+    ok(run("init"))
+    path = tmp_path / "klines.csv"
+    path.write_text("1735689600000,100,101,99,100.5,7\n100000000000000000,100,101,99,100.5,7\n")
+    before = dump(db)
+    assert refused(run("feed", str(path), "--symbol", "BTC/USDT")) == (
+        f"paper: error: {path}: line 2: time '100000000000000000' is too large for an epoch number: below 1e11 is"
+        " seconds, below 1e14 milliseconds, below 1e17 microseconds\n")
+    assert dump(db) == before
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", "1735689600000"))  # --time: milliseconds too
+    assert query(db, "SELECT time FROM prices") == [("2025-01-01T00:00:00.000000Z",)]
+
+
+def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_removed(run, acct, db):
+    assert "more than 24 hours after the clock" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "1",
+                                                               "--time", "2062-11-25"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", "2062-11-25", "--allow-future"))  # a simulation
+    assert "time never goes back" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "2"))  # stuck
+    assert refused(run("prices", "--delete", "--symbol", "BTC/USDT"), code=2)  # --from is needed
+    assert ok(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2062-01-01")) == (
+        "deleted 1 price of BTC/USDT at or after 2062-01-01T00:00:00.000000Z\n")
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "2", "--time", "2026-11-01"))  # the real prices go in again
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1"))
+    before = dump(db)  # a price a trade was made at is part of the record
+    assert refused(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2026-11-01")) == (
+        "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1,"
+        " transaction 2, transaction 3, transaction 4 refer to them; nothing was removed\n")
+    assert dump(db) == before
+    assert ok(run("verify")) == "OK\n"
+    with connection(db) as conn:  # the shell still may not delete a price
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM prices")
+
+
+@pytest.mark.parametrize("content, why", [
+    ("time,symbol,price\n2026-01-01,AB/USDT,65,000.50\n", "line 2: 4 columns, the header has 3"),  # 65,000.50 split
+    ("", "is empty: no header and no prices"),
+    ("\ufeff", "is empty: no header and no prices"),
+    ("\n\n", "is empty: no header and no prices"),
+    ("time,symbol,price\n2026-01-01,AB/USDT,6\x005\n", "line 2: price '6\\x005' is not a number"),
+    ("time,symbol,price\n2026-01-01,AB/USDT,6\r5\n", "line 2: new-line character seen in unquoted field"),
+    ("time,symbol,price\n2026-01-01,AB/USDT," + "9" * 131073 + "\n", "line 2: field larger than field limit"),
+])
+def test_a_file_that_is_not_prices_is_refused_naming_the_file_and_line(run, db, tmp_path, content, why):
+    ok(run("init"))
+    path = tmp_path / "prices.csv"
+    path.write_text(content)
+    before = dump(db)
+    err = refused(run("feed", str(path)))
+    assert err.startswith(f"paper: error: {path}") and why in err and str(db) not in err
+    assert dump(db) == before
+
+
+def test_an_empty_standard_input_and_bad_bytes_on_it_are_named(tmp_path):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db], input=b"",
+                            capture_output=True)
+    assert (result.returncode, result.stderr) == (1, b"paper: error: standard input is empty: no header and no"
+                                                     b" prices\n")
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            input=b"time,price\n2026-01-01,1\xff0\n", capture_output=True)
+    assert (result.returncode, result.stderr) == (1, b"paper: error: standard input: line 2 is not UTF-8 text\n")
+
+
+def test_feed_reads_binance_files_as_downloaded(run, db, tmp_path):
+    """A zip holding one kline CSV with its CHECKSUM beside it, a gzip file, a futures CSV with a header."""
+    import gzip
+    import hashlib
+    import zipfile
+    ok(run("init"))
+    rows = "1735689600000,100,101,99,100.5,7,1735689659999,700,5,3,300,0\n"
+    archive = tmp_path / "BTCUSDT-1m-2025-01-01.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("BTCUSDT-1m-2025-01-01.csv", rows)
+    checksum = tmp_path / "BTCUSDT-1m-2025-01-01.zip.CHECKSUM"
+    checksum.write_text(f"{'0' * 64}  BTCUSDT-1m-2025-01-01.zip\n")  # a damaged download: nothing recorded
+    before = dump(db)
+    assert "the download is damaged or not that file; nothing was recorded" in refused(
+        run("feed", str(archive), "--symbol", "BTC/USDT"))
+    assert dump(db) == before
+    checksum.write_text(f"{hashlib.sha256(archive.read_bytes()).hexdigest()}  BTCUSDT-1m-2025-01-01.zip\n")
+    ok(run("feed", str(archive), "--symbol", "BTC/USDT"))
+    packed = tmp_path / "ETHUSDT.csv.gz"
+    packed.write_bytes(gzip.compress(b"1735689600000,10,11,9,10.5,7,1735689659999,70,5,3,30,0\n"))
+    ok(run("feed", str(packed), "--symbol", "ETH/USDT"))
+    futures = tmp_path / "SOLUSDT-1m.csv"
+    futures.write_text("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+                       "taker_buy_quote_volume,ignore\n1735689600000,1.5,1.6,1.4,1.55,9,1735689659999,14,3,4,6,0\n")
+    ok(run("feed", str(futures), "--symbol", "SOL/USDT"))
+    assert query(db, "SELECT symbol, time, close FROM prices ORDER BY id") == [
+        ("BTC/USDT", "2025-01-01T00:00:00.000000Z", "100.50"), ("ETH/USDT", "2025-01-01T00:00:00.000000Z", "10.50"),
+        ("SOL/USDT", "2025-01-01T00:00:00.000000Z", "1.55")]
+
+
+def test_several_files_are_one_timeline(run, db, tmp_path):
+    ok(run("init"))
+    btc, eth = tmp_path / "btc.csv", tmp_path / "eth.csv"
+    btc.write_text("time,symbol,price\n2025-01-01,BTC/USDT,100\n2025-01-03,BTC/USDT,102\n")
+    eth.write_text("time,symbol,price\n2025-01-01,ETH/USDT,10\n2025-01-02,ETH/USDT,11\n")
+    assert ok(run("feed", str(btc), str(eth))) == "recorded 4 prices; 0 fills, 0 cancelled\n"
+    assert query(db, "SELECT symbol, substr(time, 1, 10) FROM prices ORDER BY id") == [
+        ("BTC/USDT", "2025-01-01"), ("ETH/USDT", "2025-01-01"), ("ETH/USDT", "2025-01-02"), ("BTC/USDT", "2025-01-03")]
+
+
+def test_feed_says_what_it_was_told_and_counts_expiries_apart(run, acct, db, tmp_path):
+    path = tmp_path / "prices.csv"
+    path.write_text("time,symbol,price\n2026-11-25,BTC/USDT,100\n")
+    assert refused(run("feed", str(path), "--symbol", "BTC/USDT")) == (
+        f"paper: error: {path} has a symbol column: --symbol is for a file without one\n")
+    order = place(run, acct, "buy", "1", "--limit-price", "50", "--expires", "2026-11-25")
+    assert ok(run("feed", str(path))) == (f"order {order['id']} expired; its reserve is available again\n"
+                                          "recorded 1 price; 0 fills, 0 cancelled, 1 expired\n")
+
+
+def test_a_stream_prints_json_lines_and_a_file_one_document(run, acct, tmp_path):
+    order = place(run, acct, "buy", "1", "--limit-price", "99")
+    path = tmp_path / "prices.csv"
+    path.write_text("time,price\n2026-11-25T14:00:00Z,101\n2026-11-25T14:01:00Z,98\n")
+    document = json.loads(ok(run("feed", str(path), "--symbol", "BTC/USDT", "--json")))
+    assert (document["recorded"], [fill["order_id"] for fill in document["fills"]]) == (2, [order["id"]])
+
+
+def test_feed_from_a_pipe_prints_json_lines(tmp_path):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    order = json.loads(cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                           "--limit-price", "99", "--db", db, "--json").stdout)
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--json", "--db", db],
+                            input="time,price\n2026-11-25T14:00:00Z,101\n2026-11-25T14:01:00Z,98\n",
+                            capture_output=True, text=True)
+    event, summary = [json.loads(line) for line in result.stdout.splitlines()]  # JSON Lines: one object a line
+    assert [fill["order_id"] for fill in event["fills"]] == [order["id"]] and event["time"].startswith("2026-11-25T14:01")
+    assert summary == {"recorded": 2, "skipped": 0, "fills": 1, "cancelled": 0, "expired": 0, "triggered": 0}
+
+
+def test_a_writer_gets_the_lock_while_a_fast_stream_runs(tmp_path):
+    """A pipe that never pauses: the stream leaves the lock free each second for longer than SQLite's
+    longest wait between tries, so a deposit waiting up to 3 s gets in (one waited 8.8 s on a loaded
+    machine when each row took the lock at once again)."""
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    source = subprocess.Popen([sys.executable, "-c", "import sys\nsys.stdout.write('time,price\\n')\n"
+                               "for i in range(10**8):\n    print(f'{1735689600 + i},{100 + i % 7}', flush=i % 50 == 0)"],
+                              stdout=subprocess.PIPE)
+    feed = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            stdin=source.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while not query(db, "SELECT count(*) FROM prices")[0][0]:
+            time.sleep(0.05)
+        for _ in range(3):
+            assert cli("deposit", "--account-id", acct, "--amount", "1", "--db", db,
+                       env={"PAPER_BUSY_TIMEOUT": "3000"}).returncode == 0
+    finally:
+        feed.kill(), source.kill()
+        feed.communicate(), source.communicate()
+    assert balance(db, acct) == (Decimal("5003"), 0)
+
+
+# --- What users are told (issue 15) ---
+
+def test_an_order_cancelled_at_once_is_a_refusal_that_names_why(run, db):
+    acct = ok(run("init", "--balance", "110")).strip()
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "120", "--time", "2026-11-25"))
+    # a stop buy at 100 reserves 100.10; the market is at 120 already: it fills at once at 120, which costs 120.12
+    code, out, err = run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                         "--type", "stop", "--stop-price", "100")
+    [order_id] = [row[0] for row in query(db, "SELECT id FROM orders")]
+    assert (code, out) == (1, "") and err == (
+        f"paper: error: order {order_id} cancelled at once: not filled at 120.00: insufficient funds: 9.90 USDT"
+        " available, 20.02 needed\n")
+    assert query(db, "SELECT status FROM orders") == [("CANCELLED",)] and balance(db, acct) == (Decimal(110), 0)
+
+
+def test_a_retried_order_prints_the_same_document(run, acct):
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-25"))
+    argv = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+            "101", "--ref", "k", "--json"]
+    first, again = ok(run(*argv)), ok(run(*argv))
+    assert first == again and json.loads(first)["fills"][0]["price"] == "100.00"
+
+
+def test_a_usd_account_is_valued_in_usd_unless_told_otherwise(run):
+    acct = ok(run("init", "--balance", "1000", "--currency", "USD")).strip()
+    ok(run("tick", "--symbol", "BTC/USD", "--price", "100", "--time", "2026-11-01"))
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USD", "--qty", "2", "--fee-rate", "0"))
+    ok(run("tick", "--symbol", "BTC/USD", "--price", "110", "--time", "2026-11-02"))
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USD", "--qty", "2", "--fee-rate", "0"))
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))
+    # 800 USD + 2 BTC at 100 = 1000, then 800 + 2 x 110 = 1020: +2%; the sell realises 2 x (110 - 100) = 20 USD
+    assert (stats["quote"], stats["equity_final"], stats["return"], stats["best_trade"]) == ("USD", "1020.00",
+                                                                                           pytest.approx(0.02), "20.00")
+    assert json.loads(ok(run("status", "--account-id", acct, "--json")))["equity"] == "1020.00"
+    text = ok(run("stats", "--account-id", acct, "--quote", "EUR"))  # nothing is priced in EUR
+    assert re.search(r"^Max\. drawdown \[%\] +n/a$", text, re.M) and re.search(r"^Duration +n/a$", text, re.M)
+    assert re.search(r"^Best trade \[USD\] +20\.00$", text, re.M)  # the trade's own currency, not EUR
+    assert text.endswith("No equity points yet: USD has no price in EUR: record USD/EUR prices, or value in another"
+                         " currency with --quote.\n")
+
+
+def test_status_orders_and_history_fit_an_80_column_terminal(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    cli("deposit", "--account-id", acct, "--amount", "11427.545201", "--description", "a long description " * 4,
+        "--db", db)
+    cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01", "--limit-price",
+        "65000", "--expires", "2026-12-31", "--db", db)
+
+    def on_terminal(*argv):
+        main, child = pty.openpty()
+        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        process = subprocess.Popen([sys.executable, PAPER, *argv, "--db", db], stdout=child, stderr=child)
+        os.close(child)
+        output = b""
+        with contextlib.suppress(OSError):  # the end of the pseudo-terminal
+            while chunk := os.read(main, 65536):
+                output += chunk
+        process.wait()
+        os.close(main)
+        return output.decode().replace("\r\n", "\n")
+    for argv in (["status", "--account-id", acct], ["orders", "--account-id", acct], ["history", "--account-id", acct]):
+        shown = on_terminal(*argv)
+        assert max(map(len, shown.splitlines())) <= 80, shown
+        assert "11427.545201" in shown or argv[0] == "orders"  # amounts whole, never wrapped
+    assert "a long description" in cli("history", "--account-id", acct, "--db", db).stdout  # piped: every column
+    assert max(map(len, on_terminal("orders", "--account-id", acct, "--wide").splitlines())) > 80
+
+
+def test_a_long_feed_shows_its_progress_on_a_terminal_only(run, acct, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "prices.csv"
+    path.write_text("time,price\n" + "".join(f"{1735689600 + 60 * i},{100 + i % 3}\n" for i in range(3000)))
+    ok(run("feed", str(path), "--symbol", "BTC/USDT"))  # stderr is not a terminal: not a byte of progress
+    monkeypatch.setattr(paper.Progress, "after", 0)
+    monkeypatch.setattr(paper.Progress, "every", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    path.write_text("time,price\n" + "".join(f"{1735869600 + 60 * i},{100 + i % 3}\n" for i in range(3000)))  # from 2025-01-03 02:00
+    code, out, err = run("feed", str(path), "--symbol", "BTC/USDT")
+    assert (code, out) == (0, "recorded 3,000 prices; 0 fills, 0 cancelled\n")
+    shown = err.split("\r")  # each update rewrites the line in place; the last one takes it away
+    assert re.fullmatch(r"3,000 prices, market time 2025-01-05 03:59:00, [0-9,]+ prices/s\x1b\[K", shown[-2])
+    assert shown[-1] == "\x1b[K" and len(shown) > 100
+
+
+@pytest.mark.parametrize("name, make, why", [
+    ("two.zip", lambda path: write_zip(path, {"a.csv": "x", "b.csv": "y"}), "holds 2 files, not one CSV"),
+    ("cut.csv.gz", lambda path: path.write_bytes(__import__("gzip").compress(b"time,price\n2025-01-01,1\n")[:20]),
+     "cannot be read"),
+    ("fake.zip", lambda path: path.write_bytes(b"PK\x03\x04 not a zip at all"), "cannot be read"),
+])
+def test_a_damaged_download_is_refused_naming_it(run, db, tmp_path, name, make, why):
+    ok(run("init"))
+    path = tmp_path / name
+    make(path)
+    before = dump(db)
+    err = refused(run("feed", str(path), "--symbol", "BTC/USDT"))
+    assert err.startswith(f"paper: error: {path}") and why in err, err
+    assert dump(db) == before
+
+
+def write_zip(path, members):
+    import zipfile
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in members.items():
+            archive.writestr(member, text)
