@@ -3609,7 +3609,8 @@ def cmd_fetch(ledger, args):
     closes, until Ctrl-C (args.interrupt: the summary, then exit 130). What the bars do to orders is
     printed as feed prints it: at the end, or with --follow once committed (--json: a JSON line each, the
     summary last); waits and retries are told on stderr."""
-    fed, said, progress = empty_fed(), [], Progress("bars", f"{' '.join(args.symbols)} {args.interval}: ")
+    more = f" +{len(args.symbols) - 1}" if len(args.symbols) > 1 else ""  # the progress line fits 80 columns
+    fed, said, progress = empty_fed(), [], Progress("bars", f"{args.symbols[0]}{more} {args.interval}: ")
 
     def each(results):
         lines = [line for result in results for line in fed_result(fed, result, args.json)]
@@ -3628,7 +3629,11 @@ def cmd_fetch(ledger, args):
                            args.interrupt, report)
     progress.clear()
     symbols = jsonable(summary["symbols"])
-    text = f"{fed_text(fed)}; {recorded_text(summary) or 'no new closed bar of ' + ', '.join(args.symbols)}"
+    fetched, names = recorded_text(summary), ", ".join(args.symbols)
+    if not fetched:
+        fetched = f"no bar of {names} recorded before the interrupt" if args.interrupt.pending else \
+            f"no new closed bar of {names}"
+    text = f"{fed_text(fed)}; {fetched}"
     if args.follow:
         counts = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
         return None, json_line(counts | {"symbols": symbols}) if args.json else text

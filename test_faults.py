@@ -437,6 +437,37 @@ def test_sigkill_during_fetch_keeps_whole_steps_and_the_rerun_goes_on(tmp_path, 
            f" went on with no gap and no duplicate, {fills} fills once each, verify OK after each")
 
 
+def test_ctrl_c_during_fetch_says_exactly_what_was_recorded(tmp_path, report):
+    """A Ctrl-C at any moment of a fetch (once paper's code runs) ends it between two steps, or at once
+    while it waits for the exchange: exit 130, and the summary counts what the database holds."""
+    rng = random.Random(SEED)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url]
+        new_account(tmp_path / "timed.db")
+        whole = timed([*argv, "--db", str(tmp_path / "timed.db")])
+        stopped = 0
+        for round_ in range(6):
+            why = f"fetch Ctrl-C {round_}, PAPER_FAULT_SEED={SEED}"
+            db = str(tmp_path / f"sigint{round_}.db")
+            new_account(db)
+            fake.requests.clear()
+            child = subprocess.Popen([*argv, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            while not fake.requests and child.poll() is None:  # paper's code runs: it asked the exchange's time
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.8) * whole)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=60)
+            recorded, _ = check_fetched(db, why)
+            assert out.startswith(f"recorded {2 * recorded:,} prices; 0 fills, 0 cancelled; "), (why, out, err)
+            if child.returncode == 130:
+                stopped += 1
+                assert err == ("paper: error: interrupted: what is summed up above is recorded, and the same command"
+                               " goes on from there\n"), why
+            else:
+                assert (child.returncode, err, recorded) == (0, "", 3000), why
+    report(f"{stopped} Ctrl-Cs during fetch: each ended it between two steps, exit 130, its summary true")
+
 def test_the_same_fetch_by_two_processes_at_once_records_each_bar_once(tmp_path, report):
     db = str(tmp_path / "twice.db")
     account = new_account(db)

@@ -2784,7 +2784,8 @@ def test_ctrl_c_ends_a_long_wait_at_once_with_the_summary(tmp_path, monkeypatch)
         out, err = process.communicate(timeout=60)
     assert line == f"paper: {fake.host} says too many requests (HTTP 429): waiting 3,600 s as it asks, then asking" \
                    " again\n"
-    assert (process.returncode, out) == (130, "recorded 0 prices; 0 fills, 0 cancelled; no new closed bar of BTC/USDT\n")
+    assert (process.returncode, out) == (130, "recorded 0 prices; 0 fills, 0 cancelled; no bar of BTC/USDT recorded"
+                                              " before the interrupt\n")
     assert err == "paper: error: interrupted: what is summed up above is recorded, and the same command goes on from" \
                   " there\n"
 
