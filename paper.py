@@ -1053,6 +1053,14 @@ class Ledger:
             self._newest = self.db.execute("SELECT ifnull(max(id), 0) FROM prices").fetchone()[0]
         return self._newest or None
 
+    def _market_time(self):
+        """(market time, id) of the newest price: where anything written now belongs; (None, None) before any."""
+        price_id = self._price_id
+        if price_id is None:
+            return None, None
+        self._write_prices()
+        return self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0], price_id
+
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
         prefix, what = to_id(prefix), table[:-1]
@@ -1201,7 +1209,8 @@ class Ledger:
             done = self._retried(account.id, ref, kind, currency, amount)
             if done:
                 return done
-            return self._move(self._active(account).id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
+            self.risk.flowing(self._active(account).id, currency, amount)
+            return self._move(account.id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
     def import_rows(self, account_id, rows, first_line=2, source=None):
         """Deposits and withdrawals in bulk, in one SQLite transaction: every row or none.
@@ -1246,6 +1255,7 @@ class Ledger:
                 seen[ref] = line, kind, currency, amount
             if currency not in balances:
                 balances[currency] = self._balance(account_id, currency)
+            self.risk.flowing(account_id, currency, amount)  # (at the equity before this file: its rows are not in it)
             after = balances[currency].move(amount)
         except PaperError as error:
             raise PaperError(f"line {line}: {error}") from None
@@ -1397,7 +1407,9 @@ class Ledger:
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
             for old in self.account(account.id, 0).balances.values():
+                self.risk.flowing(account.id, old.currency, -old.available)
                 self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
+            self.risk.flowing(account.id, currency, balance)
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
@@ -1427,7 +1439,7 @@ class Ledger:
                 raise PaperError("flatten sells every holding when the max drawdown halts the account: give a max"
                                  " drawdown too")
             if new.max_drawdown and not current.max_drawdown:  # the drawdown counts from here
-                new.units = new.peak = new.flows_seen = None
+                new.units = new.peak = None
             new.flatten = int(bool(new.flatten))
             self.risk.save(new)
             self.risk.log(account.id, "rules", "set", None, rules_text(new))
@@ -1501,7 +1513,7 @@ class Ledger:
 
     def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
-                  "recorded": False, "fills": [], "cancelled": [], "triggered": []}
+                  "recorded": False, "fills": [], "cancelled": [], "triggered": [], "risk": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
         if latest and time <= latest[1]:
             self._write_prices()
@@ -1527,7 +1539,7 @@ class Ledger:
         if book.orders:
             self._match(book, *bar, time=time, result=result)
         if self.risk.watched != []:  # accounts with a max-drawdown rule: none most of the time
-            self.risk.watch(symbol)
+            self.risk.watch(result)
         return result
 
     def _match(self, book, open, high, low, close, time=None, market=False, result=None):
@@ -2067,8 +2079,7 @@ def legs_text(legs, account):
 
 RULES = ("max_position", "stop_loss", "take_profit", "trailing_stop", "risk_per_trade", "max_drawdown", "flatten",
          "cooldown", "max_open_positions")
-RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "flows_seen", "halted_at", "halt_drawdown",
-                                                     "updated_at"))
+RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "halted_at", "halt_drawdown", "updated_at"))
 SYMBOL_RULES = ("tick_size", "step_size", "min_qty", "min_notional")
 
 
@@ -2088,7 +2099,6 @@ class Rules(Record):
     max_open_positions: int | None = None
     units: str | None = None
     peak: str | None = None
-    flows_seen: int | None = None
     halted_at: str | None = None
     halt_drawdown: str | None = None
     updated_at: str | None = None
@@ -2129,8 +2139,7 @@ class Risk:
 
     def log(self, account_id, rule, action, symbol, detail, order_id=None):
         """A risk event at the newest price's market time."""
-        price_id = self.ledger._price_id
-        time = price_id and self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0]
+        time, price_id = self.ledger._market_time()
         self.db.execute("INSERT INTO risk_events (account_id, price_id, time, rule, action, symbol, detail, order_id,"
                         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (account_id, price_id, time, rule, action, symbol, detail, order_id, utc_now()))
@@ -2194,63 +2203,60 @@ class Risk:
 
     # --- The drawdown: a halt when the account falls too far from its peak ---
 
-    def watch(self, symbol):
-        """After a price of symbol and its fills: each account with a max-drawdown rule that holds what
-        symbol prices is valued, and halted once its growth index is that far below its peak."""
+    def watch(self, result):
+        """After a price (tick's result) and its fills: each account with a max-drawdown rule is valued,
+        and halted once its growth index is that far below its peak; what that did goes in result."""
         if self.watched is None:
             self.watched = [Rules(*row) for row in self.db.execute(
                 f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE max_drawdown IS NOT NULL AND halted_at IS NULL")]
             self.kept.update((rules.account_id, rules) for rules in self.watched)
         for rules in self.watched:
             if not rules.halted_at:
-                self.measure(rules)
+                self.measure(rules, result)
 
-    def measure(self, rules):
+    def measure(self, rules, result):
         account = self.ledger._account(rules.account_id)
-        _, equity, _ = self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)
+        equity = self.equity(account)
         if equity is None:
             return
-        units, peak = self.counted(rules, account, equity)
-        if not units:
+        if not rules.units:  # the first count: the index starts at 1
+            rules.units, rules.peak = repr(float(equity)), repr(1.0)
+            self.save(rules)
             return
-        index = float(equity) / units
+        index, peak = float(equity) / float(rules.units), float(rules.peak)
         if index > peak:
             rules.peak = repr(index)
             self.save(rules)
         elif index <= peak * (1 - float(rules.max_drawdown)):
-            self.halt(rules, index / peak - 1)
+            self.halt(rules, index / peak - 1, result)
 
-    def counted(self, rules, account, equity):
-        """(units, peak) once the deposits, withdrawals and resets since the last count have bought or
-        sold units at the index before them; a first count starts the index at 1."""
-        flows = self.db.execute("SELECT id, currency, +amount FROM transactions WHERE account_id = ? AND id > ? AND"
-                                " transaction_type IN ('DEPOSIT', 'WITHDRAWAL', 'RESET') ORDER BY id",
-                                (account.id, rules.flows_seen or 0)).fetchall()
-        units = float(rules.units) if rules.units else 0.0
-        if flows:
-            brought = sum([Decimal(amount) * (self.ledger._price_in(currency, account.currency, {})[0] or ZERO)
-                           for _, currency, amount in flows], ZERO)
-            before = float(equity - brought)  # what the units were worth at this price, before the flows
-            if units and before > 0:
-                units += float(brought) * units / before
-            else:  # the first count: the index starts at 1
-                units, rules.peak = float(equity), repr(1.0)
-            rules.units, rules.flows_seen = repr(units), flows[-1][0]
+    def equity(self, account):
+        """The account's equity in its own currency at the latest prices, or None while a holding has none."""
+        return self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)[1]
+
+    def flowing(self, account_id, currency, amount):
+        """Before a deposit, withdrawal or reset of amount: it buys or sells units at the index it finds (as
+        stats counts it), so that money brought in or taken out is no gain and no drawdown."""
+        rules = self.rules(account_id)
+        if rules is None or not rules.units:
+            return
+        account = self.ledger._account(account_id)
+        equity, price = self.equity(account), self.ledger._price_in(currency, account.currency, {})[0]
+        if equity and equity > 0 and price is not None:
+            rules.units = repr(float(rules.units) * float(equity + amount * price) / float(equity))
             self.save(rules)
-        return units, float(rules.peak or 1.0)
 
-    def halt(self, rules, drawdown):
+    def halt(self, rules, drawdown, result):
         """Halt the account: its open buys cancelled (protective sells stay), new buys refused; with
         flatten, every holding sold at the next price."""
-        price_id = self.ledger._price_id
-        rules.halted_at = self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0]
-        rules.halt_drawdown = repr(drawdown)
+        rules.halted_at, rules.halt_drawdown = self.ledger._market_time()[0], repr(drawdown)
         self.save(rules)
         message = f"risk: halted at drawdown {drawdown:.2%} on {rules.halted_at}; risk --resume to trade again"
         self.log(rules.account_id, "max-drawdown", "halted", None, message)
+        result["risk"].append(f"account {rules.account_id} {message[6:]}")
         for order in self.ledger.orders(rules.account_id, open_only=True):
             if order.side == "buy" or rules.flatten:
-                self.ledger._close(order, "CANCELLED", message)
+                result["cancelled"].append(self.ledger._close(order, "CANCELLED", message))
                 self.log(rules.account_id, "max-drawdown", "cancelled", order.symbol, message, order.id)
         if rules.flatten:
             self.ledger._flatten(rules, message)
@@ -2260,11 +2266,10 @@ class Risk:
         rules = self.rules(account_id)
         if rules is None or not rules.halted_at:
             raise PaperError(f"account {account_id} is not halted")
-        account = self.ledger._account(account_id)
-        _, equity, _ = self.ledger._holdings(self.ledger._balances(account_id).values(), account.currency)
-        units, _ = self.counted(rules, account, equity) if equity is not None else (0, 1.0)
+        equity = self.equity(self.ledger._account(account_id))
         rules.halted_at = rules.halt_drawdown = None
-        rules.peak = repr(float(equity) / units) if units and equity else rules.peak
+        if equity is not None and rules.units:
+            rules.peak = repr(float(equity) / float(rules.units))
         self.save(rules)
         self.log(account_id, "max-drawdown", "resumed", None, "resumed: the peak counts from here")
         return rules
@@ -3504,7 +3509,7 @@ def tick_text(result):
     lines += ended[:expired] + [trade_text(trade) for trade in result["fills"]] + ended[expired:]
     lines += [f"order {order.id} triggered: a limit order at {fmt(order.limit_price)} from the next price on"
               for order in result["triggered"]]
-    return "\n".join(lines)
+    return "\n".join(lines + result["risk"])
 
 
 def cmd_feed(ledger, args):
@@ -3561,7 +3566,7 @@ def fed_tick(ledger, source, line, row, allow_future):
 def fed_result(fed, result, as_json):
     """What a fed price did, counted in fed: [the lines that say what it did to orders], [] if nothing."""
     fed["recorded" if result["recorded"] else "skipped"] += 1
-    if not (result["fills"] or result["cancelled"] or result["triggered"]):
+    if not (result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]):
         return []
     for order in result["cancelled"]:
         fed["expired" if order.status == "EXPIRED" else "cancelled"].append(jsonable(order))

@@ -253,7 +253,6 @@ CREATE TABLE IF NOT EXISTS risk_rules (
     max_open_positions INTEGER CHECK (max_open_positions IS NULL OR max_open_positions > 0),
     units TEXT,
     peak TEXT,
-    flows_seen INTEGER,                          -- the newest deposit, withdrawal or reset counted in units
     halted_at TEXT,
     halt_drawdown TEXT,
     updated_at TEXT NOT NULL

@@ -3479,3 +3479,126 @@ def write_zip(path, members):
     with zipfile.ZipFile(path, "w") as archive:
         for member, text in members.items():
             archive.writestr(member, text)
+
+
+# --- Risk: the account's rules and the exchange's (issue 18) ---
+
+def risk_events(db, account):
+    return query(db, "SELECT rule, action, symbol, detail FROM risk_events WHERE account_id = ? AND action <> 'set'"
+                     " ORDER BY id", account)
+
+
+def test_max_position_refuses_a_buy_and_cancels_a_resting_one(run, db):
+    acct = ok(run("init", "--balance", "10000")).strip()
+    ok(run("risk", "--account-id", acct, "--max-position", "25%"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "110", "--time", "2026-11-01"))
+    buy = ["--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--fee-rate", "0"]
+    before = query(db, "SELECT * FROM trades")
+    # 30 x 110 = 3300 of an equity of 10000 is 33%
+    assert refused(run("trade", *buy, "--qty", "30")) == (
+        "paper: error: risk: max position 25%: BTC would be 33.00% of equity 10000.00\n")
+    assert query(db, "SELECT * FROM trades") == before  # nothing of it, but the refusal is on the record:
+    assert risk_events(db, acct) == [("max-position", "refused", "BTC/USDT",
+                                      "risk: max position 25%: BTC would be 33.00% of equity 10000.00")]
+    order = ok(run("order", *buy, "--qty", "20", "--limit-price", "100")).strip()  # 2000 at 100: 20%, taken
+    ok(run("trade", *buy, "--qty", "5"))  # 550 at 110: 5.5%
+    # At 100 the order would make 25 BTC x 100 = 2500 of an equity of 9450 USDT + 5 BTC x 100 = 9950: 25.13%
+    tick = json.loads(ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-02", "--json")))
+    assert (tick["fills"], tick["cancelled"][0]["id"], tick["cancelled"][0]["reason"]) == (
+        [], order, "risk: max position 25%: BTC would be 25.13% of equity 9950.00")
+    assert risk_events(db, acct)[1:] == [
+        ("max-position", "refused", "BTC/USDT", "risk: max position 25%: BTC would be 25.13% of equity 9950.00"),
+        ("max-position", "cancelled", "BTC/USDT", "risk: max position 25%: BTC would be 25.13% of equity 9950.00")]
+    assert balance(db, acct) == (Decimal("9450"), 0) and ok(run("verify")) == "OK\n"
+
+
+def test_max_open_positions_and_a_cooldown_after_a_stop(run, db):
+    acct = ok(run("init", "--balance", "10000")).strip()
+    ok(run("risk", "--account-id", acct, "--max-open-positions", "1", "--cooldown", "2"))
+    for symbol, price in (("BTC/USDT", "100"), ("ETH/USDT", "10")):
+        ok(run("tick", "--symbol", symbol, "--price", price, "--time", "2026-11-01"))
+    buy = ["--account-id", acct, "--side", "buy", "--fee-rate", "0"]
+    ok(run("trade", *buy, "--symbol", "BTC/USDT", "--qty", "1"))
+    assert refused(run("trade", *buy, "--symbol", "ETH/USDT", "--qty", "1")) == (
+        "paper: error: risk: max open positions 1: BTC held; ETH would be one more\n")
+    ok(run("trade", *buy, "--symbol", "BTC/USDT", "--qty", "1"))  # more of a position held is no new one
+    ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "2", "--type", "stop",
+           "--stop-price", "95", "--fee-rate", "0"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "94", "--time", "2026-11-02"))  # the stop fills
+    for left, time_ in (("2 more prices", "2026-11-02"), ("1 more price", "2026-11-03")):
+        if time_ != "2026-11-02":
+            ok(run("tick", "--symbol", "BTC/USDT", "--price", "96", "--time", time_))
+        assert refused(run("trade", *buy, "--symbol", "BTC/USDT", "--qty", "1")) == (
+            "paper: error: risk: cooldown 2 prices: a stop filled on BTC/USDT at 2026-11-02T00:00:00.000000Z;"
+            f" {left} of it before a buy\n")
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "97", "--time", "2026-11-04"))
+    ok(run("trade", *buy, "--symbol", "BTC/USDT", "--qty", "1"))  # two prices since the stop: buys again
+    assert [event[:2] for event in risk_events(db, acct)] == [
+        ("max-open-positions", "refused"), ("cooldown", "cooldown"), ("cooldown", "refused"), ("cooldown", "refused")]
+
+
+def test_a_drawdown_halt_counts_from_the_peak_with_deposits_taken_out(run, db):
+    """10,000 USDT, 50 BTC bought at 100; at 90 (equity 9,500, index 0.95) 1,000 USDT comes in and buys
+    units at that index: 10,000 x 10,500 / 9,500 = 11,052.63 units, so it moves nothing. The index is
+    then 10,000 / 11,052.63 = 0.9048 at 80, 0.8595 at 70, 0.8143 at 60 (-18.57%), and 8,750 / 11,052.63
+    = 0.7917 at 55: 20.83% below the peak of 1, past the rule's 20%, as stats counts drawdown too."""
+    acct = ok(run("init", "--balance", "10000")).strip()
+    ok(run("risk", "--account-id", acct, "--max-drawdown", "20%"))
+    day = iter(range(1, 10))
+
+    def tick(price):
+        return ok(run("tick", "--symbol", "BTC/USDT", "--price", price, "--time", f"2026-11-0{next(day)}"))
+    tick("100")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "50", "--fee-rate", "0"))
+    tick("90")
+    ok(run("deposit", "--account-id", acct, "--amount", "1000"))
+    for price in ("80", "70"):
+        tick(price)
+    buy_order = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
+                       "--limit-price", "50", "--fee-rate", "0")).strip()
+    stop = ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "50",
+                  "--type", "stop", "--stop-price", "40", "--fee-rate", "0")).strip()
+    tick("60")
+    assert "HALTED" not in ok(run("risk", "--account-id", acct))  # -19%: not yet
+    halt = "risk: halted at drawdown -20.83% on 2026-11-06T00:00:00.000000Z; risk --resume to trade again"
+    assert f"order {buy_order} cancelled: {halt}" in tick("55")
+    assert query(db, "SELECT id, status FROM orders ORDER BY rowid") == [(buy_order, "CANCELLED"), (stop, "OPEN")]
+    assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1")) == (
+        f"paper: error: {halt}\n")
+    assert "state: HALTED at drawdown -20.83% on 2026-11-06T00:00:00.000000Z" in ok(run("risk", "--account-id", acct))
+    assert json.loads(ok(run("stats", "--account-id", acct, "--json")))["max_drawdown"] == pytest.approx(
+        8750 / 10000 * 9500 / 10500 - 1)
+    ok(run("risk", "--account-id", acct, "--resume"))
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--fee-rate", "0"))
+    tick("50")  # 5,945 + 51 x 50 = 8,495: 0.7686, 2.9% below the peak it resumed at (0.7917): trading
+    assert [event[:2] for event in risk_events(db, acct)] == [
+        ("max-drawdown", "halted"), ("max-drawdown", "cancelled"), ("max-drawdown", "refused"),
+        ("max-drawdown", "resumed")]
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_exchange_rules_refuse_prices_and_quantities_they_do_not_take(run, acct, db):
+    assert ok(run("symbol", "BTC/USDT", "--tick-size", "0.01", "--step-size", "0.001", "--min-qty", "0.002",
+                  "--min-notional", "5")) == (
+        "BTC/USDT: tick size 0.01, step size 0.001, min qty 0.002, min notional 5.00\n")
+    order = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT"]
+    before = dump(db)
+    for argv, why in (
+            (["--qty", "0.01", "--limit-price", "100.005"], "price 100.005 is not a multiple of BTC/USDT's PRICE_FILTER"
+                                                            " tick size 0.01: the nearest are 100.00 and 100.01"),
+            (["--qty", "0.0125", "--limit-price", "1000"], "qty 0.0125 is not a multiple of BTC/USDT's LOT_SIZE step"
+                                                           " size 0.001: the nearest are 0.012 and 0.013"),
+            (["--qty", "0.001", "--limit-price", "10000"], "qty 0.001 is below BTC/USDT's LOT_SIZE min qty 0.002"),
+            (["--qty", "0.004", "--limit-price", "1000"], "0.004 x 1000.00 = 4.00 is below BTC/USDT's NOTIONAL min"
+                                                          " notional 5.00")):
+        assert refused(run(*order, *argv)) == f"paper: error: {why}\n"
+    assert dump(db) == before
+    ok(run(*order, "--qty", "0.005", "--limit-price", "1000"))
+
+
+def test_a_share_must_say_what_it_is(run, acct):
+    assert "is ambiguous: write a percentage like 5% or a fraction like 0.05" in refused(
+        run("risk", "--account-id", acct, "--stop-loss", "5"), code=2)
+    ok(run("risk", "--account-id", acct, "--stop-loss", "0.05", "--take-profit", "10%"))
+    assert ok(run("risk", "--account-id", acct)).startswith(
+        "Risk rules of Paper Trading Account (" + acct[:8] + "): stop loss 5%, take profit 10%\n")
