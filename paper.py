@@ -3125,8 +3125,8 @@ def record_klines(ledger, steps, each=None, stop=None):
     Interrupt) ends the run between two steps once stop.pending, and at once while it waits for the
     exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
     {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
-    "cancelled": [Order] (expired ones too), "triggered": [Order]}."""
-    summary = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": []}
+    "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
+    summary = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
     try:
         while not (stop and stop.pending):
             if stop:
@@ -3174,7 +3174,7 @@ def tally(summary, result):
     if result["recorded"]:
         counts["from"] = counts["from"] or result["time"]
         counts["to"] = result["time"]
-    for key in ("fills", "cancelled", "triggered"):
+    for key in ("fills", "cancelled", "triggered", "risk"):
         summary[key] += result[key]
 
 
