@@ -2768,6 +2768,7 @@ SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
 USER_AGENT = "paper (paper-trading ledger; Python urllib)"
 EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),
                     ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES' sources
+PRICE_LINES = re.compile(rf"(?:(?:{PLAIN.pattern})\n)*(?:{PLAIN.pattern})")  # decimal strings, one a line
 KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
           " ms inside the range asked for, prices as decimal strings)")
 
@@ -2845,19 +2846,20 @@ class Exchange:
         if end is not None:
             params["endTime"] = end
         rows = self.get("/api/v3/klines", params, symbol, forever)
-        if type(rows) is not list:
+        if rows == []:
+            return []
+        import operator
+        try:  # checked a column at a time: a page costs a few calls, not thousands
+            opened, opens, highs, lows, closes, _, closed = itertools.islice(zip(*rows), 7)
+            text = "\n".join(opens + highs + lows + closes)  # a price that is not text raises TypeError
+        except (TypeError, ValueError):  # not rows of 7 fields or more
+            raise self.misshapen(KLINES, rows) from None
+        if type(rows) is not list or {int} != set(map(type, opened + closed)) \
+                or not all(map(operator.lt, opened, closed)) or not all(map(operator.lt, opened, opened[1:])) \
+                or start is not None and opened[0] < start or end is not None and opened[-1] > end \
+                or text.count("\n") != 4 * len(rows) - 1 or not PRICE_LINES.fullmatch(text):
             raise self.misshapen(KLINES, rows)
-        bars, before = [], -1 if start is None else start - 1
-        for row in rows:
-            if type(row) is not list or len(row) < 7 or type(row[0]) is not int or type(row[6]) is not int \
-                    or not before < row[0] < row[6] or end is not None and row[0] > end:
-                raise self.misshapen(KLINES, row)
-            for price in row[1:5]:
-                if type(price) is not str or not PLAIN.fullmatch(price):
-                    raise self.misshapen(KLINES, row)
-            bars.append((row[0], row[6], fmt(row[1]), fmt(row[2]), fmt(row[3]), fmt(row[4])))
-            before = row[0]
-        return bars
+        return list(zip(opened, closed, *(map(fmt, prices) for prices in (opens, highs, lows, closes))))
 
     def symbol_rules(self, symbols):
         """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",

@@ -2514,12 +2514,19 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
     ("BTC/USDT", [("klines", "html")], [], KLINES_URL + " answered, but not with JSON (found"
      " b'<html><body>Welcome to the hotel wifi</body></html>'): nothing of it was recorded"),
     ("BTC/USDT", [("klines", "shape", [[LISTED, 100.0, 101.5, 99.75, 100.5, "1", LISTED + 59_999]])], [],
-     KLINES_URL + f" answered, but not with {KLINES} (found [1735689600000, 100.0, 101.5, 99.75, 100.5, '1',"
-     " 1735689659999]): nothing of it was recorded"),
+     KLINES_URL + f" answered, but not with {KLINES} (found [[1735689600000, 100.0, 101.5, 99.75, 100.5, '1',"
+     " 1735689659999]]): nothing of it was recorded"),
     ("BTC/USDT", [("klines", "shape", [[LISTED + 60_000, "1", "1", "1", "1", "1", LISTED + 119_999],
                                        [LISTED, "1", "1", "1", "1", "1", LISTED + 59_999]])], [],  # out of order
-     KLINES_URL + f" answered, but not with {KLINES} (found [1735689600000, '1', '1', '1', '1', '1',"
-     " 1735689659999]): nothing of it was recorded"),
+     KLINES_URL + f" answered, but not with {KLINES} (found [[1735689660000, '1', '1', '1', '1', '1',"
+     " 1735689719999], [1735689600000, '...]): nothing of it was recorded"),  # the answer's first 75 characters
+    *[("BTC/USDT", [("klines", "shape", rows)], [], KLINES_URL + f" answered, but not with {KLINES} (found {found}):"
+       " nothing of it was recorded") for rows, found in [
+        ([[LISTED, "1\n2", "1", "1", "1", "1", LISTED + 59_999]], "[[1735689600000, '1\\n2', '1', '1', '1', '1', 1735689659999]]"),
+        ([[True, "1", "1", "1", "1", "1", LISTED + 59_999]], "[[True, '1', '1', '1', '1', '1', 1735689659999]]"),
+        ([[LISTED, "1", "1", "1", "1", "1"]], "[[1735689600000, '1', '1', '1', '1', '1']]"),
+        ([[LISTED - 60_000, "1", "1", "1", "1", "1", LISTED - 1]], "[[1735689540000, '1', '1', '1', '1', '1', 1735689599999]]"),
+        ({"klines": []}, "{{'klines': []}}")]],  # (braces doubled for format)
     ("BTC/USDT", [("time", "shape", {"serverTime": "1735689930000"})], [], "{url}/api/v3/time answered, but not with"
      ' {{"serverTime": epoch milliseconds}} (found {{\'serverTime\': \'1735689930000\'}}): nothing of it was'
      " recorded"),
