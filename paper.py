@@ -3058,7 +3058,7 @@ def kline_pages(client, symbol, interval, position, bound, now, forever):
         if not page:
             return
         position[symbol] = page[-1][0] + 1
-        yield [(symbol, epoch_time(opened), *prices) for opened, _, *prices in page]
+        yield [(symbol, epoch_time(opened), open, high, low, close) for opened, _, open, high, low, close in page]
         if not full:
             return
 
@@ -3169,15 +3169,19 @@ def record_bar(ledger, symbol, time, open, high, low, close):
 
 def tally(summary, result):
     """A recorded bar's tick result, added to the summary of record_klines."""
-    done = "recorded" if result["recorded"] else "skipped"
-    summary[done] += 1
-    counts = summary["symbols"].setdefault(result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
-    counts[done] += 1
+    counts = summary["symbols"].get(result["symbol"]) or summary["symbols"].setdefault(
+        result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
     if result["recorded"]:
+        summary["recorded"] += 1
+        counts["recorded"] += 1
         counts["from"] = counts["from"] or result["time"]
         counts["to"] = result["time"]
-    for key in ("fills", "cancelled", "triggered", "risk"):
-        summary[key] += result[key]
+    else:
+        summary["skipped"] += 1
+        counts["skipped"] += 1
+    if result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]:
+        for key in ("fills", "cancelled", "triggered", "risk"):
+            summary[key] += result[key]
 
 
 def recorded_text(summary):
