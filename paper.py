@@ -2766,8 +2766,8 @@ BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ...
 TRIES = 5  # tries of one request before a fetch gives up (never, while following)
 SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
 USER_AGENT = "paper (paper-trading ledger; Python urllib)"
-EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),
-                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES' sources
+EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
+                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
 PRICE_LINES = re.compile(rf"(?:(?:{PLAIN.pattern})\n)*(?:{PLAIN.pattern})")  # decimal strings, one a line
 KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
           " ms inside the range asked for, prices as decimal strings)")
@@ -3928,7 +3928,8 @@ OPTIONS = {  # option: its argparse keywords
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
     "fetch-symbols": {"nargs": "+", "type": argument_type(to_symbol), "metavar": "SYMBOL",
                       "help": "BASE/QUOTE, like BTC/USDT (the exchange's BTCUSDT); several are merged by market time"},
-    "interval": {"type": argument_type(to_interval), "help": f"the bars' length, one of Binance's: {' '.join(INTERVALS)}"},
+    "interval": {"type": argument_type(to_interval),
+                 "help": f"the bars' length, one of Binance's: {' '.join(INTERVALS)}"},
     "start": {"type": argument_type(to_time), "help": "market time of the first bar (default: after each symbol's"
               " newest recorded price, else its last 1,000 bars; never before that price)"},
     "end": {"type": argument_type(to_time), "help": "bars that open before this market time (default now)"},

@@ -716,7 +716,8 @@ BAD_INPUTS = [
     *[["fetch", *argv] for argv in (
         ["BTC/USDT", "--interval", "2h30"], ["BTC/USDT", "--interval", "1H"], ["BTC/USDT"], ["--interval", "1h"],
         ["BTC", "--interval", "1h"], ["BTC/USDT", "btc/usdt", "--interval", "1h"],
-        ["BTC/USDT", "--interval", "1h", "--start", "yesterday"], ["BTC/USDT", "--interval", "1h", "--end", "2025-02-30"],
+        ["BTC/USDT", "--interval", "1h", "--start", "yesterday"],
+        ["BTC/USDT", "--interval", "1h", "--end", "2025-02-30"],
         ["BTC/USDT", "--interval", "1h", "--start", "2025-02-01", "--end", "2025-01-01"],
         ["BTC/USDT", "--interval", "1h", "--end", "2025-01-01", "--follow"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "ftp://example.com"],

@@ -2470,7 +2470,8 @@ def test_a_fill_is_printed_before_the_summary(run, acct, db, exchange):
     order = json.loads(ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
                               "--limit-price", "103", "--json")))
     assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")) == (
-        f"trade 1: sell 1.00 BTC/USDT @ 103.00, fee 0.103 USDT; balances 0.00 BTC, 5102.897 USDT (order {order['id']})\n"
+        f"trade 1: sell 1.00 BTC/USDT @ 103.00, fee 0.103 USDT; balances 0.00 BTC, 5102.897 USDT"
+        f" (order {order['id']})\n"
         "recorded 5 prices; 1 fill, 0 cancelled; BTC/USDT 5 bars, 2025-01-01 00:00:00 to 2025-01-01 00:04:00\n")
 
 
@@ -2522,10 +2523,12 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
      " 1735689719999], [1735689600000, '...]): nothing of it was recorded"),  # the answer's first 75 characters
     *[("BTC/USDT", [("klines", "shape", rows)], [], KLINES_URL + f" answered, but not with {KLINES} (found {found}):"
        " nothing of it was recorded") for rows, found in [
-        ([[LISTED, "1\n2", "1", "1", "1", "1", LISTED + 59_999]], "[[1735689600000, '1\\n2', '1', '1', '1', '1', 1735689659999]]"),
+        ([[LISTED, "1\n2", "1", "1", "1", "1", LISTED + 59_999]],
+         "[[1735689600000, '1\\n2', '1', '1', '1', '1', 1735689659999]]"),
         ([[True, "1", "1", "1", "1", "1", LISTED + 59_999]], "[[True, '1', '1', '1', '1', '1', 1735689659999]]"),
         ([[LISTED, "1", "1", "1", "1", "1"]], "[[1735689600000, '1', '1', '1', '1', '1']]"),
-        ([[LISTED - 60_000, "1", "1", "1", "1", "1", LISTED - 1]], "[[1735689540000, '1', '1', '1', '1', '1', 1735689599999]]"),
+        ([[LISTED - 60_000, "1", "1", "1", "1", "1", LISTED - 1]],  # before the start asked for
+         "[[1735689540000, '1', '1', '1', '1', '1', 1735689599999]]"),
         ({"klines": []}, "{{'klines': []}}")]],  # (braces doubled for format)
     ("BTC/USDT", [("time", "shape", {"serverTime": "1735689930000"})], [], "{url}/api/v3/time answered, but not with"
      ' {{"serverTime": epoch milliseconds}} (found {{\'serverTime\': \'1735689930000\'}}): nothing of it was'
@@ -2660,12 +2663,11 @@ def test_the_symbols_trading_rules_from_exchange_info(db, exchange):
         client.symbol_rules(["BTC/XXX", "ETH/USDT"])
     with pytest.raises(paper.PaperError, match=re.escape("the exchange's BTCUSDT is BTC/USDT, not BT/CUSDT")):
         client.symbol_rules(["BT/CUSDT"])
-    exchange.faults = [("exchangeInfo", "shape", {"symbols": [{"symbol": "BTCUSDT", "baseAsset": "BTC",
-                                                               "quoteAsset": "USDT", "filters": [
-                                                                   {"filterType": "PRICE_FILTER", "tickSize": 0.01}]}]}),
-                       ("exchangeInfo", "shape", {"symbols": [{"symbol": "BTCUSDT", "baseAsset": "BTC",
-                                                               "quoteAsset": "USDT", "filters": [
-                                                                   {"filterType": "PRICE_FILTER", "tickSize": "0.00"}]}]})]
+    btc = {"symbol": "BTCUSDT", "baseAsset": "BTC", "quoteAsset": "USDT"}
+    exchange.faults = [("exchangeInfo", "shape", {"symbols": [btc | {"filters": [{"filterType": "PRICE_FILTER",
+                                                                                   "tickSize": 0.01}]}]}),
+                       ("exchangeInfo", "shape", {"symbols": [btc | {"filters": [{"filterType": "PRICE_FILTER",
+                                                                                   "tickSize": "0.00"}]}]})]
     with pytest.raises(paper.PaperError, match=r"exchangeInfo\?symbols=.* answered, but not with exchangeInfo .*"
                                                r"tick_size must be a decimal string"):
         client.symbol_rules(["BTC/USDT"])
@@ -2727,9 +2729,8 @@ def test_https_certificates_are_checked_and_proxies_honoured(run, acct, db, exch
             " check off\n")
     # the fake exchange as the proxy (it is asked for the whole URL), in a process of its own: urllib reads the
     # proxy variables once a process
-    exchange.now = exchange.timeline.now
-    result = cli("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url", "http://binance.invalid",
-                 "--db", db, env={"http_proxy": exchange.url, "no_proxy": ""})
+    result = cli("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url",
+                 "http://binance.invalid", "--db", db, env={"http_proxy": exchange.url, "no_proxy": ""})
     assert (result.returncode, result.stdout, result.stderr) == (0, SUMMARY_5, "")
 
 
