@@ -2838,8 +2838,9 @@ class Exchange:
     def klines(self, symbol, interval, start=None, end=None, forever=False):
         """symbol's klines (BASE/QUOTE) at interval that open from start to end (epoch ms, both included;
         without start, the latest up to end), at most PAGE: [(open time, close time, open, high, low, close)]:
-        GET /api/v3/klines. Prices are the exchange's decimal strings in paper's form (fmt: 60012.34000000 is
-        60012.34), which tick stores as given instead of reading each into a Decimal and writing it out again."""
+        GET /api/v3/klines. Prices are the exchange's decimal strings in paper's form (price_text:
+        60012.34000000 is 60012.34), which tick stores as given instead of reading each into a Decimal and
+        writing it out again."""
         params = {"symbol": symbol.replace("/", ""), "interval": interval, "limit": PAGE}
         if start is not None:
             params["startTime"] = start
@@ -2859,7 +2860,7 @@ class Exchange:
                 or start is not None and opened[0] < start or end is not None and opened[-1] > end \
                 or text.count("\n") != 4 * len(rows) - 1 or not PRICE_LINES.fullmatch(text):
             raise self.misshapen(KLINES, rows)
-        return list(zip(opened, closed, *(map(fmt, prices) for prices in (opens, highs, lows, closes))))
+        return list(zip(opened, closed, *(map(price_text, prices) for prices in (opens, highs, lows, closes))))
 
     def symbol_rules(self, symbols):
         """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",
@@ -2974,6 +2975,13 @@ class Exchange:
             self.report(f"{self.host}: {int(used):,} of its {WEIGHT_LIMIT:,} request weight a minute used; pausing"
                         f" {wait:.0f} s until the next minute")
             self.sleep(wait)
+
+
+def price_text(text):
+    """An exchange's decimal string in paper's form, which tick stores as given: Binance writes 8 decimals,
+    so most of its prices are paper's once their last six zeros go (60012.34000000 is 60012.34), and any
+    other is written out by fmt."""
+    return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
 
 
 def unreached(host, why):

@@ -2674,6 +2674,15 @@ def test_the_symbols_trading_rules_from_exchange_info(db, exchange):
     assert client.symbol_rules(["BTC/USDT"]) == {"BTC/USDT": dict.fromkeys(paper.SYMBOL_RULES)}  # 0: no such rule
 
 
+@pytest.mark.parametrize("given, stored", [
+    ("60012.34000000", "60012.34"), ("60012.30000000", "60012.30"), ("60012.00000000", "60012.00"),
+    ("0.00012000", "0.00012"), ("0.00000001", "0.00000001"), ("1000000", "1000000.00"), ("100000000", "100000000.00"),
+    ("5", "5.00"), ("5.1", "5.10"), ("1.000000", "1.00"), ("12.345000000", "12.345"), ("7.00000000000", "7.00"),
+])
+def test_the_exchanges_prices_in_papers_form(given, stored):
+    assert paper.price_text(given) == stored
+
+
 @pytest.mark.parametrize("interval, opened, after", [
     ("1m", "2025-01-01T00:04:00", "2025-01-01T00:05:00"),
     ("1w", "2024-12-30T00:00:00", "2025-01-06T00:00:00"),  # Binance's weeks open on Monday
