@@ -2607,6 +2607,25 @@ def test_follow_records_each_bar_as_it_closes_until_ctrl_c(run, acct, db, exchan
                                                                                         10_001, 11_001, 11_001][:6]
 
 
+def test_follow_outlasts_network_failures_waiting_at_most_a_minute(run, acct, db, exchange):
+    exchange.timeline.now = LISTED + 10_500
+    exchange.timeline.then = lambda timeline: ctrl_c(timeline) if len(timeline.slept) == 10 else None
+    exchange.faults = [("klines", "pass")] + [("klines", "503")] * 7  # the second round's request fails 7 times
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1s", "--start", "2025-01-01", "--follow")
+    assert code == 130
+    # waits: a second for the bar of 00:00:10; 255 s of failures (its bar then asked for, as that round's); half a
+    # second, the 256 bars closed meanwhile in one step; then the next bar's 1.5 s, and Ctrl-C
+    assert exchange.timeline.slept == [1.0, 5, 10, 20, 40, 60, 60, 60, 0.5, 1.5]
+    assert err.splitlines() == [
+        f"paper: {exchange.host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other"
+        f" requests. Please try again in a few minutes.); trying again in {wait} s"
+        for wait in (5, 10, 20, 40, 60, 60, 60)] + [
+        "paper: error: interrupted: what is summed up above is recorded, and the same command goes on from there"]
+    assert out == ("recorded 267 prices; 0 fills, 0 cancelled; BTC/USDT 267 bars, 2025-01-01 00:00:00 to"
+                   " 2025-01-01 00:04:26\n")
+    assert query(db, "SELECT count(DISTINCT time), max(time) FROM prices") == [(267, "2025-01-01T00:04:26.000000Z")]
+
+
 def test_follow_with_json_prints_json_lines_the_summary_last(run, acct, db, exchange):
     exchange.timeline.now = LISTED + 10_500
     exchange.timeline.then = lambda timeline: ctrl_c(timeline) if len(timeline.slept) == 2 else None
