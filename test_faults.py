@@ -418,7 +418,7 @@ def test_sigkill_during_fetch_keeps_whole_steps_and_the_rerun_goes_on(tmp_path, 
         new_account(tmp_path / "timed.db")
         whole = timed([*argv, "--db", str(tmp_path / "timed.db")])  # a run on this machine: kills spread over it
         kills = recorded = 0
-        for round_ in range(8):
+        for round_ in range(6):
             why = f"fetch kill {round_}, PAPER_FAULT_SEED={SEED}"
             child = subprocess.Popen([*argv, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(rng.uniform(0.15, 0.7) * whole)  # most of a run is its start and its first step
@@ -447,7 +447,7 @@ def test_ctrl_c_during_fetch_says_exactly_what_was_recorded(tmp_path, report):
         new_account(tmp_path / "timed.db")
         whole = timed([*argv, "--db", str(tmp_path / "timed.db")])
         stopped = 0
-        for round_ in range(6):
+        for round_ in range(4):
             why = f"fetch Ctrl-C {round_}, PAPER_FAULT_SEED={SEED}"
             db = str(tmp_path / f"sigint{round_}.db")
             new_account(db)
