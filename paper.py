@@ -1659,6 +1659,7 @@ class Ledger:
         with follow on and on as bars close. base_url: default PAPER_MARKET_URL, else Binance's public host;
         report(line) is told of each wait; each and stop as record_klines takes them. Returns the summary
         of record_klines."""
+        symbols = [symbols] if isinstance(symbols, str) else list(symbols)
         with self.snapshot():  # each symbol goes on after its newest price (by the index, not a scan)
             after = {symbol: newest[1] for symbol in map(to_symbol, symbols) if (newest := self._latest_price(symbol))}
         steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
@@ -3028,7 +3029,8 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     have closed, then yields it (each time's bars of every symbol in one step), for ever: the caller stops
     by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
     Bad arguments are refused here, before any request."""
-    symbols, interval = [to_symbol(symbol) for symbol in symbols], to_interval(interval)
+    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
+    interval, after = to_interval(interval), {to_symbol(symbol): time for symbol, time in (after or {}).items()}
     if not symbols or len(set(symbols)) < len(symbols):
         raise PaperError("give one or more symbols, each once")
     if follow and end is not None:
@@ -3037,8 +3039,7 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
     position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
     for symbol in symbols:
-        resume = (after or {}).get(symbol)
-        resume = None if resume is None else time_us(to_time(resume)) // 1000 + 1
+        resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
         position[symbol] = resume if first is None or resume is not None and resume > first else first
     return stepping(client, symbols, interval, position, last, follow)
 

@@ -2771,9 +2771,9 @@ def test_the_market_data_from_python(db, exchange):
         assert [(fill.order_id, fill.price, fill.qty) for fill in summary["fills"]] == [(order.id, Decimal("103"),
                                                                                           Decimal("2"))]
         assert ledger.account(account.id).balances["USDT"].available == Decimal("205.794")  # 206 less 0.206 fee
-        assert ledger.fetch(["BTC/USDT"], "1m", base_url=exchange.url)["recorded"] == 0
+        assert ledger.fetch(iter(["btc/usdt"]), "1m", base_url=exchange.url)["recorded"] == 0  # after the newest
         with pytest.raises(paper.PaperError, match=r"^exchange refused BTC/XXX: -1121 Invalid symbol\.$"):
-            ledger.fetch(["BTC/XXX"], "1m", base_url=exchange.url)
+            ledger.fetch("BTC/XXX", "1m", base_url=exchange.url)  # one symbol may be given alone
 
 
 def test_follow_in_a_real_process_with_one_second_bars_until_ctrl_c(tmp_path, monkeypatch):
