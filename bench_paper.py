@@ -250,8 +250,9 @@ def main():
     row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
         f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
 
-    # 12. equity, stats and chart of that account (one point per bar) as whole processes
-    for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")]):
+    # 12. equity, stats, chart and report of that account (one point per bar) as whole processes
+    for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")],
+                    ["report", "--output", str(folder / "r.html")]):
         spent = statistics.median(run([*PAPER, *command, "--account-id", account, "--db", str(folder / "backtest.db")])
                                   for _ in range(5))
         row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds, whole process",

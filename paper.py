@@ -56,6 +56,7 @@ TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
 CLOSED = "its account was closed"  # the reason of the orders close_account cancels
+AT_ONCE = "when placed: "  # how the reason of an order that could not fill as it was placed begins
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
@@ -67,7 +68,7 @@ ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, 
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason")
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, price_id")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
@@ -309,6 +310,8 @@ def to_time(value):
     try:
         if isinstance(value, datetime):
             return datetime_time(value)
+        if isinstance(value, str) and len(value) == 8 and value.isascii() and value.isdigit():
+            return datetime_time(datetime.fromisoformat(value))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
                 and value.isascii() and value.replace(".", "", 1).isdigit():
             return epoch_time(value)
@@ -707,6 +710,7 @@ class Order(Record):
     reference_id: str | None = None
     triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
     reason: str | None = None  # why it ended unfilled
+    price_id: int | None = None  # the newest price when it was placed or last changed
     fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
@@ -1050,7 +1054,8 @@ class Ledger:
     def _price_id(self):
         """The newest price's id (None before the first): every row written now has this place in market time."""
         if self._newest is None:
-            self._newest = self.db.execute("SELECT ifnull(max(id), 0) FROM prices").fetchone()[0]
+            self._newest = self.db.execute("SELECT max(ifnull((SELECT max(id) FROM prices), 0),"  # never given twice
+                                           " ifnull((SELECT max(id) FROM prices_deleted), 0))").fetchone()[0]
         return self._newest or None
 
     def _market_time(self):
@@ -1059,7 +1064,8 @@ class Ledger:
         if price_id is None:
             return None, None
         self._write_prices()
-        return self.db.execute("SELECT time FROM prices WHERE id = ?", (price_id,)).fetchone()[0], price_id
+        return self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)
+                               ).fetchone()[0], price_id
 
     def _find(self, record, table, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -1184,8 +1190,16 @@ class Ledger:
 
     def transactions(self, account_id, limit=None):
         """The account's transactions, newest first."""
+        return list(self.history(account_id, limit))
+
+    def history(self, account_id, limit=None):
+        """transactions() one by one, read as they are needed (a million cost no memory)."""
+        limit = to_limit(limit)
         with self._transaction("BEGIN"):
-            return self._newest_transactions(self._account(account_id).id, to_limit(limit))
+            account_id = self._account(account_id).id
+            for row in self.db.execute(f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC"
+                                       " LIMIT ?", (account_id, limit)):
+                yield Transaction(*row)
 
     def _newest_transactions(self, account_id, limit):
         return [Transaction(*row) for row in self.db.execute(
@@ -1193,19 +1207,22 @@ class Ledger:
 
     # --- Money in and out ---
 
-    def deposit(self, account_id, amount, currency="USDT", description=None, ref=None):
-        """Add money; a retry with the same ref returns the first transaction."""
+    def deposit(self, account_id, amount, currency=None, description=None, ref=None):
+        """Add money (in the account's own currency unless currency says otherwise); a retry with the same
+        ref returns the first transaction."""
         return self._transfer("DEPOSIT", account_id, to_amount(amount), currency, description, ref)
 
-    def withdraw(self, account_id, amount, currency="USDT", description=None, ref=None):
-        """Take money out, never below zero available; a retry with the same ref returns the first."""
+    def withdraw(self, account_id, amount, currency=None, description=None, ref=None):
+        """Take money out (in the account's own currency unless currency says otherwise), never below zero
+        available; a retry with the same ref returns the first."""
         return self._transfer("WITHDRAWAL", account_id, to_amount(amount).copy_negate(), currency, description, ref)
 
     def _transfer(self, kind, account_id, amount, currency, description, ref):
-        currency, ref = to_currency(currency), None if ref is None else to_ref(ref)
+        currency, ref = None if currency is None else to_currency(currency), None if ref is None else to_ref(ref)
         description = kind.title() if description is None else to_text(description, "description")
         with self._transaction():
             account = self._account(account_id)
+            currency = currency or account.currency
             done = self._retried(account.id, ref, kind, currency, amount)
             if done:
                 return done
@@ -1327,7 +1344,8 @@ class Ledger:
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop
                 self.risk.buying(account.id, order.symbol, order.qty, order.limit_price or order.stop_price)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
-            order.updated_at, order.reserved = order.created_at, order.reserve_for(order.qty)
+            order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
+                self._price_id
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
             if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
@@ -1381,11 +1399,11 @@ class Ledger:
 
     def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
-        order.triggered = order.triggered if triggered is None else triggered
+        order.triggered, order.price_id = order.triggered if triggered is None else triggered, self._price_id
         self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
-                        " triggered = ?, reason = ? WHERE id = ?",
+                        " triggered = ?, reason = ?, price_id = ? WHERE id = ?",
                         (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.reason,
-                         order.id))
+                         order.price_id, order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -1399,11 +1417,13 @@ class Ledger:
                 f"SELECT {ORDER} FROM orders WHERE account_id = ?{' AND status = ?' if open_only else ''} ORDER BY"
                 " rowid DESC", (self._account(account_id).id, *(["OPEN"] if open_only else [])))]
 
-    def reset(self, account_id, balance=Decimal(5000), currency="USDT"):
-        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance."""
-        balance, currency = to_amount(balance, "balance", zero=True), to_currency(currency)
+    def reset(self, account_id, balance=Decimal(5000), currency=None):
+        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance
+        (of the account's own currency unless currency says otherwise)."""
+        balance, currency = to_amount(balance, "balance", zero=True), None if currency is None else to_currency(currency)
         with self._transaction():
             account = self._account(account_id, active=True)
+            currency = currency or account.currency
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
             for old in self.account(account.id, 0).balances.values():
@@ -1560,7 +1580,7 @@ class Ledger:
                     book.add(order, age)
                     result["triggered"].append(order)
                     continue
-                trade = self._fill_due(order, price)
+                trade = self._fill_due(order, price, placing=market)
                 if trade:
                     result["fills"].append(trade)
                     if stop:
@@ -1570,9 +1590,10 @@ class Ledger:
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
         return result
 
-    def _fill_due(self, order, price):
+    def _fill_due(self, order, price, placing=False):
         """Fill the rest of a due order at price: the Trade; or cancel it, saying why in order.reason (its
-        account is closed, or the fill costs more than the reserve and available together): None."""
+        account is closed, or the fill costs more than the reserve and available together; 'when placed:'
+        first if it was being placed): None."""
         if not self._account(order.account_id).is_active:
             reason = "its account is closed"
         else:
@@ -1587,7 +1608,7 @@ class Ledger:
                 self.risk.log(order.account_id, error.event[1], "cancelled", order.symbol, reason, order.id)
             except PaperError as error:
                 reason = f"not filled at {fmt(price)}: {error}"
-        self._close(order, "CANCELLED", reason)
+        self._close(order, "CANCELLED", f"{AT_ONCE}{reason}" if placing else reason)
         return None
 
     def _book(self, symbol):
@@ -1621,34 +1642,37 @@ class Ledger:
 
     def delete_prices(self, symbol, start):
         """Remove symbol's prices at or after market time start (a mistyped time that keeps every real
-        price out, say), in one transaction; refused while anything refers to one of them: a trade or a
-        transaction written at it, an account opened at it, an order it expired or triggered, a strategy
-        run that handled it. Returns how many were removed."""
+        price out, say), in one transaction, into prices_deleted; refused while the record rests on one
+        of them: a trade of symbol made at it, an order of symbol it filled, expired, triggered or
+        cancelled. Anything else written while one was the newest price (a deposit, another symbol's
+        trade) belongs from then on to the market time of the newest price before it. Returns how many
+        were removed."""
         symbol, start = to_symbol(symbol), to_time(start)
         doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
         with self._transaction():
             self._write_prices()
-            first = self.db.execute(f"SELECT count(*), min(created_at) FROM prices WHERE id IN ({doomed})",
-                                    (symbol, start)).fetchone()
-            if not first[0]:
+            removed = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
+            if not removed:
                 raise PaperError(f"{symbol} has no price at or after {start}")
-            users = [f"{table[:-1]} {row_id}" for table in ("trades", "transactions", "accounts") for (row_id,) in
-                     self.db.execute(f"SELECT id FROM {table} WHERE price_id IN ({doomed}) ORDER BY id LIMIT 3",
-                                     (symbol, start))]
+            users = [f"trade {row_id}" for (row_id,) in self.db.execute(
+                f"SELECT id FROM trades WHERE symbol = ? AND price_id IN ({doomed}) ORDER BY id LIMIT 3",
+                (symbol, symbol, start))]
             users += [f"order {order_id}" for (order_id,) in self.db.execute(
-                "SELECT id FROM orders WHERE symbol = ? AND (status = 'EXPIRED' OR triggered = 1) AND updated_at >= ?"
-                " LIMIT 3", (symbol, first[1]))]
+                f"SELECT id FROM orders WHERE symbol = ? AND (status <> 'OPEN' OR triggered = 1) AND price_id IN"
+                f" ({doomed}) LIMIT 3", (symbol, symbol, start))]
             if users:
                 raise PaperError(f"{symbol}'s prices at or after {start} are part of the record: {', '.join(users)}"
-                                 " refer to them; nothing was removed")
+                                 f" {'was' if len(users) == 1 else 'were'} made or ended at them; nothing was removed")
             trigger = self.db.execute("SELECT sql FROM sqlite_master WHERE name = 'prices_append_only_delete'"
                                       ).fetchone()
+            self.db.execute(f"INSERT INTO prices_deleted SELECT *, ? FROM prices WHERE id IN ({doomed})",
+                            (utc_now(), symbol, start))
             self.db.execute("DROP TRIGGER IF EXISTS prices_append_only_delete")  # within this transaction only
             self.db.execute(f"DELETE FROM prices WHERE id IN ({doomed})", (symbol, start))
             if trigger:
                 self.db.execute(trigger[0])
             self._forget()
-        return first[0]
+        return removed
 
     def fetch(self, symbols, interval, start=None, end=None, base_url=None, follow=False, each=None, stop=None,
               report=None):
@@ -1713,7 +1737,7 @@ class Ledger:
         latest = self._latest_price(f"{currency}/{quote}")
         return (None, None) if latest is None else (latest[-1], latest[1])
 
-    def _realized(self, account_id, since_reset=True):
+    def _realized(self, account_id, since_reset=True, trips=None):
         """Realised P&L by average cost since the latest reset (or since the account opened): the books
         {symbol: [held, cost, realised]} and each sell's [(trade id, realised)].
 
@@ -1721,26 +1745,31 @@ class Ledger:
         average cost of what it sold. A position never holds more BASE than the account does: coins that
         leave another way (sold through another quote, withdrawn, reset) take their average cost with them
         and realise nothing, and coins sold beyond the position cost their sale price (they realise only
-        their fee). Exact to 100 digits.
+        their fee). Exact to 100 digits. trips (a RoundTrips), if given, follows each book as it goes.
         """
         books, closed, counted = {}, [], set()
         after_trade = self.db.execute("SELECT pnl_after_trade FROM accounts WHERE id = ?", (account_id,)).fetchone()[0] \
             if since_reset else 0
         rows = self.db.execute(  # only the rows that can take coins out (the transactions_out index)
-            "SELECT t.currency, +t.balance_after, r.id, r.symbol, r.side, +r.qty, +r.price, +r.fee FROM transactions t"
+            "SELECT t.currency, +t.balance_after, r.id, r.symbol, r.side, +r.qty, +r.price, +r.fee, t.price_id"
+            " FROM transactions t"
             " LEFT JOIN trades r ON r.id = t.trade_id AND r.id > ? WHERE t.account_id = ? AND (t.trade_id IS NOT NULL"
             " OR t.transaction_type IN ('WITHDRAWAL', 'RESET')) ORDER BY t.id", (after_trade, account_id))
         bases = set()  # the BASE of each book: only a row of one of them can cap a position
         with localcontext(ROUNDED):  # +column: text, made a Decimal only where it counts (a long history)
-            for currency, held_after, trade_id, symbol, side, qty, price, fee in rows:
+            for currency, held_after, trade_id, symbol, side, qty, price, fee, price_id in rows:
                 if trade_id is not None and trade_id not in counted:  # the trade's first leg
                     counted.add(trade_id)
                     bases.add(symbol.partition("/")[0])
                     realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, Decimal(qty),
                                           Decimal(price), Decimal(fee))
                     closed += [] if realized is None else [(trade_id, realized)]
+                    if trips is not None:
+                        trips.traded(price_id, symbol, side, Decimal(qty), Decimal(price), realized, books[symbol])
                 if currency in bases:
                     cap_positions(books, currency, Decimal(held_after))
+                    if trips is not None:
+                        trips.left(price_id, currency, books)
         return books, closed
 
     # --- Checks ---
@@ -1910,9 +1939,10 @@ class Ledger:
             elif time <= latest.get(symbol, ""):
                 found.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
             latest[symbol] = max(time, latest.get(symbol, ""))
-        for table in ("accounts", "trades", "transactions"):
+        for table in ("accounts", "trades", "transactions", "orders", "risk_events"):
             for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {table} WHERE price_id IS NOT NULL"
-                                                    " AND price_id NOT IN (SELECT id FROM prices)"):
+                                                    " AND price_id NOT IN (SELECT id FROM prices UNION ALL"
+                                                    " SELECT id FROM prices_deleted)"):
                 found.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
 
@@ -1929,35 +1959,37 @@ class Ledger:
         order across symbols (one symbol's file fed after another's) are drawn in market time, but
         their fills happened in the order recorded: that is noted once (self.notes)."""
         start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        moves = self.db.execute(  # the account's transactions in the market time of the price they were written at
-            "SELECT ifnull(p.time, ''), ifnull(t.price_id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
-            " FROM transactions t LEFT JOIN prices p ON p.id = t.price_id WHERE t.account_id = ?"
-            " ORDER BY 1, 2, t.id", (*flows, account.id)).fetchall()
+        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
+            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
+        moves = itertools.chain(self.db.execute(  # the transactions in the market time of the price they came at,
+            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
+            (*flows, account.id)), [("~", 0, None, None, None)])  # read as they are needed; the last after every price
         priced = self._closes_at(start, quote)
-        held, brought, equity, exposed, newest, bases = {}, {}, None, False, 0, {}
-        moves.append(("~", 0, None, None, None))  # after every price: the loop needs no end check
-        next_move, (next_time, next_price) = 0, moves[0][:2]
+        held, brought, equity, exposed, newest, bases = {}, {}, None, False, (0, None, None), {}
+        move = next(moves)
+        next_time, next_price = move[:2]
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
                                                              " ORDER BY time, id", (start,)):
-            if price_id > newest:
-                newest = price_id
+            if price_id > newest[0]:
+                newest = price_id, symbol, time
             elif not self._noted_order:
                 self._noted_order = True
-                self.notes.append(f"prices were recorded out of market-time order across symbols ({symbol} at {time}"
-                                  " after a later time of another): the curve follows market time, but fills happened"
-                                  " in the order the prices were recorded")
+                self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
+                                  f" {newest[2]} was recorded after {symbol} at {time}): the curve follows market"
+                                  " time, but fills happened in the order the prices were recorded")
             if symbol not in bases:  # the currency this symbol prices in quote, if any
                 bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
             base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
             while next_time < time or next_time == time and next_price <= price_id:
-                _, _, currency, amount, flow = moves[next_move]
+                _, _, currency, amount, flow = move
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed = held.get(currency, ZERO) + amount, True
                 if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
-                next_move += 1
-                next_time, next_price = moves[next_move][:2]
+                move = next(moves)
+                next_time, next_price = move[:2]
             if base is not None:
                 priced[base] = Decimal(close)
             if changed or equity is None:  # else this price leaves the equity as it was
@@ -2010,14 +2042,20 @@ class Ledger:
             for price_id, time, equity, flow, exposed in self._curve(account, quote):
                 performance.add(time, equity, flow, exposed)
                 first, last = first or price_id, price_id
-            trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
-            closed = self._realized(account.id, since_reset=False)[1]
-            held = {symbol for _, symbol, _ in trades}
-            hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
-                                    " LIMIT 1", (*held, first, last)).fetchone()
-                    for way in ("", "DESC")] if len(held) == 1 and first else []
-            hold = hold if None not in hold else []  # its first close and its last, over the curve
-        return summary(quote, performance, trades, closed, hold)
+            traded = self._traded(account, first, last)
+        return summary(quote, performance, *traded)
+
+    def _traded(self, account, first, last):
+        """What summary takes beside the curve's Performance: the account's trades [(id, symbol, fee)], the
+        realised P&L of each sale [(trade id, P&L)], and the first and last close (price ids first to last,
+        the curve's) of the one symbol it traded, for buy and hold."""
+        trades = self.db.execute("SELECT id, symbol, fee FROM trades WHERE account_id = ?", (account.id,)).fetchall()
+        closed = self._realized(account.id, since_reset=False)[1]
+        held = {symbol for _, symbol, _ in trades}
+        hold = [self.db.execute(f"SELECT close FROM prices WHERE symbol = ? AND id BETWEEN ? AND ? ORDER BY id {way}"
+                                " LIMIT 1", (*held, first, last)).fetchone()
+                for way in ("", "DESC")] if len(held) == 1 and first else []
+        return trades, closed, hold if None not in hold else []  # its first close and its last, over the curve
 
     def no_points(self, account_id, quote=None):
         """Why the account's curve has no point (in quote): one line that says what to do."""
@@ -2032,24 +2070,114 @@ class Ledger:
                     f" {unpriced[0]}/{quote} prices, or value in another currency with --quote")
         return f"no price since the account opened gives every holding a value in {quote}"
 
-    def chart(self, account_id, quote=None):
-        """The equity curve as an SVG document: the line over market time, the drawdown below it, a marker
-        for each buy and sell, axes, and a title with the account's name, return and max drawdown."""
+    def chart(self, account_id, quote=None, percent=False, log=False):
+        """The equity curve as an SVG document (README, Results), in the account's own currency unless quote
+        says otherwise: the equity (the return in % if percent) with buy and hold, on a log scale if log; the
+        drawdown; the close of up to three traded symbols with each round trip on it; a legend, dated axes,
+        and a title with the name, return and max drawdown."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            quote = self._quote(account, quote)
-            points = list(self._curve(account, quote))
-            trades = [(seconds(time), side) for time, side in self.db.execute(
-                "SELECT p.time, t.side FROM trades t JOIN prices p ON p.id = t.price_id WHERE t.account_id = ? AND"
-                " t.price_id > ? ORDER BY t.id", (account.id, account.price_id or 0))]
-        curve = [(seconds(time), equity, flow) for _, time, equity, flow, _ in points]
-        indexes = growth(curve)
-        falls = drawdowns(indexes)
-        done = performance(curve, indexes, falls)
-        name = account.name if len(account.name) <= 60 else account.name[:59] + "…"  # the figures stay in view
-        title = (f"{name}: return {ratio_text(done['return'], '+.2%')}, max drawdown"
-                 f" {ratio_text(done['max_drawdown'], '.2%')} ({quote})")
-        return svg_chart(title, [(moment, equity, fall) for (moment, equity, _), fall in zip(curve, falls)], trades)
+            figure = self._figure(account, self._quote(account, quote), percent)
+        return svg_chart(figure, log)
+
+    def report(self, account_id, quote=None, sections=()):
+        """The account's results as one self-contained HTML page (README, Results): its stats, chart, round
+        trips, monthly returns and worst drawdowns, from one pass over the curve; its risk rules and events
+        when there are any; then sections [(title, rows)] of the caller's, each row a dict, as tables."""
+        with self._transaction("BEGIN"):
+            account = self._account(account_id)
+            figure = self._figure(account, self._quote(account, quote))
+            traded = self._traded(account, figure.curve.first_id, figure.curve.last_id)
+            risk = self._risk_sections(account)
+        stats = summary(figure.quote, figure.curve.performance, *traded)
+        return report_html(account, stats, figure, [*risk, *sections])
+
+    def _risk_sections(self, account):
+        """The report's sections of the account's risk rules and of what they did (oldest first), when there
+        are any."""
+        rules, sections = self.risk.rules(account.id), []
+        if rules:
+            halted = f"halted at drawdown {float(rules.halt_drawdown):.2%} on {rules.halted_at}" if rules.halted_at \
+                else "trading"
+            sections.append(("Risk rules", [{"rules": rules_text(rules), "state": halted}]))
+        events = [dict(zip(("time", "rule", "action", "symbol", "detail"), row)) for row in self.db.execute(
+            "SELECT time, rule, action, symbol, detail FROM risk_events WHERE account_id = ? ORDER BY id",
+            (account.id,))]
+        return sections + ([("Risk events", events)] if events else [])
+
+    def round_trips(self, account_id, symbol=None):
+        """The account's round trips (README, Results), each symbol's from a flat position back to flat: the
+        closed ones in the order they closed, then the open ones by symbol, valued at the latest close.
+        [{"symbol", "status", "entry_time", "exit_time", "qty", "entry_price", "exit_price", "pnl", "return",
+        "duration", "fills"}]."""
+        symbol = None if symbol is None else to_symbol(symbol)
+        with self._transaction("BEGIN"):
+            trips = self._round_trips(self._account(account_id))
+        return [trip for trip in trips if symbol in (None, trip["symbol"])]
+
+    def _round_trips(self, account):
+        trips = RoundTrips()
+        self._realized(account.id, since_reset=False, trips=trips)
+        going = [trips.going[symbol] for symbol in sorted(trips.going)]
+        times = self._times({trip[key] for trip in trips.done + going for key in ("entry", "exit")} - {None})
+        return [round_trip(trip, times) for trip in trips.done] + [
+            round_trip(trip, times, self._latest_price(trip["symbol"])) for trip in going]
+
+    def _times(self, price_ids):
+        """{price id: its market time}."""
+        ids, times = sorted(price_ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            times.update(self.db.execute(f"SELECT id, time FROM prices WHERE id IN ({', '.join('?' * len(chunk))})",
+                                         chunk))
+        for price_id in set(ids) - set(times):  # removed (prices --delete): the time of the newest price before it
+            times[price_id] = (self.db.execute("SELECT time FROM prices WHERE id < ? ORDER BY id DESC LIMIT 1",
+                                               (price_id,)).fetchone() or ("",))[0]
+        return times
+
+    def _figure(self, account, quote, percent=False):
+        """What the chart draws and the report tabulates, from one pass over the curve: a Figure. Its time
+        runs from the curve's first point to the latest price recorded; its panels are the three symbols the
+        account traded most in it."""
+        start = account.price_id or 0
+        latest = self.db.execute("SELECT max(time) FROM prices WHERE id > ?", (start,)).fetchone()[0]
+        curve = Curve(seconds(latest) if latest else 0.0, percent)
+        for point in self._curve(account, quote):
+            curve.add(*point)
+        figure = Figure(account.name, quote, curve.finish(), self._round_trips(account))
+        if not curve.performance.points:
+            figure.empty = self.no_points(account.id, quote)
+            return figure
+        traded = [symbol for symbol, in self.db.execute(
+            "SELECT symbol FROM trades WHERE account_id = ? AND ifnull(price_id, 0) >= ? GROUP BY symbol"
+            " ORDER BY count(*) DESC, symbol", (account.id, start))]
+        for symbol in traded[:3]:
+            panel = self._price_panel(symbol, start, curve, latest, figure.trips)
+            figure.panels += [panel] if panel[1].columns or panel[3] else []
+        figure.hidden = traded[3:]
+        return figure
+
+    def _price_panel(self, symbol, start, curve, latest, trips):
+        """(symbol, Columns of its closes in view, its first close in view, its round trips in view). SQLite
+        finds each column's lowest and highest close through the (symbol, time) index: no row of a million
+        passes through Python (a bare column takes the row of min() or max())."""
+        first, last, begin = curve.performance.first, curve.last, curve.performance.start
+        closes = Columns(first, last)
+        bounds = [begin] + [(EPOCH + timedelta(seconds=first + column / closes.scale)).isoformat(
+            timespec="microseconds") + "Z" for column in range(1, COLUMNS)] if closes.scale else [begin]
+        for column, (since, until) in enumerate(zip(bounds, bounds[1:] + [latest])):
+            for way in ("min", "max"):
+                time, close = self.db.execute(
+                    f"SELECT time, {way}(CAST(close AS REAL)) FROM prices WHERE symbol = ? AND time >= ? AND time"
+                    f" {'<=' if until == latest else '<'} ? AND id > ?", (symbol, since, until, start)).fetchone()
+                if time is not None:
+                    closes.add(seconds(time), close, column)
+        first_close = self.db.execute("SELECT CAST(close AS REAL) FROM prices WHERE symbol = ? AND time >= ? AND"
+                                      " id > ? ORDER BY time LIMIT 1", (symbol, begin, start)).fetchone()
+        shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
+                 and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
+                 and seconds(trip["entry_time"]) <= last]
+        return symbol, closes, first_close and first_close[0], shown
 
 
 class Mismatches:
@@ -2468,64 +2596,6 @@ def ratio_text(value, spec):
     return "n/a" if value is None else format(value, spec)
 
 
-WIDTH, HEIGHT, LEFT, RIGHT = 900, 500, 80, 860  # the chart, and the plot's x range (amounts left of it)
-EQUITY_Y, DRAWDOWN_Y = (40, 364), (384, 466)  # the panels' top and bottom
-# Date label steps in seconds, each at most twice the one before: any span of 8 minutes or more gets 4-8 labels.
-TIME_STEPS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
-              14 * DAY, 28 * DAY, 56 * DAY, 91 * DAY, 182 * DAY, 364 * DAY)
-
-
-def svg_chart(title, points, trades):
-    """An SVG of points [(seconds, equity, drawdown)] and trades [(seconds, side)] under a title: the
-    same data gives the same bytes (every number goes through a format spec); no script inside."""
-    title = "".join(char if char.isprintable() or ord(char) in JOINERS else " " for char in title).replace(
-        "&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # XML refuses control characters, even escaped
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
-           f' font-family="sans-serif" font-size="11">', f"<title>{title}</title>",
-           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
-           f'<text class="title" x="{LEFT}" y="24" font-size="15" font-weight="bold">{title}</text>']
-    if not points:
-        return "\n".join(svg + [f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle">no equity points'
-                                f"</text>", "</svg>\n"])
-    times = [moment for moment, _, _ in points]
-    first, last = min(times), max(times)
-    x_start, x_scale = (LEFT, (RIGHT - LEFT) / (last - first)) if last > first else ((LEFT + RIGHT) / 2, 0)
-    xs = [f"{x_start + (moment - first) * x_scale:.1f}" for moment in times]
-    step, bottom, top = amount_ticks(min(equity for _, equity, _ in points), max(equity for _, equity, _ in points))
-    y_scale = (EQUITY_Y[1] - EQUITY_Y[0]) / float((top - bottom) * step)
-    ys = [EQUITY_Y[1] - (float(equity) - float(bottom * step)) * y_scale for _, equity, _ in points]
-    deepest = min(fall for _, _, fall in points)
-    depth = -deepest if deepest < 0 else 0.01  # an account that never fell still gets a scale
-    area = " ".join(f"{x},{DRAWDOWN_Y[0] - fall * (DRAWDOWN_Y[1] - DRAWDOWN_Y[0]) / depth:.1f}"
-                    for x, (_, _, fall) in zip(xs, points))
-    grid, labels = chart_axes(step, bottom, top, first, last, x_start, x_scale, depth)
-    markers = trade_markers(trades, times, ys, x_start, x_scale)
-    svg += [f'<path class="grid" d="{"".join(grid)}" stroke="#e6e6e6" fill="none"/>'] + [
-        f'<rect x="{LEFT}" y="{top_y}" width="{RIGHT - LEFT}" height="{bottom_y - top_y}" stroke="#999" fill="none"/>'
-        for top_y, bottom_y in (EQUITY_Y, DRAWDOWN_Y)] + [
-        f'<polygon class="drawdown" points="{xs[0]},{DRAWDOWN_Y[0]} {area} {xs[-1]},{DRAWDOWN_Y[0]}" fill="#cf222e"'
-        ' fill-opacity=".3" stroke="#cf222e" stroke-width=".5"/>',
-        '<polyline class="equity" points="' + " ".join(f"{x},{y:.1f}" for x, y in zip(xs, ys)) + '" fill="none"'
-        ' stroke="#0969da" stroke-width="1.5" stroke-linejoin="round"/>']
-    if len(points) == 1:
-        svg.append(f'<circle class="dot" cx="{xs[0]}" cy="{ys[0]:.1f}" r="3" fill="#0969da"/>')
-    return "\n".join(svg + ['<g fill="#1a7f37" stroke="#fff" stroke-width=".5">', *markers["buy"], "</g>",
-                            '<g fill="#cf222e" stroke="#fff" stroke-width=".5">', *markers["sell"], "</g>",
-                            '<g fill="#333">', *labels, "</g>", "</svg>\n"])
-
-
-def trade_markers(trades, times, ys, x_start, x_scale):
-    """{side: [a triangle for each trade]}, each on the equity of the last point at or before it: up and
-    green for a buy, down and red for a sell."""
-    from bisect import bisect_right
-    markers, first, last = {"buy": [], "sell": []}, min(times), max(times)
-    for moment, side in trades:
-        x, y = x_start + (min(max(moment, first), last) - first) * x_scale, ys[max(bisect_right(times, moment) - 1, 0)]
-        markers[side].append(f'<path class="buy" d="M{x:.1f},{y - 5:.1f}l4.5,8h-9z"/>' if side == "buy" else
-                             f'<path class="sell" d="M{x:.1f},{y + 5:.1f}l4.5,-8h-9z"/>')
-    return markers
-
-
 def amount_ticks(low, high):
     """The amount axis: (step, bottom, top), ticks at bottom x step to top x step. The smallest 1, 2 or 5
     x 10^k step that covers low to high in at most 6 ticks; if that leaves only 3, the step below it.
@@ -2542,26 +2612,806 @@ def amount_ticks(low, high):
     return smaller if top - bottom < 3 else (step, bottom, top)
 
 
-def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
-    """The grid lines (one path) and the labels: amounts on the left, 0% and the deepest drawdown, and
-    4-8 UTC dates at whole multiples of a step ('%Y-%m-%d' from a day up)."""
-    grid, labels, intervals, places = [], [], int(top - bottom), max(0, -step.as_tuple().exponent)
-    for index in range(intervals + 1):
-        y = EQUITY_Y[1] - index * (EQUITY_Y[1] - EQUITY_Y[0]) / intervals
-        grid.append(f"M{LEFT},{y:.1f}H{RIGHT}")
-        labels.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{(bottom + index) * step:,.{places}f}'
-                      "</text>")
-    steps = iter(TIME_STEPS)
-    time_step = next(steps)
-    while last // time_step + first // -time_step >= 8:  # floor(last / step) - ceil(first / step): labels less one
-        time_step = next(steps, time_step * 2)
-    for moment in range(int(-(first // -time_step) * time_step), int(last) + 1, int(time_step)) or [first]:
-        x = x_start + (moment - first) * x_scale
-        grid.append(f"M{x:.1f},{EQUITY_Y[0]}V{EQUITY_Y[1]}M{x:.1f},{DRAWDOWN_Y[0]}V{DRAWDOWN_Y[1]}")
-        labels.append(f'<text x="{x:.1f}" y="{DRAWDOWN_Y[1] + 16}" text-anchor="middle">'
-                      f'{time.strftime("%Y-%m-%d" if time_step >= DAY else "%m-%d %H:%M", time.gmtime(moment))}</text>')
-    return grid, labels + [f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[0] + 4}" text-anchor="end">0%</text>',
-                           f'<text x="{LEFT - 6}" y="{DRAWDOWN_Y[1]}" text-anchor="end">{-depth:.2%}</text>']
+def time_text(time):
+    """A market time as tables show it: '2026-11-25 14:00:00' (UTC), with its microseconds only if it has any."""
+    if time is None:
+        return None
+    return time[:10] + " " + time[11:19] + ("" if time[20:26] == "000000" else time[19:26])
+
+
+# --- Results: round trips ---
+
+class RoundTrips:
+    """Each symbol's round trips, followed through Ledger._realized's walk by average cost (the rule of
+    book_trade, never a second one): a trip opens when a buy finds its symbol's book flat and closes when
+    the book is flat again, whether a sell emptied it or its coins left another way (withdrawn, reset, sold
+    through another quote: cap_positions). A sell that finds the book flat (coins that came by deposit,
+    which have no entry price) is in no trip."""
+
+    def __init__(self):
+        self.held = {}  # symbol: what its book held when last seen, to tell what a sell or a cap took out
+        self.going = {}  # symbol: its trip in progress
+        self.done = []  # the closed trips, in the order they closed
+
+    def traded(self, price_id, symbol, side, qty, price, realized, book):
+        """A trade on symbol's book, after book_trade, which returned realized."""
+        before, self.held[symbol] = self.held.get(symbol, ZERO), book[0]
+        trip = self.going.get(symbol)
+        if side == "buy":
+            if trip is None:
+                trip = self.going[symbol] = {"symbol": symbol, "entry": price_id, "exit": None, "closed": False,
+                                             "book": book, "most": ZERO, "bought": ZERO, "paid": ZERO, "sold": ZERO,
+                                             "got": ZERO, "pnl": ZERO, "fills": 0}
+            trip["bought"], trip["paid"] = trip["bought"] + qty, trip["paid"] + qty * price
+            trip["most"] = max(trip["most"], book[0])
+        elif trip is None:
+            return
+        else:
+            part = before - book[0]  # what the book held of what was sold: the rest realises only its fee
+            trip["sold"], trip["got"] = trip["sold"] + part, trip["got"] + part * price
+            trip["pnl"] += realized.quantize(Decimal("1e-18"), context=ROUNDED)  # as stats counts each sale
+        trip["fills"] += 1
+        if not book[0]:
+            self.close(symbol, price_id)
+
+    def left(self, price_id, currency, books):
+        """After cap_positions for currency: a book it emptied ends its trip there."""
+        for symbol, book in books.items():
+            if book[0] != self.held.get(symbol, ZERO) and symbol.startswith(f"{currency}/"):
+                self.held[symbol] = book[0]
+                if not book[0] and symbol in self.going:
+                    self.close(symbol, price_id)
+
+    def close(self, symbol, price_id):
+        trip = self.going.pop(symbol)
+        trip["exit"], trip["closed"] = price_id, True
+        self.done.append(trip)
+
+
+def round_trip(trip, times, latest=None):
+    """A trip RoundTrips followed as round_trips gives it. An open one counts what it still holds as sold at
+    its symbol's latest close (latest: (id, time, open, high, low, close)) by book_trade with no fee."""
+    pnl, sold, got, exit_time = trip["pnl"], trip["sold"], trip["got"], times.get(trip["exit"])
+    with localcontext(ROUNDED):
+        if not trip["closed"] and latest is None:  # never priced: nothing to value it at
+            pnl = exit_time = None
+        elif not trip["closed"]:
+            held, close = trip["book"][0], Decimal(latest[-1])
+            pnl += book_trade([held, trip["book"][1], ZERO], "sell", held, close, ZERO).quantize(Decimal("1e-18"))
+            sold, got, exit_time = sold + held, got + held * close, latest[1]
+        entry_time = times.get(trip["entry"])
+        return {"symbol": trip["symbol"], "status": "CLOSED" if trip["closed"] else "OPEN", "entry_time": entry_time,
+                "exit_time": exit_time, "qty": trip["most"], "entry_price": average_price(trip["paid"], trip["bought"]),
+                "exit_price": average_price(got, sold) if pnl is not None else None,
+                "pnl": None if pnl is None else Decimal(fmt(pnl)),
+                "return": float(pnl) / float(trip["paid"]) if pnl is not None and trip["paid"] else None,
+                "duration": seconds(exit_time) - seconds(entry_time) if entry_time and exit_time else None,
+                "fills": trip["fills"]}
+
+
+def average_price(value, qty):
+    """value / qty, rounded half-even to 18 decimal places like P&L; None without a qty."""
+    return Decimal(fmt(ROUNDED.divide(value, qty).quantize(Decimal("1e-18"), context=ROUNDED))) if qty else None
+
+
+# --- Results: the chart and the report ---
+
+COLUMNS = 560  # a line keeps at most two points per column, and the narrowest plot is this many units wide
+
+
+class Columns:
+    """A line kept as at most two points per column of the plot, its lowest and its highest (in time
+    order), from points given one at a time: a million points draw as a thousand, and look the same."""
+
+    def __init__(self, first, last):
+        self.first, self.scale = first, (COLUMNS - 1e-6) / (last - first) if last > first else 0.0
+        self.columns = {}  # column: [moment, height] of its lowest point, then of its highest
+
+    def add(self, moment, height, column=None):
+        """A point at moment (seconds), drawn at height (a float); column, if its column is known already."""
+        if column is None:
+            column = int((moment - self.first) * self.scale)
+        kept = self.columns.get(column)
+        if kept is None:
+            self.columns[column] = [moment, height, moment, height]
+        elif height < kept[1]:
+            kept[0], kept[1] = moment, height
+        elif height > kept[3]:
+            kept[2], kept[3] = moment, height
+
+    def points(self):
+        """[(moment, height)], at most two a column, in time order."""
+        drawn = []
+        for column in sorted(self.columns):
+            low_time, low, high_time, high = self.columns[column]
+            if (low_time, low) == (high_time, high):
+                drawn.append((low_time, low))
+            else:
+                drawn += [(low_time, low), (high_time, high)] if low_time <= high_time else \
+                    [(high_time, high), (low_time, low)]
+        return drawn
+
+    def extremes(self):
+        """[lowest height, highest height], or [] without a point."""
+        kept = self.columns.values()
+        return [min(column[1] for column in kept), max(column[3] for column in kept)] if kept else []
+
+
+class Curve:
+    """An equity curve read once, point by point (Ledger._curve's points, in market time): its Performance
+    (the growth, the drawdown, what stats reports), and what its chart draws and its report tabulates, in
+    memory that does not grow with the curve."""
+
+    def __init__(self, last, percent=False):
+        self.last, self.percent = last, percent  # last: the latest market time (seconds) the chart shows
+        self.performance = Performance()
+        self.first_id = self.last_id = None  # the price ids of the first and the last point
+        self.line = self.falls = None  # Columns of the equity (or the growth index) and of the drawdown
+        self.flows = {}  # (column, +1 or -1): (moment, height) of a point where money came in or went out
+        self.months, self.month = [], None  # [month 'YYYY-MM', the growth index at its last point]; the latest
+        self.worst = []  # the five deepest drawdowns: [depth, start, bottom, recovery], market times
+        self.falling, self.peak_time = None, None  # the drawdown in progress; the time of the last peak
+
+    def add(self, price_id, time, equity, flow, exposed):
+        """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
+        performance, first = self.performance, self.line is None
+        fall = performance.add(time, equity, flow, exposed)
+        if first:
+            self.first_id, self.peak_time = price_id, time
+            self.line, self.falls = Columns(performance.first, self.last), Columns(performance.first, self.last)
+        moment, index, self.last_id = performance.last, performance.index, price_id
+        height, column = index if self.percent else float(equity), int((moment - performance.first) * self.line.scale)
+        if flow and not first:  # money in or out: one mark of each kind a column is enough to explain a jump
+            self.flows[column, 1 if flow > 0 else -1] = moment, height
+        self.line.add(moment, height, column)
+        self.falls.add(moment, fall, column)
+        if time[:7] == self.month:
+            self.months[-1][1] = index
+        else:
+            self.month = time[:7]
+            self.months.append([self.month, index])
+        if fall < 0 and (self.falling is None or fall < self.falling[0]) or fall == 0 and self.falling is not None:
+            self.follow_drawdown(time, fall)  # a new drawdown, a deeper one, or the end of one
+        elif fall == 0:
+            self.peak_time = time
+
+    def follow_drawdown(self, time, fall):
+        """A drawdown starts at the last peak before a fall, bottoms at its deepest point and ends when the
+        index is back at the peak (as Performance measures its duration)."""
+        if fall < 0:
+            if self.falling is None:
+                self.falling = [fall, self.peak_time, time, None]
+            elif fall < self.falling[0]:
+                self.falling[0], self.falling[2] = fall, time
+            return
+        if self.falling is not None:
+            self.falling[3] = time
+            self.keep_drawdown()
+        self.peak_time = time
+
+    def keep_drawdown(self):
+        self.worst.append(self.falling)
+        self.worst.sort(key=lambda drawdown: (drawdown[0], drawdown[1]))
+        del self.worst[5:]
+        self.falling = None
+
+    def finish(self):
+        """After the last point: a drawdown still going on counts, unrecovered."""
+        if self.falling is not None:
+            self.keep_drawdown()
+        return self
+
+
+class Figure:
+    """What a chart draws, and the report shows beside it (Ledger._figure makes one)."""
+
+    def __init__(self, name, quote, curve, trips):
+        self.name, self.quote, self.curve, self.trips = name, quote, curve, trips  # trips: round_trips' dicts
+        self.panels = []  # (symbol, Columns of its closes, its first close in view, its round trips)
+        self.hidden = []  # traded symbols beyond the three that get a panel
+        self.empty = None  # without a point: why, and what to do
+
+
+class Axis:
+    """A panel's vertical scale: heights from low to high drawn from its bottom to its top (their log10 if
+    log), with its ticks [(height, label)]."""
+
+    def __init__(self, label, size, ticks, low, high, log=False):
+        self.label, self.size, self.ticks, self.log = label, size, ticks, log
+        self.low, self.high = (math.log10(low), math.log10(high)) if log else (low, high)
+        self.top = self.bottom = 0  # placed by svg_chart
+
+    def y(self, height):
+        if self.log:  # nothing at or below zero has a place on a log scale: it sits at the bottom
+            height = math.log10(height) if height > 0 else self.low
+        return self.bottom - (height - self.low) / (self.high - self.low) * (self.bottom - self.top)
+
+
+CHART_WIDTH, TEXT, SMALL, TITLE = 720, 13, 12, 15  # viewBox units: shown 600 to 1,600 px wide, text is 11 to 29 px
+RIGHT = CHART_WIDTH - 24  # the plots' right edge (a time label centred on it stays in view)
+COLOURS = {"equity": "#0969da", "hold": "#8c959f", "drawdown": "#cf222e", "close": "#57606a", "gain": "#1a7f37",
+           "loss": "#cf222e", "even": "#8c959f", "deposit": "#8250df", "withdrawal": "#bc4c00"}
+
+
+def svg_chart(figure, log=False):
+    """An SVG of a Figure that scales to its container (viewBox, width 100%): the same figure gives the same
+    bytes (every number goes through a format spec); no script inside."""
+    curve, title = figure.curve, chart_title(figure)
+    if not curve.performance.points:
+        return empty_chart(title, figure.empty)
+    first = curve.performance.first
+    axes = [equity_axis(figure, log), drawdown_axis(curve)] + [price_axis(panel) for panel in figure.panels]
+    left = min(max(max(text_width(label, TEXT) for axis in axes for _, label in axis.ticks) + 12, 44), 160)
+    legend, top = chart_legend(figure, log)
+    for axis in axes:
+        axis.top, axis.bottom, top = top + 20, top + 20 + axis.size, top + 20 + axis.size
+    height = top + (58 if figure.hidden else 42)
+    span = curve.last - first
+    scale = (RIGHT - left) / span if span > 0 else 0.0
+    x_start = left if span > 0 else (left + RIGHT) / 2
+
+    def x(moment):
+        return x_start + (moment - first) * scale
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
+           f' font-family="sans-serif" font-size="{TEXT}">', title[0], trip_markers(),
+           f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1], *legend]
+    ticks, context = time_ticks(first, curve.last)
+    grid = [f"M{left},{axis.y(value):.1f}H{RIGHT}" for axis in axes for value, _ in axis.ticks]
+    grid += [f"M{x(moment):.1f},{axis.top}V{axis.bottom}" for moment, _, _ in ticks for axis in axes]
+    svg.append(f'<path class="grid" d="{"".join(grid)}" stroke="#eaeef2" fill="none"/>')
+    svg += equity_panel(figure, axes[0], x, left) + drawdown_panel(curve, axes[1], x, left)
+    for panel, axis in zip(figure.panels, axes[2:]):
+        svg += price_panel(panel, axis, x, left, curve)
+    svg += time_axis(ticks, context, x, left, top, figure.hidden)
+    return "\n".join(svg + ["</svg>\n"])
+
+
+def chart_title(figure):
+    """The title's elements: the account's name in bold, cut to fit beside its figures ': return +7.90%, max
+    drawdown -42.81% (USDT)' (n/a without a point); the whole of it as the SVG's <title>."""
+    ratios = figure.curve.performance.ratios()
+    figures = (f": return {ratio_text(ratios['return'], '+.2%')}, max drawdown"
+               f" {ratio_text(ratios['max_drawdown'], '.2%')} ({figure.quote})")
+    name = cut_to_width(figure.name, CHART_WIDTH - 24 - text_width(figures, TITLE), TITLE, bold=True)
+    return [f"<title>{svg_text(name + figures)}</title>", f'<text class="title" x="12" y="25" font-size="{TITLE}">'
+            f'<tspan font-weight="bold">{svg_text(name)}</tspan>{svg_text(figures)}</text>']
+
+
+def empty_chart(title, why):
+    """The chart of a curve without a point: its title, and why there is none and what to do."""
+    lines = wrap_to_width(f"No equity points yet: {why}", CHART_WIDTH - 80, TEXT)
+    height = 140 + 18 * len(lines)
+    return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {CHART_WIDTH} {height}"'
+                      f' font-family="sans-serif" font-size="{TEXT}">', title[0],
+                      f'<rect width="{CHART_WIDTH}" height="{height}" fill="#fff"/>', title[1],
+                      f'<rect x="12" y="44" width="{CHART_WIDTH - 24}" height="{height - 56}" fill="#f6f8fa"'
+                      ' stroke="#d0d7de"/>', '<g class="empty" text-anchor="middle" fill="#57606a">',
+                      *[f'<text x="{CHART_WIDTH // 2}" y="{height // 2 + 4 + 18 * (i - len(lines) / 2):.1f}">'
+                        f"{svg_text(line)}</text>" for i, line in enumerate(lines)], "</g>", "</svg>\n"])
+
+
+def svg_text(text):
+    """text fit for XML: its special characters escaped, control characters (refused even escaped) as spaces."""
+    return "".join(char if char.isprintable() or ord(char) in JOINERS else " " for char in text).replace(
+        "&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def text_width(text, size, bold=False):
+    """About how wide text is drawn in a sans-serif font at size (in the same units), never much narrower:
+    each character by its class in DejaVu Sans, the widest common sans-serif (Arial and Helvetica are
+    narrower), a wide (CJK) character 1 em, an emoji 1.25, a combining mark or a joiner nothing."""
+    width = 0.0
+    for char in text:
+        if char.isascii():
+            width += 0.34 if char in "'ijlIJ,.:;| /\\" else 0.44 if char in "ft()[]!r-\"" else 1.0 if char in \
+                "mwMW%@#+<=>^~" else 0.8 if char.isupper() or char == "&" else 0.64
+        else:
+            width += char_width(char)
+    return width * size * (1.1 if bold else 1)
+
+
+def char_width(char):
+    """The width in em of a character beyond ASCII (see text_width)."""
+    import unicodedata
+    if unicodedata.combining(char) or char in "\u200d\ufe0f" or "\U000e0000" <= char <= "\U000e007f":
+        return 0.0
+    if unicodedata.east_asian_width(char) in "WF":
+        return 1.25 if char >= "\U0001f000" else 1.0
+    return 0.8
+
+
+def cut_to_width(text, width, size, bold=False):
+    """text, or as much of it as fits in width with an ellipsis after it."""
+    if text_width(text, size, bold) <= width:
+        return text
+    room, kept = width - text_width("…", size, bold), 0
+    for kept, char in enumerate(text):
+        room -= text_width(char, size, bold)
+        if room < 0:
+            break
+    return text[:kept].rstrip("\u200d\ufe0f ") + "…"
+
+
+def wrap_to_width(text, width, size):
+    """text in lines no wider than width, broken between words."""
+    lines = [""]
+    for word in text.split():
+        if lines[-1] and text_width(f"{lines[-1]} {word}", size) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}".strip()
+    return lines
+
+
+def benchmark(figure):
+    """(symbol, [(moment, height)]): buy and hold of the first panel's symbol from its first close in view,
+    scaled to the starting equity (to a growth index of 1 in a percent chart); None without one."""
+    if not figure.panels or figure.panels[0][2] is None:
+        return None
+    symbol, closes, first_close, _ = figure.panels[0]
+    scale = (1.0 if figure.curve.percent else float(figure.curve.performance.equity_start)) / first_close
+    return symbol, [(moment, close * scale) for moment, close in closes.points()]
+
+
+def linear_ticks(low, high):
+    """[(height, its exact value)]: amount_ticks from low to high (floats)."""
+    step, bottom, top = amount_ticks(Decimal(f"{low:.12g}"), Decimal(f"{high:.12g}"))
+    return [(float(n * step), n * step) for n in range(int(bottom), int(top) + 1)]
+
+
+def log_ticks(low, high):
+    """[(height, its exact value)] for a log scale from low to high (both > 0): 1, 2 and 5 x 10^k between
+    them (only the 1s when those are too many); linear ticks when that leaves fewer than three."""
+    ticks = [Decimal(digit).scaleb(power) for power in range(math.floor(math.log10(low)),
+                                                             math.ceil(math.log10(high)) + 1) for digit in (1, 2, 5)]
+    ticks = [tick for tick in ticks if low <= float(tick) <= high]
+    if len(ticks) > 7:
+        ticks = [tick for tick in ticks if tick.as_tuple().digits[0] == 1]
+    if len(ticks) < 3:
+        return [(height, value) for height, value in linear_ticks(low, high) if height > 0]
+    return [(float(tick), tick) for tick in ticks]
+
+
+def value_axis(label, size, low, high, log, text):
+    """An Axis over heights from low to high, its ticks labelled by text(their exact value)."""
+    if log:
+        high = high if high > 0 else 1.0
+        low = low if low > 0 else high / 1000  # a zero equity has no place on a log scale: it sits at the bottom
+        ticks = log_ticks(low, high)
+        low, high = min([low] + [height for height, _ in ticks]), max([high] + [height for height, _ in ticks])
+        low, high = low / 1.05, high * 1.05
+    else:
+        ticks = linear_ticks(low, high)
+        low, high = ticks[0][0], ticks[-1][0]
+    return Axis(label, size, [(height, text(value)) for height, value in ticks], low, high, log)
+
+
+def percent_text(value):
+    return f"{value.normalize():+,f}%" if value else "0%"
+
+
+def equity_axis(figure, log):
+    """The equity panel's scale: money, or with a percent Curve the return in % (its heights are growth
+    indexes, 1 + the return), buy and hold included."""
+    curve, hold = figure.curve, benchmark(figure)
+    heights = curve.line.extremes() + [height for _, height in hold[1]] if hold else curve.line.extremes()
+    low, high, scale = min(heights), max(heights), ", log scale" if log else ""
+    if not curve.percent:
+        return value_axis(f"equity ({figure.quote}{scale})", 230, low, high, log, lambda value: f"{value:,f}")
+    if log:
+        return value_axis(f"return{scale}", 230, low, high, True, lambda value: percent_text((value - 1) * 100))
+    axis = value_axis("return", 230, (low - 1) * 100, (high - 1) * 100, False, percent_text)
+    return Axis(axis.label, axis.size, [(1 + height / 100, text) for height, text in axis.ticks], 1 + axis.low / 100,
+                1 + axis.high / 100)
+
+
+def drawdown_axis(curve):
+    """The drawdown panel's scale in %, from 0 down to the deepest (to -1% if it never fell): 3 to 4 ticks, every
+    other one of amount_ticks' when it gives more (the panel is low)."""
+    deepest = curve.performance.max_drawdown
+    axis = value_axis("drawdown", 84, deepest * 100 if deepest < 0 else -1.0, 0.0, False, percent_text)
+    axis.ticks = axis.ticks[::-2][::-1] if len(axis.ticks) > 4 else axis.ticks
+    return axis
+
+
+def price_axis(panel):
+    symbol, closes, _, trips = panel
+    heights = closes.extremes() + [float(trip[key]) for trip in trips for key in ("entry_price", "exit_price")]
+    return value_axis(f"{symbol} close ({symbol.partition('/')[2]})", 120, min(heights), max(heights), False,
+                      lambda value: f"{value:,f}")
+
+
+def chart_legend(figure, log):
+    """The legend: an entry for each line and mark drawn, in rows that fit the chart; and the y below it."""
+    curve, hold = figure.curve, benchmark(figure)
+    trips = [trip for panel in figure.panels for trip in panel[3]]
+    entries = [("line", "equity", "return" if curve.percent else "equity")]
+    entries += [("line", "hold", f"buy & hold {hold[0]}")] if hold else []
+    entries += [("area", "drawdown", "drawdown")] + ([("line", "close", "close")] if figure.panels else [])
+    kinds = {trip_kind(trip) for trip in trips if trip["status"] == "CLOSED"}
+    entries += [("trip", kind, label) for kind, label in (("gain", "round trip, gain"), ("loss", "round trip, loss"),
+                                                          ("even", "round trip, even")) if kind in kinds]
+    entries += [("open", "even", "open round trip")] if any(trip["status"] == "OPEN" for trip in trips) else []
+    entries += [("up", "deposit", "deposit")] if any(sign > 0 for _, sign in curve.flows) else []
+    entries += [("down", "withdrawal", "withdrawal")] if any(sign < 0 for _, sign in curve.flows) else []
+    svg, x, y = ['<g class="legend" fill="#333">'], 12.0, 48
+    for shape, kind, label in entries:
+        width = 26 + text_width(label, TEXT) + 14
+        if x + width > CHART_WIDTH - 12 and x > 12:
+            x, y = 12.0, y + 19
+        svg += [legend_swatch(shape, kind, x, y), f'<text x="{x + 26:.1f}" y="{y}">{svg_text(label)}</text>']
+        x += width
+    return svg + ["</g>"], y + 8
+
+
+def legend_swatch(shape, kind, x, y):
+    """The mark a legend entry shows at (x, baseline y): a line, an area, a round trip or a triangle."""
+    colour = COLOURS[kind]
+    if shape == "line":
+        return f'<path d="M{x:.1f},{y - 4}h20" stroke="{colour}" stroke-width="2"/>'
+    if shape == "area":
+        return (f'<rect x="{x:.1f}" y="{y - 9}" width="20" height="10" fill="{colour}" fill-opacity=".3"'
+                f' stroke="{colour}"/>')
+    if shape in ("trip", "open"):
+        dash = ' stroke-dasharray="4 3"' if shape == "open" else ""
+        return (f'<path d="M{x + 3:.1f},{y - 1}L{x + 17:.1f},{y - 8}" stroke="{colour}" stroke-width="1.5"{dash}'
+                f' marker-start="url(#trip-{kind})" marker-end="url(#trip-{kind})"/>')
+    return flow_mark(x + 10, y - 4, 1 if shape == "up" else -1, colour)
+
+
+def trip_kind(trip):
+    """gain, loss or even: the colour of a round trip, by its P&L (valued at the latest close if open)."""
+    pnl = trip["pnl"] or 0
+    return "gain" if pnl > 0 else "loss" if pnl < 0 else "even"
+
+
+def flow_mark(x, y, sign, colour):
+    """A triangle at (x, y): up for money in, down for money out."""
+    tip = -6 if sign > 0 else 6
+    return (f'<path d="M{x:.1f},{y + tip:.1f}l4.5,{-tip * 1.5:.1f}h-9z" fill="{colour}" stroke="#fff"'
+            ' stroke-width=".5"/>')
+
+
+def trip_markers():
+    """The dot at each end of a round trip, one for each colour (marker-mid dots the ends inside one path)."""
+    return "<defs>" + "".join(f'<marker id="trip-{kind}" viewBox="-3 -3 6 6" markerWidth="6" markerHeight="6"'
+                              f' markerUnits="userSpaceOnUse"><circle r="2.5" fill="{COLOURS[kind]}"/></marker>'
+                              for kind in ("gain", "loss", "even")) + "</defs>"
+
+
+def panel_frame(kind, axis, left):
+    """A panel's group, frame, name and tick labels (its lines follow; the caller closes the group)."""
+    return [f'<g class="panel {kind}">', f'<text class="panel-label" x="{left}" y="{axis.top - 6}" font-size="{SMALL}"'
+            f' fill="#57606a">{svg_text(axis.label)}</text>',
+            f'<rect x="{left}" y="{axis.top}" width="{RIGHT - left}" height="{axis.size}" stroke="#afb8c1"'
+            ' fill="none"/>', '<g class="ticks" text-anchor="end" fill="#333">',
+            *[f'<text x="{left - 6}" y="{axis.y(height) + 4:.1f}">{svg_text(label)}</text>'
+              for height, label in axis.ticks], "</g>"]
+
+
+def polyline(kind, points, axis, x, width):
+    """A line through points [(moment, height)]."""
+    return (f'<polyline class="{kind}" points="' + " ".join(f"{x(moment):.1f},{axis.y(height):.1f}"
+                                                            for moment, height in points) +
+            f'" fill="none" stroke="{COLOURS[kind]}" stroke-width="{width}" stroke-linejoin="round"/>')
+
+
+def equity_panel(figure, axis, x, left):
+    """The equity (or return) line over buy and hold, a dot if it is one point, a mark where money came in
+    or went out."""
+    curve, hold = figure.curve, benchmark(figure)
+    svg = panel_frame("equity", axis, left) + ([polyline("hold", hold[1], axis, x, 1.2)] if hold else [])
+    points = curve.line.points()
+    svg.append(polyline("equity", points, axis, x, 1.6))
+    if curve.performance.points == 1:
+        svg.append(f'<circle class="dot" cx="{x(points[0][0]):.1f}" cy="{axis.y(points[0][1]):.1f}" r="3"'
+                   f' fill="{COLOURS["equity"]}"/>')
+    for sign, kind in ((1, "deposit"), (-1, "withdrawal")):
+        marks = [flow_mark(x(moment), axis.y(height), sign, COLOURS[kind]).replace("<path", f'<path class="{kind}"')
+                 for (_, mark_sign), (moment, height) in sorted(curve.flows.items()) if mark_sign == sign]
+        svg += marks
+    return svg + ["</g>"]
+
+
+def drawdown_panel(curve, axis, x, left):
+    """The drawdown as an area below 0%."""
+    points = curve.falls.points()
+    zero = axis.y(0.0)
+    area = " ".join(f"{x(moment):.1f},{axis.y(fall * 100):.1f}" for moment, fall in points)
+    return panel_frame("drawdown", axis, left) + [
+        f'<polygon class="drawdown" points="{x(points[0][0]):.1f},{zero:.1f} {area} {x(points[-1][0]):.1f},'
+        f'{zero:.1f}" fill="{COLOURS["drawdown"]}" fill-opacity=".3" stroke="{COLOURS["drawdown"]}"'
+        ' stroke-width=".6"/>', "</g>"]
+
+
+def price_panel(panel, axis, x, left, curve):
+    """A symbol's closes, and each of its round trips from entry to exit (time, average price), coloured by
+    P&L and dashed while open: one path a kind, with a dot at each end while they are few enough to tell
+    apart (a trip every 4 units or fewer); more would blot out the closes."""
+    symbol, closes, _, trips = panel
+    paths, first, last = {}, curve.performance.first, curve.last
+    for trip in thinned(trips, first, last):
+        entry, exit = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
+        segment = (f"M{x(entry):.1f},{axis.y(float(trip['entry_price'])):.1f}"
+                   f"L{x(exit):.1f},{axis.y(float(trip['exit_price'])):.1f}")
+        paths.setdefault((trip_kind(trip), trip["status"] == "OPEN"), {})[segment] = None  # an ordered set
+    svg = panel_frame("price", axis, left) + [polyline("close", closes.points(), axis, x, 1)]
+    dotted = len(trips) <= COLUMNS // 4
+    for (kind, going), segments in sorted(paths.items()):
+        dash = ' stroke-dasharray="4 3"' if going else ""
+        dots = f' marker-start="url(#trip-{kind})" marker-mid="url(#trip-{kind})" marker-end="url(#trip-{kind})"'
+        svg.append(f'<path class="trips {kind}{" open" if going else ""}" d="{"".join(segments)}" fill="none"'
+                   f' stroke="{COLOURS[kind]}" stroke-width="1.5"{dash}{dots if dotted else ""}/>')
+    return svg + ["</g>"]
+
+
+def thinned(trips, first, last):
+    """The round trips a panel draws: all of them up to two a column; beyond that, in each column where
+    trips start, the two of each colour with the largest P&L (a million points may hold 100,000 trips)."""
+    if len(trips) <= 2 * COLUMNS:
+        return trips
+    scale, kept, counts = COLUMNS / (last - first) if last > first else 0.0, [], {}
+    for trip in sorted(trips, key=lambda trip: -abs(trip["pnl"] or 0)):
+        key = int((seconds(trip["entry_time"]) - first) * scale), trip_kind(trip)
+        if counts.get(key, 0) < 2:
+            counts[key] = counts.get(key, 0) + 1
+            kept.append(trip)
+    return kept
+
+
+def time_axis(ticks, context, x, left, bottom, hidden):
+    """The time labels under the lowest panel, the context of the first one (its year, or its date) once,
+    and the traded symbols that got no panel."""
+    svg = ['<g class="time-axis" text-anchor="middle" fill="#333">']
+    for moment, label, bold in ticks:
+        centre, weight = min(x(moment), CHART_WIDTH - 4 - text_width(label, TEXT, bold) / 2), ' font-weight="bold"'
+        svg.append(f'<text x="{centre:.1f}" y="{bottom + 17}"{weight if bold else ""}>{label}</text>')
+    svg.append("</g>")
+    if context:
+        svg.append(f'<text class="context" x="{left}" y="{bottom + 34}" fill="#57606a">{context} (UTC)</text>')
+    if hidden:
+        note = cut_to_width(f"also traded, not drawn: {', '.join(hidden)}", RIGHT - left, SMALL)
+        svg.append(f'<text class="hidden" x="{left}" y="{bottom + 50}" font-size="{SMALL}" fill="#57606a">'
+                   f"{svg_text(note)}</text>")
+    return svg
+
+
+# Time steps, each at most about twice the one before, so that some step gives 4 to 8 ticks on any span:
+# seconds (minutes and hours, at whole multiples), days of the month (1, 1 + n, ...), months, years.
+TIME_STEPS = (*[("second", n) for n in (0.1, 0.2, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900,
+                                        1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200, DAY)],
+              *[("day", n) for n in (2, 3, 5, 7, 14)], *[("month", n) for n in (1, 2, 3, 4, 6)],
+              *[("year", n) for n in (1, 2, 4, 5, 10, 20, 40, 50, 100, 200, 400, 500, 1000)])
+UNIT_SECONDS = {"second": 1, "day": DAY, "month": 30.44 * DAY, "year": 365.25 * DAY}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def time_ticks(first, last, most=8):
+    """The time axis from first to last (epoch seconds): ([(moment, label, bold)], context). Ticks on natural
+    boundaries, of the smallest step that gives at most `most`; a label names the finest unit of its step,
+    and a higher unit where it begins (bold: 'Feb', '2026'); context is the year (the date, for steps under a
+    day) of the first tick, shown once."""
+    moments, unit = [], "second"
+    for unit, step in TIME_STEPS:
+        if (last - first) / (step * UNIT_SECONDS[unit]) <= most + 2:  # else too many, surely: not counted
+            moments = tick_moments(first, last, unit, step)
+            if len(moments) <= most:
+                break
+    fine = unit == "second" and step < DAY
+    moments = moments or [first]
+    ticks = [(moment, *tick_label(EPOCH + timedelta(seconds=moment), unit, step)) for moment in moments]
+    start = EPOCH + timedelta(seconds=moments[0])
+    context = start.date().isoformat() if fine else None if unit == "year" or ticks[0][1] == str(start.year) \
+        else str(start.year)
+    return ticks, context
+
+
+def tick_moments(first, last, unit, step):
+    """The moments from first to last on the boundaries of a step (see TIME_STEPS)."""
+    if unit == "second" and step < 1:  # parts of a second: n / 10, n / 5, n / 4 or n / 2
+        per = round(1 / step)
+        return [n / per for n in range(math.ceil(first * per), math.floor(last * per) + 1)]
+    if unit == "second":
+        return list(range(math.ceil(first / step) * step, math.floor(last) + 1, step))
+    start, end = (EPOCH + timedelta(seconds=first)), (EPOCH + timedelta(seconds=last))
+    if unit == "year":
+        dates = [datetime(year, 1, 1) for year in range(start.year, end.year + 1) if year % step == 0]
+    elif unit == "month":
+        dates = [datetime(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 1) for month in
+                 range(start.month, (end.year - start.year) * 12 + end.month + 1) if (month - 1) % step == 0]
+    else:  # days 1, 1 + step, ... while a whole step fits in the month's 31 days
+        days = range(1, 32 - step, step)
+        dates = [day for day in (start + timedelta(days=n) for n in range((end - start).days + 2)) if day.day in days]
+        dates = [datetime(day.year, day.month, day.day) for day in dates]
+    return [moment for moment in ((date - EPOCH).total_seconds() for date in dates) if first <= moment <= last]
+
+
+def tick_label(when, unit, step):
+    """(label, bold) of a tick at when: see time_ticks."""
+    midnight = not (when.hour or when.minute or when.second or when.microsecond)
+    if unit == "year" or midnight and when.month == 1 and when.day == 1:
+        return str(when.year), unit != "year"
+    if unit == "month":
+        return MONTHS[when.month - 1], False
+    if unit == "day" or step == DAY:
+        return (MONTHS[when.month - 1], True) if when.day == 1 else (f"{MONTHS[when.month - 1]} {when.day}", False)
+    if midnight:
+        return f"{MONTHS[when.month - 1]} {when.day}", True
+    if step < 1:  # tenths, or hundredths for quarters
+        return f"{when:%H:%M:%S}." + (f"{when.microsecond // 10000:02d}" if step == 0.25 else
+                                       f"{when.microsecond // 100000}"), False
+    return when.strftime("%H:%M" if step >= 60 else "%H:%M:%S"), False
+
+
+def monthly_returns(months):
+    """{year: {month: return}} from a Curve's months [('YYYY-MM', the growth index at its last point)]: each
+    month's index / the month before's - 1 (the first month's / 1, what came in), so that they compound to
+    the return; a month without a point returns 0.0; one after an index of 0 has none (None)."""
+    returns, before, previous = {}, 1.0, None
+    for key, index in months:
+        year, month = int(key[:4]), int(key[5:7])
+        while previous is not None and previous + 1 < year * 12 + month - 1:  # months without a point
+            previous += 1
+            returns.setdefault(previous // 12, {})[previous % 12 + 1] = 0.0 if before else None
+        returns.setdefault(year, {})[month] = index / before - 1 if before else None
+        before, previous = index, year * 12 + month - 1
+    return returns
+
+
+def worst_drawdowns(curve):
+    """A Curve's five deepest drawdowns, deepest first: [{"start", "bottom", "recovery", "depth", "length"}],
+    start the last peak before it, recovery None if it has not recovered (its length then runs to the end)."""
+    end = curve.performance.end
+    return [{"start": start, "bottom": bottom, "recovery": recovery, "depth": depth,
+             "length": seconds(recovery or end) - seconds(start)} for depth, start, bottom, recovery in curve.worst]
+
+
+REPORT_STYLE = """body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;max-width:1200px;\
+margin:0 auto;padding:12px 20px 40px}
+h1{font-size:22px;margin:8px 0 2px;overflow-wrap:anywhere}h2{font-size:17px;margin:28px 0 8px;\
+border-bottom:1px solid #d0d7de;padding-bottom:4px}.meta{color:#57606a;margin:0 0 12px}
+dl{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:0 28px;margin:0}
+dl div{display:flex;justify-content:space-between;gap:12px;border-bottom:1px solid #eaeef2;padding:3px 0}
+dt{color:#57606a}dd{margin:0;text-align:right}.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:3px 7px;text-align:right;\
+white-space:nowrap;border-bottom:1px solid #eaeef2}th{color:#57606a;font-weight:600;border-color:#d0d7de}
+.text{text-align:left}.gain{color:#1a7f37}.loss{color:#cf222e}.months td{min-width:48px}
+svg{display:block;width:100%;height:auto}p.none{color:#57606a}"""
+
+
+def report_html(account, stats, figure, sections=()):
+    """The report page (Ledger.report): no script, no link outside itself; the same data, the same bytes."""
+    import html
+    when = f"{time_text(stats['start'])} to {time_text(stats['end'])} UTC" if stats["start"] else "no equity points yet"
+    page = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{html.escape(account.name)}: paper report</title>", f"<style>\n{REPORT_STYLE}\n</style>",
+            "</head>", "<body>", f"<h1>{html.escape(account.name)}</h1>",
+            f'<p class="meta">Valued in {figure.quote}; {when} (market time).</p>', "<h2>Statistics</h2>",
+            *stats_list(stats), "<h2>Chart</h2>", svg_chart(figure).rstrip("\n"), "<h2>Round trips</h2>",
+            *html_table(["#", "symbol", "entry", "exit", "qty", "entry price", "exit price", "P&L", "return %",
+                         "duration", "fills"], [trip_cells(n, trip) for n, trip in enumerate(figure.trips, 1)],
+                        "No round trips yet: a round trip runs from a buy that opens a position to the sale that"
+                        " closes it."),
+            "<h2>Monthly returns (%)</h2>", *monthly_table(monthly_returns(figure.curve.months)),
+            "<h2>Worst drawdowns</h2>", *html_table(["#", "start (peak)", "bottom", "recovery", "depth %", "length"],
+                                                    [drawdown_cells(n, fall) for n, fall in
+                                                     enumerate(worst_drawdowns(figure.curve), 1)], "No drawdown.")]
+    for title, rows in sections:
+        columns = list(rows[0]) if rows else []
+        page += [f"<h2>{html.escape(str(title))}</h2>", *html_table(
+            columns, [[(cell_text(row.get(column)), "") for column in columns] for row in rows], "None.")]
+    return "\n".join(page + ["</body>", "</html>\n"])
+
+
+def stats_list(stats):
+    """The stats as the stats table shows them, in a grid of label and value (times as tables show them)."""
+    import html
+    currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
+    items = ["<dl>"]
+    for key, label, how in STATS:
+        value = time_text(stats[key]) if key in ("start", "end") and stats[key] else stat_text(stats[key], how)
+        items.append(f"<div><dt>{html.escape(label[:-3] + currencies.get(label[-3:], label[-3:]))}</dt>"
+                     f"<dd>{html.escape(value)}</dd></div>")
+    return items + ["</dl>"]
+
+
+def drawdown_cells(number, fall):
+    """A drawdown as the report's table shows it: [(text, class)]."""
+    recovery = time_text(fall["recovery"]) if fall["recovery"] else "not recovered"
+    return [(number, ""), (time_text(fall["start"]), ""), (time_text(fall["bottom"]), ""), (recovery, ""),
+            (f"{fall['depth'] * 100:.2f}", "loss"), (stat_text(fall["length"], "span"), "")]
+
+
+def cell_text(value):
+    return "" if value is None else fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+def html_table(columns, rows, empty):
+    """A table of rows [[(text, class)]] under columns, or the empty text without a row: a column of numbers
+    right-aligned, one of text left."""
+    import html
+    if not rows:
+        return [f'<p class="none">{html.escape(empty)}</p>']
+    texts = [[column] + [str(row[i][0]) for row in rows] for i, column in enumerate(columns)]
+    left = [not all(NUMBER.fullmatch(text.replace(",", "").lstrip("+")) or text in ("", "n/a") for text in column[1:])
+            for column in texts]
+    head = "".join(f"<th{TEXT_CLASS if text else ''}>{html.escape(column)}</th>" for column, text in zip(columns, left))
+    body = ["<tr>" + "".join(html_cell(str(text), " ".join(filter(None, (kind, "text" if text_column else ""))))
+                             for (text, kind), text_column in zip(row, left)) + "</tr>" for row in rows]
+    return ['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
+            "</tbody></table></div>"]
+
+
+TEXT_CLASS = ' class="text"'
+
+
+def html_cell(text, classes):
+    import html
+    return f'<td class="{classes}">{html.escape(text)}</td>' if classes else f"<td>{html.escape(text)}</td>"
+
+
+def trip_cells(number, trip):
+    """A round trip as the report's table shows it: [(text, class)]."""
+    kind = {"gain": "gain", "loss": "loss"}.get(trip_kind(trip), "") if trip["pnl"] is not None else ""
+    exit_time = time_text(trip["exit_time"]) or "n/a"
+    return [(number, ""), (trip["symbol"], ""), (time_text(trip["entry_time"]) or "n/a", ""),
+            (f"{exit_time} (open)" if trip["status"] == "OPEN" else exit_time, ""), (fmt(trip["qty"]), ""),
+            (fmt(trip["entry_price"]), ""), (cell_text(trip["exit_price"]) or "n/a", ""),
+            (cell_text(trip["pnl"]) or "n/a", kind),
+            (ratio_text(trip["return"] and trip["return"] * 100, "+.2f"), kind),
+            (stat_text(trip["duration"], "span"), ""), (trip["fills"], "")]
+
+
+def monthly_table(returns):
+    """The monthly returns as a table, a row a year, each month coloured by its sign and, in strength, by its
+    size against the largest; the year compounded at the end."""
+    if not returns:
+        return ['<p class="none">No equity points yet.</p>']
+    largest = max([abs(r) for months in returns.values() for r in months.values() if r is not None] + [1e-12])
+    rows = ['<div class="scroll"><table class="months">', "<thead><tr><th></th>" +
+            "".join(f"<th>{month}</th>" for month in MONTHS) + "<th>year</th></tr></thead>", "<tbody>"]
+    for year, months in sorted(returns.items()):
+        cells = [month_cell(f"{year}-{month:02d}", months.get(month), largest, month in months)
+                 for month in range(1, 13)]
+        year_return = math.prod([1 + r for r in months.values()]) - 1 if None not in months.values() else None
+        rows.append(f"<tr><th>{year}</th>{''.join(cells)}{month_cell(str(year), year_return, largest, True)}</tr>")
+    return rows + ["</tbody></table></div>"]
+
+
+def month_cell(name, value, largest, shown):
+    if not shown:
+        return "<td></td>"
+    if value is None:
+        return f'<td title="{name}: n/a">n/a</td>'
+    strength = 0.12 + 0.55 * min(abs(value) / largest, 1.0)
+    colour = "26,127,55" if value > 0 else "207,34,46" if value < 0 else "140,149,159"
+    return (f'<td title="{name}: {value:+.4%}" style="background:rgba({colour},{strength:.2f})">'
+            f"{value * 100:+.2f}</td>")
+
+
+def write_report(ledger, account_id, path, quote=None, sections=()):
+    """Write the account's report (Ledger.report) to path, aside and then into place, as the chart is written
+    (for `report` and a strategy runner's `backtest --report FILE`). Returns its size in bytes."""
+    return write_file(path, ledger.report(account_id, quote, sections), "the report")
+
+
+def write_file(path, text, what):
+    """text into the file at path. A file is written aside, then put in place: a failed write leaves the one
+    that was there. Anything else (a device, a pipe) is written to as it is. Returns the bytes written."""
+    aside = f"{path}.{os.getpid()}.new" if os.path.isfile(path) or not os.path.lexists(path) else path
+    data = text.encode()
+    try:
+        with open(aside, "wb") as f:
+            f.write(data)
+        os.replace(aside, path)
+    except OSError as error:
+        if aside != path:
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+        raise PaperError(f"could not write {what} to {path}: {error.strerror or error}") from None
+    return len(data)
 
 
 # --- Market data in: price files ---
@@ -2569,28 +3419,57 @@ def chart_axes(step, bottom, top, first, last, x_start, x_scale, depth):
 def read_prices(paths, symbol=None):
     """The prices of CSV files as tick takes them: (source, line, (symbol, price, time, open, high, low,
     close)), time in paper's form; several files merged by market time (at one time, in the order given).
-    Each file is opened and checked before any row is read (see price_rows); '-' is standard input."""
+    A file is opened and its header checked before any row is read (see price_rows); '-' is standard
+    input, read as it arrives."""
     if "-" in paths and len(paths) > 1:
         raise PaperError("- (standard input) is read alone: give it without files")
-    sources = [price_rows(path, symbol) for path in paths]
-    if len(sources) == 1:
-        return sources[0]
+    if len(paths) > 1:
+        return merged(paths, symbol)
+    return price_rows(StandardInput() if paths == ["-"] else paths[0], symbol)
+
+
+def merged(paths, symbol):
+    """The prices of several files by market time (at one time, in the order given), each file opened only
+    once the merge reaches its first price: daily files are read one after the other, a file a symbol side
+    by side, and a thousand of them never hold a thousand open files."""
     import heapq
-    return heapq.merge(*sources, key=lambda item: item[2][2])  # stable: at one time, the files' order
+    starts = []
+    for index, path in enumerate(paths):  # each checked whole first (its header, its checksum), then closed
+        rows = price_rows(path, symbol)
+        first = next(rows, None)
+        rows.close()
+        if first is not None:
+            starts.append((first[2][2], index, path))
+    starts.sort()
+    heap, waiting = [], iter(starts)
+    upcoming = next(waiting, None)
+    while heap or upcoming:
+        while upcoming and (not heap or upcoming[0] <= heap[0][0]):  # a file whose first price is due: opened
+            rows = price_rows(upcoming[2], symbol, checked=True)
+            item = next(rows, None)
+            if item is not None:
+                heapq.heappush(heap, (item[2][2], upcoming[1], item[1], item, rows))
+            upcoming = next(waiting, None)
+        _, index, _, item, rows = heapq.heappop(heap)
+        yield item
+        following = next(rows, None)
+        if following is not None:
+            heapq.heappush(heap, (following[2][2], index, following[1], following, rows))
 
 
-def price_rows(path, symbol=None):
-    """The rows of one price file: with a header time,symbol,price or time,symbol,open,high,low,close (or
-    time,symbol,close: closes alone; `open_time` for time, as in Binance's futures files; other columns
-    ignored; symbol, if the file has no symbol column), or Binance's kline files (no header). Plain,
-    gzip or a zip holding one file, as downloaded; a FILE.CHECKSUM beside it is checked first."""
+def price_rows(source, symbol=None, checked=False):
+    """The rows of one price file (a path, or StandardInput): with a header time,symbol,price or
+    time,symbol,open,high,low,close (or time,symbol,close: closes alone; `open_time` for time, as in
+    Binance's futures files; other columns ignored; symbol, if the file has no symbol column), or
+    Binance's kline files (no header). Plain, gzip or a zip holding one file, as downloaded; a
+    FILE.CHECKSUM beside it is checked first (unless checked already)."""
     import csv
-    name = "standard input" if path == "-" else path
-    reader = csv.reader(text_lines(path, name))
+    name = source.name if isinstance(source, StandardInput) else source
+    reader = csv.reader(source if isinstance(source, StandardInput) else file_lines(source, checked))
     try:
         first = next((row for row in reader if "".join(row).strip()), None)
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
     if first is None:
         raise PaperError(f"{name} is empty: no header and no prices")
     if first[0].strip().isdigit():
@@ -2626,7 +3505,7 @@ def header_rows(reader, at, width, prices, symbol, name):
             yield name, reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None,
                                           row_time(values[0], name, reader), *bar)
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
 
 
 def kline_rows(reader, first, symbol, name):
@@ -2643,7 +3522,15 @@ def kline_rows(reader, first, symbol, name):
                                  " starting with open time, open, high, low, close")
             yield name, reader.line_num, (symbol, None, row_time(row[0], name, reader), *row[1:5])
     except csv.Error as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+        raise csv_refusal(name, reader, error) from None
+
+
+def csv_refusal(name, reader, error):
+    """The csv module's error in a user's words, with the file and line."""
+    text = str(error)
+    if text.startswith("new-line character seen in unquoted field"):
+        text = "a line break (a lone carriage return) inside a field that is not in quotes"
+    return PaperError(f"{name}: line {reader.line_num}: {text}")
 
 
 def row_time(text, name, reader):
@@ -2653,52 +3540,60 @@ def row_time(text, name, reader):
         raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
 
 
-def text_lines(path, name):
-    """The lines of a file (or standard input, as they arrive) as text, refused unless UTF-8, a bad byte
-    named by its line; a leading byte order mark (Excel's "CSV UTF-8") is no part of the text."""
+LONGEST_LINE = 1 << 20  # no line of prices comes near a MiB: a longer one is refused, not read whole
+
+
+def line_text(line, number, name):
+    """A line's bytes as text (a leading byte order mark, Excel's "CSV UTF-8", is no part of it)."""
+    if len(line) > LONGEST_LINE:
+        raise PaperError(f"{name}: line {number} is longer than {LONGEST_LINE:,} bytes: not a CSV of prices")
+    if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+
+
+def file_lines(path, checked=False):
+    """The lines of a file as text, read as downloaded (see open_prices), a line at a time."""
     with contextlib.ExitStack() as opened:
-        source = open_prices(path, name, opened)
+        source = open_prices(path, opened, checked)
         try:
-            for number, line in enumerate(source, 1):
-                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                try:
-                    yield line.decode()
-                except UnicodeDecodeError:
-                    raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+            for number, line in enumerate(iter(lambda: source.readline(LONGEST_LINE + 1), b""), 1):
+                yield line_text(line, number, path)
         except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
-            raise PaperError(f"{name} cannot be read: {error}") from None
+            raise PaperError(f"{path} cannot be read: {error}") from None
 
 
-def open_prices(path, name, opened):
+def open_prices(path, opened, checked=False):
     """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
     opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
-    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first, and a
-    mismatch is refused."""
-    if path == "-":
-        return sys.stdin.buffer
-    if os.path.isfile(f"{path}.CHECKSUM"):
+    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first (unless
+    checked already), and a mismatch is refused. A pipe (`<(zcat FILE.gz)`) is read as it comes."""
+    if not checked and os.path.isfile(f"{path}.CHECKSUM"):
         check_sum(path)
     source = opened.enter_context(open(path, "rb"))
-    magic = source.read(4)
-    source.seek(0)
+    magic = source.peek(4)[:4]  # a pipe cannot seek back
     try:
         if magic[:2] == b"\x1f\x8b":
             import gzip
             return opened.enter_context(gzip.GzipFile(fileobj=source))
-        if magic == b"PK\x03\x04":
+        if magic[:2] == b"PK":
+            if not source.seekable():
+                raise PaperError(f"{path} is a zip archive read through a pipe: give the file itself")
             import zipfile
             archive = opened.enter_context(zipfile.ZipFile(source))
             members = [member for member in archive.namelist() if not member.endswith("/")]
             if len(members) != 1:
-                raise PaperError(f"{name} holds {len(members)} files, not one CSV: unzip it and feed the file")
+                raise PaperError(f"{path} holds {len(members)} files, not one CSV: unzip it and feed the file")
             return opened.enter_context(archive.open(members[0]))
     except (OSError, EOFError, ValueError) as error:
-        raise PaperError(f"{name} cannot be read: {error}") from None
+        raise PaperError(f"{path} cannot be read: {error}") from None
     except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
         if type(error).__name__ != "BadZipFile":
             raise
-        raise PaperError(f"{name} cannot be read: {error}") from None
+        raise PaperError(f"{path} cannot be read: {error}") from None
     return source
 
 
@@ -2706,51 +3601,91 @@ def check_sum(path):
     import hashlib
     with open(f"{path}.CHECKSUM", "rb") as f:
         expected = f.read(200).split()[:1]
+    if not expected or len(expected[0]) != 64 or expected[0].strip(b"0123456789abcdefABCDEF"):
+        raise PaperError(f"{path}.CHECKSUM does not start with a SHA-256 (64 hex digits), as data.binance.vision"
+                         " writes it: remove it, or download it again")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    if [digest.hexdigest().encode()] != [word.lower() for word in expected]:
+    if digest.hexdigest().encode() != expected[0].lower():
         raise PaperError(f"{path}: its SHA-256 is {digest.hexdigest()}, but {path}.CHECKSUM says"
-                         f" {expected[0].decode('ascii', 'replace')[:64] if expected else 'nothing'}: the download is"
-                         " damaged or not that file; nothing was recorded")
+                         f" {expected[0].decode()}: the download is damaged or not that file; nothing was recorded")
 
 
-def stream_groups(items, wait=0.2, most=5000):
-    """Lists of items as they arrive (a pipe read on a thread): each list is what has arrived by the time
-    the one before was handled, up to `most` items or `wait` seconds once one has come, so a fast
-    stream commits many rows at once and a slow one each row as it comes. An error of the input comes
-    after the items before it."""
-    import queue
-    import threading
-    arrived, done = queue.Queue(maxsize=4 * most), object()
+class StandardInput:
+    """Standard input's lines as they arrive, read straight from its descriptor so that ready() can tell,
+    without waiting, whether more is there; gzip-compressed input is taken apart on the way."""
 
-    def read():
+    name = "standard input"
+
+    def __init__(self):
         try:
-            for item in items:
-                arrived.put(item)
-        except BaseException as error:  # raised in the main thread, after the items before it
-            arrived.put(error)
-        arrived.put(done)
+            self.fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            raise PaperError("standard input is closed: pipe prices into feed -, or give a file") from None
+        self.buffer, self.start, self.ended, self.inflate, self.read = b"", 0, False, None, 0
 
-    threading.Thread(target=read, daemon=True).start()
-    while True:
-        group, item = [], arrived.get()
-        deadline = time.monotonic() + wait
-        while item is not done and not isinstance(item, BaseException):
-            group.append(item)
-            if len(group) >= most or time.monotonic() >= deadline:
-                break
+    def ready(self):
+        """Whether a line can be had at once: one is waiting, the input has ended, or more has come."""
+        if self.ended or self.buffer.find(b"\n", self.start) >= 0:
+            return True
+        import select
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def __iter__(self):
+        number = 0
+        while True:
+            cut = self.buffer.find(b"\n", self.start)
+            if cut >= 0:
+                line, self.start, number = self.buffer[self.start:cut + 1], cut + 1, number + 1
+                yield line_text(line, number, self.name)
+            elif self.ended:
+                if self.start < len(self.buffer):
+                    yield line_text(self.buffer[self.start:], number + 1, self.name)
+                return
+            elif len(self.buffer) - self.start > LONGEST_LINE:
+                line_text(self.buffer[self.start:], number + 1, self.name)
+            else:
+                self.more()
+
+    def more(self):
+        chunk = os.read(self.fd, 1 << 16)
+        if not self.read and chunk[:2] == b"\x1f\x8b":  # gzip: decompressed as it comes
+            import zlib
+            self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not self.read and chunk[:2] == b"PK":
+            raise PaperError("standard input is a zip archive: give the file itself (feed FILE.zip)")
+        self.read += len(chunk)
+        if self.inflate:
             try:
-                item = arrived.get_nowait()
-            except queue.Empty:
-                break
-        if group:
-            yield group
-        if item is done:
+                chunk = self.inflate.decompress(chunk) if chunk else self.inflate.flush()
+            except Exception as error:  # zlib.error
+                raise PaperError(f"standard input: its gzip data is damaged ({error})") from None
+        self.buffer, self.start, self.ended = self.buffer[self.start:] + chunk, 0, not chunk
+
+
+def stream_groups(rows, ready, wait=0.2, most=5000):
+    """Lists of rows as they arrive: each what has come by the time the one before was handled (ready()
+    says whether more has), up to most rows or wait seconds, so a fast stream commits many rows at once
+    and a slow one each row as it comes. A refusal of the input comes after the rows before it."""
+    rows, ended = iter(rows), False
+    while not ended:
+        first = next(rows, None)  # waits for the input
+        if first is None:
             return
-        if isinstance(item, BaseException):
-            raise item
+        group, deadline = [first], time.monotonic() + wait
+        try:
+            while len(group) < most and time.monotonic() < deadline and ready():
+                row = next(rows, None)
+                if row is None:
+                    ended = True
+                    break
+                group.append(row)
+        except PaperError:
+            yield group
+            raise
+        yield group
 
 
 # --- Market data from the exchange ---
@@ -3303,16 +4238,19 @@ def laid_out(names, cells, layout):
         yield from ("  ".join(line).rstrip() for line in zip(*columns))
 
 
-ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at"}
+ID_COLUMNS, TIME_COLUMNS = {"id", "account_id", "order_id"}, {"created_at", "time", "expires_at", "closed_at",
+                                                           "entry_time", "exit_time"}
 
 
 def fitted(names, cells, width, narrow):
     """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
-    then the columns of narrow left out in turn; the last column cut with '…' if it still does not fit."""
-    def span(layout):
+    then the columns of narrow left out in turn; if it still does not fit, the widest text column cut
+    with '…' (a number is never cut: it would read as another number)."""
+    def span():
+        layout = measured(cells, len(names))
         return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
-                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1)
-    if span(measured(cells, len(names))) <= width:
+                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
+    if span()[0] <= width:
         return names, cells
     short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
         len(row[i]) == 36 for row in cells if row[i])}
@@ -3320,15 +4258,26 @@ def fitted(names, cells, width, narrow):
     cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
               for i, cell in enumerate(row)] for row in cells]
     for name in narrow:
-        if span(measured(cells, len(names))) <= width:
+        if span()[0] <= width:
             break
         if name in names:
             i = names.index(name)
             names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
-    room = width - (span(measured(cells, len(names))) - max(measured(cells, len(names))[-1][3], len(names[-1])))
-    if room < span(measured(cells, len(names))) and room > len(names[-1]):  # a long text cell at the end
-        cells = [row[:-1] + [row[-1] if columns_of(row[-1]) <= room else row[-1][:room - 1] + "…"] for row in cells]
+    wide, layout = span()
+    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
+    if wide > width and texts:
+        widest, i = max(texts)
+        keep = max(widest - (wide - width), len(names[i]) + 1, 4)
+        cells = [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
+                 for row in cells]
     return names, cells
+
+
+def cut_text(text, columns):
+    """text cut to fit columns of a terminal, with '…' at the end."""
+    while columns_of(text) > columns - 1:
+        text = text[:-1]
+    return text + "…"
 
 
 def terminal_width(args):
@@ -3375,6 +4324,7 @@ class Progress:
     second on; nothing at all when stderr is not a terminal (a log or a pipe gets no control characters)."""
 
     after, every = 0.5, 0.2  # seconds: a quick command shows none
+    showing = False  # whether a progress line is on the terminal now (an interrupt takes it away first)
 
     def __init__(self, unit, prefix=""):
         self.unit, self.prefix, self.on, self.shown = unit, prefix, sys.stderr.isatty(), False
@@ -3385,7 +4335,7 @@ class Progress:
         """count units done so far; reached, the market time they reached."""
         if self.on and time.monotonic() >= self.due:
             now = time.monotonic()
-            self.due, self.shown = now + self.every, True
+            self.due, self.shown, Progress.showing = now + self.every, True, True
             sys.stderr.write(f"\r{self.prefix}{count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
                              f" {count / (now - self.start):,.0f} {self.unit}/s\033[K")
             sys.stderr.flush()
@@ -3395,7 +4345,7 @@ class Progress:
         if self.shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
-            self.shown = False
+            self.shown = Progress.showing = False
 
 
 def count(n, thing):
@@ -3449,11 +4399,20 @@ def cmd_status(ledger, args):
 
 
 def cmd_history(ledger, args):
-    transactions = jsonable(ledger.transactions(args.account_id, args.limit))
+    """The account's transactions, written as they are read (on a terminal, laid out to fit it)."""
+    transactions = (jsonable(tx) for tx in ledger.history(args.account_id, args.limit))
+    first = next(transactions, None)
+    if first is None:
+        return [], ",".join(HISTORY.split() + ["reference_id", "trade_id"]) if args.csv else "No transactions."
+    transactions = itertools.chain([first], transactions)
+    if args.json:
+        return None, Lines(json_list_lines(transactions))
     if args.csv:
-        return transactions, csv_text(transactions, HISTORY.split() + ["reference_id", "trade_id"])
-    return transactions, table(transactions, HISTORY, terminal_width(args), HISTORY_NARROW) if transactions else \
-        "No transactions."
+        return None, Lines(csv_lines(transactions, HISTORY.split() + ["reference_id", "trade_id"]))
+    width = terminal_width(args)
+    if width:  # a terminal reads a screenful: laid out to fit it
+        return None, table(list(transactions), HISTORY, width, HISTORY_NARROW)
+    return None, Lines(table_lines(transactions, HISTORY))
 
 
 def cmd_close(ledger, args):
@@ -3497,9 +4456,9 @@ def cmd_order(ledger, args):
     began = utc_now()
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
                                args.type, args.stop_price, args.expires, args.ref)
-    if order.status == "CANCELLED" and order.reason:
-        raise PaperError(f"order {order.id} cancelled{' at once' if order.created_at >= began else ''}: {order.reason}")
-    for trade in order.fills if not args.json else ():  # --json has them in the document
+    if order.status == "CANCELLED" and (order.reason or "").startswith(AT_ONCE):  # a retry of it too says so
+        raise PaperError(f"order {order.id} cancelled at once: {order.reason[len(AT_ONCE):]}")
+    for trade in order.fills if not args.json and order.created_at >= began else ():  # --json has them
         print(f"filled at once: {trade_text(trade)}", file=sys.stderr)
     return jsonable(order), order.id
 
@@ -3531,10 +4490,9 @@ def cmd_feed(ledger, args):
     """Record CSV files of prices, in one transaction (every row or none), or standard input as rows
     arrive, each price that fills, cancels or triggers an order printed as it happens."""
     fed, progress = empty_fed(), Progress("prices")
-    rows = read_prices(args.files, args.symbol)
     if args.files == ["-"]:
-        return feed_stream(ledger, args, rows, fed, progress)
-    said = []
+        return feed_stream(ledger, args, StandardInput(), fed, progress)
+    rows, said = read_prices(args.files, args.symbol), []
     with ledger.batch():
         for source, line, row in rows:
             said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
@@ -3543,20 +4501,27 @@ def cmd_feed(ledger, args):
     return fed, "\n".join(said + [fed_text(fed)])
 
 
-def feed_stream(ledger, args, rows, fed, progress):
+def feed_stream(ledger, args, source, fed, progress):
     """feed -: rows committed as they arrive (many at once when they come fast), what they did printed once
-    committed (--json: a JSON line each, and the summary last). A writer in another process gets the lock
-    within a second: a stream that has held it for a second leaves it free a little longer than SQLite's
-    longest wait between tries (100 ms)."""
+    committed (--json: a JSON line each, and the summary last; a reader that left stops the printing, not
+    the recording). A refused row stops it, the rows before it recorded. A writer in another process gets
+    the lock within a second: a stream that has held it for a second leaves it free a little longer than
+    SQLite's longest wait between tries (100 ms)."""
     held_since = time.monotonic()
-    for group in stream_groups(rows):
-        said = []
+    for group in stream_groups(price_rows(source, args.symbol), source.ready):
+        said, refusal = [], None
         with ledger.batch():
-            for source, line, row in group:
-                said += fed_result(fed, fed_tick(ledger, source, line, row, args.allow_future), args.json)
+            for name, line, row in group:
+                try:  # a refused price writes nothing, so the ones before it are committed
+                    said += fed_result(fed, fed_tick(ledger, name, line, row, args.allow_future), args.json)
+                except PaperError as error:
+                    refusal = error
+                    break
         progress.clear()
         if said:
-            print("\n".join(said), flush=True)
+            args.out.send("\n".join(said))
+        if refusal:
+            raise refusal
         progress.update(fed["recorded"] + fed["skipped"], group[-1][2][2])
         if time.monotonic() - held_since > 1:
             time.sleep(0.12)
@@ -3636,7 +4601,7 @@ def cmd_fetch(ledger, args):
         lines = [line for result in results for line in fed_result(fed, result, args.json)]
         if lines and args.follow:
             progress.clear()
-            print("\n".join(lines), flush=True)
+            args.out.send("\n".join(lines))  # a reader that left stops the printing, not the recording
         else:
             said.extend(lines)
         progress.update(fed["recorded"] + fed["skipped"], results[-1]["time"])
@@ -3664,7 +4629,8 @@ def cmd_equity(ledger, args):
     points = ledger.equity_points(args.account_id, args.quote)
     first = next(points, None)
     if first is None:
-        return [], "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
+        return [], "time,equity,drawdown" if args.csv else \
+            "No equity points yet: " + ledger.no_points(args.account_id, args.quote) + "."
     points = itertools.chain([first], points)
     if args.json:  # one point a line, written as they come: a long curve costs no memory; the texts need no escaping
         return None, Lines(json_list_lines((f'{{"time": "{point["time"]}", "equity": "{fmt(point["equity"])}",'
@@ -3716,23 +4682,12 @@ def stat_text(value, how):
 
 
 def cmd_chart(ledger, args):
-    svg = ledger.chart(args.account_id, args.quote)
+    svg = ledger.chart(args.account_id, args.quote, percent=args.percent, log=args.log)
     if args.output == "-":
         return {"svg": svg}, svg.rstrip("\n")
     path = args.output or f"equity-{ledger.account(args.account_id, transactions=0).id[:8]}.svg"
-    # A file is written aside, then put in place: a failed write leaves the chart that was there. Anything
-    # else (a device, a pipe) is written to as it is.
-    aside = f"{path}.{os.getpid()}.new" if os.path.isfile(path) or not os.path.lexists(path) else path
-    try:
-        with open(aside, "w", encoding="utf-8") as f:
-            f.write(svg)
-        os.replace(aside, path)
-    except OSError as error:
-        if aside != path:
-            with contextlib.suppress(OSError):
-                os.unlink(aside)
-        raise PaperError(f"could not write the chart to {path}: {error.strerror or error}") from None
-    return {"chart": path, "bytes": len(svg.encode())}, f"wrote {path} ({len(svg.encode()):,} bytes)"
+    size = write_file(path, svg, "the chart")
+    return {"chart": path, "bytes": size}, f"wrote {path} ({size:,} bytes)"
 
 
 def cmd_prices(ledger, args):
@@ -3742,7 +4697,7 @@ def cmd_prices(ledger, args):
     prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit))
     first = next(prices, None)
     if first is None:
-        return [], "No prices recorded."
+        return [], ",".join(PRICE.split(", ")) if args.csv else "No prices recorded."
     prices = itertools.chain([first], prices)
     if args.json:
         return None, Lines(json_list_lines(prices))
@@ -3841,6 +4796,34 @@ def cmd_backup(ledger, args):
                                                                          f" ({size:,} bytes)"
 
 
+TRIPS = "symbol entry_time exit_time qty entry_price exit_price pnl return_% duration fills"
+TRIPS_NARROW = ("fills", "duration", "exit_price", "entry_price")  # left out in turn on a narrow terminal
+
+
+def cmd_trades(ledger, args):
+    trips = jsonable(ledger.round_trips(args.account_id, args.symbol))
+    if args.json:
+        return trips, None
+    if args.csv:
+        return trips, csv_text([trip | {"return": ratio_text(trip["return"], ".6f")} for trip in trips],
+                               ["symbol", "status", *TRIPS.replace("return_%", "return").split()[1:]])
+    rows = [trip | {"exit_time": "open" if trip["status"] == "OPEN" else trip["exit_time"],
+                    "exit_price": trip["exit_price"] or "n/a", "pnl": trip["pnl"] or "n/a",
+                    "return_%": ratio_text(trip["return"] and trip["return"] * 100, ".2f"),
+                    "duration": stat_text(trip["duration"], "span")} for trip in trips]
+    return trips, table(rows, TRIPS, terminal_width(args), TRIPS_NARROW) if rows else \
+        "No round trips yet: one runs from a buy that opens a position to the sale that closes it."
+
+
+def cmd_report(ledger, args):
+    if args.output == "-":
+        page = ledger.report(args.account_id, args.quote)
+        return {"html": page}, page.rstrip("\n")
+    path = args.output or f"report-{ledger.account(args.account_id, transactions=0).id[:8]}.html"
+    size = write_report(ledger, args.account_id, path, args.quote)
+    return {"report": path, "bytes": size}, f"wrote {path} ({size:,} bytes)"
+
+
 def argument_type(check, *args):
     """An argparse type= from a to_* check: its refusal becomes a usage error (exit 2)."""
     def convert(text):
@@ -3862,7 +4845,9 @@ OPTIONS = {  # option: its argparse keywords
     "account-id": {"type": argument_type(to_id), "help": ID},
     "order-id": {"type": argument_type(to_id), "help": ID},
     "balance": {"type": argument_type(to_amount, "balance", True), "default": Decimal(5000), "help": "default 5000, 0 for none"},
-    "currency": {"type": argument_type(to_currency), "default": "USDT", "help": "default USDT"},
+    "currency": {"type": argument_type(to_currency), "default": "USDT", "help": "the account's own currency, what"
+                 " it is valued in (default USDT)"},
+    "own-currency": {"type": argument_type(to_currency), "dest": "currency", "help": "default: the account's own"},
     "name": {"type": argument_type(to_text, "name"), "default": "Paper Trading Account"},
     "leverage": {"type": argument_type(to_amount, "leverage"), "default": Decimal(1),
                  "help": "a stored setting: trades are spot, cash only (default 1.0)"},
@@ -3934,6 +4919,10 @@ OPTIONS = {  # option: its argparse keywords
     "json": {"action": "store_true", "help": "print one JSON document"},
     "to": {"type": argument_type(to_path), "help": "the new file (an existing one is never overwritten)"},
     "output": {"type": argument_type(to_path), "help": "the SVG file (default equity-<id's first 8>.svg; - for stdout)"},
+    "report-output": {"type": argument_type(to_path), "dest": "output", "metavar": "OUTPUT",
+                      "help": "the HTML file (default report-<id's first 8>.html; - for stdout)"},
+    "percent": {"action": "store_true", "help": "the return in %% instead of money"},
+    "log": {"action": "store_true", "help": "a log scale for the equity (or the return)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
     "fetch-symbols": {"nargs": "+", "type": argument_type(to_symbol), "metavar": "SYMBOL",
                       "help": "BASE/QUOTE, like BTC/USDT (the exchange's BTCUSDT); several are merged by market time"},
@@ -3946,14 +4935,14 @@ OPTIONS = {  # option: its argparse keywords
     "base-url": {"type": argument_type(to_base_url), "help": f"the exchange's API (default $PAPER_MARKET_URL, else"
                  f" {MARKET_URL})"},
 }
-FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open",  # where OPTIONS' names
+FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open", "own-currency": "--currency",
          "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
-         "fetch-symbols": "symbols"}
+         "report-output": "--output", "fetch-symbols": "symbols"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
-    "deposit": ("add money to an account", "account-id! amount! currency description ref", cmd_transfer),
-    "withdraw": ("take money out of an account", "account-id! amount! currency description ref", cmd_transfer),
+    "deposit": ("add money to an account", "account-id! amount! own-currency description ref", cmd_transfer),
+    "withdraw": ("take money out of an account", "account-id! amount! own-currency description ref", cmd_transfer),
     "status": ("show one account, or list them all", "account-id prices quote wide", cmd_status),
     "history": ("list an account's transactions, newest first", "account-id! limit csv wide", cmd_history),
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
@@ -3974,9 +4963,10 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
                cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),
-    "chart": ("draw an account's equity and drawdown as an SVG file", "account-id! quote output", cmd_chart),
+    "chart": ("draw an account's equity, drawdown, prices and round trips as an SVG file",
+              "account-id! quote output percent log", cmd_chart),
     "orders": ("list an account's orders, newest first", "account-id! open wide", cmd_orders),
-    "reset": ("start an account over, keeping its history", "account-id! balance currency", cmd_reset),
+    "reset": ("start an account over, keeping its history", "account-id! balance own-currency", cmd_reset),
     "import": ("record a CSV file of deposits and withdrawals: every row or none", "account-id! file", cmd_import),
     "backup": ("copy the database, consistent even while others write, to a new file", "to!", cmd_backup),
     "risk": ("set, show or clear an account's risk rules; resume after a halt; list what they did",
@@ -3984,8 +4974,13 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              " cooldown max-open-positions clear resume events wide", cmd_risk),
     "symbol": ("record or show a symbol's exchange rules: tick size, step size, min qty, min notional",
                "symbol-name tick-size step-size min-qty min-notional", cmd_symbol),
+    "trades": ("list an account's round trips (flat to flat) with their P&L", "account-id! prices-symbol csv wide",
+               cmd_trades),
+    "report": ("write an account's results as one self-contained HTML page", "account-id! quote report-output",
+               cmd_report),
 }
-READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart")  # these open the database read-only
+READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",
+         "report")  # these open the database read-only
 
 
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}
@@ -4030,7 +5025,7 @@ def main(argv=None):
         return exit.code
     interrupt, out = Interrupt(stream=args.command == "feed" and args.files == ["-"], steps=args.command == "fetch"), \
         Output()
-    args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
+    args.interrupt, args.out = interrupt, out  # a run in steps (fetch) stops between two; a stream prints as it goes
     with interrupt.installed():
         code = run_command(args, interrupt, out)
     if out.failed:  # stdout full, closed or missing
@@ -4190,11 +5185,11 @@ class Interrupt:
             self.pending = True
             return
         if self.stream:
-            message = "the price in progress is not recorded; every one before it is" if changing else \
-                "every price read before it is recorded"
+            message = "the prices being recorded are not; every one committed before them is" if changing else \
+                "every price read is recorded"
         else:
             message = "nothing was recorded"
-        sys.stderr.write(f"paper: error: interrupted; {message}\n")
+        sys.stderr.write(("\r\033[K" if Progress.showing else "") + f"paper: error: interrupted; {message}\n")
         sys.stderr.flush()
         os._exit(130)
 

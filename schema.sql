@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS orders (
     reference_id TEXT,                           -- the client's --ref
     triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
     reason TEXT,                                 -- why it ended unfilled (CANCELLED or EXPIRED)
+    price_id INTEGER,                            -- the newest price when it was placed or last changed
     CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
@@ -292,6 +293,21 @@ CREATE TABLE IF NOT EXISTS prices (
     created_at TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS prices_by_symbol ON prices (symbol, time);
+
+-- Prices removed with `prices --delete` (a mistyped time that kept a symbol's real prices out), kept
+-- with when they were removed: a price id is never given twice, and a row written while one of them
+-- was the newest price belongs to the market time of the newest price before it.
+CREATE TABLE IF NOT EXISTS prices_deleted (
+    id INTEGER PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    time TEXT NOT NULL,
+    open DECIMAL_TEXT NOT NULL,
+    high DECIMAL_TEXT NOT NULL,
+    low DECIMAL_TEXT NOT NULL,
+    close DECIMAL_TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+);
 
 -- The log and the trades are append-only, even for the sqlite3 shell: no UPDATE, no DELETE, and
 -- no INSERT OR REPLACE over an existing row (REPLACE deletes without firing DELETE triggers).

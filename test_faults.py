@@ -593,8 +593,8 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
         assert {row[0] for row in conn.execute("SELECT id FROM accounts")} == ids and len(ids) == 6
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
         assert {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
-            "accounts", "balances", "orders", "trades", "transactions", "prices", "symbols", "risk_rules",
-            "risk_events"}
+            "accounts", "balances", "orders", "trades", "transactions", "prices", "prices_deleted", "symbols",
+            "risk_rules", "risk_events"}
     assert_consistent(db)
     report("6 processes running init on a missing database at once: schema created once, 6 accounts")
 
@@ -701,6 +701,10 @@ BAD_INPUTS = [
     ["equity", "--account-id", "0000"], ["equity", "--account-id", A, "--quote", "U"], ["equity"],
     ["stats", "--account-id", A, "--quote", "€"], ["stats", "--account-id", A, "--csv"],
     ["chart", "--account-id", A, "--output", ""], ["chart", "--account-id", A, "--output", "/nonexistent/dir/c.svg"],
+    ["chart", "--account-id", A, "--percent", "--percent"], ["chart", "--account-id", A, "--log", "x"],
+    ["trades", "--account-id", "0000"], ["trades", "--account-id", A, "--symbol", "BTC"], ["trades"],
+    ["report", "--account-id", A, "--output", ""], ["report", "--account-id", A, "--output", "/nonexistent/dir/r.html"],
+    ["report", "--account-id", A, "--quote", "€"], ["report", "--account-id", "0000"],
     ["import", "--account-id", A, "/nonexistent.csv"], ["import", "--account-id", A],
     # risk and exchange rules
     *[["risk", "--account-id", A, *argv] for argv in (

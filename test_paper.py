@@ -2993,21 +2993,34 @@ def test_ratios_that_cannot_be_computed_are_null(run, acct):
 
 
 def test_the_chart_is_svg_with_one_point_per_equity_point(run, tmp_path, monkeypatch):
-    import xml.etree.ElementTree as ElementTree
     acct = hand_worked_account(run)
     monkeypatch.chdir(tmp_path)
     assert ok(run("chart", "--account-id", acct)).startswith(f"wrote equity-{acct[:8]}.svg (")
     svg = (tmp_path / f"equity-{acct[:8]}.svg").read_text()
-    root = ElementTree.fromstring(svg)
-    ns = {"svg": "http://www.w3.org/2000/svg"}
-    line = root.find(".//svg:polyline[@class='equity']", ns)
-    xs = [float(pair.split(",")[0]) for pair in line.get("points").split()]
+    root = svg_root(svg)
+    assert (root.get("width"), root.get("height"), root.get("viewBox")[:8]) == ("100%", None, "0 0 720 ")
+    equity, drawdown, btc = panel(root, "equity"), panel(root, "drawdown"), panel(root, "price")
+    assert label_of(equity) == "equity (USDT)" and label_of(btc) == "BTC/USDT close (USDT)"
+    xs = [x for x, _ in points_of(equity.find(f"{SVG}polyline[@class='equity']"))]
     assert len(xs) == 5 and xs == sorted(xs)  # one point per equity point, left to right in time
-    assert len(root.findall(".//svg:path[@class='buy']", ns)) == 1
-    assert len(root.findall(".//svg:path[@class='sell']", ns)) == 1
-    assert root.find("svg:title", ns).text == "Hand <worked> & checked: return +4.05%, max drawdown -13.64% (USDT)"
-    assert root.findall(".//svg:polygon[@class='drawdown']", ns) and not root.findall(".//svg:script", ns)
-    assert "2026-01-01" in svg  # dates on the axis
+    # equity: 1000, 1100, 1050 (the deposit of 100 is in it), 1150, 1150; buy and hold of 1000 in BTC at 100:
+    # 1000, 1200, 900, 1100, 1300; the axis from 900 to 1300 in steps of 100
+    assert ticks_of(equity) == ["900", "1,000", "1,100", "1,200", "1,300"]
+    assert values_on(equity, "equity") == pytest.approx([1000, 1100, 1050, 1150, 1150], abs=1)
+    assert values_on(equity, "hold") == pytest.approx([1000, 1200, 900, 1100, 1300], abs=1)
+    assert ticks_of(drawdown) == ["-15%", "-10%", "-5%", "0%"]  # the deepest: 0.95 / 1.1 - 1 = -13.64%
+    assert drawdown.findall(f"{SVG}polygon[@class='drawdown']")
+    [deposit] = equity.findall(f"{SVG}path[@class='deposit']")
+    assert not equity.findall(f"{SVG}path[@class='withdrawal']")
+    # the round trip: bought at 100 on day 1, sold at 110 on day 4, P&L +50: green, from entry to exit
+    [trip] = btc.findall(f"{SVG}path[@class='trips gain']")
+    (x1, y1), (x2, y2) = re.findall(r"([0-9.]+),([0-9.]+)", trip.get("d"))
+    assert value_at(btc, float(y1)) == pytest.approx(100, abs=0.2) and value_at(btc, float(y2)) == pytest.approx(110, abs=0.2)
+    assert (float(x1), float(x2)) == pytest.approx((xs[0], xs[3]), abs=0.1)
+    assert legend_of(root) == ["equity", "buy & hold BTC/USDT", "drawdown", "close", "round trip, gain", "deposit"]
+    assert time_axis_of(root) == (["2026", "Jan 2", "Jan 3", "Jan 4", "Jan 5"], None)
+    assert root.find(f"{SVG}title").text == "Hand <worked> & checked: return +4.05%, max drawdown -13.64% (USDT)"
+    assert "<script" not in svg and "href" not in svg.replace('url(#trip-', '')
     assert ok(run("chart", "--account-id", acct, "--output", "-")) == svg  # the same data, the same bytes
 
 
@@ -3110,10 +3123,11 @@ def test_the_readme_backtest_runs_as_shown_and_twice_the_same(tmp_path):
         result = subprocess.run([sys.executable, "backtest.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
                                 timeout=120)
         assert (result.returncode, result.stderr) == (0, "")
-        runs.append((result.stdout, (tmp_path / "backtest.svg").read_bytes()))
+        runs.append((result.stdout, (tmp_path / "backtest.svg").read_bytes(), (tmp_path / "report.html").read_bytes()))
     assert runs[0] == runs[1]  # a fresh database each time: the same figures, the same bytes
     assert runs[0][0] == shown  # what the README shows is what it prints
     assert runs[0][1] == (HERE / "images" / "backtest.svg").read_bytes()  # and the chart it embeds is this one
+    assert runs[0][2] == (HERE / "images" / "report.html").read_bytes()  # and the report it links to
 
 
 def test_a_ref_names_one_operation_of_any_kind(run, acct, db):
@@ -3219,17 +3233,22 @@ def test_a_chart_that_cannot_be_written_names_its_file_and_keeps_the_old_one(run
 
 
 def test_a_long_or_odd_name_leaves_the_chart_title_whole(db):
-    import xml.etree.ElementTree as ElementTree
     with paper.Ledger(db, create=True) as ledger:
-        account = ledger.create_account(name="W" * 120).id
+        wide = ledger.create_account(name="W" * 200).id
+        narrow = ledger.create_account(name="i" * 200).id
+        japanese = ledger.create_account(name="日本語の口座名" * 20).id
         ledger.tick("BTC/USDT", "1", time="2025-01-01")
-        title = ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text
-        assert title == "W" * 59 + "…: return +0.00%, max drawdown 0.00% (USDT)"
+        titles = {account: svg_root(ledger.chart(account)).find(f"{SVG}title").text for account in (wide, narrow, japanese)}
+    figures = "…: return +0.00%, max drawdown 0.00% (USDT)"
+    assert all(title.endswith(figures) for title in titles.values())
+    # cut by width, not by count: 696 units at 15 px bold hold at most 42 W (1.1 em in DejaVu Sans Bold, the widest
+    # common sans), and the figures take about half; as many ideographs (1 em) at most; i is a third as wide as W
+    kept = {account: len(title) - len(figures) for account, title in titles.items()}
+    assert 10 < kept[wide] < 30 and 10 < kept[japanese] < 30 and kept[narrow] > 2.5 * kept[wide]
     with connection(db) as conn:  # a name no command takes, written with SQL
         conn.execute("UPDATE accounts SET name = 'a\ufffeb'")
     with paper.Ledger(db) as ledger:
-        assert ElementTree.fromstring(ledger.chart(account)).find("{http://www.w3.org/2000/svg}title").text.startswith(
-            "a b: return")
+        assert svg_root(ledger.chart(wide)).find(f"{SVG}title").text.startswith("a b: return")
 
 
 # --- Times, price files and the feed (issue 15: wrong data, stuck symbols, untrue messages) ---
@@ -3263,22 +3282,53 @@ def test_an_epoch_number_too_large_for_any_unit_is_refused_with_its_line(run, db
 def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_removed(run, acct, db):
     assert "more than 24 hours after the clock" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "1",
                                                                "--time", "2062-11-25"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "3", "--time", "2026-10-31"))
     ok(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", "2062-11-25", "--allow-future"))  # a simulation
     assert "time never goes back" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "2"))  # stuck
+    ok(run("deposit", "--account-id", acct, "--amount", "7"))  # written while the typo was the newest price
     assert refused(run("prices", "--delete", "--symbol", "BTC/USDT"), code=2)  # --from is needed
     assert ok(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2062-01-01")) == (
         "deleted 1 price of BTC/USDT at or after 2062-01-01T00:00:00.000000Z\n")
+    assert query(db, "SELECT id, time FROM prices_deleted") == [(2, "2062-11-25T00:00:00.000000Z")]  # kept aside
     ok(run("tick", "--symbol", "BTC/USDT", "--price", "2", "--time", "2026-11-01"))  # the real prices go in again
+    assert query(db, "SELECT id FROM prices ORDER BY id") == [(1,), (3,)]  # a removed price's id is never reused
+    # the deposit belongs to the market time of the newest price before the removed one: 2026-10-31
+    assert [(p["time"][:10], p["equity"]) for p in json.loads(ok(run("equity", "--account-id", acct, "--json")))] \
+        == [("2026-10-31", "5007.00"), ("2026-11-01", "5007.00")]
     ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1"))
-    before = dump(db)  # a price a trade was made at is part of the record
+    before = dump(db)  # a price a trade of the symbol was made at is part of the record
     assert refused(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2026-11-01")) == (
-        "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1,"
-        " transaction 2, transaction 3, transaction 4 refer to them; nothing was removed\n")
+        "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1 was"
+        " made or ended at them; nothing was removed\n")
     assert dump(db) == before
     assert ok(run("verify")) == "OK\n"
     with connection(db) as conn:  # the shell still may not delete a price
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM prices")
+
+
+def test_only_what_a_removed_price_did_keeps_it(run, db, tmp_path):
+    """An order a removed price cancelled keeps it; one an earlier price of the same file expired does not."""
+    acct = ok(run("init", "--balance", "110")).strip()
+    ok(run("tick", "--symbol", "AB/USDT", "--price", "10", "--time", "2026-11-01"))
+    expiring = place_on(run, acct, "AB/USDT", "buy", "1", "--limit-price", "5", "--expires", "2026-11-02")
+    path = tmp_path / "prices.csv"
+    path.write_text("time,symbol,price\n2026-11-02,AB/USDT,9\n2062-01-01,AB/USDT,8\n")
+    ok(run("feed", str(path), "--allow-future"))
+    assert query(db, "SELECT status FROM orders WHERE id = ?", expiring) == [("EXPIRED",)]
+    ok(run("prices", "--delete", "--symbol", "AB/USDT", "--from", "2062-01-01"))  # the expiry was 2026-11-02's
+    stop = place_on(run, acct, "AB/USDT", "buy", "10", "--type", "stop", "--stop-price", "10.5")  # reserves 105.105
+    ok(run("tick", "--symbol", "AB/USDT", "--price", "12", "--time", "2062-01-01", "--allow-future"))
+    assert query(db, "SELECT status FROM orders WHERE id = ?", stop) == [("CANCELLED",)]  # 120.12 is more than 110
+    assert refused(run("prices", "--delete", "--symbol", "AB/USDT", "--from", "2062-01-01")) == (
+        f"paper: error: AB/USDT's prices at or after 2062-01-01T00:00:00.000000Z are part of the record: order {stop}"
+        " was made or ended at them; nothing was removed\n")
+    assert ok(run("verify")) == "OK\n"
+
+
+def place_on(run, acct, symbol, side, qty, *argv):
+    return json.loads(ok(run("order", "--account-id", acct, "--side", side, "--symbol", symbol, "--qty", qty, *argv,
+                             "--json")))["id"]
 
 
 @pytest.mark.parametrize("content, why", [
@@ -3287,7 +3337,7 @@ def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_remov
     ("\ufeff", "is empty: no header and no prices"),
     ("\n\n", "is empty: no header and no prices"),
     ("time,symbol,price\n2026-01-01,AB/USDT,6\x005\n", "line 2: price '6\\x005' is not a number"),
-    ("time,symbol,price\n2026-01-01,AB/USDT,6\r5\n", "line 2: new-line character seen in unquoted field"),
+    ("time,symbol,price\n2026-01-01,AB/USDT,6\r5\n", "line 2: a line break (a lone carriage return) inside a field"),
     ("time,symbol,price\n2026-01-01,AB/USDT," + "9" * 131073 + "\n", "line 2: field larger than field limit"),
 ])
 def test_a_file_that_is_not_prices_is_refused_naming_the_file_and_line(run, db, tmp_path, content, why):
@@ -3638,3 +3688,450 @@ def test_a_share_must_say_what_it_is(run, acct):
     ok(run("risk", "--account-id", acct, "--stop-loss", "0.05", "--take-profit", "10%"))
     assert ok(run("risk", "--account-id", acct)).startswith(
         "Risk rules of Paper Trading Account (" + acct[:8] + "): stop loss 5%, take profit 10%\n")
+
+
+# --- Results you can see: the chart's parts, round trips, the report (each worked out by hand) ---
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_root(text):
+    import xml.etree.ElementTree as ElementTree
+    return ElementTree.fromstring(text)
+
+
+def panel(root, kind, number=0):
+    return root.findall(f".//{SVG}g[@class='panel {kind}']")[number]
+
+
+def label_of(group):
+    return group.find(f"{SVG}text[@class='panel-label']").text
+
+
+def ticks_of(group):
+    """A panel's tick labels, bottom to top."""
+    return [text.text for text in group.find(f"{SVG}g[@class='ticks']")]
+
+
+def value_at(group, y):
+    """The value at height y on a panel's linear axis, from its first and last tick labels and where they are."""
+    labels = list(group.find(f"{SVG}g[@class='ticks']"))
+    (low, low_y), (high, high_y) = [(float(t.text.rstrip("%").replace(",", "")), float(t.get("y")) - 4)
+                                    for t in (labels[0], labels[-1])]
+    return low + (y - low_y) * (high - low) / (high_y - low_y)
+
+
+def points_of(polyline):
+    return [tuple(map(float, pair.split(","))) for pair in polyline.get("points").split()]
+
+
+def values_on(group, kind):
+    return [value_at(group, y) for _, y in points_of(group.find(f"{SVG}polyline[@class='{kind}']"))]
+
+
+def legend_of(root):
+    return [text.text for text in root.find(f"{SVG}g[@class='legend']").iter(f"{SVG}text")]
+
+
+def time_axis_of(root):
+    """(the time labels, the context shown once under them, if any)."""
+    context = root.find(f"{SVG}text[@class='context']")
+    return ([text.text for text in root.find(f"{SVG}g[@class='time-axis']")],
+            None if context is None else context.text)
+
+
+def round_trip_account(run):
+    """10000 USDT, a fee of 0.1%. BTC/USDT: buy 10 at 100 on day 1 (fee 1.00: the book holds 10 at a cost of
+    1001), sell 4 at 110 on day 2 (440 - 0.44 - 1001 x 4/10 = 39.16), buy 2 at 90 on day 3 (8 held at 600.60 +
+    180.18 = 780.78), sell 8 at 120 on day 4 (960 - 0.96 - 780.78 = 178.26): flat, one round trip of 4 fills.
+    Day 5: 3 ETH deposited and sold at 50 (no buy: no round trip; the sale realises its fee, -0.15); 2 SOL bought
+    at 10 and withdrawn (flat by a withdrawal: a round trip with no exit price, nothing realised); 10 XRP bought
+    at 1; 1 BTC bought at 100 (fee 0.10), valued at day 6's close of 105."""
+    acct = ok(run("init", "--balance", "10000", "--name", "Round trips")).strip()
+    for day, close, side, qty in ((1, "100", "buy", "10"), (2, "110", "sell", "4"), (3, "90", "buy", "2"),
+                                  (4, "120", "sell", "8")):
+        price(run, "BTC/USDT", close, time=f"2026-01-0{day}")
+        ok(run("trade", "--account-id", acct, "--side", side, "--symbol", "BTC/USDT", "--qty", qty))
+    price(run, "ETH/USDT", "50", time="2026-01-05")
+    ok(run("deposit", "--account-id", acct, "--amount", "3", "--currency", "ETH"))
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "3"))
+    price(run, "SOL/USDT", "10", time="2026-01-05")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "SOL/USDT", "--qty", "2"))
+    ok(run("withdraw", "--account-id", acct, "--amount", "2", "--currency", "SOL"))
+    price(run, "XRP/USDT", "1", time="2026-01-05")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "XRP/USDT", "--qty", "10"))
+    price(run, "BTC/USDT", "100", time="2026-01-05")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1"))
+    price(run, "BTC/USDT", "105", time="2026-01-06")
+    return acct
+
+
+def test_round_trips_by_hand(run):
+    acct = round_trip_account(run)
+    trips = json.loads(ok(run("trades", "--account-id", acct, "--json")))
+    day = "2026-01-0{}T00:00:00.000000Z".format
+    assert trips == [
+        {"symbol": "BTC/USDT", "status": "CLOSED", "entry_time": day(1), "exit_time": day(4), "qty": "10.00",
+         "entry_price": "98.333333333333333333", "exit_price": "116.666666666666666667",  # (1000 + 180) / 12, 1400 / 12
+         "pnl": "217.42", "return": pytest.approx(217.42 / 1180), "duration": 3 * 86400, "fills": 4},
+        {"symbol": "SOL/USDT", "status": "CLOSED", "entry_time": day(5), "exit_time": day(5), "qty": "2.00",
+         "entry_price": "10.00", "exit_price": None, "pnl": "0.00", "return": 0, "duration": 0, "fills": 1},
+        {"symbol": "BTC/USDT", "status": "OPEN", "entry_time": day(5), "exit_time": day(6), "qty": "1.00",
+         "entry_price": "100.00", "exit_price": "105.00", "pnl": "4.90", "return": pytest.approx(0.049),
+         "duration": 86400, "fills": 1},  # 105 - (100 + 0.10)
+        {"symbol": "XRP/USDT", "status": "OPEN", "entry_time": day(5), "exit_time": day(5), "qty": "10.00",
+         "entry_price": "1.00", "exit_price": "1.00", "pnl": "-0.01", "return": pytest.approx(-0.001),
+         "duration": 0, "fills": 1}]
+    stats = json.loads(ok(run("stats", "--account-id", acct, "--json")))
+    assert (stats["closed_trades"], stats["best_trade"], stats["worst_trade"]) == (3, "178.26", "-0.15")  # ETH's fee
+    assert [trip["symbol"] for trip in json.loads(ok(run("trades", "--account-id", acct, "--symbol", "btc/usdt",
+                                                         "--json")))] == ["BTC/USDT", "BTC/USDT"]
+    text = ok(run("trades", "--account-id", acct)).splitlines()
+    assert text[0].split() == ["symbol", "entry", "time", "exit", "time", "qty", "entry", "price", "exit", "price",
+                               "pnl", "return", "%", "duration", "fills"]
+    assert text[1].split() == ["BTC/USDT", day(1), day(4), "10.00", "98.333333333333333333", "116.666666666666666667",
+                               "217.42", "18.43", "3", "days", "00:00:00", "4"]
+    assert text[2].split()[5:7] == ["n/a", "0.00"]  # the withdrawn SOL has no exit price
+    assert text[3].split()[:3] == ["BTC/USDT", day(5), "open"]
+    assert ok(run("trades", "--account-id", acct, "--csv")).splitlines()[:2] == [
+        "symbol,status,entry_time,exit_time,qty,entry_price,exit_price,pnl,return,duration,fills",
+        f"BTC/USDT,CLOSED,{day(1)},{day(4)},10.00,98.333333333333333333,116.666666666666666667,217.42,0.184254,"
+        "259200.0,4"]
+    empty = ok(run("init")).strip()
+    assert ok(run("trades", "--account-id", empty)).startswith("No round trips yet")
+    assert json.loads(ok(run("trades", "--account-id", empty, "--json"))) == []
+
+
+def test_the_chart_draws_three_traded_symbols_with_their_round_trips(run, db):
+    acct = round_trip_account(run)
+    root = svg_root(ok(run("chart", "--account-id", acct, "--output", "-")))
+    # BTC/USDT has 5 fills, ETH, SOL and XRP one each: the first three by count, then by name
+    assert [label_of(panel(root, "price", n)) for n in range(3)] == [
+        "BTC/USDT close (USDT)", "ETH/USDT close (USDT)", "SOL/USDT close (USDT)"]
+    assert root.find(f"{SVG}text[@class='hidden']").text == "also traded, not drawn: XRP/USDT"
+    btc = panel(root, "price")
+    assert len(re.findall("M", btc.find(f"{SVG}path[@class='trips gain']").get("d"))) == 1
+    assert len(re.findall("M", btc.find(f"{SVG}path[@class='trips gain open']").get("d"))) == 1  # +4.90, dashed
+    assert btc.find(f"{SVG}path[@class='trips gain open']").get("stroke-dasharray")
+    assert legend_of(root) == ["equity", "buy & hold BTC/USDT", "drawdown", "close", "round trip, gain",
+                               "open round trip", "deposit", "withdrawal"]  # the ETH in, the SOL out
+
+
+def test_the_time_axis_has_4_to_8_ticks_on_any_span():
+    for first, last, labels, context in [
+            ("2025-03-04T10:20:00.5Z", "2025-03-04T10:20:40.5Z", [f"10:20:{s:02d}" for s in range(5, 41, 5)],
+             "2025-03-04"),
+            ("2025-01-01", "2025-01-02", ["2025", "04:00", "08:00", "12:00", "16:00", "20:00", "Jan 2"], "2025-01-01"),
+            ("2025-01-01", "2026-01-01", ["2025", "Mar", "May", "Jul", "Sep", "Nov", "2026"], None),
+            ("1995-01-01", "2025-01-01", [str(year) for year in range(1996, 2025, 4)], None)]:
+        ticks, shown = paper.time_ticks(paper.seconds(paper.to_time(first)), paper.seconds(paper.to_time(last)))
+        assert ([label for _, label, _ in ticks], shown) == (labels, context)
+    spans = [0.5 * 1.1 ** n for n in range(230)]  # half a second to 160 years, from starts of every kind
+    counts = {len(paper.time_ticks(start, start + span)[0]) for span in spans for start in (1735689600, 1741083600.25)}
+    assert min(counts) >= 4 and max(counts) <= 8
+
+
+@pytest.mark.parametrize("first, last, shown", [
+    ("2025-03-04T10:20:00.5Z", "2025-03-04T10:20:40.5Z", (8, "2025-03-04 (UTC)")),  # 40 seconds
+    ("2025-01-01", "2025-01-02", (7, "2025-01-01 (UTC)")), ("2025-01-01", "2026-01-01", (7, None)),  # a day, a year
+    ("1995-01-01", "2025-01-01", (8, None))])  # 30 years
+def test_the_chart_shows_the_time_axis_of_its_span(db, first, last, shown):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="0").id
+        ledger.deposit(account, "1", "BTC")
+        for time, close in ((first, "100"), (last, "150")):
+            ledger.tick("BTC/USDT", close, time=time)
+        root = svg_root(ledger.chart(account))
+    labels, context = time_axis_of(root)
+    assert (len(labels), context) == shown
+    assert len(ticks_of(panel(root, "drawdown"))) >= 3
+
+
+def test_percent_and_log_scales(run, db):
+    acct = hand_worked_account(run)
+    root = svg_root(ok(run("chart", "--account-id", acct, "--percent", "--output", "-")))
+    equity = panel(root, "equity")
+    # growth: 1, 1.1, 0.95, 0.95 x 1150 / 1050 (twice); buy and hold 0%, +20%, -10%, +10%, +30%
+    assert (label_of(equity), legend_of(root)[0]) == ("return", "return")
+    assert ticks_of(equity) == ["-10%", "0%", "+10%", "+20%", "+30%"]
+    assert values_on(equity, "equity") == pytest.approx([0, 10, -5, 4.05, 4.05], abs=0.2)
+    assert values_on(equity, "hold") == pytest.approx([0, 20, -10, 10, 30], abs=0.2)
+    lost = ok(run("init", "--balance", "0", "--name", "Lost 90%")).strip()
+    ok(run("deposit", "--account-id", lost, "--amount", "10", "--currency", "ETH"))
+    for day, close in enumerate(("1000", "400", "100"), 1):
+        price(run, "ETH/USDT", close, time=f"2026-02-0{day}")
+    root = svg_root(ok(run("chart", "--account-id", lost, "--log", "--output", "-")))
+    assert root.find(f"{SVG}title").text == "Lost 90%: return -90.00%, max drawdown -90.00% (USDT)"
+    equity = panel(root, "equity")
+    assert label_of(equity) == "equity (USDT, log scale)" and ticks_of(equity) == ["1,000", "2,000", "5,000", "10,000"]
+    ys = [float(text.get("y")) for text in equity.find(f"{SVG}g[@class='ticks']")]
+    assert (ys[0] - ys[1]) / (ys[0] - ys[3]) == pytest.approx(0.30103, abs=0.005)  # log10(2) of a decade
+
+
+def test_the_empty_chart_says_why_and_what_to_do(run):
+    ok(run("init", "--name", "first"))
+    price(run, "BTC/USDT", "100", time="2026-01-01")
+    acct = ok(run("init", "--name", "Late")).strip()  # opened after the only price
+    root = svg_root(ok(run("chart", "--account-id", acct, "--output", "-")))
+    assert root.find(f"{SVG}title").text == "Late: return n/a, max drawdown n/a (USDT)"
+    said = " ".join(text.text for text in root.find(f"{SVG}g[@class='empty']"))
+    assert said.startswith("No equity points yet: no price has been recorded since the account opened: record")
+    assert "tick" in said and "0.00%" not in ET_text(root)
+
+
+def ET_text(root):
+    return " ".join(root.itertext())
+
+
+def test_a_chart_of_many_points_keeps_two_a_column(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="0").id
+        ledger.deposit(account, "1", "BTC")
+        with ledger.batch():  # 50,000 minutes of a saw: 1000, 1001, ..., 1999, 1000, ...
+            for minute in range(50_000):
+                ledger.tick("BTC/USDT", str(1000 + minute % 1000), time=str(1735689600 + 60 * minute))
+        ledger.trade(account, "sell", "BTC/USDT", "0.5")
+        svg = ledger.chart(account)
+        assert ledger.chart(account) == svg
+    root = svg_root(svg)
+    assert len(svg) < 200_000
+    for group, kind in ((panel(root, "equity"), "equity"), (panel(root, "price"), "close")):
+        xs = [int(x) for x, _ in points_of(group.find(f"{SVG}polyline[@class='{kind}']"))]
+        assert max(xs.count(x) for x in set(xs)) <= 3  # two a column (a column's edge can fall on a whole number)
+        assert 560 <= len(xs) <= 2 * 700
+    values = values_on(panel(root, "price"), "close")
+    assert (min(values), max(values)) == pytest.approx((1000, 1999), abs=3)  # the extremes are kept
+
+
+def html_parts(page):
+    """A page as the tests read it: {"h2": [titles], "tables": [[row cells]], "stats": {label: value},
+    "cells": [(text, style)], "tags": {tag: count}}."""
+    from html.parser import HTMLParser
+
+    class Parts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found = {"h2": [], "tables": [], "stats": {}, "cells": [], "tags": {}}
+            self.text, self.style, self.dt = None, None, None
+
+        def handle_starttag(self, tag, attrs):
+            self.found["tags"][tag] = self.found["tags"].get(tag, 0) + 1
+            if tag == "table":
+                self.found["tables"].append([])
+            elif tag == "tr":
+                self.found["tables"][-1].append([])
+            if tag in ("h2", "td", "th", "dt", "dd"):
+                self.text, self.style = "", dict(attrs).get("style")
+
+        def handle_data(self, data):
+            if self.text is not None:
+                self.text += data
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.found["tables"][-1][-1].append(self.text)
+                self.found["cells"].append((self.text, self.style))
+            elif tag == "h2":
+                self.found["h2"].append(self.text)
+            elif tag == "dt":
+                self.dt = self.text
+            elif tag == "dd":
+                self.found["stats"][self.dt] = self.text
+            if tag in ("h2", "td", "th", "dt", "dd"):
+                self.text = None
+
+    parts = Parts()
+    parts.feed(page)
+    return parts.found
+
+
+def monthly_account(db):
+    """10 BTC in a USDT account, so the growth is the close / 100: closes 100 (Jan 5), 120 (Jan 20), 90 (Feb 10), 99
+    (Feb 25), 110 (Apr 15), 130 (Apr 28), 104 (May 10) of 2025."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="0", name="Months").id
+        ledger.deposit(account, "10", "BTC")
+        for date, close in (("01-05", "100"), ("01-20", "120"), ("02-10", "90"), ("02-25", "99"), ("04-15", "110"),
+                            ("04-28", "130"), ("05-10", "104")):
+            ledger.tick("BTC/USDT", close, time=f"2025-{date}")
+    return account
+
+
+def test_the_report_by_hand(run, db, tmp_path, monkeypatch):
+    account = monthly_account(db)
+    monkeypatch.chdir(tmp_path)
+    assert ok(run("report", "--account-id", account)) == \
+        f"wrote report-{account[:8]}.html ({(tmp_path / f'report-{account[:8]}.html').stat().st_size:,} bytes)\n"
+    page = (tmp_path / f"report-{account[:8]}.html").read_text()
+    parts = html_parts(page)
+    assert parts["h2"] == ["Statistics", "Chart", "Round trips", "Monthly returns (%)", "Worst drawdowns"]
+    assert parts["tags"].get("svg") == 1 and "script" not in parts["tags"] and "link" not in parts["tags"]
+    assert not re.search(r"(src|href)=", page) and set(re.findall(r"url\((.)", page)) <= {"#"}  # nothing outside
+    months, drawdowns = parts["tables"]
+    # Jan 1.2 / 1 - 1; Feb 0.99 / 1.2 - 1; Mar without a point; Apr 1.3 / 0.99 - 1; May 1.04 / 1.3 - 1; the year 1.04
+    assert months[1] == ["2025", "+20.00", "-17.50", "+0.00", "+31.31", "-20.00", "", "", "", "", "", "", "", "+4.00"]
+    styles = {text: style for text, style in parts["cells"] if style}
+    assert "26,127,55" in styles["+20.00"] and "207,34,46" in styles["-17.50"]  # green up, red down
+    strength = {text: float(re.search(r",([0-9.]+)\)", style)[1]) for text, style in styles.items()}
+    assert strength["+31.31"] > strength["+20.00"] > strength["-17.50"]  # the larger, the stronger
+    # from the peak of Jan 20 (1.2) to 0.9 on Feb 10, back at 1.3 on Apr 28 (98 days); then down to 1.04 by May 10
+    assert drawdowns[1:] == [
+        ["1", "2025-01-20 00:00:00", "2025-02-10 00:00:00", "2025-04-28 00:00:00", "-25.00", "98 days 00:00:00"],
+        ["2", "2025-04-28 00:00:00", "2025-05-10 00:00:00", "not recovered", "-20.00", "12 days 00:00:00"]]
+    stats = ok(run("stats", "--account-id", account)).splitlines()
+    assert parts["stats"]["Max. drawdown [%]"] == "-25.00" and parts["stats"]["Return [%]"] == "4.00"
+    assert [parts["stats"][line[:28].strip()] for line in stats[2:]] == [line[28:] for line in stats[2:]]
+    assert parts["stats"]["Start"] == "2025-01-05 00:00:00"
+    assert ok(run("report", "--account-id", account, "--output", "-")) == page  # the same data, the same bytes
+    assert refused(run("report", "--account-id", account, "--output", "/dev/full")) == \
+        "paper: error: could not write the report to /dev/full: No space left on device\n"
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".new")]  # nothing left aside
+
+
+def test_a_report_of_round_trips_with_sections_of_its_own(run, db, tmp_path):
+    acct = round_trip_account(run)
+    with paper.Ledger(db) as ledger:
+        size = paper.write_report(ledger, acct, str(tmp_path / "r.html"), sections=[
+            ("Risk events", [{"time": "2026-01-04T00:00:00.000000Z", "rule": "max drawdown", "limit": Decimal("0.2")}])])
+    page = (tmp_path / "r.html").read_text()
+    assert size == len(page.encode())
+    parts = html_parts(page)
+    assert parts["h2"][-1] == "Risk events" and parts["tables"][-1] == [
+        ["time", "rule", "limit"], ["2026-01-04T00:00:00.000000Z", "max drawdown", "0.20"]]
+    trips = parts["tables"][0]
+    assert trips[0] == ["#", "symbol", "entry", "exit", "qty", "entry price", "exit price", "P&L", "return %",
+                        "duration", "fills"]
+    assert trips[1] == ["1", "BTC/USDT", "2026-01-01 00:00:00", "2026-01-04 00:00:00", "10.00", "98.333333333333333333",
+                        "116.666666666666666667", "217.42", "+18.43", "3 days 00:00:00", "4"]
+    assert trips[3][3] == "2026-01-06 00:00:00 (open)" and trips[3][7] == "4.90"
+    empty = ok(run("init")).strip()
+    parts = html_parts(ok(run("report", "--account-id", empty, "--output", "-")))
+    assert parts["stats"]["Max. drawdown [%]"] == "n/a" and len(parts["tables"]) == 0
+
+
+def test_the_report_shows_the_risk_rules_and_what_they_did(run):
+    acct = hand_worked_account(run)
+    ok(run("risk", "--account-id", acct, "--max-position", "25%", "--cooldown", "3"))
+    parts = html_parts(ok(run("report", "--account-id", acct, "--output", "-")))
+    assert parts["h2"][-2:] == ["Risk rules", "Risk events"]
+    rules, events = parts["tables"][-2:]
+    assert rules == [["rules", "state"], ["max position 25%, cooldown 3 prices", "trading"]]
+    assert events[0] == ["time", "rule", "action", "symbol", "detail"] and [row[2] for row in events[1:]] == ["set"]
+
+
+# --- Found by review of issue 15's fixes ---
+
+def test_a_refused_row_in_a_stream_keeps_the_rows_before_it_fast_or_slow(tmp_path):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    rows = "".join(f"{1735689600 + i},{100 + i % 7}\n" for i in range(3000))
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            input="time,price\n" + rows + "1700000000,5\n" + rows, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (1, "")  # stopped at the refused row, in one line, no abort
+    assert result.stderr == ("paper: error: standard input: line 3002: BTC/USDT has a price at"
+                             " 2025-01-01T00:49:59.000000Z: time never goes back, so 2023-11-14T22:13:20.000000Z is"
+                             " refused\n")
+    assert query(db, "SELECT count(*) FROM prices") == [(3000,)]
+
+
+@pytest.mark.parametrize("make, stdin, why", [
+    (lambda rows: __import__("gzip").compress(rows), None, None),  # gzip on a pipe: taken apart as it comes
+    (lambda rows: b"PK\x03\x04 a zip", None, "paper: error: standard input is a zip archive: give the file itself"
+                                             " (feed FILE.zip)\n"),
+    (None, subprocess.DEVNULL, "paper: error: standard input is empty: no header and no prices\n"),
+])
+def test_standard_input_as_it_comes(tmp_path, make, stdin, why):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    rows = b"time,price\n2026-11-01,5\n"
+    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+                            input=make(rows) if make else None, stdin=stdin, capture_output=True)
+    assert (result.returncode, result.stderr.decode()) == ((1, why) if why else (0, ""))
+    assert query(db, "SELECT count(*) FROM prices") == [(0 if why else 1,)]
+
+
+def test_a_closed_standard_input_and_a_pipe_given_as_a_file(tmp_path):
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    closed = subprocess.run(f"{sys.executable} {PAPER} feed - --symbol BTC/USDT --db {db} <&-", shell=True,
+                            capture_output=True, text=True)
+    assert (closed.returncode, closed.stderr) == (1, "paper: error: standard input is closed: pipe prices into"
+                                                     " feed -, or give a file\n")
+    piped = subprocess.run(["bash", "-c", f"{sys.executable} {PAPER} feed <(printf 'time,price\\n2026-11-01,5\\n' |"
+                                          f" gzip) --symbol BTC/USDT --db {db}"], capture_output=True, text=True)
+    assert (piped.returncode, piped.stdout) == (0, "recorded 1 price; 0 fills, 0 cancelled\n")
+
+
+def test_a_stream_whose_reader_left_goes_on_recording(tmp_path):
+    db = str(tmp_path / "p.db")
+    acct = cli("init", "--db", db).stdout.strip()
+    for price in ("99", "98", "97"):
+        cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+            price, "--db", db)
+    script = (f"python3 -c \"import time\nprint('time,price', flush=True)\nfor i in range(6):\n"
+              f"    print(f'{{1735689600 + i}},{{100 - i}}', flush=True); time.sleep(0.3)\" |"
+              f" {sys.executable} {PAPER} feed - --symbol BTC/USDT --db {db} | head -1; echo ${{PIPESTATUS[1]}}")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    first, code = result.stdout.splitlines()
+    assert first.startswith("trade 1: buy 1.00 BTC/USDT @ 99.00") and code == "0" and "Error" not in result.stderr
+    assert query(db, "SELECT count(*) FROM prices") == [(6,)] and query(db, "SELECT count(*) FROM trades") == [(3,)]
+
+
+def test_many_files_are_read_a_few_at_a_time(tmp_path):
+    """Thirty daily files with ten descriptors to spare: each is opened once the merge reaches it."""
+    import resource
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    paths = []
+    for day in range(30):
+        path = tmp_path / f"BTCUSDT-1h-{day:02d}.csv"
+        path.write_text("".join(f"{1735689600 + day * 86400 + hour * 3600}000,1,2,0.5,1.5,9\n" for hour in range(24)))
+        paths.append(str(path))
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+    result = subprocess.run([sys.executable, PAPER, "feed", *reversed(paths), "--symbol", "BTC/USDT", "--db", db],
+                            capture_output=True, text=True, preexec_fn=few_descriptors)
+    assert (result.returncode, result.stdout) == (0, "recorded 720 prices; 0 fills, 0 cancelled\n"), result.stderr
+    assert query(db, "SELECT min(time), max(time) FROM prices") == [("2025-01-01T00:00:00.000000Z",
+                                                                    "2025-01-30T23:00:00.000000Z")]
+
+
+def test_a_compact_iso_date_is_a_date(run, db, tmp_path):
+    ok(run("init"))
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "5", "--time", "20261125"))
+    assert query(db, "SELECT time FROM prices") == [("2026-11-25T00:00:00.000000Z",)]  # not 1970-08-23
+
+
+def test_retries_of_an_order_say_what_the_first_call_said(run, acct):
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-01"))
+    resting = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
+               "90", "--ref", "rest"]
+    order_id = ok(run(*resting)).strip()
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "89", "--time", "2026-11-02"))  # fills it later
+    assert ok(run(*resting)) == f"{order_id}\n"  # not "filled at once" on stderr: it was not
+    hopeless = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "60", "--type",
+                "stop", "--stop-price", "80", "--ref", "gap"]  # reserves 4,804.80 at 80; fills at once at 89
+    first, again = run(*hopeless), run(*hopeless)
+    assert first == again and first[0] == 1 and "cancelled at once: not filled at 89.00: insufficient funds" in first[2]
+
+
+def test_money_moves_in_the_accounts_own_currency_unless_told(run, db):
+    acct = ok(run("init", "--balance", "100", "--currency", "USD")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "5"))
+    ok(run("withdraw", "--account-id", acct, "--amount", "1"))
+    ok(run("reset", "--account-id", acct, "--balance", "50"))
+    assert query(db, "SELECT DISTINCT currency FROM transactions") == [("USD",)]
+    assert balance(db, acct, "USD") == (Decimal(50), 0)
+
+
+def test_csv_with_nothing_in_it_is_its_header(run, acct):
+    assert ok(run("equity", "--account-id", acct, "--csv")) == "time,equity,drawdown\n"
+    assert ok(run("prices", "--csv")) == "symbol,time,open,high,low,close\n"
+
+
+def test_a_narrow_terminal_never_cuts_a_number():
+    rows = [{"id": 1, "created_at": "2026-11-25T14:36:12.192948Z", "type": "DEPOSIT", "currency": "USDT",
+             "amount": "123457.358024679135", "balance_after": "123457.358024679135", "description": "x" * 50}]
+    shown = paper.table(rows, paper.HISTORY, 60, paper.HISTORY_NARROW)
+    assert max(map(len, shown.splitlines())) <= 60 and shown.count("123457.358024679135") == 2
