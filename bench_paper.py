@@ -10,7 +10,6 @@ import csv
 import math
 import os
 import random
-import re
 import py_compile
 import sqlite3
 import statistics
@@ -18,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -227,28 +226,38 @@ def main():
     row("10. feed with 10,000 resting orders that never fill / with none",
         f"{statistics.median(a / b for a, b in zip(with_orders, without)):.2f}", "bar <= 1.5")
 
-    # 11. the README's backtest through the API over 100,000 bars, in one batch / the same loop without paper
-    readme = (HERE / "README.md").read_text()
-    section = readme[readme.index("## Backtest\n"):]
-    strategy = {"__name__": "backtest"}
-    exec(re.findall(r"```python\n(.*?)```", section, re.S)[1], strategy)
+    # 11. the crossover through the API (tick + trade in one batch) over 100,000 bars / the same loop without
+    # paper; then the same strategy as a file, by the backtest command
     walk = folder / "walk.csv"
     write_walk(walk, BACKTEST_BARS)
     spent, floors = [], []
     for _ in range(5):
         start = time.perf_counter()
-        account = strategy["backtest"](str(walk), str(folder / "backtest.db"))
+        account = api_backtest(str(walk), str(folder / "backtest.db"))
         spent.append(time.perf_counter() - start)
         start = time.perf_counter()
-        crosses = no_paper(walk, strategy["FAST"], strategy["SLOW"])
+        crosses = no_paper(walk, FAST, SLOW)
         floors.append(time.perf_counter() - start)
     with paper.Ledger(str(folder / "backtest.db")) as ledger:
         fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
         assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
-    row(f"11. the README's backtest, {BACKTEST_BARS:,} bars in one batch ({fills} fills): bars per second",
+    row(f"11. the crossover through the API, {BACKTEST_BARS:,} bars in one batch ({fills} fills): bars per second",
         f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "bar >= 100,000")
     row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
         f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
+    spent, loops = [], []
+    for _ in range(5):
+        kept = folder / "command.db"
+        if kept.exists():
+            kept.unlink()
+        spent.append(run([*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(walk), "--symbol",
+                          "BTC/USDT", "--on-close", "--db", str(kept)]))
+        loops.append(timed_loop(walk))
+    assert sqlite3.connect(kept).execute("SELECT count(*) FROM trades").fetchone()[0] == fills  # the same fills
+    row(f"11b. backtest examples/sma_cross.py --on-close, {BACKTEST_BARS:,} bars: bars per second, whole process",
+        f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "report")
+    row("     its loop alone (paper.backtest less its stats): bars per second",
+        f"{BACKTEST_BARS / statistics.median(loops):,.0f}", "report")
 
     # 12. equity, stats, chart and report of that account (one point per bar) as whole processes
     for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")],
@@ -258,7 +267,16 @@ def main():
         row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds, whole process",
             f"{spent:.2f}", "bar <= 1")
 
-    # 13. memory: feed, prices, equity and stats of BIG bars, each a whole process: its peak RSS
+    # 14. a sweep of 16 combinations over a year of hourly bars: --jobs 1 / --jobs 2
+    year = folder / "year.csv"
+    write_walk(year, 365 * 24)
+    sweep = [*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(year), "--symbol", "BTC/USDT",
+             "--param", "fast=12:48:12", "--param", "slow=72,120,168,240"]
+    ratio, times = alternate([*sweep, "--jobs", "1"], [*sweep, "--jobs", "2"], pairs=3)
+    row(f"14. a sweep of 16 backtests of 8,760 bars, --jobs 1 / --jobs 2 ({os.cpu_count()} CPUs; ms: {times})",
+        f"{ratio(0, 1):.2f}", "bar >= 1.7 with 2 CPUs")
+
+    # 15. memory: feed, prices, equity and stats of BIG bars, each a whole process: its peak RSS
     held_db, held_bars = folder / "held.db", folder / "held.csv"
     write_bars(held_bars, BIG)
     held = new_account(held_db, balance="0")
@@ -269,10 +287,10 @@ def main():
                     ["stats", "--account-id", held]):
         start = time.perf_counter()
         rss = peak_rss([*PAPER, *command, "--db", str(held_db)])
-        row(f"13. {' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])} of {BIG:,} bars:"
+        row(f"15. {' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])} of {BIG:,} bars:"
             " peak RSS MB (seconds)", f"{rss / 1024:.0f} ({time.perf_counter() - start:.1f})", "bar <= 150 MB")
 
-    # 14. fetch of a year of one-minute bars (525,600: 526 pages) of one symbol from a local exchange, whole process
+    # 16. fetch of a year of one-minute bars (525,600: 526 pages) of one symbol from a local exchange, whole process
     with YearOfKlines() as exchange:
         spent, peaks = [], []
         for k in range(3):
@@ -283,7 +301,7 @@ def main():
                                    "--base-url", exchange.url, "--db", str(db)]))
             spent.append(time.perf_counter() - start)
             assert sqlite3.connect(db).execute("SELECT count(DISTINCT time) FROM prices").fetchone()[0] == YEAR
-    row(f"14. fetch of a year of 1m bars ({YEAR:,}, {exchange.pages} pages) from 127.0.0.1: bars/s",
+    row(f"16. fetch of a year of 1m bars ({YEAR:,}, {exchange.pages} pages) from 127.0.0.1: bars/s",
         f"{YEAR / statistics.median(spent):,.0f}", "bar >= 50,000")
     row("    its peak RSS, MB", f"{max(peaks) / 1024:.1f}", "bar <= 100")
 
@@ -306,8 +324,53 @@ def write_walk(path, count):
             bars.write(f"{1735689600 + hour * 3600},{close:.2f}\n")
 
 
+FAST, SLOW = 24, 120  # hours
+
+
+def api_backtest(bars_path, db_path):
+    """The crossover through the API, as the README showed it before the backtest command: one batch, a tick
+    a bar, a trade at the latest close on each cross; returns the account."""
+    for stale in (db_path, db_path + "-wal", db_path + "-shm"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    with paper.Ledger(db_path, create=True) as ledger:
+        account = ledger.create_account(balance="10000", name=f"MA crossover {FAST}/{SLOW}").id
+        closes, fast, slow, above = [], 0.0, 0.0, None
+        with open(bars_path, newline="") as bars, ledger.batch():
+            rows = csv.reader(bars)
+            next(rows)
+            for moment, close in rows:
+                ledger.tick("BTC/USDT", close, time=moment, allow_future=True)
+                closes.append(float(close))
+                fast += closes[-1] - (closes[-FAST - 1] if len(closes) > FAST else 0)
+                slow += closes[-1] - (closes[-SLOW - 1] if len(closes) > SLOW else 0)
+                if len(closes) < SLOW:
+                    continue
+                fast_above = fast / FAST > slow / SLOW
+                if above is not None and fast_above != above:
+                    held = ledger.account(account, transactions=0).balances
+                    if fast_above:
+                        qty = held["USDT"].available * Decimal("0.99") / Decimal(close)
+                        ledger.trade(account, "buy", "BTC/USDT", qty.quantize(Decimal("0.000001"), ROUND_DOWN))
+                    elif "BTC" in held and held["BTC"].available:
+                        ledger.trade(account, "sell", "BTC/USDT", held["BTC"].available)
+                above = fast_above
+    return account
+
+
+def timed_loop(walk):
+    """Seconds paper.backtest of the crossover spends before its stats (which row 12 measures)."""
+    stats, began, ended = paper.Ledger.stats, time.perf_counter(), []
+    paper.Ledger.stats = lambda self, *args: ended.append(time.perf_counter()) or stats(self, *args)
+    try:
+        paper.backtest(str(HERE / "examples" / "sma_cross.py"), str(walk), symbol="BTC/USDT", on_close=True)
+    finally:
+        paper.Ledger.stats = stats
+    return ended[0] - began
+
+
 def no_paper(path, fast_n, slow_n):
-    """The README's strategy loop over the same file with every paper call taken out: the floor."""
+    """The crossover's loop over the same file with every paper call taken out: the floor."""
     closes, fast, slow, above, crosses = [], 0.0, 0.0, None, 0
     with open(path, newline="") as bars:
         rows = csv.reader(bars)

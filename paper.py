@@ -63,15 +63,17 @@ EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
 CEILING = Context(prec=100, rounding=ROUND_CEILING)
 FLOORED = Context(prec=100, rounding=ROUND_FLOOR)
 ROUNDED = Context(prec=100)
-TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices")
+TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices", "strategy_runs")
 ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id, currency"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
-         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, price_id")
+         " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, price_id,"
+         " reserve_price, slippage, sized_at_fill")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
-ORDER_TYPES = ("limit", "stop", "stop-limit", "oco")
+ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market")
+QTY_STEP = Decimal("1e-8")  # a qty paper sizes (a buy of an amount, a sell of a fraction) is in these steps
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
@@ -95,6 +97,14 @@ class RiskRefused(PaperError):
     def __init__(self, message, account_id, rule, symbol):
         super().__init__(message)
         self.event = account_id, rule, "refused", symbol, message
+class UsageError(PaperError):
+    """Bad arguments that only the strategy file shows (an unknown param, a value of the wrong type): exit 2."""
+
+
+class StrategyError(PaperError):
+    """A strategy raised: the message names its file, line and function; .traceback is its own traceback."""
+
+    traceback = ""
 
 
 def fmt(amount):
@@ -438,7 +448,7 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
     if type not in ORDER_TYPES:
         raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
-    needs = {"limit": (True, False), "stop": (False, True)}.get(type, (True, True))
+    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False)}.get(type, (True, True))
     for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
         if (price is None) == needed:
             raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
@@ -449,6 +459,19 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
     return Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
                  stop_price)
+
+
+def market_terms(order, latest, spend):
+    """A market order's reserve price, the latest close (latest: that price's row), and for a buy of spend
+    its qty there: what spend pays for, fee included."""
+    if latest is None:
+        raise PaperError(f"no recorded price for {order.symbol}: a market order reserves at the latest close;"
+                         " record one with `tick`")
+    order.reserve_price = latest[-1]
+    if spend is not None:
+        order.qty, order.sized_at_fill = affordable(spend, latest[-1], order.fee_rate, order.symbol), 1
+        if not order.qty:
+            raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
 
 
 def book_trade(book, side, qty, price, fee):
@@ -521,6 +544,26 @@ def cost(qty, price, fee_rate):
     if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
         raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
     return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
+
+
+def qty_step(symbol):
+    """The step a qty of symbol is sized in (a buy of an amount, a sell of a fraction): 8 decimal places,
+    until paper knows the symbol's own step size."""
+    return QTY_STEP
+
+
+def floor_qty(symbol, qty):
+    """qty rounded down to symbol's step."""
+    step = qty_step(symbol)
+    return FLOORED.divide(qty, step).to_integral_value(ROUND_FLOOR) * step
+
+
+def affordable(amount, price, fee_rate, symbol):
+    """The most of symbol that amount of QUOTE buys at price, its fee included, in symbol's steps (0: none)."""
+    qty = floor_qty(symbol, FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)))
+    while qty > 0 and EXACT.add(*cost(qty, price, fee_rate)) > amount:  # the fee is rounded up: a step less
+        qty -= qty_step(symbol)
+    return max(qty, ZERO)
 
 
 def schema():
@@ -689,7 +732,9 @@ class Order(Record):
 
     limit fills at its limit or better; stop becomes a market order at its stop; stop-limit becomes a
     limit order at its stop (triggered); oco is a limit (take profit) and a stop (stop loss) on one
-    quantity: whichever is reached first fills, and the other is gone with it.
+    quantity: whichever is reached first fills, and the other is gone with it; market fills at the next
+    price of its symbol (a bar's open), with its slippage, and reserves at the latest close when placed
+    (reserve_price). A market buy sized_at_fill buys what its reserve pays for at the fill price and fee.
     """
 
     id: str
@@ -711,6 +756,9 @@ class Order(Record):
     triggered: int = 0  # a stop-limit whose stop was reached: a limit order now
     reason: str | None = None  # why it ended unfilled
     price_id: int | None = None  # the newest price when it was placed or last changed
+    reserve_price: Decimal | None = None  # a market order's: the latest close when it was placed
+    slippage: Decimal = ZERO  # a market order's fill pays price x (1 + slippage), a sell gets x (1 - slippage)
+    sized_at_fill: int = 0  # a market buy of an amount: qty is what it bought (until then, what it buys at reserve_price)
     fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
@@ -720,15 +768,18 @@ class Order(Record):
 
     def reserve_for(self, qty):
         """What qty of this order sets aside: qty itself for a sell; for a buy qty x price + its fee, at the
-        limit (the stop for a stop order, the dearer leg of an oco)."""
+        limit (the stop for a stop order, the dearer leg of an oco, the reserve price for a market order)."""
         if self.side == "sell" or not qty:
             return qty
-        price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO)}.get(
-            self.type, self.limit_price)
+        price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO),
+                 "market": self.reserve_price}.get(self.type, self.limit_price)
         return EXACT.add(*cost(qty, price, self.fee_rate))
 
     def legs(self):
-        """(is_stop, price) of each leg the market can reach: a stop-limit has its stop until triggered."""
+        """(is_stop, price) of each leg the market can reach: a stop-limit has its stop until triggered; a
+        market order is a stop reached already, at no price of its own (None)."""
+        if self.type == "market":
+            return [(True, None)]
         if self.type == "oco":
             return [(False, self.limit_price), (True, self.stop_price)]
         if self.type == "stop" or self.type == "stop-limit" and not self.triggered:
@@ -764,11 +815,14 @@ class Book:
         import heapq  # only the market needs it
         self.push, self.pop = heapq.heappush, heapq.heappop
         self.orders, self.falls, self.rises, self.expiries = {}, [], [], []  # heaps: (price key, age, id, stop)
+        self.market = []  # (age, id) of the market orders: due at the next price, whatever it is
 
     def add(self, order, age):
         self.orders[order.id] = order, age
         for stop, price in order.legs():
-            if (order.side == "buy") != stop:  # reached when the low falls to it: the highest price first
+            if price is None:
+                self.market.append((age, order.id))
+            elif (order.side == "buy") != stop:  # reached when the low falls to it: the highest price first
                 self.push(self.falls, (-price, age, order.id, stop))
             else:
                 self.push(self.rises, (price, age, order.id, stop))
@@ -790,8 +844,11 @@ class Book:
     def due(self, open, high, low):
         """[(order, age, is_stop, fill price)] of the orders a bar reaches, oldest first, taken out of the book.
         A leg the bar jumped past fills at the open, never at a price the bar did not trade; if one bar
-        reaches both legs of an oco, the stop wins."""
+        reaches both legs of an oco, the stop wins. A market order fills at the open."""
         reached = {}
+        for age, order_id in self.market:
+            reached[order_id] = [(True, open)]
+        self.market.clear()
         while self.falls and -self.falls[0][0] >= low:
             key, age, order_id, stop = self.pop(self.falls)
             reached.setdefault(order_id, []).append((stop, min(open, -key)))
@@ -1323,13 +1380,22 @@ class Ledger:
         return trade
 
     def place_order(self, account_id, side, symbol, qty, limit_price=None, fee_rate=FEE_RATE, type="limit",
-                    stop_price=None, expires=None, ref=None):
+                    stop_price=None, expires=None, ref=None, slippage=ZERO, spend=None):
         """An order that rests until the market reaches it (see Order), or a fill, a cancel or its expiry
         (market time): what it may spend moves from available to reserved. If the latest recorded price
-        already reaches it, it fills at once at that price. A retry with the same ref returns the first."""
-        order = to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price)
+        already reaches it, it fills at once at that price; a market order waits for the next price. A
+        market buy may give spend (an amount of QUOTE) instead of qty: it buys what spend pays for, fee
+        included, at the price it fills at. A retry with the same ref returns the first."""
+        order = to_order(side, symbol, qty if spend is None else 1, limit_price, fee_rate, type, stop_price)
         order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
             else to_ref(ref)
+        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
+        if order.slippage and order.type != "market":
+            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
+        if spend is not None:
+            if qty is not None or (order.type, order.side) != ("market", "buy"):
+                raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+            order.qty = None  # sized below, at the latest close; a retry may have been sized at another
         with self._transaction():
             account = self._account(account_id)
             done = self._retried(account.id, order.reference_id, *order_terms(order))
@@ -1340,15 +1406,19 @@ class Ledger:
             if latest and order.expires_at and order.expires_at <= latest[1]:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
                                  f" ({latest[1]})")
+            if order.type == "market":
+                market_terms(order, latest, spend)
             self.risk.check_order(order.symbol, order.qty, [order.limit_price, order.stop_price])
-            if order.side == "buy":  # at the price it would fill at: its limit, else its stop
-                self.risk.buying(account.id, order.symbol, order.qty, order.limit_price or order.stop_price)
+            if order.side == "buy":  # at the price it would fill at: its limit, else its stop, else the market's
+                self.risk.buying(account.id, order.symbol, order.qty,
+                                 order.limit_price or order.stop_price or order.reserve_price)
             order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
             order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
                 self._price_id
             self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
             age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
-            if latest:  # a marketable order: matched against the latest price (its close), as on an exchange
+            if latest and order.type != "market":  # a marketable order: matched against the latest price (its
+                # close), as on an exchange
                 book = Book()
                 book.add(order, age)
                 order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
@@ -1400,10 +1470,10 @@ class Ledger:
     def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
         order.triggered, order.price_id = order.triggered if triggered is None else triggered, self._price_id
-        self.db.execute("UPDATE orders SET filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
+        self.db.execute("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
                         " triggered = ?, reason = ?, price_id = ? WHERE id = ?",
-                        (fmt(filled), fmt(reserved), status, order.updated_at, order.triggered, order.reason,
-                         order.price_id, order.id))
+                        (fmt(order.qty), fmt(filled), fmt(reserved), status, order.updated_at, order.triggered,
+                         order.reason, order.price_id, order.id))
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -1599,8 +1669,15 @@ class Ledger:
         else:
             try:
                 with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
-                    trade = self._execute(order.account_id, order.side, order.symbol, order.qty - order.filled_qty,
-                                          price, order.fee_rate, order_id=order.id, release=order.reserved)
+                    price = price if order.type != "market" else slipped(price, order.side, order.slippage)
+                    left = order.qty - order.filled_qty
+                    if order.sized_at_fill:  # what its reserve pays for, at this price and fee
+                        left = affordable(order.reserved, price, order.fee_rate, order.symbol)
+                        if not left:
+                            raise PaperError(f"its reserve {fmt(order.reserved)} buys none at {fmt(price)}")
+                    trade = self._execute(order.account_id, order.side, order.symbol, left, price, order.fee_rate,
+                                          order_id=order.id, release=order.reserved)
+                    order.qty = order.filled_qty + left  # as it was, but for an order sized at its fill
                     self._update(order, order.qty, ZERO, "FILLED")
                 return trade
             except RiskRefused as error:  # on the record as refused; the order goes, saying why
@@ -1628,13 +1705,16 @@ class Ledger:
                                                    " time DESC LIMIT 1", (symbol,)).fetchone()
         return self._latest[symbol]
 
-    def prices(self, symbol=None, limit=None):
-        """Recorded prices, newest first: [{"symbol", "time", "open", "high", "low", "close"}]."""
-        return list(self.newest_prices(symbol, limit))
+    def prices(self, symbol=None, limit=None, until=None):
+        """Recorded prices, newest first, at or before market time until if given: [{"symbol", "time",
+        "open", "high", "low", "close"}]."""
+        return list(self.newest_prices(symbol, limit, until))
 
-    def newest_prices(self, symbol=None, limit=None):
+    def newest_prices(self, symbol=None, limit=None, until=None):
         """prices() one by one, read as they are needed (a million prices cost no memory)."""
-        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else ("", ())
+        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else (" WHERE 1", ())
+        if until is not None:
+            where, params = f"{where} AND time <= ?", (*params, to_time(until))
         limit, names = to_limit(limit), PRICE.split(", ")
         with self._transaction("BEGIN"):
             for row in self.db.execute(f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, limit)):
@@ -1689,10 +1769,11 @@ class Ledger:
         steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
         return record_klines(self, steps, each, stop)
 
-    def valuation(self, account_id, prices=None, quote=None):
-        """The holdings valued in quote, the equity, and realised P&L by symbol. A currency's price is
-        prices[currency] if given, else the latest recorded close of CURRENCY/QUOTE (its market time
-        alongside); a holding with neither is unpriced, and then no equity is claimed (None)."""
+    def valuation(self, account_id, prices=None, quote=None, realized=True):
+        """The holdings valued in quote (the account's own currency unless given), the equity, and (unless
+        realized=False: it reads every trade) realised P&L by symbol. A currency's price is prices[currency]
+        if given, else the latest recorded close of CURRENCY/QUOTE (its market time alongside); a holding
+        with neither is unpriced, and then no equity is claimed (None)."""
         given = {to_currency(c): to_amount(p, f"price of {c}", zero=True) for c, p in dict(prices or {}).items()}
         with self._transaction("BEGIN"):
             account = self.account(account_id, 0)
@@ -1700,10 +1781,11 @@ class Ledger:
             if quote in given:
                 raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
             holdings, equity, unpriced = self._holdings(account.balances.values(), quote, given)
-            books = self._realized(account.id)[0]
-        return {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced,
-                "realized_pnl": {symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED)))
-                                 for symbol, book in sorted(books.items())}}
+            books = self._realized(account.id)[0] if realized else None
+        valued = {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced}
+        return valued if books is None else valued | {"realized_pnl": {
+            symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED))) for symbol, book in
+            sorted(books.items())}}
 
     def _holdings(self, balances, quote, given=None):
         """(holdings {currency: {"total", "price", "value", "time"}}, equity or None, [unpriced currencies])
@@ -1879,11 +1961,12 @@ class Ledger:
         the reserves {(account, currency): total}."""
         reserves = {}
         for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
-                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at"
-                                   f" FROM orders{where}", params):
-            order = Order(*row)
+                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at,"
+                                   f" +reserve_price, +slippage FROM orders{where}", params):
+            order = Order(*row[:15])
             texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
-                                                       "stop_price"), row[4:9] + row[13:14]) if text is not None}
+                                                       "stop_price", "reserve_price", "slippage"),
+                                                      row[4:9] + row[13:14] + row[15:]) if text is not None}
             checked = found.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
             if checked is None:
                 continue
@@ -3428,6 +3511,12 @@ def read_prices(paths, symbol=None):
     return price_rows(StandardInput() if paths == ["-"] else paths[0], symbol)
 
 
+def read_later(paths, symbol=None):
+    """read_prices, opened only when the first price is asked for (a run checks itself first; standard
+    input may wait a long time for its first line)."""
+    yield from read_prices(paths, symbol)
+
+
 def merged(paths, symbol):
     """The prices of several files by market time (at one time, in the order given), each file opened only
     once the merge reaches its first price: daily files are read one after the other, a file a symbol side
@@ -4146,6 +4235,598 @@ def short_time(text):
     return text[:19].replace("T", " ")
 
 
+# --- Strategies: one file that runs as a backtest and live on a paper account ---
+
+BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
+PARAM_TYPES = (bool, int, float, str)
+MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
+            "equity_final", "avg_trade", "trades")
+
+
+class Bar(tuple):
+    """A bar as a strategy sees it: symbol, time (market time), open, high, low, close (Decimals)."""
+
+    __slots__ = ()
+    symbol, time = property(lambda bar: bar[0]), property(lambda bar: bar[1])
+    open, high, low, close = (property(lambda bar, i=i: bar[i]) for i in range(2, 6))
+
+    def __repr__(self):
+        return "Bar({})".format(", ".join(f"{name}={value!r}" for name, value in zip(PRICE.split(", "), self)))
+
+
+class Strategy:
+    """A strategy file, loaded in a module of its own: PARAMS (the defaults), init (or None) and on_bar."""
+
+    def __init__(self, path, module):
+        self.path, self.name, self.module = path, os.path.basename(path), module
+        self.params, self.init, self.on_bar = module.PARAMS, module.init, module.on_bar
+
+
+def load_strategy(path):
+    """The strategy file at path, run once in a module of its own. Refused in one line (file and line)
+    if it cannot be read, does not compile, or has no on_bar; a StrategyError if its code raises."""
+    import types
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+    except OSError as error:
+        raise PaperError(f"cannot read the strategy {path}: {error.strerror or error}") from None
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
+        raise PaperError(f"{path} line {getattr(error, 'lineno', None) or 1}: {getattr(error, 'msg', error)}") from None
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    module = types.ModuleType(f"paper_strategy_{stem}")  # never a name another module has (json.py, ...)
+    module.__file__, module.PARAMS, module.init = path, {}, None
+    sys.modules[module.__name__] = module  # dataclasses and pickle look a module up by its name
+    try:
+        exec(code, vars(module))
+    except (Exception, SystemExit) as error:
+        raise strategy_error(path, error) from None
+    if not callable(getattr(module, "on_bar", None)):
+        raise PaperError(f"{path} line 1: no on_bar(ctx, bar) function: a strategy defines one")
+    if not (module.init is None or callable(module.init)):
+        raise PaperError(f"{path}: init must be a function init(ctx)")
+    if not isinstance(module.PARAMS, dict) or not all(isinstance(name, str) and name.isidentifier() and type(
+            value) in PARAM_TYPES for name, value in module.PARAMS.items()):
+        raise PaperError(f"{path}: PARAMS must be a dict of names to int, float, bool or str defaults")
+    return Strategy(path, module)
+
+
+def strategy_error(path, error):
+    """A strategy's exception as a StrategyError: its traceback with the strategy's own frames (paper's
+    left out), and a message naming the file, line and function of the last of them."""
+    import traceback
+    paper_file = os.path.abspath(__file__)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(frame.filename) != paper_file]
+    own = [frame for frame in frames if frame.filename == path] or frames
+    text = str(error) if isinstance(error, PaperError) else type(error).__name__ + (f": {error}" if str(error) else "")
+    where = f"{path} line {own[-1].lineno} in {own[-1].name}" if own else path
+    failed = StrategyError(f"{where}: {' '.join(text.splitlines())}")
+    failed.traceback = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                                *traceback.format_exception_only(type(error), error)])
+    return failed
+
+
+def param_values(name, text, default):
+    """The values --param NAME=TEXT gives, each of the default's type: a:b:step (a range including b, for
+    numbers) or a,b,c (a list) give several, anything else one. Returns (values, several)."""
+    numeric = type(default) in (int, float)
+    if "," in text:
+        return [param_value(name, part, default) for part in text.split(",")], True
+    if numeric and ":" in text:
+        parts = [param_value(name, part, default) for part in text.split(":")]
+        if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
+            raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
+        first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
+        count = int((last - first) / step) + 1
+        if count > 10_000:
+            raise UsageError(f"--param {name}={text} gives {count:,} values: at most 10,000")
+        return [type(default)(first + i * step) for i in range(count)], True
+    return [param_value(name, text, default)], False
+
+
+def param_value(name, text, default):
+    """text as a value of the default's type (int, float, bool or str)."""
+    kind, text = type(default), text.strip() if type(default) is not str else text
+    try:
+        if kind is bool:
+            return {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}[text.lower()]
+        value = kind(text)
+        if kind is float and not math.isfinite(value):
+            raise ValueError
+        return value
+    except (KeyError, ValueError):
+        raise UsageError(f"--param {name}={text}: {name} is {'an' if kind is int else 'a'} {kind.__name__} (its"
+                         f" default is {default!r})") from None
+
+
+def to_grid(strategy, given):
+    """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
+    and whether any gave several (a sweep)."""
+    grid, sweep = {name: [value] for name, value in strategy.params.items()}, False
+    for i, text in enumerate(given):
+        name, equals, value = text.partition("=")
+        if not equals:
+            raise UsageError(f"--param {text!r} must be NAME=VALUE")
+        if name not in strategy.params:
+            raise UsageError(f"--param {name}: {strategy.path} has no param {name!r} (its PARAMS: "
+                             f"{', '.join(strategy.params) or 'none'})")
+        if any(other.partition("=")[0] == name for other in given[:i]):
+            raise UsageError(f"--param {name} is given twice")
+        grid[name], several = param_values(name, value, strategy.params[name])
+        sweep = sweep or several
+    return grid, sweep
+
+
+def to_params(strategy, params):
+    """A strategy's params: its defaults, with params (a dict of values of the defaults' types) over them."""
+    chosen = dict(strategy.params)
+    for name, value in dict(params or {}).items():
+        if name not in chosen:
+            raise UsageError(f"{strategy.path} has no param {name!r} (its PARAMS: {', '.join(chosen) or 'none'})")
+        kind = type(chosen[name])
+        if not (type(value) is kind or kind is float and type(value) is int):
+            raise UsageError(f"param {name} is {'an' if kind is int else 'a'} {kind.__name__}, not {shown(value)}")
+        chosen[name] = kind(value)
+    return chosen
+
+
+def to_constraint(text, names):
+    """A constraint over the params, compiled: names, numbers, strings, + - * / // %, comparisons, and,
+    or, not and if-else are all it may hold; anything else is refused (no call, no attribute, no import)."""
+    import ast
+    try:
+        tree = ast.parse(text, "<constraint>", mode="eval")
+    except SyntaxError as error:
+        raise UsageError(f"--constraint {text!r} is not an expression: {error.msg}") from None
+    allowed = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Load,
+               ast.Constant, ast.boolop, ast.cmpop, ast.unaryop, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+               ast.Mod)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise UsageError(f"--constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
+                             " numbers, + - * / // %, comparisons, and, or, not")
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise UsageError(f"--constraint {text!r}: {node.id!r} is not a param of the strategy")
+    return text, compile(tree, "<constraint>", "eval")
+
+
+def combinations(grid, constraint=None):
+    """Every combination of the grid's values {name: [values]}, in its order, that passes the constraint."""
+    names, chosen = list(grid), []
+    check = to_constraint(constraint, names) if isinstance(constraint, str) else constraint
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(names, values))
+        try:
+            passes = check is None or eval(check[1], {"__builtins__": {}}, dict(params))
+        except Exception as error:
+            raise UsageError(f"--constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
+        chosen += [params] if passes else []
+    if not chosen:
+        raise UsageError(f"--constraint {check[0]!r} leaves no combination of the params" if check else
+                         "the grid has no combination: a param has no value")
+    return chosen
+
+
+def run_name(strategy, params):
+    """The account name of a strategy run: the file's name and its params."""
+    name = " ".join([strategy.name] + [f"{key}={value}" for key, value in params.items()])
+    name = "".join(char if char.isprintable() else "?" for char in name)
+    return name if len(name) <= 200 else name[:199] + "…"
+
+
+class Context:
+    """What a strategy sees as `ctx`: its params and state, the market time, its account, the bars so
+    far, and what it may do, all through the ledger the command line uses. A bar's orders are paper's
+    orders; a market order fills at the next price of its symbol, or with on_close at this bar's close."""
+
+    def __init__(self, ledger, account_id, params, state, fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+        self.params, self.state, self.account_id, self.time = params, state, account_id, None
+        self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
+        self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
+
+    def _which(self, symbol):
+        if symbol is None:
+            if self._symbol is None:
+                raise PaperError("no bar yet: name the symbol")
+            return self._symbol
+        return to_symbol(symbol)
+
+    def _window(self, symbol, n=0):
+        """symbol's latest bars in memory (at least n, or all there are), up to this bar; read from SQL
+        the first time and whenever a strategy asks for more than the window holds."""
+        bars = self._bars.get(symbol)
+        if bars is None or n > bars.maxlen:
+            from collections import deque
+            size = max(BAR_WINDOW, n, bars.maxlen if bars is not None else 0)
+            rows = reversed(self._ledger.prices(symbol, size, until=self.time))
+            bars = self._bars[symbol] = deque((Bar(row.values()) for row in rows), maxlen=size)
+            self._closes[symbol] = deque((float(bar[5]) for bar in bars), maxlen=size)
+        return bars
+
+    def _push(self, bar):
+        """bar is the new bar of its symbol, now recorded."""
+        self.time, self._symbol = bar[1], bar[0]
+        if bar[0] in self._bars:
+            self._bars[bar[0]].append(bar)
+            self._closes[bar[0]].append(float(bar[5]))
+        else:
+            self._window(bar[0])  # this bar included
+
+    def history(self, symbol=None, n=None):
+        """The bars of symbol (default this bar's) up to this one, oldest first: the last n, or all."""
+        symbol = self._which(symbol)
+        if n is None:
+            return [Bar(row.values()) for row in reversed(self._ledger.prices(symbol, until=self.time))]
+        n = to_limit(n)
+        bars = self._window(symbol, n)
+        return list(itertools.islice(bars, max(len(bars) - n, 0), None))
+
+    def closes(self, n, symbol=None):
+        """The last n closes of symbol (default this bar's) up to this bar, oldest first, as floats for
+        indicators (fewer while there are fewer): a signal may be a float, money never is."""
+        closes = self._closes.get(symbol or self._symbol)
+        if closes is None or type(n) is not int or not 0 < n <= closes.maxlen:  # else the usual case, at once
+            symbol, n = self._which(symbol), to_limit(n)
+            self._window(symbol, n)
+            closes = self._closes[symbol]
+        return list(itertools.islice(closes, max(len(closes) - n, 0), None))
+
+    def position(self, symbol=None):
+        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
+        held = self._ledger.account(self.account_id, 0).balances.get(self._which(symbol).partition("/")[0])
+        return held.total if held else ZERO
+
+    @property
+    def cash(self):
+        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
+        quote = self._quote()
+        held = self._ledger.account(self.account_id, 0).balances.get(quote)
+        return held.available if held else ZERO
+
+    @property
+    def equity(self):
+        """What the account holds, valued in this bar's QUOTE at the latest closes (None if a holding has none)."""
+        return self._ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
+
+    def _quote(self):
+        if self._symbol is None:
+            return self._ledger.account(self.account_id, 0).currency
+        return self._symbol.partition("/")[2]
+
+    def orders(self, symbol=None):
+        """The account's open orders on symbol (default this bar's), oldest first."""
+        symbol = self._which(symbol)
+        return [order for order in reversed(self._ledger.orders(self.account_id, open_only=True))
+                if order.symbol == symbol]
+
+    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
+        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies. Returns the Order
+        (a market order with on_close fills at once: the Trade)."""
+        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type)
+
+    def sell(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
+        """Sell qty of BASE, or a fraction of the position: as buy."""
+        return self._order("sell", qty, symbol, fraction, limit, stop, expires, type)
+
+    def close(self, symbol=None):
+        """Sell all of symbol (default this bar's) held at market, once its open sell orders (which hold
+        it) are cancelled; None when nothing is held."""
+        symbol = self._which(symbol)
+        for order in self.orders(symbol):
+            if order.side == "sell":
+                self.cancel(order)
+        held = self.position(symbol)
+        return self.sell(held, symbol=symbol) if held else None
+
+    def cancel(self, order):
+        """Cancel an open order of the account (an Order or its id): its reserve is available again."""
+        self._placing()
+        order_id = order.id if isinstance(order, Order) else to_id(order)
+        mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
+                if open_order.id.startswith(order_id)]
+        if len(mine) != 1:
+            raise PaperError(f"no open order {order_id!r} of account {self.account_id}")
+        return self._ledger.cancel(mine[0])
+
+    def log(self, text):
+        """Print text on stderr after the market time."""
+        print(f"{self.time or 'init'} {text}", file=sys.stderr, flush=True)
+
+    def _placing(self):
+        if self.time is None:
+            raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
+                             " again when a run resumes")
+
+    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type):
+        self._placing()
+        symbol = self._which(symbol)
+        if (qty is None) == (fraction is None):
+            raise PaperError(f"{side} takes a qty or a fraction (one of them)")
+        type = type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
+                        limit is None else "stop-limit")
+        spend = None
+        if fraction is not None:
+            qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
+        if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
+            trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
+                                       slippage=self._slippage)
+            self._fills.append(trade)
+            return trade
+        market = type == "market"
+        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
+                                         expires, slippage=self._slippage if market else ZERO, spend=spend)
+        self._fills += order.fills
+        return order
+
+    def _sized(self, side, symbol, fraction, type, limit, stop):
+        """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
+        market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
+        share = Decimal(repr(fraction)) if isinstance(fraction, float) else to_amount(fraction, "fraction")
+        if not 0 < share <= 1:
+            raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
+        if side == "sell":
+            qty = floor_qty(symbol, self.position(symbol) * share)
+            if not qty:
+                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))} {symbol} held"
+                                 " is nothing to sell")
+            return qty, None
+        equity = self.equity
+        if equity is None:
+            raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
+        spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
+        if type == "market" and not self._on_close:
+            return None, spend
+        if type == "market":
+            price = slipped(self._ledger.prices(symbol, 1)[0]["close"], side, self._slippage)
+        else:
+            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
+                to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
+        qty = affordable(spend, price, self._fee_rate, symbol)
+        if not qty:
+            raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
+                             f" {fmt(price)}, fee included")
+        return qty, None
+
+
+class Run:
+    """A strategy running on an account: the bars it is given, recorded and handed to on_bar once each,
+    and its row in strategy_runs (its state and the last bar it handled of each symbol)."""
+
+    def __init__(self, ledger, strategy, account_id, params, options, mode):
+        import json
+        self.ledger, self.strategy, self.mode, self.json = ledger, strategy, mode, json
+        self.params, self.options = params, {key: jsonable(value) for key, value in options.items()}
+        with ledger.snapshot():
+            account = ledger.account(account_id, 0)
+            identity = (account.id, strategy.name, json.dumps(params, sort_keys=True), mode)
+            row = ledger.db.execute("SELECT id, options, state, handled, bars FROM strategy_runs WHERE account_id = ?"
+                                    " AND strategy = ? AND params = ? AND mode = ?", identity).fetchone()
+        if not account.is_active:
+            raise PaperError(f"account {account.id} is closed")
+        self.id, state, self.handled, self.before = (row[0], json.loads(row[2]), json.loads(row[3]), row[4]) if row \
+            else (None, {}, {}, 0)
+        if row and json.loads(row[1]) != self.options:
+            was = json.loads(row[1])
+            raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
+                             f" --fee-rate {was['fee_rate']} --slippage {was['slippage']}"
+                             f"{' --on-close' if was['on_close'] else ''}: resume it with the same options")
+        self.identity, self.bars, self.fills, self.on_bar = identity, 0, 0, strategy.on_bar
+        self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
+                           options["on_close"])
+
+    def start(self):
+        """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
+        try:
+            if self.strategy.init:
+                self.strategy.init(self.ctx)
+        except (Exception, SystemExit) as error:
+            raise strategy_error(self.strategy.path, error) from None
+
+    def step(self, source, line, row, allow_future=False):
+        """Record one bar (row, from line of source, as read_prices gives it), with the fills it causes, and
+        hand it to on_bar unless this run handled it before; returns whether it did. A bar that differs from
+        the one recorded at its time is refused."""
+        try:
+            symbol, (prices, texts), time = to_symbol(row[0]), to_bar(row[1], *row[3:]), to_time(row[2])
+            recorded = self.ledger._tick(symbol, time, prices, texts, allow_future)
+        except PaperError as error:
+            raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
+        if time <= self.handled.get(symbol, ""):
+            return False
+        fills, ctx = recorded["fills"], self.ctx
+        ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
+        bar = Bar((symbol, time, *prices))
+        ctx._push(bar)
+        try:
+            self.on_bar(ctx, bar)
+        except (Exception, SystemExit) as error:
+            raise strategy_error(self.strategy.path, error) from None
+        self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
+        return True
+
+    def claim(self):
+        """Refuse to go on (inside a bar's transaction, before the bar) if another process has moved this run
+        on, or started it, since this one last wrote it: a strategy runs on an account once at a time."""
+        row = self.ledger.db.execute("SELECT id, bars FROM strategy_runs WHERE account_id = ? AND strategy = ? AND"
+                                     " params = ? AND mode = ?", self.identity).fetchone()
+        if (row and tuple(row)) != (self.id and (self.id, self.before + self.bars)):
+            raise PaperError(f"{self.strategy.name} on account {self.identity[0]} was moved on by another process"
+                             f" ({row[1] if row else 0} bars handled, {self.before + self.bars} by this one): a strategy"
+                             " runs on an account once at a time")
+
+    def save(self):
+        """Write the run's row (inside the transaction of its last bar)."""
+        try:
+            state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
+        except TypeError as error:  # Object of type Decimal is not JSON serializable
+            state, why = None, error
+        except ValueError:
+            state, why = None, "a float that is nan or infinite, or a list or dict inside itself"
+        if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
+            raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
+                             f" keys){f': {why}' if state is None else ''}")
+        now, handled = utc_now(), self.json.dumps(self.handled, sort_keys=True)
+        if self.id is None:
+            self.id = self.ledger.db.execute(
+                "INSERT INTO strategy_runs (account_id, strategy, params, options, mode, state, handled, bars,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*self.identity[:3],
+                self.json.dumps(self.options, sort_keys=True), self.mode, state, handled, self.bars, now, now)).lastrowid
+        else:
+            self.ledger.db.execute("UPDATE strategy_runs SET state = ?, handled = ?, bars = ?, updated_at = ? WHERE"
+                                   " id = ?", (state, handled, self.before + self.bars, now, self.id))
+
+
+def run_options(fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+    return {"fee_rate": to_fee_rate(fee_rate), "slippage": to_fee_rate(slippage, "slippage"),
+            "on_close": bool(on_close)}
+
+
+def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FEE_RATE, slippage=ZERO,
+                 on_close=False, each=None):
+    """Run strategy live on an existing account over bars ((source, line, (symbol, price, time, open, high,
+    low, close)), as read_prices yields them; any iterable, endless too): each bar's price, its fills, the
+    strategy's orders and its state commit together, then each(trades of the account in that bar) is
+    called. Killed and started again with the same strategy, params and options, it resumes after the
+    last bar it handled. Returns {"strategy_run", "account_id", "bars", "handled_before", "fills"}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    run = Run(ledger, strategy, account_id, to_params(strategy, params), run_options(fee_rate, slippage, on_close),
+              "run")
+    run.start()
+    for source, line, row in bars:
+        with ledger.batch():
+            run.claim()
+            handled = run.step(source, line, row)
+            if handled:
+                run.save()
+        if handled and each:
+            each(run.ctx._fills)
+    return {"strategy_run": run.id, "account_id": run.ctx.account_id, "bars": run.bars,
+            "handled_before": run.before, "fills": run.fills}
+
+
+@contextlib.contextmanager
+def fresh_database(path=None):
+    """A path for a new database: in a temporary folder, removed at the end; or, given path (refused if it
+    exists), beside it, put in place whole at the end (so a kill leaves none of it) and removed on failure."""
+    import tempfile
+    folder = tempfile.gettempdir() if path is None else os.path.dirname(os.path.abspath(path))
+    if path is not None and os.path.lexists(path):
+        raise PaperError(f"{path} exists already: a backtest writes a new database")
+    for name in os.listdir(folder) if path is None else ():  # what killed backtests left
+        litter = re.fullmatch(r"paper-backtest-([0-9]+)-.*", name)
+        if litter and not alive(int(litter[1])):
+            import shutil
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    new = os.path.join(tempfile.mkdtemp(prefix=f"paper-backtest-{os.getpid()}-"), "backtest.db") if path is None \
+        else f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"  # the next init or backtest there removes it
+    try:
+        yield new
+        if path is not None:
+            try:
+                os.link(new, path)
+            except FileExistsError:
+                raise PaperError(f"{path} exists already: a backtest writes a new database") from None
+    finally:
+        removed(new, folder=path is None)
+
+
+def removed(database, folder=False):
+    """Remove a database file with its WAL files (and its folder)."""
+    for name in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    if folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(database))
+
+
+def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000), currency="USDT",
+             fee_rate=FEE_RATE, slippage=ZERO, on_close=False, db=None, finish=None):
+    """Run strategy (a file's path, or a loaded Strategy) with params over the bars of data (price files,
+    as feed reads them; symbol for those without a symbol column) on a fresh account of balance in a fresh
+    database: a temporary one, or db (a new file, refused if it exists: all of it or none is written).
+    finish(ledger, account_id, stats) is called before the database closes. Returns {"account_id",
+    "database" (None when temporary), "params", "stats" (Ledger.stats)}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    params, options = to_params(strategy, params), run_options(fee_rate, slippage, on_close)
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    with fresh_database(db) as path, Ledger(path, create=True) as ledger:
+        if db is None:  # removed at the end: nothing in it needs to survive a power cut
+            ledger.db.execute("PRAGMA synchronous=OFF")
+        account = ledger.create_account(balance, currency, run_name(strategy, params))
+        with ledger.batch():  # one transaction: the timeline is simulated, so no price is in the future
+            run = Run(ledger, strategy, account.id, params, options, "backtest")
+            run.start()
+            for source, line, row in read_prices(paths, symbol):
+                run.step(source, line, row, allow_future=True)
+            run.save()
+        stats = ledger.stats(account.id, account.currency)
+        if finish:
+            finish(ledger, account.id, stats)
+    return {"account_id": account.id, "database": db, "params": params, "stats": stats}
+
+
+def sweep_task(strategy, data, params, options):
+    """One combination of a sweep, in a worker: {"params", "stats"}."""
+    return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
+
+
+def sweep_worker(parent):
+    """A sweep's worker process starts: Ctrl-C is its parent's to handle, and it ends when its parent does
+    (killed or interrupted; on Linux), so that no worker runs on alone."""
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # elsewhere, it ends once it finds its parent gone
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:  # the parent was gone before that
+        os._exit(1)
+
+
+def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=None, jobs=None, **options):
+    """Backtest every combination of grid {param: [values]} that passes constraint (an expression over the
+    params, like "fast < slow"), each in its own temporary database, on executor (any concurrent.futures
+    Executor; default a process pool of jobs workers, the CPU count; jobs=1: this process). Returns
+    [{"params", "stats"}], best first by the statistic maximize, ties by params: the same for any executor."""
+    if maximize not in MAXIMIZE:
+        raise UsageError(f"maximize {maximize!r} must be one of {', '.join(MAXIMIZE)}")
+    loaded = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    full = {name: [default] for name, default in loaded.params.items()}  # a param not in grid: its default
+    for name, values in grid.items():
+        values = values if isinstance(values, (list, tuple, range)) else [values]
+        full[name] = [to_params(loaded, {name: value})[name] for value in values]
+    chosen = combinations(full, constraint)
+    tasks = ([loaded.path] * len(chosen), [data] * len(chosen), chosen, [options] * len(chosen))
+    if executor is None and jobs == 1:
+        results = list(map(sweep_task, *tasks))
+    elif executor is None:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=sweep_worker, initargs=(os.getpid(),)) as pool:
+            results = list(pool.map(sweep_task, *tasks))
+    else:
+        results = list(executor.map(sweep_task, *tasks))
+    names = list(full)
+    return sorted(results, key=lambda result: (result["stats"][maximize] is None,
+                                               -(result["stats"][maximize] or 0),
+                                               [result["params"][name] for name in names]))
+
+
+def fetched_bars(steps):
+    """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
+    kline_steps yields them) as run_strategy takes them."""
+    for step in steps:
+        for symbol, time, open, high, low, close in step:
+            yield f"fetched {symbol} at {time}", None, (symbol, None, time, open, high, low, close)
+
+
+def to_jobs(value):
+    """How many worker processes: 1 to 1024."""
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= 1024:
+        raise PaperError(f"jobs {value!r} must be a whole number from 1 to 1024")
+    return int(value)
+
+
 # --- Rendering ---
 
 HISTORY = "id created_at type currency amount balance_after description"
@@ -4658,12 +5339,17 @@ STATS = [  # key, label, how it is shown
 
 def cmd_stats(ledger, args):
     done = ledger.stats(args.account_id, args.quote)
-    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
-    lines = [f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
-             for key, label, how in STATS]
+    lines = [stats_text(done)]
     if done["start"] is None:
         lines.append(f"No equity points yet: {ledger.no_points(args.account_id, args.quote)}.")
     return jsonable(done), "\n".join(lines)
+
+
+def stats_text(done):
+    """Ledger.stats as the stats table shows it: [Q] is the currency it is valued in, [T] the trades'."""
+    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
+    return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
+                     for key, label, how in STATS)
 
 
 def stat_text(value, how):
@@ -4824,6 +5510,78 @@ def cmd_report(ledger, args):
     return {"report": path, "bytes": size}, f"wrote {path} ({size:,} bytes)"
 
 
+def cmd_backtest(ledger, args):
+    """backtest (ledger is None: each run makes its own database): one run, or a sweep when a --param
+    gives several values."""
+    strategy = load_strategy(args.strategy)
+    grid, several = to_grid(strategy, args.params)
+    options = {"symbol": args.symbol, "balance": args.balance, "currency": args.currency,
+               "fee_rate": args.fee_rate, "slippage": args.slippage, "on_close": args.on_close}
+    if several:
+        return cmd_sweep(strategy, grid, options, args)
+    for flag, given in (("--constraint", args.constraint), ("--maximize", args.maximize), ("--jobs", args.jobs),
+                        ("--csv", args.csv)):
+        if given:
+            raise UsageError(f"{flag} is for a sweep: give a --param several values (FROM:TO:STEP or A,B,C)")
+    lines = []
+
+    def finish(ledger, account_id, stats):  # before the database closes (a temporary one is removed)
+        lines.append(stats_text(stats))
+        if args.chart:
+            lines.append(cmd_chart(ledger, argparse.Namespace(account_id=account_id, quote=None, output=args.chart,
+                                                              percent=False, log=False))[1])
+        if args.report:
+            lines.append(f"wrote {args.report} ({write_report(ledger, account_id, args.report):,} bytes)")
+    result = backtest(strategy, args.data, {name: values[0] for name, values in grid.items()}, db=args.db,
+                      finish=finish, **options)
+    lines += [f"account {result['account_id']} in {args.db}"] if args.db else []
+    return jsonable(result), "\n".join(lines)
+
+
+def cmd_sweep(strategy, grid, options, args):
+    """backtest with several values of a param: one row a combination, best first."""
+    for flag, given in (("--db", args.db), ("--chart", args.chart), ("--report", getattr(args, "report", None))):
+        if given:
+            raise UsageError(f"{flag} is for one backtest: a sweep keeps no database")
+    maximize = args.maximize or "sharpe"
+    results = sweep(strategy, args.data, grid, args.constraint, maximize, jobs=args.jobs, **options)
+    hows = {key: how for key, _, how in STATS}
+    keys = ["return", "max_drawdown", "sharpe", "trades", "win_rate"]
+    keys += [maximize] if maximize not in keys else []
+    names = list(grid)
+    if args.csv:
+        return jsonable(results), csv_text([jsonable(r["params"] | {key: r["stats"][key] for key in keys})
+                                            for r in results], names + keys)
+    labels = [key + ("_[%]" if hows[key] == "percent" else "") for key in keys]
+    rows = [{name: str(value) for name, value in r["params"].items()} | {
+        label: stat_text(r["stats"][key], hows[key]) for key, label in zip(keys, labels)} for r in results]
+    return jsonable(results), table(rows, " ".join(names + labels))
+
+
+def cmd_run(ledger, args):
+    """run: a strategy live on an account, bar by bar from --feed (a file, or - for standard input, row by
+    row); each bar's fills are printed once they are committed."""
+    strategy = load_strategy(args.strategy)
+    grid, several = to_grid(strategy, args.params)
+    if several:
+        raise UsageError("run takes one value for each --param (a sweep is backtest's)")
+    bars = read_later([args.feed], args.symbol)  # --fetch SYMBOL... --interval I: fetched_bars(kline_steps(...))
+
+    def each(trades):
+        try:
+            for trade in trades:
+                print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
+        except BrokenPipeError:  # `paper.py run ... | head`: nothing can be printed any more, so it stops
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
+                             " recorded") from None
+    done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
+                        fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each)
+    before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
+    return done, (f"{strategy.name} on account {done['account_id']}: handled {count(done['bars'], 'bar')}{before};"
+                  f" {count(done['fills'], 'fill')}")
+
+
 def argument_type(check, *args):
     """An argparse type= from a to_* check: its refusal becomes a usage error (exit 2)."""
     def convert(text):
@@ -4934,10 +5692,31 @@ OPTIONS = {  # option: its argparse keywords
     "follow": {"action": "store_true", "help": "once caught up, record each new bar as it closes, until Ctrl-C"},
     "base-url": {"type": argument_type(to_base_url), "help": f"the exchange's API (default $PAPER_MARKET_URL, else"
                  f" {MARKET_URL})"},
+    "strategy": {"metavar": "STRATEGY.py", "help": "a Python file with on_bar(ctx, bar), and PARAMS and init if it"
+                 " likes (README, Strategies)"},
+    "data": {"nargs": "+", "metavar": "FILE", "help": "price files as feed reads them"},
+    "backtest-balance": {"type": argument_type(to_amount, "balance"), "default": Decimal(10000), "dest": "balance",
+                         "help": "the fresh account's balance (default 10000)"},
+    "param": {"action": "append", "default": [], "dest": "params", "metavar": "NAME=VALUE",
+              "help": "a param of the strategy, of its default's type; backtest: FROM:TO:STEP or A,B,C sweep it"},
+    "on-close": {"action": "store_true", "help": "a market order fills at the close of its bar, not at the next"
+                 " bar's open"},
+    "keep-db": {"type": argument_type(to_path), "dest": "db", "metavar": "FILE",
+                "help": "keep the database in this new file (default: a temporary one)"},
+    "chart-file": {"type": argument_type(to_path), "dest": "chart", "metavar": "FILE",
+                   "help": "draw the equity chart to this SVG file"},
+    "report": {"type": argument_type(to_path), "metavar": "FILE", "help": "write the HTML report to this file"},
+    "constraint": {"help": "a sweep: only the combinations for which this expression holds, like 'fast < slow'"},
+    "maximize": {"choices": MAXIMIZE, "metavar": "STAT", "help": "a sweep: the statistic that ranks the combinations,"
+                 f" best first: {', '.join(MAXIMIZE)} (default sharpe)"},
+    "jobs": {"type": argument_type(to_jobs), "help": "a sweep: worker processes (default the number of CPUs)"},
+    "run-feed": {"dest": "feed", "metavar": "FILE", "help": "the bars: a price file as feed reads it, or - for"
+                 " standard input, row by row"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open", "own-currency": "--currency",
          "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
-         "report-output": "--output", "fetch-symbols": "symbols"}
+         "report-output": "--output", "strategy": "strategy", "backtest-balance": "--balance", "keep-db": "--db",
+         "chart-file": "--chart", "run-feed": "--feed", "fetch-symbols": "symbols"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -4978,7 +5757,13 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
                cmd_trades),
     "report": ("write an account's results as one self-contained HTML page", "account-id! quote report-output",
                cmd_report),
+    "backtest": ("run a strategy over price files on a fresh account and print its stats; a sweep when a --param"
+                 " gives several values", "strategy data! feed-symbol backtest-balance currency fee-rate slippage"
+                 " param on-close keep-db chart-file report constraint maximize jobs csv", cmd_backtest),
+    "run": ("run a strategy live on an account, each bar as it comes; restarted, it resumes after the last bar it"
+            " handled", "strategy account-id! run-feed feed-symbol param fee-rate slippage on-close", cmd_run),
 }
+OWN_DATABASE = ("backtest",)  # these make databases of their own: no ledger is opened for them, no --db default
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",
          "report")  # these open the database read-only
 
@@ -5002,7 +5787,7 @@ def build_parser(command=None):
 def add_options(parser, command, options):
     """command's options, as COMMANDS lists them (! marks a required one), plus --json and --db."""
     parser.set_defaults(command=command)
-    for option in options.split() + ["json", "db"]:
+    for option in options.split() + ["json"] + ([] if command in OWN_DATABASE else ["db"]):
         name = option.rstrip("!")
         parser.add_argument(FLAGS.get(name, "--" + name), **OPTIONS[name],
                             **{"required": True} if option.endswith("!") else {})
@@ -5023,9 +5808,10 @@ def main(argv=None):
                 parser.error(str(error))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
-    interrupt, out = Interrupt(stream=args.command == "feed" and args.files == ["-"], steps=args.command == "fetch"), \
-        Output()
-    args.interrupt, args.out = interrupt, out  # a run in steps (fetch) stops between two; a stream prints as it goes
+    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"] or args.command == "run",
+                          unit="bar" if args.command == "run" else "price", steps=args.command == "fetch")
+    out = args.out = Output()  # a stream prints as it goes
+    args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
     with interrupt.installed():
         code = run_command(args, interrupt, out)
     if out.failed:  # stdout full, closed or missing
@@ -5140,9 +5926,13 @@ def check_fetch_usage(args):
             raise PaperError(f"PAPER_MARKET_URL: {error}") from None
 
 
+def check_run_usage(args):
+    if not args.feed:  # --fetch SYMBOL... --interval I: the other source, once the exchange client is in
+        raise PaperError("run needs the bars: --feed FILE, or --feed - for standard input")
+
+
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
-         "risk": check_risk_usage,
-         "prices": check_prices_usage, "order": check_order_usage,
+         "risk": check_risk_usage, "run": check_run_usage, "prices": check_prices_usage, "order": check_order_usage,
          "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close),
          "fetch": check_fetch_usage}
 
@@ -5160,14 +5950,15 @@ class Interrupt:
     """Ctrl-C during a command. Until a change is committed it stops the process at once: SQLite drops
     a transaction in progress exactly as it does a killed process's, so nothing of it is recorded.
     Once a change is committed, it waits until the command has printed what it did, so that no
-    message claims a roll-back that did not happen. A stream (`feed -`) stops at once: what it has
-    committed stays. (Exiting at once also means the interrupt never lands, as an exception would,
-    inside a callback that Python ignores.) A run in steps (fetch: each step its own transaction) ends
-    between two steps, so that it can say what it recorded; while it waits (for the exchange, or for the
-    next bar: `waiting`), at once, by a KeyboardInterrupt that it catches (record_klines)."""
+    message claims a roll-back that did not happen. A stream (`feed -`, `run`: each price or bar its own
+    commit) stops at once: what it has committed stays. (Exiting at once also means the interrupt never
+    lands, as an exception would, inside a callback that Python ignores.) A run in steps (fetch: each step
+    its own transaction) ends between two steps, so that it can say what it recorded; while it waits (for
+    the exchange, or for the next bar: `waiting`), at once, by a KeyboardInterrupt that it catches
+    (record_klines)."""
 
-    def __init__(self, stream=False, steps=False):
-        self.ledger, self.done, self.pending, self.stream = None, False, False, stream
+    def __init__(self, stream=False, unit="price", steps=False):
+        self.ledger, self.done, self.pending, self.stream, self.unit = None, False, False, stream, unit
         self.steps, self.waiting = steps, False
 
     def __call__(self, signum, frame):
@@ -5185,8 +5976,8 @@ class Interrupt:
             self.pending = True
             return
         if self.stream:
-            message = "the prices being recorded are not; every one committed before them is" if changing else \
-                "every price read is recorded"
+            message = f"the {self.unit}s being recorded now are not; every one committed before them is" \
+                if changing else f"every {self.unit} read is recorded"
         else:
             message = "nothing was recorded"
         sys.stderr.write(("\r\033[K" if Progress.showing else "") + f"paper: error: interrupted; {message}\n")
@@ -5211,18 +6002,26 @@ def run_command(args, interrupt, out):
     """Open the ledger, run args.command and send its output to out: its exit code. A refusal is one
     line on stderr."""
     path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
+    if args.command in OWN_DATABASE:
+        path = args.db or "the temporary database"
     try:
         with Ledger(path, create=args.command == "init", read_only=args.command in READS and not (
-                args.command == "prices" and args.delete), busy_timeout_ms=busy_timeout()) as interrupt.ledger:
-            if interrupt.ledger.upgraded_from:
+                args.command == "prices" and args.delete), busy_timeout_ms=busy_timeout()) \
+                if args.command not in OWN_DATABASE else contextlib.nullcontext() as interrupt.ledger:
+            if interrupt.ledger and interrupt.ledger.upgraded_from:
                 print(f"paper: upgraded {path} from schema version {interrupt.ledger.upgraded_from} to"
                       f" {SCHEMA_VERSION}", file=sys.stderr)
             value, text, *exit_code = COMMANDS[args.command][2](interrupt.ledger, args)
             interrupt.done = True
             out.send(json_text(value) if args.json and value is not None else text)  # a Lines result reads as it goes
-            for note in interrupt.ledger.notes:
+            for note in interrupt.ledger.notes if interrupt.ledger else ():
                 print(f"paper: note: {note}", file=sys.stderr)
         return exit_code[0] if exit_code else 0
+    except StrategyError as error:  # the strategy's own traceback, then the line that names where it raised
+        sys.stderr.write(error.traceback)
+        message = error
+    except UsageError as error:
+        message, code = error, 2
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             out.send("[]" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.")

@@ -60,9 +60,10 @@ CREATE TABLE IF NOT EXISTS balances (
 
 -- Orders that rest until the market reaches them. An OPEN order keeps reserved_amount set aside:
 -- quote currency for a buy (what the rest may cost, fee included, at its limit, at its stop for a
--- stop order, at the dearer leg for an oco), base currency for a sell. A stop-limit becomes a limit
--- order once a price reaches its stop (triggered = 1). EXPIRED: still open when a price of its
--- symbol at or after expires_at was recorded.
+-- stop order, at the dearer leg for an oco, at reserve_price for a market order), base currency for
+-- a sell. A stop-limit becomes a limit order once a price reaches its stop (triggered = 1). A market
+-- order fills at the next price of its symbol (that bar's open). EXPIRED: still open when a price of
+-- its symbol at or after expires_at was recorded.
 CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,                         -- a UUID
     account_id TEXT NOT NULL REFERENCES accounts (id),
@@ -96,7 +97,7 @@ CREATE TABLE IF NOT EXISTS orders (
     status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED', 'EXPIRED')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco')),
+    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco', 'market')),
     stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR
         typeof(stop_price) = 'text' AND length(CAST(stop_price AS BLOB)) = length(stop_price)
         AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
@@ -107,7 +108,24 @@ CREATE TABLE IF NOT EXISTS orders (
     triggered INTEGER NOT NULL DEFAULT 0 CHECK (triggered IN (0, 1)),
     reason TEXT,                                 -- why it ended unfilled (CANCELLED or EXPIRED)
     price_id INTEGER,                            -- the newest price when it was placed or last changed
-    CHECK ((limit_price IS NULL) = (type = 'stop') AND (stop_price IS NULL) = (type = 'limit'))
+    reserve_price DECIMAL_TEXT CHECK (reserve_price IS NULL OR
+        typeof(reserve_price) = 'text' AND length(CAST(reserve_price AS BLOB)) = length(reserve_price)
+        AND reserve_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (reserve_price GLOB '*[^0-9.]*' OR reserve_price GLOB '*.*.*'
+        OR reserve_price GLOB '0[0-9]*' OR reserve_price GLOB '*.[0-9][0-9]*0')
+        AND instr(reserve_price, '.') <= 19 AND length(reserve_price) - instr(reserve_price, '.') <= 18 AND reserve_price <> '0.00'),
+                                                 -- a market order: the latest close when placed, which it reserves at
+    slippage DECIMAL_TEXT NOT NULL DEFAULT '0.00' CHECK (
+        typeof(slippage) = 'text' AND length(CAST(slippage AS BLOB)) = length(slippage)
+        AND slippage GLOB '[0-9]*.[0-9][0-9]*' AND NOT (slippage GLOB '*[^0-9.]*' OR slippage GLOB '*.*.*'
+        OR slippage GLOB '0[0-9]*' OR slippage GLOB '*.[0-9][0-9]*0')
+        AND instr(slippage, '.') <= 19 AND length(slippage) - instr(slippage, '.') <= 18),
+                                                 -- a market order's fill pays price x (1 + slippage), a sell gets x (1 - it)
+    sized_at_fill INTEGER NOT NULL DEFAULT 0 CHECK (sized_at_fill IN (0, 1)),
+                                                 -- a market buy of an amount: qty is what its reserve buys at
+                                                 -- the fill price and fee (until it fills, what it buys at reserve_price)
+    CHECK ((limit_price IS NULL) = (type IN ('stop', 'market')) AND (stop_price IS NULL) = (type IN ('limit', 'market'))
+           AND (reserve_price IS NULL) = (type <> 'market') AND (sized_at_fill = 0 OR type = 'market' AND side = 'buy')
+           AND (slippage = '0.00' OR type = 'market'))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
 -- A price loads the open orders of its symbol, and nothing else.
@@ -276,6 +294,25 @@ CREATE TABLE IF NOT EXISTS risk_events (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS risk_events_by_account ON risk_events (account_id, symbol);
+
+-- A strategy run on an account (`backtest` or `run`): which strategy with which params and options,
+-- its ctx.state and the last bar it handled of each symbol. A run writes its row with each bar's
+-- price, fills and orders in one transaction, so a run killed and restarted resumes after the last
+-- bar it handled: no bar handled twice, no order placed twice, the state as it was.
+CREATE TABLE IF NOT EXISTS strategy_runs (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    strategy TEXT NOT NULL,                      -- the strategy file's name, like sma_cross.py
+    params TEXT NOT NULL,                        -- JSON: every param's value, keys sorted
+    options TEXT NOT NULL,                       -- JSON: fee_rate, slippage, on_close
+    mode TEXT NOT NULL CHECK (mode IN ('backtest', 'run')),
+    state TEXT NOT NULL,                         -- JSON: ctx.state after the last bar handled
+    handled TEXT NOT NULL,                       -- JSON: {symbol: market time of the last bar handled}
+    bars INTEGER NOT NULL DEFAULT 0,             -- how many bars it handled
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS strategy_runs_by_identity ON strategy_runs (account_id, strategy, params, mode);
 
 -- Market prices, each a bar (a tick is a bar with open = high = low = close), in the order recorded
 -- (id). Per symbol, time never goes back and is recorded once; low <= open, close <= high. Prices

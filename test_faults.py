@@ -485,6 +485,162 @@ def test_the_same_fetch_by_two_processes_at_once_records_each_bar_once(tmp_path,
     report("the same fetch of 2 x 3,000 bars by 2 processes at once: each bar recorded once, each fill once")
 
 
+# A strategy that orders every third bar (a market buy, or all out) and keeps every bar's time in its state;
+# pause makes each bar take at least that long, so that a kill lands mid-run however fast the machine is.
+EVERY_THIRD = """
+import time
+
+PARAMS = {"every": 3, "pause": 0.0}
+
+
+def on_bar(ctx, bar):
+    time.sleep(ctx.params["pause"])
+    seen = ctx.state.setdefault("seen", [])
+    seen.append(bar.time)
+    if len(seen) % ctx.params["every"] == 0:
+        if ctx.position():
+            ctx.close()
+        else:
+            ctx.buy("0.5")
+"""
+
+
+def strategy_run(db):
+    """(bars handled, the times in its state, orders placed) of the one strategy run in db."""
+    with connection(db) as conn:
+        row = conn.execute("SELECT bars, state FROM strategy_runs").fetchone()
+        orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+    return (row[0], json.loads(row[1])["seen"], orders) if row else (0, [], orders)
+
+
+def check_run(db, times, why, every=3):
+    """verify OK, each bar handled once and in order, one order every third bar: none placed twice."""
+    assert_consistent(db, why)
+    bars, seen, orders = strategy_run(db)
+    assert bars == len(seen) and seen == times[:len(seen)], why
+    assert orders == len(seen) // every, why
+    return bars
+
+
+def test_sigkill_during_a_run_resumes_without_doing_anything_twice(tmp_path, report):
+    rng = random.Random(SEED)
+    db, strategy = str(tmp_path / "run.db"), tmp_path / "every_third.py"
+    strategy.write_text(EVERY_THIRD)
+    account = new_account(db)
+    path = bars_file(tmp_path / "bars.csv", 300)
+    times = [paper.to_time(line.split(",")[0]) for line in Path(path).read_text().splitlines()[1:]]
+    argv = [sys.executable, PAPER, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
+    kills, progress = 0, []
+    for round_ in range(8):  # killed after 1-6 fills (one every 3 bars, each printed once committed) and a moment:
+        # mid-run whatever the machine's speed, at most 8 x 18 bars in all
+        why = f"run kill {round_}, PAPER_FAULT_SEED={SEED}"
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(rng.randint(1, 6)):
+            child.stdout.readline()
+        time.sleep(rng.uniform(0, 0.005))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert "Traceback" not in err and child.returncode == -signal.SIGKILL, (why, err)
+        progress.append(check_run(db, times, why))
+    final = cli(*argv[2:])
+    assert final.returncode == 0 and check_run(db, times, "the last restart") == 300
+    kept = str(tmp_path / "kept.db")  # backtest and live agree, however often the run was killed
+    assert cli("backtest", str(strategy), "--data", path, "--balance", "1000000", "--db", kept).returncode == 0
+    assert fill_history(db) == fill_history(kept) and strategy_run(db)[1:] == strategy_run(kept)[1:]
+    assert kills == 8
+    report(f"{kills} SIGKILLs during `run --feed` of 300 bars (handled before each restart: "
+           f"{', '.join(map(str, progress[:kills]))}): each bar handled once, no order placed twice, the state and"
+           " every fill as an unbroken backtest's, verify OK after each")
+
+
+def fill_history(db):
+    return query(db, "SELECT p.time, t.side, t.qty, t.price, t.fee FROM trades t JOIN prices p ON p.id = t.price_id"
+                     " ORDER BY t.id")
+
+
+def test_sigkill_during_a_backtest_leaves_all_of_its_database_or_none(tmp_path, report):
+    rng = random.Random(SEED)
+    strategy = tmp_path / "every_third.py"
+    strategy.write_text(EVERY_THIRD)
+    path = bars_file(tmp_path / "bars.csv", 8000)
+    times = [paper.to_time(line.split(",")[0]) for line in Path(path).read_text().splitlines()[1:]]
+    kills, whole = 0, 0
+    for round_ in range(5):
+        why = f"backtest kill {round_}, PAPER_FAULT_SEED={SEED}"
+        kept = tmp_path / f"kept{round_}.db"
+        child = subprocess.Popen([sys.executable, PAPER, "backtest", str(strategy), "--data", path, "--balance",
+                                  "1000000", "--param", "every=50", "--param", "pause=0.0001", "--db", str(kept)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # 0.8 s or more: killed mid-run
+        time.sleep(rng.uniform(0.1, 0.7))
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        if kept.exists():  # all of it
+            whole += 1
+            assert check_run(str(kept), times, why, every=50) == len(times) and fill_counts(str(kept))[1] == len(times)
+    litter = [name for name in os.listdir(tmp_path) if name.endswith((".new", ".new-wal", ".new-shm"))]
+    result = cli("backtest", str(strategy), "--data", path, "--param", "every=50", "--db", str(tmp_path / "last.db"))
+    assert result.returncode == 0 and [name for name in os.listdir(tmp_path) if ".new" in name] == []
+    assert check_run(str(tmp_path / "last.db"), times, "uncut", every=50) == len(times)  # all of it
+    assert kills == 5, f"only {kills} backtests were killed mid-run"
+    report(f"{kills} SIGKILLs during `backtest --db` of 8,000 bars: each database whole ({whole}) or absent"
+           f" ({kills - whole}); what they left beside it ({len(litter)} files) removed by the next backtest, which"
+           " wrote all of its own")
+
+
+def test_the_same_run_started_twice_at_once_handles_each_bar_once(tmp_path, report):
+    db, strategy = str(tmp_path / "twice.db"), tmp_path / "every_third.py"
+    strategy.write_text(EVERY_THIRD)
+    account = new_account(db)
+    path = bars_file(tmp_path / "bars.csv", 300)
+    times = [paper.to_time(line.split(",")[0]) for line in Path(path).read_text().splitlines()[1:]]
+    argv = [sys.executable, PAPER, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [child.communicate(timeout=120) for child in runs]
+    refusals = [err for child, (_, err) in zip(runs, results) if child.returncode == 1]
+    assert sorted(child.returncode for child in runs) in ([0, 1, 1], [0, 0, 1], [0, 0, 0]), results
+    assert all(err.startswith("paper: error: every_third.py on account ") and err.endswith(
+        "a strategy runs on an account once at a time\n") for err in refusals), refusals
+    assert cli(*argv[2:]).returncode == 0  # then once more, to the end
+    assert check_run(db, times, "three runs at once") == 300
+    report(f"the same strategy run started 3 times at once: {len(refusals)} refused as it saw another move the run"
+           " on, each bar handled once, no order placed twice")
+
+
+def test_a_sweep_interrupted_or_killed_leaves_no_worker_and_no_database(tmp_path, report):
+    import tempfile
+    strategy = tmp_path / "every_third.py"
+    strategy.write_text(EVERY_THIRD)
+    path = bars_file(tmp_path / "bars.csv", 2000)
+    argv = [sys.executable, PAPER, "backtest", str(strategy), "--data", path, "--param", "every=5,7,11,13",
+            "--param", "pause=0.001", "--jobs", "2"]  # 2 s a combination or more: still running when stopped
+    workers = []
+    for stop in (signal.SIGINT, signal.SIGKILL):
+        sweep = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children, waited = [], 0
+        while len(children) < 2 and waited < 600:  # its 2 workers, once they are started (Linux's /proc)
+            time.sleep(0.05)
+            waited += 1
+            children = Path(f"/proc/{sweep.pid}/task/{sweep.pid}/children").read_text().split()
+        time.sleep(0.3)  # each in a backtest of its own
+        sweep.send_signal(stop)
+        out, err = sweep.communicate(timeout=60)
+        assert (sweep.returncode, out) == ((130, "") if stop == signal.SIGINT else (-signal.SIGKILL, ""))
+        assert err == ("paper: error: interrupted; nothing was recorded\n" if stop == signal.SIGINT else "")
+        workers += [int(pid) for pid in children]
+    deadline = time.time() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers), "a sweep's worker outlived it"
+    left = [name for name in os.listdir(tempfile.gettempdir())
+            if any(name.startswith(f"paper-backtest-{pid}-") for pid in workers)]
+    assert cli("backtest", str(strategy), "--data", path, "--param", "every=500").returncode == 0  # which removes
+    # what they left
+    assert not any(name in os.listdir(tempfile.gettempdir()) for name in left)
+    report(f"a sweep on 2 workers stopped by Ctrl-C and by SIGKILL: both workers end with it each time, and the"
+           f" {len(left)} temporary databases they left are removed by the next backtest")
+
 
 # --- 2. Concurrent writers and readers ---
 
@@ -594,7 +750,7 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
         assert conn.execute("PRAGMA user_version").fetchone() == (paper.SCHEMA_VERSION,)
         assert {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
             "accounts", "balances", "orders", "trades", "transactions", "prices", "prices_deleted", "symbols",
-            "risk_rules", "risk_events"}
+            "risk_rules", "risk_events", "strategy_runs"}
     assert_consistent(db)
     report("6 processes running init on a missing database at once: schema created once, 6 accounts")
 
@@ -630,6 +786,7 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
 
 A = "ACCOUNT"  # replaced by the funded account's id
 E = "EXCHANGE"  # replaced by the fake exchange's address
+SMA_CROSS = str(HERE / "examples" / "sma_cross.py")
 BAD_INPUTS = [
     # amounts
     *[["deposit", "--account-id", A, "--amount", amount] for amount in BAD_AMOUNTS],
@@ -729,6 +886,19 @@ BAD_INPUTS = [
         ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "https://"],
         ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"])],
+    # strategies (the --db every bad input gets is an existing file: backtest refuses to write over it)
+    ["backtest"], ["backtest", SMA_CROSS], ["backtest", "/nonexistent.py", "--data", "x.csv"],
+    ["backtest", "/dev/null", "--data", "x.csv"], ["backtest", str(HERE / "README.md"), "--data", "x.csv"],
+    *[["backtest", SMA_CROSS, "--data", "/nonexistent.csv", *argv] for argv in (
+        [], ["--param", "fast"], ["--param", "fast=1.5"], ["--param", "fast=x,y"], ["--param", "quick=1"],
+        ["--param", "fast=1:9:0"], ["--param", "fast=1,2", "--constraint", "open('x')"], ["--jobs", "0"],
+        ["--param", "fast=1,2", "--jobs", "-1"], ["--param", "fast=1,2", "--maximize", "luck"], ["--csv"],
+        ["--balance", "-1"], ["--fee-rate", "1"], ["--slippage", "x"], ["--symbol", "BTC"], ["--chart", ""],
+        ["--param", "fast=1,2", "--constraint", "fast >"])],
+    ["run", SMA_CROSS, "--account-id", A], ["run", SMA_CROSS, "--account-id", A, "--feed", "/nonexistent.csv"],
+    ["run", SMA_CROSS, "--account-id", "0000", "--feed", "-"], ["run", "/dev/null", "--account-id", A, "--feed", "-"],
+    ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--param", "fast=1,2"],
+    ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--param", "slow=2.5"], ["run", SMA_CROSS, "--feed", "-"],
 ]
 
 

@@ -1342,7 +1342,8 @@ def rows(db, table):
 
 def test_a_version_1_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
     db = v1_database(tmp_path / "v1.db")
-    before = {table: rows(db, table) for table in paper.TABLES if table != "prices"}  # version 2 added prices
+    before = {table: rows(db, table) for table in paper.TABLES if table not in ("prices", "strategy_runs")}  # added
+    # by versions 2 and 3
     assert paper.main(["verify", "--db", db]) == 0
     out, err = capsys.readouterr()
     assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 1 to {paper.SCHEMA_VERSION}\n")
@@ -1630,7 +1631,7 @@ def v2_database(path):
 
 def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path, capsys):
     db = v2_database(tmp_path / "v2.db")
-    before = {table: rows(db, table) for table in paper.TABLES}
+    before = {table: rows(db, table) for table in paper.TABLES if table != "strategy_runs"}  # version 3 added it
     assert paper.main(["verify", "--db", db]) == 0
     out, err = capsys.readouterr()
     assert (out, err) == ("OK\n", f"paper: upgraded {db} from schema version 2 to {paper.SCHEMA_VERSION}\n")
@@ -1643,6 +1644,11 @@ def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path, caps
         assert dict(conn.execute("SELECT name, currency FROM accounts")) == {
             "Version two": "USDT", "Euro account": "EUR", "Empty": "EUR", "Closed": "USDT"}
         assert conn.execute("SELECT count(*) FROM orders WHERE reason IS NOT NULL").fetchone() == (0,)
+        # version 3's market orders: no old order is one, none has slippage or is sized at its fill
+        assert conn.execute("SELECT reserve_price, slippage, sized_at_fill, count(*) FROM orders GROUP BY 1, 2, 3"
+                            ).fetchall() == [(None, "0.00", 0, 7)]
+        assert rows(db, "strategy_runs") == (["id", "account_id", "strategy", "params", "options", "mode", "state",
+                                              "handled", "bars", "created_at", "updated_at"], [])
     assert paper.main(["status", "--account-id", "2ada", "--db", db]) == 0  # once: no second upgrade
     out, err = capsys.readouterr()
     assert err == "" and re.search(r"^USDT +3935\.858 +1651\.65 +5587\.508$", out, re.M)
@@ -3112,15 +3118,15 @@ def readme_section(title):
 
 def test_the_readme_backtest_runs_as_shown_and_twice_the_same(tmp_path):
     section = readme_section("Backtest")
-    make_bars, backtest = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
-    shown = re.search(r"```console\n\$ python make_bars.py && python backtest.py\n(.*?)```", section, re.S)[1]
+    make_bars = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    command, shown = re.search(r"```console\n\$ python make_bars.py && python paper.py (backtest [^\n]*)\n(.*?)```",
+                               section, re.S).groups()
     (tmp_path / "make_bars.py").write_text(make_bars)
-    (tmp_path / "backtest.py").write_text(backtest)
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    assert subprocess.run([sys.executable, "make_bars.py"], cwd=tmp_path, env=env).returncode == 0
+    (tmp_path / "examples").symlink_to(HERE / "examples")
+    assert subprocess.run([sys.executable, "make_bars.py"], cwd=tmp_path).returncode == 0
     runs = []
     for _ in range(2):
-        result = subprocess.run([sys.executable, "backtest.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        result = subprocess.run([sys.executable, PAPER, *command.split()], cwd=tmp_path, capture_output=True, text=True,
                                 timeout=120)
         assert (result.returncode, result.stderr) == (0, "")
         runs.append((result.stdout, (tmp_path / "backtest.svg").read_bytes(), (tmp_path / "report.html").read_bytes()))
@@ -3128,6 +3134,11 @@ def test_the_readme_backtest_runs_as_shown_and_twice_the_same(tmp_path):
     assert runs[0][0] == shown  # what the README shows is what it prints
     assert runs[0][1] == (HERE / "images" / "backtest.svg").read_bytes()  # and the chart it embeds is this one
     assert runs[0][2] == (HERE / "images" / "report.html").read_bytes()  # and the report it links to
+
+
+def test_the_readme_shows_the_example_strategy_as_it_is():
+    shown = re.findall(r"```python\n(.*?)```", readme_section("Strategies"), re.S)[1]
+    assert shown == (HERE / "examples" / "sma_cross.py").read_text()
 
 
 def test_a_ref_names_one_operation_of_any_kind(run, acct, db):
@@ -4135,3 +4146,454 @@ def test_a_narrow_terminal_never_cuts_a_number():
              "amount": "123457.358024679135", "balance_after": "123457.358024679135", "description": "x" * 50}]
     shown = paper.table(rows, paper.HISTORY, 60, paper.HISTORY_NARROW)
     assert max(map(len, shown.splitlines())) <= 60 and shown.count("123457.358024679135") == 2
+
+
+# --- Market orders: filled at the next price ---
+
+def test_a_market_order_reserves_at_the_latest_close_and_fills_at_the_next_open(run, acct, db):
+    assert "a market order reserves at the latest close" in refused(run(
+        "order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--type", "market"))
+    price(run, "BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+    order = place(run, acct, "buy", "2", "--type", "market")
+    assert (order["status"], order["reserve_price"], order["reserved"], order["fills"]) == (
+        "OPEN", "100.00", "200.20", [])  # 2 x 100 + 0.20 fee, and no fill at the close it was placed after
+    assert ok(run("verify")) == "OK\n"
+    [fill] = price(run, "BTC/USDT", "101", "102", "99", "100", time="2026-11-25T15:00:00Z")["fills"]
+    assert (fill["qty"], fill["price"], fill["fee"]) == ("2.00", "101.00", "0.202")  # the open
+    assert balance(db, acct) == (Decimal("4797.798"), 0)  # 5000 - 202 - 0.202: the gap from available
+    assert json.loads(ok(run("orders", "--account-id", acct, "--json")))[0]["status"] == "FILLED"
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_a_market_buy_of_an_amount_is_sized_at_its_fill(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="2002").id
+        ledger.tick("BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+        up = ledger.place_order(account, "buy", "BTC/USDT", None, type="market", spend="1001")
+        assert (up.qty, up.reserved, up.sized_at_fill) == (Decimal(10), Decimal(1001), 1)  # 1001 / (100 x 1.001)
+        [fill] = ledger.tick("BTC/USDT", "125", time="2026-11-25T15:00:00Z")["fills"]  # a gap up: it buys less
+        assert (fill.qty, fill.price, fill.fee) == (Decimal(8), Decimal(125), Decimal(1))  # 8 x 125.125 = 1001
+        down = ledger.place_order(account, "buy", "BTC/USDT", None, type="market", spend="1001")
+        assert down.qty == Decimal(8)  # 1001 / (125 x 1.001), what it buys at the latest close
+        [fill] = ledger.tick("BTC/USDT", "50", time="2026-11-25T16:00:00Z")["fills"]  # a gap down: it buys more
+        assert (fill.qty, fill.fee) == (Decimal(20), Decimal("1.00"))  # 20 x 50.05 = 1001
+        assert [(o.qty, o.filled_qty, o.status) for o in ledger.orders(account)] == [
+            (Decimal(20), Decimal(20), "FILLED"), (Decimal(8), Decimal(8), "FILLED")]  # qty: what it bought
+        assert ledger.account(account).balances["USDT"].total == Decimal(0) and ledger.verify() == []
+        for argv, why in [({"qty": "1", "spend": "5"}, "spend (an amount of QUOTE to buy with, instead of a qty) is"),
+                          ({"qty": None, "spend": "5", "type": "limit", "limit_price": "1"}, "is for a market buy"),
+                          ({"qty": "1", "slippage": "0.01", "type": "limit", "limit_price": "1"},
+                           "slippage is for market orders"),
+                          ({"qty": None, "spend": "0.00000001"}, "spend 0.00000001 buys no BTC/USDT at 50.00,")]:
+            with pytest.raises(paper.PaperError, match=re.escape(why)):
+                ledger.place_order(account, "buy", "BTC/USDT", **{"type": "market"} | argv)
+
+
+def test_a_market_order_pays_its_slippage_and_a_gap_it_cannot_pay_cancels_it(run, db):
+    acct = ok(run("init", "--balance", "1200")).strip()
+    with paper.Ledger(db) as ledger:
+        ledger.tick("BTC/USDT", "100", time="2026-11-25T14:00:00Z")
+        slipped = ledger.place_order(acct, "buy", "BTC/USDT", "1", type="market", slippage="0.01")  # 100.10
+        cancelled = ledger.place_order(acct, "buy", "BTC/USDT", "10", type="market")  # 1001.00; 98.90 left
+        fills = ledger.tick("BTC/USDT", "110", time="2026-11-25T15:00:00Z")["fills"]
+    # 110 x 1.01 = 111.10, fee 0.1111: 11.1111 more than its reserve, from available (87.7889 left)
+    assert [(t.order_id, t.price, t.fee) for t in fills] == [(slipped.id, Decimal("111.1"), Decimal("0.1111"))]
+    [row] = query(db, "SELECT status, reason FROM orders WHERE id = ?", cancelled.id)  # 1100 + 1.10 - 1001.00
+    assert row == ("CANCELLED", "not filled at 110.00: insufficient funds: 87.7889 USDT available, 100.10 needed")
+    assert balance(db, acct) == (Decimal("1088.7889"), 0)  # 1200 - 111.10 - 0.1111
+    assert ok(run("verify")) == "OK\n"
+    with connection(db) as conn:  # a market order's reserve is checked like any other's
+        conn.execute("UPDATE orders SET status = 'OPEN', reserved_amount = '5.00' WHERE id = ?", (cancelled.id,))
+    assert f"order {cancelled.id} reserves 5.00 but what is left of it needs 1001.00" in run("verify")[1]
+
+
+# --- Strategies ---
+
+EXAMPLES = HERE / "examples"
+SMA_BARS = [  # time, open, high, low, close: the crossover of fast 2 / slow 3, worked out below
+    ("2025-03-01T00:00:00Z", "10.00", "10.00", "10.00", "10.00"), ("2025-03-01T01:00:00Z", "10.00", "10.00", "10.00", "10.00"),
+    ("2025-03-01T02:00:00Z", "10.00", "10.00", "10.00", "10.00"),  # fast 10 = slow 10: not above
+    ("2025-03-01T03:00:00Z", "10.00", "11.00", "10.00", "11.00"),  # fast 10.5 > slow 10.33: up, buy 990 / 11 = 90
+    ("2025-03-01T04:00:00Z", "10.50", "12.00", "10.50", "12.00"),  # fast 11.5 > slow 11: still above
+    ("2025-03-01T05:00:00Z", "12.00", "12.00", "9.00", "9.00"),  # fast 10.5 < slow 10.67: down, sell all
+    ("2025-03-01T06:00:00Z", "8.50", "9.00", "8.50", "9.00")]  # fast 9 < slow 10: still below
+BRACKET_BARS = [
+    ("2025-03-01T00:00:00Z", "125.00", "125.00", "125.00", "125.00"),  # entry at 125 x 0.8 = 100
+    ("2025-03-01T01:00:00Z", "110.00", "112.00", "99.00", "101.00"),  # filled at 100; oco 102.00 / 99.00
+    ("2025-03-01T02:00:00Z", "101.00", "103.00", "100.50", "102.50"),  # take profit at 102; entry at 82.00
+    ("2025-03-01T03:00:00Z", "102.00", "102.00", "101.00", "101.00"),  # waited 1
+    ("2025-03-01T04:00:00Z", "101.00", "101.00", "100.00", "100.00"),  # waited 2: cancelled
+    ("2025-03-01T05:00:00Z", "100.00", "100.00", "100.00", "100.00"),  # entry at 80.00
+    ("2025-03-01T06:00:00Z", "81.00", "81.00", "79.50", "80.50"),  # filled at 80; oco 81.60 / 79.20
+    ("2025-03-01T07:00:00Z", "80.00", "80.20", "78.00", "78.50")]  # stop loss at 79.20; entry at 62.80
+SMA_FILLS = {  # (time, side, qty, price, fee)
+    "--on-close": [("2025-03-01T03:00:00.000000Z", "buy", "90.00", "11.00", "0.99"),  # at the close of the cross
+                   ("2025-03-01T05:00:00.000000Z", "sell", "90.00", "9.00", "0.81")],
+    "": [("2025-03-01T04:00:00.000000Z", "buy", "90.00", "10.50", "0.945"),  # at the next bar's open
+         ("2025-03-01T06:00:00.000000Z", "sell", "90.00", "8.50", "0.765")]}
+BRACKET_FILLS = [
+    ("2025-03-01T01:00:00.000000Z", "buy", "50.00", "100.00", "5.00"),  # 5005 = 0.5 x 10010 buys 50 at 100.10
+    ("2025-03-01T02:00:00.000000Z", "sell", "50.00", "102.00", "5.10"),
+    # 0.5 x 10099.90 = 5049.95 buys 5049.95 / 80.08 = 63.06131368 (to 8 places): 5044.9050944 + 5.0449051 fee
+    ("2025-03-01T06:00:00.000000Z", "buy", "63.06131368", "80.00", "5.0449051"),
+    ("2025-03-01T07:00:00.000000Z", "sell", "63.06131368", "79.20", "4.99445605")]  # 4994.456043456 x 0.001, up
+
+
+def bar_file(path, bars, symbol="BTC/USDT"):
+    path.write_text("time,symbol,open,high,low,close\n" + "".join(f"{t},{symbol},{o},{h},{l},{c}\n"
+                                                                  for t, o, h, l, c in bars))
+    return str(path)
+
+
+def fills(db):
+    """Each fill's market time, side, qty, price and fee, in order."""
+    return query(db, "SELECT p.time, t.side, t.qty, t.price, t.fee FROM trades t JOIN prices p ON p.id = t.price_id"
+                     " ORDER BY t.id")
+
+
+def strategy_file(tmp_path, text, name="strategy.py"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("on_close", ["--on-close", ""])
+def test_the_crossover_example_by_hand(run, db, tmp_path, on_close):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    out = ok(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=2", "--param", "slow=3",
+                 "--balance", "1000", *[on_close] * bool(on_close)))
+    account = query(db, "SELECT id, name FROM accounts")
+    assert account[0][1] == "sma_cross.py fast=2 slow=3"
+    assert out.endswith(f"\naccount {account[0][0]} in {db}\n")
+    assert fills(db) == SMA_FILLS[on_close]
+    final = {"--on-close": "818.20", "": "818.29"}[on_close]  # 1000 - 990.99 + 809.19; 1000 - 945.945 + 764.235
+    assert re.search(rf"^Equity final \[USDT\] +{final}$", out, re.M) and balance(db, account[0][0]) == (Decimal(final), 0)
+    assert query(db, "SELECT strategy, params, options, mode, state, handled, bars FROM strategy_runs") == [(
+        "sma_cross.py", '{"fast": 2, "slow": 3}', '{"fee_rate": "0.001", "on_close": %s, "slippage": "0.00"}'
+        % ("true" if on_close else "false"), "backtest", '{"above": false}', '{"BTC/USDT": "2025-03-01T06:00:00.000000Z"}',
+        7)]
+    assert ok(run("verify")) == "OK\n"
+
+
+def test_the_bracket_example_by_hand(run, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", BRACKET_BARS)
+    ok(run("backtest", str(EXAMPLES / "bracket.py"), "--data", data, "--param", "dip=0.2", "--param", "wait=2",
+           "--balance", "10010"))
+    assert fills(db) == BRACKET_FILLS
+    assert query(db, "SELECT type, side, qty, limit_price, stop_price, status FROM orders ORDER BY rowid") == [
+        ("limit", "buy", "50.00", "100.00", None, "FILLED"), ("oco", "sell", "50.00", "102.00", "99.00", "FILLED"),
+        ("limit", "buy", "61.52323286", "82.00", None, "CANCELLED"),  # 5049.95 / 82.082
+        ("limit", "buy", "63.06131368", "80.00", None, "FILLED"), ("oco", "sell", "63.06131368", "81.60", "79.20", "FILLED"),
+        ("limit", "buy", "79.85176915", "62.80", None, "OPEN")]  # half of 10039.411587906, / 62.8628
+    account = query(db, "SELECT id FROM accounts")[0][0]
+    assert balance(db, account) == (Decimal("5019.705794176"), Decimal("5019.70579373"))  # 79.85176915 x 62.80 + fee
+    assert ok(run("verify")) == "OK\n"
+
+
+@pytest.mark.parametrize("strategy, bars, argv", [
+    ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000"]),
+    ("sma_cross.py", SMA_BARS, ["--param", "fast=2", "--param", "slow=3", "--balance", "1000", "--on-close"]),
+    ("bracket.py", BRACKET_BARS, ["--param", "dip=0.2", "--param", "wait=2", "--balance", "10010"])])
+def test_backtest_and_live_agree(tmp_path, capsys, strategy, bars, argv):
+    """The prices a run records on a fresh account, backtested with the same strategy, params, balance and fee
+    rate, give the same fills."""
+    data, live, kept = bar_file(tmp_path / "bars.csv", bars), str(tmp_path / "live.db"), str(tmp_path / "kept.db")
+    balance_at = argv.index("--balance")
+    assert paper.main(["init", *argv[balance_at:balance_at + 2], "--db", live]) == 0
+    account = capsys.readouterr().out.strip()
+    run_argv = argv[:balance_at] + argv[balance_at + 2:]
+    assert paper.main(["run", str(EXAMPLES / strategy), "--account-id", account, "--feed", data, *run_argv,
+                       "--db", live]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.endswith(f"handled {len(bars)} bars; {len(fills(live))} fills\n")
+    recorded = query(live, "SELECT time, symbol, open, high, low, close FROM prices ORDER BY id")
+    (tmp_path / "recorded.csv").write_text("time,symbol,open,high,low,close\n" + "".join(
+        ",".join(row) + "\n" for row in recorded))
+    assert paper.main(["backtest", str(EXAMPLES / strategy), "--data", str(tmp_path / "recorded.csv"), *argv,
+                       "--db", kept]) == 0
+    assert capsys.readouterr().err == ""
+    assert fills(live) == fills(kept) == (SMA_FILLS["--on-close" if "--on-close" in argv else ""]
+                                          if strategy == "sma_cross.py" else BRACKET_FILLS)
+    assert query(live, "SELECT state FROM strategy_runs") == query(kept, "SELECT state FROM strategy_runs")
+
+
+RECORDER = '''
+PARAMS = {"every": 2}
+
+
+def on_bar(ctx, bar):
+    ctx.state.setdefault("seen", []).append(bar.time[11:16])
+    if len(ctx.state["seen"]) % ctx.params["every"] == 0:
+        ctx.buy("1")
+'''
+
+
+def test_run_resumes_after_the_last_bar_it_handled(run, acct, db, tmp_path):
+    rows = [(f"2025-03-01T{hour:02d}:00:00Z", "10.00", "10.00", "10.00", "10.00") for hour in range(6)]
+    strategy = strategy_file(tmp_path, RECORDER)
+    first, whole = bar_file(tmp_path / "first.csv", rows[:3]), bar_file(tmp_path / "whole.csv", rows)
+    out = ok(run("run", strategy, "--account-id", acct, "--feed", first))
+    assert out.endswith(f"strategy.py on account {acct}: handled 3 bars; 1 fill\n")  # bar 2's, at bar 3's open
+    out = ok(run("run", strategy, "--account-id", acct, "--feed", whole))  # restarted over the whole file
+    assert out.splitlines()[-1] == f"strategy.py on account {acct}: handled 3 bars, after 3 bars before; 1 fill"
+    assert ok(run("run", strategy, "--account-id", acct, "--feed", whole)).endswith("handled 0 bars, after 6 bars"
+                                                                                   " before; 0 fills\n")
+    assert query(db, "SELECT state, bars FROM strategy_runs") == [(
+        '{"seen": ["00:00", "01:00", "02:00", "03:00", "04:00", "05:00"]}', 6)]  # each bar once, in order
+    assert query(db, "SELECT count(*), sum(status = 'FILLED') FROM orders") == [(3, 2)]  # bars 2, 4, 6: once each
+    with connection(db) as conn:
+        conn.execute("DELETE FROM strategy_runs")
+    assert "recorded already, with open 10.00" in refused(run(  # a re-fed file must hold what was recorded
+        "run", strategy, "--account-id", acct, "--feed", bar_file(tmp_path / "other.csv", [(rows[0][0], "10.00", "11.00", "10.00", "11.00")])))
+
+
+def test_ctrl_c_stops_a_run_at_once_and_keeps_the_bars_it_committed(tmp_path):
+    db = str(tmp_path / "p.db")
+    account = cli("init", "--db", db).stdout.strip()
+    live = subprocess.Popen([sys.executable, PAPER, "run", strategy_file(tmp_path, RECORDER), "--account-id", account,
+                             "--feed", "-", "--on-close", "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    live.stdin.write("time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n")
+    live.stdin.flush()
+    assert live.stdout.readline() == ("trade 1: buy 1.00 BTC/USDT @ 10.00, fee 0.01 USDT; balances 1.00 BTC,"
+                                      " 4989.99 USDT\n")  # the second bar's, printed once committed
+    live.send_signal(signal.SIGINT)  # while it waits for the next bar
+    out, err = live.communicate(timeout=60)
+    assert (live.returncode, out, err) == (130, "", "paper: error: interrupted; every bar read is recorded\n")
+    assert query(db, "SELECT bars, state FROM strategy_runs") == [(2, '{"seen": ["00:00", "01:00"]}')]
+
+
+def test_a_run_from_standard_input_and_a_run_resumed_with_other_options(tmp_path):
+    db = str(tmp_path / "p.db")
+    account = cli("init", "--db", db).stdout.strip()
+    strategy = strategy_file(tmp_path, RECORDER)
+    lines = "time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n"
+    result = subprocess.run([sys.executable, PAPER, "run", strategy, "--account-id", account, "--feed", "-", "--db", db],
+                            input=lines, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert query(db, "SELECT bars FROM strategy_runs") == [(2,)]
+    result = cli("run", strategy, "--account-id", account, "--feed", "-", "--fee-rate", "0.002", "--db", db)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (f"paper: error: strategy run 1 (strategy.py on account {account}) was started with"
+                             " --fee-rate 0.001 --slippage 0.00: resume it with the same options\n")
+
+
+PROBE = '''
+PARAMS = {"note": "probe"}
+
+
+def init(ctx):
+    ctx.state.setdefault("seen", [])
+    try:
+        ctx.buy("1")
+    except Exception as error:
+        ctx.state["init"] = str(error)
+
+
+def on_bar(ctx, bar):
+    ctx.state["seen"].append([bar.time[11:16], len(ctx.history()), ctx.closes(2), str(ctx.position()),
+                              str(ctx.cash), str(ctx.equity), len(ctx.orders())])
+    step = len(ctx.state["seen"])
+    if step == 1:
+        ctx.buy(fraction=1)  # all of the equity, sized at the fill
+    elif step == 2:
+        ctx.sell(fraction=0.5)
+    elif step == 3:
+        ctx.state["last2"] = [[b.time[11:16], str(b.open), str(b.close)] for b in ctx.history(n=2)]
+        ctx.log(f"closing at {bar.close}")
+        ctx.close()
+'''
+
+
+def test_what_a_strategy_sees_and_does(run, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "100.00", "100.00", "100.00", "100.00"),
+                                            ("2025-03-01T01:00:00Z", "125.00", "126.00", "124.00", "125.00"),
+                                            ("2025-03-01T02:00:00Z", "120.00", "120.00", "118.00", "119.00"),
+                                            ("2025-03-01T03:00:00Z", "119.00", "119.00", "119.00", "119.00")])
+    code, out, err = run("backtest", strategy_file(tmp_path, PROBE), "--data", data, "--balance", "1001")
+    assert (code, err) == (0, "2025-03-01T02:00:00.000000Z closing at 119.00\n")
+    state = json.loads(query(db, "SELECT state FROM strategy_runs")[0][0])
+    assert state["init"] == ("orders are placed and cancelled in on_bar: init runs before the first bar, and again"
+                             " when a run resumes")
+    seen = [[*row[:3], *map(Decimal, row[3:6]), row[6]] for row in state["seen"]]  # position, cash, equity
+    assert seen == [
+        ["00:00", 1, [100.0], Decimal(0), Decimal(1001), Decimal(1001), 0],
+        # fraction=1 of 1001 at a gap up to 125: 1001 / 125.125 = 8, fee 1.00 (at 100 it would have been 10)
+        ["01:00", 2, [100.0, 125.0], Decimal(8), Decimal(0), Decimal(1000), 0],
+        # half of 8 sold at 120: 480 - 0.48; the rest valued at the close, 119
+        ["02:00", 3, [125.0, 119.0], Decimal(4), Decimal("479.52"), Decimal("955.52"), 0],
+        ["03:00", 4, [119.0, 119.0], Decimal(0), Decimal("955.044"), Decimal("955.044"), 0]]  # + 476 - 0.476
+    assert state["last2"] == [["01:00", "125.00", "125.00"], ["02:00", "120.00", "119.00"]]
+    assert fills(db) == [("2025-03-01T01:00:00.000000Z", "buy", "8.00", "125.00", "1.00"),
+                         ("2025-03-01T02:00:00.000000Z", "sell", "4.00", "120.00", "0.48"),
+                         ("2025-03-01T03:00:00.000000Z", "sell", "4.00", "119.00", "0.476")]
+
+
+FAILING = '''
+def on_bar(ctx, bar):
+    ctx.state["bars"] = ctx.state.get("bars", 0) + 1
+    if ctx.state["bars"] == 3:
+        check(bar)
+
+
+def check(bar):
+    raise ValueError(f"no bar like {bar.close}")
+'''
+
+
+def test_a_strategy_that_raises_stops_with_its_own_traceback(acct, db, tmp_path, capsys):
+    import tempfile
+    strategy, data = strategy_file(tmp_path, FAILING), bar_file(tmp_path / "bars.csv", SMA_BARS)
+    for argv in (["backtest", strategy, "--data", data],
+                 ["run", strategy, "--account-id", acct, "--feed", data, "--db", db]):
+        assert paper.main(argv) == 1
+        out, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert out == "" and lines[0] == "Traceback (most recent call last):" and "paper.py" not in err  # its own
+        assert [line for line in lines if line.startswith("  File")] == [
+            f'  File "{strategy}", line 5, in on_bar', f'  File "{strategy}", line 9, in check']
+        assert lines[-2:] == ["ValueError: no bar like 10.00",  # the third bar's close
+                              f"paper: error: {strategy} line 9 in check: ValueError: no bar like 10.00"]
+    assert query(db, "SELECT bars, state FROM strategy_runs") == [(2, '{"bars": 2}')]  # run: the bars before stay
+    assert len(query(db, "SELECT id FROM prices")) == 2
+    leftovers = [name for name in os.listdir(tempfile.gettempdir()) if name.startswith(f"paper-backtest-{os.getpid()}-")]
+    assert leftovers == []  # backtest: its temporary database is gone
+
+
+@pytest.mark.parametrize("text, why", [
+    ("def on_bar(ctx, bar)\n    pass\n", "strategy.py line 1: expected ':'"),
+    ("x = 1\n", "strategy.py line 1: no on_bar(ctx, bar) function: a strategy defines one"),
+    ("PARAMS = {'size': [1]}\ndef on_bar(ctx, bar): pass\n", "strategy.py: PARAMS must be a dict of names to int,"
+                                                              " float, bool or str defaults"),
+    ("init = 1\ndef on_bar(ctx, bar): pass\n", "strategy.py: init must be a function init(ctx)"),
+    (None, "paper: error: cannot read the strategy {}: No such file or directory"),
+])
+def test_a_strategy_file_that_cannot_run_is_one_line(acct, db, tmp_path, capsys, text, why):
+    strategy = strategy_file(tmp_path, text) if text else str(tmp_path / "strategy.py")
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    before = dump(db)
+    for argv in (["backtest", strategy, "--data", data, "--db", str(tmp_path / "kept.db")],
+                 ["run", strategy, "--account-id", acct, "--feed", data, "--db", db]):
+        assert paper.main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1
+        assert why.format(strategy) in err
+    assert dump(db) == before and not os.path.exists(tmp_path / "kept.db")
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--param", "fast"], "--param 'fast' must be NAME=VALUE"),
+    (["--param", "fastest=2"], "--param fastest: {} has no param 'fastest' (its PARAMS: fast, slow)"),
+    (["--param", "fast=2.5"], "--param fast=2.5: fast is an int (its default is 24)"),
+    (["--param", "fast=2", "--param", "fast=3"], "--param fast is given twice"),
+    (["--param", "fast=5:1:1"], "--param fast=5:1:1: a range is FROM:TO:STEP, FROM at most TO, STEP above 0"),
+    (["--param", "fast=1:100000:1"], "--param fast=1:100000:1 gives 100,000 values: at most 10,000"),
+    (["--csv"], "--csv is for a sweep: give a --param several values (FROM:TO:STEP or A,B,C)"),
+    (["--jobs", "2"], "--jobs is for a sweep"),
+    (["--param", "fast=1,2", "--db", "{tmp}/x.db"], "--db is for one backtest: a sweep keeps no database"),
+    (["--param", "fast=1,2", "--chart", "{tmp}/x.svg"], "--chart is for one backtest"),
+    (["--param", "fast=1,2", "--constraint", "fast.__class__"], "Attribute is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "__import__('os')"], "Call is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "fast < speed"], "'speed' is not a param of the strategy"),
+    (["--param", "fast=1,2", "--constraint", "fast <"], "is not an expression"),
+    (["--param", "fast=1,2", "--constraint", "fast ** 99 > 1"], "Pow is not allowed"),
+    (["--param", "fast=1,2", "--constraint", "fast > 5"], "--constraint 'fast > 5' leaves no combination"),
+    (["--param", "fast=0,2", "--constraint", "slow / fast > 1"], "fails for {{'fast': 0, 'slow': 120}}: ZeroDivision"),
+])
+def test_params_the_strategy_does_not_take_are_usage_errors(tmp_path, capsys, argv, why):
+    strategy, data = str(EXAMPLES / "sma_cross.py"), bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert paper.main(["backtest", strategy, "--data", data, *[arg.format(tmp=tmp_path) for arg in argv]]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("paper: error: ") and err.count("\n") == 1
+    assert why.format(strategy) in err
+    assert sorted(os.listdir(tmp_path)) == ["bars.csv"]
+
+
+def test_run_takes_one_value_a_param_and_needs_its_bars(run, acct, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert refused(run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct, "--feed", data, "--param",
+                       "fast=1,2"), 2) == "paper: error: run takes one value for each --param (a sweep is backtest's)\n"
+    assert "run needs the bars: --feed FILE, or --feed - for standard input" in refused(
+        run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct), 2)
+
+
+def test_the_state_keeps_json_values_only(run, acct, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS[:1])
+    for value, why in [("Decimal(1)", "Object of type Decimal is not JSON serializable"), ("(1, 2)", ""),
+                       ("{1: 2}", ""), ("float('nan')", "a float that is nan or infinite, or a list or dict inside itself")]:
+        strategy = strategy_file(tmp_path, f"from decimal import Decimal\ndef on_bar(ctx, bar):\n"
+                                           f"    ctx.state['x'] = {value}\n")
+        assert refused(run("run", strategy, "--account-id", acct, "--feed", data)) == (
+            "paper: error: ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str keys)"
+            + (f": {why}" if why else "") + "\n")
+    assert query(db, "SELECT count(*) FROM prices") == [(0,)]  # the bar and its state commit together, or neither
+
+
+def test_backtest_keeps_its_database_only_when_asked_and_never_over_a_file(run, db, tmp_path, capsys):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    argv = ["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=2", "--param", "slow=3",
+            "--balance", "1000", "--json"]
+    assert paper.main(argv) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["database"], done["params"], done["stats"]["equity_final"], done["stats"]["trades"]) == (
+        None, {"fast": 2, "slow": 3}, "818.29", 2)
+    assert UUID.fullmatch(done["account_id"])
+    kept = json.loads(ok(run(*argv)))  # --db: the test's database, a new file
+    assert kept["database"] == db and kept["stats"] == done["stats"] and kept["account_id"] != done["account_id"]
+    before = dump(db)
+    assert refused(run(*argv)) == f"paper: error: {db} exists already: a backtest writes a new database\n"
+    assert dump(db) == before
+    assert ok(run("stats", "--account-id", kept["account_id"])).splitlines()[4] == "Equity final [USDT]         818.29"
+
+
+def sweep_rows(out):
+    return [line.split() for line in out.splitlines()]
+
+
+def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path, capsys):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    argv = ["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=1:2:1", "--param",
+            "slow=3,4", "--constraint", "slow - fast != 3", "--maximize", "return", "--balance", "1000"]
+    two = cli(*argv, "--jobs", "2")  # a pool of 2 worker processes
+    assert paper.main([*argv, "--jobs", "1"]) == 0  # this process
+    one = subprocess.CompletedProcess(argv, 0, *capsys.readouterr())
+    assert (one.stderr, two.returncode, two.stderr) == ("", 0, "")
+    assert one.stdout == two.stdout
+    # fast 1 / slow 3 trades as fast 2 / slow 3 does (worked out above): 1000 -> 818.29, and from its high, 54.055
+    # + 90 x 12 = 1134.055, down 27.84%; fast 2 / slow 4 never trades (its one cross is down, with nothing held).
+    assert sweep_rows(one.stdout) == [
+        ["fast", "slow", "return", "[%]", "max", "drawdown", "[%]", "sharpe", "trades", "win", "rate", "[%]"],
+        ["2", "4", "0.00", "0.00", "n/a", "0", "n/a"],
+        ["1", "3", "-18.17", "-27.84", "n/a", "2", "0.00"],  # a tie: by params
+        ["2", "3", "-18.17", "-27.84", "n/a", "2", "0.00"]]
+    assert paper.main([*argv, "--jobs", "1", "--csv"]) == 0
+    csv_out = capsys.readouterr().out.splitlines()
+    assert csv_out[0] == "fast,slow,return,max_drawdown,sharpe,trades,win_rate" and csv_out[1] == "2,4,0.0,0.0,,0,"
+    assert paper.main([*argv, "--jobs", "1", "--json"]) == 0
+    assert [row["params"] for row in json.loads(capsys.readouterr().out)] == [
+        {"fast": 2, "slow": 4}, {"fast": 1, "slow": 3}, {"fast": 2, "slow": 3}]
+
+
+def test_a_sweep_from_python_on_any_executor(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    with ThreadPoolExecutor(2) as executor:
+        results = paper.sweep(str(EXAMPLES / "sma_cross.py"), [data], {"fast": range(1, 3), "slow": [3, 4]},
+                              constraint="slow - fast != 3", maximize="return", executor=executor, balance="1000")
+    assert [(r["params"], r["stats"]["equity_final"]) for r in results] == [
+        ({"fast": 2, "slow": 4}, Decimal(1000)), ({"fast": 1, "slow": 3}, Decimal("818.29")),
+        ({"fast": 2, "slow": 3}, Decimal("818.29"))]
+    result = paper.backtest(str(EXAMPLES / "sma_cross.py"), data, {"fast": 2, "slow": 3}, balance="1000")
+    assert (result["database"], result["params"], result["stats"]) == (None, {"fast": 2, "slow": 3}, results[2]["stats"])
+    with pytest.raises(paper.PaperError, match="param fast is an int, not '2'"):
+        paper.backtest(str(EXAMPLES / "sma_cross.py"), data, {"fast": "2"})
+
+
+def test_backtest_reads_several_files_in_turn_and_kline_files(run, db, tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("time,open,high,low,close\n" + "".join(f"{t},{o},{h},{l},{c}\n" for t, o, h, l, c in SMA_BARS[:4]))
+    second.write_text("".join(f"{int(paper.seconds(paper.to_time(t))) * 1000},{o},{h},{l},{c},1.5\n"  # Binance's
+                              for t, o, h, l, c in SMA_BARS[4:]))  # klines: open time in ms, no header
+    ok(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", str(first), str(second), "--symbol", "BTC/USDT",
+           "--param", "fast=2", "--param", "slow=3", "--balance", "1000"))
+    assert fills(db) == SMA_FILLS[""]  # as from one file
