@@ -69,10 +69,11 @@ TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_afte
                " created_at, trade_id, price_id")
 ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved_amount, status,"
          " created_at, updated_at, type, stop_price, expires_at, reference_id, triggered, reason, price_id,"
-         " reserve_price, slippage, sized_at_fill")
+         " reserve_price, slippage, sized_at_fill, trail, trail_amount, mark, protect_sl, protect_tp, protect_trail,"
+         " entry_trade_id")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
 PRICE = "symbol, time, open, high, low, close"
-ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market")
+ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market", "trailing-stop")
 QTY_STEP = Decimal("1e-8")  # a qty paper sizes (a buy of an amount, a sell of a fraction) is in these steps
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
@@ -97,6 +98,8 @@ class RiskRefused(PaperError):
     def __init__(self, message, account_id, rule, symbol):
         super().__init__(message)
         self.event = account_id, rule, "refused", symbol, message
+
+
 class UsageError(PaperError):
     """Bad arguments that only the strategy file shows (an unknown param, a value of the wrong type): exit 2."""
 
@@ -437,18 +440,31 @@ def to_row(line, row, source=None):
         raise PaperError(f"line {line}: {error}") from None
 
 
+def order_text(order):
+    """An order in a few words: 'oco sell 0.50 BTC/USDT (limit 110.00, stop 95.00)'."""
+    prices = [f"{name} {fmt(value)}" for name, value in (("limit", order.limit_price), ("stop", order.stop_price),
+                                                         ("trail", order.trail_amount)) if value is not None]
+    prices += [f"trail {share_text(order.trail)}"] if order.trail is not None else []
+    return f"{order.type} {order.side} {fmt(order.qty)} {order.symbol}" + (f" ({', '.join(prices)})" if prices else "")
+
+
 def article(word):
     """'a' or 'an' before word, as it is said: an oco order, a stop order."""
     return "an" if word[:1] in "aeio" else "a"
 
 
-def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
+def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price, trail=None, trail_amount=None):
     """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
-    right sides (a sell's limit above its stop, a buy's below)."""
+    right sides (a sell's limit above its stop, a buy's below); a trailing stop has one distance."""
     side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
     if type not in ORDER_TYPES:
         raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
-    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False)}.get(type, (True, True))
+    if (type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
+            trail_amount is not None:
+        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
+                         type == "trailing-stop" else f"{article(type)} {type} order takes no trail amount")
+    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
+             "trailing-stop": (False, False)}.get(type, (True, True))
     for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
         if (price is None) == needed:
             raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
@@ -457,19 +473,67 @@ def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price):
     if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
         raise PaperError(f"a {side} oco takes profit at its limit and stops a loss at its stop, so its limit"
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
-    return Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
-                 stop_price)
+    order = Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
+                  stop_price)
+    if type == "trailing-stop":
+        order.trail = None if trail is None else to_share(trail, "trail")
+        order.trail_amount = None if trail_amount is None else to_amount(trail_amount, "trail amount")
+        if order.trail is not None and order.trail >= 1:
+            raise PaperError(f"trail {shown(trail)} must be below 100%: a stop at or below zero never comes")
+    return order
 
 
-def market_terms(order, latest, spend):
+def to_protection(side, sl, tp, trail, risk, qty):
+    """(sl, tp, trail, risk) of an order or trade, checked: they protect (a stop loss, a take profit, a
+    trailing stop) and size (risk: the share of equity lost at the stop loss) a buy, and go together as
+    an oco does (a stop loss or a trailing stop, and a take profit only with a stop loss)."""
+    if side != "buy" and (sl, tp, trail, risk) != (None,) * 4:
+        raise PaperError("a stop loss, take profit, trailing stop or risk protects or sizes a buy, not a sell")
+    sl = None if sl is None else to_amount(sl, "stop loss")
+    tp = None if tp is None else to_amount(tp, "take profit")
+    trail = None if trail is None else to_share(trail, "trail")
+    risk = None if risk is None else to_share(risk, "risk")
+    if trail is not None and (sl is not None or tp is not None):
+        raise PaperError("a trailing stop protects an entry alone: an oco's stop leg does not trail (give a stop loss"
+                         " with a take profit, or a trailing stop)")
+    if trail is not None and trail >= 1:
+        raise PaperError("a trail of 100% or more never stops anything: give less")
+    if risk is not None and (qty is not None or sl is None):
+        raise PaperError("risk sizes a buy by its stop loss instead of a qty: give a stop loss and no qty")
+    if qty is None and risk is None and (sl is None or side != "buy"):
+        raise PaperError("give a qty" + (", or a risk share with a stop loss to size the buy by" if side == "buy" else
+                                         ": a sell is of a quantity"))
+    return sl, tp, trail, risk
+
+
+def at_entry(price, sl, tp):
+    """Refuse a stop loss or take profit on the wrong side of the entry price."""
+    if sl is not None and sl >= price:
+        raise PaperError(f"a stop loss at {fmt(sl)} is not below the entry at {fmt(price)}")
+    if tp is not None and tp <= price:
+        raise PaperError(f"a take profit at {fmt(tp)} is not above the entry at {fmt(price)}")
+
+
+def trail_stop(side, mark, trail, trail_amount):
+    """A trailing stop's price from its mark: mark x (1 - trail) or mark - trail amount below it for a sell,
+    above it for a buy; 8 decimal places, rounded away from the market."""
+    if trail is not None:
+        price = mark * (1 - trail if side == "sell" else 1 + trail)
+    else:
+        price = mark - trail_amount if side == "sell" else mark + trail_amount
+    rounding = FLOORED if side == "sell" else CEILING
+    return price.quantize(Decimal("1e-8"), context=rounding)
+
+
+def market_terms(order, latest, spend, step=QTY_STEP):
     """A market order's reserve price, the latest close (latest: that price's row), and for a buy of spend
-    its qty there: what spend pays for, fee included."""
+    its qty there: what spend pays for, fee included, in whole steps."""
     if latest is None:
         raise PaperError(f"no recorded price for {order.symbol}: a market order reserves at the latest close;"
                          " record one with `tick`")
     order.reserve_price = latest[-1]
     if spend is not None:
-        order.qty, order.sized_at_fill = affordable(spend, latest[-1], order.fee_rate, order.symbol), 1
+        order.qty, order.sized_at_fill = affordable(spend, latest[-1], order.fee_rate, step), 1
         if not order.qty:
             raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
 
@@ -546,23 +610,16 @@ def cost(qty, price, fee_rate):
     return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
 
 
-def qty_step(symbol):
-    """The step a qty of symbol is sized in (a buy of an amount, a sell of a fraction): 8 decimal places,
-    until paper knows the symbol's own step size."""
-    return QTY_STEP
-
-
-def floor_qty(symbol, qty):
-    """qty rounded down to symbol's step."""
-    step = qty_step(symbol)
+def floor_qty(qty, step=QTY_STEP):
+    """qty rounded down to a whole number of steps (a symbol's step size, or 8 decimal places)."""
     return FLOORED.divide(qty, step).to_integral_value(ROUND_FLOOR) * step
 
 
-def affordable(amount, price, fee_rate, symbol):
-    """The most of symbol that amount of QUOTE buys at price, its fee included, in symbol's steps (0: none)."""
-    qty = floor_qty(symbol, FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)))
+def affordable(amount, price, fee_rate, step=QTY_STEP):
+    """The most that amount of QUOTE buys at price, its fee included, in whole steps (0: none)."""
+    qty = floor_qty(FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)), step)
     while qty > 0 and EXACT.add(*cost(qty, price, fee_rate)) > amount:  # the fee is rounded up: a step less
-        qty -= qty_step(symbol)
+        qty -= step
     return max(qty, ZERO)
 
 
@@ -759,6 +816,13 @@ class Order(Record):
     reserve_price: Decimal | None = None  # a market order's: the latest close when it was placed
     slippage: Decimal = ZERO  # a market order's fill pays price x (1 + slippage), a sell gets x (1 - slippage)
     sized_at_fill: int = 0  # a market buy of an amount: qty is what it bought (until then, what it buys at reserve_price)
+    trail: Decimal | None = None  # a trailing stop's distance, a share of its mark
+    trail_amount: Decimal | None = None  # or in QUOTE
+    mark: Decimal | None = None  # a trailing stop's high-water mark (a buy's: its low-water mark)
+    protect_sl: Decimal | None = None  # a buy's protection, placed on each fill: a stop loss,
+    protect_tp: Decimal | None = None  # a take profit (with a stop loss: an oco),
+    protect_trail: Decimal | None = None  # or a trailing stop
+    entry_trade_id: int | None = None  # a protection: the fill of the entry it protects
     fills: list = field(default_factory=list)  # its trades, when place_order returns it
 
     @property
@@ -772,7 +836,7 @@ class Order(Record):
         if self.side == "sell" or not qty:
             return qty
         price = {"stop": self.stop_price, "oco": max(self.limit_price or ZERO, self.stop_price or ZERO),
-                 "market": self.reserve_price}.get(self.type, self.limit_price)
+                 "market": self.reserve_price, "trailing-stop": self.stop_price}.get(self.type, self.limit_price)
         return EXACT.add(*cost(qty, price, self.fee_rate))
 
     def legs(self):
@@ -782,9 +846,18 @@ class Order(Record):
             return [(True, None)]
         if self.type == "oco":
             return [(False, self.limit_price), (True, self.stop_price)]
-        if self.type == "stop" or self.type == "stop-limit" and not self.triggered:
+        if self.type in ("stop", "trailing-stop") or self.type == "stop-limit" and not self.triggered:
             return [(True, self.stop_price)]
         return [(False, self.limit_price)]
+
+    def trailed(self, high, low):
+        """(mark, stop) of a trailing stop after a bar: the mark follows the high (a sell; a buy's the low),
+        and the stop follows the mark by the trail, never back."""
+        if self.side == "sell":
+            mark = max(self.mark, high)
+            return mark, max(self.stop_price, trail_stop("sell", mark, self.trail, self.trail_amount))
+        mark = min(self.mark, low)
+        return mark, min(self.stop_price, trail_stop("buy", mark, self.trail, self.trail_amount))
 
 
 @record
@@ -816,9 +889,12 @@ class Book:
         self.push, self.pop = heapq.heappush, heapq.heappop
         self.orders, self.falls, self.rises, self.expiries = {}, [], [], []  # heaps: (price key, age, id, stop)
         self.market = []  # (age, id) of the market orders: due at the next price, whatever it is
+        self.trailing = {}  # id: the trailing stops, whose stops move with each price
 
     def add(self, order, age):
         self.orders[order.id] = order, age
+        if order.type == "trailing-stop":
+            self.trailing[order.id] = order
         for stop, price in order.legs():
             if price is None:
                 self.market.append((age, order.id))
@@ -831,6 +907,15 @@ class Book:
 
     def remove(self, order_id):
         self.orders.pop(order_id, None)  # its legs stay in the heaps until they come up, then are skipped
+        self.trailing.pop(order_id, None)
+
+    def moved(self, order, age):
+        """A trailing stop's stop has moved: its new leg (the old one comes up no later, and is then one of
+        the same order: due() fills it at the stop in force)."""
+        if order.side == "sell":
+            self.push(self.falls, (-order.stop_price, age, order.id, True))
+        else:
+            self.push(self.rises, (order.stop_price, age, order.id, True))
 
     def expired(self, time):
         """The orders whose expiry is at or before time, oldest first, taken out of the book."""
@@ -839,6 +924,7 @@ class Book:
             _, age, order_id = self.pop(self.expiries)
             if order_id in self.orders:
                 due.append(self.orders.pop(order_id)[0])
+                self.trailing.pop(order_id, None)
         return due
 
     def due(self, open, high, low):
@@ -860,6 +946,9 @@ class Book:
             order = self.orders.get(order_id, (None,))[0]
             current = order and {stop for stop, _ in order.legs()}  # a triggered stop-limit has left its stop leg
             legs = [leg for leg in legs if current and leg[0] in current]
+            if legs and order.type == "trailing-stop":  # at the stop in force, not an older leg's price
+                self.trailing.pop(order_id)
+                legs = [(True, min(open, order.stop_price) if order.side == "sell" else max(open, order.stop_price))]
             if legs:
                 due.append((self.orders.pop(order_id), max(legs)))
         return [(order, age, *leg) for (order, age), leg in sorted(due, key=lambda item: item[0][1])]
@@ -1337,11 +1426,15 @@ class Ledger:
 
     # --- Trading ---
 
-    def trade(self, account_id, side, symbol, qty, price=None, fee_rate=FEE_RATE, ref=None, slippage=ZERO):
+    def trade(self, account_id, side, symbol, qty=None, price=None, fee_rate=FEE_RATE, ref=None, slippage=ZERO,
+              sl=None, tp=None, trail=None, risk=None):
         """Buy or sell qty of BASE now, at price in QUOTE or else the symbol's latest recorded close; the
         fee is in QUOTE. With slippage, a buy pays price x (1 + slippage) and a sell gets price x
-        (1 - slippage), rounded to 8 decimal places against the trader. Returns the Trade."""
-        side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, price or 1, fee_rate)
+        (1 - slippage), rounded to 8 decimal places against the trader. A buy may be protected (sl, tp,
+        trail: see _protect) and sized by risk instead of qty (see _sized). A sell of BASE that its
+        protections hold takes it from them. Returns the Trade."""
+        side, symbol, checked, _, fee_rate = to_terms(side, symbol, 1 if qty is None else qty, price or 1, fee_rate)
+        qty, protection = None if qty is None else checked, to_protection(side, sl, tp, trail, risk, qty)
         slippage, ref = to_fee_rate(slippage, "slippage"), None if ref is None else to_ref(ref)
         price = None if price is None else slipped(to_amount(price, "price"), side, slippage)
         with self._transaction():
@@ -1355,8 +1448,17 @@ class Ledger:
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
                 price = slipped(latest[-1], side, slippage)
+            sl, tp, trail, risk = protection
+            if side == "buy":
+                at_entry(price, sl, tp)
+                qty = qty if qty is not None else self._sized(account.id, symbol, price, sl, risk, fee_rate)
+            else:
+                self._unprotect(account.id, symbol, qty)
             self.risk.check_order(symbol, qty, [price] if not slippage else [])
-            return self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
+            trade = self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
+            if side == "buy":
+                self._protect(trade, sl, tp, trail)
+            return trade
 
     def _execute(self, account_id, side, symbol, qty, price, fee_rate, ref=None, order_id=None, release=ZERO):
         """Fill qty at price: the trade and its legs. release is what an order had set aside for it. A buy
@@ -1379,23 +1481,29 @@ class Ledger:
                 (kind, value, what), ("FEE", -fee, what)], ref, trade.id)
         return trade
 
-    def place_order(self, account_id, side, symbol, qty, limit_price=None, fee_rate=FEE_RATE, type="limit",
-                    stop_price=None, expires=None, ref=None, slippage=ZERO, spend=None):
+    def place_order(self, account_id, side, symbol, qty=None, limit_price=None, fee_rate=FEE_RATE, type="limit",
+                    stop_price=None, expires=None, ref=None, slippage=ZERO, spend=None, trail=None, trail_amount=None,
+                    sl=None, tp=None, risk=None):
         """An order that rests until the market reaches it (see Order), or a fill, a cancel or its expiry
         (market time): what it may spend moves from available to reserved. If the latest recorded price
         already reaches it, it fills at once at that price; a market order waits for the next price. A
         market buy may give spend (an amount of QUOTE) instead of qty: it buys what spend pays for, fee
-        included, at the price it fills at. A retry with the same ref returns the first."""
-        order = to_order(side, symbol, qty if spend is None else 1, limit_price, fee_rate, type, stop_price)
+        included, at the price it fills at. A trailing stop trails the market by trail (a share) or
+        trail_amount from the latest close on. A buy may be protected (sl, tp, trail: placed on each fill,
+        see _protect) and sized by risk (see _sized). A retry with the same ref returns the first."""
+        trailing = type == "trailing-stop"
+        order = to_order(side, symbol, 1 if qty is None else qty, limit_price, fee_rate, type, stop_price,
+                         trail if trailing else None, trail_amount)
+        protection = to_protection(order.side, sl, tp, None if trailing else trail, risk, None if qty is None and
+                                   spend is None else order.qty)
+        order.qty = None if qty is None else order.qty
         order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
             else to_ref(ref)
         order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
         if order.slippage and order.type != "market":
             raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
-        if spend is not None:
-            if qty is not None or (order.type, order.side) != ("market", "buy"):
-                raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
-            order.qty = None  # sized below, at the latest close; a retry may have been sized at another
+        if spend is not None and (qty is not None or (order.type, order.side) != ("market", "buy")):
+            raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
         with self._transaction():
             account = self._account(account_id)
             done = self._retried(account.id, order.reference_id, *order_terms(order))
@@ -1407,24 +1515,144 @@ class Ledger:
                 raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
                                  f" ({latest[1]})")
             if order.type == "market":
-                market_terms(order, latest, spend)
-            self.risk.check_order(order.symbol, order.qty, [order.limit_price, order.stop_price])
+                market_terms(order, latest, spend, self.risk.step(order.symbol))
+            if trailing:
+                self._trail_from(order, latest)
+            entry = order.limit_price or order.stop_price or order.reserve_price
+            if order.side == "buy":
+                order.protect_sl, order.protect_tp, order.protect_trail, risk = protection
+                at_entry(entry, order.protect_sl, order.protect_tp)
+                if order.qty is None:
+                    order.qty = self._sized(account.id, order.symbol, entry, order.protect_sl, risk, order.fee_rate)
+            else:
+                self._unprotect(account.id, order.symbol, order.qty)
+            self.risk.check_order(order.symbol, order.qty, [order.limit_price, None if trailing else order.stop_price])
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop, else the market's
-                self.risk.buying(account.id, order.symbol, order.qty,
-                                 order.limit_price or order.stop_price or order.reserve_price)
-            order.id, order.account_id, order.created_at = new_id(), self._active(account).id, utc_now()
-            order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
-                self._price_id
-            self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
-            age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
-            if latest and order.type != "market":  # a marketable order: matched against the latest price (its
-                # close), as on an exchange
-                book = Book()
-                book.add(order, age)
-                order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
-            if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
-                self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
+                self.risk.buying(account.id, order.symbol, order.qty, entry)
+            return self._place(order, self._active(account).id, latest)
+
+    def _place(self, order, account_id, latest):
+        """Place a checked order: its reserve set aside, its row written, matched at once against the latest
+        price (latest: its row) if that reaches it (a market order waits for the next), then kept in the
+        symbol's book."""
+        order.id, order.account_id, order.created_at = new_id(), account_id, utc_now()
+        order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
+            self._price_id
+        self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
+        age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
+        if latest and order.type != "market":  # a marketable order: matched against the latest price (its close),
+            # as on an exchange
+            book = Book()
+            book.add(order, age)
+            order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
+        if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
+            self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
+
+    def _trail_from(self, order, latest):
+        """A trailing stop's mark, the latest close, and its stop, trail below it (a sell; above, a buy)."""
+        if latest is None:
+            raise PaperError(f"no recorded price for {order.symbol}: a trailing stop starts from the latest close;"
+                             " record one with `tick`")
+        order.mark = latest[-1]
+        order.stop_price = self.risk.on_tick(order.symbol, trail_stop(order.side, order.mark, order.trail,
+                                                                      order.trail_amount), order.side)
+        if order.stop_price <= 0:
+            raise PaperError(f"trail amount {fmt(order.trail_amount)} puts the stop at or below zero, from"
+                             f" {fmt(order.mark)}")
+
+    def _sized(self, account_id, symbol, price, sl, risk, fee_rate):
+        """The qty of a buy at price with a stop loss at sl that loses risk (a share, else the account's
+        risk-per-trade rule) of the equity if the stop fills: equity x risk / (price - sl), in the symbol's
+        steps, and no more than what the available balance pays for, fee included."""
+        rules = self.risk.rules(account_id)
+        risk = risk if risk is not None else rules and rules.risk_per_trade
+        if risk is None:
+            raise PaperError("give a qty, or a risk share (or the account's risk-per-trade rule) to size the buy")
+        base, quote = symbol.split("/")
+        balances = self._balances(account_id)
+        _, equity, unpriced = self._holdings(balances.values(), quote)
+        if equity is None:
+            raise PaperError(f"risk sizes a buy by the equity, which has no value in {quote}: {', '.join(unpriced)}"
+                             " has no price")
+        step = self.risk.step(symbol)
+        qty = min(floor_qty(FLOORED.divide(FLOORED.multiply(equity, risk), price - sl), step),
+                  affordable(balances.get(quote, Balance(quote)).available, price, fee_rate, step))
+        if qty <= 0:
+            raise PaperError(f"risk {share_text(risk)} of equity {fmt(equity)} with a stop loss {fmt(price - sl)} below"
+                             f" {fmt(price)} buys no {symbol}")
+        return qty
+
+    def _protect(self, trade, sl=None, tp=None, trail=None):
+        """After a buy fill (trade), in its transaction: its protection on the qty it bought, a sell linked
+        to it (entry_trade_id): an oco (a take profit and a stop loss), a stop (a stop loss), a trailing stop,
+        or a limit (a take profit). What the entry gives none of, the account's rules give (a stop loss,
+        take profit or trailing stop as shares of the fill price); a take profit and a trailing stop do not
+        go together, and the entry's own choice wins. Placed at a price the market has passed already, it
+        fills at once."""
+        rules = self.risk.rules(trade.account_id)
+        if rules and sl is None and trail is None:
+            if rules.stop_loss:
+                sl = self.risk.on_tick(trade.symbol, trade.price * (1 - rules.stop_loss), "sell")
+            elif rules.trailing_stop and tp is None:
+                trail = rules.trailing_stop
+        if rules and tp is None and trail is None and rules.take_profit:
+            tp = self.risk.on_tick(trade.symbol, trade.price * (1 + rules.take_profit), "buy")
+        if sl is None and tp is None and trail is None:
+            return None
+        type = "oco" if sl is not None and tp is not None else "stop" if sl is not None else \
+            "trailing-stop" if trail is not None else "limit"
+        order = to_order("sell", trade.symbol, trade.qty, tp, trade.fee_rate, type, sl, trail)
+        order.entry_trade_id, latest = trade.id, self._latest_price(trade.symbol)
+        if trail is not None:
+            self._trail_from(order, latest)
+        self._place(order, trade.account_id, latest)
+        self.risk.log(trade.account_id, "protection", "protected", trade.symbol, f"trade {trade.id}: {order_text(order)}",
+                      order.id)
+        return order
+
+    def _unprotect(self, account_id, symbol, qty):
+        """Before a sell of qty: what the available BASE is short of comes out of the account's protective
+        orders on it, newest first (each shrinks, or is cancelled, its reserve released), so that closing a
+        position by hand never fails because of its own stop."""
+        base = symbol.split("/")[0]
+        short = qty - self._balance(account_id, base).available
+        if short <= 0:
+            return
+        for order in self.orders(account_id, open_only=True):
+            if short <= 0:
+                break
+            if order.side != "sell" or order.entry_trade_id is None or not order.symbol.startswith(f"{base}/"):
+                continue
+            taken, left = min(short, order.qty - order.filled_qty), order.qty - order.filled_qty
+            short -= taken
+            if taken == left:
+                self._close(order, "CANCELLED", f"its {base} was sold another way")
+            else:
+                self._move(account_id, base, taken, -taken)
+                order.qty -= taken
+                self._update(order, order.filled_qty, order.reserved - taken, "OPEN")
+            self.risk.log(account_id, "protection", "taken", order.symbol, f"{fmt(taken)} {base} taken from order"
+                          f" {order.id} for a sell of {fmt(qty)} {symbol}", order.id)
+
+    def _flatten(self, rules, message):
+        """A halt that flattens: every holding but the account's own currency sold at the next price of
+        CURRENCY/ACCOUNT CURRENCY (a market order), its open orders cancelled already."""
+        account = self._account(rules.account_id)
+        for currency, balance in self._balances(account.id).items():
+            symbol = f"{currency}/{account.currency}"
+            if currency == account.currency or not balance.available:
+                continue
+            latest = self._latest_price(symbol)
+            if latest is None:
+                self.risk.log(account.id, "max-drawdown", "flattened", symbol, f"{fmt(balance.available)} {currency}"
+                              f" cannot be sold: no price of {symbol} is recorded")
+                continue
+            order = to_order("sell", symbol, balance.available, None, FEE_RATE, "market", None)
+            market_terms(order, latest, None)
+            self._place(order, account.id, latest)
+            self.risk.log(account.id, "max-drawdown", "flattened", symbol, f"{message}: {order_text(order)} at the next"
+                          " price", order.id)
 
     def _fills(self, order_id):
         """The trades that filled an order, oldest first, each with its legs."""
@@ -1452,6 +1680,8 @@ class Ledger:
             trade = self._execute(self._account(order.account_id, active=True).id, order.side, order.symbol, qty,
                                   price, order.fee_rate, order_id=order.id, release=order.reserved - keep)
             self._update(order, order.filled_qty + qty, keep, "OPEN" if left - qty else "FILLED")
+            if order.side == "buy":
+                self._protect(trade, order.protect_sl, order.protect_tp, order.protect_trail)
         return trade
 
     def cancel(self, order_id):
@@ -1653,12 +1883,36 @@ class Ledger:
                 trade = self._fill_due(order, price, placing=market)
                 if trade:
                     result["fills"].append(trade)
-                    if stop:
+                    if stop and order.type != "market":
                         self.risk.stopped(order, trade)
                 else:
                     result["cancelled"].append(order)
             due = book.due(close, close, close) if market and result["triggered"] and not result["fills"] else []
+        if book.trailing and not market:
+            self._trail(book, high, low)
         return result
+
+    def _trail(self, book, high, low):
+        """After a bar: each trailing stop of book placed before it moves its mark and stop (see
+        Order.trailed); a buy's reserve follows its stop. One placed at this price starts from its close."""
+        newest = self._price_id
+        for order in list(book.trailing.values()):
+            if order.id not in book.orders or order.price_id == newest:
+                continue
+            mark, stop = order.trailed(high, low)
+            stop = self.risk.on_tick(order.symbol, stop, order.side)
+            if (mark, stop) == (order.mark, order.stop_price):
+                continue
+            moved, order.mark, order.stop_price = stop != order.stop_price, mark, stop
+            reserve = order.reserve_for(order.qty - order.filled_qty)
+            if reserve != order.reserved:  # a buy's stop, and so its reserve, came down
+                self._move(order.account_id, order.reserve_currency, order.reserved - reserve, reserve - order.reserved)
+            order.reserved, order.updated_at, order.price_id = reserve, utc_now(), newest
+            self.db.execute("UPDATE orders SET stop_price = ?, mark = ?, reserved_amount = ?, updated_at = ?,"
+                            " price_id = ? WHERE id = ?", (fmt(stop), fmt(mark), fmt(reserve), order.updated_at,
+                                                          newest, order.id))
+            if moved:
+                book.moved(order, book.orders[order.id][1])
 
     def _fill_due(self, order, price, placing=False):
         """Fill the rest of a due order at price: the Trade; or cancel it, saying why in order.reason (its
@@ -1672,13 +1926,15 @@ class Ledger:
                     price = price if order.type != "market" else slipped(price, order.side, order.slippage)
                     left = order.qty - order.filled_qty
                     if order.sized_at_fill:  # what its reserve pays for, at this price and fee
-                        left = affordable(order.reserved, price, order.fee_rate, order.symbol)
+                        left = affordable(order.reserved, price, order.fee_rate, self.risk.step(order.symbol))
                         if not left:
                             raise PaperError(f"its reserve {fmt(order.reserved)} buys none at {fmt(price)}")
                     trade = self._execute(order.account_id, order.side, order.symbol, left, price, order.fee_rate,
                                           order_id=order.id, release=order.reserved)
                     order.qty = order.filled_qty + left  # as it was, but for an order sized at its fill
                     self._update(order, order.qty, ZERO, "FILLED")
+                    if order.side == "buy":
+                        self._protect(trade, order.protect_sl, order.protect_tp, order.protect_trail)
                 return trade
             except RiskRefused as error:  # on the record as refused; the order goes, saying why
                 reason = str(error)
@@ -1962,10 +2218,13 @@ class Ledger:
         reserves = {}
         for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
                                    " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at,"
-                                   f" +reserve_price, +slippage FROM orders{where}", params):
+                                   " +reserve_price, +slippage, +trail, +trail_amount, +mark, +protect_sl, +protect_tp,"
+                                   f" +protect_trail FROM orders{where}", params):
             order = Order(*row[:15])
             texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
-                                                       "stop_price", "reserve_price", "slippage"),
+                                                       "stop_price", "reserve_price", "slippage", "trail",
+                                                       "trail_amount", "mark", "protect_sl", "protect_tp",
+                                                       "protect_trail"),
                                                       row[4:9] + row[13:14] + row[15:]) if text is not None}
             checked = found.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
             if checked is None:
@@ -1982,6 +2241,11 @@ class Ledger:
             if order.filled_qty != filled or (order.status == "FILLED") != (filled == order.qty):
                 found.add(*key, f"order {order.id} is {order.status} with {fmt(order.filled_qty)} of {fmt(order.qty)}"
                                 f" filled, but its trades fill {fmt(filled)}")
+            if order.type == "trailing-stop" and order.status == "OPEN" and (order.mark is None or order.stop_price !=
+                    self.risk.on_tick(order.symbol, trail_stop(order.side, order.mark, order.trail, order.trail_amount),
+                                      order.side)):
+                found.add(*key, f"trailing stop {order.id}: its stop {fmt(order.stop_price)} is not its trail from its"
+                                f" mark {fmt(order.mark) if order.mark is not None else 'NULL'}")
             needed = order.reserve_for(order.qty - order.filled_qty) if order.status == "OPEN" else ZERO
             reserves[key] = reserves.get(key, ZERO) + order.reserved
             if order.reserved != needed:
@@ -2514,11 +2778,19 @@ class Risk:
             raise PaperError(f"{fmt(qty)} x {fmt(price)} = {fmt(qty * price)} is below {symbol}'s NOTIONAL min notional"
                              f" {fmt(rules['min_notional'])}")
 
-    def floor(self, symbol, qty):
-        """qty floored to symbol's step size, or to 8 decimal places where paper knows none."""
+    def on_tick(self, symbol, price, side):
+        """price rounded to symbol's tick size (8 decimal places where paper knows none), away from the
+        market: down for a sell's stop, up for a buy's."""
         rules = self.symbol_rules(symbol)
-        step = rules and rules["step_size"] or Decimal("1e-8")
-        return qty - qty % step
+        tick = rules and rules["tick_size"] or Decimal("1e-8")
+        below = price - price % tick
+        return below if side == "sell" or below == price else below + tick
+
+    def step(self, symbol):
+        """The step a qty of symbol is sized in (by risk, by a share of equity or of a position, by an
+        amount to spend): its step size, or 8 decimal places where paper knows none."""
+        rules = self.symbol_rules(symbol)
+        return rules and rules["step_size"] or QTY_STEP
 
 
 def off_step(what, value, step, symbol, name):
@@ -4501,10 +4773,12 @@ class Context:
         return [order for order in reversed(self._ledger.orders(self.account_id, open_only=True))
                 if order.symbol == symbol]
 
-    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
-        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies. Returns the Order
-        (a market order with on_close fills at once: the Trade)."""
-        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type)
+    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None, sl=None,
+            tp=None, trail=None):
+        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies; sl, tp and trail
+        protect what it buys (see README, Risk). Returns the Order (a market order with on_close fills at
+        once: the Trade)."""
+        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type, (sl, tp, trail))
 
     def sell(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
         """Sell qty of BASE, or a fraction of the position: as buy."""
@@ -4539,7 +4813,7 @@ class Context:
             raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
                              " again when a run resumes")
 
-    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type):
+    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type, protection=(None, None, None)):
         self._placing()
         symbol = self._which(symbol)
         if (qty is None) == (fraction is None):
@@ -4549,14 +4823,16 @@ class Context:
         spend = None
         if fraction is not None:
             qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
+        sl, tp, trail = protection
         if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
             trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
-                                       slippage=self._slippage)
+                                       slippage=self._slippage, sl=sl, tp=tp, trail=trail)
             self._fills.append(trade)
             return trade
         market = type == "market"
         order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
-                                         expires, slippage=self._slippage if market else ZERO, spend=spend)
+                                         expires, slippage=self._slippage if market else ZERO, spend=spend, sl=sl,
+                                         tp=tp, trail=trail)
         self._fills += order.fills
         return order
 
@@ -4567,7 +4843,7 @@ class Context:
         if not 0 < share <= 1:
             raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
         if side == "sell":
-            qty = floor_qty(symbol, self.position(symbol) * share)
+            qty = floor_qty(self.position(symbol) * share, self._ledger.risk.step(symbol))
             if not qty:
                 raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))} {symbol} held"
                                  " is nothing to sell")
@@ -4583,7 +4859,7 @@ class Context:
         else:
             price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
                 to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
-        qty = affordable(spend, price, self._fee_rate, symbol)
+        qty = affordable(spend, price, self._fee_rate, self._ledger.risk.step(symbol))
         if not qty:
             raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
                              f" {fmt(price)}, fee included")
@@ -4831,8 +5107,9 @@ def to_jobs(value):
 
 HISTORY = "id created_at type currency amount balance_after description"
 HISTORY_NARROW = ("description", "created_at", "currency")  # left out in turn on a narrow terminal
-ORDERS = "id status type side symbol qty filled_qty limit_price stop_price reserved currency expires_at created_at"
-ORDERS_NARROW = ("created_at", "expires_at", "currency", "filled_qty", "reserved", "status", "type")
+ORDERS = ("id status type side symbol qty filled_qty limit_price stop_price mark reserved currency protects expires_at"
+          " created_at")
+ORDERS_NARROW = ("created_at", "expires_at", "protects", "mark", "currency", "filled_qty", "reserved", "status", "type")
 
 
 def jsonable(value):
@@ -5056,13 +5333,18 @@ def cmd_status(ledger, args):
     with ledger.snapshot():
         account = ledger.account(args.account_id)
         valued = ledger.valuation(account.id, dict(args.prices), args.quote)
+        rules = ledger.risk_rules(account.id)
     result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
     text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
     width = terminal_width(args)
-    result |= jsonable(valued)
+    result |= jsonable(valued) | {"risk": rules and {name: jsonable(getattr(rules, name)) for name in RULES} | {
+        "halted_at": rules.halted_at}}
+    if rules:
+        text += ["", f"Risk rules: {rules_text(rules)}" + (f" (HALTED at drawdown {float(rules.halt_drawdown):.2%} on"
+                                                          f" {rules.halted_at})" if rules.halted_at else "")]
     if result["holdings"]:
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
@@ -5114,7 +5396,7 @@ def cmd_verify(ledger, args):
 
 def cmd_trade(ledger, args):
     trade = ledger.trade(args.account_id, args.side, args.symbol, args.qty, args.price, args.fee_rate, args.ref,
-                         args.slippage)
+                         args.slippage, args.sl, args.tp, args.trail, args.risk)
     return jsonable(trade), trade_text(trade)
 
 
@@ -5136,7 +5418,8 @@ def cmd_order(ledger, args):
     and an order cancelled at once (it could not pay the fill) is a refusal, exit 1."""
     began = utc_now()
     order = ledger.place_order(args.account_id, args.side, args.symbol, args.qty, args.limit_price, args.fee_rate,
-                               args.type, args.stop_price, args.expires, args.ref)
+                               args.type, args.stop_price, args.expires, args.ref, trail=args.trail,
+                               trail_amount=args.trail_amount, sl=args.sl, tp=args.tp, risk=args.risk)
     if order.status == "CANCELLED" and (order.reason or "").startswith(AT_ONCE):  # a retry of it too says so
         raise PaperError(f"order {order.id} cancelled at once: {order.reason[len(AT_ONCE):]}")
     for trade in order.fills if not args.json and order.created_at >= began else ():  # --json has them
@@ -5400,7 +5683,8 @@ def cmd_cancel(ledger, args):
 def cmd_orders(ledger, args):
     orders = ledger.orders(args.account_id, args.open)
     result = jsonable(orders)
-    rows = [row | {"currency": order.reserve_currency} for row, order in zip(result, orders)]
+    rows = [row | {"currency": order.reserve_currency, "protects": order.entry_trade_id and f"trade {order.entry_trade_id}"}
+            for row, order in zip(result, orders)]
     return result, table(rows, ORDERS, terminal_width(args), ORDERS_NARROW) if orders else "No orders."
 
 
@@ -5631,6 +5915,16 @@ OPTIONS = {  # option: its argparse keywords
     "prices-file": {"metavar": "FILE", "nargs": "+", "help": "CSV files of prices (.csv, .gz or"
                     " a .zip of one CSV), merged by market time; - reads standard input as rows arrive"},
     "type": {"choices": ORDER_TYPES, "default": "limit", "help": "default limit"},
+    "sl": {"type": argument_type(to_amount, "stop loss"), "metavar": "PRICE", "help": "a buy: once it fills, a stop"
+           " loss at PRICE on what it bought (with --tp: an oco)"},
+    "tp": {"type": argument_type(to_amount, "take profit"), "metavar": "PRICE", "help": "a buy: once it fills, a take"
+           " profit at PRICE on what it bought"},
+    "trail": {"type": argument_type(to_share, "trail"), "metavar": "SHARE", "help": "a trailing stop's distance"
+              " (3%% or 0.03); on a buy of another type, a trailing stop placed on what it bought"},
+    "trail-amount": {"type": argument_type(to_amount, "trail amount"), "metavar": "AMOUNT",
+                     "help": "a trailing stop's distance in QUOTE, instead of --trail"},
+    "risk": {"type": argument_type(to_share, "risk"), "metavar": "SHARE", "help": "size a buy with --sl instead of"
+             " --qty: lose this share of equity (1%% or 0.01) if the stop loss fills"},
     "stop-price": {"type": argument_type(to_amount, "stop price"), "help": "stop and stop-limit: the price that sets it off;"
                    " oco: the stop-loss leg"},
     "expires": {"type": argument_type(to_time), "help": "market time: still open when a price at or after it is recorded,"
@@ -5727,9 +6021,10 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "close": ("close an account (it keeps its history)", "account-id!", cmd_close),
     "verify": ("check every balance against the log and open orders", "account-id", cmd_verify),
     "trade": ("buy or sell now, at a price you give or the latest recorded one",
-              "account-id! side! symbol! qty! price fee-rate ref slippage", cmd_trade),
+              "account-id! side! symbol! qty price fee-rate ref slippage sl tp trail risk", cmd_trade),
     "order": ("place an order that rests until the market reaches it, reserving its funds; prints its id",
-              "account-id! side! symbol! qty! type limit-price stop-price fee-rate expires ref", cmd_order),
+              "account-id! side! symbol! qty type limit-price stop-price trail trail-amount fee-rate expires ref sl tp"
+              " risk", cmd_order),
     "fill": ("execute an order by hand, whole or in part", "order-id! price qty", cmd_fill),
     "cancel": ("cancel an order and release its reserve", "order-id!", cmd_cancel),
     "tick": ("record a price (or a bar) and fill the orders it reaches", "symbol! price time open-price high low"
@@ -5901,8 +6196,15 @@ def check_status_usage(args):
 
 
 def check_order_usage(args):
+    trailing = args.type == "trailing-stop"
     if args.type in ORDER_TYPES:  # a type argparse does not know is its own error
-        to_order(args.side, args.symbol, args.qty, args.limit_price, args.fee_rate, args.type, args.stop_price)
+        order = to_order(args.side, args.symbol, args.qty or 1, args.limit_price, args.fee_rate, args.type,
+                         args.stop_price, args.trail if trailing else None, args.trail_amount)
+        to_protection(order.side, args.sl, args.tp, None if trailing else args.trail, args.risk, args.qty)
+
+
+def check_trade_usage(args):
+    to_protection(args.side, args.sl, args.tp, args.trail, args.risk, args.qty)
 
 
 def check_risk_usage(args):
@@ -5933,6 +6235,7 @@ def check_run_usage(args):
 
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
          "risk": check_risk_usage, "run": check_run_usage, "prices": check_prices_usage, "order": check_order_usage,
+         "trade": check_trade_usage,
          "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close),
          "fetch": check_fetch_usage}
 

@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS orders (
     status TEXT NOT NULL CHECK (status IN ('OPEN', 'FILLED', 'CANCELLED', 'EXPIRED')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco', 'market')),
+    type TEXT NOT NULL DEFAULT 'limit' CHECK (type IN ('limit', 'stop', 'stop-limit', 'oco', 'market',
+                                                       'trailing-stop')),
     stop_price DECIMAL_TEXT CHECK (stop_price IS NULL OR
         typeof(stop_price) = 'text' AND length(CAST(stop_price AS BLOB)) = length(stop_price)
         AND stop_price GLOB '[0-9]*.[0-9][0-9]*' AND NOT (stop_price GLOB '*[^0-9.]*' OR stop_price GLOB '*.*.*'
@@ -123,9 +124,49 @@ CREATE TABLE IF NOT EXISTS orders (
     sized_at_fill INTEGER NOT NULL DEFAULT 0 CHECK (sized_at_fill IN (0, 1)),
                                                  -- a market buy of an amount: qty is what its reserve buys at
                                                  -- the fill price and fee (until it fills, what it buys at reserve_price)
-    CHECK ((limit_price IS NULL) = (type IN ('stop', 'market')) AND (stop_price IS NULL) = (type IN ('limit', 'market'))
+    trail DECIMAL_TEXT CHECK (trail IS NULL OR
+        typeof(trail) = 'text' AND length(CAST(trail AS BLOB)) = length(trail)
+        AND trail GLOB '[0-9]*.[0-9][0-9]*' AND NOT (trail GLOB '*[^0-9.]*' OR trail GLOB '*.*.*'
+        OR trail GLOB '0[0-9]*' OR trail GLOB '*.[0-9][0-9]*0')
+        AND instr(trail, '.') <= 19 AND length(trail) - instr(trail, '.') <= 18 AND trail <> '0.00'),
+                                                 -- a trailing stop's distance, a share of its mark (0.03: 3%)
+    trail_amount DECIMAL_TEXT CHECK (trail_amount IS NULL OR
+        typeof(trail_amount) = 'text' AND length(CAST(trail_amount AS BLOB)) = length(trail_amount)
+        AND trail_amount GLOB '[0-9]*.[0-9][0-9]*' AND NOT (trail_amount GLOB '*[^0-9.]*' OR trail_amount GLOB '*.*.*'
+        OR trail_amount GLOB '0[0-9]*' OR trail_amount GLOB '*.[0-9][0-9]*0')
+        AND instr(trail_amount, '.') <= 19 AND length(trail_amount) - instr(trail_amount, '.') <= 18 AND trail_amount <> '0.00'),
+                                                 -- or its distance in QUOTE
+    mark DECIMAL_TEXT CHECK (mark IS NULL OR
+        typeof(mark) = 'text' AND length(CAST(mark AS BLOB)) = length(mark)
+        AND mark GLOB '[0-9]*.[0-9][0-9]*' AND NOT (mark GLOB '*[^0-9.]*' OR mark GLOB '*.*.*'
+        OR mark GLOB '0[0-9]*' OR mark GLOB '*.[0-9][0-9]*0')
+        AND instr(mark, '.') <= 19 AND length(mark) - instr(mark, '.') <= 18 AND mark <> '0.00'),
+                                                 -- a trailing stop's high-water mark (a sell; a buy's is its low-water mark)
+    protect_sl DECIMAL_TEXT CHECK (protect_sl IS NULL OR
+        typeof(protect_sl) = 'text' AND length(CAST(protect_sl AS BLOB)) = length(protect_sl)
+        AND protect_sl GLOB '[0-9]*.[0-9][0-9]*' AND NOT (protect_sl GLOB '*[^0-9.]*' OR protect_sl GLOB '*.*.*'
+        OR protect_sl GLOB '0[0-9]*' OR protect_sl GLOB '*.[0-9][0-9]*0')
+        AND instr(protect_sl, '.') <= 19 AND length(protect_sl) - instr(protect_sl, '.') <= 18 AND protect_sl <> '0.00'),
+                                                 -- a buy's protection, placed on what fills: a stop loss,
+    protect_tp DECIMAL_TEXT CHECK (protect_tp IS NULL OR
+        typeof(protect_tp) = 'text' AND length(CAST(protect_tp AS BLOB)) = length(protect_tp)
+        AND protect_tp GLOB '[0-9]*.[0-9][0-9]*' AND NOT (protect_tp GLOB '*[^0-9.]*' OR protect_tp GLOB '*.*.*'
+        OR protect_tp GLOB '0[0-9]*' OR protect_tp GLOB '*.[0-9][0-9]*0')
+        AND instr(protect_tp, '.') <= 19 AND length(protect_tp) - instr(protect_tp, '.') <= 18 AND protect_tp <> '0.00'),
+                                                 -- a take profit (with a stop loss: an oco),
+    protect_trail DECIMAL_TEXT CHECK (protect_trail IS NULL OR
+        typeof(protect_trail) = 'text' AND length(CAST(protect_trail AS BLOB)) = length(protect_trail)
+        AND protect_trail GLOB '[0-9]*.[0-9][0-9]*' AND NOT (protect_trail GLOB '*[^0-9.]*' OR protect_trail GLOB '*.*.*'
+        OR protect_trail GLOB '0[0-9]*' OR protect_trail GLOB '*.[0-9][0-9]*0')
+        AND instr(protect_trail, '.') <= 19 AND length(protect_trail) - instr(protect_trail, '.') <= 18 AND protect_trail <> '0.00'),
+                                                 -- or a trailing stop of this share
+    entry_trade_id INTEGER REFERENCES trades (id),  -- a protection: the fill of the entry it protects
+    CHECK ((limit_price IS NULL) = (type IN ('stop', 'market', 'trailing-stop'))
+           AND (stop_price IS NULL) = (type IN ('limit', 'market'))
            AND (reserve_price IS NULL) = (type <> 'market') AND (sized_at_fill = 0 OR type = 'market' AND side = 'buy')
-           AND (slippage = '0.00' OR type = 'market'))
+           AND (slippage = '0.00' OR type = 'market')
+           AND (mark IS NULL) = (type <> 'trailing-stop') AND (type = 'trailing-stop') = (trail IS NOT NULL OR
+               trail_amount IS NOT NULL) AND (trail IS NULL OR trail_amount IS NULL))
 );
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account_id, status);
 -- A price loads the open orders of its symbol, and nothing else.
@@ -287,7 +328,7 @@ CREATE TABLE IF NOT EXISTS risk_events (
     time TEXT,                                   -- that price's market time
     rule TEXT NOT NULL,                          -- max-position, stop-loss, max-drawdown, cooldown, ...
     action TEXT NOT NULL CHECK (action IN ('refused', 'cancelled', 'protected', 'halted', 'flattened',
-                                           'resumed', 'cooldown', 'set', 'cleared')),
+                                           'resumed', 'cooldown', 'set', 'cleared', 'taken')),
     symbol TEXT,
     detail TEXT NOT NULL,
     order_id TEXT,                               -- the order it placed or cancelled, if any

@@ -339,6 +339,72 @@ def test_sigkill_during_a_batch_leaves_all_of_it_or_none(tmp_path, report):
            " recorded, or (after its commit) all of it")
 
 
+RISK_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import paper
+ledger, account = paper.Ledger(sys.argv[2]), sys.argv[3]
+for i in range(int(sys.argv[4]), 100000):
+    level = 100 + (i % 40 if i % 80 < 40 else 40 - i % 40) - i // 200  # a saw tooth, drifting down
+    ledger.tick("BTC/USDT", open=f"{level}", high=f"{level + 2}", low=f"{level - 2}", close=f"{level + 1}",
+                time=1735689600 + 60 * i)
+    if i % 7 == 0:
+        try:
+            ledger.trade(account, "buy", "BTC/USDT", "1", sl=f"{level - 3}", tp=f"{level + 5}")
+        except paper.PaperError:
+            pass
+    if i % 11 == 0:
+        try:
+            ledger.trade(account, "buy", "BTC/USDT", "0.5", trail="2%")
+        except paper.PaperError:
+            pass
+    if i % 50 == 0:
+        try:
+            ledger.resume(account)
+        except paper.PaperError:
+            pass
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_during_protection_trailing_and_a_halt_leaves_each_whole(tmp_path, report):
+    """Entries protected as they fill, trailing stops moving, a drawdown halt that flattens, each price
+    a transaction of its own, killed at random: every protection belongs to one fill and each fill has
+    at most one, a halt and its cancels and its market sells are there together or not at all."""
+    rng = random.Random(SEED)
+    db = str(tmp_path / "risk.db")
+    account = new_account(db, balance="400")
+    with paper.Ledger(db) as ledger:
+        ledger.set_risk(account, max_drawdown="3%", flatten=True, cooldown=2)
+    kills, start = 0, 0
+    for round_ in range(8):
+        why = f"risk kill {round_}, PAPER_FAULT_SEED={SEED}"
+        child = subprocess.Popen([sys.executable, "-c", RISK_CHILD, str(HERE), db, account, str(start)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child.stdout.readline()
+        time.sleep(rng.uniform(0.05, 0.4))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert "Traceback" not in err, (why, err)
+        assert_consistent(db, why)
+        with connection(db) as conn:
+            start = conn.execute("SELECT count(*) FROM prices").fetchone()[0]
+            assert conn.execute("SELECT count(*) FROM (SELECT entry_trade_id FROM orders WHERE entry_trade_id IS NOT"
+                                " NULL GROUP BY entry_trade_id HAVING count(*) > 1)").fetchone() == (0,), why
+            assert conn.execute("SELECT count(*) FROM orders o LEFT JOIN trades t ON t.id = o.entry_trade_id WHERE"
+                                " o.entry_trade_id IS NOT NULL AND (t.id IS NULL OR t.side <> 'buy')").fetchone() == (0,)
+            halts = conn.execute("SELECT count(*) FROM risk_events WHERE action = 'halted'").fetchone()[0]
+            resumes = conn.execute("SELECT count(*) FROM risk_events WHERE action = 'resumed'").fetchone()[0]
+            halted = conn.execute("SELECT halted_at IS NOT NULL FROM risk_rules").fetchone()[0]
+            assert halts - resumes == halted, why  # each halt on the record, and the state it left
+            if halted:  # halted: no buy is open, and every holding is on its way out at the next price
+                assert conn.execute("SELECT count(*) FROM orders WHERE status = 'OPEN' AND side = 'buy'").fetchone() \
+                    == (0,), why
+    report(f"{kills} SIGKILLs during protected entries, trailing stops and a drawdown halt that flattens: every"
+           " protection tied to one fill, every halt whole with its cancels and sells, verify OK after each")
+
+
 def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
     """The same order, set off by a price, filled by hand and cancelled by three processes at once:
     it fills once or is cancelled, never both."""
@@ -873,6 +939,17 @@ BAD_INPUTS = [
     ["risk", "--account-id", "0000"], ["risk"],
     ["symbol", "BTC"], ["symbol", "BTC/USDT", "--tick-size", "0"], ["symbol", "BTC/USDT", "--step-size", "-1"],
     ["symbol"], ["symbol", "BTC/USDT", "--min-qty", "1e-3"],
+    *[["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--price", "100", *argv] for argv in (
+        ["--qty", "1", "--sl", "110"], ["--qty", "1", "--tp", "90"], ["--qty", "1", "--sl", "90", "--trail", "3%"],
+        ["--qty", "1", "--tp", "110", "--trail", "3%"], ["--qty", "1", "--risk", "1%", "--sl", "90"], ["--risk", "1%"],
+        [], ["--qty", "1", "--trail", "150%"], ["--qty", "1", "--trail", "5"], ["--sl", "90"],
+        ["--qty", "1", "--sl", "0"], ["--risk", "1%", "--sl", "100"])],
+    ["trade", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", "--price", "100", "--sl", "90"],
+    *[["order", "--account-id", A, "--side", "sell", "--symbol", "ETH/USDT", "--qty", "1", *argv] for argv in (
+        ["--type", "trailing-stop"], ["--type", "trailing-stop", "--trail", "3%", "--trail-amount", "5"],
+        ["--type", "limit", "--limit-price", "1", "--trail-amount", "5"], ["--type", "trailing-stop", "--trail", "3%"],
+        ["--type", "trailing-stop", "--trail-amount", "5", "--stop-price", "1"], ["--type", "trailing-stop",
+                                                                                "--trail", "100%"])],
     # market data from the exchange: all but the last two refused before any request
     *[["fetch", *argv] for argv in (
         ["BTC/USDT", "--interval", "2h30"], ["BTC/USDT", "--interval", "1H"], ["BTC/USDT"], ["--interval", "1h"],

@@ -420,7 +420,7 @@ def test_status_json_shape(run, acct):
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
     assert list(account) == ["id", "name", "status", "currency", "leverage", "max_leverage", "created_at",
                              "closed_at", "balances", "transactions", "quote", "holdings", "equity", "unpriced",
-                             "realized_pnl"]
+                             "realized_pnl", "risk"]
     assert account["id"] == acct and account["status"] == "ACTIVE" and account["closed_at"] is None
     assert account["balances"]["USDT"] == {"available": "5001.00", "reserved": "0.00", "total": "5001.00"}
     newest = account["transactions"][0]
@@ -4597,3 +4597,115 @@ def test_backtest_reads_several_files_in_turn_and_kline_files(run, db, tmp_path)
     ok(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", str(first), str(second), "--symbol", "BTC/USDT",
            "--param", "fast=2", "--param", "slow=3", "--balance", "1000"))
     assert fills(db) == SMA_FILLS[""]  # as from one file
+
+
+def open_orders(run, acct):
+    return [(o["type"], o["side"], o["qty"], o["limit_price"], o["stop_price"], o["mark"], o["reserved"])
+            for o in json.loads(ok(run("orders", "--account-id", acct, "--open", "--json")))]
+
+
+def test_a_trailing_sell_checks_the_stop_in_force_before_it_follows_the_bar(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    order = place(run, acct, "sell", "1", "--type", "trailing-stop", "--trail", "10%", "--fee-rate", "0")
+    assert (order["mark"], order["stop_price"]) == ("100.00", "90.00")  # the latest close, 10% below it
+    # high 105 lifts the mark; the stop follows to 105 x 0.9 = 94.5 for the next price
+    assert price(run, "BTC/USDT", "100", "105", "95", "104", time="2026-11-02")["fills"] == []
+    assert open_orders(run, acct) == [("trailing-stop", "sell", "1.00", None, "94.50", "105.00", "1.00")]
+    # the low 94 reaches the stop in force, 94.5; had the high 110 moved it first, it would have filled at 99
+    [fill] = price(run, "BTC/USDT", "104", "110", "94", "95", time="2026-11-03")["fills"]
+    assert (fill["price"], fill["order_id"]) == ("94.50", order["id"]) and ok(run("verify")) == "OK\n"
+
+
+def test_a_trailing_buy_mirrors_it_and_its_reserve_follows_its_stop(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    order = place(run, acct, "buy", "1", "--type", "trailing-stop", "--trail-amount", "5", "--fee-rate", "0")
+    assert (order["mark"], order["stop_price"], order["reserved"]) == ("100.00", "105.00", "105.00")
+    price(run, "BTC/USDT", "100", "104", "96", "97", time="2026-11-02")  # the low 96: the stop comes down to 101
+    assert open_orders(run, acct) == [("trailing-stop", "buy", "1.00", None, "101.00", "96.00", "101.00")]
+    assert balance(db, acct) == (Decimal(899), Decimal(101)) and ok(run("verify")) == "OK\n"
+    # the high 102 reaches 101 (had the low 90 moved it first to 95, it would have filled at the open, 97)
+    [fill] = price(run, "BTC/USDT", "97", "102", "90", "91", time="2026-11-03")["fills"]
+    assert fill["price"] == "101.00" and balance(db, acct) == (Decimal(899), 0)
+
+
+def test_verify_checks_a_trailing_stop_against_its_mark(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    order = place(run, acct, "buy", "1", "--type", "trailing-stop", "--trail", "3%")
+    shell(db, "UPDATE orders SET stop_price = '120.00', reserved_amount = '120.12'",
+          "UPDATE balances SET available_amount = '879.88', reserved_amount = '120.12'")
+    assert f"trailing stop {order['id']}: its stop 120.00 is not its trail from its mark 100.00" in run("verify")[1]
+
+
+def test_a_buy_sized_by_risk_and_protected_by_a_bracket(run, db):
+    """Equity 10,000, entry 100, stop loss 95, risk 1%: 100 / 5 = 20 BTC; then an oco at 110 / 95."""
+    acct = ok(run("init", "--balance", "10000")).strip()
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--risk", "1%"),
+                   code=2).endswith("risk sizes a buy by its stop loss instead of a qty: give a stop loss and no"
+                                    " qty\n")
+    trade = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--risk", "1%",
+                              "--sl", "95", "--tp", "110", "--json")))
+    assert (trade["qty"], trade["price"], trade["fee"]) == ("20.00", "100.00", "2.00")
+    assert open_orders(run, acct) == [("oco", "sell", "20.00", "110.00", "95.00", None, "20.00")]
+    [row] = query(db, "SELECT entry_trade_id FROM orders")
+    assert row == (trade["id"],)
+    assert risk_events(db, acct) == [("protection", "protected", "BTC/USDT",
+                                      f"trade {trade['id']}: oco sell 20.00 BTC/USDT (limit 110.00, stop 95.00)")]
+
+
+def test_risk_sizing_stops_at_what_the_available_balance_pays(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    ok(run("deposit", "--account-id", acct, "--amount", "90", "--currency", "BTC"))
+    price(run, "BTC/USDT", "100", time="2026-11-01")  # equity 1,000 + 90 x 100 = 10,000: 1% at 5 a BTC is 20 BTC,
+    ok(run("risk", "--account-id", acct, "--risk-per-trade", "1%"))  # but 1,000 USDT buys 10 (at no fee)
+    trade = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--sl", "95",
+                              "--fee-rate", "0", "--json")))
+    assert trade["qty"] == "10.00"
+
+
+def test_the_accounts_rules_protect_every_entry_that_gives_none(run, db):
+    acct = ok(run("init", "--balance", "10000")).strip()
+    ok(run("risk", "--account-id", acct, "--stop-loss", "5%", "--take-profit", "10%"))
+    price(run, "BTC/USDT", "85", time="2026-11-01")
+    order = ok(run("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2",
+                   "--limit-price", "80")).strip()
+    ok(run("fill", "--order-id", order, "--qty", "0.5", "--price", "80"))  # each fill is protected on what it bought
+    assert open_orders(run, acct) == [("oco", "sell", "0.50", "88.00", "76.00", None, "0.50"),
+                                      ("limit", "buy", "2.00", "80.00", None, None, "120.12")]
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--sl", "82"))
+    assert open_orders(run, acct)[0] == ("oco", "sell", "1.00", "93.50", "82.00", None, "1.00")  # its own stop
+
+
+def test_a_sell_by_hand_takes_the_base_its_protections_hold(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--sl", "90"))
+    [stop] = [row[0] for row in query(db, "SELECT id FROM orders")]
+    assert balance(db, acct, "BTC") == (0, Decimal(2))  # all of it held by the stop
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1.5"))
+    assert open_orders(run, acct) == [("stop", "sell", "0.50", None, "90.00", None, "0.50")]  # shrunk
+    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "0.5"))
+    assert query(db, "SELECT status, reason FROM orders") == [("CANCELLED", "its BTC was sold another way")]
+    assert [event[:2] for event in risk_events(db, acct)] == [("protection", "protected"), ("protection", "taken"),
+                                                               ("protection", "taken")]
+    assert balance(db, acct, "BTC") == (0, 0) and ok(run("verify")) == "OK\n"
+
+
+def test_a_halt_that_flattens_sells_every_holding_at_the_next_price(run, db):
+    acct = ok(run("init", "--balance", "1000")).strip()
+    ok(run("risk", "--account-id", acct, "--max-drawdown", "10%", "--flatten"))
+    price(run, "BTC/USDT", "100", time="2026-11-01")
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "8", "--fee-rate", "0",
+           "--tp", "150"))
+    tick = price(run, "BTC/USDT", "87", time="2026-11-02")  # 200 + 8 x 87 = 896: -10.4%
+    assert [order["type"] for order in tick["cancelled"]] == ["limit"]  # the take profit too: it holds the BTC
+    assert open_orders(run, acct) == [("market", "sell", "8.00", None, None, None, "8.00")]
+    [fill] = price(run, "BTC/USDT", "86", "90", "85", "88", time="2026-11-03")["fills"]
+    assert (fill["side"], fill["qty"], fill["price"]) == ("sell", "8.00", "86.00")  # at the next price's open
+    assert balance(db, acct, "BTC") == (0, 0) and ok(run("verify")) == "OK\n"
+    assert [event[:2] for event in risk_events(db, acct)][-3:] == [
+        ("max-drawdown", "halted"), ("max-drawdown", "cancelled"), ("max-drawdown", "flattened")]
