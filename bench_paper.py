@@ -290,6 +290,21 @@ def main():
         row(f"15. {' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])} of {BIG:,} bars:"
             " peak RSS MB (seconds)", f"{rss / 1024:.0f} ({time.perf_counter() - start:.1f})", "bar <= 150 MB")
 
+    # 16. fetch of a year of one-minute bars (525,600: 526 pages) of one symbol from a local exchange, whole process
+    with YearOfKlines() as exchange:
+        spent, peaks = [], []
+        for k in range(3):
+            db = folder / f"fetch{k}.db"
+            new_account(db)
+            start = time.perf_counter()
+            peaks.append(peak_rss([*PAPER, "fetch", "BTC/USDT", "--interval", "1m", "--start", "2024-01-01",
+                                   "--base-url", exchange.url, "--db", str(db)]))
+            spent.append(time.perf_counter() - start)
+            assert sqlite3.connect(db).execute("SELECT count(DISTINCT time) FROM prices").fetchone()[0] == YEAR
+    row(f"16. fetch of a year of 1m bars ({YEAR:,}, {exchange.pages} pages) from 127.0.0.1: bars/s",
+        f"{YEAR / statistics.median(spent):,.0f}", "bar >= 50,000")
+    row("    its peak RSS, MB", f"{max(peaks) / 1024:.1f}", "bar <= 100")
+
     print(f"\n{'what':<72} {'figure':>16}  bar")
     for what, value, bar in rows:
         print(f"{what:<72} {value:>16}  {bar}")
@@ -481,6 +496,74 @@ def writers(db, count, each=2000):
         assert ledger.account(account).balances["USDT"].available == 5000 + each * 8
         assert ledger.verify() == []
     return each * 8 / spent
+
+
+YEAR, MINUTE, YEAR_START = 525_600, 60_000, 1704067200000  # 2024-01-01T00:00:00Z, in epoch ms
+
+
+class YearOfKlines:
+    """Binance's GET /api/v3/time and /api/v3/klines for a year of one-minute bars of BTCUSDT (the server's
+    time: just after the last one closed), on 127.0.0.1 in a thread; every page encoded before the first
+    request, so the server is never what a fetch waits for."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        self.now, self.encoded = YEAR_START + YEAR * MINUTE + 30_000, {}
+        for first in range(0, YEAR, 1000):
+            self.encoded[first] = kline_page(first, min(1000, YEAR - first))
+        self.pages = len(self.encoded)
+        exchange = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                exchange.answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def answer(self, request):
+        import urllib.parse
+        url = urllib.parse.urlsplit(request.path)
+        params = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/api/v3/time":
+            body = f'{{"serverTime":{self.now}}}'.encode()
+        else:  # the page that starts at startTime (or the year's first), up to endTime
+            first = max(0, -(-(int(params.get("startTime", YEAR_START)) - YEAR_START) // MINUTE))
+            last = min(YEAR - 1, (int(params.get("endTime", self.now)) - YEAR_START) // MINUTE)
+            body = self.encoded[first] if first in self.encoded and last == YEAR - 1 else \
+                kline_page(first, max(0, min(1000, last - first + 1)))
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json;charset=UTF-8")
+        request.send_header("Content-Length", str(len(body)))
+        request.send_header("X-MBX-USED-WEIGHT-1M", "2")
+        request.end_headers()
+        request.wfile.write(body)
+
+
+def kline_page(first, count):
+    """count klines of a minute from the year's minute first on, as Binance writes them (prices with 8
+    decimals): a random-looking walk between 60,000 and 64,000."""
+    rows = []
+    for i in range(first, first + count):
+        opened, cents = YEAR_START + i * MINUTE, 6_000_000 + i * 7919 % 400_000
+        prices = [f"{c // 100}.{c % 100:02d}000000" for c in (cents, cents + 150, cents - 25, cents + 50)]
+        rows.append(f'[{opened},"{prices[0]}","{prices[1]}","{prices[2]}","{prices[3]}","12.50000000",'
+                    f'{opened + MINUTE - 1},"750000.00000000",321,"6.25000000","375000.00000000","0"]')
+    return f"[{','.join(rows)}]".encode()
 
 
 if __name__ == "__main__":

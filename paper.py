@@ -2016,6 +2016,21 @@ class Ledger:
             self._forget()
         return removed
 
+    def fetch(self, symbols, interval, start=None, end=None, base_url=None, follow=False, each=None, stop=None,
+              report=None):
+        """Record the exchange's closed klines of symbols (BASE/QUOTE) at interval (Binance's public market
+        data, see Exchange and kline_steps), each step in one transaction that fills resting orders as tick
+        does: from start, but after each symbol's newest recorded price (so a second run records nothing
+        new); without start, from that price or else the symbol's last 1,000 bars; to end (default now), or
+        with follow on and on as bars close. base_url: default PAPER_MARKET_URL, else Binance's public host;
+        report(line) is told of each wait; each and stop as record_klines takes them. Returns the summary
+        of record_klines."""
+        symbols = [symbols] if isinstance(symbols, str) else list(symbols)
+        with self.snapshot():  # each symbol goes on after its newest price (by the index, not a scan)
+            after = {symbol: newest[1] for symbol in map(to_symbol, symbols) if (newest := self._latest_price(symbol))}
+        steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
+        return record_klines(self, steps, each, stop)
+
     def valuation(self, account_id, prices=None, quote=None, realized=True):
         """The holdings valued in quote (the account's own currency unless given), the equity, and (unless
         realized=False: it reads every trade) realised P&L by symbol. A currency's price is prices[currency]
@@ -4040,6 +4055,464 @@ def stream_groups(rows, ready, wait=0.2, most=5000):
         yield group
 
 
+# --- Market data from the exchange ---
+
+MARKET_URL = "https://data-api.binance.vision"  # Binance's public market-data host: no key, no account
+# Binance's kline intervals and their length in ms (a month's varies: None)
+INTERVALS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+             "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+             "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": None}
+PAGE = 1000  # klines a request asks for: Binance's most
+WEIGHT_LIMIT = 6000  # Binance's request weight a minute per IP address; paper pauses past half of it
+TIMEOUT = 30  # seconds a request waits to connect, or for the next bytes of an answer
+BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
+TRIES = 5  # tries of one request before a fetch gives up (never, while following)
+SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
+USER_AGENT = "paper (paper-trading ledger; Python urllib)"
+EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
+                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
+PRICE_LINES = re.compile(rf"(?:(?:{PLAIN.pattern})\n)*(?:{PLAIN.pattern})")  # decimal strings, one a line
+KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
+          " ms inside the range asked for, prices as decimal strings)")
+
+
+def to_interval(value):
+    """One of Binance's kline intervals (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)."""
+    if not isinstance(value, str) or value not in INTERVALS:
+        raise PaperError(f"interval {shown(value)} must be one of Binance's: {' '.join(INTERVALS)}")
+    return value
+
+
+def to_base_url(value):
+    """The address of an exchange's API (--base-url, PAPER_MARKET_URL): http:// or https://, a host, maybe a
+    port and a path; no query."""
+    import urllib.parse
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # a port that is not a number raises ValueError
+    except (ValueError, TypeError, AttributeError):
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or not value.isascii() or not value.isprintable() or " " in value:
+        raise PaperError(f"base URL {shown(value)} must be http:// or https:// and a host, like {MARKET_URL}")
+    return value.rstrip("/")
+
+
+class Exchange:
+    """Binance's public market data (its REST API: no key, no account): klines, the server's time and the
+    symbols' trading rules, each answer checked against the documented shape.
+
+    A failed request is tried again as the exchange asks: on HTTP 429 after its Retry-After; on a 5xx, a
+    timeout, a dropped connection or an unreachable host after 5 s doubling to 60 s, TRIES times (for
+    ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
+    the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
+    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), the host, or
+    the URL of an answer of the wrong shape. HTTPS certificates are checked (urllib's default context),
+    the usual proxy variables (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
+
+    def __init__(self, base_url=None, report=None):
+        self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
+        self.host = self.base_url.split("://")[1].split("/")[0]
+        self.report = report or (lambda line: None)
+        self.offset = 0  # the server's clock less ours (ms), as its latest answer to GET /api/v3/time said
+        self.url = None  # the latest request's, for the messages about its answer
+
+    def clock(self):
+        """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
+        return time.time_ns() // 1_000_000
+
+    def sleep(self, seconds):
+        """Wait. (A Ctrl-C ends it at once: see Interrupt.)"""
+        time.sleep(seconds)
+
+    def now(self):
+        """The server's clock (epoch ms) as ours tells it."""
+        return self.clock() + self.offset
+
+    def server_time(self, forever=False):
+        """The exchange's clock (epoch ms): GET /api/v3/time."""
+        answer = self.get("/api/v3/time", None, "the time", forever)
+        server = answer.get("serverTime") if isinstance(answer, dict) else None
+        if type(server) is not int or not 10**12 <= server < 10**14:
+            raise self.misshapen('{"serverTime": epoch milliseconds}', answer)
+        self.offset = server - self.clock()
+        return server
+
+    def klines(self, symbol, interval, start=None, end=None, forever=False):
+        """symbol's klines (BASE/QUOTE) at interval that open from start to end (epoch ms, both included;
+        without start, the latest up to end), at most PAGE: [(open time, close time, open, high, low, close)]:
+        GET /api/v3/klines. Prices are the exchange's decimal strings in paper's form (price_text:
+        60012.34000000 is 60012.34), which tick stores as given instead of reading each into a Decimal and
+        writing it out again."""
+        params = {"symbol": symbol.replace("/", ""), "interval": interval, "limit": PAGE}
+        if start is not None:
+            params["startTime"] = start
+        if end is not None:
+            params["endTime"] = end
+        rows = self.get("/api/v3/klines", params, symbol, forever)
+        if rows == []:
+            return []
+        import operator
+        try:  # checked a column at a time: a page costs a few calls, not thousands
+            opened, opens, highs, lows, closes, _, closed = itertools.islice(zip(*rows), 7)
+            text = "\n".join(opens + highs + lows + closes)  # a price that is not text raises TypeError
+        except (TypeError, ValueError):  # not rows of 7 fields or more
+            raise self.misshapen(KLINES, rows) from None
+        if type(rows) is not list or {int} != set(map(type, opened + closed)) \
+                or not all(map(operator.lt, opened, closed)) or not all(map(operator.lt, opened, opened[1:])) \
+                or start is not None and opened[0] < start or end is not None and opened[-1] > end \
+                or text.count("\n") != 4 * len(rows) - 1 or not PRICE_LINES.fullmatch(text):
+            raise self.misshapen(KLINES, rows)
+        return list(zip(opened, closed, *(map(price_text, prices) for prices in (opens, highs, lows, closes))))
+
+    def symbol_rules(self, symbols):
+        """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",
+        "step_size", "min_qty", "min_notional"}}, Decimals from its strings (PRICE_FILTER's tickSize, LOT_SIZE's
+        stepSize and minQty, NOTIONAL's or else MIN_NOTIONAL's minNotional), None where it sets no such rule
+        (no filter, or Binance's 0, which turns a rule off): GET /api/v3/exchangeInfo."""
+        import json
+        names = {symbol.replace("/", ""): symbol for symbol in map(to_symbol, symbols)}
+        answer = self.get("/api/v3/exchangeInfo", {"symbols": json.dumps(list(names), separators=(",", ":"))},
+                          ", ".join(names.values()))
+        rules, assets = {}, {}
+        try:
+            for entry in answer["symbols"]:
+                filters = {item["filterType"]: item for item in entry["filters"]}
+                filters["NOTIONAL"] = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+                assets[entry["symbol"]] = f"{entry['baseAsset']}/{entry['quoteAsset']}"
+                rules[entry["symbol"]] = {rule: to_amount(filters.get(kind, {}).get(key, "0"), rule, zero=True) or None
+                                          for rule, kind, key in EXCHANGE_FILTERS}
+        except (KeyError, TypeError, AttributeError, PaperError) as error:
+            raise self.misshapen("exchangeInfo (symbols with their filters, amounts as decimal strings)",
+                                 f"{type(error).__name__} {error}") from None
+        for name, symbol in names.items():
+            if name not in rules:
+                raise self.misshapen("exchangeInfo", f"no {name}")
+            if assets[name] != symbol:
+                raise PaperError(f"the exchange's {name} is {assets[name]}, not {symbol}")
+        return {symbol: rules[name] for name, symbol in names.items()}
+
+    def misshapen(self, expected, found):
+        return PaperError(f"{self.url} answered, but not with {expected} (found {shown(found, 80)}): nothing of it"
+                          " was recorded")
+
+    def get(self, path, params, what, forever=False):
+        """The JSON answer to GET path?params, tried again as the class says; what is the subject named by a
+        refusal (a symbol)."""
+        import json
+        import urllib.parse
+        self.url = f"{self.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        failures = throttled = 0
+        while True:
+            status, reason, headers, body = self.answer()
+            if status == 200:
+                self.pace(headers)
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise self.misshapen("JSON", body[:60]) from None
+            if status == 429 and throttled < TRIES:
+                throttled += 1
+                wait = retry_after(headers, 60)
+                self.report(f"{self.host} says too many requests (HTTP 429): waiting {wait:,} s as it asks, then"
+                            " asking again")
+                self.sleep(wait)
+                continue
+            failure = self.failure(status, reason, headers, body, what)
+            failures += 1
+            if failures >= TRIES and not forever:
+                raise PaperError(f"{failure} ({TRIES} tries)")
+            wait = min(BACKOFF[0] * 2 ** min(failures - 1, 10), BACKOFF[1])
+            self.report(f"{failure}; trying again in {wait} s")
+            self.sleep(wait)
+
+    def answer(self):
+        """(status, reason, headers, body) of GET self.url; status None when no answer came (reason says why)."""
+        import http.client
+        import urllib.error
+        import urllib.request
+        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                return response.status, response.reason, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                try:
+                    return error.code, error.reason, error.headers, error.read()
+                except (OSError, http.client.HTTPException) as broken:
+                    why = broken
+        except urllib.error.URLError as error:
+            why = error.reason
+        except (OSError, http.client.HTTPException) as error:  # timed out or cut off while reading
+            why = error
+        if type(why).__name__ == "SSLCertVerificationError":
+            raise PaperError(f"{self.host} shows no valid certificate ({why.verify_message}): paper never turns"
+                             " the check off")
+        return None, unreached(self.host, why), None, b""
+
+    def failure(self, status, reason, headers, body, what):
+        """What went wrong, in a line, when trying again may help; any other refusal is raised."""
+        refusal = exchange_error(body)
+        if status == 418:
+            wait = retry_after(headers, None)
+            raise PaperError(f"{self.host} has banned this IP address" + (f" for {wait:,} s" if wait else "")
+                             + " (HTTP 418) after too many requests: wait " + ("that long" if wait else "a while")
+                             + ", then run the same command")
+        if status == 429:
+            raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
+        if status is None:
+            return reason
+        if status < 500 and refusal:
+            raise PaperError(f"exchange refused {what}: {refusal}")
+        if status < 500:
+            raise PaperError(f"{self.url}: HTTP {status} {reason}, not an answer of Binance's API: is {self.base_url}"
+                             " its address?")
+        return f"{self.host}: HTTP {status} {reason}" + (f" ({refusal})" if refusal else "")
+
+    def pace(self, headers):
+        """Past half of the minute's request weight, wait for the next minute: the rest is left to others at
+        this IP address (Binance counts per address), and no request gets a 429."""
+        used = headers.get("X-MBX-USED-WEIGHT-1M", "")
+        if used.isdigit() and int(used) > WEIGHT_LIMIT // 2:
+            wait = 60 - self.now() % 60_000 / 1000
+            self.report(f"{self.host}: {int(used):,} of its {WEIGHT_LIMIT:,} request weight a minute used; pausing"
+                        f" {wait:.0f} s until the next minute")
+            self.sleep(wait)
+
+
+def price_text(text):
+    """An exchange's decimal string in paper's form, which tick stores as given: Binance writes 8 decimals,
+    so most of its prices are paper's once their last six zeros go (60012.34000000 is 60012.34), and any
+    other is written out by fmt."""
+    return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
+
+
+def unreached(host, why):
+    """A request that got no answer, in a line naming the host."""
+    if isinstance(why, TimeoutError):
+        return f"{host} gave no answer within {TIMEOUT} s"
+    if isinstance(why, ConnectionResetError) or type(why).__name__ in ("IncompleteRead", "RemoteDisconnected",
+                                                                        "BadStatusLine"):
+        return f"{host} dropped the connection before its answer was complete"
+    return f"cannot reach {host}: {getattr(why, 'strerror', None) or why}"
+
+
+def exchange_error(body):
+    """'-1121 Invalid symbol.' from an answer of Binance's error form ({"code": -1121, "msg": "Invalid
+    symbol."}), else None."""
+    import json
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and type(answer.get("code")) is int and isinstance(answer.get("msg"), str):
+        return " ".join(f"{answer['code']} {answer['msg']}".split())[:300]
+    return None
+
+
+def retry_after(headers, default):
+    """The seconds a Retry-After header asks for, else default."""
+    value = headers.get("Retry-After", "") if headers else ""
+    return int(value) if value.isascii() and value.isdigit() else default
+
+
+def kline_steps(client, symbols, interval, start=None, end=None, follow=False, after=None):
+    """The closed klines of symbols (BASE/QUOTE) at interval, as steps to record: an iterator of lists of bars
+    (symbol, time, open, high, low, close), time in paper's form (the kline's open time), prices the
+    exchange's decimal strings in paper's form (see Exchange.klines). Bars are merged by market time (at one
+    time, in the order of symbols); a step is what one transaction should hold: a page of one symbol, or
+    every symbol's bars up to the earliest end of their pages in hand, so memory holds a page per symbol
+    however long the range.
+
+    From start (a market time; default each symbol's last 1,000 closed bars), but only after after[symbol]
+    (a market time, such as the newest price recorded) where that is later; to end (exclusive; default the
+    server's time when the fetch began). A kline still forming (its close time at or after the server's
+    time) is never yielded. With follow (and no end), once caught up it waits until the next bar should
+    have closed, then yields it (each time's bars of every symbol in one step), for ever: the caller stops
+    by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
+    Bad arguments are refused here, before any request."""
+    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
+    interval, after = to_interval(interval), {to_symbol(symbol): time for symbol, time in (after or {}).items()}
+    if not symbols or len(set(symbols)) < len(symbols):
+        raise PaperError("give one or more symbols, each once")
+    if follow and end is not None:
+        raise PaperError("follow goes on with no end: give an end, or follow, not both")
+    first = None if start is None else -(-time_us(to_time(start)) // 1000)  # the first ms at or after start
+    last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
+    position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
+    for symbol in symbols:
+        resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
+        position[symbol] = resume if first is None or resume is not None and resume > first else first
+    return stepping(client, symbols, interval, position, last, follow)
+
+
+def stepping(client, symbols, interval, position, last, follow):
+    """kline_steps' steps, its arguments checked."""
+    while True:
+        now = client.server_time(follow)
+        bound = closed_before(now, interval) if last is None else min(last, closed_before(now, interval))
+        yield from merged_steps({symbol: kline_pages(client, symbol, interval, position, bound, now, follow)
+                                 for symbol in symbols})
+        if not follow:
+            return
+        client.sleep(max((follow_wake(position, interval, now) - client.now()) / 1000, 0) + SETTLE)
+
+
+def kline_pages(client, symbol, interval, position, bound, now, forever):
+    """symbol's closed bars from position[symbol] to bound (epoch ms), page by page (lists, none empty);
+    position[symbol] moves past each page."""
+    while position[symbol] is None or position[symbol] <= bound:
+        page = client.klines(symbol, interval, position[symbol], bound, forever)
+        full = len(page) == PAGE and position[symbol] is not None  # the latest PAGE bars: all that is wanted
+        if page and page[-1][1] >= now:  # still forming (never after an endTime before it opened: checked all
+            page.pop()  # the same)
+        if not page:
+            return
+        position[symbol] = page[-1][0] + 1
+        yield [(symbol, epoch_time(opened), open, high, low, close) for opened, _, open, high, low, close in page]
+        if not full:
+            return
+
+
+def merged_steps(pages):
+    """Steps from each symbol's pages ({symbol: iterator}, in the symbols' order): every bar up to the
+    earliest last time of the pages in hand, sorted by time (a stable sort: at one time, the symbols'
+    order). A symbol whose pages are done no longer holds the others back."""
+    from bisect import bisect_right
+    held = dict.fromkeys(pages, ())
+    while True:
+        for symbol, source in pages.items():
+            if not held[symbol] and source is not None:
+                held[symbol] = next(source, ())
+                if not held[symbol]:
+                    pages[symbol] = None
+        horizon = min((held[symbol][-1][1] for symbol, source in pages.items() if source is not None), default=None)
+        step = []
+        for symbol, bars in held.items():
+            cut = len(bars) if horizon is None else bisect_right(bars, horizon, key=lambda bar: bar[1])
+            step += bars[:cut]
+            held[symbol] = bars[cut:]
+        if not step:
+            return
+        if len(pages) > 1:
+            step.sort(key=lambda bar: bar[1])
+        yield step
+
+
+def next_open(opened, interval):
+    """The open time (epoch ms) of the kline after the one that opened at opened."""
+    if INTERVALS[interval]:
+        return opened + INTERVALS[interval]
+    moment = EPOCH + timedelta(milliseconds=opened)  # a month: the first of the next one
+    year, month = divmod(moment.year * 12 + moment.month, 12)
+    return (datetime(year, month + 1, 1) - EPOCH) // timedelta(milliseconds=1)
+
+
+def closed_before(now, interval):
+    """The latest open time (epoch ms) of a kline closed at the server's time now: its close time (the next
+    open less 1 ms) is before now."""
+    if INTERVALS[interval]:
+        return now - INTERVALS[interval]
+    moment = EPOCH + timedelta(milliseconds=now)
+    return (datetime(moment.year, moment.month, 1) - EPOCH) // timedelta(milliseconds=1) - 1
+
+
+def follow_wake(position, interval, now):
+    """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
+    said now), or in a second for a symbol whose bar is late or that has none yet."""
+    wakes = []
+    for start in position.values():  # start: the ms after the latest bar's open time
+        closed = None if start is None else next_open(next_open(start - 1, interval), interval)
+        wakes.append(closed if closed is not None and closed > now else now + 1000)
+    return min(wakes)
+
+
+def time_us(text):
+    """A market time in paper's form as epoch microseconds."""
+    return (datetime.fromisoformat(text[:-1]) - EPOCH) // timedelta(microseconds=1)
+
+
+def record_klines(ledger, steps, each=None, stop=None):
+    """Record steps of bars (kline_steps), each in one transaction (ledger.batch), filling orders as tick does;
+    each(results) is called with a step's tick results once it is committed. stop (the command line's
+    Interrupt) ends the run between two steps once stop.pending, and at once while it waits for the
+    exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
+    {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
+    "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
+    summary = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
+    try:
+        while not (stop and stop.pending):
+            if stop:
+                stop.waiting = True
+            step = next(steps, None)
+            if stop:
+                stop.waiting = False
+            if step is None:
+                break
+            with ledger.batch():
+                results = [record_bar(ledger, *bar) for bar in step]
+            for result in results:
+                tally(summary, result)
+            if each:
+                each(results)
+    except KeyboardInterrupt:  # raised by stop while waiting: nothing was being written
+        if stop is None:
+            raise
+    except PaperError as error:
+        if stop:
+            stop.waiting = False
+        done = recorded_text(summary)
+        raise PaperError(f"{error}; recorded before it: {done}; the same command goes on from there" if done
+                         else str(error)) from None
+    finally:
+        if stop:
+            stop.waiting = False
+        steps.close()
+    return summary
+
+
+def record_bar(ledger, symbol, time, open, high, low, close):
+    try:
+        return ledger.tick(symbol, time=time, open=open, high=high, low=low, close=close)
+    except PaperError as error:
+        raise PaperError(f"the exchange's {symbol} bar at {time}: {error}") from None
+
+
+def tally(summary, result):
+    """A recorded bar's tick result, added to the summary of record_klines."""
+    counts = summary["symbols"].get(result["symbol"]) or summary["symbols"].setdefault(
+        result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
+    if result["recorded"]:
+        summary["recorded"] += 1
+        counts["recorded"] += 1
+        counts["from"] = counts["from"] or result["time"]
+        counts["to"] = result["time"]
+    else:
+        summary["skipped"] += 1
+        counts["skipped"] += 1
+    if result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]:
+        for key in ("fills", "cancelled", "triggered", "risk"):
+            summary[key] += result[key]
+
+
+def recorded_text(summary):
+    """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
+    bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
+    done = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
+    spans = {(counts["from"], counts["to"]) for counts in done.values()}
+    parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
+             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in done.items()]
+    if len(spans) == 1:
+        first, last = spans.pop()
+        parts.append(f"{short_time(first)} to {short_time(last)}")
+    return ", ".join(parts)
+
+
+def short_time(text):
+    """A market time as a summary shows it: 2025-01-01 00:00:00."""
+    return text[:19].replace("T", " ")
+
+
 # --- Strategies: one file that runs as a backtest and live on a paper account ---
 
 BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
@@ -4986,8 +5459,7 @@ def tick_text(result):
 def cmd_feed(ledger, args):
     """Record CSV files of prices, in one transaction (every row or none), or standard input as rows
     arrive, each price that fills, cancels or triggers an order printed as it happens."""
-    fed, progress = {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "expired": [], "triggered": []}, \
-        Progress("prices")
+    fed, progress = empty_fed(), Progress("prices")
     if args.files == ["-"]:
         return feed_stream(ledger, args, StandardInput(), fed, progress)
     rows, said = read_prices(args.files, args.symbol), []
@@ -5027,6 +5499,11 @@ def feed_stream(ledger, args, source, fed, progress):
     progress.clear()
     summary = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
     return None, json_line(summary) if args.json else fed_text(fed)
+
+
+def empty_fed():
+    """What feed and fetch count as they record prices (fed_result adds to it, fed_text says it)."""
+    return {"recorded": 0, "skipped": 0, "fills": [], "cancelled": [], "expired": [], "triggered": []}
 
 
 def fed_tick(ledger, source, line, row, allow_future):
@@ -5080,6 +5557,42 @@ def json_text(value):
     if isinstance(value, list):
         return "[\n" + ",\n".join(map(json.JSONEncoder(ensure_ascii=False).encode, value)) + "\n]" if value else "[]"
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def cmd_fetch(ledger, args):
+    """Record the exchange's klines: the past a step (a page) at a time, then with --follow each bar as it
+    closes, until Ctrl-C (args.interrupt: the summary, then exit 130). What the bars do to orders is
+    printed as feed prints it: at the end, or with --follow once committed (--json: a JSON line each, the
+    summary last); waits and retries are told on stderr."""
+    more = f" +{len(args.symbols) - 1}" if len(args.symbols) > 1 else ""  # the progress line fits 80 columns
+    fed, said, progress = empty_fed(), [], Progress("bars", f"{args.symbols[0]}{more} {args.interval}: ")
+
+    def each(results):
+        lines = [line for result in results for line in fed_result(fed, result, args.json)]
+        if lines and args.follow:
+            progress.clear()
+            args.out.send("\n".join(lines))  # a reader that left stops the printing, not the recording
+        else:
+            said.extend(lines)
+        progress.update(fed["recorded"] + fed["skipped"], results[-1]["time"])
+
+    def report(line):
+        progress.clear()
+        print(f"paper: {line}", file=sys.stderr, flush=True)
+
+    summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
+                           args.interrupt, report)
+    progress.clear()
+    symbols = jsonable(summary["symbols"])
+    fetched, names = recorded_text(summary), ", ".join(args.symbols)
+    if not fetched:
+        fetched = f"no bar of {names} recorded before the interrupt" if args.interrupt.pending else \
+            f"no new closed bar of {names}"
+    text = f"{fed_text(fed)}; {fetched}"
+    if args.follow:
+        counts = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
+        return None, json_line(counts | {"symbols": symbols}) if args.json else text
+    return fed | {"symbols": symbols}, "\n".join(said + [text])
 
 
 def cmd_equity(ledger, args):
@@ -5469,6 +5982,16 @@ OPTIONS = {  # option: its argparse keywords
     "percent": {"action": "store_true", "help": "the return in %% instead of money"},
     "log": {"action": "store_true", "help": "a log scale for the equity (or the return)"},
     "db": {"type": argument_type(to_path), "help": "database file (default $PAPER_DB, else data/paper.db)"},
+    "fetch-symbols": {"nargs": "+", "type": argument_type(to_symbol), "metavar": "SYMBOL",
+                      "help": "BASE/QUOTE, like BTC/USDT (the exchange's BTCUSDT); several are merged by market time"},
+    "interval": {"type": argument_type(to_interval),
+                 "help": f"the bars' length, one of Binance's: {' '.join(INTERVALS)}"},
+    "start": {"type": argument_type(to_time), "help": "market time of the first bar (default: after each symbol's"
+              " newest recorded price, else its last 1,000 bars; never before that price)"},
+    "end": {"type": argument_type(to_time), "help": "bars that open before this market time (default now)"},
+    "follow": {"action": "store_true", "help": "once caught up, record each new bar as it closes, until Ctrl-C"},
+    "base-url": {"type": argument_type(to_base_url), "help": f"the exchange's API (default $PAPER_MARKET_URL, else"
+                 f" {MARKET_URL})"},
     "strategy": {"metavar": "STRATEGY.py", "help": "a Python file with on_bar(ctx, bar), and PARAMS and init if it"
                  " likes (README, Strategies)"},
     "data": {"nargs": "+", "metavar": "FILE", "help": "price files as feed reads them"},
@@ -5493,7 +6016,7 @@ OPTIONS = {  # option: its argparse keywords
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open", "own-currency": "--currency",
          "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
          "report-output": "--output", "strategy": "strategy", "backtest-balance": "--balance", "keep-db": "--db",
-         "chart-file": "--chart", "run-feed": "--feed"}
+         "chart-file": "--chart", "run-feed": "--feed", "fetch-symbols": "symbols"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -5514,6 +6037,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              " close allow-future", cmd_tick),
     "feed": ("record a CSV of prices and fill the orders they reach", "prices-file feed-symbol allow-future",
              cmd_feed),
+    "fetch": ("record the exchange's bars (Binance's klines) of symbols, and with --follow each new one",
+              "fetch-symbols interval! start end follow base-url", cmd_fetch),
     "prices": ("list recorded prices, newest first (or --delete some)", "prices-symbol limit csv delete from",
                cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
@@ -5585,15 +6110,17 @@ def main(argv=None):
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
     interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"] or args.command == "run",
-                          unit="bar" if args.command == "run" else "price")
+                          unit="bar" if args.command == "run" else "price", steps=args.command == "fetch")
     out = args.out = Output()  # a stream prints as it goes
+    args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
     with interrupt.installed():
         code = run_command(args, interrupt, out)
     if out.failed:  # stdout full, closed or missing
         return fail(f"could not write the result to stdout ({getattr(out.failed, 'strerror', None) or out.failed});"
                     " the command itself is done")
     if interrupt.pending:
-        return fail("interrupted after the command was done: its result is above", 130)
+        return fail("interrupted: what is summed up above is recorded, and the same command goes on from there"
+                    if interrupt.steps else "interrupted after the command was done: its result is above", 130)
     return code
 
 
@@ -5692,6 +6219,21 @@ def check_risk_usage(args):
         raise PaperError("give rules to set, --clear, --resume or --events: one of them")
 
 
+def check_fetch_usage(args):
+    repeated = [symbol for symbol in args.symbols if args.symbols.count(symbol) > 1]
+    if repeated:
+        raise PaperError(f"{repeated[0]} is given twice")
+    if args.follow and args.end:
+        raise PaperError("--follow goes on with no end: give --end or --follow, not both")
+    if args.start and args.end and args.end <= args.start:
+        raise PaperError(f"--end {args.end} is not after --start {args.start}")
+    if not args.base_url and os.environ.get("PAPER_MARKET_URL"):
+        try:
+            to_base_url(os.environ["PAPER_MARKET_URL"])
+        except PaperError as error:
+            raise PaperError(f"PAPER_MARKET_URL: {error}") from None
+
+
 def check_run_usage(args):
     if not args.feed:  # --fetch SYMBOL... --interval I: the other source, once the exchange client is in
         raise PaperError("run needs the bars: --feed FILE, or --feed - for standard input")
@@ -5700,7 +6242,8 @@ def check_run_usage(args):
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
          "risk": check_risk_usage, "run": check_run_usage, "prices": check_prices_usage, "order": check_order_usage,
          "trade": check_trade_usage,
-         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close)}
+         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close),
+         "fetch": check_fetch_usage}
 
 
 def busy_timeout():
@@ -5718,12 +6261,21 @@ class Interrupt:
     Once a change is committed, it waits until the command has printed what it did, so that no
     message claims a roll-back that did not happen. A stream (`feed -`, `run`: each price or bar its own
     commit) stops at once: what it has committed stays. (Exiting at once also means the interrupt never
-    lands, as an exception would, inside a callback that Python ignores.)"""
+    lands, as an exception would, inside a callback that Python ignores.) A run in steps (fetch: each step
+    its own transaction) ends between two steps, so that it can say what it recorded; while it waits (for
+    the exchange, or for the next bar: `waiting`), at once, by a KeyboardInterrupt that it catches
+    (record_klines)."""
 
-    def __init__(self, stream=False, unit="price"):
+    def __init__(self, stream=False, unit="price", steps=False):
         self.ledger, self.done, self.pending, self.stream, self.unit = None, False, False, stream, unit
+        self.steps, self.waiting = steps, False
 
     def __call__(self, signum, frame):
+        if self.steps:
+            self.pending = True
+            if self.waiting:
+                raise KeyboardInterrupt
+            return
         try:
             changing = self.ledger.db.in_transaction
             committed = self.ledger.db.total_changes and not changing

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import paper
-from test_paper import BAD_AMOUNTS, cli, connection, dump, query, shell, without_root_powers
+from test_paper import BAD_AMOUNTS, LISTED, FakeBinance, cli, connection, dump, query, shell, without_root_powers
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
@@ -447,6 +447,110 @@ def test_the_same_file_fed_by_two_processes_is_recorded_once(tmp_path, report):
     report("the same 2,000-bar file fed by 2 processes at once: recorded once, 9 fills once each")
 
 
+def fetch_orders(db, account, count):
+    """count orders on BTC/USDT that the fake exchange's one-minute bars reach one after the other as they climb
+    (1.00 a minute from 100.00 at midnight): limit sells and stop buys."""
+    with paper.Ledger(db) as ledger:
+        ledger.deposit(account, "1000", currency="BTC")
+        for i in range(count):
+            if i % 2:
+                ledger.place_order(account, "buy", "BTC/USDT", "0.5", type="stop", stop_price=f"{220 + 40 * i}")
+            else:
+                ledger.place_order(account, "sell", "BTC/USDT", "0.5", f"{200 + 40 * i}")
+
+
+def check_fetched(db, why, bars=None):
+    """Each symbol's prices are its first bars from 2025-01-01 00:00 on, a minute apart (no gap, no duplicate),
+    as many for both (whole steps) and, given bars, all of them; every order filled at most once."""
+    counts = []
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        times = [row[0] for row in query(db, "SELECT time FROM prices WHERE symbol = ? ORDER BY id", symbol)]
+        assert times == [paper.epoch_time(LISTED + 60_000 * i) for i in range(len(times))], why
+        counts.append(len(times))
+    assert counts[0] == counts[1] and counts[0] in (bars, *range(0, bars or 10**9, 1000)), (why, counts)
+    fills, _ = fill_counts(db)
+    assert all(n == 1 for n in fills.values()), why
+    return counts[0], len(fills)
+
+
+def test_sigkill_during_fetch_keeps_whole_steps_and_the_rerun_goes_on(tmp_path, report):
+    rng = random.Random(SEED)
+    db = str(tmp_path / "fetch.db")
+    account = new_account(db)
+    fetch_orders(db, account, 30)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:  # 3,000 closed bars of each symbol: 3 steps
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url]
+        new_account(tmp_path / "timed.db")
+        whole = timed([*argv, "--db", str(tmp_path / "timed.db")])  # a run on this machine: kills spread over it
+        kills = recorded = 0
+        for round_ in range(6):
+            why = f"fetch kill {round_}, PAPER_FAULT_SEED={SEED}"
+            child = subprocess.Popen([*argv, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(rng.uniform(0.15, 0.7) * whole)  # most of a run is its start and its first step
+            child.send_signal(signal.SIGKILL)
+            out, err = child.communicate()
+            kills += child.returncode == -signal.SIGKILL
+            assert "Traceback" not in err, why
+            assert_consistent(db, why)
+            recorded = check_fetched(db, why)[0]
+        result = subprocess.run([*argv, "--db", db], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout.splitlines()[-1].startswith(f"recorded {2 * (3000 - recorded):,} prices;")
+        bars, fills = check_fetched(db, "the last run", bars=3000)
+        assert_consistent(db)
+    report(f"{kills} SIGKILLs during fetch of 2 x 3,000 bars with 30 resting orders: whole steps kept, each rerun"
+           f" went on with no gap and no duplicate, {fills} fills once each, verify OK after each")
+
+
+def test_ctrl_c_during_fetch_says_exactly_what_was_recorded(tmp_path, report):
+    """A Ctrl-C at any moment of a fetch (once paper's code runs) ends it between two steps, or at once
+    while it waits for the exchange: exit 130, and the summary counts what the database holds."""
+    rng = random.Random(SEED)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url]
+        new_account(tmp_path / "timed.db")
+        whole = timed([*argv, "--db", str(tmp_path / "timed.db")])
+        stopped = 0
+        for round_ in range(4):
+            why = f"fetch Ctrl-C {round_}, PAPER_FAULT_SEED={SEED}"
+            db = str(tmp_path / f"sigint{round_}.db")
+            new_account(db)
+            fake.requests.clear()
+            child = subprocess.Popen([*argv, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            while not fake.requests and child.poll() is None:  # paper's code runs: it asked the exchange's time
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.8) * whole)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=60)
+            recorded, _ = check_fetched(db, why)
+            assert out.startswith(f"recorded {2 * recorded:,} prices; 0 fills, 0 cancelled; "), (why, out, err)
+            if child.returncode == 130:
+                stopped += 1
+                assert err == ("paper: error: interrupted: what is summed up above is recorded, and the same command"
+                               " goes on from there\n"), why
+            else:
+                assert (child.returncode, err, recorded) == (0, "", 3000), why
+    report(f"{stopped} Ctrl-Cs during fetch: each ended it between two steps, exit 130, its summary true")
+
+def test_the_same_fetch_by_two_processes_at_once_records_each_bar_once(tmp_path, report):
+    db = str(tmp_path / "twice.db")
+    account = new_account(db)
+    fetch_orders(db, account, 9)
+    with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
+        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+                "--base-url", fake.url, "--db", db, "--json"]
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    summaries = [json.loads(out) for out, _ in results]
+    assert sum(summary["recorded"] for summary in summaries) == 6000  # the other skipped them, or went on after them
+    assert sum(len(summary["fills"]) for summary in summaries) == check_fetched(db, "two at once", bars=3000)[1]
+    assert_consistent(db)
+    report("the same fetch of 2 x 3,000 bars by 2 processes at once: each bar recorded once, each fill once")
+
+
 # A strategy that orders every third bar (a market buy, or all out) and keeps every bar's time in its state;
 # pause makes each bar take at least that long, so that a kill lands mid-run however fast the machine is.
 EVERY_THIRD = """
@@ -747,6 +851,7 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
 # --- 4. Bad input ---
 
 A = "ACCOUNT"  # replaced by the funded account's id
+E = "EXCHANGE"  # replaced by the fake exchange's address
 SMA_CROSS = str(HERE / "examples" / "sma_cross.py")
 BAD_INPUTS = [
     # amounts
@@ -845,6 +950,19 @@ BAD_INPUTS = [
         ["--type", "limit", "--limit-price", "1", "--trail-amount", "5"], ["--type", "trailing-stop", "--trail", "3%"],
         ["--type", "trailing-stop", "--trail-amount", "5", "--stop-price", "1"], ["--type", "trailing-stop",
                                                                                 "--trail", "100%"])],
+    # market data from the exchange: all but the last two refused before any request
+    *[["fetch", *argv] for argv in (
+        ["BTC/USDT", "--interval", "2h30"], ["BTC/USDT", "--interval", "1H"], ["BTC/USDT"], ["--interval", "1h"],
+        ["BTC", "--interval", "1h"], ["BTC/USDT", "btc/usdt", "--interval", "1h"],
+        ["BTC/USDT", "--interval", "1h", "--start", "yesterday"],
+        ["BTC/USDT", "--interval", "1h", "--end", "2025-02-30"],
+        ["BTC/USDT", "--interval", "1h", "--start", "2025-02-01", "--end", "2025-01-01"],
+        ["BTC/USDT", "--interval", "1h", "--end", "2025-01-01", "--follow"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "ftp://example.com"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "not a url"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "https://"],
+        ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"])],
     # strategies (the --db every bad input gets is an existing file: backtest refuses to write over it)
     ["backtest"], ["backtest", SMA_CROSS], ["backtest", "/nonexistent.py", "--data", "x.csv"],
     ["backtest", "/dev/null", "--data", "x.csv"], ["backtest", str(HERE / "README.md"), "--data", "x.csv"],
@@ -867,10 +985,17 @@ def funded(tmp_path_factory):
     return db, new_account(db)
 
 
+@pytest.fixture(scope="module")
+def exchange_url():
+    with FakeBinance(LISTED + 5 * 60_000 + 30_000) as fake:
+        yield fake.url
+
+
 @pytest.mark.parametrize("argv", BAD_INPUTS, ids=lambda argv: " ".join(argv)[:60])
-def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, argv, capsys):
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(funded, exchange_url, argv, capsys, monkeypatch):
     db, account = funded
-    argv = [account if arg == A else arg for arg in argv]
+    monkeypatch.setenv("PAPER_MARKET_URL", exchange_url)  # no bad input reaches the internet
+    argv = [account if arg == A else arg.replace(E, exchange_url) for arg in argv]
     before = dump(db)
     code = paper.main([*argv, "--db", db])
     out, err = capsys.readouterr()

@@ -2,16 +2,22 @@
 
 import contextlib
 import hashlib
+import http.server
+import itertools
 import json
 import os
 import pwd
 import re
 import signal
+import socket
 import sqlite3
+import ssl
 import stat
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 from unittest import mock
@@ -119,6 +125,239 @@ def balance(db, account_id, currency="USDT"):
         row = conn.execute("SELECT available_amount, reserved_amount FROM balances"
                            " WHERE account_id = ? AND currency = ?", (account_id, currency)).fetchone()
     return row and (Decimal(row[0]), Decimal(row[1]))
+
+
+
+LISTED = 1735689600000  # 2025-01-01T00:00:00Z in epoch ms: when the fake exchange's markets open
+KLINE_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+            "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
+            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+
+
+class FakeBinance:
+    """Binance's public market-data API as its documentation shows it, on 127.0.0.1 at a free port, served by a
+    thread: GET /api/v3/time, /api/v3/klines and /api/v3/exchangeInfo; errors as {"code", "msg"} with their HTTP
+    status; X-MBX-USED-WEIGHT-1M on every answer (the weight used in the server's minute); 429 and 418 with
+    Retry-After. Klines are made from their open time, so any range is served without storing it: a bar of a
+    market whose base price is B, opening at minute m of its day and second s, opens at B + m + s/100, its high
+    1.50 above, its low 0.25 below, its close 0.50 above, written as Binance writes prices (8 decimals). Every
+    market opens at `listed`; the kline that contains the server's time (`now`: epoch ms, or a callable) is
+    served, still forming. `faults` holds answers to give instead, in order, to the next requests of a path:
+    ("klines", "429", seconds), ("time", "503"), ... (see fault). `requests` notes (path, params, User-Agent)."""
+
+    def __init__(self, now, markets=None, listed=LISTED, certificate=None):
+        self.now, self.listed = now, listed
+        self.markets = {symbol.replace("/", ""): (symbol, base) for symbol, base in
+                        (markets or {"BTC/USDT": 100, "ETH/USDT": 10}).items()}
+        self.faults, self.requests, self.weight, self.minute = [], [], 0, None
+        self.released = threading.Event()  # a slow answer ends at once when the server stops
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.handle(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = False  # server_close joins every handler's thread: none is left behind
+        if certificate:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if certificate else 'http'}://127.0.0.1:{self.server.server_address[1]}"
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,))  # stops within 20 ms
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def time(self):
+        return self.now() if callable(self.now) else self.now
+
+    def handle(self, request):
+        url = urllib.parse.urlsplit(request.path)  # a proxy is asked for the whole URL: its path is the same
+        params, name = dict(urllib.parse.parse_qsl(url.query)), url.path.rsplit("/", 1)[-1]
+        self.requests.append((name, params, request.headers.get("User-Agent")))
+        fault = next((fault for fault in self.faults if fault[0] == name), None)
+        if fault:
+            self.faults.remove(fault)
+            return self.fault(request, url.path, params, *fault[1:])
+        return self.answer(request, url.path, params)
+
+    def answer(self, request, path, params):
+        now = self.time()
+        if now // 60_000 != self.minute:
+            self.minute, self.weight = now // 60_000, 0
+        self.weight += {"/api/v3/klines": 2, "/api/v3/time": 1, "/api/v3/exchangeInfo": 20}.get(path, 1)
+        if path == "/api/v3/time":
+            return self.send(request, 200, {"serverTime": now})
+        if path == "/api/v3/klines":
+            return self.klines(request, params, now)
+        if path == "/api/v3/exchangeInfo":
+            return self.exchange_info(request, params, now)
+        return self.send(request, 404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+
+    def send(self, request, status, body, content_type="application/json;charset=UTF-8", headers=()):
+        data = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", content_type)
+            request.send_header("Content-Length", str(len(data)))
+            request.send_header("X-MBX-USED-WEIGHT-1M", str(self.weight))
+            for name, value in headers:
+                request.send_header(name, value)
+            request.end_headers()
+            request.wfile.write(data)
+        except OSError:  # the client gave up waiting
+            pass
+
+    def klines(self, request, params, now):
+        market, step = self.markets.get(params.get("symbol")), KLINE_MS.get(params.get("interval"))
+        if market is None:
+            return self.send(request, 400, {"code": -1121, "msg": "Invalid symbol."})
+        if step is None:
+            return self.send(request, 400, {"code": -1120, "msg": "Invalid interval."})
+        limit = min(int(params.get("limit", 500)), 1000)
+        latest = min(now, int(params.get("endTime", now))) // step * step  # the last open time served
+        if "startTime" in params:  # the oldest from startTime on, else the latest up to endTime
+            first = max(self.listed, -(-int(params["startTime"]) // step) * step)
+        else:
+            first = max(self.listed, latest - (limit - 1) * step)
+        rows = []
+        for opened in range(first, min(latest, first + (limit - 1) * step) + 1, step):
+            cents = market[1] * 100 + opened % 86_400_000 // 60_000 * 100 + opened % 60_000 // 1000
+            rows.append([opened, binance_price(cents), binance_price(cents + 150), binance_price(cents - 25),
+                         binance_price(cents + 50), "12.50000000", opened + step - 1, "1262.50000000", 7,
+                         "6.00000000", "606.00000000", "0"])
+        self.send(request, 200, rows)
+
+    def exchange_info(self, request, params, now):
+        names = json.loads(params["symbols"]) if "symbols" in params else [params["symbol"]] if "symbol" in params \
+            else list(self.markets)
+        if any(name not in self.markets for name in names):
+            return self.send(request, 400, {"code": -1121, "msg": "Invalid symbol."})
+        self.send(request, 200, {"timezone": "UTC", "serverTime": now, "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}],
+            "exchangeFilters": [], "symbols": [self.market_info(name) for name in names]})
+
+    def market_info(self, name):
+        """A symbol of exchangeInfo: BTC's with the NOTIONAL filter, the others with the older MIN_NOTIONAL."""
+        base, quote = self.markets[name][0].split("/")
+        notional = {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5} if base == "BTC" \
+            else {"filterType": "MIN_NOTIONAL", "minNotional": "10.00000000", "applyToMarket": True, "avgPriceMins": 5}
+        return {"symbol": name, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8, "quoteAsset": quote,
+                "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+                "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
+                                                              "TAKE_PROFIT_LIMIT"],
+                "icebergAllowed": True, "ocoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": True,
+                "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
+                             "tickSize": "0.01000000"},
+                            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
+                             "stepSize": "0.00001000"},
+                            {"filterType": "ICEBERG_PARTS", "limit": 10}, notional,
+                            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200}],
+                "permissions": [], "permissionSets": [["SPOT", "MARGIN"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
+
+    def fault(self, request, path, params, kind, argument=None):
+        """An answer in place of the right one: 429 (Retry-After: argument, default 7), 418, 503 (Binance's
+        -1008), 502 (a proxy's web page), drop (the connection closed, no answer), slow (the right answer,
+        after argument seconds), html (200 with a web page), shape (200 with argument as the JSON), pass (the
+        right answer: a fault for a later request)."""
+        if kind == "429":
+            return self.send(request, 429, {"code": -1003, "msg": "Too much request weight used; current limit is"
+                             " 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to"
+                             " avoid polling the API."}, headers=[("Retry-After", str(argument or 7))])
+        if kind == "418":
+            return self.send(request, 418, {"code": -1003, "msg": "Way too much request weight used; IP banned"
+                             f" until {self.time() + 120_000}. Please use WebSocket Streams for live updates to avoid"
+                             " bans."}, headers=[("Retry-After", "120")])
+        if kind == "503":
+            return self.send(request, 503, {"code": -1008, "msg": "Server is currently overloaded with other"
+                             " requests. Please try again in a few minutes."})
+        if kind == "502":
+            return self.send(request, 502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html")
+        if kind == "drop":
+            return None
+        if kind == "html":
+            return self.send(request, 200, "<html><body>Welcome to the hotel wifi</body></html>", "text/html")
+        if kind == "shape":
+            return self.send(request, 200, argument)
+        if kind == "slow":
+            self.released.wait(argument)
+        assert kind in ("slow", "pass"), kind
+        return self.answer(request, path, params)
+
+
+def binance_price(cents):
+    return f"{cents // 100}.{cents % 100:02d}000000"
+
+
+class Timeline:
+    """A clock of the test's own for the fake exchange and paper's client (see exchange): a sleep moves it on
+    at once and is noted in `slept`; `then(timeline)`, if set, runs after each sleep (to press Ctrl-C)."""
+
+    def __init__(self, now):
+        self.now, self.slept, self.then = now, [], None
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += round(seconds * 1000)
+        if self.then:
+            self.then(self)
+
+
+@pytest.fixture
+def exchange(monkeypatch):
+    """The fake exchange at 2025-01-01 00:05:30 (five closed one-minute bars, the sixth forming), on a timeline
+    of the test's own that paper's client shares: its waits take no time. No proxy, no PAPER_MARKET_URL."""
+    timeline = Timeline(LISTED + 5 * 60_000 + 30_000)
+    monkeypatch.setattr(paper.Exchange, "clock", lambda client: timeline.now)
+    monkeypatch.setattr(paper.Exchange, "sleep", lambda client, seconds: timeline.sleep(seconds))
+    for name in ("PAPER_MARKET_URL", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                 "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeBinance(lambda: timeline.now) as fake:
+        fake.timeline = timeline
+        yield fake
+
+
+def ctrl_c(timeline):
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+SELF_SIGNED = """-----BEGIN CERTIFICATE-----
+MIIBjzCCATagAwIBAgIUVMx/ET8IPJOOjIAKQ0dCjBqSkvAwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTIwNjAwMzcyMVoYDzIxMjYxMTEy
+MDAzNzIxWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAR7gE2+S8YZxvUUolo9m7+NWlX7y5c5GszAFAoSCjCgjhU3MrSIPdPL
+GpdoLQkORt3b5A7EG0bc2S03cFxZAYmso2QwYjAdBgNVHQ4EFgQUQ6NjtKkVZT4K
+m23lcGji27ySO2AwHwYDVR0jBBgwFoAUQ6NjtKkVZT4Km23lcGji27ySO2AwDwYD
+VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0cAMEQC
+IBQc8A8CFAPqnSgzxCqDZjOtMJGyTeIvjWJ58e2LGT/GAiBFrI0Yu2RQl45z1qsA
+uG+GHjiqHWsJD38jYx09EodC3A==
+-----END CERTIFICATE-----
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeLlJ41lxcIqjMGrD
+vhApL6JBPu6rGEO9M8cWkNU8eHehRANCAAR7gE2+S8YZxvUUolo9m7+NWlX7y5c5
+GszAFAoSCjCgjhU3MrSIPdPLGpdoLQkORt3b5A7EG0bc2S03cFxZAYms
+-----END PRIVATE KEY-----
+"""  # a certificate for 127.0.0.1 (to 2126) that nobody vouches for, with its key
 
 
 # --- init and status ---
@@ -2133,6 +2372,464 @@ def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
                   " 14:00, 2026-11-25; no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)\n"
     with connection(db) as conn:  # the rows before the bad line are kept
         assert conn.execute("SELECT close FROM prices ORDER BY id").fetchall() == [("101.00",), ("99.00",), ("98.00",)]
+
+
+# --- Market data from the exchange (a fake Binance on 127.0.0.1; its klines worked out in FakeBinance) ---
+
+def fetch(run, exchange, *argv):
+    return run("fetch", *argv, "--base-url", exchange.url)
+
+
+def klines_asked(exchange):
+    return [params for name, params, _ in exchange.requests if name == "klines"]
+
+
+def test_fetch_records_the_closed_bars_of_two_symbols_merged_by_market_time(run, acct, db, exchange):
+    out = ok(fetch(run, exchange, "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01"))
+    assert out == ("recorded 10 prices; 0 fills, 0 cancelled; BTC/USDT 5 bars, ETH/USDT 5 bars, 2025-01-01 00:00:00"
+                   " to 2025-01-01 00:04:00\n")
+    rows = query(db, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id")
+    assert len(rows) == 10  # at 00:05:30 the kline of 00:05 is still forming: not recorded
+    assert rows[:3] == [("BTC/USDT", "2025-01-01T00:00:00.000000Z", "100.00", "101.50", "99.75", "100.50"),
+                        ("ETH/USDT", "2025-01-01T00:00:00.000000Z", "10.00", "11.50", "9.75", "10.50"),
+                        ("BTC/USDT", "2025-01-01T00:01:00.000000Z", "101.00", "102.50", "100.75", "101.50")]
+    assert rows[-1] == ("ETH/USDT", "2025-01-01T00:04:00.000000Z", "14.00", "15.50", "13.75", "14.50")
+    assert [row[:2] for row in rows[-2:]] == [("BTC/USDT", "2025-01-01T00:04:00.000000Z"),
+                                               ("ETH/USDT", "2025-01-01T00:04:00.000000Z")]
+    last_closed = str(LISTED + 4 * 60_000 + 30_000)  # the server's time less a minute: no forming kline is asked for
+    assert klines_asked(exchange) == [
+        {"symbol": symbol, "interval": "1m", "limit": "1000", "startTime": str(LISTED), "endTime": last_closed}
+        for symbol in ("BTCUSDT", "ETHUSDT")]
+    assert {agent for _, _, agent in exchange.requests} == {"paper (paper-trading ledger; Python urllib)"}
+    exchange.requests.clear()
+    before = dump(db)
+    out = ok(fetch(run, exchange, "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01"))
+    assert out == "recorded 0 prices; 0 fills, 0 cancelled; no new closed bar of BTC/USDT, ETH/USDT\n"
+    assert dump(db) == before
+    assert [params["startTime"] for params in klines_asked(exchange)] == [str(LISTED + 4 * 60_000 + 1)] * 2
+
+
+def test_fetch_pages_through_a_long_range_each_page_one_transaction(db, exchange):
+    exchange.timeline.now = LISTED + 2500 * 60_000 + 30_000  # 2,500 closed bars
+    steps = []
+    with paper.Ledger(db, create=True) as ledger:
+        summary = ledger.fetch(["BTC/USDT"], "1m", start="2025-01-01", base_url=exchange.url,
+                               each=lambda results: steps.append(len(results)))
+    assert steps == [1000, 1000, 500]
+    assert [int(params["startTime"]) for params in klines_asked(exchange)] == [
+        LISTED, LISTED + 999 * 60_000 + 1, LISTED + 1999 * 60_000 + 1]  # the last open time + 1 ms
+    assert (summary["recorded"], summary["skipped"], summary["fills"]) == (2500, 0, [])
+    assert summary["symbols"] == {"BTC/USDT": {"recorded": 2500, "skipped": 0, "from": "2025-01-01T00:00:00.000000Z",
+                                               "to": "2025-01-02T17:39:00.000000Z"}}
+    assert query(db, "SELECT count(DISTINCT time), count(*) FROM prices") == [(2500, 2500)]
+    assert query(db, "SELECT time, open, high, low, close FROM prices ORDER BY id DESC LIMIT 1") == [
+        ("2025-01-02T17:39:00.000000Z", "1159.00", "1160.50", "1158.75", "1159.50")]  # minute 1059 of its day
+
+
+def test_without_start_the_last_1000_closed_bars_then_on_from_the_newest(run, acct, db, exchange):
+    exchange.timeline.now = LISTED + 2500 * 60_000 + 30_000
+    out = ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m"))
+    assert out == ("recorded 1,000 prices; 0 fills, 0 cancelled; BTC/USDT 1,000 bars, 2025-01-02 01:00:00 to"
+                   " 2025-01-02 17:39:00\n")
+    assert klines_asked(exchange) == [{"symbol": "BTCUSDT", "interval": "1m", "limit": "1000",
+                                       "endTime": str(exchange.timeline.now - 60_000)}]
+    exchange.timeline.now += 3 * 60_000
+    out = ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m"))
+    assert out == ("recorded 3 prices; 0 fills, 0 cancelled; BTC/USDT 3 bars, 2025-01-02 17:40:00 to"
+                   " 2025-01-02 17:42:00\n")
+    assert query(db, "SELECT count(DISTINCT time), count(*), min(time) FROM prices") == [
+        (1003, 1003, "2025-01-02T01:00:00.000000Z")]
+
+
+def test_start_and_end_take_the_bars_opening_between_and_a_rerun_goes_on_without_a_gap(run, acct, db, exchange):
+    out = ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01T00:01",
+                   "--end", "2025-01-01T00:03"))
+    assert out.endswith("; BTC/USDT 2 bars, 2025-01-01 00:01:00 to 2025-01-01 00:02:00\n")  # the end is not in
+    assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m")).endswith(
+        "; BTC/USDT 2 bars, 2025-01-01 00:03:00 to 2025-01-01 00:04:00\n")
+    assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")).endswith(
+        "; no new closed bar of BTC/USDT\n")  # never before the newest price recorded
+    assert [row[0] for row in query(db, "SELECT time FROM prices ORDER BY id")] == [
+        f"2025-01-01T00:0{minute}:00.000000Z" for minute in range(1, 5)]
+
+
+def test_fetched_bars_fill_resting_orders_as_feed_does(run, acct, db, exchange):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    order = json.loads(ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
+                              "--limit-price", "103", "--json")))
+    out = ok(fetch(run, exchange, "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01", "--json"))
+    fetched = json.loads(out)
+    # the bar of 00:02 (open 102.00, high 103.50) is the first to reach 103: filled there at 103.00
+    assert [(fill["price"], fill["fee"], fill["order_id"]) for fill in fetched["fills"]] == [("103.00", "0.103",
+                                                                                              order["id"])]
+    assert {key: fetched[key] for key in ("recorded", "skipped", "cancelled", "expired", "triggered")} == {
+        "recorded": 10, "skipped": 0, "cancelled": [], "expired": [], "triggered": []}
+    assert fetched["symbols"] == {symbol: {"recorded": 5, "skipped": 0, "from": "2025-01-01T00:00:00.000000Z",
+                                           "to": "2025-01-01T00:04:00.000000Z"} for symbol in ("BTC/USDT", "ETH/USDT")}
+    assert balance(db, acct) == (Decimal("5102.897"), 0)
+    assert query(db, "SELECT p.time FROM trades t JOIN prices p ON p.id = t.price_id") == [
+        ("2025-01-01T00:02:00.000000Z",)]
+
+
+def test_a_fill_is_printed_before_the_summary(run, acct, db, exchange):
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    order = json.loads(ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
+                              "--limit-price", "103", "--json")))
+    assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")) == (
+        f"trade 1: sell 1.00 BTC/USDT @ 103.00, fee 0.103 USDT; balances 0.00 BTC, 5102.897 USDT"
+        f" (order {order['id']})\n"
+        "recorded 5 prices; 1 fill, 0 cancelled; BTC/USDT 5 bars, 2025-01-01 00:00:00 to 2025-01-01 00:04:00\n")
+
+
+SUMMARY_5 = "recorded 5 prices; 0 fills, 0 cancelled; BTC/USDT 5 bars, 2025-01-01 00:00:00 to 2025-01-01 00:04:00\n"
+KLINES_URL = "{url}/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1000&startTime=1735689600000&endTime=1735689870000"
+KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch ms"
+          " inside the range asked for, prices as decimal strings)")
+
+
+@pytest.mark.parametrize("faults, waits, said", [
+    ([("klines", "429")], [7], ["{host} says too many requests (HTTP 429): waiting 7 s as it asks, then asking again"]),
+    ([("klines", "503"), ("klines", "502"), ("klines", "drop"), ("klines", "slow", 1)], [5, 10, 20, 40], [
+        "{host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other requests. Please try"
+        " again in a few minutes.); trying again in 5 s",
+        "{host}: HTTP 502 Bad Gateway; trying again in 10 s",
+        "{host} dropped the connection before its answer was complete; trying again in 20 s",
+        "{host} gave no answer within 0.05 s; trying again in 40 s"]),
+    ([("time", "drop")], [5], ["{host} dropped the connection before its answer was complete; trying again in 5 s"]),
+])
+def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct, db, exchange, monkeypatch, faults,
+                                                                       waits, said):
+    monkeypatch.setattr(paper, "TIMEOUT", 0.05)
+    exchange.faults = faults
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")
+    assert (code, out, err) == (0, SUMMARY_5, "".join(f"paper: {line.format(host=exchange.host)}\n" for line in said))
+    assert exchange.timeline.slept == waits
+    assert query(db, "SELECT count(*) FROM prices") == [(5,)]
+
+
+@pytest.mark.parametrize("symbol, faults, waits, why", [
+    ("BTC/XXX", [], [], "exchange refused BTC/XXX: -1121 Invalid symbol."),
+    ("BTC/USDT", [("klines", "418")], [], "{host} has banned this IP address for 120 s (HTTP 418) after too many"
+     " requests: wait that long, then run the same command"),
+    ("BTC/USDT", [("klines", "429")] * 6, [7] * 5, "{host} still says too many requests (HTTP 429) after 5 waits:"
+     " try later"),
+    ("BTC/USDT", [("klines", "503")] * 5, [5, 10, 20, 40], "{host}: HTTP 503 Service Unavailable (-1008 Server is"
+     " currently overloaded with other requests. Please try again in a few minutes.) (5 tries)"),
+    ("BTC/USDT", [("klines", "drop")] * 5, [5, 10, 20, 40], "{host} dropped the connection before its answer was"
+     " complete (5 tries)"),
+    ("BTC/USDT", [("klines", "slow", 1)] * 5, [5, 10, 20, 40], "{host} gave no answer within 0.05 s (5 tries)"),
+    ("BTC/USDT", [("klines", "html")], [], KLINES_URL + " answered, but not with JSON (found"
+     " b'<html><body>Welcome to the hotel wifi</body></html>'): nothing of it was recorded"),
+    ("BTC/USDT", [("klines", "shape", [[LISTED, 100.0, 101.5, 99.75, 100.5, "1", LISTED + 59_999]])], [],
+     KLINES_URL + f" answered, but not with {KLINES} (found [[1735689600000, 100.0, 101.5, 99.75, 100.5, '1',"
+     " 1735689659999]]): nothing of it was recorded"),
+    ("BTC/USDT", [("klines", "shape", [[LISTED + 60_000, "1", "1", "1", "1", "1", LISTED + 119_999],
+                                       [LISTED, "1", "1", "1", "1", "1", LISTED + 59_999]])], [],  # out of order
+     KLINES_URL + f" answered, but not with {KLINES} (found [[1735689660000, '1', '1', '1', '1', '1',"
+     " 1735689719999], [1735689600000, '...]): nothing of it was recorded"),  # the answer's first 75 characters
+    *[("BTC/USDT", [("klines", "shape", rows)], [], KLINES_URL + f" answered, but not with {KLINES} (found {found}):"
+       " nothing of it was recorded") for rows, found in [
+        ([[LISTED, "1\n2", "1", "1", "1", "1", LISTED + 59_999]],
+         "[[1735689600000, '1\\n2', '1', '1', '1', '1', 1735689659999]]"),
+        ([[True, "1", "1", "1", "1", "1", LISTED + 59_999]], "[[True, '1', '1', '1', '1', '1', 1735689659999]]"),
+        ([[LISTED, "1", "1", "1", "1", "1"]], "[[1735689600000, '1', '1', '1', '1', '1']]"),
+        ([[LISTED - 60_000, "1", "1", "1", "1", "1", LISTED - 1]],  # before the start asked for
+         "[[1735689540000, '1', '1', '1', '1', '1', 1735689599999]]"),
+        ({"klines": []}, "{{'klines': []}}")]],  # (braces doubled for format)
+    ("BTC/USDT", [("time", "shape", {"serverTime": "1735689930000"})], [], "{url}/api/v3/time answered, but not with"
+     ' {{"serverTime": epoch milliseconds}} (found {{\'serverTime\': \'1735689930000\'}}): nothing of it was'
+     " recorded"),
+])
+def test_what_the_exchange_refuses_or_fails_to_answer_is_one_line_and_records_nothing(run, acct, db, exchange,
+                                                                                      monkeypatch, symbol, faults,
+                                                                                      waits, why):
+    monkeypatch.setattr(paper, "TIMEOUT", 0.05)
+    exchange.faults = faults
+    before = dump(db)
+    code, out, err = fetch(run, exchange, symbol, "--interval", "1m", "--start", "2025-01-01")
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == f"paper: error: {why.format(host=exchange.host, url=exchange.url)}"
+    assert len(err.splitlines()) == len(waits) + 1 and "Traceback" not in err
+    assert exchange.timeline.slept == waits
+    assert dump(db) == before
+
+
+def test_an_unreachable_host_is_named(run, acct, db, exchange):
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    code, out, err = run("fetch", "BTC/USDT", "--interval", "1h", "--base-url", f"http://127.0.0.1:{port}")
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [f"paper: cannot reach 127.0.0.1:{port}: Connection refused; trying again in {wait} s"
+                                for wait in (5, 10, 20, 40)] + [
+        f"paper: error: cannot reach 127.0.0.1:{port}: Connection refused (5 tries)"]
+
+
+def test_a_failure_after_some_pages_says_what_was_recorded_and_the_rerun_goes_on(run, acct, db, exchange):
+    exchange.timeline.now = LISTED + 2500 * 60_000 + 30_000
+    exchange.faults = [("klines", "pass"), ("klines", "pass")] + [("klines", "503")] * 5
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == (
+        f"paper: error: {exchange.host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other"
+        " requests. Please try again in a few minutes.) (5 tries); recorded before it: BTC/USDT 2,000 bars,"
+        " 2025-01-01 00:00:00 to 2025-01-02 09:19:00; the same command goes on from there")
+    assert query(db, "SELECT count(*) FROM prices") == [(2000,)]
+    assert exchange.timeline.slept == [5, 10, 20, 40]  # 75 s: at 17:41:45 the bar of 17:40 is closed too
+    assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")) == (
+        "recorded 501 prices; 0 fills, 0 cancelled; BTC/USDT 501 bars, 2025-01-02 09:20:00 to 2025-01-02 17:40:00\n")
+    assert query(db, "SELECT count(DISTINCT time), count(*) FROM prices") == [(2501, 2501)]
+
+
+def test_past_half_the_request_weight_it_pauses_until_the_next_minute(run, acct, db, exchange):
+    exchange.minute, exchange.weight = exchange.timeline.now // 60_000, 2998  # then the time (1) and klines (2)
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")
+    assert (code, out) == (0, SUMMARY_5)
+    assert err == (f"paper: {exchange.host}: 3,001 of its 6,000 request weight a minute used; pausing 30 s until the"
+                   " next minute\n")
+    assert exchange.timeline.slept == [30]
+
+
+def test_follow_records_each_bar_as_it_closes_until_ctrl_c(run, acct, db, exchange):
+    """1s bars: at 00:00:10.5 ten are closed; then one a second, each asked for half a second after its close."""
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
+    order = json.loads(ok(run("order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1",
+                              "--limit-price", "101.61", "--json")))  # the bar of 00:00:11 is the first that high
+    exchange.timeline.now = LISTED + 10_500
+    exchange.timeline.then = lambda timeline: ctrl_c(timeline) if len(timeline.slept) == 3 else None
+    code, out, err = fetch(run, exchange, "BTC/USDT", "ETH/USDT", "--interval", "1s", "--start", "2025-01-01",
+                           "--follow")
+    assert (code, err) == (130, "paper: error: interrupted: what is summed up above is recorded, and the same command"
+                                " goes on from there\n")
+    assert out == (f"trade 1: sell 1.00 BTC/USDT @ 101.61, fee 0.10161 USDT; balances 0.00 BTC, 5101.50839 USDT"
+                   f" (order {order['id']})\n"
+                   "recorded 24 prices; 1 fill, 0 cancelled; BTC/USDT 12 bars, ETH/USDT 12 bars, 2025-01-01 00:00:00 to"
+                   " 2025-01-01 00:00:11\n")
+    assert exchange.timeline.slept == [1.0, 1.0, 1.0]
+    assert query(db, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id DESC LIMIT 2") == [
+        ("ETH/USDT", "2025-01-01T00:00:11.000000Z", "10.11", "11.61", "9.86", "10.61"),
+        ("BTC/USDT", "2025-01-01T00:00:11.000000Z", "100.11", "101.61", "99.86", "100.61")]
+    assert [int(params["startTime"]) - LISTED for params in klines_asked(exchange)] == [0, 0, 9001, 9001, 10_001,
+                                                                                        10_001, 11_001, 11_001][:6]
+
+
+def test_follow_outlasts_network_failures_waiting_at_most_a_minute(run, acct, db, exchange):
+    exchange.timeline.now = LISTED + 10_500
+    exchange.timeline.then = lambda timeline: ctrl_c(timeline) if len(timeline.slept) == 10 else None
+    exchange.faults = [("klines", "pass")] + [("klines", "503")] * 7  # the second round's request fails 7 times
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1s", "--start", "2025-01-01", "--follow")
+    assert code == 130
+    # waits: a second for the bar of 00:00:10; 255 s of failures (its bar then asked for, as that round's); half a
+    # second, the 256 bars closed meanwhile in one step; then the next bar's 1.5 s, and Ctrl-C
+    assert exchange.timeline.slept == [1.0, 5, 10, 20, 40, 60, 60, 60, 0.5, 1.5]
+    assert err.splitlines() == [
+        f"paper: {exchange.host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other"
+        f" requests. Please try again in a few minutes.); trying again in {wait} s"
+        for wait in (5, 10, 20, 40, 60, 60, 60)] + [
+        "paper: error: interrupted: what is summed up above is recorded, and the same command goes on from there"]
+    assert out == ("recorded 267 prices; 0 fills, 0 cancelled; BTC/USDT 267 bars, 2025-01-01 00:00:00 to"
+                   " 2025-01-01 00:04:26\n")
+    assert query(db, "SELECT count(DISTINCT time), max(time) FROM prices") == [(267, "2025-01-01T00:04:26.000000Z")]
+
+
+def test_follow_with_json_prints_json_lines_the_summary_last(run, acct, db, exchange):
+    exchange.timeline.now = LISTED + 10_500
+    exchange.timeline.then = lambda timeline: ctrl_c(timeline) if len(timeline.slept) == 2 else None
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1s", "--follow", "--json")
+    assert code == 130  # the last 1,000 closed bars (ten: the market opened at 00:00), then the bar of 00:00:10
+    assert [json.loads(line) for line in out.splitlines()] == [{
+        "recorded": 11, "skipped": 0, "fills": 0, "cancelled": 0, "expired": 0, "triggered": 0, "symbols": {
+            "BTC/USDT": {"recorded": 11, "skipped": 0, "from": "2025-01-01T00:00:00.000000Z",
+                         "to": "2025-01-01T00:00:10.000000Z"}}}]
+
+
+def test_the_steps_of_a_follow_are_one_time_of_every_symbol(exchange):
+    exchange.timeline.now = LISTED + 10_500
+    client = paper.Exchange(exchange.url)
+    steps = paper.kline_steps(client, ["ETH/USDT", "BTC/USDT"], "1s", follow=True,
+                              after={"BTC/USDT": "2025-01-01T00:00:08Z", "ETH/USDT": "2025-01-01T00:00:07.5Z"})
+    first, second, third = itertools.islice(steps, 3)
+    steps.close()
+    assert first == [("ETH/USDT", "2025-01-01T00:00:08.000000Z", "10.08", "11.58", "9.83", "10.58"),
+                     ("ETH/USDT", "2025-01-01T00:00:09.000000Z", "10.09", "11.59", "9.84", "10.59"),
+                     ("BTC/USDT", "2025-01-01T00:00:09.000000Z", "100.09", "101.59", "99.84", "100.59")]
+    assert second == [("ETH/USDT", "2025-01-01T00:00:10.000000Z", "10.10", "11.60", "9.85", "10.60"),
+                      ("BTC/USDT", "2025-01-01T00:00:10.000000Z", "100.10", "101.60", "99.85", "100.60")]
+    assert [bar[:2] for bar in third] == [("ETH/USDT", "2025-01-01T00:00:11.000000Z"),
+                                          ("BTC/USDT", "2025-01-01T00:00:11.000000Z")]
+    assert exchange.timeline.slept == [1.0, 1.0]
+
+
+def test_kline_steps_refuses_bad_arguments_before_any_request(exchange):
+    client = paper.Exchange(exchange.url)
+    for args, kwargs, why in [((["BTC/USDT"], "2h30"), {}, "interval '2h30' must be one of Binance's: 1s 1m"),
+                              ((["BTC"], "1h"), {}, "symbol 'BTC' must be BASE/QUOTE"),
+                              ((["BTC/USDT", "btc/usdt"], "1h"), {}, "give one or more symbols, each once"),
+                              (([], "1h"), {}, "give one or more symbols, each once"),
+                              ((["BTC/USDT"], "1h"), {"end": "2025-01-02", "follow": True}, "give an end, or follow"),
+                              ((["BTC/USDT"], "1h"), {"start": "soon"}, "time 'soon' must be ISO-8601")]:
+        with pytest.raises(paper.PaperError, match=re.escape(why)):
+            paper.kline_steps(client, *args, **kwargs)
+    assert exchange.requests == []
+
+
+def test_the_symbols_trading_rules_from_exchange_info(db, exchange):
+    client = paper.Exchange(exchange.url)
+    rules = client.symbol_rules(["BTC/USDT", "ETH/USDT"])
+    assert rules == {"BTC/USDT": {"tick_size": Decimal("0.01"), "step_size": Decimal("0.00001"),
+                                  "min_qty": Decimal("0.00001"), "min_notional": Decimal("5")},
+                     "ETH/USDT": {"tick_size": Decimal("0.01"), "step_size": Decimal("0.00001"),
+                                  "min_qty": Decimal("0.00001"), "min_notional": Decimal("10")}}  # MIN_NOTIONAL's
+    assert str(rules["BTC/USDT"]["tick_size"]) == "0.01000000"  # the exchange's own string, exactly
+    with paper.Ledger(db, create=True) as ledger:  # as the ledger keeps them
+        assert ledger.set_symbol("ETH/USDT", **rules["ETH/USDT"]) == rules["ETH/USDT"]
+    assert exchange.requests[-1][:2] == ("exchangeInfo", {"symbols": '["BTCUSDT","ETHUSDT"]'})
+    with pytest.raises(paper.PaperError, match=re.escape("exchange refused BTC/XXX, ETH/USDT: -1121 Invalid symbol.")):
+        client.symbol_rules(["BTC/XXX", "ETH/USDT"])
+    with pytest.raises(paper.PaperError, match=re.escape("the exchange's BTCUSDT is BTC/USDT, not BT/CUSDT")):
+        client.symbol_rules(["BT/CUSDT"])
+    btc = {"symbol": "BTCUSDT", "baseAsset": "BTC", "quoteAsset": "USDT"}
+    exchange.faults = [("exchangeInfo", "shape", {"symbols": [btc | {"filters": [{"filterType": "PRICE_FILTER",
+                                                                                   "tickSize": 0.01}]}]}),
+                       ("exchangeInfo", "shape", {"symbols": [btc | {"filters": [{"filterType": "PRICE_FILTER",
+                                                                                   "tickSize": "0.00"}]}]})]
+    with pytest.raises(paper.PaperError, match=r"exchangeInfo\?symbols=.* answered, but not with exchangeInfo .*"
+                                               r"tick_size must be a decimal string"):
+        client.symbol_rules(["BTC/USDT"])
+    assert client.symbol_rules(["BTC/USDT"]) == {"BTC/USDT": dict.fromkeys(paper.SYMBOL_RULES)}  # 0: no such rule
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("60012.34000000", "60012.34"), ("60012.30000000", "60012.30"), ("60012.00000000", "60012.00"),
+    ("0.00012000", "0.00012"), ("0.00000001", "0.00000001"), ("1000000", "1000000.00"), ("100000000", "100000000.00"),
+    ("5", "5.00"), ("5.1", "5.10"), ("1.000000", "1.00"), ("12.345000000", "12.345"), ("7.00000000000", "7.00"),
+])
+def test_the_exchanges_prices_in_papers_form(given, stored):
+    assert paper.price_text(given) == stored
+
+
+@pytest.mark.parametrize("interval, opened, after", [
+    ("1m", "2025-01-01T00:04:00", "2025-01-01T00:05:00"),
+    ("1w", "2024-12-30T00:00:00", "2025-01-06T00:00:00"),  # Binance's weeks open on Monday
+    ("1M", "2024-12-01T00:00:00", "2025-01-01T00:00:00"),
+    ("1M", "2025-01-01T00:00:00", "2025-02-01T00:00:00"),
+    ("1M", "2024-02-01T00:00:00", "2024-03-01T00:00:00"),  # a leap year's February
+])
+def test_a_kline_closes_as_the_next_opens(interval, opened, after):
+    opened, after = (paper.time_us(paper.to_time(text)) // 1000 for text in (opened, after))
+    assert paper.next_open(opened, interval) == after
+    assert paper.closed_before(after, interval) >= opened > paper.closed_before(after - 1, interval)
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["BTC/USDT", "--interval", "2h30"], "interval '2h30' must be one of Binance's: 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h"
+                                         " 12h 1d 3d 1w 1M"),
+    (["BTC/USDT", "ETH/USDT", "btc/usdt", "--interval", "1h"], "BTC/USDT is given twice"),
+    (["BTC/USDT", "--interval", "1h", "--start", "2025-02-01", "--end", "2025-01-01"],
+     "--end 2025-01-01T00:00:00.000000Z is not after --start 2025-02-01T00:00:00.000000Z"),
+    (["BTC/USDT", "--interval", "1h", "--end", "2025-01-01", "--follow"], "--follow goes on with no end"),
+    (["BTC/USDT", "--interval", "1h", "--start", "yesterday"], "time 'yesterday' must be ISO-8601"),
+    (["BTC/USDT", "--interval", "1h", "--base-url", "ftp://example.com"], "base URL 'ftp://example.com' must be"
+                                                                          " http:// or https:// and a host"),
+    (["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:port"], "base URL 'http://127.0.0.1:port'"),
+    (["BTC/USDT", "--interval", "1h", "--base-url", "https://example.com/api?x=1"], "base URL"),
+])
+def test_fetch_usage_errors_ask_nothing_of_the_exchange(run, acct, db, exchange, argv, why):
+    assert why in refused(fetch(run, exchange, *argv) if "--base-url" not in argv else run("fetch", *argv), code=2)
+    assert exchange.requests == []
+
+
+def test_a_bad_paper_market_url_is_a_usage_error_and_a_good_one_is_used(run, acct, db, exchange, monkeypatch):
+    monkeypatch.setenv("PAPER_MARKET_URL", "data-api.binance.vision")
+    assert "PAPER_MARKET_URL: base URL 'data-api.binance.vision' must be http:// or https://" in refused(
+        run("fetch", "BTC/USDT", "--interval", "1m"), code=2)
+    monkeypatch.setenv("PAPER_MARKET_URL", exchange.url + "/")
+    assert ok(run("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")) == SUMMARY_5
+
+
+def test_a_wrong_base_url_is_named_with_what_it_answered(run, acct, db, exchange):
+    code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url",
+                         exchange.url + "/v9")
+    assert (code, out, err) == (1, "", f"paper: error: {exchange.url}/v9/api/v3/time: HTTP 404 Not Found, not an"
+                                       f" answer of Binance's API: is {exchange.url}/v9 its address?\n")
+
+
+def test_https_certificates_are_checked_and_proxies_honoured(run, acct, db, exchange, monkeypatch, tmp_path):
+    certificate = tmp_path / "self-signed.pem"
+    certificate.write_text(SELF_SIGNED)
+    with FakeBinance(lambda: exchange.timeline.now, certificate=str(certificate)) as tls:
+        assert refused(run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", tls.url)) == (
+            f"paper: error: {tls.host} shows no valid certificate (self-signed certificate): paper never turns the"
+            " check off\n")
+    # the fake exchange as the proxy (it is asked for the whole URL), in a process of its own: urllib reads the
+    # proxy variables once a process
+    result = cli("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url",
+                 "http://binance.invalid", "--db", db, env={"http_proxy": exchange.url, "no_proxy": ""})
+    assert (result.returncode, result.stdout, result.stderr) == (0, SUMMARY_5, "")
+
+
+def test_the_market_data_from_python(db, exchange):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="0")
+        ledger.deposit(account.id, "2", currency="BTC")
+        order = ledger.place_order(account.id, "sell", "BTC/USDT", "2", "103")
+        summary = ledger.fetch(["BTC/USDT"], "1m", start="2025-01-01", base_url=exchange.url)
+        assert [(fill.order_id, fill.price, fill.qty) for fill in summary["fills"]] == [(order.id, Decimal("103"),
+                                                                                          Decimal("2"))]
+        assert ledger.account(account.id).balances["USDT"].available == Decimal("205.794")  # 206 less 0.206 fee
+        assert ledger.fetch(iter(["btc/usdt"]), "1m", base_url=exchange.url)["recorded"] == 0  # after the newest
+        with pytest.raises(paper.PaperError, match=r"^exchange refused BTC/XXX: -1121 Invalid symbol\.$"):
+            ledger.fetch("BTC/XXX", "1m", base_url=exchange.url)  # one symbol may be given alone
+
+
+def test_follow_in_a_real_process_with_one_second_bars_until_ctrl_c(tmp_path, monkeypatch):
+    """The server's clock is the real one: a bar closes every second. Ctrl-C once one was recorded after the
+    backfill."""
+    monkeypatch.delenv("http_proxy", raising=False)
+    listed = time.time_ns() // 10**9 * 1000 - 5000
+    db = str(tmp_path / "p.db")
+    paper.Ledger(db, create=True).close()
+    with FakeBinance(lambda: time.time_ns() // 10**6, listed=listed) as fake:
+        process = subprocess.Popen([sys.executable, PAPER, "fetch", "BTC/USDT", "--interval", "1s", "--follow",
+                                    "--base-url", fake.url, "--db", db], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        first = None
+        for _ in range(600):  # until the backfill and a bar more are recorded (at most a minute)
+            count = query(db, "SELECT count(*) FROM prices")[0][0]
+            first = first or count
+            if first and count > first:
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    times = [row[0] for row in query(db, "SELECT time FROM prices ORDER BY id")]
+    assert process.returncode == 130
+    assert err == "paper: error: interrupted: what is summed up above is recorded, and the same command goes on from" \
+                  " there\n"
+    assert out == f"recorded {len(times)} prices; 0 fills, 0 cancelled; BTC/USDT {len(times)} bars," \
+                  f" {times[0][:19].replace('T', ' ')} to {times[-1][:19].replace('T', ' ')}\n"
+    assert len(times) > first and times[0] == paper.epoch_time(listed)
+    assert times == [paper.epoch_time(listed + 1000 * i) for i in range(len(times))]  # no gap, no duplicate
+
+
+def test_ctrl_c_ends_a_long_wait_at_once_with_the_summary(tmp_path, monkeypatch):
+    monkeypatch.delenv("http_proxy", raising=False)
+    db = str(tmp_path / "p.db")
+    paper.Ledger(db, create=True).close()
+    with FakeBinance(LISTED + 5 * 60_000 + 30_000) as fake:
+        fake.faults = [("klines", "429", 3600)]
+        process = subprocess.Popen([sys.executable, PAPER, "fetch", "BTC/USDT", "--interval", "1m", "--start",
+                                    "2025-01-01", "--base-url", fake.url, "--db", db], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        line = process.stderr.readline()  # it waits an hour, as the exchange asks
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert line == f"paper: {fake.host} says too many requests (HTTP 429): waiting 3,600 s as it asks, then asking" \
+                   " again\n"
+    assert (process.returncode, out) == (130, "recorded 0 prices; 0 fills, 0 cancelled; no bar of BTC/USDT recorded"
+                                              " before the interrupt\n")
+    assert err == "paper: error: interrupted: what is summed up above is recorded, and the same command goes on from" \
+                  " there\n"
 
 
 # --- Found by review: what verify, the schema and the files must also hold ---
