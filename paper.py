@@ -5838,7 +5838,7 @@ def cmd_sweep(strategy, grid, options, args):
     hows = {key: how for key, _, how in STATS}
     keys = ["return", "max_drawdown", "sharpe", "trades", "win_rate"]
     keys += [maximize] if maximize not in keys else []
-    names = list(grid)
+    names = [name for name, values in grid.items() if len(values) > 1]  # the params it sweeps
     if args.csv:
         return jsonable(results), csv_text([jsonable(r["params"] | {key: r["stats"][key] for key in keys})
                                             for r in results], names + keys)
