@@ -105,9 +105,10 @@ class UsageError(PaperError):
 
 
 class StrategyError(PaperError):
-    """A strategy raised: the message names its file, line and function; .traceback is its own traceback."""
+    """A strategy raised: the message names its file, line and function; .traceback is its own traceback;
+    .refusal the risk refusal it let through, if that was what it raised (it is on the record all the same)."""
 
-    traceback = ""
+    traceback, refusal = "", None
 
 
 def fmt(amount):
@@ -262,18 +263,26 @@ def to_fee_rate(value, what="fee rate"):
     return rate
 
 
-def to_share(value, what):
-    """A share as a fraction above 0 and at most 1, from '5%' or '0.05' (a bare 5 or 1 is ambiguous: 5% or
-    500%?)."""
+def to_share(value, what, below=False):
+    """A share as a fraction above 0 and at most 1 (below 1 if below), from text like '5%' or '0.05' (a bare
+    5 or 1 is ambiguous: 5% or 500%?), a Decimal fraction (as this gives it) or a float (a ratio may be one)."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = Decimal(repr(value))
     if isinstance(value, str) and value.endswith("%"):
         share = to_amount(value[:-1], what).scaleb(-2)
     else:
         share = to_amount(value, what)
-        if share >= 1:
+        if share >= 1 and not isinstance(value, Decimal):
             raise PaperError(f"{what} {shown(value)} is ambiguous: write a percentage like 5% or a fraction like 0.05")
-    if share > 1:
-        raise PaperError(f"{what} {shown(value)} is more than 100%")
+    if share > 1 or below and share == 1:
+        raise PaperError(f"{what} {share_text(share)} is {'100% or more: it would leave nothing' if below else 'more than 100%'}")
     return share
+
+
+def to_rule_share(value, what):
+    """A rule's share, or 'none' (the rule removed)."""
+    return value if value == "none" else to_share(value, what, below=what in ("stop loss", "trailing stop",
+                                                                              "max drawdown"))
 
 
 def share_text(share):
@@ -1155,9 +1164,10 @@ class Ledger:
                 except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
                     return
                 self._forget()
-                if isinstance(error, RiskRefused):  # the refusal is on the record, though the operation is not
+                refusal = error if isinstance(error, RiskRefused) else getattr(error, "refusal", None)
+                if refusal:  # the refusal is on the record, though the operation is not
                     self.db.execute("BEGIN IMMEDIATE")
-                    self.risk.log(*error.event)
+                    self.risk.log(*refusal.event)
                     self.db.execute("COMMIT")
                 raise
         except sqlite3.Error as error:
@@ -1378,7 +1388,7 @@ class Ledger:
             done = self._retried(account.id, ref, kind, currency, amount)
             if done:
                 return done
-            self.risk.flowing(self._active(account).id, currency, amount)
+            self.risk.flowing(self._active(account).id, {currency: amount})
             return self._move(account.id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
     def import_rows(self, account_id, rows, first_line=2, source=None):
@@ -1404,6 +1414,9 @@ class Ledger:
                                     " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
                                     " ?, ?, ?, ?, ?, ?, ?)", new)
                 recorded += len(new)
+            self.risk.flowing(account_id, {currency: balance.total - self._balance(account_id, currency).total
+                                           for currency, balance in balances.items()})  # what the file moved, at
+            # the index before it (the balances it moved are written just below)
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, fmt(b.available), fmt(b.reserved), now, now, now)
                                                  for b in balances.values()])
         return recorded, len(rows) - recorded
@@ -1424,7 +1437,6 @@ class Ledger:
                 seen[ref] = line, kind, currency, amount
             if currency not in balances:
                 balances[currency] = self._balance(account_id, currency)
-            self.risk.flowing(account_id, currency, amount)  # (at the equity before this file: its rows are not in it)
             after = balances[currency].move(amount)
         except PaperError as error:
             raise PaperError(f"line {line}: {error}") from None
@@ -1713,8 +1725,10 @@ class Ledger:
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
-        elif book and order.id in book.orders:  # filled in part by hand: the book must see what is left
+        elif book and order.id in book.orders:  # filled in part by hand, or shrunk: the book must see what is left
             book.orders[order.id] = order, book.orders[order.id][1]
+            if order.id in book.trailing:
+                book.trailing[order.id] = order
 
     def orders(self, account_id, open_only=False):
         """The account's orders, newest first."""
@@ -1732,10 +1746,11 @@ class Ledger:
             currency = currency or account.currency
             for order in self.orders(account.id, open_only=True):
                 self.cancel(order.id)
-            for old in self.account(account.id, 0).balances.values():
-                self.risk.flowing(account.id, old.currency, -old.available)
+            olds = self.account(account.id, 0).balances.values()
+            self.risk.flowing(account.id, {old.currency: -old.available for old in olds})
+            for old in olds:
                 self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
-            self.risk.flowing(account.id, currency, balance)
+            self.risk.flowing(account.id, {currency: balance})
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
@@ -1749,15 +1764,17 @@ class Ledger:
         unknown = set(rules) - set(RULES)
         if unknown:
             raise PaperError(f"no risk rule {', '.join(sorted(unknown))}: the rules are {', '.join(RULES)}")
-        checked = {name: None if value is None else to_count(value, name.replace("_", " ")) if name in (
-            "cooldown", "max_open_positions") else bool(value) if name == "flatten" else to_share(
-            value, name.replace("_", " ")) for name, value in rules.items()}
+        checked = {name: None if value is None or value == "none" else to_count(value, name.replace("_", " ")) if
+                   name in ("cooldown", "max_open_positions") else bool(value) if name == "flatten" else to_share(
+                   value, name.replace("_", " "), below=name in ("stop_loss", "trailing_stop", "max_drawdown"))
+                   for name, value in rules.items()}
         with self._transaction():
             account = self._account(account_id, active=True)
             current = self.risk.rules(account.id) or Rules(account.id)
             new = Rules(**{**vars(current), **checked})
             if new.stop_loss and new.trailing_stop:
-                raise PaperError("a stop loss and a trailing stop are both a stop: give one of them")
+                raise PaperError("a stop loss and a trailing stop are both a stop: give one of them (a rule goes with"
+                                 " none: --stop-loss none)")
             if new.take_profit and new.trailing_stop:
                 raise PaperError("a take profit and a trailing stop cannot protect one entry together (an oco has"
                                  " one stop leg, which does not trail): give one of them")
@@ -1798,15 +1815,18 @@ class Ledger:
         with self._transaction():
             return self.risk.resume(self._account(account_id).id)
 
-    def set_symbol(self, symbol, **rules):
-        """Record a symbol's exchange rules (SYMBOL_RULES: tick_size, step_size, min_qty, min_notional;
-        None: no rule). Returns them."""
+    def set_symbol(self, symbol, replace=False, **rules):
+        """Record some of a symbol's exchange rules (SYMBOL_RULES: tick_size, step_size, min_qty,
+        min_notional), keeping the others (all of them given, with None for no rule, if replace). Returns
+        them."""
         symbol = to_symbol(symbol)
         unknown = set(rules) - set(SYMBOL_RULES)
         if unknown:
             raise PaperError(f"no symbol rule {', '.join(sorted(unknown))}: they are {', '.join(SYMBOL_RULES)}")
-        checked = {name: rules.get(name) and to_amount(rules[name], name.replace("_", " ")) for name in SYMBOL_RULES}
+        checked = {name: rules[name] and to_amount(rules[name], name.replace("_", " ")) for name in rules}
         with self._transaction():
+            kept = {} if replace else self.risk.symbol_rules(symbol) or {}
+            checked = {name: checked[name] if name in checked else kept.get(name) for name in SYMBOL_RULES}
             self.db.execute(f"INSERT OR REPLACE INTO symbols (symbol, {', '.join(SYMBOL_RULES)}, updated_at) VALUES"
                             " (?, ?, ?, ?, ?, ?)", (symbol, *stored(checked.values()), utc_now()))
             self.risk.symbols.pop(symbol, None)
@@ -1816,6 +1836,22 @@ class Ledger:
         """A symbol's exchange rules {tick_size, step_size, min_qty, min_notional}, or None."""
         with self._transaction("BEGIN"):
             return self.risk.symbol_rules(to_symbol(symbol))
+
+    def clear_symbol(self, symbol):
+        """Forget a symbol's exchange rules."""
+        symbol = to_symbol(symbol)
+        with self._transaction():
+            self.db.execute("DELETE FROM symbols WHERE symbol = ?", (symbol,))
+            self.risk.symbols.pop(symbol, None)
+
+    def fetch_symbol_rules(self, symbols, base_url=None):
+        """Read symbols' exchange rules from the exchange (see Exchange.symbol_rules) and record them, all of
+        them in one transaction: {symbol: rules}."""
+        found = Exchange(base_url).symbol_rules([symbols] if isinstance(symbols, str) else list(symbols))
+        with self._transaction():
+            for symbol, rules in found.items():
+                self.set_symbol(symbol, replace=True, **rules)
+        return found
 
     # --- The market ---
 
@@ -2561,7 +2597,8 @@ def legs_text(legs, account):
 
 RULES = ("max_position", "stop_loss", "take_profit", "trailing_stop", "risk_per_trade", "max_drawdown", "flatten",
          "cooldown", "max_open_positions")
-RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "halted_at", "halt_drawdown", "updated_at"))
+RULES_COLUMNS = ", ".join(("account_id",) + RULES + ("units", "peak", "carried", "halted_at", "halt_drawdown",
+                                                     "updated_at"))
 SYMBOL_RULES = ("tick_size", "step_size", "min_qty", "min_notional")
 
 
@@ -2581,6 +2618,7 @@ class Rules(Record):
     max_open_positions: int | None = None
     units: str | None = None
     peak: str | None = None
+    carried: str | None = None
     halted_at: str | None = None
     halt_drawdown: str | None = None
     updated_at: str | None = None
@@ -2701,8 +2739,11 @@ class Risk:
         equity = self.equity(account)
         if equity is None:
             return
-        if not rules.units:  # the first count: the index starts at 1
-            rules.units, rules.peak = repr(float(equity)), repr(1.0)
+        if not rules.units or float(rules.units) <= 0:  # the first count: the index starts at 1 (or where an
+            if equity <= 0:  # emptied account left it)
+                return
+            index = float(rules.carried) if rules.carried else 1.0
+            rules.units, rules.peak, rules.carried = repr(float(equity) / index), rules.peak or repr(1.0), None
             self.save(rules)
             return
         index, peak = float(equity) / float(rules.units), float(rules.peak)
@@ -2716,17 +2757,24 @@ class Risk:
         """The account's equity in its own currency at the latest prices, or None while a holding has none."""
         return self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)[1]
 
-    def flowing(self, account_id, currency, amount):
-        """Before a deposit, withdrawal or reset of amount: it buys or sells units at the index it finds (as
-        stats counts it), so that money brought in or taken out is no gain and no drawdown."""
+    def flowing(self, account_id, amounts):
+        """Before deposits, withdrawals or a reset of amounts {currency: amount}: they buy or sell units at the
+        index they find (as stats counts it), so that money brought in or taken out is no gain and no
+        drawdown. Emptied, the account keeps its index for the money that comes in next."""
         rules = self.rules(account_id)
-        if rules is None or not rules.units:
+        if rules is None or not rules.max_drawdown or not rules.units or float(rules.units) <= 0:
             return
         account = self.ledger._account(account_id)
-        equity, price = self.equity(account), self.ledger._price_in(currency, account.currency, {})[0]
-        if equity and equity > 0 and price is not None:
-            rules.units = repr(float(rules.units) * float(equity + amount * price) / float(equity))
-            self.save(rules)
+        equity = self.equity(account)
+        prices = [self.ledger._price_in(currency, account.currency, {})[0] for currency in amounts]
+        if not equity or equity <= 0 or None in prices:
+            return
+        after = equity + sum([amount * price for amount, price in zip(amounts.values(), prices)], ZERO)
+        if after > 0:
+            rules.units = repr(float(rules.units) * float(after) / float(equity))
+        else:
+            rules.units, rules.carried = None, repr(float(equity) / float(rules.units))
+        self.save(rules)
 
     def halt(self, rules, drawdown, result):
         """Halt the account: its open buys cancelled (protective sells stay), new buys refused; with
@@ -4581,6 +4629,7 @@ def strategy_error(path, error):
     text = str(error) if isinstance(error, PaperError) else type(error).__name__ + (f": {error}" if str(error) else "")
     where = f"{path} line {own[-1].lineno} in {own[-1].name}" if own else path
     failed = StrategyError(f"{where}: {' '.join(text.splitlines())}")
+    failed.refusal = error if isinstance(error, RiskRefused) else None
     failed.traceback = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
                                 *traceback.format_exception_only(type(error), error)])
     return failed
@@ -5092,6 +5141,15 @@ def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=Non
     return sorted(results, key=lambda result: (result["stats"][maximize] is None,
                                                -(result["stats"][maximize] or 0),
                                                [result["params"][name] for name in names]))
+
+
+def live_bars(ledger, symbols, interval, base_url=None):
+    """The exchange's bars of symbols as each closes, for run: from after each symbol's newest recorded price
+    (a run restarted goes on from there), or from now for a symbol with none; asked for only when the run
+    wants its first bar."""
+    with ledger.snapshot():
+        after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
+    yield from fetched_bars(kline_steps(Exchange(base_url), symbols, interval, follow=True, after=after))
 
 
 def fetched_bars(steps):
@@ -5756,14 +5814,20 @@ def cmd_risk(ledger, args):
 
 
 def cmd_symbol(ledger, args):
+    """Record symbols' exchange rules (given, or --fetch'ed from the exchange), --clear them, or show them."""
     given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
-    if given:
-        ledger.set_symbol(args.symbol, **given)
-    rules = ledger.symbol_rules(args.symbol)
-    if rules is None:
-        return {"symbol": args.symbol, "rules": None}, f"{args.symbol}: no exchange rules recorded"
-    return {"symbol": args.symbol, "rules": jsonable(rules)}, f"{args.symbol}: " + ", ".join(
-        f"{name.replace('_', ' ')} {fmt(value)}" for name, value in rules.items() if value is not None)
+    if args.fetch:
+        ledger.fetch_symbol_rules(args.symbols, args.base_url)
+    for symbol in args.symbols:
+        if args.clear:
+            ledger.clear_symbol(symbol)
+        elif given:
+            ledger.set_symbol(symbol, **given)
+    found = {symbol: ledger.symbol_rules(symbol) for symbol in args.symbols}
+    return {symbol: jsonable(rules) for symbol, rules in found.items()}, "\n".join(
+        f"{symbol}: " + (", ".join(f"{name.replace('_', ' ')} {fmt(value)}" for name, value in rules.items() if value
+                                   is not None) or "no rule" if rules else "no exchange rules recorded")
+        for symbol, rules in found.items())
 
 
 def cmd_backup(ledger, args):
@@ -5855,7 +5919,8 @@ def cmd_run(ledger, args):
     grid, several = to_grid(strategy, args.params)
     if several:
         raise UsageError("run takes one value for each --param (a sweep is backtest's)")
-    bars = read_later([args.feed], args.symbol)  # --fetch SYMBOL... --interval I: fetched_bars(kline_steps(...))
+    bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
+                                                                             args.base_url)
 
     def each(trades):
         try:
@@ -5951,8 +6016,8 @@ OPTIONS = {  # option: its argparse keywords
     "from": {"type": argument_type(to_time), "dest": "start", "metavar": "TIME", "help": "with --delete: the first"
              " market time to remove"},
     "wide": {"action": "store_true", "help": "every column, however wide the terminal"},
-    **{name: {"type": argument_type(to_share, name.replace("-", " ")), "dest": name.replace("-", "_"), "metavar": "SHARE",
-              "help": help} for name, help in (
+    **{name: {"type": argument_type(to_rule_share, name.replace("-", " ")), "dest": name.replace("-", "_"),
+              "metavar": "SHARE", "help": help + " (none: no such rule)"} for name, help in (
         ("max-position", "no buy makes one symbol more than this share of equity (25%% or 0.25)"),
         ("stop-loss", "a stop at entry price x (1 - SHARE) for every buy that gives none"),
         ("take-profit", "a take-profit at entry price x (1 + SHARE) for every buy that gives none"),
@@ -5968,7 +6033,9 @@ OPTIONS = {  # option: its argparse keywords
     "clear": {"action": "store_true", "help": "remove every rule"},
     "resume": {"action": "store_true", "help": "lift a drawdown halt: the peak counts from now"},
     "events": {"action": "store_true", "help": "list every refusal and action of the rules, newest first"},
-    "symbol-name": {"type": argument_type(to_symbol), "metavar": "SYMBOL", "help": "BASE/QUOTE"},
+    "symbol-names": {"type": argument_type(to_symbol), "metavar": "SYMBOL", "nargs": "+", "help": "BASE/QUOTE"},
+    "fetch": {"action": "store_true", "help": "read the rules from the exchange (GET /api/v3/exchangeInfo)"},
+    "clear-symbol": {"action": "store_true", "dest": "clear", "help": "forget the symbols' rules"},
     **{name: {"type": argument_type(to_amount, name.replace("-", " ")), "dest": name.replace("-", "_"),
               "help": help} for name, help in (
         ("tick-size", "prices must be multiples of it (PRICE_FILTER)"),
@@ -6012,11 +6079,14 @@ OPTIONS = {  # option: its argparse keywords
     "jobs": {"type": argument_type(to_jobs), "help": "a sweep: worker processes (default the number of CPUs)"},
     "run-feed": {"dest": "feed", "metavar": "FILE", "help": "the bars: a price file as feed reads it, or - for"
                  " standard input, row by row"},
+    "run-fetch": {"dest": "fetch", "nargs": "+", "type": argument_type(to_symbol), "metavar": "SYMBOL",
+                  "help": "the bars: the exchange's, as each closes (with --interval), from after each symbol's newest"
+                          " recorded price, or from now"},
 }
 FLAGS = {"prices": "--price", "file": "file", "prices-file": "files", "open-price": "--open", "own-currency": "--currency",
-         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-name": "symbol",  # are not the flags
+         "feed-symbol": "--symbol", "prices-symbol": "--symbol", "symbol-names": "symbols", "clear-symbol": "--clear",  # are not the flags
          "report-output": "--output", "strategy": "strategy", "backtest-balance": "--balance", "keep-db": "--db",
-         "chart-file": "--chart", "run-feed": "--feed", "fetch-symbols": "symbols"}
+         "chart-file": "--chart", "run-feed": "--feed", "run-fetch": "--fetch", "fetch-symbols": "symbols"}
 ADDING_FLAGS = {FLAGS.get(name, "--" + name) for name, option in OPTIONS.items() if option.get("action") == "append"}
 COMMANDS = {  # name: (what it does, its options, ! marking a required one, its function)
     "init": ("open a new account and print its id", "balance currency name leverage max-leverage", cmd_init),
@@ -6052,8 +6122,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
     "risk": ("set, show or clear an account's risk rules; resume after a halt; list what they did",
              "account-id! max-position stop-loss take-profit trailing-stop risk-per-trade max-drawdown flatten"
              " cooldown max-open-positions clear resume events wide", cmd_risk),
-    "symbol": ("record or show a symbol's exchange rules: tick size, step size, min qty, min notional",
-               "symbol-name tick-size step-size min-qty min-notional", cmd_symbol),
+    "symbol": ("record or show symbols' exchange rules: tick size, step size, min qty, min notional",
+               "symbol-names tick-size step-size min-qty min-notional fetch base-url clear-symbol", cmd_symbol),
     "trades": ("list an account's round trips (flat to flat) with their P&L", "account-id! prices-symbol csv wide",
                cmd_trades),
     "report": ("write an account's results as one self-contained HTML page", "account-id! quote report-output",
@@ -6062,7 +6132,8 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
                  " gives several values", "strategy data! feed-symbol backtest-balance currency fee-rate slippage"
                  " param on-close keep-db chart-file report constraint maximize jobs csv", cmd_backtest),
     "run": ("run a strategy live on an account, each bar as it comes; restarted, it resumes after the last bar it"
-            " handled", "strategy account-id! run-feed feed-symbol param fee-rate slippage on-close", cmd_run),
+            " handled", "strategy account-id! run-feed run-fetch interval base-url feed-symbol param fee-rate slippage"
+            " on-close", cmd_run),
 }
 OWN_DATABASE = ("backtest",)  # these make databases of their own: no ledger is opened for them, no --db default
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",
@@ -6213,10 +6284,21 @@ def check_trade_usage(args):
     to_protection(args.side, args.sl, args.tp, args.trail, args.risk, args.qty)
 
 
+def check_symbol_usage(args):
+    given = [name for name in SYMBOL_RULES if getattr(args, name) is not None]
+    if sum(map(bool, (given, args.fetch, args.clear))) > 1:
+        raise PaperError("give rules to record, --fetch or --clear: one of them")
+    if args.base_url and not args.fetch:
+        raise PaperError("--base-url is where --fetch reads from: give --fetch")
+
+
 def check_risk_usage(args):
     changes = [name for name in RULES if getattr(args, name) not in (None, False)]
     if sum(map(bool, (changes, args.clear, args.resume, args.events))) > 1:
         raise PaperError("give rules to set, --clear, --resume or --events: one of them")
+    given = {name: getattr(args, name) not in (None, "none") for name in ("stop_loss", "trailing_stop", "take_profit")}
+    if given["trailing_stop"] and (given["stop_loss"] or given["take_profit"]):
+        raise PaperError("a trailing stop protects an entry alone: give it without --stop-loss and --take-profit")
 
 
 def check_fetch_usage(args):
@@ -6235,15 +6317,19 @@ def check_fetch_usage(args):
 
 
 def check_run_usage(args):
-    if not args.feed:  # --fetch SYMBOL... --interval I: the other source, once the exchange client is in
-        raise PaperError("run needs the bars: --feed FILE, or --feed - for standard input")
+    if bool(args.feed) == bool(args.fetch):
+        raise PaperError("run needs the bars from one source: --feed FILE (or - for standard input), or --fetch SYMBOL"
+                         " ... --interval I")
+    if bool(args.fetch) != bool(args.interval) or args.base_url and not args.fetch:
+        raise PaperError("--fetch takes --interval (and --base-url): the exchange's bars of that length")
+    if args.fetch and args.symbol:
+        raise PaperError("--symbol names the symbol of a file without a symbol column: --fetch names its own")
 
 
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,
-         "risk": check_risk_usage, "run": check_run_usage, "prices": check_prices_usage, "order": check_order_usage,
-         "trade": check_trade_usage,
-         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close),
-         "fetch": check_fetch_usage}
+         "risk": check_risk_usage, "symbol": check_symbol_usage, "run": check_run_usage, "prices": check_prices_usage,
+         "order": check_order_usage, "trade": check_trade_usage, "fetch": check_fetch_usage,
+         "tick": lambda args: to_bar(args.price, args.open, args.high, args.low, args.close)}
 
 
 def busy_timeout():

@@ -313,6 +313,8 @@ CREATE TABLE IF NOT EXISTS risk_rules (
     max_open_positions INTEGER CHECK (max_open_positions IS NULL OR max_open_positions > 0),
     units TEXT,
     peak TEXT,
+    carried TEXT,                                -- the index of an account emptied by a withdrawal: the next money in
+                                                 -- buys units at it
     halted_at TEXT,
     halt_drawdown TEXT,
     updated_at TEXT NOT NULL

@@ -4516,7 +4516,7 @@ def test_run_takes_one_value_a_param_and_needs_its_bars(run, acct, tmp_path):
     data = bar_file(tmp_path / "bars.csv", SMA_BARS)
     assert refused(run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct, "--feed", data, "--param",
                        "fast=1,2"), 2) == "paper: error: run takes one value for each --param (a sweep is backtest's)\n"
-    assert "run needs the bars: --feed FILE, or --feed - for standard input" in refused(
+    assert "run needs the bars from one source: --feed FILE (or - for standard input), or --fetch SYMBOL ... --interval I" in refused(
         run("run", str(EXAMPLES / "sma_cross.py"), "--account-id", acct), 2)
 
 
@@ -4713,3 +4713,48 @@ def test_a_halt_that_flattens_sells_every_holding_at_the_next_price(run, db):
     assert balance(db, acct, "BTC") == (0, 0) and ok(run("verify")) == "OK\n"
     assert [event[:2] for event in risk_events(db, acct)][-3:] == [
         ("max-drawdown", "halted"), ("max-drawdown", "cancelled"), ("max-drawdown", "flattened")]
+
+
+def test_symbol_fetch_records_the_exchanges_rules(run, db, exchange):
+    ok(run("init"))
+    assert ok(run("symbol", "BTC/USDT", "ETH/USDT", "--fetch", "--base-url", exchange.url)) == (
+        "BTC/USDT: tick size 0.01, step size 0.00001, min qty 0.00001, min notional 5.00\n"
+        "ETH/USDT: tick size 0.01, step size 0.00001, min qty 0.00001, min notional 10.00\n")
+    assert query(db, "SELECT symbol, tick_size, step_size, min_qty, min_notional FROM symbols ORDER BY symbol") == [
+        ("BTC/USDT", "0.01", "0.00001", "0.00001", "5.00"), ("ETH/USDT", "0.01", "0.00001", "0.00001", "10.00")]
+    assert "exchange refused" in refused(run("symbol", "BTC/XXX", "--fetch", "--base-url", exchange.url))
+    ok(run("symbol", "BTC/USDT", "--tick-size", "0.1"))  # one rule changed by hand, the others kept
+    assert ok(run("symbol", "BTC/USDT")) == "BTC/USDT: tick size 0.10, step size 0.00001, min qty 0.00001, min" \
+                                           " notional 5.00\n"
+
+
+RECORDER_LIVE = '''
+def on_bar(ctx, bar):
+    ctx.state.setdefault("seen", []).append(f"{bar.symbol} {bar.time[11:19]} {bar.close}")
+'''
+
+
+def test_run_fetch_hands_the_strategy_each_bar_as_it_closes(tmp_path, monkeypatch):
+    """A real process and the real clock: a one-second bar closes every second. paper has BTC/USDT up to two
+    seconds ago; the run goes on from there, bar by bar, with no gap and none twice, until Ctrl-C."""
+    monkeypatch.delenv("http_proxy", raising=False)
+    listed = time.time_ns() // 10**9 * 1000 - 5000
+    db, strategy = str(tmp_path / "p.db"), tmp_path / "live.py"
+    strategy.write_text(RECORDER_LIVE)
+    acct = cli("init", "--db", db).stdout.strip()
+    cli("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", str(listed // 1000 + 2), "--db", db)
+    with FakeBinance(lambda: time.time_ns() // 10**6, listed=listed) as fake:
+        process = subprocess.Popen([sys.executable, PAPER, "run", str(strategy), "--account-id", acct, "--fetch",
+                                    "BTC/USDT", "--interval", "1s", "--base-url", fake.url, "--db", db],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(600):  # until the strategy saw three bars (at most a minute)
+            if query(db, "SELECT count(*) FROM strategy_runs WHERE bars >= 3") == [(1,)]:
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err
+    [(state,)] = query(db, "SELECT state FROM strategy_runs")
+    seen = [line.split()[1] for line in json.loads(state)["seen"]]  # each bar of the fake: second s of its minute
+    first = listed // 1000 + 3
+    assert seen == [time.strftime("%H:%M:%S", time.gmtime(first + i)) for i in range(len(seen))] and len(seen) >= 3
