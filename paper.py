@@ -1466,13 +1466,15 @@ class Ledger:
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
                 price = slipped(latest[-1], side, slippage)
+            if slippage:  # a slipped price is on the tick too, rounded against the trader
+                price = self.risk.on_tick(symbol, price, side)
             sl, tp, trail, risk = protection
             if side == "buy":
                 at_entry(price, sl, tp)
                 qty = qty if qty is not None else self._sized(account.id, symbol, price, sl, risk, fee_rate)
             else:
                 self._unprotect(account.id, symbol, qty)
-            self.risk.check_order(symbol, qty, [price] if not slippage else [])
+            self.risk.check_order(symbol, qty, [price, sl, tp])
             trade = self._execute(self._active(account).id, side, symbol, qty, price, fee_rate, ref)
             if side == "buy":
                 self._protect(trade, sl, tp, trail)
@@ -1544,7 +1546,9 @@ class Ledger:
                     order.qty = self._sized(account.id, order.symbol, entry, order.protect_sl, risk, order.fee_rate)
             else:
                 self._unprotect(account.id, order.symbol, order.qty)
-            self.risk.check_order(order.symbol, order.qty, [order.limit_price, None if trailing else order.stop_price])
+            self.risk.check_order(order.symbol, order.qty, [order.limit_price, None if trailing else order.stop_price,
+                                                             order.protect_sl, order.protect_tp],
+                                  order.reserve_price or order.stop_price)
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop, else the market's
                 self.risk.buying(account.id, order.symbol, order.qty, entry)
             return self._place(order, self._active(account).id, latest)
@@ -1572,9 +1576,8 @@ class Ledger:
         if latest is None:
             raise PaperError(f"no recorded price for {order.symbol}: a trailing stop starts from the latest close;"
                              " record one with `tick`")
-        order.mark = latest[-1]
-        order.stop_price = self.risk.on_tick(order.symbol, trail_stop(order.side, order.mark, order.trail,
-                                                                      order.trail_amount), order.side)
+        order.mark = latest[-1]  # its stop moves by itself: to 8 decimal places, not the tick a price one gives is on
+        order.stop_price = trail_stop(order.side, order.mark, order.trail, order.trail_amount)
         if order.stop_price <= 0:
             raise PaperError(f"trail amount {fmt(order.trail_amount)} puts the stop at or below zero, from"
                              f" {fmt(order.mark)}")
@@ -1644,12 +1647,16 @@ class Ledger:
                 continue
             taken, left = min(short, order.qty - order.filled_qty), order.qty - order.filled_qty
             short -= taken
+            what = f"order {order.id} ({order_text(order)}, protecting trade {order.entry_trade_id})"
             if taken == left:
                 self._close(order, "CANCELLED", f"its {base} was sold another way")
+                self.notes.append(f"{what} is cancelled: this sell takes its {fmt(taken)} {base}")
             else:
                 self._move(account_id, base, taken, -taken)
                 order.qty -= taken
                 self._update(order, order.filled_qty, order.reserved - taken, "OPEN")
+                self.notes.append(f"{what} keeps {fmt(order.qty - order.filled_qty)} {base}: this sell takes"
+                                  f" {fmt(taken)}")
             self.risk.log(account_id, "protection", "taken", order.symbol, f"{fmt(taken)} {base} taken from order"
                           f" {order.id} for a sell of {fmt(qty)} {symbol}", order.id)
 
@@ -1942,7 +1949,6 @@ class Ledger:
             if order.id not in book.orders or order.price_id == newest:
                 continue
             mark, stop = order.trailed(high, low)
-            stop = self.risk.on_tick(order.symbol, stop, order.side)
             if (mark, stop) == (order.mark, order.stop_price):
                 continue
             moved, order.mark, order.stop_price = stop != order.stop_price, mark, stop
@@ -1964,13 +1970,15 @@ class Ledger:
             reason = "its account is closed"
         else:
             try:
+                price = price if order.type != "market" else slipped(price, order.side, order.slippage)
+                left = order.qty - order.filled_qty
+                if order.sized_at_fill:  # what its reserve pays for, at this price and fee
+                    left = affordable(order.reserved, price, order.fee_rate, self.risk.step(order.symbol))
+                    if not left:
+                        raise PaperError(f"its reserve {fmt(order.reserved)} buys none at {fmt(price)}")
+                if order.side == "buy":  # the rules first: a refusal cancels the order (one row on the record)
+                    self.risk.buying(order.account_id, order.symbol, left, price)
                 with self._transaction():  # a savepoint: a fill it cannot pay leaves nothing behind
-                    price = price if order.type != "market" else slipped(price, order.side, order.slippage)
-                    left = order.qty - order.filled_qty
-                    if order.sized_at_fill:  # what its reserve pays for, at this price and fee
-                        left = affordable(order.reserved, price, order.fee_rate, self.risk.step(order.symbol))
-                        if not left:
-                            raise PaperError(f"its reserve {fmt(order.reserved)} buys none at {fmt(price)}")
                     trade = self._execute(order.account_id, order.side, order.symbol, left, price, order.fee_rate,
                                           order_id=order.id, release=order.reserved)
                     order.qty = order.filled_qty + left  # as it was, but for an order sized at its fill
@@ -2284,8 +2292,7 @@ class Ledger:
                 found.add(*key, f"order {order.id} is {order.status} with {fmt(order.filled_qty)} of {fmt(order.qty)}"
                                 f" filled, but its trades fill {fmt(filled)}")
             if order.type == "trailing-stop" and order.status == "OPEN" and (order.mark is None or order.stop_price !=
-                    self.risk.on_tick(order.symbol, trail_stop(order.side, order.mark, order.trail, order.trail_amount),
-                                      order.side)):
+                    trail_stop(order.side, order.mark, order.trail, order.trail_amount)):
                 found.add(*key, f"trailing stop {order.id}: its stop {fmt(order.stop_price)} is not its trail from its"
                                 f" mark {fmt(order.mark) if order.mark is not None else 'NULL'}")
             needed = order.reserve_for(order.qty - order.filled_qty) if order.status == "OPEN" else ZERO
@@ -2728,7 +2735,9 @@ class Risk:
         and halted once its growth index is that far below its peak; what that did goes in result."""
         if self.watched is None:
             self.watched = [Rules(*row) for row in self.db.execute(
-                f"SELECT {RULES_COLUMNS} FROM risk_rules WHERE max_drawdown IS NOT NULL AND halted_at IS NULL")]
+                f"SELECT {', '.join('r.' + column for column in RULES_COLUMNS.split(', '))} FROM risk_rules r JOIN"
+                " accounts a ON a.id = r.account_id WHERE r.max_drawdown IS NOT NULL AND r.halted_at IS NULL AND"
+                " a.is_active = 1")]
             self.kept.update((rules.account_id, rules) for rules in self.watched)
         for rules in self.watched:
             if not rules.halted_at:
@@ -2736,8 +2745,15 @@ class Risk:
 
     def measure(self, rules, result):
         account = self.ledger._account(rules.account_id)
-        equity = self.equity(account)
-        if equity is None:
+        _, equity, unpriced = self.ledger._holdings(self.ledger._balances(account.id).values(), account.currency)
+        if equity is None:  # not silently: said once, until it changes
+            said = f"max drawdown {share_text(rules.max_drawdown)} cannot be watched: {', '.join(unpriced)} has no" \
+                   f" price in {account.currency}"
+            last = self.db.execute("SELECT detail FROM risk_events WHERE account_id = ? AND rule = 'max-drawdown'"
+                                   " ORDER BY id DESC LIMIT 1", (account.id,)).fetchone()
+            if not last or last[0] != said:
+                self.log(account.id, "max-drawdown", "unpriced", None, said)
+                result["risk"].append(f"account {account.id}: {said}")
             return
         if not rules.units or float(rules.units) <= 0:  # the first count: the index starts at 1 (or where an
             if equity <= 0:  # emptied account left it)
@@ -2814,9 +2830,10 @@ class Risk:
             self.symbols[symbol] = None if row is None else dict(zip(SYMBOL_RULES, row))
         return self.symbols[symbol]
 
-    def check_order(self, symbol, qty, prices):
-        """Refuse a qty or a price (limit, stop, or a trade's) that symbol's exchange rules do not take,
-        naming the filter and the nearest valid values."""
+    def check_order(self, symbol, qty, prices, worth=None):
+        """Refuse a qty or a price (limit, stop, a trade's, a protection's) that symbol's exchange rules do not
+        take, naming the filter and the nearest valid values; qty x the first price (else worth: a market
+        order's latest close, a trailing stop's stop) must reach the min notional."""
         rules = self.symbol_rules(symbol)
         if rules is None:
             return
@@ -2827,7 +2844,7 @@ class Risk:
             off_step("qty", qty, rules["step_size"], symbol, "LOT_SIZE step size")
         if rules["min_qty"] and qty < rules["min_qty"]:
             raise PaperError(f"qty {fmt(qty)} is below {symbol}'s LOT_SIZE min qty {fmt(rules['min_qty'])}")
-        price = next((price for price in prices if price is not None), None)
+        price = next((price for price in prices if price is not None), worth)
         if rules["min_notional"] and price is not None and qty * price < rules["min_notional"]:
             raise PaperError(f"{fmt(qty)} x {fmt(price)} = {fmt(qty * price)} is below {symbol}'s NOTIONAL min notional"
                              f" {fmt(rules['min_notional'])}")
@@ -6168,6 +6185,8 @@ def add_options(parser, command, options):
 
 def main(argv=None):
     """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
+    sys.modules.setdefault("paper", sys.modules[__name__])  # a strategy's `import paper` is this module (as
+    # `python paper.py` runs it, it is __main__): the same PaperError, the same RiskRefused
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
@@ -6278,10 +6297,14 @@ def check_order_usage(args):
         order = to_order(args.side, args.symbol, args.qty or 1, args.limit_price, args.fee_rate, args.type,
                          args.stop_price, args.trail if trailing else None, args.trail_amount)
         to_protection(order.side, args.sl, args.tp, None if trailing else args.trail, args.risk, args.qty)
+        if order.limit_price or order.stop_price:
+            at_entry(order.limit_price or order.stop_price, args.sl, args.tp)
 
 
 def check_trade_usage(args):
     to_protection(args.side, args.sl, args.tp, args.trail, args.risk, args.qty)
+    if args.price and not args.slippage:
+        at_entry(args.price, args.sl, args.tp)
 
 
 def check_symbol_usage(args):

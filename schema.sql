@@ -330,7 +330,7 @@ CREATE TABLE IF NOT EXISTS risk_events (
     time TEXT,                                   -- that price's market time
     rule TEXT NOT NULL,                          -- max-position, stop-loss, max-drawdown, cooldown, ...
     action TEXT NOT NULL CHECK (action IN ('refused', 'cancelled', 'protected', 'halted', 'flattened',
-                                           'resumed', 'cooldown', 'set', 'cleared', 'taken')),
+                                           'resumed', 'cooldown', 'set', 'cleared', 'taken', 'unpriced')),
     symbol TEXT,
     detail TEXT NOT NULL,
     order_id TEXT,                               -- the order it placed or cancelled, if any

@@ -3606,8 +3606,7 @@ def test_max_position_refuses_a_buy_and_cancels_a_resting_one(run, db):
     tick = json.loads(ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-11-02", "--json")))
     assert (tick["fills"], tick["cancelled"][0]["id"], tick["cancelled"][0]["reason"]) == (
         [], order, "risk: max position 25%: BTC would be 25.13% of equity 9950.00")
-    assert risk_events(db, acct)[1:] == [
-        ("max-position", "refused", "BTC/USDT", "risk: max position 25%: BTC would be 25.13% of equity 9950.00"),
+    assert risk_events(db, acct)[1:] == [  # one row: the order it cancelled
         ("max-position", "cancelled", "BTC/USDT", "risk: max position 25%: BTC would be 25.13% of equity 9950.00")]
     assert balance(db, acct) == (Decimal("9450"), 0) and ok(run("verify")) == "OK\n"
 
@@ -4690,9 +4689,13 @@ def test_a_sell_by_hand_takes_the_base_its_protections_hold(run, db):
     ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "2", "--sl", "90"))
     [stop] = [row[0] for row in query(db, "SELECT id FROM orders")]
     assert balance(db, acct, "BTC") == (0, Decimal(2))  # all of it held by the stop
-    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1.5"))
+    code, out, err = run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1.5")
+    assert code == 0 and err == (f"paper: note: order {stop} (stop sell 2.00 BTC/USDT (stop 90.00), protecting trade 1)"
+                                 " keeps 0.50 BTC: this sell takes 1.50\n")  # told, not silent
     assert open_orders(run, acct) == [("stop", "sell", "0.50", None, "90.00", None, "0.50")]  # shrunk
-    ok(run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "0.5"))
+    assert run("trade", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "0.5")[2] == (
+        f"paper: note: order {stop} (stop sell 0.50 BTC/USDT (stop 90.00), protecting trade 1) is cancelled: this sell"
+        " takes its 0.50 BTC\n")
     assert query(db, "SELECT status, reason FROM orders") == [("CANCELLED", "its BTC was sold another way")]
     assert [event[:2] for event in risk_events(db, acct)] == [("protection", "protected"), ("protection", "taken"),
                                                                ("protection", "taken")]
