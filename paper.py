@@ -4621,6 +4621,9 @@ def load_strategy(path):
     module = types.ModuleType(f"paper_strategy_{stem}")  # never a name another module has (json.py, ...)
     module.__file__, module.PARAMS, module.init = path, {}, None
     sys.modules[module.__name__] = module  # dataclasses and pickle look a module up by its name
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:  # its own modules beside it, as when a script runs (`from indicators import sma`)
+        sys.path.append(folder)
     try:
         exec(code, vars(module))
     except (Exception, SystemExit) as error:
@@ -4657,7 +4660,7 @@ def param_values(name, text, default):
     numbers) or a,b,c (a list) give several, anything else one. Returns (values, several)."""
     numeric = type(default) in (int, float)
     if "," in text:
-        return [param_value(name, part, default) for part in text.split(",")], True
+        return list(dict.fromkeys(param_value(name, part, default) for part in text.split(","))), True  # once each
     if numeric and ":" in text:
         parts = [param_value(name, part, default) for part in text.split(":")]
         if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
@@ -4676,6 +4679,9 @@ def param_value(name, text, default):
     try:
         if kind is bool:
             return {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}[text.lower()]
+        if kind in (int, float) and not re.fullmatch(r"-?[0-9]+" if kind is int else r"-?[0-9]*\.?[0-9]+([eE]-?[0-9]+)?",
+                                                     text):  # as typed in ASCII: no 5_000, no other digits
+            raise ValueError
         value = kind(text)
         if kind is float and not math.isfinite(value):
             raise ValueError
@@ -4769,6 +4775,7 @@ class Context:
         self.params, self.state, self.account_id, self.time = params, state, account_id, None
         self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
         self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
+        self._cancelled = []  # the account's orders this bar's price cancelled (a gap it could not pay, an expiry)
 
     def _which(self, symbol):
         if symbol is None:
@@ -4960,37 +4967,49 @@ class Run:
             raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
                              f" --fee-rate {was['fee_rate']} --slippage {was['slippage']}"
                              f"{' --on-close' if was['on_close'] else ''}: resume it with the same options")
-        self.identity, self.bars, self.fills, self.on_bar = identity, 0, 0, strategy.on_bar
+        self.identity, self.bars, self.fills, self.on_bar, self.skipped = identity, 0, 0, strategy.on_bar, 0
         self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
                            options["on_close"])
 
     def start(self):
         """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
+        if self.strategy.init:
+            self.call(self.strategy.init, self.ctx)
+
+    def call(self, function, *args):
+        """A function of the strategy's, its prints sent to stderr (stdout carries results only), anything it
+        raises but Ctrl-C a StrategyError."""
+        stdout, sys.stdout = sys.stdout, sys.stderr
         try:
-            if self.strategy.init:
-                self.strategy.init(self.ctx)
-        except (Exception, SystemExit) as error:
+            function(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
             raise strategy_error(self.strategy.path, error) from None
+        finally:
+            sys.stdout = stdout
 
     def step(self, source, line, row, allow_future=False):
         """Record one bar (row, from line of source, as read_prices gives it), with the fills it causes, and
         hand it to on_bar unless this run handled it before; returns whether it did. A bar that differs from
         the one recorded at its time is refused."""
         try:
-            symbol, (prices, texts), time = to_symbol(row[0]), to_bar(row[1], *row[3:]), to_time(row[2])
+            time = row[2] if len(row[2]) == 27 and TIME.fullmatch(row[2]) else to_time(row[2])  # read_prices's form
+            symbol, (prices, texts) = to_symbol(row[0]), to_bar(row[1], *row[3:])
             recorded = self.ledger._tick(symbol, time, prices, texts, allow_future)
         except PaperError as error:
             raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
         if time <= self.handled.get(symbol, ""):
             return False
+        if not recorded["recorded"] and self.ledger._latest[symbol][1] != time:  # history: recorded before, and a
+            self.skipped += 1  # later price of its symbol too (an order now would fill at that one): not handed on
+            return False
         fills, ctx = recorded["fills"], self.ctx
         ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
+        ctx._cancelled = [order for order in recorded["cancelled"] if order.account_id == ctx.account_id]
         bar = Bar((symbol, time, *prices))
         ctx._push(bar)
-        try:
-            self.on_bar(ctx, bar)
-        except (Exception, SystemExit) as error:
-            raise strategy_error(self.strategy.path, error) from None
+        self.call(self.on_bar, ctx, bar)
         self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
         return True
 
@@ -5049,9 +5068,9 @@ def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FE
             if handled:
                 run.save()
         if handled and each:
-            each(run.ctx._fills)
+            each(run.ctx._fills, run.ctx._cancelled)
     return {"strategy_run": run.id, "account_id": run.ctx.account_id, "bars": run.bars,
-            "handled_before": run.before, "fills": run.fills}
+            "handled_before": run.before, "fills": run.fills, "history": run.skipped}
 
 
 @contextlib.contextmanager
@@ -5117,8 +5136,12 @@ def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000)
 
 
 def sweep_task(strategy, data, params, options):
-    """One combination of a sweep, in a worker: {"params", "stats"}."""
-    return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
+    """One combination of a sweep, in a worker: {"params", "stats"}; a refusal names the combination."""
+    try:
+        return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
+    except PaperError as error:
+        error.args = (f"{' '.join(f'{name}={value}' for name, value in params.items())}: {error}",)
+        raise
 
 
 def sweep_worker(parent):
@@ -5939,10 +5962,13 @@ def cmd_run(ledger, args):
     bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
                                                                              args.base_url)
 
-    def each(trades):
+    def each(trades, cancelled):
         try:
             for trade in trades:
                 print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
+            for order in cancelled:
+                print(json_line(jsonable(order)) if args.json else f"order {order.id} {order.status.lower()}"
+                      + (f": {order.reason}" if order.reason else "") + "; its reserve is available again", flush=True)
         except BrokenPipeError:  # `paper.py run ... | head`: nothing can be printed any more, so it stops
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
@@ -5950,8 +5976,12 @@ def cmd_run(ledger, args):
     done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
                         fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each)
     before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
+    history = f"; skipped {count(done['history'], 'bar')} recorded before it (an order now would fill at a later" \
+              " price)" if done["history"] else ""
+    if args.json:  # JSON Lines, as the fills and cancels above: the summary is the last line
+        return None, json_line(jsonable(done))
     return done, (f"{strategy.name} on account {done['account_id']}: handled {count(done['bars'], 'bar')}{before};"
-                  f" {count(done['fills'], 'fill')}")
+                  f" {count(done['fills'], 'fill')}{history}")
 
 
 def argument_type(check, *args):
