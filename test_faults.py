@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 
 import paper
-from test_paper import BAD_AMOUNTS, LISTED, FakeBinance, cli, connection, dump, query, shell, without_root_powers
+from test_paper import (BAD_AMOUNTS, LISTED, PAPER_RUN, FakeBinance, cli, connection, dump, query, shell,
+                        without_root_powers)
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
 SEED = int(os.environ.get("PAPER_FAULT_SEED", "20261125"))
+KILLS = int(os.environ.get("PAPER_FAULT_KILLS", "50"))  # of the kill loop below; more for a longer soak
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +146,7 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
     account = new_account(db)
     rng = random.Random(SEED)
     kills = retries = reported = 0
-    for round_ in range(60):
+    for round_ in range(KILLS // 2):
         why = f"API kill {round_}, PAPER_FAULT_SEED={SEED}"
         child = subprocess.Popen([sys.executable, "-c", API_CHILD, str(HERE), db, account,
                                   str(SEED * 1000 + round_)], stdout=subprocess.PIPE, text=True)
@@ -169,12 +171,12 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
                 db, "SELECT id FROM trades WHERE reference_id = ?", ref)
             assert len(recorded) == (retry.returncode == 0), why
             retries += 1
-    whole = timed([sys.executable, PAPER, "status", "--db", db])  # a run on this machine: kills spread over it
-    for round_ in range(50):
+    whole = timed([*PAPER_RUN, "status", "--db", db])  # a run on this machine: kills spread over it
+    for round_ in range(KILLS - KILLS // 2):
         why = f"CLI kill {round_}, PAPER_FAULT_SEED={SEED}"
         ref, amount = f"cli-{round_}", f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"
         op = rng.choice(["deposit", "withdraw", "trade"])
-        argv = [sys.executable, PAPER, op, "--account-id", account, "--ref", ref, "--db", db, "--json"]
+        argv = [*PAPER_RUN, op, "--account-id", account, "--ref", ref, "--db", db, "--json"]
         argv += (["--side", rng.choice(["buy", "sell"]), "--symbol", "ETH/USDT", "--qty", "0.01", "--price", amount]
                  if op == "trade" else ["--amount", amount])
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -209,12 +211,12 @@ def test_sigkill_during_init_and_backup_leaves_no_litter(tmp_path, report):
     db = str(folder / "p.db")
     account = cli("init", "--db", db).stdout.strip()
     assert cli("deposit", "--account-id", account, "--amount", "1", "--db", db).returncode == 0
-    kills, whole = 0, timed([sys.executable, PAPER, "backup", "--to", str(folder / "timed.db"), "--db", db])
+    kills, whole = 0, timed([*PAPER_RUN, "backup", "--to", str(folder / "timed.db"), "--db", db])
     for round_ in range(30):
         why = f"init/backup kill {round_}, PAPER_FAULT_SEED={SEED}"
         fresh, copy = str(folder / f"new{round_}.db"), str(folder / f"copy{round_}.db")
         argv = ["init", "--db", fresh] if round_ % 2 else ["backup", "--to", copy, "--db", db]
-        child = subprocess.Popen([sys.executable, PAPER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child = subprocess.Popen([*PAPER_RUN, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(0.5, 1.2) * whole)
         child.send_signal(signal.SIGKILL)
         child.communicate()
@@ -267,7 +269,7 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
     kills = 0
     for round_ in range(12):  # a file: every row or none
         why = f"feed file kill {round_}, PAPER_FAULT_SEED={SEED}"
-        child = subprocess.Popen([sys.executable, PAPER, "feed", path, "--db", db], stdout=subprocess.PIPE,
+        child = subprocess.Popen([*PAPER_RUN, "feed", path, "--db", db], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         time.sleep(rng.uniform(0.02, 0.3))
         child.send_signal(signal.SIGKILL)
@@ -283,7 +285,7 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
     assert fill_counts(db)[1] in (0, 3000)
     for round_ in range(15):  # standard input: each row its own commit, each fill printed once it is
         why = f"feed stream kill {round_}, PAPER_FAULT_SEED={SEED}"
-        child = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--db", db, "--json"], stdin=subprocess.PIPE,
+        child = subprocess.Popen([*PAPER_RUN, "feed", "-", "--db", db, "--json"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = Path(bars_file(tmp_path / "more.csv", 200, start=3000 + round_ * 200)).read_text()
         child.stdin.write(lines)
@@ -416,7 +418,7 @@ def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
             order = ledger.place_order(account, "buy", "BTC/USDT", "1", "100")
         argvs = [["tick", "--symbol", "BTC/USDT", "--price", "99", "--time", "2026-11-25T14:00:00Z"],
                  ["fill", "--order-id", order.id], ["cancel", "--order-id", order.id]]
-        procs = [subprocess.Popen([sys.executable, PAPER, *argv, "--db", db], stdout=subprocess.PIPE,
+        procs = [subprocess.Popen([*PAPER_RUN, *argv, "--db", db], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for argv in argvs[round_ % 3:] + argvs[:round_ % 3]]
         for p in procs:
             p.communicate(timeout=60)
@@ -434,7 +436,7 @@ def test_the_same_file_fed_by_two_processes_is_recorded_once(tmp_path, report):
     account = new_account(db)
     resting_orders(db, account, 9)
     path = bars_file(tmp_path / "bars.csv", 2000)
-    procs = [subprocess.Popen([sys.executable, PAPER, "feed", path, "--db", db], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([*PAPER_RUN, "feed", path, "--db", db], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
@@ -479,7 +481,7 @@ def test_sigkill_during_fetch_keeps_whole_steps_and_the_rerun_goes_on(tmp_path, 
     account = new_account(db)
     fetch_orders(db, account, 30)
     with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:  # 3,000 closed bars of each symbol: 3 steps
-        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+        argv = [*PAPER_RUN, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
                 "--base-url", fake.url]
         new_account(tmp_path / "timed.db")
         whole = timed([*argv, "--db", str(tmp_path / "timed.db")])  # a run on this machine: kills spread over it
@@ -508,7 +510,7 @@ def test_ctrl_c_during_fetch_says_exactly_what_was_recorded(tmp_path, report):
     while it waits for the exchange: exit 130, and the summary counts what the database holds."""
     rng = random.Random(SEED)
     with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
-        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+        argv = [*PAPER_RUN, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
                 "--base-url", fake.url]
         new_account(tmp_path / "timed.db")
         whole = timed([*argv, "--db", str(tmp_path / "timed.db")])
@@ -539,7 +541,7 @@ def test_the_same_fetch_by_two_processes_at_once_records_each_bar_once(tmp_path,
     account = new_account(db)
     fetch_orders(db, account, 9)
     with FakeBinance(LISTED + 3000 * 60_000 + 30_000) as fake:
-        argv = [sys.executable, PAPER, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
+        argv = [*PAPER_RUN, "fetch", "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01",
                 "--base-url", fake.url, "--db", db, "--json"]
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         results = [p.communicate(timeout=120) for p in procs]
@@ -595,7 +597,7 @@ def test_sigkill_during_a_run_resumes_without_doing_anything_twice(tmp_path, rep
     account = new_account(db)
     path = bars_file(tmp_path / "bars.csv", 300)
     times = [paper.to_time(line.split(",")[0]) for line in Path(path).read_text().splitlines()[1:]]
-    argv = [sys.executable, PAPER, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
+    argv = [*PAPER_RUN, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
     kills, progress = 0, []
     for round_ in range(8):  # killed after 1-6 fills (one every 3 bars, each printed once committed) and a moment:
         # mid-run whatever the machine's speed, at most 8 x 18 bars in all
@@ -609,7 +611,7 @@ def test_sigkill_during_a_run_resumes_without_doing_anything_twice(tmp_path, rep
         kills += child.returncode == -signal.SIGKILL
         assert "Traceback" not in err and child.returncode == -signal.SIGKILL, (why, err)
         progress.append(check_run(db, times, why))
-    final = cli(*argv[2:])
+    final = cli(*argv[len(PAPER_RUN):])
     assert final.returncode == 0 and check_run(db, times, "the last restart") == 300
     kept = str(tmp_path / "kept.db")  # backtest and live agree, however often the run was killed
     assert cli("backtest", str(strategy), "--data", path, "--balance", "1000000", "--db", kept).returncode == 0
@@ -635,7 +637,7 @@ def test_sigkill_during_a_backtest_leaves_all_of_its_database_or_none(tmp_path, 
     for round_ in range(5):
         why = f"backtest kill {round_}, PAPER_FAULT_SEED={SEED}"
         kept = tmp_path / f"kept{round_}.db"
-        child = subprocess.Popen([sys.executable, PAPER, "backtest", str(strategy), "--data", path, "--balance",
+        child = subprocess.Popen([*PAPER_RUN, "backtest", str(strategy), "--data", path, "--balance",
                                   "1000000", "--param", "every=50", "--param", "pause=0.0001", "--db", str(kept)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # 0.8 s or more: killed mid-run
         time.sleep(rng.uniform(0.1, 0.7))
@@ -661,14 +663,14 @@ def test_the_same_run_started_twice_at_once_handles_each_bar_once(tmp_path, repo
     account = new_account(db)
     path = bars_file(tmp_path / "bars.csv", 300)
     times = [paper.to_time(line.split(",")[0]) for line in Path(path).read_text().splitlines()[1:]]
-    argv = [sys.executable, PAPER, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
+    argv = [*PAPER_RUN, "run", str(strategy), "--account-id", account, "--feed", path, "--db", db]
     runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [child.communicate(timeout=120) for child in runs]
     refusals = [err for child, (_, err) in zip(runs, results) if child.returncode == 1]
     assert sorted(child.returncode for child in runs) in ([0, 1, 1], [0, 0, 1], [0, 0, 0]), results
     assert all(err.startswith("paper: error: every_third.py on account ") and err.endswith(
         "a strategy runs on an account once at a time\n") for err in refusals), refusals
-    assert cli(*argv[2:]).returncode == 0  # then once more, to the end
+    assert cli(*argv[len(PAPER_RUN):]).returncode == 0  # then once more, to the end
     assert check_run(db, times, "three runs at once") == 300
     report(f"the same strategy run started 3 times at once: {len(refusals)} refused as it saw another move the run"
            " on, each bar handled once, no order placed twice")
@@ -679,7 +681,7 @@ def test_a_sweep_interrupted_or_killed_leaves_no_worker_and_no_database(tmp_path
     strategy = tmp_path / "every_third.py"
     strategy.write_text(EVERY_THIRD)
     path = bars_file(tmp_path / "bars.csv", 2000)
-    argv = [sys.executable, PAPER, "backtest", str(strategy), "--data", path, "--param", "every=5,7,11,13",
+    argv = [*PAPER_RUN, "backtest", str(strategy), "--data", path, "--param", "every=5,7,11,13",
             "--param", "pause=0.001", "--jobs", "2"]  # 2 s a combination or more: still running when stopped
     workers = []
     for stop in (signal.SIGINT, signal.SIGKILL):
@@ -826,7 +828,7 @@ def test_six_inits_at_the_same_instant_create_the_schema_once(tmp_path, report):
 def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, report):
     db = str(tmp_path / "ref.db")
     account = new_account(db)
-    procs = [subprocess.Popen([sys.executable, PAPER, "deposit", "--account-id", account, "--amount", "12.34",
+    procs = [subprocess.Popen([*PAPER_RUN, "deposit", "--account-id", account, "--amount", "12.34",
                                "--ref", "same-key", "--db", db, "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
     results = [p.communicate(timeout=60) for p in procs]
@@ -835,7 +837,7 @@ def test_the_same_ref_from_8_processes_at_once_is_one_transaction(tmp_path, repo
     assert len(rows_with_ref(db, "same-key")) == 1
     with paper.Ledger(db) as ledger:
         assert ledger.account(account).balances["USDT"].available == Decimal("1000012.34")
-    trades = [subprocess.Popen([sys.executable, PAPER, "trade", "--account-id", account, "--side", "buy", "--symbol",
+    trades = [subprocess.Popen([*PAPER_RUN, "trade", "--account-id", account, "--side", "buy", "--symbol",
                                 "BTC/USDT", "--qty", "0.01", "--price", "65000", "--ref", "same-trade", "--db", db,
                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for _ in range(8)]
@@ -1078,7 +1080,7 @@ def test_unusable_database_files(tmp_path, kind):
                 ["withdraw", "--account-id", "abcd", "--amount", "1"], ["verify"], ["history", "--account-id", "abcd"],
                 ["close", "--account-id", "abcd"]]
     for argv in commands + [["init"]]:
-        result = subprocess.run([sys.executable, PAPER, *argv, "--db", str(path)], capture_output=True,
+        result = subprocess.run([*PAPER_RUN, *argv, "--db", str(path)], capture_output=True,
                                 text=True, preexec_fn=without_root_powers if kind == "a read-only file" else None)
         expect = 0 if (kind, argv) == ("a folder that cannot be created", ["status"]) else 1
         assert result.returncode == expect, (argv, result)
@@ -1154,7 +1156,7 @@ def test_a_backup_onto_a_full_disk_leaves_nothing(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
-    child = subprocess.run([sys.executable, PAPER, "backup", "--to", str(tmp_path / "copy.db"), "--db", db],
+    child = subprocess.run([*PAPER_RUN, "backup", "--to", str(tmp_path / "copy.db"), "--db", db],
                            capture_output=True, text=True, preexec_fn=small_disk, timeout=60)
     assert child.returncode == 1 and child.stdout == "" and child.stderr.startswith("paper: error: ")
     assert "Traceback" not in child.stderr and child.stderr.count("\n") == 1, child.stderr

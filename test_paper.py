@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import http.server
+import atexit
 import itertools
 import json
 import os
@@ -11,10 +12,12 @@ import re
 import signal
 import socket
 import sqlite3
+import shutil
 import ssl
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -28,6 +31,15 @@ import paper
 
 HERE = Path(__file__).resolve().parent
 PAPER = str(HERE / "paper.py")
+# Most tests start paper as `python -m paper`, its bytecode cached for the session: `python paper.py` compiles
+# 6,500 lines (0.15 s) on every run and the suite starts hundreds of processes. The tests of the script itself
+# (a new user in an empty folder, the README word for word, -S, -W error, shells) run `python paper.py`.
+PYCACHE = tempfile.mkdtemp(prefix="paper-tests-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, True)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+PAPER_RUN = [sys.executable, "-m", "paper"]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -104,9 +116,9 @@ def dump(db):
         return list(conn.iterdump())
 
 
-def cli(*argv, cwd=None, env=None, timeout=60):
-    """python paper.py ARGV as a process of its own."""
-    return subprocess.run([sys.executable, PAPER, *argv], capture_output=True, text=True, cwd=cwd,
+def cli(*argv, cwd=None, env=None, timeout=60, script=False):
+    """python -m paper ARGV as a process of its own (script: python paper.py ARGV)."""
+    return subprocess.run([*PAPER_RUN, *argv] if script else [*PAPER_RUN, *argv], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
@@ -879,15 +891,15 @@ def test_records_show_and_compare_by_their_fields(db):
 # --- real processes ---
 
 def test_a_new_user_in_an_empty_folder(tmp_path):
-    init = cli("init", "--balance", "5000", cwd=tmp_path)
+    init = cli("init", "--balance", "5000", cwd=tmp_path, script=True)
     assert (init.returncode, init.stderr) == (0, "")
     acct = init.stdout.strip()
     assert UUID.fullmatch(acct)
-    status = cli("status", "--account-id", acct, cwd=tmp_path)
+    status = cli("status", "--account-id", acct, cwd=tmp_path, script=True)
     assert status.returncode == 0 and re.search(r"^USDT +5000\.00 +0\.00 +5000\.00$", status.stdout, re.M)
-    usage = cli("deposit", "--account-id", acct, "--amount", "abc", cwd=tmp_path)
+    usage = cli("deposit", "--account-id", acct, "--amount", "abc", cwd=tmp_path, script=True)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr and usage.stdout == ""
-    missing = cli("withdraw", "--account-id", acct, "--amount", "1", "--db", "nope.db", cwd=tmp_path)
+    missing = cli("withdraw", "--account-id", acct, "--amount", "1", "--db", "nope.db", cwd=tmp_path, script=True)
     assert missing.returncode == 1 and missing.stderr.startswith("paper: error: no database at nope.db")
 
 
@@ -1761,14 +1773,14 @@ def test_ctrl_c_at_any_moment_of_a_run_gives_no_traceback(tmp_path):
     acct = cli("init", "--db", db).stdout.strip()
     codes, argv = set(), [sys.executable, "-S", PAPER, "deposit", "--account-id", acct, "--amount", "1", "--db", db]
     for i in range(200):  # moments spread over a whole run (measured again each round: a loaded machine varies),
-        if i % 40 == 0:  # until one landed in paper's own handler
+        if i % 20 == 0:  # until one landed in paper's own handler
             if 130 in codes:
                 break
             start = time.monotonic()
             subprocess.run(argv, capture_output=True)
             whole = time.monotonic() - start
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(whole * (i % 40) / 40)
+        time.sleep(whole * (i % 20) / 20)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
         assert not re.search(r'paper\.py", line [1-9]', err), err  # no traceback from paper's own code
@@ -1865,7 +1877,7 @@ def test_reading_a_database_in_a_folder_you_cannot_write(tmp_path):
     os.chmod(db, 0o644)
     os.chmod(folder, 0o555)
     try:
-        result = subprocess.run([sys.executable, PAPER, "status", "--account-id", acct, "--db", db],
+        result = subprocess.run([*PAPER_RUN, "status", "--account-id", acct, "--db", db],
                                 capture_output=True, text=True, preexec_fn=without_root_powers)
     finally:
         os.chmod(folder, 0o755)
@@ -2359,7 +2371,7 @@ def test_feed_from_standard_input_commits_and_prints_as_lines_arrive(tmp_path):
     acct = cli("init", "--db", db).stdout.strip()
     order = json.loads(cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
                            "--limit-price", "100", "--db", db, "--json").stdout)
-    feed = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+    feed = subprocess.Popen([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     feed.stdin.write("time,price\n2026-11-25T14:00:00Z,101\n2026-11-25T14:01:00Z,99\n")
     feed.stdin.flush()
@@ -2793,7 +2805,7 @@ def test_follow_in_a_real_process_with_one_second_bars_until_ctrl_c(tmp_path, mo
     db = str(tmp_path / "p.db")
     paper.Ledger(db, create=True).close()
     with FakeBinance(lambda: time.time_ns() // 10**6, listed=listed) as fake:
-        process = subprocess.Popen([sys.executable, PAPER, "fetch", "BTC/USDT", "--interval", "1s", "--follow",
+        process = subprocess.Popen([*PAPER_RUN, "fetch", "BTC/USDT", "--interval", "1s", "--follow",
                                     "--base-url", fake.url, "--db", db], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         first = None
@@ -2821,7 +2833,7 @@ def test_ctrl_c_ends_a_long_wait_at_once_with_the_summary(tmp_path, monkeypatch)
     paper.Ledger(db, create=True).close()
     with FakeBinance(LISTED + 5 * 60_000 + 30_000) as fake:
         fake.faults = [("klines", "429", 3600)]
-        process = subprocess.Popen([sys.executable, PAPER, "fetch", "BTC/USDT", "--interval", "1m", "--start",
+        process = subprocess.Popen([*PAPER_RUN, "fetch", "BTC/USDT", "--interval", "1m", "--start",
                                     "2025-01-01", "--base-url", fake.url, "--db", db], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         line = process.stderr.readline()  # it waits an hour, as the exchange asks
@@ -3237,7 +3249,7 @@ def test_a_chart_that_cannot_be_written_names_its_file_and_keeps_the_old_one(run
     old.write_text("the chart from before")
     folder.chmod(0o555)  # the chart cannot be written beside it: the old one stays whole
     try:
-        result = subprocess.run([sys.executable, PAPER, "chart", "--account-id", acct, "--output", str(old), "--db", db],
+        result = subprocess.run([*PAPER_RUN, "chart", "--account-id", acct, "--output", str(old), "--db", db],
                                 capture_output=True, text=True, preexec_fn=without_root_powers)
     finally:
         folder.chmod(0o755)
@@ -3367,11 +3379,11 @@ def test_a_file_that_is_not_prices_is_refused_naming_the_file_and_line(run, db, 
 def test_an_empty_standard_input_and_bad_bytes_on_it_are_named(tmp_path):
     db = str(tmp_path / "p.db")
     cli("init", "--db", db)
-    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db], input=b"",
+    result = subprocess.run([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db], input=b"",
                             capture_output=True)
     assert (result.returncode, result.stderr) == (1, b"paper: error: standard input is empty: no header and no"
                                                      b" prices\n")
-    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
                             input=b"time,price\n2026-01-01,1\xff0\n", capture_output=True)
     assert (result.returncode, result.stderr) == (1, b"paper: error: standard input: line 2 is not UTF-8 text\n")
 
@@ -3439,7 +3451,7 @@ def test_feed_from_a_pipe_prints_json_lines(tmp_path):
     acct = cli("init", "--db", db).stdout.strip()
     order = json.loads(cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
                            "--limit-price", "99", "--db", db, "--json").stdout)
-    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--json", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--json", "--db", db],
                             input="time,price\n2026-11-25T14:00:00Z,101\n2026-11-25T14:01:00Z,98\n",
                             capture_output=True, text=True)
     event, summary = [json.loads(line) for line in result.stdout.splitlines()]  # JSON Lines: one object a line
@@ -3456,7 +3468,7 @@ def test_a_writer_gets_the_lock_while_a_fast_stream_runs(tmp_path):
     source = subprocess.Popen([sys.executable, "-c", "import sys\nsys.stdout.write('time,price\\n')\n"
                                "for i in range(10**8):\n    print(f'{1735689600 + i},{100 + i % 7}', flush=i % 50 == 0)"],
                               stdout=subprocess.PIPE)
-    feed = subprocess.Popen([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+    feed = subprocess.Popen([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
                             stdin=source.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while not query(db, "SELECT count(*) FROM prices")[0][0]:
@@ -3526,7 +3538,7 @@ def test_status_orders_and_history_fit_an_80_column_terminal(tmp_path):
     def on_terminal(*argv):
         main, child = pty.openpty()
         fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        process = subprocess.Popen([sys.executable, PAPER, *argv, "--db", db], stdout=child, stderr=child)
+        process = subprocess.Popen([*PAPER_RUN, *argv, "--db", db], stdout=child, stderr=child)
         os.close(child)
         output = b""
         with contextlib.suppress(OSError):  # the end of the pseudo-terminal
@@ -4038,7 +4050,7 @@ def test_a_refused_row_in_a_stream_keeps_the_rows_before_it_fast_or_slow(tmp_pat
     db = str(tmp_path / "p.db")
     cli("init", "--db", db)
     rows = "".join(f"{1735689600 + i},{100 + i % 7}\n" for i in range(3000))
-    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
                             input="time,price\n" + rows + "1700000000,5\n" + rows, capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (1, "")  # stopped at the refused row, in one line, no abort
     assert result.stderr == ("paper: error: standard input: line 3002: BTC/USDT has a price at"
@@ -4057,7 +4069,7 @@ def test_standard_input_as_it_comes(tmp_path, make, stdin, why):
     db = str(tmp_path / "p.db")
     cli("init", "--db", db)
     rows = b"time,price\n2026-11-01,5\n"
-    result = subprocess.run([sys.executable, PAPER, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db],
                             input=make(rows) if make else None, stdin=stdin, capture_output=True)
     assert (result.returncode, result.stderr.decode()) == ((1, why) if why else (0, ""))
     assert query(db, "SELECT count(*) FROM prices") == [(0 if why else 1,)]
@@ -4103,7 +4115,7 @@ def test_many_files_are_read_a_few_at_a_time(tmp_path):
 
     def few_descriptors():
         resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
-    result = subprocess.run([sys.executable, PAPER, "feed", *reversed(paths), "--symbol", "BTC/USDT", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "feed", *reversed(paths), "--symbol", "BTC/USDT", "--db", db],
                             capture_output=True, text=True, preexec_fn=few_descriptors)
     assert (result.returncode, result.stdout) == (0, "recorded 720 prices; 0 fills, 0 cancelled\n"), result.stderr
     assert query(db, "SELECT min(time), max(time) FROM prices") == [("2025-01-01T00:00:00.000000Z",
@@ -4352,7 +4364,7 @@ def test_run_resumes_after_the_last_bar_it_handled(run, acct, db, tmp_path):
 def test_ctrl_c_stops_a_run_at_once_and_keeps_the_bars_it_committed(tmp_path):
     db = str(tmp_path / "p.db")
     account = cli("init", "--db", db).stdout.strip()
-    live = subprocess.Popen([sys.executable, PAPER, "run", strategy_file(tmp_path, RECORDER), "--account-id", account,
+    live = subprocess.Popen([*PAPER_RUN, "run", strategy_file(tmp_path, RECORDER), "--account-id", account,
                              "--feed", "-", "--on-close", "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     live.stdin.write("time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n")
@@ -4370,7 +4382,7 @@ def test_a_run_from_standard_input_and_a_run_resumed_with_other_options(tmp_path
     account = cli("init", "--db", db).stdout.strip()
     strategy = strategy_file(tmp_path, RECORDER)
     lines = "time,symbol,price\n2025-03-01T00:00:00Z,BTC/USDT,10\n2025-03-01T01:00:00Z,BTC/USDT,10\n"
-    result = subprocess.run([sys.executable, PAPER, "run", strategy, "--account-id", account, "--feed", "-", "--db", db],
+    result = subprocess.run([*PAPER_RUN, "run", strategy, "--account-id", account, "--feed", "-", "--db", db],
                             input=lines, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert query(db, "SELECT bars FROM strategy_runs") == [(2,)]
@@ -4747,7 +4759,7 @@ def test_run_fetch_hands_the_strategy_each_bar_as_it_closes(tmp_path, monkeypatc
     acct = cli("init", "--db", db).stdout.strip()
     cli("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", str(listed // 1000 + 2), "--db", db)
     with FakeBinance(lambda: time.time_ns() // 10**6, listed=listed) as fake:
-        process = subprocess.Popen([sys.executable, PAPER, "run", str(strategy), "--account-id", acct, "--fetch",
+        process = subprocess.Popen([*PAPER_RUN, "run", str(strategy), "--account-id", acct, "--fetch",
                                     "BTC/USDT", "--interval", "1s", "--base-url", fake.url, "--db", db],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(600):  # until the strategy saw three bars (at most a minute)
