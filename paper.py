@@ -417,14 +417,14 @@ def to_leverage(leverage, max_leverage):
     return leverage, max_leverage
 
 
-def to_limit(value):
+def to_limit(value, name="limit"):
     """How many rows at most: a whole number above zero (None: all)."""
     if value is None:
         return -1
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise PaperError(f"limit must be a whole number above zero, not {shown(value)}")
+        raise PaperError(f"{name} must be a whole number above zero, not {shown(value)}")
     return min(value, 2**62)  # SQLite's integers end at 2^63 - 1
 
 
@@ -4810,7 +4810,7 @@ class Context:
         symbol = self._which(symbol)
         if n is None:
             return [Bar(row.values()) for row in reversed(self._ledger.prices(symbol, until=self.time))]
-        n = to_limit(n)
+        n = to_limit(n, "n")
         bars = self._window(symbol, n)
         return list(itertools.islice(bars, max(len(bars) - n, 0), None))
 
@@ -4819,7 +4819,7 @@ class Context:
         indicators (fewer while there are fewer): a signal may be a float, money never is."""
         closes = self._closes.get(symbol or self._symbol)
         if closes is None or type(n) is not int or not 0 < n <= closes.maxlen:  # else the usual case, at once
-            symbol, n = self._which(symbol), to_limit(n)
+            symbol, n = self._which(symbol), to_limit(n, "n")
             self._window(symbol, n)
             closes = self._closes[symbol]
         return list(itertools.islice(closes, max(len(closes) - n, 0), None))
@@ -4918,23 +4918,28 @@ class Context:
     def _sized(self, side, symbol, fraction, type, limit, stop):
         """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
         market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
+        if isinstance(fraction, float) and not math.isfinite(fraction):
+            raise PaperError(f"fraction {fraction} must be above 0 and at most 1")
         share = Decimal(repr(fraction)) if isinstance(fraction, float) else to_amount(fraction, "fraction")
         if not 0 < share <= 1:
             raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
         if side == "sell":
             qty = floor_qty(self.position(symbol) * share, self._ledger.risk.step(symbol))
             if not qty:
-                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))} {symbol} held"
-                                 " is nothing to sell")
+                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))}"
+                                 f" {symbol.partition('/')[0]} held is nothing to sell")
             return qty, None
         equity = self.equity
         if equity is None:
             raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
         spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
-        if type == "market" and not self._on_close:
-            return None, spend
         if type == "market":
-            price = slipped(self._ledger.prices(symbol, 1)[0]["close"], side, self._slippage)
+            latest = self._ledger.prices(symbol, 1)
+            if not latest:
+                raise PaperError(f"no recorded price for {symbol}: a fraction of the equity is sized at its latest"
+                                 " close")
+            price = latest[0]["close"]  # a market order's reserve; with on_close, its fill
+            price = slipped(price, side, self._slippage) if self._on_close else price
         else:
             price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
                 to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
@@ -4942,7 +4947,7 @@ class Context:
         if not qty:
             raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
                              f" {fmt(price)}, fee included")
-        return qty, None
+        return (None, spend) if type == "market" and not self._on_close else (qty, None)  # sized again at its fill
 
 
 class Run:
@@ -5029,8 +5034,9 @@ class Run:
             state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
         except TypeError as error:  # Object of type Decimal is not JSON serializable
             state, why = None, error
-        except ValueError:
-            state, why = None, "a float that is nan or infinite, or a list or dict inside itself"
+        except ValueError as error:  # Python's own words are about its limit on an int's digits
+            state, why = None, ("an int of more than 4,300 digits" if "digits" in str(error) else
+                                "a float that is nan or infinite, or a list or dict inside itself")
         if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
             raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
                              f" keys){f': {why}' if state is None else ''}")
@@ -5051,12 +5057,14 @@ def run_options(fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
 
 
 def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FEE_RATE, slippage=ZERO,
-                 on_close=False, each=None):
+                 on_close=False, each=None, allow_future=False):
     """Run strategy live on an existing account over bars ((source, line, (symbol, price, time, open, high,
     low, close)), as read_prices yields them; any iterable, endless too): each bar's price, its fills, the
     strategy's orders and its state commit together, then each(trades of the account in that bar) is
     called. Killed and started again with the same strategy, params and options, it resumes after the
-    last bar it handled. Returns {"strategy_run", "account_id", "bars", "handled_before", "fills"}."""
+    last bar it handled (allow_future: bars more than 24 hours after the clock are taken, as tick's).
+    Returns {"strategy_run", "account_id", "bars", "handled_before", "fills", "history": bars skipped as
+    history}."""
     strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
     run = Run(ledger, strategy, account_id, to_params(strategy, params), run_options(fee_rate, slippage, on_close),
               "run")
@@ -5064,7 +5072,7 @@ def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FE
     for source, line, row in bars:
         with ledger.batch():
             run.claim()
-            handled = run.step(source, line, row)
+            handled = run.step(source, line, row, allow_future)
             if handled:
                 run.save()
         if handled and each:
@@ -5974,7 +5982,8 @@ def cmd_run(ledger, args):
             raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
                              " recorded") from None
     done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
-                        fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each)
+                        fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each,
+                        allow_future=args.allow_future)
     before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
     history = f"; skipped {count(done['history'], 'bar')} recorded before it (an order now would fill at a later" \
               " price)" if done["history"] else ""
@@ -6180,7 +6189,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
                  " param on-close keep-db chart-file report constraint maximize jobs csv", cmd_backtest),
     "run": ("run a strategy live on an account, each bar as it comes; restarted, it resumes after the last bar it"
             " handled", "strategy account-id! run-feed run-fetch interval base-url feed-symbol param fee-rate slippage"
-            " on-close", cmd_run),
+            " on-close allow-future", cmd_run),
 }
 OWN_DATABASE = ("backtest",)  # these make databases of their own: no ledger is opened for them, no --db default
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",

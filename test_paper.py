@@ -4773,3 +4773,102 @@ def test_run_fetch_hands_the_strategy_each_bar_as_it_closes(tmp_path, monkeypatc
     seen = [line.split()[1] for line in json.loads(state)["seen"]]  # each bar of the fake: second s of its minute
     first = listed // 1000 + 3
     assert seen == [time.strftime("%H:%M:%S", time.gmtime(first + i)) for i in range(len(seen))] and len(seen) >= 3
+
+
+# --- Found by review of strategies ---
+
+def test_a_run_skips_bars_recorded_before_it_and_hands_on_the_newest(run, acct, db, tmp_path):
+    """Fed before, bars 00:00 and 01:00 have a later price of their symbol: an order placed on them would
+    fill at 02:00's, so the run checks them and hands on 02:00 only, then every bar after it."""
+    rows = [(f"2025-03-01T{hour:02d}:00:00Z", "10.00", "10.00", "10.00", "10.00") for hour in range(4)]
+    ok(run("feed", bar_file(tmp_path / "old.csv", rows[:3])))
+    out = ok(run("run", strategy_file(tmp_path, RECORDER.replace('"every": 2', '"every": 9')), "--account-id", acct,
+                 "--feed", bar_file(tmp_path / "all.csv", rows)))
+    assert out == (f"strategy.py on account {acct}: handled 2 bars; 0 fills; skipped 2 bars recorded before it (an"
+                   " order now would fill at a later price)\n")
+    assert query(db, "SELECT state, bars FROM strategy_runs") == [('{"seen": ["02:00", "03:00"]}', 2)]
+
+
+EXPIRING = '''
+def on_bar(ctx, bar):
+    print("seen", bar.time)
+    if not ctx.state.get("placed"):
+        ctx.state["placed"] = ctx.buy("1", limit="5", expires="2025-03-01T01:30:00Z").id
+'''
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_run_prints_the_orders_a_bar_cancelled_and_the_strategys_prints_go_to_stderr(run, acct, db, tmp_path,
+                                                                                       as_json):
+    rows = [(f"2025-03-01T{hour:02d}:00:00Z", "10.00", "10.00", "10.00", "10.00") for hour in range(3)]
+    code, out, err = run("run", strategy_file(tmp_path, EXPIRING), "--account-id", acct, "--feed",
+                         bar_file(tmp_path / "bars.csv", rows), *["--json"] * as_json)
+    [(order, status)] = query(db, "SELECT id, status FROM orders")
+    assert code == 0 and status == "EXPIRED" and err == "".join(f"seen {time[:19]}.000000Z\n" for time, *_ in rows)
+    if not as_json:  # expired by 02:00's price
+        assert out == (f"order {order} expired; its reserve is available again\n"
+                       f"strategy.py on account {acct}: handled 3 bars; 0 fills\n")
+    else:  # JSON Lines: the order, then the summary
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert [line.get("id") for line in lines[:-1]] == [order] and lines[0]["status"] == "EXPIRED"
+        assert lines[-1] == {"strategy_run": 1, "account_id": acct, "bars": 3, "handled_before": 0, "fills": 0,
+                             "history": 0}
+
+
+@pytest.mark.parametrize("body, message", [
+    ("raise GeneratorExit", "strategy.py line 3 in on_bar: GeneratorExit"),
+    ("ctx.buy(fraction=float('nan'))", "fraction nan must be above 0 and at most 1"),
+    ("ctx.buy(fraction=1e-12)", "fraction 1e-12 of the equity (0.00) buys no BTC/USDT at 10.00, fee included"),
+    ("ctx.sell(fraction=0.5)", "fraction 0.5 of the 0.00 BTC held is nothing to sell"),
+    ("ctx.history(n=0)", "n must be a whole number above zero, not 0"),
+    ("ctx.closes(-1)", "n must be a whole number above zero, not -1"),
+    ("ctx.state['x'] = 10 ** 5000", "ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts"
+                                    " with str keys): an int of more than 4,300 digits"),
+])
+def test_what_a_strategy_did_wrong_is_named(run, acct, tmp_path, body, message):
+    strategy = strategy_file(tmp_path, f"def on_bar(ctx, bar):\n    x = 1\n    {body}\n")
+    code, out, err = run("run", strategy, "--account-id", acct, "--feed",
+                         bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "10", "10", "10", "10")]))
+    assert code == 1 and out == "" and err.splitlines()[-1].endswith(message), err
+
+
+def test_a_bar_in_the_future_is_taken_by_run_with_allow_future(run, acct, db, tmp_path):
+    data = bar_file(tmp_path / "bars.csv", [("2099-03-01T00:00:00Z", "10", "10", "10", "10")])
+    strategy = strategy_file(tmp_path, "def on_bar(ctx, bar):\n    pass\n")
+    assert "give --allow-future" in refused(run("run", strategy, "--account-id", acct, "--feed", data))
+    assert ok(run("run", strategy, "--account-id", acct, "--feed", data, "--allow-future")).endswith(
+        "handled 1 bar; 0 fills\n")
+    assert query(db, "SELECT time FROM prices") == [("2099-03-01T00:00:00.000000Z",)]
+
+
+def test_a_strategy_imports_a_module_beside_it(run, acct, tmp_path):
+    (tmp_path / "signals_of_mine.py").write_text("def up(bar):\n    return bar.close > 5\n")
+    strategy = strategy_file(tmp_path, "from signals_of_mine import up\n\ndef on_bar(ctx, bar):\n"
+                                       "    if up(bar):\n        ctx.buy('1')\n")
+    out = ok(run("run", strategy, "--account-id", acct, "--on-close", "--feed",
+                 bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "10", "10", "10", "10")])))
+    assert out.startswith("trade 1: buy 1.00 BTC/USDT @ 10.00, fee 0.01 USDT")
+
+
+@pytest.mark.parametrize("value", ["5_000", "١٢", "0x10", "7.0"])
+def test_an_int_param_is_as_typed_in_ascii_digits(run, tmp_path, value):
+    data = bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "10", "10", "10", "10")])
+    err = refused(run("backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", f"fast={value}"), code=2)
+    assert "fast" in err
+
+
+def test_a_list_param_gives_each_value_once(tmp_path, capsys):
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert paper.main(["backtest", str(EXAMPLES / "sma_cross.py"), "--data", data, "--param", "fast=2,2,1,2",
+                       "--param", "slow=3"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(line.split()[0] for line in out.splitlines()[1:]) == ["1", "2"]  # the table: fast, stats
+
+
+def test_a_sweeps_refusal_names_the_combination(tmp_path, capsys):
+    strategy = strategy_file(tmp_path, 'PARAMS = {"q": 1}\n\ndef on_bar(ctx, bar):\n    ctx.buy(str(ctx.params["q"]))\n')
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert paper.main(["backtest", strategy, "--data", data, "--param", "q=1,-1", "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"paper: error: q=-1: {strategy} line 4 in on_bar: qty must be greater than"
+                                    " zero, not -1")
