@@ -2016,14 +2016,19 @@ class Ledger:
         "open", "high", "low", "close"}]."""
         return list(self.newest_prices(symbol, limit, until))
 
-    def newest_prices(self, symbol=None, limit=None, until=None):
-        """prices() one by one, read as they are needed (a million prices cost no memory)."""
+    def newest_prices(self, symbol=None, limit=None, until=None, oldest_first=False):
+        """prices() one by one, read as they are needed (a million prices cost no memory); oldest_first: the
+        same rows the other way round (as a file of prices is fed)."""
         where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else (" WHERE 1", ())
         if until is not None:
             where, params = f"{where} AND time <= ?", (*params, to_time(until))
         limit, names = to_limit(limit), PRICE.split(", ")
+        sql = f"SELECT {PRICE}, id FROM prices{where} ORDER BY id DESC LIMIT ?"
+        if oldest_first:  # all of them: straight through the table; the newest n: those, turned round
+            sql = f"SELECT {PRICE}, id FROM prices{where} ORDER BY id" if limit < 0 else \
+                f"SELECT * FROM ({sql}) ORDER BY id"
         with self._transaction("BEGIN"):
-            for row in self.db.execute(f"SELECT {PRICE} FROM prices{where} ORDER BY id DESC LIMIT ?", (*params, limit)):
+            for row in self.db.execute(sql, (*params, limit) if "LIMIT" in sql else params):
                 yield dict(zip(names, row))
 
     def delete_prices(self, symbol, start):
@@ -3294,14 +3299,18 @@ def svg_chart(figure, log=False):
 
 
 def chart_title(figure):
-    """The title's elements: the account's name in bold, cut to fit beside its figures ': return +7.90%, max
-    drawdown -42.81% (USDT)' (n/a without a point); the whole of it as the SVG's <title>."""
+    """The title's elements: the account's name in bold, then its figures ': return +7.90%, max drawdown
+    -42.81% (USDT)' (n/a without a point), smaller (down to SMALL) where the whole would not fit and the name
+    cut where it still does not; the whole of it as the SVG's <title>."""
     ratios = figure.curve.performance.ratios()
     figures = (f": return {ratio_text(ratios['return'], '+.2%')}, max drawdown"
                f" {ratio_text(ratios['max_drawdown'], '.2%')} ({figure.quote})")
-    name = cut_to_width(figure.name, CHART_WIDTH - 24 - text_width(figures, TITLE), TITLE, bold=True)
-    return [f"<title>{svg_text(name + figures)}</title>", f'<text class="title" x="12" y="25" font-size="{TITLE}">'
-            f'<tspan font-weight="bold">{svg_text(name)}</tspan>{svg_text(figures)}</text>']
+    room = CHART_WIDTH - 24
+    whole = text_width(figure.name, TITLE, bold=True) + text_width(figures, TITLE)
+    size = TITLE if whole <= room else max(SMALL, math.floor(TITLE * room / whole * 10) / 10)
+    name = cut_to_width(figure.name, room - text_width(figures, size), size, bold=True)
+    return [f"<title>{svg_text(figure.name + figures)}</title>", f'<text class="title" x="12" y="25"'
+            f' font-size="{size:g}"><tspan font-weight="bold">{svg_text(name)}</tspan>{svg_text(figures)}</text>']
 
 
 def empty_chart(title, why):
@@ -5775,7 +5784,7 @@ def cmd_prices(ledger, args):
     if args.delete:
         removed = ledger.delete_prices(args.symbol, args.start)
         return {"deleted": removed}, f"deleted {count(removed, 'price')} of {args.symbol} at or after {args.start}"
-    prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit))
+    prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit, oldest_first=args.csv))
     first = next(prices, None)
     if first is None:
         return [], ",".join(PRICE.split(", ")) if args.csv else "No prices recorded."
@@ -6165,7 +6174,7 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
              cmd_feed),
     "fetch": ("record the exchange's bars (Binance's klines) of symbols, and with --follow each new one",
               "fetch-symbols interval! start end follow base-url", cmd_fetch),
-    "prices": ("list recorded prices, newest first (or --delete some)", "prices-symbol limit csv delete from",
+    "prices": ("list recorded prices, newest first (--csv: oldest first, a file feed reads), or --delete some", "prices-symbol limit csv delete from",
                cmd_prices),
     "equity": ("an account's equity at each recorded price, with its drawdown", "account-id! quote csv", cmd_equity),
     "stats": ("how an account did: return, drawdown, Sharpe and the rest", "account-id! quote", cmd_stats),

@@ -3264,13 +3264,19 @@ def test_a_long_or_odd_name_leaves_the_chart_title_whole(db):
         narrow = ledger.create_account(name="i" * 200).id
         japanese = ledger.create_account(name="日本語の口座名" * 20).id
         ledger.tick("BTC/USDT", "1", time="2025-01-01")
-        titles = {account: svg_root(ledger.chart(account)).find(f"{SVG}title").text for account in (wide, narrow, japanese)}
+        charts = {account: svg_root(ledger.chart(account)) for account in (wide, narrow, japanese)}
+    titles = {account: "".join(chart.find(f"{SVG}text[@class='title']").itertext()) for account, chart in charts.items()}
     figures = "…: return +0.00%, max drawdown 0.00% (USDT)"
     assert all(title.endswith(figures) for title in titles.values())
-    # cut by width, not by count: 696 units at 15 px bold hold at most 42 W (1.1 em in DejaVu Sans Bold, the widest
-    # common sans), and the figures take about half; as many ideographs (1 em) at most; i is a third as wide as W
+    whole = {account: chart.find(f"{SVG}title").text for account, chart in charts.items()}  # the tooltip: all of it
+    assert whole == {wide: "W" * 200 + figures[1:], narrow: "i" * 200 + figures[1:],
+                     japanese: "日本語の口座名" * 20 + figures[1:]}
+    # cut by width, not by count: shrunk to 12 px (the least), 696 units hold at most 52 W (1.1 em in DejaVu Sans
+    # Bold, the widest common sans), and the figures take 306 of them; as many ideographs (1 em) at most; i is a
+    # third as wide as W
     kept = {account: len(title) - len(figures) for account, title in titles.items()}
-    assert 10 < kept[wide] < 30 and 10 < kept[japanese] < 30 and kept[narrow] > 2.5 * kept[wide]
+    assert 20 < kept[wide] < 30 and 20 < kept[japanese] < 35 and kept[narrow] > 2.5 * kept[wide]
+    assert all(chart.find(f"{SVG}text[@class='title']").get("font-size") == "12" for chart in charts.values())
     with connection(db) as conn:  # a name no command takes, written with SQL
         conn.execute("UPDATE accounts SET name = 'a\ufffeb'")
     with paper.Ledger(db) as ledger:
@@ -4872,3 +4878,17 @@ def test_a_sweeps_refusal_names_the_combination(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == (f"paper: error: q=-1: {strategy} line 4 in on_bar: qty must be greater than"
                                     " zero, not -1")
+
+
+def test_prices_csv_is_oldest_first_and_feeds_back_as_it_is(run, acct, db, tmp_path):
+    rows = [(f"2025-03-01T{hour:02d}:00:00Z", "10.00", "11.00", "9.00", f"10.{hour}0") for hour in range(3)]
+    ok(run("feed", bar_file(tmp_path / "bars.csv", rows)))
+    out = ok(run("prices", "--csv"))
+    assert out.splitlines()[1:] == [f"BTC/USDT,2025-03-01T0{hour}:00:00.000000Z,10.00,11.00,9.00,10.{hour}0"
+                                    for hour in range(3)]
+    assert ok(run("prices", "--csv", "--limit", "2")).splitlines()[1:] == out.splitlines()[2:]  # the newest 2
+    (tmp_path / "back.csv").write_text(out)
+    copy = str(tmp_path / "copy.db")
+    assert paper.main(["init", "--db", copy]) == 0 and paper.main(["feed", str(tmp_path / "back.csv"), "--db", copy]) == 0
+    assert query(copy, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id") == query(
+        db, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id")
