@@ -5477,8 +5477,8 @@ def cmd_status(ledger, args):
         text += ["\nRealised P&L (average cost, since the latest reset):",
                  table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
     if account.transactions:
-        text += [f"\nLast {len(account.transactions)} transactions:", table(result["transactions"], HISTORY, width,
-                                                                          HISTORY_NARROW)]
+        text += [f"\nLast {count(len(account.transactions), 'transaction')}:",
+                 table(result["transactions"], HISTORY, width, HISTORY_NARROW)]
     return result, "\n".join(text)
 
 
