@@ -1072,7 +1072,8 @@ class Ledger:
                               f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?)" + ("" if self.read_only else
-                              ": a change in progress may not be recorded; a retry with the same --ref is safe"))
+                              ": a change in progress may not be recorded; the same command again (with the same --ref, where"
+                              " it takes one) records it once"))
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
             for journal in (f"{self.path}-shm", f"{self.path}-wal"):
                 if os.path.exists(journal) and not os.access(journal, os.R_OK | os.W_OK):
@@ -5206,7 +5207,9 @@ def live_bars(ledger, symbols, interval, base_url=None):
     wants its first bar."""
     with ledger.snapshot():
         after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
-    yield from fetched_bars(kline_steps(Exchange(base_url), symbols, interval, follow=True, after=after))
+    client = Exchange(base_url)
+    client.symbol_rules(symbols)  # a symbol the exchange does not list is refused now, not after a bar's wait
+    yield from fetched_bars(kline_steps(client, symbols, interval, follow=True, after=after))
 
 
 def fetched_bars(steps):
@@ -6391,8 +6394,10 @@ def check_run_usage(args):
     if bool(args.feed) == bool(args.fetch):
         raise PaperError("run needs the bars from one source: --feed FILE (or - for standard input), or --fetch SYMBOL"
                          " ... --interval I")
-    if bool(args.fetch) != bool(args.interval) or args.base_url and not args.fetch:
-        raise PaperError("--fetch takes --interval (and --base-url): the exchange's bars of that length")
+    if args.fetch and not args.interval:
+        raise PaperError("--fetch takes --interval: the exchange's bars of that length")
+    if not args.fetch and (args.interval or args.base_url):
+        raise PaperError("--interval and --base-url are for --fetch (the bars of a --feed are as long as they are)")
     if args.fetch and args.symbol:
         raise PaperError("--symbol names the symbol of a file without a symbol column: --fetch names its own")
 

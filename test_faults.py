@@ -9,6 +9,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -940,7 +941,12 @@ BAD_INPUTS = [
         ["--max-drawdown", "20%", "--events"], ["--stop-loss", "abc"])],
     ["risk", "--account-id", "0000"], ["risk"],
     ["symbol", "BTC"], ["symbol", "BTC/USDT", "--tick-size", "0"], ["symbol", "BTC/USDT", "--step-size", "-1"],
-    ["symbol"], ["symbol", "BTC/USDT", "--min-qty", "1e-3"],
+    ["symbol"], ["symbol", "BTC/USDT", "--min-qty", "1e-3"], ["symbol", "BTC/XXX", "--fetch", "--base-url", E],
+    ["symbol", "BTC/USDT", "--fetch", "--tick-size", "0.01", "--base-url", E], ["symbol", "BTC/USDT", "--clear",
+                                                                                "--tick-size", "0.01"],
+    ["prices", "--delete"], ["prices", "--delete", "--symbol", "ETH/USDT"],
+    ["prices", "--delete", "--symbol", "ETH/USDT", "--from", "2999-01-01"],
+    ["prices", "--delete", "--symbol", "ETH/USDT", "--from", "yesterday"], ["prices", "--from", "2025-01-01"],
     *[["trade", "--account-id", A, "--side", "buy", "--symbol", "ETH/USDT", "--price", "100", *argv] for argv in (
         ["--qty", "1", "--sl", "110"], ["--qty", "1", "--tp", "90"], ["--qty", "1", "--sl", "90", "--trail", "3%"],
         ["--qty", "1", "--tp", "110", "--trail", "3%"], ["--qty", "1", "--risk", "1%", "--sl", "90"], ["--risk", "1%"],
@@ -978,6 +984,11 @@ BAD_INPUTS = [
     ["run", SMA_CROSS, "--account-id", "0000", "--feed", "-"], ["run", "/dev/null", "--account-id", A, "--feed", "-"],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--param", "fast=1,2"],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--param", "slow=2.5"], ["run", SMA_CROSS, "--feed", "-"],
+    ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/USDT"], ["run", SMA_CROSS, "--account-id", A, "--fetch",
+                                                                    "BTC/USDT", "--interval", "7m"],
+    ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/XXX", "--interval", "1m", "--base-url", E],
+    ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--fetch", "BTC/USDT", "--interval", "1m"],
+    ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--interval", "1m"],
 ]
 
 
@@ -1144,6 +1155,79 @@ def test_a_full_disk_fails_cleanly_and_keeps_every_commit(tmp_path, headroom, re
     message = child.stderr.split("full.db: ")[1].split(":")[0]
     report(f"disk full after {len(done)} deposits ({headroom} bytes free): exit 1 '{message}',"
            " every commit kept, verify OK, the retry recorded once")
+
+
+FULL_DISK_WRITES = {  # a write path: its argv (ACCOUNT, BARS and FOLDER filled in), and what it leaves, in SQL
+    "feed": (["feed", "BARS"], "SELECT count(*), max(time) FROM prices WHERE symbol = 'BTC/USDT'"),
+    "run": (["run", SMA_CROSS, "--account-id", "ACCOUNT", "--feed", "BARS", "--on-close", "--param", "fast=3",
+             "--param", "slow=7"], "SELECT bars, state, (SELECT count(*) FROM trades) FROM strategy_runs"),
+    "trade": (["trade", "--account-id", "ACCOUNT", "--side", "buy", "--symbol", "ETH/USDT", "--qty", "0.5",
+               "--sl", "5", "--tp", "20", "--ref", "t1"], "SELECT qty, price FROM trades"),
+    "order": (["order", "--account-id", "ACCOUNT", "--side", "buy", "--symbol", "ETH/USDT", "--qty", "2",
+               "--limit-price", "9", "--ref", "o1"], "SELECT side, qty, status FROM orders"),
+    "prices --delete": (["prices", "--delete", "--symbol", "ETH/USDT", "--from", "2026-11-01T02:00:00Z"],
+                        "SELECT (SELECT count(*) FROM prices_deleted), (SELECT count(*) FROM prices)"),
+    "risk": (["risk", "--account-id", "ACCOUNT", "--max-drawdown", "10%", "--cooldown", "3"],
+             "SELECT max_drawdown, cooldown FROM risk_rules"),
+    "symbol": (["symbol", "ETH/USDT", "--tick-size", "0.01", "--step-size", "0.001"],
+               "SELECT symbol, tick_size, step_size FROM symbols"),
+    "backtest --db": (["backtest", SMA_CROSS, "--data", "BARS", "--param", "fast=3", "--param", "slow=7", "--db",
+                       "FOLDER/kept.db"], None),
+}
+
+
+@pytest.mark.parametrize("write", FULL_DISK_WRITES)
+def test_every_write_path_on_a_full_disk_fails_in_one_line_and_the_retry_finishes_it(tmp_path, write, report):
+    """Each file may grow 12 KB past the database's size (so the WAL file of a big write cannot): a write
+    that fits is done; one that does not fails in one line, exit 1, with nothing of its transaction recorded
+    (a run keeps the bars it committed before); with room again the same command leaves what it leaves on
+    a roomy disk."""
+    argv, leaves = FULL_DISK_WRITES[write]
+    dbs = {name: str(tmp_path / f"{name}.db") for name in ("full", "roomy")}
+    account = new_account(dbs["full"])
+    with paper.Ledger(dbs["full"]) as ledger:
+        for hour in range(4):
+            ledger.tick("ETH/USDT", str(10 + hour), time=f"2026-11-01T{hour:02d}:00:00Z")
+    shutil.copyfile(dbs["full"], dbs["roomy"])  # the same account on both
+    bars = bars_file(tmp_path / "bars.csv", 3000)
+    argv = [{"ACCOUNT": account, "BARS": bars}.get(arg, arg.replace("FOLDER", str(tmp_path))) for arg in argv]
+    on = {name: [] if write == "backtest --db" else ["--db", db] for name, db in dbs.items()}  # backtest's own
+    assert cli(*argv, *on["roomy"]).returncode == 0
+    if write == "backtest --db":
+        os.rename(tmp_path / "kept.db", tmp_path / "roomy-kept.db")
+    before = query(dbs["full"], leaves) if leaves else None
+    limit = max(os.path.getsize(dbs["full"]), 32768) + 12288  # the -shm file takes 32 KB at once
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    child = subprocess.run([*PAPER_RUN, *argv, *on["full"]], capture_output=True, text=True, preexec_fn=small_disk,
+                           timeout=120)
+    assert "Traceback" not in child.stderr and child.returncode in (0, 1), child.stderr
+    assert_consistent(dbs["full"], write)
+    if write == "backtest --db":  # its new file is whole or not there, and nothing is left beside it
+        assert child.returncode == 1 and "disk" in child.stderr and child.stderr.count("\n") == 1, child.stderr
+        assert sorted(os.listdir(tmp_path)) == ["bars.csv", "full.db", "roomy-kept.db", "roomy.db"]
+    elif child.returncode:
+        assert child.stderr.startswith("paper: error: ") and "disk" in child.stderr, child.stderr
+        assert child.stderr.count("\n") == 1 or write == "run" and child.stderr.count("\n") == 2, child.stderr
+        assert write == "run" or query(dbs["full"], leaves) == before, write
+    else:
+        assert query(dbs["full"], leaves) == query(dbs["roomy"], leaves), write
+    retry = cli(*argv, *on["full"])
+    if write == "prices --delete" and not child.returncode:  # done already: nothing is left to delete
+        assert retry.returncode == 1 and "has no price at or after" in retry.stderr
+    else:
+        assert retry.returncode == 0, retry.stderr
+    assert_consistent(dbs["full"], write)
+    if write == "backtest --db":
+        assert query(str(tmp_path / "kept.db"), "SELECT symbol, time, close FROM prices") == query(
+            str(tmp_path / "roomy-kept.db"), "SELECT symbol, time, close FROM prices")
+    else:
+        assert query(dbs["full"], leaves) == query(dbs["roomy"], leaves), write
+    said = child.stderr.strip().rsplit(": ", 1)[-1] if child.returncode else "done: it fit"
+    report(f"{write} with 12 KB of disk left: exit {child.returncode} ({said}), verify OK, the retry finished it")
 
 
 def test_a_backup_onto_a_full_disk_leaves_nothing(tmp_path):

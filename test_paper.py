@@ -118,8 +118,8 @@ def dump(db):
 
 def cli(*argv, cwd=None, env=None, timeout=60, script=False):
     """python -m paper ARGV as a process of its own (script: python paper.py ARGV)."""
-    return subprocess.run([*PAPER_RUN, *argv] if script else [*PAPER_RUN, *argv], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run([sys.executable, PAPER, *argv] if script else [*PAPER_RUN, *argv], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def without_root_powers():
