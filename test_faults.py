@@ -408,6 +408,61 @@ def test_sigkill_during_protection_trailing_and_a_halt_leaves_each_whole(tmp_pat
            " protection tied to one fill, every halt whole with its cancels and sells, verify OK after each")
 
 
+DELETE_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import paper
+ledger = paper.Ledger(sys.argv[2])
+for i in range(int(sys.argv[3]), 100000):  # hour i: a price on the hour, one a minute later, that one deleted
+    ledger.tick("SOL/USDT", f"{10 + i % 7}", time=1735689600 + 3600 * i)
+    ledger.tick("SOL/USDT", "99", time=1735689600 + 3600 * i + 60)
+    ledger.delete_prices("SOL/USDT", 1735689600 + 3600 * i + 60)
+    ledger.set_symbol("SOL/USDT", tick_size="0.01", step_size=f"0.00{i % 9 + 1}", min_notional=f"{i % 5 + 1}")
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_during_prices_delete_and_symbol_rules_leaves_each_whole(tmp_path, report):
+    """A price removed is in prices_deleted and nowhere else, with its hour's other price kept; a symbol's
+    rules are one whole set of them, the last or the one before."""
+    rng = random.Random(SEED)
+    db = str(tmp_path / "delete.db")
+    new_account(db)
+    kills, cut_short = 0, set()  # hours killed between their first price and their second
+
+    def late(hour):
+        return paper.to_time(str(1735689600 + 3600 * hour + 60))
+    for round_ in range(8):
+        why = f"delete kill {round_}, PAPER_FAULT_SEED={SEED}"
+        with connection(db) as conn:
+            start = conn.execute("SELECT count(*) FROM prices WHERE time LIKE '%:00:00.000000Z'").fetchone()[0]
+        child = subprocess.Popen([sys.executable, "-c", DELETE_CHILD, str(HERE), db, str(start)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child.stdout.readline()
+        time.sleep(rng.uniform(0, 0.2))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        kills += child.returncode == -signal.SIGKILL
+        assert "Traceback" not in err, (why, err)
+        assert_consistent(db, why)
+        with connection(db) as conn:
+            hours = conn.execute("SELECT count(*) FROM prices WHERE time LIKE '%:00:00.000000Z'").fetchone()[0]
+            kept = [time for (time,) in conn.execute("SELECT time FROM prices WHERE time LIKE '%:01:00.000000Z'")]
+            deleted = [time for (time,) in conn.execute("SELECT time FROM prices_deleted ORDER BY time")]
+            rules = conn.execute("SELECT tick_size, step_size, min_notional FROM symbols").fetchall()
+        assert kept in ([], [late(hours - 1)]), (why, kept)  # only the last hour's, killed before its delete
+        if not kept and late(hours - 1) not in deleted:
+            cut_short.add(hours - 1)  # killed after its first price
+        assert deleted == [late(hour) for hour in range(hours) if hour not in cut_short and late(hour) not in kept]
+        sets = [("0.01", f"0.00{hour % 9 + 1}", f"{hour % 5 + 1}.00") for hour in (hours - 1, hours - 2)]
+        assert rules == [] and hours <= 1 or rules and rules[0] in sets, (why, rules, sets)
+        if kept:  # the retry of the delete the kill cut off
+            with paper.Ledger(db) as ledger:
+                ledger.delete_prices("SOL/USDT", kept[0])
+    report(f"{kills} SIGKILLs during prices being recorded and deleted and a symbol's rules being set: each"
+           " removed price in prices_deleted only, each set of rules whole, verify OK after each")
+
+
 def test_tick_fill_and_cancel_of_one_order_racing(tmp_path, report):
     """The same order, set off by a price, filled by hand and cancelled by three processes at once:
     it fills once or is cancelled, never both."""
