@@ -24,8 +24,8 @@ try:  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just
         sys.stderr.flush()
         exit_now(130)  # at once: an exception raised here could land in an import's callback and be ignored
 
-    if __name__ == "__main__":
-        _signal.signal(_signal.SIGINT, _stop)
+    if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # ignored by whoever
+        _signal.signal(_signal.SIGINT, _stop)  # started paper (nohup, a trap ''): it stays ignored
 except KeyboardInterrupt:  # before the handler was in place
     if __name__ != "__main__":
         raise
@@ -98,6 +98,14 @@ class RiskRefused(PaperError):
     def __init__(self, message, account_id, rule, symbol):
         super().__init__(message)
         self.event = account_id, rule, "refused", symbol, message
+
+
+class TimeGoesBack(PaperError):
+    """A price older than the newest recorded of its symbol: per symbol, time never goes back."""
+
+    def __init__(self, message, symbol, newest):
+        super().__init__(message)
+        self.symbol, self.newest = symbol, newest
 
 
 class UsageError(PaperError):
@@ -334,6 +342,8 @@ def to_time(value):
             return datetime_time(value)
         if isinstance(value, str) and len(value) == 8 and value.isascii() and value.isdigit():
             return datetime_time(datetime.fromisoformat(value))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", value):  # a year (not 1970's second
+            return datetime_time(datetime.fromisoformat(value + ("-01-01" if len(value) == 4 else "-01")))  # 2025)
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
                 and value.isascii() and value.replace(".", "", 1).isdigit():
             return epoch_time(value)
@@ -1890,7 +1900,8 @@ class Ledger:
             same = latest if time == latest[1] else self.db.execute(
                 f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
             if same is None:
-                raise PaperError(f"{symbol} has a price at {latest[1]}: time never goes back, so {time} is refused")
+                raise TimeGoesBack(f"{symbol} has a price at {latest[1]}: time never goes back, so {time} is refused",
+                                   symbol, latest[1])
             if tuple(same[2:]) != bar:
                 raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
@@ -2035,8 +2046,8 @@ class Ledger:
     def delete_prices(self, symbol, start):
         """Remove symbol's prices at or after market time start (a mistyped time that keeps every real
         price out, say), in one transaction, into prices_deleted; refused while the record rests on one
-        of them: a trade of symbol made at it, an order of symbol it filled, expired, triggered or
-        cancelled. Anything else written while one was the newest price (a deposit, another symbol's
+        of them: a trade of symbol made while one was its latest price (at its close, maybe, whatever price
+        was recorded last), an order of symbol it filled, expired, triggered or cancelled. Anything else written while one was the newest price (a deposit, another symbol's
         trade) belongs from then on to the market time of the newest price before it. Returns how many
         were removed."""
         symbol, start = to_symbol(symbol), to_time(start)
@@ -2046,15 +2057,16 @@ class Ledger:
             removed = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
             if not removed:
                 raise PaperError(f"{symbol} has no price at or after {start}")
-            users = [f"trade {row_id}" for (row_id,) in self.db.execute(
-                f"SELECT id FROM trades WHERE symbol = ? AND price_id IN ({doomed}) ORDER BY id LIMIT 3",
-                (symbol, symbol, start))]
+            users = [f"trade {row_id}" for (row_id,) in self.db.execute(  # its price_id: the newest of any symbol
+                f"SELECT id FROM trades WHERE symbol = ? AND price_id >= (SELECT min(id) FROM ({doomed})) ORDER BY"
+                " id LIMIT 3", (symbol, symbol, start))]
             users += [f"order {order_id}" for (order_id,) in self.db.execute(
                 f"SELECT id FROM orders WHERE symbol = ? AND (status <> 'OPEN' OR triggered = 1) AND price_id IN"
                 f" ({doomed}) LIMIT 3", (symbol, symbol, start))]
             if users:
                 raise PaperError(f"{symbol}'s prices at or after {start} are part of the record: {', '.join(users)}"
-                                 f" {'was' if len(users) == 1 else 'were'} made or ended at them; nothing was removed")
+                                 f" {'was' if len(users) == 1 else 'were'} made or ended while one of them was its"
+                                 " latest price; nothing was removed")
             trigger = self.db.execute("SELECT sql FROM sqlite_master WHERE name = 'prices_append_only_delete'"
                                       ).fetchone()
             self.db.execute(f"INSERT INTO prices_deleted SELECT *, ? FROM prices WHERE id IN ({doomed})",
@@ -4211,6 +4223,10 @@ class Exchange:
         if type(server) is not int or not 10**12 <= server < 10**14:
             raise self.misshapen('{"serverTime": epoch milliseconds}', answer)
         self.offset = server - self.clock()
+        if self.offset > DAY * 1000:  # its bars would be refused by tick's rule: say why, once
+            raise PaperError(f"the exchange's clock ({epoch_time(server)}) is {self.offset / 3_600_000:,.1f} hours"
+                             f" ahead of this machine's ({epoch_time(self.clock())}): paper takes no price more than"
+                             " 24 hours after this machine's clock; set its clock right")
         return server
 
     def klines(self, symbol, interval, start=None, end=None, forever=False):
@@ -4536,9 +4552,13 @@ def record_klines(ledger, steps, each=None, stop=None):
     except PaperError as error:
         if stop:
             stop.waiting = False
-        done = recorded_text(summary)
-        raise PaperError(f"{error}; recorded before it: {done}; the same command goes on from there" if done
-                         else str(error)) from None
+        done, on = recorded_text(summary), "the same command goes on from there"
+        if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
+            on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
+                  f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
+                  f" {error.newest}` removes it first")
+        raise PaperError(f"{error}; recorded before it: {done}; {on}" if done else
+                         f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
     finally:
         if stop:
             stop.waiting = False
@@ -4549,6 +4569,8 @@ def record_klines(ledger, steps, each=None, stop=None):
 def record_bar(ledger, symbol, time, open, high, low, close):
     try:
         return ledger.tick(symbol, time=time, open=open, high=high, low=low, close=close)
+    except TimeGoesBack as error:
+        raise TimeGoesBack(f"the exchange's {symbol} bar at {time}: {error}", error.symbol, error.newest) from None
     except PaperError as error:
         raise PaperError(f"the exchange's {symbol} bar at {time}: {error}") from None
 
@@ -5703,9 +5725,15 @@ def cmd_fetch(ledger, args):
     progress.clear()
     symbols = jsonable(summary["symbols"])
     fetched, names = recorded_text(summary), ", ".join(args.symbols)
-    if not fetched:
-        fetched = f"no bar of {names} recorded before the interrupt" if args.interrupt.pending else \
-            f"no new closed bar of {names}"
+    if not fetched and args.interrupt.pending:
+        fetched = f"no bar of {names} recorded before the interrupt"
+    elif not fetched:
+        with ledger.snapshot():
+            newest = {symbol: latest[1] for symbol in args.symbols if (latest := ledger._latest_price(symbol))}
+        times = {short_time(time) for time in newest.values()}
+        after = times.pop() if len(times) == 1 and len(newest) == len(args.symbols) else ", ".join(
+            f"{symbol} {short_time(time)}" for symbol, time in newest.items())
+        fetched = f"no new closed bar of {names}" + (f" after the newest recorded, {after}" if newest else "")
     text = f"{fed_text(fed)}; {fetched}"
     if args.follow:
         counts = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
@@ -6458,8 +6486,10 @@ class Interrupt:
     @contextlib.contextmanager
     def installed(self):
         try:
+            if _signal.getsignal(_signal.SIGINT) == _signal.SIG_IGN:  # ignored by whoever started paper
+                raise ValueError
             before = _signal.signal(_signal.SIGINT, self)
-        except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        except ValueError:  # not the main thread, or ignored: Ctrl-C is not ours to handle
             yield
             return
         try:

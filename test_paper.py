@@ -40,6 +40,10 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
 PAPER_RUN = [sys.executable, "-m", "paper"]
+# `make test` runs the two test files side by side, and a shell starts a job in the background with Ctrl-C
+# ignored; every process started here would inherit that (and paper keeps an ignored Ctrl-C ignored)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -2419,7 +2423,8 @@ def test_fetch_records_the_closed_bars_of_two_symbols_merged_by_market_time(run,
     exchange.requests.clear()
     before = dump(db)
     out = ok(fetch(run, exchange, "BTC/USDT", "ETH/USDT", "--interval", "1m", "--start", "2025-01-01"))
-    assert out == "recorded 0 prices; 0 fills, 0 cancelled; no new closed bar of BTC/USDT, ETH/USDT\n"
+    assert out == ("recorded 0 prices; 0 fills, 0 cancelled; no new closed bar of BTC/USDT, ETH/USDT after the newest"
+                   " recorded, 2025-01-01 00:04:00\n")
     assert dump(db) == before
     assert [params["startTime"] for params in klines_asked(exchange)] == [str(LISTED + 4 * 60_000 + 1)] * 2
 
@@ -2463,7 +2468,7 @@ def test_start_and_end_take_the_bars_opening_between_and_a_rerun_goes_on_without
     assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m")).endswith(
         "; BTC/USDT 2 bars, 2025-01-01 00:03:00 to 2025-01-01 00:04:00\n")
     assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")).endswith(
-        "; no new closed bar of BTC/USDT\n")  # never before the newest price recorded
+        "; no new closed bar of BTC/USDT after the newest recorded, 2025-01-01 00:04:00\n")  # never before it
     assert [row[0] for row in query(db, "SELECT time FROM prices ORDER BY id")] == [
         f"2025-01-01T00:0{minute}:00.000000Z" for minute in range(1, 5)]
 
@@ -3331,7 +3336,7 @@ def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_remov
     before = dump(db)  # a price a trade of the symbol was made at is part of the record
     assert refused(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2026-11-01")) == (
         "paper: error: BTC/USDT's prices at or after 2026-11-01T00:00:00.000000Z are part of the record: trade 1 was"
-        " made or ended at them; nothing was removed\n")
+        " made or ended while one of them was its latest price; nothing was removed\n")
     assert dump(db) == before
     assert ok(run("verify")) == "OK\n"
     with connection(db) as conn:  # the shell still may not delete a price
@@ -3354,8 +3359,21 @@ def test_only_what_a_removed_price_did_keeps_it(run, db, tmp_path):
     assert query(db, "SELECT status FROM orders WHERE id = ?", stop) == [("CANCELLED",)]  # 120.12 is more than 110
     assert refused(run("prices", "--delete", "--symbol", "AB/USDT", "--from", "2062-01-01")) == (
         f"paper: error: AB/USDT's prices at or after 2062-01-01T00:00:00.000000Z are part of the record: order {stop}"
-        " was made or ended at them; nothing was removed\n")
+        " was made or ended while one of them was its latest price; nothing was removed\n")
     assert ok(run("verify")) == "OK\n"
+
+
+def test_a_trade_at_a_symbols_close_keeps_that_price_though_another_symbols_came_later(run, acct, db):
+    """A trade's price_id is the newest price of any symbol: ETH's here, though it bought at BTC's close."""
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2026-12-01T00:00:00Z"))
+    ok(run("tick", "--symbol", "ETH/USDT", "--price", "10", "--time", "2026-12-01T00:01:00Z"))
+    ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1"))
+    before = dump(db)
+    assert refused(run("prices", "--delete", "--symbol", "BTC/USDT", "--from", "2026-12-01")) == (
+        "paper: error: BTC/USDT's prices at or after 2026-12-01T00:00:00.000000Z are part of the record: trade 1 was"
+        " made or ended while one of them was its latest price; nothing was removed\n")
+    assert dump(db) == before
+    assert ok(run("prices", "--delete", "--symbol", "ETH/USDT", "--from", "2026-12-01")).startswith("deleted 1 price")
 
 
 def place_on(run, acct, symbol, side, qty, *argv):
@@ -4892,3 +4910,57 @@ def test_prices_csv_is_oldest_first_and_feeds_back_as_it_is(run, acct, db, tmp_p
     assert paper.main(["init", "--db", copy]) == 0 and paper.main(["feed", str(tmp_path / "back.csv"), "--db", copy]) == 0
     assert query(copy, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id") == query(
         db, "SELECT symbol, time, open, high, low, close FROM prices ORDER BY id")
+
+
+def test_ctrl_c_ignored_by_whoever_started_paper_stays_ignored(tmp_path):
+    """nohup, or a shell's `trap '' INT`: Python keeps an inherited SIG_IGN, and so does paper."""
+    db = str(tmp_path / "p.db")
+    cli("init", "--db", db)
+    feed = subprocess.Popen([*PAPER_RUN, "feed", "-", "--symbol", "BTC/USDT", "--db", db], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    feed.stdin.write("time,price\n2026-11-01T00:00:00Z,5\n")
+    feed.stdin.flush()
+    for _ in range(600):  # until the row is committed (at most a minute)
+        if os.path.exists(db) and query(db, "SELECT count(*) FROM prices") == [(1,)]:
+            break
+        time.sleep(0.1)
+    feed.send_signal(signal.SIGINT)  # ignored: the feed goes on
+    out, err = feed.communicate("2026-11-01T01:00:00Z,6\n", timeout=60)
+    assert (feed.returncode, err) == (0, "") and out.endswith("recorded 2 prices; 0 fills, 0 cancelled\n")
+    assert query(db, "SELECT close FROM prices ORDER BY id") == [("5.00",), ("6.00",)]
+
+
+@pytest.mark.parametrize("given, stored", [("2025", "2025-01-01T00:00:00.000000Z"),  # a year, not 1970's 2,025th second
+                                           ("2025-06", "2025-06-01T00:00:00.000000Z")])
+def test_a_year_or_a_month_alone_is_its_first_day(run, db, acct, given, stored):
+    assert ok(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", given)) == f"BTC/USDT 1.00 at {stored}\n"
+    assert query(db, "SELECT time FROM prices") == [(stored,)]
+
+
+def test_a_price_recorded_during_a_fetch_is_a_gap_the_message_names(db, exchange):
+    """Another process records a later BTC/USDT price after the fetch's first page: the fetch cannot record
+    the bars before it (time never goes back), and says so, with what to do, instead of promising to go on."""
+    exchange.timeline.now = LISTED + 2500 * 60_000 + 30_000  # 2,500 closed bars: 3 pages
+
+    def meanwhile(results):
+        if len(results) == 1000 and results[0]["time"].startswith("2025-01-01T00:00"):
+            with paper.Ledger(db) as other:
+                other.tick("BTC/USDT", "5", time="2025-01-03")
+    with paper.Ledger(db, create=True) as ledger, pytest.raises(paper.PaperError) as refusal:
+        ledger.fetch(["BTC/USDT"], "1m", start="2025-01-01", base_url=exchange.url, each=meanwhile)
+    assert str(refusal.value) == (
+        "the exchange's BTC/USDT bar at 2025-01-01T16:40:00.000000Z: BTC/USDT has a price at"
+        " 2025-01-03T00:00:00.000000Z: time never goes back, so 2025-01-01T16:40:00.000000Z is refused; recorded"
+        " before it: BTC/USDT 1,000 bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00; the same command goes on after"
+        " 2025-01-03T00:00:00.000000Z, and the bars before it are not recorded (time never goes back); if that price"
+        " was a mistake, `prices --delete --symbol BTC/USDT --from 2025-01-03T00:00:00.000000Z` removes it first")
+    assert query(db, "SELECT count(*) FROM prices") == [(1001,)]
+
+
+def test_an_exchange_clock_a_day_ahead_is_named(run, acct, exchange, monkeypatch):
+    monkeypatch.setattr(paper.Exchange, "clock", lambda client: exchange.timeline.now - 30 * 3_600_000)
+    assert refused(fetch(run, exchange, "BTC/USDT", "--interval", "1m")) == (
+        "paper: error: the exchange's clock (2025-01-01T00:05:30.000000Z) is 30.0 hours ahead of this machine's"
+        " (2024-12-30T18:05:30.000000Z): paper takes no price more than 24 hours after this machine's clock; set"
+        " its clock right\n")
