@@ -2090,7 +2090,17 @@ class Ledger:
         symbols = [symbols] if isinstance(symbols, str) else list(symbols)
         with self.snapshot():  # each symbol goes on after its newest price (by the index, not a scan)
             after = {symbol: newest[1] for symbol in map(to_symbol, symbols) if (newest := self._latest_price(symbol))}
-        steps = kline_steps(Exchange(base_url, report), symbols, interval, start, end, follow, after)
+            apart = {symbol: [seconds(row[0]) for row in self.db.execute(
+                "SELECT time FROM prices WHERE symbol = ? ORDER BY id DESC LIMIT 2", (symbol,))] for symbol in after}
+        length = INTERVALS.get(to_interval(interval))
+        for symbol, (newer, older) in ((symbol, times) for symbol, times in apart.items() if len(times) == 2):
+            if length and report and round((newer - older) * 1000) != length:  # bars of two lengths overlap
+                named = {ms: name for name, ms in INTERVALS.items()}.get(round((newer - older) * 1000))
+                report(f"{symbol}'s newest two prices are {named or f'{newer - older:g} s'} apart, these bars {interval}:"
+                       " a symbol's bars of two lengths overlap or leave gaps (one interval a symbol keeps them apart)")
+        client = Exchange(base_url, report)
+        client.symbol_rules(symbols)  # each symbol listed, and split as the exchange splits it (not BTCU/SDT)
+        steps = kline_steps(client, symbols, interval, start, end, follow, after)
         return record_klines(self, steps, each, stop)
 
     def valuation(self, account_id, prices=None, quote=None, realized=True):

@@ -1025,7 +1025,9 @@ BAD_INPUTS = [
         ["BTC/USDT", "--interval", "1h", "--base-url", "not a url"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "https://"],
-        ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"])],
+        ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"],
+        ["BTCU/SDT", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--follow", "--base-url",
+                                                            E + "/v9"])],
     # strategies (the --db every bad input gets is an existing file: backtest refuses to write over it)
     ["backtest"], ["backtest", SMA_CROSS], ["backtest", "/nonexistent.py", "--data", "x.csv"],
     ["backtest", "/dev/null", "--data", "x.csv"], ["backtest", str(HERE / "README.md"), "--data", "x.csv"],

@@ -2602,7 +2602,8 @@ def test_a_failure_after_some_pages_says_what_was_recorded_and_the_rerun_goes_on
 
 
 def test_past_half_the_request_weight_it_pauses_until_the_next_minute(run, acct, db, exchange):
-    exchange.minute, exchange.weight = exchange.timeline.now // 60_000, 2998  # then the time (1) and klines (2)
+    exchange.minute, exchange.weight = exchange.timeline.now // 60_000, 2978  # then exchangeInfo (20), the time (1)
+    # and klines (2)
     code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01")
     assert (code, out) == (0, SUMMARY_5)
     assert err == (f"paper: {exchange.host}: 3,001 of its 6,000 request weight a minute used; pausing 30 s until the"
@@ -2770,8 +2771,9 @@ def test_a_bad_paper_market_url_is_a_usage_error_and_a_good_one_is_used(run, acc
 def test_a_wrong_base_url_is_named_with_what_it_answered(run, acct, db, exchange):
     code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url",
                          exchange.url + "/v9")
-    assert (code, out, err) == (1, "", f"paper: error: {exchange.url}/v9/api/v3/time: HTTP 404 Not Found, not an"
-                                       f" answer of Binance's API: is {exchange.url}/v9 its address?\n")
+    assert (code, out, err) == (1, "", f"paper: error: {exchange.url}/v9/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22"
+                                       f"%5D: HTTP 404 Not Found, not an answer of Binance's API: is {exchange.url}/v9"
+                                       " its address?\n")  # the first request: is each symbol listed?
 
 
 def test_https_certificates_are_checked_and_proxies_honoured(run, acct, db, exchange, monkeypatch, tmp_path):
@@ -4964,3 +4966,16 @@ def test_an_exchange_clock_a_day_ahead_is_named(run, acct, exchange, monkeypatch
         "paper: error: the exchange's clock (2025-01-01T00:05:30.000000Z) is 30.0 hours ahead of this machine's"
         " (2024-12-30T18:05:30.000000Z): paper takes no price more than 24 hours after this machine's clock; set"
         " its clock right\n")
+
+
+def test_fetching_a_symbol_at_another_interval_warns(run, acct, db, exchange):
+    ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--end", "2025-01-01T00:02"))
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "3m")
+    assert code == 0 and err == ("paper: BTC/USDT's newest two prices are 1m apart, these bars 3m: a symbol's bars of"
+                                 " two lengths overlap or leave gaps (one interval a symbol keeps them apart)\n")
+    assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m")).endswith("2025-01-01 00:04:00\n")  # no warning
+
+
+def test_a_symbol_the_exchange_splits_otherwise_is_refused(run, acct, db, exchange):
+    assert "BTCU/SDT" in refused(fetch(run, exchange, "BTCU/SDT", "--interval", "1m"))
+    assert query(db, "SELECT count(*) FROM prices") == [(0,)]
