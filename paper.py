@@ -51,6 +51,8 @@ ZERO = Decimal(0)
 DAY = 86400  # seconds
 SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 DATES = {}  # each day to_time has met in epoch seconds: {days since 1970: 'YYYY-MM-DD'}
+CLOCKS = {}  # each second of a day epoch_time has met: {second: 'HH:MM:SS'}
+PRICES = {}  # each price text to_price_text has passed, in paper's form: {text: Decimal} (emptied at 100,000)
 EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
@@ -331,6 +333,8 @@ def to_time(value):
     """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
     from ISO-8601 text (a date alone is midnight; no zone is UTC), an epoch number (its unit told by
     its size, see epoch_time), or a datetime."""
+    if value.__class__ is str and len(value) > 8 and value.isdigit() and value.isascii():  # a feed's usual form
+        return epoch_time(value)
     if isinstance(value, str) and TIME.fullmatch(value):
         try:  # paper's own form, or the same to the second: checked at once
             datetime.fromisoformat(value[:-1])
@@ -389,7 +393,9 @@ def epoch_time(value):
     if day not in DATES:  # a feed's rows share their days: each is formatted once
         DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
     date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
-    return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{micro:06d}Z"
+    if second not in CLOCKS:
+        CLOCKS[second] = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+    return f"{date}T{CLOCKS[second]}.000000Z" if not micro else f"{date}T{CLOCKS[second]}.{micro:06d}Z"
 
 
 def to_bar(price=None, open=None, high=None, low=None, close=None):
@@ -413,8 +419,13 @@ def to_bar(price=None, open=None, high=None, low=None, close=None):
 def to_price_text(value, what):
     """A price above zero, and its text as paper stores it: text already in that form is kept as given
     (a feed's file usually is), which spares formatting it again."""
+    if value in PRICES if value.__class__ is str else False:  # met before: bars repeat their prices
+        return PRICES[value], value
     if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
-        return Decimal(value), value
+        if len(PRICES) >= 100_000:  # memory stays flat however long the feed
+            PRICES.clear()
+        price = PRICES[value] = Decimal(value)
+        return price, value
     price = to_amount(value, what)
     return price, fmt(price)
 
@@ -732,6 +743,11 @@ class Record:
         """The values of columns (the record's column list: its first fields, in order) as SQLite stores them."""
         return stored(list(vars(self).values())[:columns.count(",") + 1])
 
+    def copy(self, columns):
+        """A copy of the record as the database gives it back (each amount in its stored form)."""
+        return type(self)(*[Decimal(fmt(value)) if value.__class__ is Decimal else value
+                            for value in list(vars(self).values())[:columns.count(",") + 1]])
+
 
 record = dataclass(repr=False, eq=False)
 
@@ -989,6 +1005,7 @@ class Ledger:
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
+        self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         self._unchecked = False  # whether SQLite's CHECKs are off on this connection: in a batch (see _transaction)
         self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
@@ -1158,6 +1175,7 @@ class Ledger:
                 self.db.execute(f"PRAGMA ignore_check_constraints = {'OFF' if exact else 'ON'}")
                 self._unchecked = not exact
             self.db.execute(begin)
+            self._held.clear()
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1204,6 +1222,7 @@ class Ledger:
     def _forget(self):
         """Drop what is kept (see __init__), once the prices not yet written are."""
         self._write_prices()
+        self._held.clear()
         self.risk.forget()
         self._books.clear()
         self._latest.clear()
@@ -1269,17 +1288,24 @@ class Ledger:
         return order
 
     def _balance(self, account_id, currency):
-        return Balance(currency, *self.db.execute("SELECT available_amount, reserved_amount FROM balances WHERE"
-                                                  " account_id = ? AND currency = ?", (account_id, currency)).fetchone()
-                       or ())
+        """The balance as it is now (a copy: the caller may move it); inside a transaction, read once."""
+        held = self._held.get((account_id, currency)) if self.db.in_transaction else None
+        if held is None:
+            held = Balance(currency, *self.db.execute("SELECT available_amount, reserved_amount FROM balances WHERE"
+                                                      " account_id = ? AND currency = ?", (account_id, currency)
+                                                      ).fetchone() or ())
+            if self.db.in_transaction:
+                self._held[account_id, currency] = held
+        return Balance(currency, held.available, held.reserved)
 
     def _move(self, account_id, currency, available, reserved=ZERO, legs=(), ref=None, trade_id=None):
         """Change one balance by (available, reserved) and log its legs [(type, amount, description)]."""
         balance, now, logged = self._balance(account_id, currency), utc_now(), []
         total = balance.total
         balance.move(available, reserved)
-        self.db.execute(UPSERT_BALANCE, (account_id, currency, fmt(balance.available), fmt(balance.reserved), now, now,
-                                         now))
+        available, reserved = fmt(balance.available), fmt(balance.reserved)
+        self.db.execute(UPSERT_BALANCE, (account_id, currency, available, reserved, now, now, now))
+        self._held[account_id, currency] = Balance(currency, Decimal(available), Decimal(reserved))  # as stored
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
@@ -1430,6 +1456,7 @@ class Ledger:
             # the index before it (the balances it moved are written just below)
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, fmt(b.available), fmt(b.reserved), now, now, now)
                                                  for b in balances.values()])
+            self._held.clear()
         return recorded, len(rows) - recorded
 
     def _import_row(self, account_id, row, done, seen, balances, now):
@@ -1890,6 +1917,12 @@ class Ledger:
             return self._tick(symbol, time, bar, texts, allow_future)
         with self._transaction():
             return self._tick(symbol, time, bar, texts, allow_future)
+
+    def _tick_row(self, row, allow_future=False):
+        """Record a row as read_prices (or fetched_bars) gives it, (symbol, price, time, open, high, low, close),
+        its time in paper's form already, inside a batch: the result as tick's."""
+        symbol, price, time, *bar = row
+        return self._tick(to_symbol(symbol), time, *to_bar(price, *bar), allow_future)
 
     def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
@@ -2390,7 +2423,7 @@ class Ledger:
             f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
             (*flows, account.id)), [("~", 0, None, None, None)])  # read as they are needed; the last after every price
         priced = self._closes_at(start, quote)
-        held, brought, equity, exposed, newest, bases = {}, {}, None, False, (0, None, None), {}
+        held, brought, equity, exposed, moved, newest, bases = {}, {}, None, False, False, (0, None, None), {}
         move = next(moves)
         next_time, next_price = move[:2]
         for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
@@ -2409,7 +2442,7 @@ class Ledger:
             while next_time < time or next_time == time and next_price <= price_id:
                 _, _, currency, amount, flow = move
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
-                held[currency], changed = held.get(currency, ZERO) + amount, True
+                held[currency], changed, moved = held.get(currency, ZERO) + amount, True, True
                 if flow:
                     brought[currency] = brought.get(currency, ZERO) + amount
                 move = next(moves)
@@ -2422,7 +2455,8 @@ class Ledger:
                 except KeyError:  # a holding has no price yet: no point
                     equity = None
                     continue
-                exposed = any(total for currency, total in held.items() if currency != quote)
+                if moved:  # else what it holds is as it was
+                    exposed, moved = any(total for currency, total in held.items() if currency != quote), False
             flow = ZERO
             if brought:
                 flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
@@ -2925,7 +2959,7 @@ class Performance:
     def add(self, time, equity, flow, exposed=False):
         """Take the next point (its market time, equity, flow, whether it held anything but the quote);
         return its drawdown."""
-        moment = time if isinstance(time, (int, float)) else seconds(time)
+        moment = seconds(time) if isinstance(time, str) else time
         if self.index is None:
             self.start, self.first, self.peak_time = time, moment, moment
             self.equity_start = flow if flow > 0 else equity
@@ -2938,17 +2972,22 @@ class Performance:
             self.base_index, self.base_equity = index, float(equity)
         self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), time, moment
         self.index, self.equity_final = index, equity
-        self.equity_peak = equity if self.equity_peak is None else max(self.equity_peak, equity)
-        self.peak = max(self.peak, index)
+        if self.equity_peak is None or equity > self.equity_peak:  # (a point per bar: each comparison counts)
+            self.equity_peak = equity
+        if index > self.peak:
+            self.peak = index
         fall = 0.0 if index >= self.peak * (1 - 1e-12) else index / self.peak - 1
-        self.max_drawdown = min(self.max_drawdown, fall)
-        if fall < 0 or self.underwater:  # the longest time from a peak to the next as high (or the end)
-            self.longest = max(self.longest, moment - self.peak_time)
+        if fall < self.max_drawdown:
+            self.max_drawdown = fall
+        if (fall < 0 or self.underwater) and moment - self.peak_time > self.longest:  # the longest time from a
+            self.longest = moment - self.peak_time  # peak to the next as high (or the end)
         if fall == 0:
             self.peak_time = moment
-        self.underwater = fall < 0
-        day = int(moment // DAY)
-        self.days[-1:] = [(day, index)] if self.days and self.days[-1][0] == day else self.days[-1:] + [(day, index)]
+        self.underwater, day, days = fall < 0, int(moment // DAY), self.days
+        if days and days[-1][0] == day:
+            days[-1] = (day, index)
+        else:
+            days.append((day, index))
         return fall
 
     def daily_returns(self):
@@ -4866,17 +4905,6 @@ class Context:
             closes = self._closes[symbol]
         return list(itertools.islice(closes, max(len(closes) - n, 0), None))
 
-    def position(self, symbol=None):
-        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
-        held = self._ledger.account(self.account_id, 0).balances.get(self._which(symbol).partition("/")[0])
-        return held.total if held else ZERO
-
-    @property
-    def cash(self):
-        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
-        quote = self._quote()
-        held = self._ledger.account(self.account_id, 0).balances.get(quote)
-        return held.available if held else ZERO
 
     @property
     def equity(self):
@@ -4890,9 +4918,21 @@ class Context:
 
     def orders(self, symbol=None):
         """The account's open orders on symbol (default this bar's), oldest first."""
-        symbol = self._which(symbol)
-        return [order for order in reversed(self._ledger.orders(self.account_id, open_only=True))
-                if order.symbol == symbol]
+        symbol, ledger = self._which(symbol), self._ledger
+        if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
+            return [order for order in reversed(ledger.orders(self.account_id, open_only=True)) if order.symbol == symbol]
+        book = ledger._book(symbol)  # the symbol's open orders, as the matching keeps them: copies, as read
+        return [order.copy(ORDER) for order, _ in sorted(book.orders.values(), key=lambda kept: kept[1])
+                if order.account_id == self.account_id]
+
+    def position(self, symbol=None):
+        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
+        return self._ledger._balance(self.account_id, self._which(symbol).partition("/")[0]).total
+
+    @property
+    def cash(self):
+        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
+        return self._ledger._balance(self.account_id, self._quote()).available
 
     def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None, sl=None,
             tp=None, trail=None):
@@ -4918,6 +4958,8 @@ class Context:
     def cancel(self, order):
         """Cancel an open order of the account (an Order or its id): its reserve is available again."""
         self._placing()
+        if isinstance(order, Order) and order.account_id == self.account_id:  # (cancel checks it is open)
+            return self._ledger.cancel(order.id)
         order_id = order.id if isinstance(order, Order) else to_id(order)
         mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
                 if open_order.id.startswith(order_id)]
@@ -5041,20 +5083,19 @@ class Run:
         hand it to on_bar unless this run handled it before; returns whether it did. A bar that differs from
         the one recorded at its time is refused."""
         try:
-            time = row[2] if len(row[2]) == 27 and TIME.fullmatch(row[2]) else to_time(row[2])  # read_prices's form
-            symbol, (prices, texts) = to_symbol(row[0]), to_bar(row[1], *row[3:])
-            recorded = self.ledger._tick(symbol, time, prices, texts, allow_future)
+            recorded = self.ledger._tick_row(row, allow_future)
         except PaperError as error:
             raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
+        symbol, time = recorded["symbol"], recorded["time"]
         if time <= self.handled.get(symbol, ""):
             return False
         if not recorded["recorded"] and self.ledger._latest[symbol][1] != time:  # history: recorded before, and a
             self.skipped += 1  # later price of its symbol too (an order now would fill at that one): not handed on
             return False
-        fills, ctx = recorded["fills"], self.ctx
+        ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
         ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
-        ctx._cancelled = [order for order in recorded["cancelled"] if order.account_id == ctx.account_id]
-        bar = Bar((symbol, time, *prices))
+        ctx._cancelled = [order for order in cancelled if order.account_id == ctx.account_id] if cancelled else []
+        bar = Bar((symbol, time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
         ctx._push(bar)
         self.call(self.on_bar, ctx, bar)
         self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
@@ -5658,7 +5699,7 @@ def empty_fed():
 
 def fed_tick(ledger, source, line, row, allow_future):
     try:
-        return ledger.tick(*row, allow_future=allow_future)
+        return ledger._tick_row(row, allow_future)  # inside the feed's batch
     except PaperError as error:
         raise PaperError(f"{source}: line {line}: {error}") from None
 

@@ -3111,6 +3111,22 @@ def test_a_nested_batch_that_fails_leaves_no_price(db):
         assert ledger.orders(account)[0].status == "OPEN" and ledger.verify() == []
 
 
+def test_a_trade_undone_inside_a_batch_leaves_the_balances_the_batch_goes_on_from(db):
+    """A batch keeps the balances it reads and writes: an operation it undoes must not leave them behind."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        with ledger.batch():
+            ledger.tick("BTC/USDT", "100", time="2026-01-01")
+            with contextlib.suppress(ValueError):
+                with ledger.batch():
+                    ledger.trade(account, "buy", "BTC/USDT", "1", fee_rate="0")  # 900 USDT, 1 BTC, then undone
+                    raise ValueError
+            trade = ledger.trade(account, "buy", "BTC/USDT", "2", fee_rate="0")  # from 1000: 800 left
+        assert [leg.balance_after for leg in trade.transactions] == [Decimal("800.00"), Decimal("2.00")]
+        held = ledger.account(account).balances
+        assert (held["USDT"].available, held["BTC"].available) == (Decimal(800), Decimal(2)) and ledger.verify() == []
+
+
 def test_retries_with_slippage_and_expiries(run, acct):
     argv = ["trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "50",
             "--slippage", "0.01", "--ref", "s1"]
@@ -4328,6 +4344,25 @@ def test_the_bracket_example_by_hand(run, db, tmp_path):
     account = query(db, "SELECT id FROM accounts")[0][0]
     assert balance(db, account) == (Decimal("5019.705794176"), Decimal("5019.70579373"))  # 79.85176915 x 62.80 + fee
     assert ok(run("verify")) == "OK\n"
+
+
+def test_an_order_a_strategy_changes_is_its_own_copy(run, db, tmp_path):
+    """ctx.orders() gives the orders as the database holds them; changing one changes nothing in the market."""
+    data = bar_file(tmp_path / "bars.csv", [("2025-01-01T00:00:00Z", "100", "100", "100", "100"),
+                                            ("2025-01-01T01:00:00Z", "100", "100", "95", "96"),
+                                            ("2025-01-01T02:00:00Z", "96", "96", "89", "90")])
+    strategy = strategy_file(tmp_path, """from decimal import Decimal
+def on_bar(ctx, bar):
+    waiting = ctx.orders()
+    if not waiting and not ctx.position():
+        ctx.buy(1, limit=Decimal("90.5"))
+    elif waiting:
+        ctx.log(f"{waiting[0].limit_price} {waiting[0].qty} {waiting[0].status}")
+        waiting[0].limit_price = Decimal(99)  # a strategy's own copy: the order still waits for 90.50
+""")
+    code, out, err = run("backtest", strategy, "--data", data, "--balance", "1000")
+    assert code == 0 and err.splitlines() == ["2025-01-01T01:00:00.000000Z 90.50 1.00 OPEN"]  # as stored
+    assert fills(db) == [("2025-01-01T02:00:00.000000Z", "buy", "1.00", "90.50", "0.0905")]
 
 
 @pytest.mark.parametrize("strategy, bars, argv", [
