@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test bench clean
+.PHONY: test bench bench-20 bench-venv clean
 
 # The two test files run side by side (the fault loops mostly wait on processes they start); the fault tests'
 # report prints after the others'. PYTHONDONTWRITEBYTECODE= lets pytest keep its rewritten test modules.
@@ -22,3 +22,15 @@ clean:
 
 bench:
 	$(PYTHON) bench_paper.py
+
+# Issue 20's rows alone: the feed, the crossover through the API, and backtest beside backtesting.py.
+bench-20:
+	$(PYTHON) bench_paper.py issue20
+
+# backtesting.py for bench rows 17 and 18 only (they are skipped without it): never a dependency of paper or
+# its tests. The same python as the bench, so a strategy's float sums round alike on both sides.
+bench-venv: .venv-bench/bin/python
+
+.venv-bench/bin/python:
+	$(PYTHON) -m venv .venv-bench && .venv-bench/bin/python -m pip install -q backtesting==0.6.5 \
+		|| { rm -rf .venv-bench; exit 1; }

@@ -4,9 +4,18 @@ Every process is started as `sys.executable -S`, on both sides. Paired commands 
 alternately (A B A B ...), PAIRS times each (default 40, env BENCH_PAIRS); a ratio is the
 median of the pairs' ratios, so noise that slows a stretch of the run slows both sides of a
 pair. Everything runs on temporary databases.
+
+`python3 bench_paper.py 9 11` runs those rows only (env BENCH_ONLY too); `python3 bench_paper.py issue20`
+(`make bench-20`) runs issue 20's: the feed (9), the crossover through the API (11) and paper's backtest
+beside backtesting.py (17, 18). The rows of processes that take seconds run min(BENCH_PAIRS, 5) times a side.
+
+Rows 17 and 18 run backtesting.py with the python of a venv of its own (`make bench-venv`: .venv-bench beside
+this file, or env BENCH_BT_PYTHON); without it they say so and are skipped. backtesting.py is never a
+dependency of paper, its tests or this file, which needs only the standard library.
 """
 
 import csv
+import json
 import math
 import os
 import random
@@ -29,6 +38,7 @@ PAPER = [*PY, str(HERE / "paper.py")]
 MODULE = [*PY, "-m", "paper"]  # run with cwd=HERE, from paper's cached bytecode
 PAIRS = int(os.environ.get("BENCH_PAIRS", "40"))
 BIG = int(os.environ.get("BENCH_BIG", "1000000"))
+REPEATS = min(PAIRS, 5)  # runs of each side in the rows of seconds-long processes (9-12, 17, 18)
 FOUR = "import argparse, sqlite3, decimal, dataclasses\n"
 
 STATUS_SQL = """import sqlite3
@@ -94,8 +104,12 @@ def checkpointed_size(db):
     return os.path.getsize(db)
 
 
-def main():
+def main(argv=None):
+    wanted = chosen(sys.argv[1:] if argv is None else argv)
     rows = []
+
+    def want(number):
+        return wanted is None or number in wanted
 
     def row(what, value, bar=""):
         rows.append((what, value, bar))
@@ -104,210 +118,308 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="paper-bench-"))
     db = folder / "small.db"
     account = new_account(db)
-
-    # 1. status as a whole process / a script that does its SQL
     py_compile.compile(str(HERE / "paper.py"), doraise=True)  # for `python -m paper`, even if PYTHONDONTWRITEBYTECODE
     compiling = f"compile(open({str(HERE / 'paper.py')!r}).read(), 'paper.py', 'exec')\n"
-    args = ["status", "--account-id", account, "--db", str(db)]
-    same = STATUS_SQL.format(db=str(db), account=account)
-    ratio, ms = alternate(
-        [*PAPER, *args], script(folder, "status4.py", FOUR + same), script(folder, "status.py", same), [*MODULE, *args],
-        script(folder, "status4c.py", FOUR + compiling + same))
-    row("1a. status --account-id / script with the 4 imports + compiling paper.py + the same SELECTs",
-        f"{ratio(0, 4):.2f}", "bar <= 1.10")
-    row("1b. python -m paper status (from its cached .pyc) / script: 4 imports + the same SELECTs",
-        f"{ratio(3, 1):.2f}", "bar <= 1.15")
-    row("    status --account-id / the script without compiling (issue 5's bar 1, was <= 1.4)", f"{ratio(0, 1):.2f}")
-    row("    status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{ratio(0, 2):.2f}")
-    row("    (medians: paper, script, floor, -m paper, script + compile, ms)", ms)
 
-    # 2. deposit as a whole process / BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT with synchronous=FULL
-    args = ["deposit", "--account-id", account, "--amount", "1", "--db", str(db)]
-    same = DEPOSIT_SQL.format(db=str(db), account=account)
-    ratio, ms = alternate([*PAPER, *args], script(folder, "deposit4.py", FOUR + same), script(folder, "deposit.py", same),
-                          [*MODULE, *args], script(folder, "deposit4c.py", FOUR + compiling + same))
-    row("2a. deposit / script with the 4 imports + compiling paper.py + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT",
-        f"{ratio(0, 4):.2f}", "bar <= 1.10")
-    row("2b. python -m paper deposit (from its cached .pyc) / script: 4 imports + the same SQL", f"{ratio(3, 1):.2f}",
-        "bar <= 1.15")
-    row("    deposit / the script without compiling (issue 5's bar 2, was <= 1.4)", f"{ratio(0, 1):.2f}")
-    row("    deposit / floor: interpreter + sqlite3 + the same SQL", f"{ratio(0, 2):.2f}")
-    row("    (medians: paper, script, floor, -m paper, script + compile, ms)", ms)
+    if want(1):
+        # 1. status as a whole process / a script that does its SQL
+        args = ["status", "--account-id", account, "--db", str(db)]
+        same = STATUS_SQL.format(db=str(db), account=account)
+        ratio, ms = alternate(
+            [*PAPER, *args], script(folder, "status4.py", FOUR + same), script(folder, "status.py", same),
+            [*MODULE, *args], script(folder, "status4c.py", FOUR + compiling + same))
+        row("1a. status --account-id / script with the 4 imports + compiling paper.py + the same SELECTs",
+            f"{ratio(0, 4):.2f}", "bar <= 1.10")
+        row("1b. python -m paper status (from its cached .pyc) / script: 4 imports + the same SELECTs",
+            f"{ratio(3, 1):.2f}", "bar <= 1.15")
+        row("    status --account-id / the script without compiling (issue 5's bar 1, was <= 1.4)",
+            f"{ratio(0, 1):.2f}")
+        row("    status --account-id / floor: interpreter + sqlite3 + the SELECTs", f"{ratio(0, 2):.2f}")
+        row("    (medians: paper, script, floor, -m paper, script + compile, ms)", ms)
 
-    # 3. status on an account with BIG transactions / on one with 1
-    big = folder / "big.db"
-    big_account = new_account(big, balance="0")
-    start = time.perf_counter()
-    fill(big, big_account, BIG)
-    filled = time.perf_counter() - start
-    one = folder / "one.db"
-    one_account = new_account(one)
-    ratio, ms = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
-                          [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
-    row(f"3. status with {BIG:,} transactions / with 1", f"{ratio(0, 1):.2f}", "bar <= 1.1")
-    row("   (medians, ms)", ms)
+    if want(2):
+        # 2. deposit as a whole process / BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT with synchronous=FULL
+        args = ["deposit", "--account-id", account, "--amount", "1", "--db", str(db)]
+        same = DEPOSIT_SQL.format(db=str(db), account=account)
+        ratio, ms = alternate([*PAPER, *args], script(folder, "deposit4.py", FOUR + same),
+                              script(folder, "deposit.py", same), [*MODULE, *args],
+                              script(folder, "deposit4c.py", FOUR + compiling + same))
+        row("2a. deposit / script with the 4 imports + compiling paper.py + BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT",
+            f"{ratio(0, 4):.2f}", "bar <= 1.10")
+        row("2b. python -m paper deposit (from its cached .pyc) / script: 4 imports + the same SQL",
+            f"{ratio(3, 1):.2f}", "bar <= 1.15")
+        row("    deposit / the script without compiling (issue 5's bar 2, was <= 1.4)", f"{ratio(0, 1):.2f}")
+        row("    deposit / floor: interpreter + sqlite3 + the same SQL", f"{ratio(0, 2):.2f}")
+        row("    (medians: paper, script, floor, -m paper, script + compile, ms)", ms)
 
-    # 4. 10,000 deposits through the Python API, each its own commit / the same statements in raw sqlite3
-    api_db, raw_db = folder / "api.db", folder / "raw.db"
-    api_account, raw_account = new_account(api_db), new_account(raw_db)
-    n = 10_000
-    with paper.Ledger(str(api_db)) as ledger:
+    big = folder / "big.db"  # for rows 3, 6 and 8
+    if want(3) or want(6) or want(8):
+        big_account = new_account(big, balance="0")
         start = time.perf_counter()
-        for _ in range(n):
-            ledger.deposit(api_account, "1")
-        api = time.perf_counter() - start
-    raw = raw_deposits(raw_db, raw_account, n)
-    row(f"4. {n:,} deposits through the API / the same statements in raw sqlite3", f"{api / raw:.2f}", "bar <= 1.5")
-    row("   (API deposits per second)", f"{n / api:,.0f}")
+        fill(big, big_account, BIG)
+        filled = time.perf_counter() - start
 
-    # 5. import of 100,000 CSV rows / raw executemany of the same rows
-    n = 100_000
-    rows_csv = folder / "rows.csv"
-    with open(rows_csv, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["type", "amount", "currency", "description", "ref"])
-        writer.writerows([("DEPOSIT", f"{i % 1000 + 1}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
-                          ("WITHDRAWAL", "0.01", "USDT", "", "") for i in range(1, n + 1)])
-    imports, raws = [], []
-    for k in range(7):
-        imp_db, raw_db = folder / f"imp{k}.db", folder / f"rawimp{k}.db"
-        imp_account, raw_account = new_account(imp_db), new_account(raw_db)
-        imports.append(run([*PAPER, "import", "--account-id", imp_account, str(rows_csv), "--db", str(imp_db)]))
-        raws.append(run([*PY, "-c", RAW_IMPORT, str(raw_db), raw_account, str(rows_csv)]))
-    slower = statistics.median(a / b for a, b in zip(imports, raws))
-    row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{slower:.2f}", "bar <= 2.0")
-    row("   (import rows per second, whole process)", f"{n / statistics.median(imports):,.0f}")
+    if want(3):
+        # 3. status on an account with BIG transactions / on one with 1
+        one = folder / "one.db"
+        one_account = new_account(one)
+        ratio, ms = alternate([*PAPER, "status", "--account-id", big_account, "--db", str(big)],
+                              [*PAPER, "status", "--account-id", one_account, "--db", str(one)])
+        row(f"3. status with {BIG:,} transactions / with 1", f"{ratio(0, 1):.2f}", "bar <= 1.1")
+        row("   (medians, ms)", ms)
 
-    # 6. verify over BIG transactions
-    spent = statistics.median(run([*PAPER, "verify", "--db", str(big)]) for _ in range(3))
-    row(f"6. verify over {BIG:,} transactions: seconds", f"{spent:.2f}")
-    row("   rows per second", f"{BIG / spent:,.0f}")
-
-    # 7. 8 concurrent writer processes / 1 writer: deposits per second
-    one_rate = writers(folder / "w1.db", 1)
-    eight_rate = writers(folder / "w8.db", 8)
-    row("7. deposits per second: 1 writer process (each deposit its own commit)", f"{one_rate:,.0f}")
-    row("   8 concurrent writer processes, in all", f"{eight_rate:,.0f}")
-    row("   8 writers / 1 writer; errors: 0", f"{eight_rate / one_rate:.2f}")
-
-    # 8. database bytes per transaction
-    row(f"8. database bytes per transaction at {BIG:,}", f"{checkpointed_size(big) / BIG:.0f}")
-    row("   (building it through the bulk import took, seconds)", f"{filled:.1f}")
-
-    # 9. feed of 100,000 bars with 100 resting orders of 10 accounts that fill along the way / raw executemany
-    bars = folder / "bars.csv"
-    write_bars(bars, FEED_BARS)
-    filling = market_db(folder / "filling.db", 10, 10, reached=True)
-    feeds, raws, fills = [], [], 0
-    for k in range(5):
-        fed, raw = folder / f"fed{k}.db", folder / f"rawfeed{k}.db"
-        for copy in (fed, raw):
-            copy.write_bytes(filling.read_bytes())
-        feeds.append(run([*PAPER, "feed", str(bars), "--db", str(fed)]))
-        raws.append(run([*PY, "-c", RAW_FEED, str(raw), str(bars)]))
-        with paper.Ledger(str(fed)) as ledger:
-            assert ledger.verify() == [] and len(ledger.prices(limit=FEED_BARS + 1)) == FEED_BARS
-        fills = sqlite3.connect(fed).execute("SELECT count(*) FROM trades WHERE order_id IS NOT NULL").fetchone()[0]
-    spent = statistics.median(feeds)
-    row(f"9. feed of {FEED_BARS:,} bars, 100 resting orders of 10 accounts ({fills} fill): bars per second",
-        f"{FEED_BARS / spent:,.0f}", "bar >= 50,000")
-    row("   feed / raw csv + executemany of the same rows (whole processes)",
-        f"{statistics.median(a / b for a, b in zip(feeds, raws)):.2f}", "bar <= 2.5")
-
-    # 10. the same bars with 10,000 resting orders that never fill / with none
-    resting, empty = market_db(folder / "resting.db", 100, 100, reached=False), market_db(folder / "empty.db", 1, 0)
-    with_orders, without = [], []
-    for k in range(5):
-        for template, times in ((resting, with_orders), (empty, without)):
-            copy = folder / f"run{k}.db"
-            copy.write_bytes(template.read_bytes())
-            times.append(run([*PAPER, "feed", str(bars), "--db", str(copy)]))
-            copy.unlink()
-    row("10. feed with 10,000 resting orders that never fill / with none",
-        f"{statistics.median(a / b for a, b in zip(with_orders, without)):.2f}", "bar <= 1.5")
-
-    # 11. the crossover through the API (tick + trade in one batch) over 100,000 bars / the same loop without
-    # paper; then the same strategy as a file, by the backtest command
-    walk = folder / "walk.csv"
-    write_walk(walk, BACKTEST_BARS)
-    spent, floors = [], []
-    for _ in range(5):
-        start = time.perf_counter()
-        account = api_backtest(str(walk), str(folder / "backtest.db"))
-        spent.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        crosses = no_paper(walk, FAST, SLOW)
-        floors.append(time.perf_counter() - start)
-    with paper.Ledger(str(folder / "backtest.db")) as ledger:
-        fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
-        assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
-    row(f"11. the crossover through the API, {BACKTEST_BARS:,} bars in one batch ({fills} fills): bars per second",
-        f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "bar >= 100,000")
-    row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
-        f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
-    spent, loops = [], []
-    for _ in range(5):
-        kept = folder / "command.db"
-        if kept.exists():
-            kept.unlink()
-        spent.append(run([*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(walk), "--symbol",
-                          "BTC/USDT", "--on-close", "--db", str(kept)]))
-        loops.append(timed_loop(walk))
-    assert sqlite3.connect(kept).execute("SELECT count(*) FROM trades").fetchone()[0] == fills  # the same fills
-    row(f"11b. backtest examples/sma_cross.py --on-close, {BACKTEST_BARS:,} bars: bars per second, whole process",
-        f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "report")
-    row("     its loop alone (paper.backtest less its stats): bars per second",
-        f"{BACKTEST_BARS / statistics.median(loops):,.0f}", "report")
-
-    # 12. equity, stats, chart and report of that account (one point per bar) as whole processes
-    for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")],
-                    ["report", "--output", str(folder / "r.html")]):
-        spent = statistics.median(run([*PAPER, *command, "--account-id", account, "--db", str(folder / "backtest.db")])
-                                  for _ in range(5))
-        row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds, whole process",
-            f"{spent:.2f}", "bar <= 1")
-
-    # 14. a sweep of 16 combinations over a year of hourly bars: --jobs 1 / --jobs 2
-    year = folder / "year.csv"
-    write_walk(year, 365 * 24)
-    sweep = [*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(year), "--symbol", "BTC/USDT",
-             "--param", "fast=12:48:12", "--param", "slow=72,120,168,240"]
-    ratio, times = alternate([*sweep, "--jobs", "1"], [*sweep, "--jobs", "2"], pairs=3)
-    row(f"14. a sweep of 16 backtests of 8,760 bars, --jobs 1 / --jobs 2 ({os.cpu_count()} CPUs; ms: {times})",
-        f"{ratio(0, 1):.2f}", "bar >= 1.7 with 2 CPUs")
-
-    # 15. memory: feed, prices, equity and stats of BIG bars, each a whole process: its peak RSS
-    held_db, held_bars = folder / "held.db", folder / "held.csv"
-    write_bars(held_bars, BIG)
-    held = new_account(held_db, balance="0")
-    with paper.Ledger(str(held_db)) as ledger:
-        ledger.deposit(held, "1", currency="BTC")
-    for command in (["feed", str(held_bars)], ["prices"], ["prices", "--csv"], ["prices", "--json"],
-                    ["equity", "--account-id", held], ["equity", "--account-id", held, "--json"],
-                    ["stats", "--account-id", held]):
-        start = time.perf_counter()
-        rss = peak_rss([*PAPER, *command, "--db", str(held_db)])
-        row(f"15. {' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])} of {BIG:,} bars:"
-            " peak RSS MB (seconds)", f"{rss / 1024:.0f} ({time.perf_counter() - start:.1f})", "bar <= 150 MB")
-
-    # 16. fetch of a year of one-minute bars (525,600: 526 pages) of one symbol from a local exchange, whole process
-    with YearOfKlines() as exchange:
-        spent, peaks = [], []
-        for k in range(3):
-            db = folder / f"fetch{k}.db"
-            new_account(db)
+    if want(4):
+        # 4. 10,000 deposits through the Python API, each its own commit / the same statements in raw sqlite3
+        api_db, raw_db = folder / "api.db", folder / "raw.db"
+        api_account, raw_account = new_account(api_db), new_account(raw_db)
+        n = 10_000
+        with paper.Ledger(str(api_db)) as ledger:
             start = time.perf_counter()
-            peaks.append(peak_rss([*PAPER, "fetch", "BTC/USDT", "--interval", "1m", "--start", "2024-01-01",
-                                   "--base-url", exchange.url, "--db", str(db)]))
+            for _ in range(n):
+                ledger.deposit(api_account, "1")
+            api = time.perf_counter() - start
+        raw = raw_deposits(raw_db, raw_account, n)
+        row(f"4. {n:,} deposits through the API / the same statements in raw sqlite3", f"{api / raw:.2f}",
+            "bar <= 1.5")
+        row("   (API deposits per second)", f"{n / api:,.0f}")
+
+    if want(5):
+        # 5. import of 100,000 CSV rows / raw executemany of the same rows
+        n = 100_000
+        rows_csv = folder / "rows.csv"
+        with open(rows_csv, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["type", "amount", "currency", "description", "ref"])
+            writer.writerows([("DEPOSIT", f"{i % 1000 + 1}.{i % 97:02d}", "USDT", "bulk", f"r{i}") if i % 3 else
+                              ("WITHDRAWAL", "0.01", "USDT", "", "") for i in range(1, n + 1)])
+        imports, raws = [], []
+        for k in range(7):
+            imp_db, raw_db = folder / f"imp{k}.db", folder / f"rawimp{k}.db"
+            imp_account, raw_account = new_account(imp_db), new_account(raw_db)
+            imports.append(run([*PAPER, "import", "--account-id", imp_account, str(rows_csv), "--db", str(imp_db)]))
+            raws.append(run([*PY, "-c", RAW_IMPORT, str(raw_db), raw_account, str(rows_csv)]))
+        slower = statistics.median(a / b for a, b in zip(imports, raws))
+        row(f"5. import of {n:,} CSV rows / raw csv + executemany of the same rows", f"{slower:.2f}", "bar <= 2.0")
+        row("   (import rows per second, whole process)", f"{n / statistics.median(imports):,.0f}")
+
+    if want(6):
+        # 6. verify over BIG transactions
+        spent = statistics.median(run([*PAPER, "verify", "--db", str(big)]) for _ in range(3))
+        row(f"6. verify over {BIG:,} transactions: seconds", f"{spent:.2f}")
+        row("   rows per second", f"{BIG / spent:,.0f}")
+
+    if want(7):
+        # 7. 8 concurrent writer processes / 1 writer: deposits per second
+        one_rate = writers(folder / "w1.db", 1)
+        eight_rate = writers(folder / "w8.db", 8)
+        row("7. deposits per second: 1 writer process (each deposit its own commit)", f"{one_rate:,.0f}")
+        row("   8 concurrent writer processes, in all", f"{eight_rate:,.0f}")
+        row("   8 writers / 1 writer; errors: 0", f"{eight_rate / one_rate:.2f}")
+
+    if want(8):
+        # 8. database bytes per transaction
+        row(f"8. database bytes per transaction at {BIG:,}", f"{checkpointed_size(big) / BIG:.0f}")
+        row("   (building it through the bulk import took, seconds)", f"{filled:.1f}")
+
+    bars = folder / "bars.csv"  # for rows 9 and 10
+    if want(9) or want(10):
+        write_bars(bars, FEED_BARS)
+
+    if want(9):
+        # 9. feed of 100,000 bars with 100 resting orders of 10 accounts that fill along the way, a whole process /
+        # raw executemany
+        filling = market_db(folder / "filling.db", 10, 10, reached=True)
+        feeds, raws, fills = [], [], 0
+        for k in range(REPEATS):
+            fed, raw = folder / f"fed{k}.db", folder / f"rawfeed{k}.db"
+            for copy in (fed, raw):
+                copy.write_bytes(filling.read_bytes())
+            feeds.append(run([*PAPER, "feed", str(bars), "--db", str(fed)]))
+            raws.append(run([*PY, "-c", RAW_FEED, str(raw), str(bars)]))
+            with paper.Ledger(str(fed)) as ledger:
+                assert ledger.verify() == [] and len(ledger.prices(limit=FEED_BARS + 1)) == FEED_BARS
+            fills = sqlite3.connect(fed).execute("SELECT count(*) FROM trades WHERE order_id IS NOT NULL")
+            fills = fills.fetchone()[0]
+        spent = statistics.median(feeds)
+        row(f"9. feed of {FEED_BARS:,} bars, 100 resting orders of 10 accounts ({fills} fill): bars/s, whole process",
+            f"{FEED_BARS / spent:,.0f}", "bar >= 200,000")
+        row("   feed / raw csv + executemany of the same rows (whole processes)",
+            f"{statistics.median(a / b for a, b in zip(feeds, raws)):.2f}", "bar <= 2.5")
+
+    if want(10):
+        # 10. the same bars with 10,000 resting orders that never fill / with none
+        resting = market_db(folder / "resting.db", 100, 100, reached=False)
+        empty = market_db(folder / "empty.db", 1, 0)
+        with_orders, without = [], []
+        for k in range(REPEATS):
+            for template, times in ((resting, with_orders), (empty, without)):
+                copy = folder / f"run{k}.db"
+                copy.write_bytes(template.read_bytes())
+                times.append(run([*PAPER, "feed", str(bars), "--db", str(copy)]))
+                copy.unlink()
+        row("10. feed with 10,000 resting orders that never fill / with none",
+            f"{statistics.median(a / b for a, b in zip(with_orders, without)):.2f}", "bar <= 1.5")
+
+    walk = folder / "walk.csv"  # for rows 11 and 12
+    if want(11) or want(12):
+        write_walk(walk, BACKTEST_BARS)
+
+    if want(11):
+        # 11. the crossover through the API (tick + trade in one batch) over 100,000 bars / the same loop without
+        # paper; then the same strategy as a file, by the backtest command
+        spent, floors = [], []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            account = api_backtest(str(walk), str(folder / "backtest.db"))
             spent.append(time.perf_counter() - start)
-            assert sqlite3.connect(db).execute("SELECT count(DISTINCT time) FROM prices").fetchone()[0] == YEAR
-    row(f"16. fetch of a year of 1m bars ({YEAR:,}, {exchange.pages} pages) from 127.0.0.1: bars/s",
-        f"{YEAR / statistics.median(spent):,.0f}", "bar >= 50,000")
-    row("    its peak RSS, MB", f"{max(peaks) / 1024:.1f}", "bar <= 100")
+            start = time.perf_counter()
+            crosses = no_paper(walk, FAST, SLOW)
+            floors.append(time.perf_counter() - start)
+        with paper.Ledger(str(folder / "backtest.db")) as ledger:
+            fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
+            assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
+        row(f"11. the crossover through the API, {BACKTEST_BARS:,} bars in one batch ({fills} fills): bars/s",
+            f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "bar >= 140,000")
+        row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
+            f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
+        spent, loops = [], []
+        for _ in range(REPEATS):
+            kept = folder / "command.db"
+            if kept.exists():
+                kept.unlink()
+            spent.append(run([*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(walk),
+                              "--symbol", "BTC/USDT", "--on-close", "--db", str(kept)]))
+            loops.append(timed_loop(walk))
+        assert sqlite3.connect(kept).execute("SELECT count(*) FROM trades").fetchone()[0] == fills  # the same fills
+        row(f"11b. backtest examples/sma_cross.py --on-close, {BACKTEST_BARS:,} bars: bars per second, whole process",
+            f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "report")
+        row("     its loop alone (paper.backtest less its stats): bars per second",
+            f"{BACKTEST_BARS / statistics.median(loops):,.0f}", "report")
+
+    if want(12):
+        # 12. equity, stats, chart and report of that account (one point per bar) as whole processes
+        if not want(11):
+            account = api_backtest(str(walk), str(folder / "backtest.db"))
+        for command in (["equity"], ["equity", "--json"], ["stats"], ["chart", "--output", str(folder / "c.svg")],
+                        ["report", "--output", str(folder / "r.html")]):
+            spent = statistics.median(run([*PAPER, *command, "--account-id", account, "--db",
+                                           str(folder / "backtest.db")]) for _ in range(REPEATS))
+            row(f"12. {' '.join(command[:2]).replace(' --output', '')} on {BACKTEST_BARS:,} points: seconds,"
+                " whole process", f"{spent:.2f}", "bar <= 1")
+
+    if want(14):
+        # 14. a sweep of 16 combinations over a year of hourly bars: --jobs 1 / --jobs 2
+        year = folder / "year.csv"
+        write_walk(year, 365 * 24)
+        sweep = [*PAPER, "backtest", str(HERE / "examples" / "sma_cross.py"), "--data", str(year), "--symbol",
+                 "BTC/USDT", "--param", "fast=12:48:12", "--param", "slow=72,120,168,240"]
+        ratio, times = alternate([*sweep, "--jobs", "1"], [*sweep, "--jobs", "2"], pairs=3)
+        row(f"14. a sweep of 16 backtests of 8,760 bars, --jobs 1 / --jobs 2 ({os.cpu_count()} CPUs; ms: {times})",
+            f"{ratio(0, 1):.2f}", "bar >= 1.7 with 2 CPUs")
+
+    if want(15):
+        # 15. memory: feed, prices, equity and stats of BIG bars, each a whole process: its peak RSS
+        held_db, held_bars = folder / "held.db", folder / "held.csv"
+        write_bars(held_bars, BIG)
+        held = new_account(held_db, balance="0")
+        with paper.Ledger(str(held_db)) as ledger:
+            ledger.deposit(held, "1", currency="BTC")
+        for command in (["feed", str(held_bars)], ["prices"], ["prices", "--csv"], ["prices", "--json"],
+                        ["equity", "--account-id", held], ["equity", "--account-id", held, "--json"],
+                        ["stats", "--account-id", held]):
+            start = time.perf_counter()
+            rss = peak_rss([*PAPER, *command, "--db", str(held_db)])
+            shown = ' '.join(command[:2] if command[0] != 'equity' else [command[0], *command[3:]])
+            row(f"15. {shown} of {BIG:,} bars: peak RSS MB (seconds)",
+                f"{rss / 1024:.0f} ({time.perf_counter() - start:.1f})", "bar <= 150 MB")
+
+    if want(16):
+        # 16. fetch of a year of one-minute bars (525,600: 526 pages) of one symbol from a local exchange, a whole
+        # process
+        with YearOfKlines() as exchange:
+            spent, peaks = [], []
+            for k in range(3):
+                db = folder / f"fetch{k}.db"
+                new_account(db)
+                start = time.perf_counter()
+                peaks.append(peak_rss([*PAPER, "fetch", "BTC/USDT", "--interval", "1m", "--start", "2024-01-01",
+                                       "--base-url", exchange.url, "--db", str(db)]))
+                spent.append(time.perf_counter() - start)
+                assert sqlite3.connect(db).execute("SELECT count(DISTINCT time) FROM prices").fetchone()[0] == YEAR
+        row(f"16. fetch of a year of 1m bars ({YEAR:,}, {exchange.pages} pages) from 127.0.0.1: bars/s",
+            f"{YEAR / statistics.median(spent):,.0f}", "bar >= 50,000")
+        row("    its peak RSS, MB", f"{max(peaks) / 1024:.1f}", "bar <= 100")
+
+    # 17. the crossover as a whole process, paper's backtest command / backtesting.py, over the same OHLC bars
+    # 18. a bracket (limit entry, take-profit and stop-loss, an unfilled entry cancelled), the same way
+    if want(17) or want(18):
+        ohlc = folder / "ohlc.csv"
+        write_ohlc(ohlc, BACKTEST_BARS)
+        python, version = backtesting_py()
+        row("17-18. backtesting.py beside paper (the bench venv's): its version", version,
+            "" if python else "rows 17 and 18 skipped: make bench-venv, or BENCH_BT_PYTHON")
+    if (want(17) or want(18)) and python:
+        for number, strategy, options, twin, bar in (
+                (17, "sma_cross.py", ["--param", "fast=20", "--param", "slow=50", "--param", "size=10", "--on-close"],
+                 BT_CROSS, 0.75),
+                (18, "bracket.py", [], BT_BRACKET, 0.5)):
+            if not want(number):
+                continue
+            ours = [*PAPER, "backtest", str(HERE / "examples" / strategy), "--data", str(ohlc), "--symbol", "BTC/USDT",
+                    "--balance", "100000", "--fee-rate", "0.001", *options, "--json"]
+            theirs = [python, str(folder / f"bt_{strategy}"), str(ohlc)]
+            (folder / f"bt_{strategy}").write_text(twin)
+            spent, spent_bt = [], []
+            for _ in range(REPEATS):
+                took, printed = run_captured(ours)
+                spent.append(took)
+                stats = json.loads(printed)["stats"]
+                took, printed = run_captured(theirs)
+                spent_bt.append(took)
+                stats_bt = json.loads(printed)
+            what = "sma_cross.py 20/50, size 10, --on-close" if number == 17 else "bracket.py"
+            row(f"{number}. backtest {what}, {BACKTEST_BARS:,} OHLC bars: bars/s, whole process",
+                f"{BACKTEST_BARS / statistics.median(spent):,.0f}")
+            row("    backtesting.py, the same strategy and bars: bars/s, whole process",
+                f"{BACKTEST_BARS / statistics.median(spent_bt):,.0f}")
+            ratio = statistics.median(b / a for a, b in zip(spent, spent_bt))
+            row(f"    paper's bars/s / backtesting.py's (median of {REPEATS} pairs)", f"{ratio:.2f}",
+                f"bar >= {bar}: {'met' if ratio >= bar else 'NOT MET'}")
+            equity, equity_bt = Decimal(stats["equity_final"]), Decimal(repr(stats_bt["equity_final"]))
+            if number == 17:  # the same fills at the same prices: the same equity, but for backtesting.py's floats
+                same = abs(equity - equity_bt) < Decimal("0.000001")
+                row("    final equity, paper / backtesting.py", f"{equity} / {equity_bt}",
+                    "equal (to float error)" if same else "must be equal: THEY DIFFER")
+            else:  # orders fill by other rules: reported, not compared
+                row("    final equity, paper / backtesting.py", f"{equity:.2f} / {equity_bt:.2f}", "report")
+            row("    round trips, paper / backtesting.py (paper's fills)",
+                f"{stats['closed_trades']} / {stats_bt['trades']} ({stats['trades']})", "report")
 
     print(f"\n{'what':<72} {'figure':>16}  bar")
     for what, value, bar in rows:
         print(f"{what:<72} {value:>16}  {bar}")
+
+
+ISSUE_20 = {9, 11, 17, 18}  # `python3 bench_paper.py issue20`: the rows of issue 20
+
+
+def chosen(args):
+    """The numbers of the rows to run, from the arguments or else env BENCH_ONLY (row numbers, or issue20);
+    None: every row."""
+    words = args or os.environ.get("BENCH_ONLY", "").replace(",", " ").split()
+    if not words:
+        return None
+    numbers = set()
+    for word in words:
+        if word == "issue20":
+            numbers |= ISSUE_20
+        elif word.isdigit() and 1 <= int(word) <= 18 and int(word) != 13:
+            numbers.add(int(word))
+        else:
+            print(f"usage: bench_paper.py [ROW ...] (1-12, 14-18, or issue20 for {sorted(ISSUE_20)});"
+                  f" {word!r} is none of them", file=sys.stderr)
+            raise SystemExit(2)
+    return numbers
 
 
 FEED_BARS = int(os.environ.get("BENCH_FEED_BARS", "100000"))
@@ -385,6 +497,119 @@ def no_paper(path, fast_n, slow_n):
             crosses += above is not None and fast_above != above
             above = fast_above
     return crosses
+
+
+def write_ohlc(path, count):
+    """count hourly OHLC bars around 100 (between about 50 and 350 over 100,000), a seeded random walk in whole
+    cents, each bar opening at the previous close: time,open,high,low,close,volume."""
+    rng, close = random.Random(20), 10000
+
+    def price(cents):
+        return f"{cents // 100}.{cents % 100:02d}"
+
+    with open(path, "w") as bars:
+        bars.write("time,open,high,low,close,volume\n")
+        for hour in range(count):
+            opened, close = close, max(100, round(close * (1 + rng.gauss(0, 0.003))))
+            high = max(opened, close) + round(abs(rng.gauss(0, 0.002)) * opened)
+            low = min(opened, close) - round(abs(rng.gauss(0, 0.002)) * opened)
+            bars.write(f"{1735689600 + hour * 3600},{price(opened)},{price(high)},{price(low)},{price(close)},"
+                       f"{rng.randint(1, 1000)}\n")
+
+
+def backtesting_py():
+    """(the python of the bench venv, backtesting.py's version), or (None, why not): env BENCH_BT_PYTHON, else
+    .venv-bench/bin/python beside this file (`make bench-venv`). Never a dependency of paper or its tests."""
+    python = os.environ.get("BENCH_BT_PYTHON") or str(HERE / ".venv-bench" / "bin" / "python")
+    if not os.path.exists(python):
+        return None, "not installed"
+    found = subprocess.run([python, "-c", "import backtesting; print(backtesting.__version__)"], capture_output=True,
+                           text=True)
+    if found.returncode:
+        return None, "not importable"
+    return python, found.stdout.strip()
+
+
+def run_captured(argv):
+    """(seconds, stdout) of a whole run of argv; its stderr is shown only if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=HERE)
+    spent = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr}")
+    return spent, done.stdout
+
+
+# backtesting.py's side of rows 17 and 18, run by the bench venv's python: the bars read as Python reads them
+# (round_trip), so both sides see the same floats.
+BT_BARS = """import json, sys, warnings
+import pandas as pd
+from backtesting import Backtest, Strategy
+
+warnings.simplefilter("ignore")  # open trades at the end; the bracket's same-bar SL/TP notices
+bars = pd.read_csv(sys.argv[1], index_col="time", float_precision="round_trip")
+bars.index = pd.to_datetime(bars.index, unit="s")
+bars.columns = [name.capitalize() for name in bars.columns]
+"""
+
+# The crossover as examples/sma_cross.py decides it: fast above when sum(last fast closes) / fast > sum(last
+# slow closes) / slow, in floats, by Python's sum (as the example does, so a tie rounds the same way on both
+# sides: pandas' rolling mean makes 103.491 of an exact tie that sum makes 103.49100000000001, and the
+# crossover exits a bar earlier); buy 10 on a cross up, close on a cross down, at the bar's close; fee 0.001
+# of each fill's value (backtesting.py's commission, charged at entry and at exit, as paper charges each fill).
+BT_CROSS = BT_BARS + """
+
+def averages(closes, n):
+    closes = closes.tolist()
+    return [float("nan")] * (n - 1) + [sum(closes[i - n + 1:i + 1]) / n for i in range(n - 1, len(closes))]
+
+
+class SmaCross(Strategy):
+    fast, slow, size = 20, 50, 10
+
+    def init(self):
+        self.fast_ma = self.I(averages, self.data.Close, self.fast)
+        self.slow_ma = self.I(averages, self.data.Close, self.slow)
+
+    def next(self):
+        above, was = self.fast_ma[-1] > self.slow_ma[-1], self.fast_ma[-2] > self.slow_ma[-2]
+        if above and not was:
+            self.buy(size=self.size)
+        elif was and not above:
+            self.position.close()
+
+
+stats = Backtest(bars, SmaCross, cash=100_000, commission=0.001, trade_on_close=True, exclusive_orders=True).run()
+print(json.dumps({"equity_final": stats["Equity Final [$]"], "trades": int(stats["# Trades"])}))
+"""
+
+# examples/bracket.py as backtesting.py has it: a limit buy of half the equity 1% under the close, its stop-loss
+# 1% under and take-profit 2% over the entry (backtesting.py attaches them to the entry; paper's strategy places
+# its oco on the bar the entry filled), cancelled after 5 bars unfilled. backtesting.py buys whole units.
+BT_BRACKET = BT_BARS + """
+
+class Bracket(Strategy):
+    dip, take_profit, stop_loss, size, wait = 0.01, 0.02, 0.01, 0.5, 5
+
+    def init(self):
+        self.waited = 0
+
+    def next(self):
+        if not self.position and self.orders:
+            self.waited += 1
+            if self.waited >= self.wait:
+                for order in self.orders:
+                    order.cancel()
+        elif not self.position:
+            entry = round(self.data.Close[-1] * (1 - self.dip), 2)
+            self.buy(size=self.size, limit=entry, sl=round(entry * (1 - self.stop_loss), 2),
+                     tp=round(entry * (1 + self.take_profit), 2))
+            self.waited = 0
+
+
+stats = Backtest(bars, Bracket, cash=100_000, commission=0.001).run()
+print(json.dumps({"equity_final": stats["Equity Final [$]"], "trades": int(stats["# Trades"])}))
+"""
 
 
 RAW_FEED = """import csv, sqlite3, sys
