@@ -52,6 +52,7 @@ DAY = 86400  # seconds
 SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 DATES = {}  # each day to_time has met in epoch seconds: {days since 1970: 'YYYY-MM-DD'}
 CLOCKS = {}  # each second of a day epoch_time has met: {second: 'HH:MM:SS'}
+STORED = {}  # {amount: the same amount in its stored form} (see as_stored)
 PRICES = {}  # each price text to_price_text has passed, in paper's form: {text: Decimal} (emptied at 100,000)
 EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
@@ -128,6 +129,17 @@ def fmt(amount):
     return f"{whole}.{fraction.rstrip('0'):0<2}"
 
 
+def as_stored(amount):
+    """amount as the database gives it back: Decimal(fmt(amount)), each value worked out once (but 0, whose
+    sign fmt keeps)."""
+    if amount in STORED:
+        return STORED[amount]
+    form = Decimal(fmt(amount))
+    if amount and len(STORED) < 100_000:
+        STORED[amount] = form
+    return form
+
+
 def from_db(text):
     """An amount as SQLite holds it (exact text) back to a Decimal."""
     try:
@@ -167,6 +179,9 @@ def to_amount(value, what="amount", zero=False):
         amount = Decimal(value)
         if amount or zero:
             return amount
+    if value.__class__ is Decimal and value.is_finite() and value > 0 and -18 <= value.as_tuple().exponent <= 0 \
+            and value.adjusted() < 18:  # a Decimal as paper itself makes them: as the text of it would give
+        return value
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
         value = Decimal(value)
         if value < 0:
@@ -745,7 +760,7 @@ class Record:
 
     def copy(self, columns):
         """A copy of the record as the database gives it back (each amount in its stored form)."""
-        return type(self)(*[Decimal(fmt(value)) if value.__class__ is Decimal else value
+        return type(self)(*[as_stored(value) if value.__class__ is Decimal else value
                             for value in list(vars(self).values())[:columns.count(",") + 1]])
 
 
@@ -4857,6 +4872,7 @@ class Context:
         self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
         self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
         self._cancelled = []  # the account's orders this bar's price cancelled (a gap it could not pay, an expiry)
+        self._copies = {}  # {order id: (its state, the copy orders() gave, the copy's state)}
 
     def _which(self, symbol):
         if symbol is None:
@@ -4921,9 +4937,17 @@ class Context:
         symbol, ledger = self._which(symbol), self._ledger
         if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
             return [order for order in reversed(ledger.orders(self.account_id, open_only=True)) if order.symbol == symbol]
-        book = ledger._book(symbol)  # the symbol's open orders, as the matching keeps them: copies, as read
-        return [order.copy(ORDER) for order, _ in sorted(book.orders.values(), key=lambda kept: kept[1])
-                if order.account_id == self.account_id]
+        mine, copies = [], {}  # the symbol's open orders, as the matching keeps them: copies, as read (the same
+        for order, _ in sorted(ledger._book(symbol).orders.values(), key=lambda kept: kept[1]):  # copy again while
+            if order.account_id == self.account_id:  # neither the order nor the copy has changed since)
+                state, kept = tuple(vars(order).values()), self._copies.get(order.id)
+                if kept is None or kept[0] != state or tuple(vars(kept[1]).values()) != kept[2]:
+                    copy = order.copy(ORDER)
+                    kept = state, copy, tuple(vars(copy).values())
+                mine.append(kept[1])
+                copies[order.id] = kept
+        self._copies = copies
+        return mine
 
     def position(self, symbol=None):
         """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
