@@ -4350,7 +4350,8 @@ def test_an_order_a_strategy_changes_is_its_own_copy(run, db, tmp_path):
     """ctx.orders() gives the orders as the database holds them; changing one changes nothing in the market."""
     data = bar_file(tmp_path / "bars.csv", [("2025-01-01T00:00:00Z", "100", "100", "100", "100"),
                                             ("2025-01-01T01:00:00Z", "100", "100", "95", "96"),
-                                            ("2025-01-01T02:00:00Z", "96", "96", "89", "90")])
+                                            ("2025-01-01T02:00:00Z", "96", "96", "93", "94"),
+                                            ("2025-01-01T03:00:00Z", "94", "94", "89", "90")])
     strategy = strategy_file(tmp_path, """from decimal import Decimal
 def on_bar(ctx, bar):
     waiting = ctx.orders()
@@ -4361,8 +4362,9 @@ def on_bar(ctx, bar):
         waiting[0].limit_price = Decimal(99)  # a strategy's own copy: the order still waits for 90.50
 """)
     code, out, err = run("backtest", strategy, "--data", data, "--balance", "1000")
-    assert code == 0 and err.splitlines() == ["2025-01-01T01:00:00.000000Z 90.50 1.00 OPEN"]  # as stored
-    assert fills(db) == [("2025-01-01T02:00:00.000000Z", "buy", "1.00", "90.50", "0.0905")]
+    assert code == 0 and err.splitlines() == ["2025-01-01T01:00:00.000000Z 90.50 1.00 OPEN",  # as stored, and
+                                              "2025-01-01T02:00:00.000000Z 90.50 1.00 OPEN"]  # not as it was changed
+    assert fills(db) == [("2025-01-01T03:00:00.000000Z", "buy", "1.00", "90.50", "0.0905")]
 
 
 @pytest.mark.parametrize("strategy, bars, argv", [
