@@ -1862,10 +1862,10 @@ class Ledger:
             self.db.execute("DELETE FROM symbols WHERE symbol = ?", (symbol,))
             self.risk.symbols.pop(symbol, None)
 
-    def fetch_symbol_rules(self, symbols, base_url=None):
+    def fetch_symbol_rules(self, symbols, base_url=None, report=None):
         """Read symbols' exchange rules from the exchange (see Exchange.symbol_rules) and record them, all of
-        them in one transaction: {symbol: rules}."""
-        found = Exchange(base_url).symbol_rules([symbols] if isinstance(symbols, str) else list(symbols))
+        them in one transaction: {symbol: rules}. report(line) is told of each wait."""
+        found = Exchange(base_url, report).symbol_rules([symbols] if isinstance(symbols, str) else list(symbols))
         with self._transaction():
             for symbol, rules in found.items():
                 self.set_symbol(symbol, replace=True, **rules)
@@ -5233,13 +5233,13 @@ def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=Non
                                                [result["params"][name] for name in names]))
 
 
-def live_bars(ledger, symbols, interval, base_url=None):
+def live_bars(ledger, symbols, interval, base_url=None, report=None):
     """The exchange's bars of symbols as each closes, for run: from after each symbol's newest recorded price
     (a run restarted goes on from there), or from now for a symbol with none; asked for only when the run
-    wants its first bar."""
+    wants its first bar. report(line) is told of each wait."""
     with ledger.snapshot():
         after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
-    client = Exchange(base_url)
+    client = Exchange(base_url, report)
     client.symbol_rules(symbols)  # a symbol the exchange does not list is refused now, not after a bar's wait
     yield from fetched_bars(kline_steps(client, symbols, interval, follow=True, after=after))
 
@@ -5728,7 +5728,7 @@ def cmd_fetch(ledger, args):
 
     def report(line):
         progress.clear()
-        print(f"paper: {line}", file=sys.stderr, flush=True)
+        said(line)
 
     summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
                            args.interrupt, report)
@@ -5749,6 +5749,11 @@ def cmd_fetch(ledger, args):
         counts = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
         return None, json_line(counts | {"symbols": symbols}) if args.json else text
     return fed | {"symbols": symbols}, "\n".join(said + [text])
+
+
+def said(line):
+    """A wait of the exchange's client and its reason (fetch, symbol --fetch, run --fetch), told on stderr."""
+    print(f"paper: {line}", file=sys.stderr, flush=True)
 
 
 def cmd_equity(ledger, args):
@@ -5915,7 +5920,7 @@ def cmd_symbol(ledger, args):
     """Record symbols' exchange rules (given, or --fetch'ed from the exchange), --clear them, or show them."""
     given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
     if args.fetch:
-        ledger.fetch_symbol_rules(args.symbols, args.base_url)
+        ledger.fetch_symbol_rules(args.symbols, args.base_url, said)
     for symbol in args.symbols:
         if args.clear:
             ledger.clear_symbol(symbol)
@@ -6018,7 +6023,7 @@ def cmd_run(ledger, args):
     if several:
         raise UsageError("run takes one value for each --param (a sweep is backtest's)")
     bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
-                                                                             args.base_url)
+                                                                             args.base_url, said)
 
     def each(trades, cancelled):
         try:

@@ -4979,3 +4979,22 @@ def test_fetching_a_symbol_at_another_interval_warns(run, acct, db, exchange):
 def test_a_symbol_the_exchange_splits_otherwise_is_refused(run, acct, db, exchange):
     assert "BTCU/SDT" in refused(fetch(run, exchange, "BTCU/SDT", "--interval", "1m"))
     assert query(db, "SELECT count(*) FROM prices") == [(0,)]
+
+
+# --- Found by a hostile review of market data ---
+
+def test_symbol_fetch_and_run_fetch_say_why_they_wait(run, acct, db, exchange, tmp_path):
+    """As fetch does: each retry a line on stderr, so that a user sees why nothing happens for a while."""
+    retry = (f"paper: {exchange.host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other"
+             " requests. Please try again in a few minutes.); trying again in 5 s\n")
+    exchange.faults = [("exchangeInfo", "503")]
+    code, out, err = run("symbol", "BTC/USDT", "--fetch", "--base-url", exchange.url)
+    assert (code, err) == (0, retry) and out.startswith("BTC/USDT: tick size 0.01")
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2025-01-01"))  # the run goes on after it
+    exchange.faults = [("exchangeInfo", "503"), ("klines", "418")]  # the run ends at the ban: no Ctrl-C needed
+    code, out, err = run("run", strategy_file(tmp_path, RECORDER_LIVE), "--account-id", acct, "--fetch", "BTC/USDT",
+                         "--interval", "1m", "--base-url", exchange.url)
+    assert (code, out) == (1, "")
+    assert err == retry + (f"paper: error: {exchange.host} has banned this IP address for 120 s (HTTP 418) after too"
+                           " many requests: wait that long, then run the same command\n")
+    assert exchange.timeline.slept == [5, 5]
