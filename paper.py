@@ -5728,7 +5728,7 @@ def cmd_fetch(ledger, args):
 
     def report(line):
         progress.clear()
-        said(line)
+        tell(line)
 
     summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
                            args.interrupt, report)
@@ -5751,7 +5751,7 @@ def cmd_fetch(ledger, args):
     return fed | {"symbols": symbols}, "\n".join(said + [text])
 
 
-def said(line):
+def tell(line):
     """A wait of the exchange's client and its reason (fetch, symbol --fetch, run --fetch), told on stderr."""
     print(f"paper: {line}", file=sys.stderr, flush=True)
 
@@ -5920,7 +5920,7 @@ def cmd_symbol(ledger, args):
     """Record symbols' exchange rules (given, or --fetch'ed from the exchange), --clear them, or show them."""
     given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
     if args.fetch:
-        ledger.fetch_symbol_rules(args.symbols, args.base_url, said)
+        ledger.fetch_symbol_rules(args.symbols, args.base_url, tell)
     for symbol in args.symbols:
         if args.clear:
             ledger.clear_symbol(symbol)
@@ -6023,7 +6023,7 @@ def cmd_run(ledger, args):
     if several:
         raise UsageError("run takes one value for each --param (a sweep is backtest's)")
     bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
-                                                                             args.base_url, said)
+                                                                             args.base_url, tell)
 
     def each(trades, cancelled):
         try:
@@ -6407,6 +6407,7 @@ def check_symbol_usage(args):
         raise PaperError("give rules to record, --fetch or --clear: one of them")
     if args.base_url and not args.fetch:
         raise PaperError("--base-url is where --fetch reads from: give --fetch")
+    check_market_usage(args.symbols, args.base_url if args.fetch else "")
 
 
 def check_risk_usage(args):
@@ -6419,14 +6420,20 @@ def check_risk_usage(args):
 
 
 def check_fetch_usage(args):
-    repeated = [symbol for symbol in args.symbols if args.symbols.count(symbol) > 1]
-    if repeated:
-        raise PaperError(f"{repeated[0]} is given twice")
+    check_market_usage(args.symbols, args.base_url)
     if args.follow and args.end:
         raise PaperError("--follow goes on with no end: give --end or --follow, not both")
     if args.start and args.end and args.end <= args.start:
         raise PaperError(f"--end {args.end} is not after --start {args.start}")
-    if not args.base_url and os.environ.get("PAPER_MARKET_URL"):
+
+
+def check_market_usage(symbols, base_url=None):
+    """fetch's, symbol's and run --fetch's rules: each symbol once; without --base-url (base_url None), a
+    PAPER_MARKET_URL that is an address (base_url "": none is read)."""
+    repeated = [symbol for symbol in symbols if symbols.count(symbol) > 1]
+    if repeated:
+        raise PaperError(f"{repeated[0]} is given twice")
+    if base_url is None and os.environ.get("PAPER_MARKET_URL"):
         try:
             to_base_url(os.environ["PAPER_MARKET_URL"])
         except PaperError as error:
@@ -6443,6 +6450,8 @@ def check_run_usage(args):
         raise PaperError("--interval and --base-url are for --fetch (the bars of a --feed are as long as they are)")
     if args.fetch and args.symbol:
         raise PaperError("--symbol names the symbol of a file without a symbol column: --fetch names its own")
+    if args.fetch:
+        check_market_usage(args.fetch, args.base_url)
 
 
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,

@@ -1046,6 +1046,8 @@ BAD_INPUTS = [
     ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/XXX", "--interval", "1m", "--base-url", E],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--fetch", "BTC/USDT", "--interval", "1m"],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--interval", "1m"],
+    ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/USDT", "btc/usdt", "--interval", "1m", "--base-url", E],
+    ["symbol", "BTC/USDT", "btc/usdt", "--fetch", "--base-url", E], ["symbol", "ETH/USDT", "ETH/USDT"],
 ]
 
 

@@ -4998,3 +4998,18 @@ def test_symbol_fetch_and_run_fetch_say_why_they_wait(run, acct, db, exchange, t
     assert err == retry + (f"paper: error: {exchange.host} has banned this IP address for 120 s (HTTP 418) after too"
                            " many requests: wait that long, then run the same command\n")
     assert exchange.timeline.slept == [5, 5]
+
+
+@pytest.mark.parametrize("argv", [["symbol", "BTC/USDT", "btc/usdt", "--fetch"],
+                                  ["run", "STRATEGY", "--account-id", "ACCOUNT", "--fetch", "BTC/USDT", "btc/usdt",
+                                   "--interval", "1m"]])
+def test_symbol_fetch_and_run_fetch_refuse_usage_as_fetch_does(run, acct, db, exchange, monkeypatch, tmp_path, argv):
+    argv = [strategy_file(tmp_path, RECORDER_LIVE) if arg == "STRATEGY" else acct if arg == "ACCOUNT" else arg
+            for arg in argv]
+    assert refused(run(*argv, "--base-url", exchange.url), code=2).endswith(": error: BTC/USDT is given twice\n")
+    unique = [arg for arg in argv if arg != "btc/usdt"]
+    monkeypatch.setenv("PAPER_MARKET_URL", "data-api.binance.vision")
+    assert refused(run(*unique), code=2).endswith(": error: PAPER_MARKET_URL: base URL 'data-api.binance.vision' must"
+                                                  " be http:// or https:// and a host, like"
+                                                  " https://data-api.binance.vision\n")
+    assert exchange.requests == []
