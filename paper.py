@@ -4203,8 +4203,8 @@ class Exchange:
     timeout, a dropped connection or an unreachable host after 5 s doubling to 60 s, TRIES times (for
     ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
     the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
-    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), the host, or
-    the URL of an answer of the wrong shape. HTTPS certificates are checked (urllib's default context),
+    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
+    the host, or the URL of an answer of the wrong shape. HTTPS certificates are checked (urllib's default context),
     the usual proxy variables (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
 
     def __init__(self, base_url=None, report=None):
@@ -4361,6 +4361,10 @@ class Exchange:
                              + ", then run the same command")
         if status == 429:
             raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
+        if status == 403:  # Binance's docs: its firewall blocked the request, for a time they do not say: no retry
+            raise PaperError(f"{self.host} refused the request (HTTP 403 {reason}" + (f", {refusal}" if refusal else "")
+                             + "): Binance answers 403 when its web application firewall (WAF) blocks a request, for"
+                             " too many requests or a security rule: wait a while, then run the same command")
         if status is None:
             return reason
         if status < 500 and refusal:

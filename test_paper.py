@@ -291,8 +291,8 @@ class FakeBinance:
                 "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
 
     def fault(self, request, path, params, kind, argument=None):
-        """An answer in place of the right one: 429 (Retry-After: argument, default 7), 418, 503 (Binance's
-        -1008), 502 (a proxy's web page), drop (the connection closed, no answer), slow (the right answer,
+        """An answer in place of the right one: 429 (Retry-After: argument, default 7), 418, 403 (its WAF's page), 503
+        (Binance's -1008), 502 (a proxy's web page), drop (the connection closed, no answer), slow (the right answer,
         after argument seconds), html (200 with a web page), shape (200 with argument as the JSON), pass (the
         right answer: a fault for a later request)."""
         if kind == "429":
@@ -306,6 +306,10 @@ class FakeBinance:
         if kind == "503":
             return self.send(request, 503, {"code": -1008, "msg": "Server is currently overloaded with other"
                              " requests. Please try again in a few minutes."})
+        if kind == "403":  # Binance's web application firewall (AWS WAF behind CloudFront) answers with its page
+            return self.send(request, 403, "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">"
+                             "<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD><BODY><H1>403"
+                             " ERROR</H1><H2>The request could not be satisfied.</H2></BODY></HTML>", "text/html")
         if kind == "502":
             return self.send(request, 502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html")
         if kind == "drop":
@@ -2531,6 +2535,9 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
     ("BTC/XXX", [], [], "exchange refused BTC/XXX: -1121 Invalid symbol."),
     ("BTC/USDT", [("klines", "418")], [], "{host} has banned this IP address for 120 s (HTTP 418) after too many"
      " requests: wait that long, then run the same command"),
+    ("BTC/USDT", [("klines", "403")], [], "{host} refused the request (HTTP 403 Forbidden): Binance answers 403 when"
+     " its web application firewall (WAF) blocks a request, for too many requests or a security rule: wait a while,"
+     " then run the same command"),
     ("BTC/USDT", [("klines", "429")] * 6, [7] * 5, "{host} still says too many requests (HTTP 429) after 5 waits:"
      " try later"),
     ("BTC/USDT", [("klines", "503")] * 5, [5, 10, 20, 40], "{host}: HTTP 503 Service Unavailable (-1008 Server is"
