@@ -4161,7 +4161,7 @@ INTERVALS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_
              "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": None}
 PAGE = 1000  # klines a request asks for: Binance's most
 WEIGHT_LIMIT = 6000  # Binance's request weight a minute per IP address; paper pauses past half of it
-TIMEOUT = 30  # seconds a request waits to connect, or for the next bytes of an answer
+TIMEOUT = 30  # seconds a request may take, from connecting to the last byte of its answer
 BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
 TRIES = 5  # tries of one request before a fetch gives up (never, while following)
 SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
@@ -4204,8 +4204,10 @@ class Exchange:
     ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
     the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
     the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
-    the host, or the URL of an answer of the wrong shape. HTTPS certificates are checked (urllib's default context),
-    the usual proxy variables (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
+    the host, or the URL of an answer of the wrong shape, a failed TLS handshake (never tried again), a proxy that
+    cannot be reached. TIMEOUT bounds a request whole, from connecting to its answer's last byte. HTTPS
+    certificates are checked (urllib's default context), the usual proxy variables (HTTPS_PROXY) are honoured,
+    and the User-Agent names paper."""
 
     def __init__(self, base_url=None, report=None):
         self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
@@ -4213,6 +4215,7 @@ class Exchange:
         self.report = report or (lambda line: None)
         self.offset = 0  # the server's clock less ours (ms), as its latest answer to GET /api/v3/time said
         self.url = None  # the latest request's, for the messages about its answer
+        self.open = self.proxy = None  # bounded_opener's, and proxy_for's text, once a request is made
 
     def clock(self):
         """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
@@ -4330,11 +4333,15 @@ class Exchange:
     def answer(self):
         """(status, reason, headers, body) of GET self.url; status None when no answer came (reason says why)."""
         import http.client
+        import ssl
         import urllib.error
         import urllib.request
+        if self.open is None:
+            self.open, self.proxy = bounded_opener(), proxy_for(self.base_url, self.host)
         request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        connecting = False
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with self.open(request) as response:
                 return response.status, response.reason, response.headers, response.read()
         except urllib.error.HTTPError as error:
             with error:
@@ -4342,14 +4349,26 @@ class Exchange:
                     return error.code, error.reason, error.headers, error.read()
                 except (OSError, http.client.HTTPException) as broken:
                     why = broken
-        except urllib.error.URLError as error:
-            why = error.reason
+        except urllib.error.URLError as error:  # while connecting (to the proxy, if one is used) and asking
+            why, connecting = error.reason, True
         except (OSError, http.client.HTTPException) as error:  # timed out or cut off while reading
             why = error
-        if type(why).__name__ == "SSLCertVerificationError":
+        if isinstance(why, ssl.SSLCertVerificationError):
             raise PaperError(f"{self.host} shows no valid certificate ({why.verify_message}): paper never turns"
                              " the check off")
-        return None, unreached(self.host, why), None, b""
+        if connecting and isinstance(why, ssl.SSLError) and not isinstance(why, (ssl.SSLEOFError, ssl.SSLSyscallError,
+                                                                                 ssl.SSLZeroReturnError)):
+            raise PaperError(self.tls_failure(why))  # the same handshake fails the same way again: no retry
+        return None, unreached(self.host, why, self.proxy, connecting), None, b""
+
+    def tls_failure(self, why):
+        """A failed TLS handshake, in a line: a server that answers in plain text (an http:// port) is named so."""
+        reason = why.reason or why
+        if why.reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
+                          "HTTP_REQUEST"):  # OpenSSL's words, by version, for an answer that is not TLS
+            return (f"{self.host} does not speak TLS ({reason}), which an https:// address asks for: is it"
+                    f" http://{self.base_url.split('://')[1]}?")
+        return f"{self.host}: the TLS handshake failed ({reason}); it fails the same way on every try"
 
     def failure(self, status, reason, headers, body, what):
         """What went wrong, in a line, when trying again may help; any other refusal is raised."""
@@ -4392,14 +4411,104 @@ def price_text(text):
     return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
 
 
-def unreached(host, why):
-    """A request that got no answer, in a line naming the host."""
+def unreached(host, why, proxy=None, connecting=False):
+    """A request that got no answer, in a line naming the host, and the proxy (proxy_for) it went through:
+    while connecting, it is the proxy that was not reached."""
+    text = getattr(why, "strerror", None) or why
+    if proxy and connecting:
+        if str(why).startswith("Tunnel connection failed"):  # the proxy's refusal to connect to host (https)
+            return f"{proxy} would not connect to {host}: {why}"
+        return f"cannot reach {proxy} on the way to {host}: {text}"
+    through = f" (through {proxy})" if proxy else ""
     if isinstance(why, TimeoutError):
-        return f"{host} gave no answer within {TIMEOUT} s"
+        return f"{host} gave no complete answer within {TIMEOUT} s{through}"
     if isinstance(why, ConnectionResetError) or type(why).__name__ in ("IncompleteRead", "RemoteDisconnected",
                                                                         "BadStatusLine"):
-        return f"{host} dropped the connection before its answer was complete"
-    return f"cannot reach {host}: {getattr(why, 'strerror', None) or why}"
+        return f"{host} dropped the connection before its answer was complete{through}"
+    return f"cannot reach {host}: {text}{through}"
+
+
+def proxy_for(url, host):
+    """'the proxy 10.0.0.1:3128 (https_proxy)' that urllib sends url's requests to host through, from the
+    environment (or the system's settings), its password left out; None if none."""
+    import urllib.parse
+    import urllib.request
+    scheme = url.split("://")[0]
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    names = [name for name in os.environ if name.lower() == f"{scheme}_proxy" and os.environ[name] == proxy]
+    source = f"{scheme}_proxy" if f"{scheme}_proxy" in names else names[0] if names else "the system's proxy settings"
+    address = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").netloc.rpartition("@")[2]
+    return f"the proxy {address} ({source})"
+
+
+def bounded_opener():
+    """urllib's opener (proxies as urllib reads them, certificates checked as its default context does)
+    with every request over within TIMEOUT seconds, from connecting to its answer's last byte: urllib's
+    timeout bounds each wait for more bytes alone, so a server trickling a byte every few seconds would
+    hold paper for ever. Returns open(request), which raises TimeoutError at the deadline."""
+    import http.client
+    import urllib.request
+    deadline = [0.0]  # of the request under way
+
+    def left():
+        seconds = deadline[0] - time.monotonic()
+        if seconds <= 0:
+            raise TimeoutError("timed out")
+        return seconds
+
+    class Reader(io.RawIOBase):
+        """A socket's bytes, each read waiting only until the deadline."""
+
+        def __init__(self, sock):
+            self.sock, self.raw = sock, sock.makefile("rb", buffering=0)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            self.sock.settimeout(left())
+            return self.raw.readinto(buffer)
+
+        def close(self):
+            self.raw.close()
+            super().close()
+
+    class Response(http.client.HTTPResponse):
+        def __init__(self, sock, *args, **kwargs):
+            super().__init__(sock, *args, **kwargs)
+            self.fp.close()  # http.client's reader of the socket, not read yet: replaced
+            self.fp = io.BufferedReader(Reader(sock))
+
+    class Connection(http.client.HTTPConnection):
+        response_class = Response
+
+        def connect(self):
+            self.timeout = left()
+            super().connect()
+
+    class SecureConnection(http.client.HTTPSConnection):
+        response_class = Response
+
+        def connect(self):  # the TLS handshake waits at most what is left for each of its reads
+            self.timeout = left()
+            super().connect()
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, request):
+            return self.do_open(Connection, request)
+
+    class Secure(urllib.request.HTTPSHandler):
+        def https_open(self, request):
+            return self.do_open(SecureConnection, request, context=self._context)
+
+    opener = urllib.request.build_opener(Plain, Secure)
+
+    def open(request):
+        deadline[0] = time.monotonic() + TIMEOUT
+        return opener.open(request, timeout=TIMEOUT)
+    return open
 
 
 def exchange_error(body):

@@ -2518,7 +2518,7 @@ KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] 
         " again in a few minutes.); trying again in 5 s",
         "{host}: HTTP 502 Bad Gateway; trying again in 10 s",
         "{host} dropped the connection before its answer was complete; trying again in 20 s",
-        "{host} gave no answer within 0.05 s; trying again in 40 s"]),
+        "{host} gave no complete answer within 0.05 s; trying again in 40 s"]),
     ([("time", "drop")], [5], ["{host} dropped the connection before its answer was complete; trying again in 5 s"]),
 ])
 def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct, db, exchange, monkeypatch, faults,
@@ -2544,7 +2544,7 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
      " currently overloaded with other requests. Please try again in a few minutes.) (5 tries)"),
     ("BTC/USDT", [("klines", "drop")] * 5, [5, 10, 20, 40], "{host} dropped the connection before its answer was"
      " complete (5 tries)"),
-    ("BTC/USDT", [("klines", "slow", 1)] * 5, [5, 10, 20, 40], "{host} gave no answer within 0.05 s (5 tries)"),
+    ("BTC/USDT", [("klines", "slow", 1)] * 5, [5, 10, 20, 40], "{host} gave no complete answer within 0.05 s (5 tries)"),
     ("BTC/USDT", [("klines", "html")], [], KLINES_URL + " answered, but not with JSON (found"
      " b'<html><body>Welcome to the hotel wifi</body></html>'): nothing of it was recorded"),
     ("BTC/USDT", [("klines", "shape", [[LISTED, 100.0, 101.5, 99.75, 100.5, "1", LISTED + 59_999]])], [],
@@ -5020,3 +5020,103 @@ def test_symbol_fetch_and_run_fetch_refuse_usage_as_fetch_does(run, acct, db, ex
                                                   " be http:// or https:// and a host, like"
                                                   " https://data-api.binance.vision\n")
     assert exchange.requests == []
+
+
+def test_an_https_address_of_a_server_without_tls_fails_at_once_saying_so(run, acct, db, exchange):
+    """A TLS handshake that fails fails the same way again: no retries, and the message names TLS."""
+    https = exchange.url.replace("http://", "https://")
+    err = refused(run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", https))
+    assert re.fullmatch(rf"paper: error: {exchange.host} does not speak TLS \([A-Z_]+\), which an https:// address"
+                        rf" asks for: is it {re.escape(exchange.url)}\?\n", err), err
+    assert exchange.timeline.slept == []
+
+
+def test_an_https_answer_is_read_whole(run, acct, db, exchange, monkeypatch, tmp_path):
+    """The bounded reader (see the test below) over TLS: a server whose certificate is trusted answers in full."""
+    certificate = tmp_path / "trusted.pem"
+    certificate.write_text(SELF_SIGNED)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # OpenSSL's trusted certificates: this one
+    with FakeBinance(lambda: exchange.timeline.now, certificate=str(certificate)) as tls:
+        assert ok(run("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url", tls.url)) == \
+            SUMMARY_5
+
+
+def closed_port():
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        return unused.getsockname()[1]
+
+
+@pytest.mark.parametrize("variable, scheme", [("http_proxy", "http"), ("HTTPS_PROXY", "https")])
+def test_a_proxy_that_cannot_be_reached_is_named_not_the_exchange(run, acct, db, exchange, monkeypatch, variable,
+                                                                  scheme):
+    port = closed_port()
+    monkeypatch.setenv(variable, f"http://user:secret@127.0.0.1:{port}")  # its password is never shown
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("NO_PROXY", "")
+    code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", f"{scheme}://binance.invalid")
+    why = f"cannot reach the proxy 127.0.0.1:{port} ({variable}) on the way to binance.invalid: Connection refused"
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [f"paper: {why}; trying again in {wait} s" for wait in (5, 10, 20, 40)] + [
+        f"paper: error: {why} (5 tries)"]
+
+
+class Trickle:
+    """An HTTP server on 127.0.0.1 that answers each request a byte every 20 ms, for 5 s at most: in its
+    headers (a header line that never ends) or in its body (of a million bytes, as its Content-Length says)."""
+
+    def __init__(self, where):
+        self.where, self.stop = where, threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.02)  # its accept sees the stop within 20 ms
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads = [threading.Thread(target=self.accept)]
+
+    def __enter__(self):
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+        self.listener.close()
+
+    def accept(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(5)
+            thread = threading.Thread(target=self.answer, args=(connection,))
+            self.threads.append(thread)
+            thread.start()
+
+    def answer(self, connection):
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096) or b"\r\n\r\n"
+            start = b"HTTP/1.1 200 OK\r\nX-Padding: " if self.where == "headers" else \
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n["
+            try:
+                connection.sendall(start)
+                for _ in range(250):
+                    if self.stop.wait(0.02):
+                        return
+                    connection.sendall(b"a" if self.where == "headers" else b" ")
+            except OSError:  # paper gave up and closed the connection
+                return
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_an_answer_trickling_in_is_given_up_at_the_timeout(run, acct, db, exchange, monkeypatch, where):
+    """TIMEOUT bounds the whole answer, not each wait for a byte: a byte every 20 ms does not hold paper."""
+    monkeypatch.setattr(paper, "TIMEOUT", 0.2)
+    monkeypatch.setattr(paper, "TRIES", 2)
+    with Trickle(where) as server:
+        code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", f"http://{server.host}")
+    assert (code, out) == (1, "")
+    assert err == (f"paper: {server.host} gave no complete answer within 0.2 s; trying again in 5 s\n"
+                   f"paper: error: {server.host} gave no complete answer within 0.2 s (2 tries)\n")
