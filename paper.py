@@ -4204,8 +4204,9 @@ class Exchange:
     ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
     the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
     the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
-    the host, or the URL of an answer of the wrong shape, a failed TLS handshake (never tried again), a proxy that
-    cannot be reached. TIMEOUT bounds a request whole, from connecting to its answer's last byte. HTTPS
+    a failed TLS handshake (the same on every try), the host, or the URL of an answer of the wrong shape. A
+    proxy that is not reached is named, not the host. TIMEOUT bounds a request whole, from connecting to its
+    answer's last byte. HTTPS
     certificates are checked (urllib's default context), the usual proxy variables (HTTPS_PROXY) are honoured,
     and the User-Agent names paper."""
 
