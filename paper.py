@@ -4206,9 +4206,8 @@ class Exchange:
     the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
     a failed TLS handshake (the same on every try), the host, or the URL of an answer of the wrong shape. A
     proxy that is not reached is named, not the host. TIMEOUT bounds a request whole, from connecting to its
-    answer's last byte. HTTPS
-    certificates are checked (urllib's default context), the usual proxy variables (HTTPS_PROXY) are honoured,
-    and the User-Agent names paper."""
+    answer's last byte. HTTPS certificates are checked (urllib's default context), the usual proxy variables
+    (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
 
     def __init__(self, base_url=None, report=None):
         self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
