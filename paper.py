@@ -20,8 +20,9 @@ try:  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just
     import sys
 
     def _stop(signum, frame, exit_now=(sys.modules.get("posix") or sys.modules["nt"])._exit):  # os's, built in
-        sys.stderr.write("paper: error: interrupted; nothing was done\n")
-        sys.stderr.flush()
+        if sys.stderr:  # None when closed (2>&-)
+            sys.stderr.write("paper: error: interrupted; nothing was done\n")
+            sys.stderr.flush()
         exit_now(130)  # at once: an exception raised here could land in an import's callback and be ignored
 
     if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # ignored by whoever
@@ -6394,6 +6395,12 @@ def main(argv=None):
     """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
     sys.modules.setdefault("paper", sys.modules[__name__])  # a strategy's `import paper` is this module (as
     # `python paper.py` runs it, it is __main__): the same PaperError, the same RiskRefused
+    if sys.stderr is None:  # 2>&-: paper's messages go nowhere, not to stdout (print's default then), and the
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # descriptor is no file's opened later; the exit code tells
+        sys.stderr = open(2, "w", closefd=False)
+    if sys.stdout is None:  # >&-: a result would be lost (init's new id), so nothing is done
+        return fail("standard output is closed: nothing was done (paper writes its results there; >/dev/null"
+                    " discards them)")
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     try:

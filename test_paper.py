@@ -5120,3 +5120,29 @@ def test_an_answer_trickling_in_is_given_up_at_the_timeout(run, acct, db, exchan
     assert (code, out) == (1, "")
     assert err == (f"paper: {server.host} gave no complete answer within 0.2 s; trying again in 5 s\n"
                    f"paper: error: {server.host} gave no complete answer within 0.2 s (2 tries)\n")
+
+
+def closed(stream, *argv):
+    """python -m paper ARGV with standard output (stream 1) or standard error (2) closed, as `>&-` closes it."""
+    return subprocess.run(["sh", "-c", f'"$@" {stream}>&-', "sh", *PAPER_RUN, *argv], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_a_closed_standard_output_is_named_before_anything_is_done(tmp_path):
+    db = str(tmp_path / "p.db")
+    for argv in (["init"], ["status"], ["--help"], ["status", "--account-id", "zz"]):
+        result = closed(1, *argv, "--db", db)
+        assert (result.returncode, result.stderr) == (1, "paper: error: standard output is closed: nothing was done"
+                                                         " (paper writes its results there; >/dev/null discards"
+                                                         " them)\n"), argv
+    assert not os.path.exists(db)  # init opened no account whose id nobody could see
+
+
+def test_a_closed_standard_error_keeps_stdout_for_results_and_the_exit_code_says_what_happened(tmp_path):
+    db = str(tmp_path / "p.db")
+    result = closed(2, "init", "--db", db)
+    assert result.returncode == 0 and UUID.fullmatch(result.stdout.strip())
+    for argv, code in ((["status", "--account-id", "zz"], 2), (["status", "--account-id", "0000"], 1),
+                       (["frobnicate"], 2)):
+        result = closed(2, *argv, "--db", db)
+        assert (result.returncode, result.stdout) == (code, ""), argv  # no message on stdout, no traceback
