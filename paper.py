@@ -4166,6 +4166,7 @@ TIMEOUT = 30  # seconds a request may take, from connecting to the last byte of 
 BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
 TRIES = 5  # tries of one request before a fetch gives up (never, while following)
 SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
+WEEK_OPEN = 4 * DAY * 1000  # 1970-01-05T00:00:00Z, a Monday: Binance's weekly klines open on Monday 00:00 UTC
 USER_AGENT = "paper (paper-trading ledger; Python urllib)"
 EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
                     ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
@@ -4632,13 +4633,32 @@ def closed_before(now, interval):
     return (datetime(moment.year, moment.month, 1) - EPOCH) // timedelta(milliseconds=1) - 1
 
 
+def kline_open(moment, interval):
+    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out in UTC: a
+    month's on its first day, a week's on Monday (its docs' 1w kline opens on Monday 2017-07-03), the others'
+    at whole multiples of their length from the epoch."""
+    if not INTERVALS[interval]:
+        day = EPOCH + timedelta(milliseconds=moment)
+        return (datetime(day.year, day.month, 1) - EPOCH) // timedelta(milliseconds=1)
+    offset = WEEK_OPEN if interval == "1w" else 0
+    return (moment - offset) // INTERVALS[interval] * INTERVALS[interval] + offset
+
+
 def follow_wake(position, interval, now):
     """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
-    said now), or in a second for a symbol whose bar is late or that has none yet."""
+    said now), or in a second for a symbol whose bar is late or that has none yet. A symbol's next bar is the
+    first to open at or after its position: after the latest bar's open time, or from a time of another kind
+    (run --fetch's now): it closes as kline_open lays bars out, and at the latest a bar's length after the
+    next one; should the exchange lay them out otherwise, it is asked then."""
     wakes = []
-    for start in position.values():  # start: the ms after the latest bar's open time
-        closed = None if start is None else next_open(next_open(start - 1, interval), interval)
-        wakes.append(closed if closed is not None and closed > now else now + 1000)
+    for start in position.values():  # start: the ms after the latest bar's open time, or where a symbol begins
+        if start is None:
+            wakes.append(now + 1000)
+            continue
+        first = kline_open(start, interval)
+        expected = next_open(first if first == start else next_open(first, interval), interval)
+        latest = next_open(next_open(start - 1, interval), interval)
+        wakes.append(expected if expected > now else latest if latest > now else now + 1000)
     return min(wakes)
 
 

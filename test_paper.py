@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import http.server
 import atexit
+import calendar
 import itertools
 import json
 import os
@@ -147,14 +148,32 @@ def balance(db, account_id, currency="USDT"):
 LISTED = 1735689600000  # 2025-01-01T00:00:00Z in epoch ms: when the fake exchange's markets open
 KLINE_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
             "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}  # and 1M: a calendar month
+MONDAY = 4 * 86_400_000  # 1970-01-05T00:00:00Z: Binance's weeks open on Monday (the epoch was a Thursday)
+
+
+def kline_open(interval, moment):
+    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out (its
+    docs' example of a 1w kline opens on Monday 2017-07-03): a month's on its first day at 00:00 UTC, a week's
+    on Monday, the others' whole multiples of their length from the epoch."""
+    if interval == "1M":
+        day = time.gmtime(moment // 1000)
+        return calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0)) * 1000
+    offset = MONDAY if interval == "1w" else 0
+    return (moment - offset) // KLINE_MS[interval] * KLINE_MS[interval] + offset
+
+
+def kline_after(interval, opened):
+    """The open time of the kline after the one that opened at opened."""
+    return kline_open(interval, opened + 32 * 86_400_000) if interval == "1M" else opened + KLINE_MS[interval]
 
 
 class FakeBinance:
     """Binance's public market-data API as its documentation shows it, on 127.0.0.1 at a free port, served by a
     thread: GET /api/v3/time, /api/v3/klines and /api/v3/exchangeInfo; errors as {"code", "msg"} with their HTTP
     status; X-MBX-USED-WEIGHT-1M on every answer (the weight used in the server's minute); 429 and 418 with
-    Retry-After. Klines are made from their open time, so any range is served without storing it: a bar of a
+    Retry-After. Klines of every interval, 1M too, open where Binance's do (kline_open: weeks on Monday, months
+    on the 1st), and are made from their open time, so any range is served without storing it: a bar of a
     market whose base price is B, opening at minute m of its day and second s, opens at B + m + s/100, its high
     1.50 above, its low 0.25 below, its close 0.50 above, written as Binance writes prices (8 decimals). Every
     market opens at `listed`; the kline that contains the server's time (`now`: epoch ms, or a callable) is
@@ -237,23 +256,32 @@ class FakeBinance:
             pass
 
     def klines(self, request, params, now):
-        market, step = self.markets.get(params.get("symbol")), KLINE_MS.get(params.get("interval"))
+        market, interval = self.markets.get(params.get("symbol")), params.get("interval")
         if market is None:
             return self.send(request, 400, {"code": -1121, "msg": "Invalid symbol."})
-        if step is None:
+        if interval not in KLINE_MS and interval != "1M":
             return self.send(request, 400, {"code": -1120, "msg": "Invalid interval."})
         limit = min(int(params.get("limit", 500)), 1000)
-        latest = min(now, int(params.get("endTime", now))) // step * step  # the last open time served
-        if "startTime" in params:  # the oldest from startTime on, else the latest up to endTime
-            first = max(self.listed, -(-int(params["startTime"]) // step) * step)
+        listed = kline_open(interval, self.listed)  # the market's first kline holds its listing
+        latest = kline_open(interval, min(now, int(params.get("endTime", now))))  # the last open time served
+        opens = []
+        if "startTime" in params:  # the oldest opening from startTime on, else the latest up to endTime
+            opened = kline_open(interval, int(params["startTime"]))
+            opened = max(listed, opened if opened == int(params["startTime"]) else kline_after(interval, opened))
+            while opened <= latest and len(opens) < limit:
+                opens.append(opened)
+                opened = kline_after(interval, opened)
         else:
-            first = max(self.listed, latest - (limit - 1) * step)
+            opened = latest
+            while opened >= listed and len(opens) < limit:
+                opens.insert(0, opened)
+                opened = kline_open(interval, opened - 1)
         rows = []
-        for opened in range(first, min(latest, first + (limit - 1) * step) + 1, step):
+        for opened in opens:
             cents = market[1] * 100 + opened % 86_400_000 // 60_000 * 100 + opened % 60_000 // 1000
             rows.append([opened, binance_price(cents), binance_price(cents + 150), binance_price(cents - 25),
-                         binance_price(cents + 50), "12.50000000", opened + step - 1, "1262.50000000", 7,
-                         "6.00000000", "606.00000000", "0"])
+                         binance_price(cents + 50), "12.50000000", kline_after(interval, opened) - 1, "1262.50000000",
+                         7, "6.00000000", "606.00000000", "0"])
         self.send(request, 200, rows)
 
     def exchange_info(self, request, params, now):
@@ -2747,6 +2775,8 @@ def test_a_kline_closes_as_the_next_opens(interval, opened, after):
     opened, after = (paper.time_us(paper.to_time(text)) // 1000 for text in (opened, after))
     assert paper.next_open(opened, interval) == after
     assert paper.closed_before(after, interval) >= opened > paper.closed_before(after - 1, interval)
+    assert paper.kline_open(opened, interval) == paper.kline_open(after - 1, interval) == opened  # as the fake's
+    assert kline_open(interval, opened) == kline_open(interval, after - 1) == opened
 
 
 @pytest.mark.parametrize("argv, why", [
@@ -5146,3 +5176,35 @@ def test_a_closed_standard_error_keeps_stdout_for_results_and_the_exit_code_says
                        (["frobnicate"], 2)):
         result = closed(2, *argv, "--db", db)
         assert (result.returncode, result.stdout) == (code, ""), argv  # no message on stdout, no traceback
+
+
+@pytest.mark.parametrize("interval, now, start, bars", [
+    ("1w", "2025-02-01T00:05:30", "2025-01-01", ["2025-01-06", "2025-01-13", "2025-01-20"]),  # Mondays; not the 27th's:
+    ("1w", "2025-02-01T00:05:30", None, ["2024-12-30", "2025-01-06", "2025-01-13", "2025-01-20"]),  # still forming
+    ("1M", "2025-04-15T00:05:30", "2025-01-15", ["2025-02-01", "2025-03-01"]),  # the first opening from the start
+    ("1M", "2025-04-15T00:05:30", None, ["2025-01-01", "2025-02-01", "2025-03-01"]),  # the listing's month first
+])
+def test_weekly_bars_open_on_monday_and_monthly_ones_on_the_first(run, acct, db, exchange, interval, now, start,
+                                                                    bars):
+    exchange.timeline.now = paper.time_us(paper.to_time(now)) // 1000
+    ok(fetch(run, exchange, "BTC/USDT", "--interval", interval, *(["--start", start] if start else [])))
+    assert query(db, "SELECT time, open, high, low, close FROM prices ORDER BY id") == [
+        (f"{day}T00:00:00.000000Z", "100.00", "101.50", "99.75", "100.50") for day in bars]  # minute 0 of a day
+
+
+@pytest.mark.parametrize("interval, after, first, slept", [
+    ("1h", "2025-01-01T00:05:30Z", "2025-01-01T01:00:00", 6870.5),  # it closes at 02:00, 1 h 54 min 30 s away
+    ("1w", "2025-01-01T00:05:30Z", "2025-01-06T00:00:00", 12 * 86400 - 330 + 0.5),  # Monday, closed on the 13th
+    ("1M", "2025-01-01T00:05:30Z", "2025-02-01T00:00:00", 59 * 86400 - 330 + 0.5),  # closed on 1 March
+    ("1m", "2025-01-01T00:04:30Z", "2025-01-01T00:05:00", 30.5),  # closed at 00:06, not 00:06:30
+])
+def test_follow_from_a_time_that_is_no_bars_open_wakes_when_the_first_bar_after_it_closes(exchange, interval, after,
+                                                                                           first, slept):
+    """run --fetch goes on from now for a symbol without a price: the first bar to hand on is the first that
+    opens after it, and it is asked for once that bar has closed, not up to a bar's length later."""
+    client = paper.Exchange(exchange.url)
+    steps = paper.kline_steps(client, ["BTC/USDT"], interval, follow=True, after={"BTC/USDT": after})
+    step = next(steps)
+    steps.close()
+    assert [bar[:2] for bar in step] == [("BTC/USDT", f"{first}.000000Z")]
+    assert exchange.timeline.slept == [slept]
