@@ -20,8 +20,9 @@ try:  # Ctrl-C while Python loads what paper needs: nothing is open yet, so just
     import sys
 
     def _stop(signum, frame, exit_now=(sys.modules.get("posix") or sys.modules["nt"])._exit):  # os's, built in
-        sys.stderr.write("paper: error: interrupted; nothing was done\n")
-        sys.stderr.flush()
+        if sys.stderr:  # None when closed (2>&-)
+            sys.stderr.write("paper: error: interrupted; nothing was done\n")
+            sys.stderr.flush()
         exit_now(130)  # at once: an exception raised here could land in an import's callback and be ignored
 
     if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # ignored by whoever
@@ -1904,10 +1905,10 @@ class Ledger:
             self.db.execute("DELETE FROM symbols WHERE symbol = ?", (symbol,))
             self.risk.symbols.pop(symbol, None)
 
-    def fetch_symbol_rules(self, symbols, base_url=None):
+    def fetch_symbol_rules(self, symbols, base_url=None, report=None):
         """Read symbols' exchange rules from the exchange (see Exchange.symbol_rules) and record them, all of
-        them in one transaction: {symbol: rules}."""
-        found = Exchange(base_url).symbol_rules([symbols] if isinstance(symbols, str) else list(symbols))
+        them in one transaction: {symbol: rules}. report(line) is told of each wait."""
+        found = Exchange(base_url, report).symbol_rules([symbols] if isinstance(symbols, str) else list(symbols))
         with self._transaction():
             for symbol, rules in found.items():
                 self.set_symbol(symbol, replace=True, **rules)
@@ -4215,10 +4216,11 @@ INTERVALS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_
              "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": None}
 PAGE = 1000  # klines a request asks for: Binance's most
 WEIGHT_LIMIT = 6000  # Binance's request weight a minute per IP address; paper pauses past half of it
-TIMEOUT = 30  # seconds a request waits to connect, or for the next bytes of an answer
+TIMEOUT = 30  # seconds a request may take, from connecting to the last byte of its answer
 BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
 TRIES = 5  # tries of one request before a fetch gives up (never, while following)
 SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
+WEEK_OPEN = 4 * DAY * 1000  # 1970-01-05T00:00:00Z, a Monday: Binance's weekly klines open on Monday 00:00 UTC
 USER_AGENT = "paper (paper-trading ledger; Python urllib)"
 EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
                     ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
@@ -4257,9 +4259,11 @@ class Exchange:
     timeout, a dropped connection or an unreachable host after 5 s doubling to 60 s, TRIES times (for
     ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
     the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
-    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), the host, or
-    the URL of an answer of the wrong shape. HTTPS certificates are checked (urllib's default context),
-    the usual proxy variables (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
+    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
+    a failed TLS handshake (the same on every try), the host, or the URL of an answer of the wrong shape. A
+    proxy that is not reached is named, not the host. TIMEOUT bounds a request whole, from connecting to its
+    answer's last byte. HTTPS certificates are checked (urllib's default context), the usual proxy variables
+    (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
 
     def __init__(self, base_url=None, report=None):
         self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
@@ -4267,6 +4271,7 @@ class Exchange:
         self.report = report or (lambda line: None)
         self.offset = 0  # the server's clock less ours (ms), as its latest answer to GET /api/v3/time said
         self.url = None  # the latest request's, for the messages about its answer
+        self.open = self.proxy = None  # bounded_opener's, and proxy_for's text, once a request is made
 
     def clock(self):
         """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
@@ -4384,11 +4389,15 @@ class Exchange:
     def answer(self):
         """(status, reason, headers, body) of GET self.url; status None when no answer came (reason says why)."""
         import http.client
+        import ssl
         import urllib.error
         import urllib.request
+        if self.open is None:
+            self.open, self.proxy = bounded_opener(), proxy_for(self.base_url, self.host)
         request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        connecting = False
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with self.open(request) as response:
                 return response.status, response.reason, response.headers, response.read()
         except urllib.error.HTTPError as error:
             with error:
@@ -4396,14 +4405,26 @@ class Exchange:
                     return error.code, error.reason, error.headers, error.read()
                 except (OSError, http.client.HTTPException) as broken:
                     why = broken
-        except urllib.error.URLError as error:
-            why = error.reason
+        except urllib.error.URLError as error:  # while connecting (to the proxy, if one is used) and asking
+            why, connecting = error.reason, True
         except (OSError, http.client.HTTPException) as error:  # timed out or cut off while reading
             why = error
-        if type(why).__name__ == "SSLCertVerificationError":
+        if isinstance(why, ssl.SSLCertVerificationError):
             raise PaperError(f"{self.host} shows no valid certificate ({why.verify_message}): paper never turns"
                              " the check off")
-        return None, unreached(self.host, why), None, b""
+        if connecting and isinstance(why, ssl.SSLError) and not isinstance(why, (ssl.SSLEOFError, ssl.SSLSyscallError,
+                                                                                 ssl.SSLZeroReturnError)):
+            raise PaperError(self.tls_failure(why))  # the same handshake fails the same way again: no retry
+        return None, unreached(self.host, why, self.proxy, connecting), None, b""
+
+    def tls_failure(self, why):
+        """A failed TLS handshake, in a line: a server that answers in plain text (an http:// port) is named so."""
+        reason = why.reason or why
+        if why.reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
+                          "HTTP_REQUEST"):  # OpenSSL's words, by version, for an answer that is not TLS
+            return (f"{self.host} does not speak TLS ({reason}), which an https:// address asks for: is it"
+                    f" http://{self.base_url.split('://')[1]}?")
+        return f"{self.host}: the TLS handshake failed ({reason}); it fails the same way on every try"
 
     def failure(self, status, reason, headers, body, what):
         """What went wrong, in a line, when trying again may help; any other refusal is raised."""
@@ -4415,6 +4436,10 @@ class Exchange:
                              + ", then run the same command")
         if status == 429:
             raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
+        if status == 403:  # Binance's docs: its firewall blocked the request, for a time they do not say: no retry
+            raise PaperError(f"{self.host} refused the request (HTTP 403 {reason}" + (f", {refusal}" if refusal else "")
+                             + "): Binance answers 403 when its web application firewall (WAF) blocks a request, for"
+                             " too many requests or a security rule: wait a while, then run the same command")
         if status is None:
             return reason
         if status < 500 and refusal:
@@ -4442,14 +4467,104 @@ def price_text(text):
     return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
 
 
-def unreached(host, why):
-    """A request that got no answer, in a line naming the host."""
+def unreached(host, why, proxy=None, connecting=False):
+    """A request that got no answer, in a line naming the host, and the proxy (proxy_for) it went through:
+    while connecting, it is the proxy that was not reached."""
+    text = getattr(why, "strerror", None) or why
+    if proxy and connecting:
+        if str(why).startswith("Tunnel connection failed"):  # the proxy's refusal to connect to host (https)
+            return f"{proxy} would not connect to {host}: {why}"
+        return f"cannot reach {proxy} on the way to {host}: {text}"
+    through = f" (through {proxy})" if proxy else ""
     if isinstance(why, TimeoutError):
-        return f"{host} gave no answer within {TIMEOUT} s"
+        return f"{host} gave no complete answer within {TIMEOUT} s{through}"
     if isinstance(why, ConnectionResetError) or type(why).__name__ in ("IncompleteRead", "RemoteDisconnected",
                                                                         "BadStatusLine"):
-        return f"{host} dropped the connection before its answer was complete"
-    return f"cannot reach {host}: {getattr(why, 'strerror', None) or why}"
+        return f"{host} dropped the connection before its answer was complete{through}"
+    return f"cannot reach {host}: {text}{through}"
+
+
+def proxy_for(url, host):
+    """'the proxy 10.0.0.1:3128 (https_proxy)' that urllib sends url's requests to host through, from the
+    environment (or the system's settings), its password left out; None if none."""
+    import urllib.parse
+    import urllib.request
+    scheme = url.split("://")[0]
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    names = [name for name in os.environ if name.lower() == f"{scheme}_proxy" and os.environ[name] == proxy]
+    source = f"{scheme}_proxy" if f"{scheme}_proxy" in names else names[0] if names else "the system's proxy settings"
+    address = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").netloc.rpartition("@")[2]
+    return f"the proxy {address} ({source})"
+
+
+def bounded_opener():
+    """urllib's opener (proxies as urllib reads them, certificates checked as its default context does)
+    with every request over within TIMEOUT seconds, from connecting to its answer's last byte: urllib's
+    timeout bounds each wait for more bytes alone, so a server trickling a byte every few seconds would
+    hold paper for ever. Returns open(request), which raises TimeoutError at the deadline."""
+    import http.client
+    import urllib.request
+    deadline = [0.0]  # of the request under way
+
+    def left():
+        seconds = deadline[0] - time.monotonic()
+        if seconds <= 0:
+            raise TimeoutError("timed out")
+        return seconds
+
+    class Reader(io.RawIOBase):
+        """A socket's bytes, each read waiting only until the deadline."""
+
+        def __init__(self, sock):
+            self.sock, self.raw = sock, sock.makefile("rb", buffering=0)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            self.sock.settimeout(left())
+            return self.raw.readinto(buffer)
+
+        def close(self):
+            self.raw.close()
+            super().close()
+
+    class Response(http.client.HTTPResponse):
+        def __init__(self, sock, *args, **kwargs):
+            super().__init__(sock, *args, **kwargs)
+            self.fp.close()  # http.client's reader of the socket, not read yet: replaced
+            self.fp = io.BufferedReader(Reader(sock))
+
+    class Connection(http.client.HTTPConnection):
+        response_class = Response
+
+        def connect(self):
+            self.timeout = left()
+            super().connect()
+
+    class SecureConnection(http.client.HTTPSConnection):
+        response_class = Response
+
+        def connect(self):  # the TLS handshake waits at most what is left for each of its reads
+            self.timeout = left()
+            super().connect()
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, request):
+            return self.do_open(Connection, request)
+
+    class Secure(urllib.request.HTTPSHandler):
+        def https_open(self, request):
+            return self.do_open(SecureConnection, request, context=self._context)
+
+    opener = urllib.request.build_opener(Plain, Secure)
+
+    def open(request):
+        deadline[0] = time.monotonic() + TIMEOUT
+        return opener.open(request, timeout=TIMEOUT)
+    return open
 
 
 def exchange_error(body):
@@ -4572,13 +4687,32 @@ def closed_before(now, interval):
     return (datetime(moment.year, moment.month, 1) - EPOCH) // timedelta(milliseconds=1) - 1
 
 
+def kline_open(moment, interval):
+    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out in UTC: a
+    month's on its first day, a week's on Monday (its docs' 1w kline opens on Monday 2017-07-03), the others'
+    at whole multiples of their length from the epoch."""
+    if not INTERVALS[interval]:
+        day = EPOCH + timedelta(milliseconds=moment)
+        return (datetime(day.year, day.month, 1) - EPOCH) // timedelta(milliseconds=1)
+    offset = WEEK_OPEN if interval == "1w" else 0
+    return (moment - offset) // INTERVALS[interval] * INTERVALS[interval] + offset
+
+
 def follow_wake(position, interval, now):
     """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
-    said now), or in a second for a symbol whose bar is late or that has none yet."""
+    said now), or in a second for a symbol whose bar is late or that has none yet. A symbol's next bar is the
+    first to open at or after its position: after the latest bar's open time, or from a time of another kind
+    (run --fetch's now): it closes as kline_open lays bars out, and at the latest a bar's length after the
+    next one; should the exchange lay them out otherwise, it is asked then."""
     wakes = []
-    for start in position.values():  # start: the ms after the latest bar's open time
-        closed = None if start is None else next_open(next_open(start - 1, interval), interval)
-        wakes.append(closed if closed is not None and closed > now else now + 1000)
+    for start in position.values():  # start: the ms after the latest bar's open time, or where a symbol begins
+        if start is None:
+            wakes.append(now + 1000)
+            continue
+        first = kline_open(start, interval)
+        expected = next_open(first if first == start else next_open(first, interval), interval)
+        latest = next_open(next_open(start - 1, interval), interval)
+        wakes.append(expected if expected > now else latest if latest > now else now + 1000)
     return min(wakes)
 
 
@@ -5298,13 +5432,13 @@ def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=Non
                                                [result["params"][name] for name in names]))
 
 
-def live_bars(ledger, symbols, interval, base_url=None):
+def live_bars(ledger, symbols, interval, base_url=None, report=None):
     """The exchange's bars of symbols as each closes, for run: from after each symbol's newest recorded price
     (a run restarted goes on from there), or from now for a symbol with none; asked for only when the run
-    wants its first bar."""
+    wants its first bar. report(line) is told of each wait."""
     with ledger.snapshot():
         after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
-    client = Exchange(base_url)
+    client = Exchange(base_url, report)
     client.symbol_rules(symbols)  # a symbol the exchange does not list is refused now, not after a bar's wait
     yield from fetched_bars(kline_steps(client, symbols, interval, follow=True, after=after))
 
@@ -5793,7 +5927,7 @@ def cmd_fetch(ledger, args):
 
     def report(line):
         progress.clear()
-        print(f"paper: {line}", file=sys.stderr, flush=True)
+        tell(line)
 
     summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
                            args.interrupt, report)
@@ -5814,6 +5948,11 @@ def cmd_fetch(ledger, args):
         counts = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
         return None, json_line(counts | {"symbols": symbols}) if args.json else text
     return fed | {"symbols": symbols}, "\n".join(said + [text])
+
+
+def tell(line):
+    """A wait of the exchange's client and its reason (fetch, symbol --fetch, run --fetch), told on stderr."""
+    print(f"paper: {line}", file=sys.stderr, flush=True)
 
 
 def cmd_equity(ledger, args):
@@ -5980,7 +6119,7 @@ def cmd_symbol(ledger, args):
     """Record symbols' exchange rules (given, or --fetch'ed from the exchange), --clear them, or show them."""
     given = {name: getattr(args, name) for name in SYMBOL_RULES if getattr(args, name) is not None}
     if args.fetch:
-        ledger.fetch_symbol_rules(args.symbols, args.base_url)
+        ledger.fetch_symbol_rules(args.symbols, args.base_url, tell)
     for symbol in args.symbols:
         if args.clear:
             ledger.clear_symbol(symbol)
@@ -6083,7 +6222,7 @@ def cmd_run(ledger, args):
     if several:
         raise UsageError("run takes one value for each --param (a sweep is backtest's)")
     bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
-                                                                             args.base_url)
+                                                                             args.base_url, tell)
 
     def each(trades, cancelled):
         try:
@@ -6341,6 +6480,12 @@ def main(argv=None):
     """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
     sys.modules.setdefault("paper", sys.modules[__name__])  # a strategy's `import paper` is this module (as
     # `python paper.py` runs it, it is __main__): the same PaperError, the same RiskRefused
+    if sys.stderr is None:  # 2>&-: paper's messages go nowhere, not to stdout (print's default then), and the
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # descriptor is no file's opened later; the exit code tells
+        sys.stderr = open(2, "w", closefd=False)
+    if sys.stdout is None:  # >&-: a result would be lost (init's new id), so nothing is done
+        return fail("standard output is closed: nothing was done (paper writes its results there; >/dev/null"
+                    " discards them)")
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
@@ -6467,6 +6612,7 @@ def check_symbol_usage(args):
         raise PaperError("give rules to record, --fetch or --clear: one of them")
     if args.base_url and not args.fetch:
         raise PaperError("--base-url is where --fetch reads from: give --fetch")
+    check_market_usage(args.symbols, args.base_url if args.fetch else "")
 
 
 def check_risk_usage(args):
@@ -6479,14 +6625,20 @@ def check_risk_usage(args):
 
 
 def check_fetch_usage(args):
-    repeated = [symbol for symbol in args.symbols if args.symbols.count(symbol) > 1]
-    if repeated:
-        raise PaperError(f"{repeated[0]} is given twice")
+    check_market_usage(args.symbols, args.base_url)
     if args.follow and args.end:
         raise PaperError("--follow goes on with no end: give --end or --follow, not both")
     if args.start and args.end and args.end <= args.start:
         raise PaperError(f"--end {args.end} is not after --start {args.start}")
-    if not args.base_url and os.environ.get("PAPER_MARKET_URL"):
+
+
+def check_market_usage(symbols, base_url=None):
+    """fetch's, symbol's and run --fetch's rules: each symbol once; without --base-url (base_url None), a
+    PAPER_MARKET_URL that is an address (base_url "": none is read)."""
+    repeated = [symbol for symbol in symbols if symbols.count(symbol) > 1]
+    if repeated:
+        raise PaperError(f"{repeated[0]} is given twice")
+    if base_url is None and os.environ.get("PAPER_MARKET_URL"):
         try:
             to_base_url(os.environ["PAPER_MARKET_URL"])
         except PaperError as error:
@@ -6503,6 +6655,8 @@ def check_run_usage(args):
         raise PaperError("--interval and --base-url are for --fetch (the bars of a --feed are as long as they are)")
     if args.fetch and args.symbol:
         raise PaperError("--symbol names the symbol of a file without a symbol column: --fetch names its own")
+    if args.fetch:
+        check_market_usage(args.fetch, args.base_url)
 
 
 USAGE = {"init": lambda args: to_leverage(args.leverage, args.max_leverage), "status": check_status_usage,

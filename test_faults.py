@@ -1046,6 +1046,8 @@ BAD_INPUTS = [
     ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/XXX", "--interval", "1m", "--base-url", E],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--fetch", "BTC/USDT", "--interval", "1m"],
     ["run", SMA_CROSS, "--account-id", A, "--feed", "-", "--interval", "1m"],
+    ["run", SMA_CROSS, "--account-id", A, "--fetch", "BTC/USDT", "btc/usdt", "--interval", "1m", "--base-url", E],
+    ["symbol", "BTC/USDT", "btc/usdt", "--fetch", "--base-url", E], ["symbol", "ETH/USDT", "ETH/USDT"],
 ]
 
 
@@ -1398,12 +1400,13 @@ def test_output_that_cannot_be_written_is_not_mistaken_for_a_refusal(tmp_path):
                                   " the command itself is done")
     closed = subprocess.run(f'"{sys.executable}" "{PAPER}" deposit --account-id {account} --amount 1 --ref r2'
                             f' --db "{db}" >&-', shell=True, capture_output=True, text=True)
-    assert closed.returncode == 1 and closed.stderr.startswith("paper: error: could not write the result")
+    assert (closed.returncode, closed.stderr) == (1, "paper: error: standard output is closed: nothing was done"
+                                                     " (paper writes its results there; >/dev/null discards them)\n")
     piped = subprocess.run(f'"{sys.executable}" "{PAPER}" deposit --account-id {account} --amount 1 --ref r3'
                            f' --db "{db}" | true', shell=True, capture_output=True, text=True)
     assert (piped.returncode, piped.stderr) == (0, "")
     with paper.Ledger(db) as ledger:
-        assert ledger.account(account).balances["USDT"].available == Decimal("1000003")
+        assert ledger.account(account).balances["USDT"].available == Decimal("1000002")  # r1 and r3
 
 
 def test_a_refused_database_keeps_its_unflushed_log(tmp_path):

@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import http.server
 import atexit
+import calendar
 import itertools
 import json
 import os
@@ -147,14 +148,32 @@ def balance(db, account_id, currency="USDT"):
 LISTED = 1735689600000  # 2025-01-01T00:00:00Z in epoch ms: when the fake exchange's markets open
 KLINE_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
             "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}  # and 1M: a calendar month
+MONDAY = 4 * 86_400_000  # 1970-01-05T00:00:00Z: Binance's weeks open on Monday (the epoch was a Thursday)
+
+
+def kline_open(interval, moment):
+    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out (its
+    docs' example of a 1w kline opens on Monday 2017-07-03): a month's on its first day at 00:00 UTC, a week's
+    on Monday, the others' whole multiples of their length from the epoch."""
+    if interval == "1M":
+        day = time.gmtime(moment // 1000)
+        return calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0)) * 1000
+    offset = MONDAY if interval == "1w" else 0
+    return (moment - offset) // KLINE_MS[interval] * KLINE_MS[interval] + offset
+
+
+def kline_after(interval, opened):
+    """The open time of the kline after the one that opened at opened."""
+    return kline_open(interval, opened + 32 * 86_400_000) if interval == "1M" else opened + KLINE_MS[interval]
 
 
 class FakeBinance:
     """Binance's public market-data API as its documentation shows it, on 127.0.0.1 at a free port, served by a
     thread: GET /api/v3/time, /api/v3/klines and /api/v3/exchangeInfo; errors as {"code", "msg"} with their HTTP
     status; X-MBX-USED-WEIGHT-1M on every answer (the weight used in the server's minute); 429 and 418 with
-    Retry-After. Klines are made from their open time, so any range is served without storing it: a bar of a
+    Retry-After. Klines of every interval, 1M too, open where Binance's do (kline_open: weeks on Monday, months
+    on the 1st), and are made from their open time, so any range is served without storing it: a bar of a
     market whose base price is B, opening at minute m of its day and second s, opens at B + m + s/100, its high
     1.50 above, its low 0.25 below, its close 0.50 above, written as Binance writes prices (8 decimals). Every
     market opens at `listed`; the kline that contains the server's time (`now`: epoch ms, or a callable) is
@@ -237,23 +256,32 @@ class FakeBinance:
             pass
 
     def klines(self, request, params, now):
-        market, step = self.markets.get(params.get("symbol")), KLINE_MS.get(params.get("interval"))
+        market, interval = self.markets.get(params.get("symbol")), params.get("interval")
         if market is None:
             return self.send(request, 400, {"code": -1121, "msg": "Invalid symbol."})
-        if step is None:
+        if interval not in KLINE_MS and interval != "1M":
             return self.send(request, 400, {"code": -1120, "msg": "Invalid interval."})
         limit = min(int(params.get("limit", 500)), 1000)
-        latest = min(now, int(params.get("endTime", now))) // step * step  # the last open time served
-        if "startTime" in params:  # the oldest from startTime on, else the latest up to endTime
-            first = max(self.listed, -(-int(params["startTime"]) // step) * step)
+        listed = kline_open(interval, self.listed)  # the market's first kline holds its listing
+        latest = kline_open(interval, min(now, int(params.get("endTime", now))))  # the last open time served
+        opens = []
+        if "startTime" in params:  # the oldest opening from startTime on, else the latest up to endTime
+            opened = kline_open(interval, int(params["startTime"]))
+            opened = max(listed, opened if opened == int(params["startTime"]) else kline_after(interval, opened))
+            while opened <= latest and len(opens) < limit:
+                opens.append(opened)
+                opened = kline_after(interval, opened)
         else:
-            first = max(self.listed, latest - (limit - 1) * step)
+            opened = latest
+            while opened >= listed and len(opens) < limit:
+                opens.insert(0, opened)
+                opened = kline_open(interval, opened - 1)
         rows = []
-        for opened in range(first, min(latest, first + (limit - 1) * step) + 1, step):
+        for opened in opens:
             cents = market[1] * 100 + opened % 86_400_000 // 60_000 * 100 + opened % 60_000 // 1000
             rows.append([opened, binance_price(cents), binance_price(cents + 150), binance_price(cents - 25),
-                         binance_price(cents + 50), "12.50000000", opened + step - 1, "1262.50000000", 7,
-                         "6.00000000", "606.00000000", "0"])
+                         binance_price(cents + 50), "12.50000000", kline_after(interval, opened) - 1, "1262.50000000",
+                         7, "6.00000000", "606.00000000", "0"])
         self.send(request, 200, rows)
 
     def exchange_info(self, request, params, now):
@@ -291,8 +319,8 @@ class FakeBinance:
                 "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
 
     def fault(self, request, path, params, kind, argument=None):
-        """An answer in place of the right one: 429 (Retry-After: argument, default 7), 418, 503 (Binance's
-        -1008), 502 (a proxy's web page), drop (the connection closed, no answer), slow (the right answer,
+        """An answer in place of the right one: 429 (Retry-After: argument, default 7), 418, 403 (its WAF's page), 503
+        (Binance's -1008), 502 (a proxy's web page), drop (the connection closed, no answer), slow (the right answer,
         after argument seconds), html (200 with a web page), shape (200 with argument as the JSON), pass (the
         right answer: a fault for a later request)."""
         if kind == "429":
@@ -306,6 +334,10 @@ class FakeBinance:
         if kind == "503":
             return self.send(request, 503, {"code": -1008, "msg": "Server is currently overloaded with other"
                              " requests. Please try again in a few minutes."})
+        if kind == "403":  # Binance's web application firewall (AWS WAF behind CloudFront) answers with its page
+            return self.send(request, 403, "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">"
+                             "<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD><BODY><H1>403"
+                             " ERROR</H1><H2>The request could not be satisfied.</H2></BODY></HTML>", "text/html")
         if kind == "502":
             return self.send(request, 502, "<html><head><title>502 Bad Gateway</title></head></html>", "text/html")
         if kind == "drop":
@@ -2514,7 +2546,7 @@ KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] 
         " again in a few minutes.); trying again in 5 s",
         "{host}: HTTP 502 Bad Gateway; trying again in 10 s",
         "{host} dropped the connection before its answer was complete; trying again in 20 s",
-        "{host} gave no answer within 0.05 s; trying again in 40 s"]),
+        "{host} gave no complete answer within 0.05 s; trying again in 40 s"]),
     ([("time", "drop")], [5], ["{host} dropped the connection before its answer was complete; trying again in 5 s"]),
 ])
 def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct, db, exchange, monkeypatch, faults,
@@ -2531,13 +2563,16 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
     ("BTC/XXX", [], [], "exchange refused BTC/XXX: -1121 Invalid symbol."),
     ("BTC/USDT", [("klines", "418")], [], "{host} has banned this IP address for 120 s (HTTP 418) after too many"
      " requests: wait that long, then run the same command"),
+    ("BTC/USDT", [("klines", "403")], [], "{host} refused the request (HTTP 403 Forbidden): Binance answers 403 when"
+     " its web application firewall (WAF) blocks a request, for too many requests or a security rule: wait a while,"
+     " then run the same command"),
     ("BTC/USDT", [("klines", "429")] * 6, [7] * 5, "{host} still says too many requests (HTTP 429) after 5 waits:"
      " try later"),
     ("BTC/USDT", [("klines", "503")] * 5, [5, 10, 20, 40], "{host}: HTTP 503 Service Unavailable (-1008 Server is"
      " currently overloaded with other requests. Please try again in a few minutes.) (5 tries)"),
     ("BTC/USDT", [("klines", "drop")] * 5, [5, 10, 20, 40], "{host} dropped the connection before its answer was"
      " complete (5 tries)"),
-    ("BTC/USDT", [("klines", "slow", 1)] * 5, [5, 10, 20, 40], "{host} gave no answer within 0.05 s (5 tries)"),
+    ("BTC/USDT", [("klines", "slow", 1)] * 5, [5, 10, 20, 40], "{host} gave no complete answer within 0.05 s (5 tries)"),
     ("BTC/USDT", [("klines", "html")], [], KLINES_URL + " answered, but not with JSON (found"
      " b'<html><body>Welcome to the hotel wifi</body></html>'): nothing of it was recorded"),
     ("BTC/USDT", [("klines", "shape", [[LISTED, 100.0, 101.5, 99.75, 100.5, "1", LISTED + 59_999]])], [],
@@ -2740,6 +2775,8 @@ def test_a_kline_closes_as_the_next_opens(interval, opened, after):
     opened, after = (paper.time_us(paper.to_time(text)) // 1000 for text in (opened, after))
     assert paper.next_open(opened, interval) == after
     assert paper.closed_before(after, interval) >= opened > paper.closed_before(after - 1, interval)
+    assert paper.kline_open(opened, interval) == paper.kline_open(after - 1, interval) == opened  # as the fake's
+    assert kline_open(interval, opened) == kline_open(interval, after - 1) == opened
 
 
 @pytest.mark.parametrize("argv, why", [
@@ -5016,3 +5053,195 @@ def test_fetching_a_symbol_at_another_interval_warns(run, acct, db, exchange):
 def test_a_symbol_the_exchange_splits_otherwise_is_refused(run, acct, db, exchange):
     assert "BTCU/SDT" in refused(fetch(run, exchange, "BTCU/SDT", "--interval", "1m"))
     assert query(db, "SELECT count(*) FROM prices") == [(0,)]
+
+
+# --- Found by a hostile review of market data ---
+
+def test_symbol_fetch_and_run_fetch_say_why_they_wait(run, acct, db, exchange, tmp_path):
+    """As fetch does: each retry a line on stderr, so that a user sees why nothing happens for a while."""
+    retry = (f"paper: {exchange.host}: HTTP 503 Service Unavailable (-1008 Server is currently overloaded with other"
+             " requests. Please try again in a few minutes.); trying again in 5 s\n")
+    exchange.faults = [("exchangeInfo", "503")]
+    code, out, err = run("symbol", "BTC/USDT", "--fetch", "--base-url", exchange.url)
+    assert (code, err) == (0, retry) and out.startswith("BTC/USDT: tick size 0.01")
+    ok(run("tick", "--symbol", "BTC/USDT", "--price", "100", "--time", "2025-01-01"))  # the run goes on after it
+    exchange.faults = [("exchangeInfo", "503"), ("klines", "418")]  # the run ends at the ban: no Ctrl-C needed
+    code, out, err = run("run", strategy_file(tmp_path, RECORDER_LIVE), "--account-id", acct, "--fetch", "BTC/USDT",
+                         "--interval", "1m", "--base-url", exchange.url)
+    assert (code, out) == (1, "")
+    assert err == retry + (f"paper: error: {exchange.host} has banned this IP address for 120 s (HTTP 418) after too"
+                           " many requests: wait that long, then run the same command\n")
+    assert exchange.timeline.slept == [5, 5]
+
+
+@pytest.mark.parametrize("argv", [["symbol", "BTC/USDT", "btc/usdt", "--fetch"],
+                                  ["run", "STRATEGY", "--account-id", "ACCOUNT", "--fetch", "BTC/USDT", "btc/usdt",
+                                   "--interval", "1m"]])
+def test_symbol_fetch_and_run_fetch_refuse_usage_as_fetch_does(run, acct, db, exchange, monkeypatch, tmp_path, argv):
+    argv = [strategy_file(tmp_path, RECORDER_LIVE) if arg == "STRATEGY" else acct if arg == "ACCOUNT" else arg
+            for arg in argv]
+    assert refused(run(*argv, "--base-url", exchange.url), code=2).endswith(": error: BTC/USDT is given twice\n")
+    unique = [arg for arg in argv if arg != "btc/usdt"]
+    monkeypatch.setenv("PAPER_MARKET_URL", "data-api.binance.vision")
+    assert refused(run(*unique), code=2).endswith(": error: PAPER_MARKET_URL: base URL 'data-api.binance.vision' must"
+                                                  " be http:// or https:// and a host, like"
+                                                  " https://data-api.binance.vision\n")
+    assert exchange.requests == []
+
+
+def test_an_https_address_of_a_server_without_tls_fails_at_once_saying_so(run, acct, db, exchange):
+    """A TLS handshake that fails fails the same way again: no retries, and the message names TLS."""
+    https = exchange.url.replace("http://", "https://")
+    err = refused(run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", https))
+    assert re.fullmatch(rf"paper: error: {exchange.host} does not speak TLS \([A-Z_]+\), which an https:// address"
+                        rf" asks for: is it {re.escape(exchange.url)}\?\n", err), err
+    assert exchange.timeline.slept == []
+
+
+def test_an_https_answer_is_read_whole(run, acct, db, exchange, monkeypatch, tmp_path):
+    """The bounded reader (see the test below) over TLS: a server whose certificate is trusted answers in full."""
+    certificate = tmp_path / "trusted.pem"
+    certificate.write_text(SELF_SIGNED)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # OpenSSL's trusted certificates: this one
+    with FakeBinance(lambda: exchange.timeline.now, certificate=str(certificate)) as tls:
+        assert ok(run("fetch", "BTC/USDT", "--interval", "1m", "--start", "2025-01-01", "--base-url", tls.url)) == \
+            SUMMARY_5
+
+
+def closed_port():
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        return unused.getsockname()[1]
+
+
+@pytest.mark.parametrize("variable, scheme", [("http_proxy", "http"), ("HTTPS_PROXY", "https")])
+def test_a_proxy_that_cannot_be_reached_is_named_not_the_exchange(run, acct, db, exchange, monkeypatch, variable,
+                                                                  scheme):
+    port = closed_port()
+    monkeypatch.setenv(variable, f"http://user:secret@127.0.0.1:{port}")  # its password is never shown
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("NO_PROXY", "")
+    code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", f"{scheme}://binance.invalid")
+    why = f"cannot reach the proxy 127.0.0.1:{port} ({variable}) on the way to binance.invalid: Connection refused"
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [f"paper: {why}; trying again in {wait} s" for wait in (5, 10, 20, 40)] + [
+        f"paper: error: {why} (5 tries)"]
+
+
+class Trickle:
+    """An HTTP server on 127.0.0.1 that answers each request a byte every 20 ms, for 5 s at most: in its
+    headers (a header line that never ends) or in its body (of a million bytes, as its Content-Length says)."""
+
+    def __init__(self, where):
+        self.where, self.stop = where, threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.02)  # its accept sees the stop within 20 ms
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads = [threading.Thread(target=self.accept)]
+
+    def __enter__(self):
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+        self.listener.close()
+
+    def accept(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(5)
+            thread = threading.Thread(target=self.answer, args=(connection,))
+            self.threads.append(thread)
+            thread.start()
+
+    def answer(self, connection):
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096) or b"\r\n\r\n"
+            start = b"HTTP/1.1 200 OK\r\nX-Padding: " if self.where == "headers" else \
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n["
+            try:
+                connection.sendall(start)
+                for _ in range(250):
+                    if self.stop.wait(0.02):
+                        return
+                    connection.sendall(b"a" if self.where == "headers" else b" ")
+            except OSError:  # paper gave up and closed the connection
+                return
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_an_answer_trickling_in_is_given_up_at_the_timeout(run, acct, db, exchange, monkeypatch, where):
+    """TIMEOUT bounds the whole answer, not each wait for a byte: a byte every 20 ms does not hold paper."""
+    monkeypatch.setattr(paper, "TIMEOUT", 0.2)
+    monkeypatch.setattr(paper, "TRIES", 2)
+    with Trickle(where) as server:
+        code, out, err = run("fetch", "BTC/USDT", "--interval", "1m", "--base-url", f"http://{server.host}")
+    assert (code, out) == (1, "")
+    assert err == (f"paper: {server.host} gave no complete answer within 0.2 s; trying again in 5 s\n"
+                   f"paper: error: {server.host} gave no complete answer within 0.2 s (2 tries)\n")
+
+
+def closed(stream, *argv):
+    """python -m paper ARGV with standard output (stream 1) or standard error (2) closed, as `>&-` closes it."""
+    return subprocess.run(["sh", "-c", f'"$@" {stream}>&-', "sh", *PAPER_RUN, *argv], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_a_closed_standard_output_is_named_before_anything_is_done(tmp_path):
+    db = str(tmp_path / "p.db")
+    for argv in (["init"], ["status"], ["--help"], ["status", "--account-id", "zz"]):
+        result = closed(1, *argv, "--db", db)
+        assert (result.returncode, result.stderr) == (1, "paper: error: standard output is closed: nothing was done"
+                                                         " (paper writes its results there; >/dev/null discards"
+                                                         " them)\n"), argv
+    assert not os.path.exists(db)  # init opened no account whose id nobody could see
+
+
+def test_a_closed_standard_error_keeps_stdout_for_results_and_the_exit_code_says_what_happened(tmp_path):
+    db = str(tmp_path / "p.db")
+    result = closed(2, "init", "--db", db)
+    assert result.returncode == 0 and UUID.fullmatch(result.stdout.strip())
+    for argv, code in ((["status", "--account-id", "zz"], 2), (["status", "--account-id", "0000"], 1),
+                       (["frobnicate"], 2)):
+        result = closed(2, *argv, "--db", db)
+        assert (result.returncode, result.stdout) == (code, ""), argv  # no message on stdout, no traceback
+
+
+@pytest.mark.parametrize("interval, now, start, bars", [
+    ("1w", "2025-02-01T00:05:30", "2025-01-01", ["2025-01-06", "2025-01-13", "2025-01-20"]),  # Mondays; not the 27th's:
+    ("1w", "2025-02-01T00:05:30", None, ["2024-12-30", "2025-01-06", "2025-01-13", "2025-01-20"]),  # still forming
+    ("1M", "2025-04-15T00:05:30", "2025-01-15", ["2025-02-01", "2025-03-01"]),  # the first opening from the start
+    ("1M", "2025-04-15T00:05:30", None, ["2025-01-01", "2025-02-01", "2025-03-01"]),  # the listing's month first
+])
+def test_weekly_bars_open_on_monday_and_monthly_ones_on_the_first(run, acct, db, exchange, interval, now, start,
+                                                                    bars):
+    exchange.timeline.now = paper.time_us(paper.to_time(now)) // 1000
+    ok(fetch(run, exchange, "BTC/USDT", "--interval", interval, *(["--start", start] if start else [])))
+    assert query(db, "SELECT time, open, high, low, close FROM prices ORDER BY id") == [
+        (f"{day}T00:00:00.000000Z", "100.00", "101.50", "99.75", "100.50") for day in bars]  # minute 0 of a day
+
+
+@pytest.mark.parametrize("interval, after, first, slept", [
+    ("1h", "2025-01-01T00:05:30Z", "2025-01-01T01:00:00", 6870.5),  # it closes at 02:00, 1 h 54 min 30 s away
+    ("1w", "2025-01-01T00:05:30Z", "2025-01-06T00:00:00", 12 * 86400 - 330 + 0.5),  # Monday, closed on the 13th
+    ("1M", "2025-01-01T00:05:30Z", "2025-02-01T00:00:00", 59 * 86400 - 330 + 0.5),  # closed on 1 March
+    ("1m", "2025-01-01T00:04:30Z", "2025-01-01T00:05:00", 30.5),  # closed at 00:06, not 00:06:30
+])
+def test_follow_from_a_time_that_is_no_bars_open_wakes_when_the_first_bar_after_it_closes(exchange, interval, after,
+                                                                                           first, slept):
+    """run --fetch goes on from now for a symbol without a price: the first bar to hand on is the first that
+    opens after it, and it is asked for once that bar has closed, not up to a bar's length later."""
+    client = paper.Exchange(exchange.url)
+    steps = paper.kline_steps(client, ["BTC/USDT"], interval, follow=True, after={"BTC/USDT": after})
+    step = next(steps)
+    steps.close()
+    assert [bar[:2] for bar in step] == [("BTC/USDT", f"{first}.000000Z")]
+    assert exchange.timeline.slept == [slept]
