@@ -32,6 +32,12 @@ except KeyboardInterrupt:  # before the handler was in place
         raise
     raise SystemExit(130) from None
 
+__all__ = [  # the library: what `import paper` is for (the command line is main)
+    "Ledger", "backtest", "sweep", "load_strategy", "Strategy", "Context", "Bar", "read_prices", "Exchange",
+    "kline_steps", "write_report", "Account", "Balance", "Transaction", "Trade", "Order", "Rules",
+    "PaperError", "NoDatabase", "NotFound", "InsufficientFunds", "RefConflict", "Busy", "RiskRefused",
+    "TimeGoesBack", "UsageError", "StrategyError", "main"]
+
 import argparse
 import contextlib
 import io
@@ -43,7 +49,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 
 SCHEMA_VERSION = 3  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE. 3: accounts.currency,
 # orders.reason
@@ -63,10 +69,10 @@ CLOSED = "its account was closed"  # the reason of the orders close_account canc
 AT_ONCE = "when placed: "  # how the reason of an order that could not fill as it was placed begins
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
-EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
-CEILING = Context(prec=100, rounding=ROUND_CEILING)
-FLOORED = Context(prec=100, rounding=ROUND_FLOOR)
-ROUNDED = Context(prec=100)
+EXACT = DecimalContext(prec=100, traps=[InvalidOperation, Inexact])
+CEILING = DecimalContext(prec=100, rounding=ROUND_CEILING)
+FLOORED = DecimalContext(prec=100, rounding=ROUND_FLOOR)
+ROUNDED = DecimalContext(prec=100)
 TABLES = ("accounts", "balances", "orders", "trades", "transactions", "prices", "strategy_runs")
 ACCOUNT = "id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id, currency"
 TRANSACTION = ("id, account_id, transaction_type, currency, amount, balance_after, description, reference_id,"
@@ -93,6 +99,22 @@ class PaperError(Exception):
 
 class NoDatabase(PaperError):
     """The database file does not exist yet."""
+
+
+class NotFound(PaperError):
+    """No account or order has the id (or the start of one) given."""
+
+
+class InsufficientFunds(PaperError):
+    """The available balance does not pay for the operation (what it holds in reserve does not count)."""
+
+
+class RefConflict(PaperError):
+    """A ref (an idempotency key) already names an operation with other details: a client's bug, not a retry."""
+
+
+class Busy(PaperError):
+    """Another process held the database's write lock for longer than the busy timeout; nothing was written."""
 
 
 class RiskRefused(PaperError):
@@ -618,7 +640,7 @@ def same_details(ref, done, details):
         recorded = done.type, done.currency, done.amount
         what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
     if len(details) != len(recorded) or any(want is not None and want != got for want, got in zip(details, recorded)):
-        raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
+        raise RefConflict(f"ref {ref!r} was used for {what}: a retry repeats the same details")
     return done
 
 
@@ -786,7 +808,7 @@ class Balance(Record):
         new_available, new_reserved = EXACT.add(self.available, available), EXACT.add(self.reserved, reserved)
         total = EXACT.add(new_available, new_reserved)
         if new_available < 0:
-            raise PaperError(f"insufficient funds: {fmt(self.available)} {self.currency} available,"
+            raise InsufficientFunds(f"insufficient funds: {fmt(self.available)} {self.currency} available,"
                              f" {fmt(available.copy_negate())} needed")
         if total >= LIMIT:
             raise PaperError(f"the {self.currency} balance would reach {fmt(total)}: paper holds less than 10^18")
@@ -1111,7 +1133,7 @@ class Ledger:
         """A sqlite3 error as the PaperError a user can act on."""
         name, folder = getattr(error, "sqlite_errorname", ""), os.path.dirname(os.path.abspath(self.path))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            return PaperError(f"database is busy: another process held {self.path} for more than"
+            return Busy(f"database is busy: another process held {self.path} for more than"
                               f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?)" + ("" if self.read_only else
@@ -1284,7 +1306,7 @@ class Ledger:
             ids = ", ".join(row[0] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
             raise PaperError(f"{what} id {prefix!r} is ambiguous: it matches {ids}")
         if not rows:
-            raise PaperError(f"no {what} {prefix!r}")
+            raise NotFound(f"no {what} {prefix!r}")
         return record(*rows[0])
 
     def _account(self, account_id, active=False):
@@ -5122,7 +5144,7 @@ class Context:
         mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
                 if open_order.id.startswith(order_id)]
         if len(mine) != 1:
-            raise PaperError(f"no open order {order_id!r} of account {self.account_id}")
+            raise NotFound(f"no open order {order_id!r} of account {self.account_id}")
         return self._ledger.cancel(mine[0])
 
     def log(self, text):

@@ -1991,10 +1991,27 @@ def test_a_held_lock_is_a_paper_error_in_the_api(db):
     holder.execute("BEGIN IMMEDIATE")
     try:
         with paper.Ledger(db, busy_timeout_ms=50) as ledger:
-            with pytest.raises(paper.PaperError, match="database is busy: another process held .* for more than 50 ms"):
+            with pytest.raises(paper.Busy, match="database is busy: another process held .* for more than 50 ms"):
                 ledger.deposit(account.id, "1")
     finally:
         holder.close()
+
+
+def test_a_library_user_catches_refusals_by_kind(db):
+    """Each kind is a PaperError with the message the command line prints."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="100").id
+        ledger.deposit(account, "5", ref="r1")
+        with pytest.raises(paper.NotFound, match="^no account 'ffff'$"):
+            ledger.deposit("ffff", "1")
+        with pytest.raises(paper.NotFound, match="^no order '0000'$"):
+            ledger.cancel("0000")
+        with pytest.raises(paper.InsufficientFunds, match="^insufficient funds: 105.00 USDT available, 106.00 needed$"):
+            ledger.withdraw(account, "106")
+        with pytest.raises(paper.RefConflict, match="^ref 'r1' was used for DEPOSIT 5.00 USDT"):
+            ledger.deposit(account, "6", ref="r1")
+        assert issubclass(paper.Busy, paper.PaperError) and ledger.account(account).balances["USDT"].available == 105
+        assert sorted(paper.__all__) == sorted(set(paper.__all__)) and all(hasattr(paper, name) for name in paper.__all__)
 
 
 @pytest.mark.parametrize("argv", [["close", "--account-id", "ACCT"], ["status", "--account-id", "ACCT",
