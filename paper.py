@@ -2282,163 +2282,10 @@ class Ledger:
 
     def verify(self, account_id=None):
         """Every mismatch between balances, the log, trades, orders and prices, plus SQLite's integrity
-        check: [{"account_id", "currency", "problem"}], empty when all is well.
-
-        Amounts are read as text, so one in a form paper never writes is named (table, row, column)
-        instead of stopping the check.
-        """
-        found = Mismatches()
+        check (see Audit): [{"account_id", "currency", "problem"}], empty when all is well."""
         with self._transaction("BEGIN"):
-            for (result,) in self.db.execute("PRAGMA integrity_check"):
-                if result != "ok":
-                    found.add("", "", f"integrity check: {result}")
             scope = (" WHERE account_id = ?", (self._account(account_id).id,)) if account_id else ("", ())
-            for row in self.db.execute(f"SELECT id, +leverage, +max_leverage FROM accounts{scope[0].replace('account_', '')}",
-                                       scope[1]):
-                found.amounts("account", row[0], row[0], "", leverage=row[1], max_leverage=row[2])
-            sums, legs = self._check_log(found, *scope)
-            fills = self._check_trades(found, legs, *scope)
-            reserves = self._check_orders(found, fills, *scope)
-            self._check_balances(found, sums, reserves, *scope)
-            self._check_prices(found)
-        return found.problems
-
-    def _check_log(self, found, where, params):
-        """Each row's form, sign and balance_after; returns the sums {(account, currency): total} and the
-        trade legs {trade id: [(account, currency, type, amount)]}."""
-        sums, afters, legs = {}, {}, {}
-        for tx_id, account, currency, kind, amount, after, trade_id in self.db.execute(
-                "SELECT id, account_id, currency, transaction_type, +amount, +balance_after, trade_id"
-                f" FROM transactions{where} ORDER BY id", params):  # +column: as text, no converter
-            checked = found.amounts("transaction", tx_id, account, currency, amount=amount, balance_after=after)
-            if checked is None:
-                continue
-            amount, after = checked
-            key = account, currency
-            before, sums[key], afters[key] = afters.get(key, ZERO), sums.get(key, ZERO) + amount, after
-            if before + amount != after:
-                found.add(account, currency, f"transaction {tx_id} says balance {fmt(after)} after it, but the row"
-                                             f" before it says {fmt(before)} and this one adds {fmt(amount)}")
-            if (trade_id is None) != (kind in ("DEPOSIT", "WITHDRAWAL", "RESET")) or (amount > 0) != (
-                    kind == "DEPOSIT") and kind not in ("TRADE_BUY", "TRADE_SELL"):
-                found.add(account, currency, f"transaction {tx_id}: a {kind} of {fmt(amount)}"
-                                             + ("" if trade_id is None else f" in trade {trade_id}") + " cannot be")
-            if trade_id is not None:
-                legs.setdefault(trade_id, []).append((account, currency, kind, amount))
-        return sums, legs
-
-    def _check_trades(self, found, legs, where, params):
-        """Each trade against its legs (qty x price, the fee the fee rule gives, signs, currencies, its
-        account); returns what filled each order {order id: (qty, [(trade id, price)])}."""
-        fills = {}
-        for trade_id, account, order_id, symbol, side, *terms in self.db.execute(
-                f"SELECT id, account_id, order_id, symbol, side, +qty, +price, +fee_rate, +fee FROM trades{where}",
-                params):
-            base, _, quote = symbol.partition("/")
-            logged = legs.pop(trade_id, [])
-            checked = found.amounts("trade", trade_id, account, quote, **dict(zip(("qty", "price", "fee_rate", "fee"),
-                                                                                   terms)))
-            if checked is None:
-                continue
-            qty, price, fee_rate, fee = checked
-            filled, prices = fills.get(order_id, (ZERO, []))
-            fills[order_id] = filled + qty, prices + [(trade_id, price)]
-            value, due = cost(qty, price, fee_rate)
-            if fee != due:
-                found.add(account, quote, f"trade {trade_id}: fee {fmt(fee)}, but {fmt(qty)} x {fmt(price)} at fee"
-                                          f" rate {fmt(fee_rate)} makes {fmt(due)}")
-            sign, kind = (1 if side == "buy" else -1), f"TRADE_{side.upper()}"
-            wanted = [(account, base, kind, sign * qty), (account, quote, kind, -sign * value)]
-            wanted += [(account, quote, "FEE", -due)] if due else []
-            for currency in (base, quote):
-                got, due_legs = ([leg for leg in side if leg[1] == currency] for side in (logged, wanted))
-                if sorted(got) != sorted(due_legs):
-                    found.add(account, currency, f"trade {trade_id}: its {currency} legs in the log are"
-                                                 f" [{legs_text(got, account)}], but {side} {fmt(qty)} {symbol} @"
-                                                 f" {fmt(price)} makes [{legs_text(due_legs, account)}]")
-        for trade_id, logged in legs.items():
-            found.add(logged[0][0], logged[0][1], f"transactions of trade {trade_id}, which is not in trades")
-        return fills
-
-    def _check_orders(self, found, fills, where, params):
-        """Each order's filled qty against its trades, the prices of a limit order's fills against its limit,
-        its expiry's form, and each open order's reserve against its type and what is left of it; returns
-        the reserves {(account, currency): total}."""
-        reserves = {}
-        for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
-                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at,"
-                                   " +reserve_price, +slippage, +trail, +trail_amount, +mark, +protect_sl, +protect_tp,"
-                                   f" +protect_trail FROM orders{where}", params):
-            order = Order(*row[:15])
-            texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
-                                                       "stop_price", "reserve_price", "slippage", "trail",
-                                                       "trail_amount", "mark", "protect_sl", "protect_tp",
-                                                       "protect_trail"),
-                                                      row[4:9] + row[13:14] + row[15:]) if text is not None}
-            checked = found.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
-            if checked is None:
-                continue
-            for name, value in zip(texts, checked):
-                setattr(order, name, value)
-            key, (filled, prices) = (order.account_id, order.reserve_currency), fills.pop(order.id, (ZERO, []))
-            if order.expires_at is not None and not TIME.fullmatch(str(order.expires_at)):
-                found.add(*key, f"order {order.id}: expires_at holds {shown(order.expires_at)}, not a market time")
-            for trade_id, price in prices if order.type in ("limit", "stop-limit") else ():
-                if price > order.limit_price if order.side == "buy" else price < order.limit_price:
-                    found.add(*key, f"trade {trade_id} filled order {order.id} at {fmt(price)}, beyond its limit"
-                                    f" {fmt(order.limit_price)}")
-            if order.filled_qty != filled or (order.status == "FILLED") != (filled == order.qty):
-                found.add(*key, f"order {order.id} is {order.status} with {fmt(order.filled_qty)} of {fmt(order.qty)}"
-                                f" filled, but its trades fill {fmt(filled)}")
-            if order.type == "trailing-stop" and order.status == "OPEN" and (order.mark is None or order.stop_price !=
-                    trail_stop(order.side, order.mark, order.trail, order.trail_amount)):
-                found.add(*key, f"trailing stop {order.id}: its stop {fmt(order.stop_price)} is not its trail from its"
-                                f" mark {fmt(order.mark) if order.mark is not None else 'NULL'}")
-            needed = order.reserve_for(order.qty - order.filled_qty) if order.status == "OPEN" else ZERO
-            reserves[key] = reserves.get(key, ZERO) + order.reserved
-            if order.reserved != needed:
-                found.add(*key, f"order {order.id} reserves {fmt(order.reserved)} but what is left of it needs"
-                                f" {fmt(needed)}")
-        for order_id in fills.keys() - {None}:
-            found.add("", "", f"trades of order {order_id}, which is not in orders")
-        return reserves
-
-    def _check_balances(self, found, sums, reserves, where, params):
-        for account, currency, available, reserved in self.db.execute(
-                f"SELECT account_id, currency, +available_amount, +reserved_amount FROM balances{where}", params):
-            total, reserve = sums.pop((account, currency), ZERO), reserves.get((account, currency), ZERO)
-            checked = found.amounts("balance", f"{account}/{currency}", account, currency, available_amount=available,
-                                    reserved_amount=reserved)
-            if checked is None:
-                continue
-            available, reserved = checked
-            if available + reserved != total:
-                found.add(account, currency, f"balance {fmt(available + reserved)} but the log sums to {fmt(total)}")
-            if reserved != reserve:
-                found.add(account, currency, f"reserved {fmt(reserved)} but open orders reserve {fmt(reserve)}")
-        for (account, currency), total in sums.items():
-            if total:
-                found.add(account, currency, f"no balance row, but the log sums to {fmt(total)}")
-
-    def _check_prices(self, found):
-        """Each price's form and bar, each symbol's time order, and every price id a row refers to."""
-        latest = {}
-        for price_id, symbol, time, *bar in self.db.execute("SELECT id, symbol, time, +open, +high, +low, +close"
-                                                            " FROM prices ORDER BY id"):
-            checked = found.amounts("price", price_id, "", symbol, **dict(zip(("open", "high", "low", "close"), bar)))
-            if checked and not checked[2] <= min(checked[0], checked[3]) <= max(checked[0], checked[3]) <= checked[1]:
-                found.add("", symbol, f"price {price_id}: low {fmt(checked[2])} and high {fmt(checked[1])} do not hold"
-                                      f" open {fmt(checked[0])} and close {fmt(checked[3])}")
-            if not TIME.fullmatch(str(time)):
-                found.add("", symbol, f"price {price_id}: time holds {shown(time)}, not a market time")
-            elif time <= latest.get(symbol, ""):
-                found.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
-            latest[symbol] = max(time, latest.get(symbol, ""))
-        for table in ("accounts", "trades", "transactions", "orders", "risk_events"):
-            for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {table} WHERE price_id IS NOT NULL"
-                                                    " AND price_id NOT IN (SELECT id FROM prices UNION ALL"
-                                                    " SELECT id FROM prices_deleted)"):
-                found.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
+            return Audit(self.db, *scope).problems()
 
 
     # --- Results ---
@@ -2676,14 +2523,30 @@ class Ledger:
         return symbol, closes, first_close and first_close[0], shown
 
 
-class Mismatches:
-    """What verify found: each mismatch names its account, currency and row."""
+class Audit:
+    """verify's checks, over a ledger's connection inside its read transaction: each mismatch between
+    balances, the log, trades, orders and prices names its account, currency and row. Amounts are read
+    as text, so one in a form paper never writes is named (table, row, column) instead of stopping the
+    check. where and params scope the rows to one account (or, empty, to all)."""
 
-    def __init__(self):
-        self.problems = []
+    def __init__(self, db, where="", params=()):
+        self.db, self.where, self.params, self.found = db, where, params, []
+
+    def problems(self):
+        """[{"account_id", "currency", "problem"}]: SQLite's integrity check, then paper's own checks."""
+        for (result,) in self.db.execute("PRAGMA integrity_check"):
+            if result != "ok":
+                self.add("", "", f"integrity check: {result}")
+        for row in self.db.execute(f"SELECT id, +leverage, +max_leverage FROM accounts"
+                                   f"{self.where.replace('account_', '')}", self.params):
+            self.amounts("account", row[0], row[0], "", leverage=row[1], max_leverage=row[2])
+        sums, legs = self.log()
+        self.balances(sums, self.orders(self.trades(legs)))
+        self.prices()
+        return self.found
 
     def add(self, account, currency, text):
-        self.problems.append({"account_id": account, "currency": currency, "problem": text})
+        self.found.append({"account_id": account, "currency": currency, "problem": text})
 
     def amounts(self, table, row_id, account, currency, **columns):
         """The columns' texts as Decimals, or None after naming each one that is not an amount."""
@@ -2693,6 +2556,151 @@ class Mismatches:
             self.add(account, currency, f"{table} {row_id}: {name} holds {shown(columns[name])}, not an amount")
         return None if bad else [Decimal(text) for text in columns.values()]
 
+    def log(self):
+        """Each row's form, sign and balance_after; returns the sums {(account, currency): total} and the
+        trade legs {trade id: [(account, currency, type, amount)]}."""
+        sums, afters, legs = {}, {}, {}
+        for tx_id, account, currency, kind, amount, after, trade_id in self.db.execute(
+                "SELECT id, account_id, currency, transaction_type, +amount, +balance_after, trade_id"
+                f" FROM transactions{self.where} ORDER BY id", self.params):  # +column: as text, no converter
+            checked = self.amounts("transaction", tx_id, account, currency, amount=amount, balance_after=after)
+            if checked is None:
+                continue
+            amount, after = checked
+            key = account, currency
+            before, sums[key], afters[key] = afters.get(key, ZERO), sums.get(key, ZERO) + amount, after
+            if before + amount != after:
+                self.add(account, currency, f"transaction {tx_id} says balance {fmt(after)} after it, but the row"
+                                             f" before it says {fmt(before)} and this one adds {fmt(amount)}")
+            if (trade_id is None) != (kind in ("DEPOSIT", "WITHDRAWAL", "RESET")) or (amount > 0) != (
+                    kind == "DEPOSIT") and kind not in ("TRADE_BUY", "TRADE_SELL"):
+                self.add(account, currency, f"transaction {tx_id}: a {kind} of {fmt(amount)}"
+                                             + ("" if trade_id is None else f" in trade {trade_id}") + " cannot be")
+            if trade_id is not None:
+                legs.setdefault(trade_id, []).append((account, currency, kind, amount))
+        return sums, legs
+
+    def trades(self, legs):
+        """Each trade against its legs (qty x price, the fee the fee rule gives, signs, currencies, its
+        account); returns what filled each order {order id: (qty, [(trade id, price)])}."""
+        fills = {}
+        for trade_id, account, order_id, symbol, side, *terms in self.db.execute(
+                f"SELECT id, account_id, order_id, symbol, side, +qty, +price, +fee_rate, +fee FROM trades{self.where}",
+                self.params):
+            base, _, quote = symbol.partition("/")
+            logged = legs.pop(trade_id, [])
+            checked = self.amounts("trade", trade_id, account, quote, **dict(zip(("qty", "price", "fee_rate", "fee"),
+                                                                                   terms)))
+            if checked is None:
+                continue
+            qty, price, fee_rate, fee = checked
+            filled, prices = fills.get(order_id, (ZERO, []))
+            fills[order_id] = filled + qty, prices + [(trade_id, price)]
+            value, due = cost(qty, price, fee_rate)
+            if fee != due:
+                self.add(account, quote, f"trade {trade_id}: fee {fmt(fee)}, but {fmt(qty)} x {fmt(price)} at fee"
+                                          f" rate {fmt(fee_rate)} makes {fmt(due)}")
+            sign, kind = (1 if side == "buy" else -1), f"TRADE_{side.upper()}"
+            wanted = [(account, base, kind, sign * qty), (account, quote, kind, -sign * value)]
+            wanted += [(account, quote, "FEE", -due)] if due else []
+            for currency in (base, quote):
+                got, due_legs = ([leg for leg in side if leg[1] == currency] for side in (logged, wanted))
+                if sorted(got) != sorted(due_legs):
+                    self.add(account, currency, f"trade {trade_id}: its {currency} legs in the log are"
+                                                 f" [{legs_text(got, account)}], but {side} {fmt(qty)} {symbol} @"
+                                                 f" {fmt(price)} makes [{legs_text(due_legs, account)}]")
+        for trade_id, logged in legs.items():
+            self.add(logged[0][0], logged[0][1], f"transactions of trade {trade_id}, which is not in trades")
+        return fills
+
+    def orders(self, fills):
+        """Each order's filled qty against its trades, the prices of a limit order's fills against its limit,
+        its expiry's form, and each open order's reserve against its type and what is left of it; returns
+        the reserves {(account, currency): total}."""
+        reserves = {}
+        for row in self.db.execute("SELECT id, account_id, symbol, side, +qty, +limit_price, +fee_rate, +filled_qty,"
+                                   " +reserved_amount, status, created_at, updated_at, type, +stop_price, expires_at,"
+                                   " +reserve_price, +slippage, +trail, +trail_amount, +mark, +protect_sl, +protect_tp,"
+                                   f" +protect_trail FROM orders{self.where}", self.params):
+            order = self.order_read(row)
+            if order is not None:
+                key = order.account_id, order.reserve_currency
+                self.order(order, key, *fills.pop(order.id, (ZERO, [])))
+                reserves[key] = reserves.get(key, ZERO) + order.reserved
+        for order_id in fills.keys() - {None}:
+            self.add("", "", f"trades of order {order_id}, which is not in orders")
+        return reserves
+
+    def order_read(self, row):
+        """The Order of an orders row read as text, its amounts Decimals; None after naming one that is not."""
+        order = Order(*row[:15])
+        texts = {name: text for name, text in zip(("qty", "limit_price", "fee_rate", "filled_qty", "reserved",
+                                                   "stop_price", "reserve_price", "slippage", "trail", "trail_amount",
+                                                   "mark", "protect_sl", "protect_tp", "protect_trail"),
+                                                  row[4:9] + row[13:14] + row[15:]) if text is not None}
+        checked = self.amounts("order", order.id, order.account_id, order.reserve_currency, **texts)
+        if checked is None:
+            return None
+        for name, value in zip(texts, checked):
+            setattr(order, name, value)
+        return order
+
+    def order(self, order, key, filled, prices):
+        """One order against what its trades filled (filled, [(trade id, price)])."""
+        if order.expires_at is not None and not TIME.fullmatch(str(order.expires_at)):
+            self.add(*key, f"order {order.id}: expires_at holds {shown(order.expires_at)}, not a market time")
+        for trade_id, price in prices if order.type in ("limit", "stop-limit") else ():
+            if price > order.limit_price if order.side == "buy" else price < order.limit_price:
+                self.add(*key, f"trade {trade_id} filled order {order.id} at {fmt(price)}, beyond its limit"
+                               f" {fmt(order.limit_price)}")
+        if order.filled_qty != filled or (order.status == "FILLED") != (filled == order.qty):
+            self.add(*key, f"order {order.id} is {order.status} with {fmt(order.filled_qty)} of {fmt(order.qty)}"
+                           f" filled, but its trades fill {fmt(filled)}")
+        if order.type == "trailing-stop" and order.status == "OPEN" and (order.mark is None or order.stop_price !=
+                                                                          trail_stop(order.side, order.mark, order.trail,
+                                                                                     order.trail_amount)):
+            self.add(*key, f"trailing stop {order.id}: its stop {fmt(order.stop_price)} is not its trail from its"
+                           f" mark {fmt(order.mark) if order.mark is not None else 'NULL'}")
+        needed = order.reserve_for(order.qty - order.filled_qty) if order.status == "OPEN" else ZERO
+        if order.reserved != needed:
+            self.add(*key, f"order {order.id} reserves {fmt(order.reserved)} but what is left of it needs {fmt(needed)}")
+
+    def balances(self, sums, reserves):
+        for account, currency, available, reserved in self.db.execute(
+                f"SELECT account_id, currency, +available_amount, +reserved_amount FROM balances{self.where}", self.params):
+            total, reserve = sums.pop((account, currency), ZERO), reserves.get((account, currency), ZERO)
+            checked = self.amounts("balance", f"{account}/{currency}", account, currency, available_amount=available,
+                                    reserved_amount=reserved)
+            if checked is None:
+                continue
+            available, reserved = checked
+            if available + reserved != total:
+                self.add(account, currency, f"balance {fmt(available + reserved)} but the log sums to {fmt(total)}")
+            if reserved != reserve:
+                self.add(account, currency, f"reserved {fmt(reserved)} but open orders reserve {fmt(reserve)}")
+        for (account, currency), total in sums.items():
+            if total:
+                self.add(account, currency, f"no balance row, but the log sums to {fmt(total)}")
+
+    def prices(self):
+        """Each price's form and bar, each symbol's time order, and every price id a row refers to."""
+        latest = {}
+        for price_id, symbol, time, *bar in self.db.execute("SELECT id, symbol, time, +open, +high, +low, +close"
+                                                            " FROM prices ORDER BY id"):
+            checked = self.amounts("price", price_id, "", symbol, **dict(zip(("open", "high", "low", "close"), bar)))
+            if checked and not checked[2] <= min(checked[0], checked[3]) <= max(checked[0], checked[3]) <= checked[1]:
+                self.add("", symbol, f"price {price_id}: low {fmt(checked[2])} and high {fmt(checked[1])} do not hold"
+                                      f" open {fmt(checked[0])} and close {fmt(checked[3])}")
+            if not TIME.fullmatch(str(time)):
+                self.add("", symbol, f"price {price_id}: time holds {shown(time)}, not a market time")
+            elif time <= latest.get(symbol, ""):
+                self.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
+            latest[symbol] = max(time, latest.get(symbol, ""))
+        for table in ("accounts", "trades", "transactions", "orders", "risk_events"):
+            for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {table} WHERE price_id IS NOT NULL"
+                                                    " AND price_id NOT IN (SELECT id FROM prices UNION ALL"
+                                                    " SELECT id FROM prices_deleted)"):
+                self.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
 def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
