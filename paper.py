@@ -1137,8 +1137,8 @@ class Ledger:
                               f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?)" + ("" if self.read_only else
-                              ": a change in progress may not be recorded; the same command again (with the same --ref, where"
-                              " it takes one) records it once"))
+                              ": a change in progress may not be recorded; the same call again (with the same ref, where it"
+                              " takes one) records it once"))
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
             for journal in (f"{self.path}-shm", f"{self.path}-wal"):
                 if os.path.exists(journal) and not os.access(journal, os.R_OK | os.W_OK):
@@ -1540,7 +1540,7 @@ class Ledger:
             if price is None:
                 latest = self._latest_price(symbol)
                 if latest is None:
-                    raise PaperError(f"no recorded price for {symbol}: give --price, or record one with `tick`")
+                    raise PaperError(f"no recorded price for {symbol}: give a price, or record one with tick()")
                 price = slipped(latest[-1], side, slippage)
             if slippage:  # a slipped price is on the tick too, rounded against the trader
                 price = self.risk.on_tick(symbol, price, side)
@@ -1857,7 +1857,7 @@ class Ledger:
             new = Rules(**{**vars(current), **checked})
             if new.stop_loss and new.trailing_stop:
                 raise PaperError("a stop loss and a trailing stop are both a stop: give one of them (a rule goes with"
-                                 " none: --stop-loss none)")
+                                 " none: stop_loss=None)")
             if new.take_profit and new.trailing_stop:
                 raise PaperError("a take profit and a trailing stop cannot protect one entry together (an oco has"
                                  " one stop leg, which does not trail): give one of them")
@@ -1979,7 +1979,7 @@ class Ledger:
             return result
         if time > self._horizon[1] and not allow_future:
             raise PaperError(f"{symbol} at {time} is more than 24 hours after the clock ({self._began}): a mistyped"
-                             " time would keep every real price out; give --allow-future (allow_future=True) if the"
+                             " time would keep every real price out; give allow_future=True if the"
                              " timeline is simulated")
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
@@ -4023,20 +4023,20 @@ def price_rows(source, symbol=None, checked=False):
         raise PaperError(f"{name} is empty: no header and no prices")
     if first[0].strip().isdigit():
         if not symbol:
-            raise PaperError(f"{name}: a file without a header (Binance klines) needs --symbol")
+            raise PaperError(f"{name}: a file without a header (Binance klines) needs a symbol=")
         return kline_rows(reader, first, symbol, name)
     names = ["time" if name == "open_time" else name for name in (name.strip().lower() for name in first)]
     bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
     if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
         bar = ["close"]  # closes alone: each is a price
     if symbol and "symbol" in names:
-        raise PaperError(f"{name} has a symbol column: --symbol is for a file without one")
+        raise PaperError(f"{name} has a symbol column: symbol= is for a file without one")
     wanted = ["time", *bar] + ([] if symbol else ["symbol"])
     missing = [column for column in wanted if column not in names]
     if missing:
         raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
                          f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
-                         + (": give --symbol for a file without one)" if missing == ["symbol"] else ")"))
+                         + (": give symbol= for a file without one)" if missing == ["symbol"] else ")"))
     return header_rows(reader, [names.index(column) for column in wanted], len(names), len(bar), symbol, name)
 
 
@@ -5242,8 +5242,8 @@ class Run:
         if row and json.loads(row[1]) != self.options:
             was = json.loads(row[1])
             raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
-                             f" --fee-rate {was['fee_rate']} --slippage {was['slippage']}"
-                             f"{' --on-close' if was['on_close'] else ''}: resume it with the same options")
+                             f" fee_rate={was['fee_rate']} slippage={was['slippage']}"
+                             f"{' on_close=True' if was['on_close'] else ''}: resume it with the same options")
         self.identity, self.bars, self.fills, self.on_bar, self.skipped = identity, 0, 0, strategy.on_bar, 0
         self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
                            options["on_close"])
@@ -6805,8 +6805,24 @@ def run_command(args, interrupt, out):
 
 
 def fail(message, code=1):
-    print(f"paper: error: {message}", file=sys.stderr)
+    print(f"paper: error: {command_line_words(str(message))}", file=sys.stderr)
     return code
+
+
+CLI_WORDS = [  # (the library's words, the command line's: its flags); fail() says a refusal in the second
+    (r"give allow_future=True", "give --allow-future"), (r"needs a symbol=", "needs --symbol"),
+    (r"give a price, or record one with tick\(\)", "give --price, or record one with `tick`"),
+    (r"the same call again \(with the same ref,", "the same command again (with the same --ref,"),
+    (r"none: stop_loss=None\)", "none: --stop-loss none)"), (r"\bsymbol= is for", "--symbol is for"),
+    (r"give symbol= for", "give --symbol for"), (r" fee_rate=(\S+) slippage=(\S+)", r" --fee-rate \1 --slippage \2"),
+    (r" on_close=True: resume", " --on-close: resume")]
+
+
+def command_line_words(message):
+    """A refusal from the library as the command line says it: the flags for the library's words."""
+    for library, flags in CLI_WORDS:
+        message = re.sub(library, flags, message)
+    return message
 
 
 if __name__ == "__main__":

@@ -3388,6 +3388,19 @@ def test_an_epoch_number_too_large_for_any_unit_is_refused_with_its_line(run, db
     assert query(db, "SELECT time FROM prices") == [("2025-01-01T00:00:00.000000Z",)]
 
 
+def test_a_refusal_names_the_librarys_arguments_from_python_and_the_flags_on_the_command_line(run, acct, db):
+    with paper.Ledger(db) as ledger:
+        with pytest.raises(paper.PaperError, match=r"give allow_future=True if the timeline is simulated$"):
+            ledger.tick("BTC/USDT", "1", time="2062-11-25")
+        with pytest.raises(paper.PaperError, match=r"^no recorded price for BTC/USDT: give a price, or record one with"
+                                                   r" tick\(\)$"):
+            ledger.trade(acct, "buy", "BTC/USDT", "1")
+    assert refused(run("tick", "--symbol", "BTC/USDT", "--price", "1", "--time", "2062-11-25")).endswith(
+        "give --allow-future if the timeline is simulated\n")
+    assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1")) == (
+        "paper: error: no recorded price for BTC/USDT: give --price, or record one with `tick`\n")
+
+
 def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_removed(run, acct, db):
     assert "more than 24 hours after the clock" in refused(run("tick", "--symbol", "BTC/USDT", "--price", "1",
                                                                "--time", "2062-11-25"))
