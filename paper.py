@@ -82,7 +82,8 @@ ORDER = ("id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, 
          " reserve_price, slippage, sized_at_fill, trail, trail_amount, mark, protect_sl, protect_tp, protect_trail,"
          " entry_trade_id")
 TRADE = "id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at, price_id"
-PRICE = "symbol, time, open, high, low, close"
+PRICE_BAR = "time, open, high, low, close"  # a price's market time and bar
+PRICE = f"symbol, {PRICE_BAR}"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market", "trailing-stop")
 QTY_STEP = Decimal("1e-8")  # a qty paper sizes (a buy of an amount, a sell of a fraction) is in these steps
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
@@ -606,16 +607,26 @@ def market_terms(order, latest, spend, step=QTY_STEP):
             raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
 
 
+class Position:
+    """A symbol's P&L book, by average cost: the BASE it holds, what that cost in QUOTE (fees included), and
+    what its sales realised."""
+
+    __slots__ = ("held", "cost", "realized")
+
+    def __init__(self, held=ZERO, cost=ZERO, realized=ZERO):
+        self.held, self.cost, self.realized = held, cost, realized
+
+
 def book_trade(book, side, qty, price, fee):
-    """A trade on its symbol's book [held, cost, realised], by average cost: a buy adds qty and qty x price +
-    fee; a sell takes out what it sold (at most what the book holds) at its average cost, and realises its
-    proceeds less that: returned (None for a buy)."""
+    """A trade on its symbol's book (a Position): a buy adds qty, and qty x price + fee to the cost; a sell
+    takes out what it sold (at most what the book holds) at its average cost, and realises its proceeds less
+    that: returned (None for a buy)."""
     if side == "buy":
-        book[0], book[1] = book[0] + qty, book[1] + qty * price + fee
+        book.held, book.cost = book.held + qty, book.cost + qty * price + fee
         return None
-    part = min(qty, book[0])
-    sold = book[1] * part / book[0] if book[0] else ZERO
-    book[0], book[1], book[2] = book[0] - part, book[1] - sold, book[2] + part * price - fee - sold
+    part = min(qty, book.held)
+    sold = book.cost * part / book.held if book.held else ZERO
+    book.held, book.cost, book.realized = book.held - part, book.cost - sold, book.realized + part * price - fee - sold
     return part * price - fee - sold
 
 
@@ -623,8 +634,8 @@ def cap_positions(books, currency, held):
     """No book of a symbol with currency as its BASE holds more than the account does (held): coins that
     left another way take their average cost with them, realising nothing."""
     for symbol, book in books.items():
-        if book[0] > held and symbol.startswith(f"{currency}/"):
-            book[0], book[1] = held, book[1] * held / book[0]
+        if book.held > held and symbol.startswith(f"{currency}/"):
+            book.held, book.cost = held, book.cost * held / book.held
 
 
 def same_details(ref, done, details):
@@ -778,13 +789,26 @@ class Record:
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
 
     def row(self, columns):
-        """The values of columns (the record's column list: its first fields, in order) as SQLite stores them."""
-        return stored(list(vars(self).values())[:columns.count(",") + 1])
+        """The values of columns (the record's column list, ACCOUNT, ORDER, ...) as SQLite stores them."""
+        return stored(fields_of(columns)(self))
 
     def copy(self, columns):
         """A copy of the record as the database gives it back (each amount in its stored form)."""
-        return type(self)(*[as_stored(value) if value.__class__ is Decimal else value
-                            for value in list(vars(self).values())[:columns.count(",") + 1]])
+        return type(self)(**{FIELD_OF.get(name, name): as_stored(value) if value.__class__ is Decimal else value
+                             for name, value in zip(columns.split(", "), fields_of(columns)(self))})
+
+
+FIELD_OF = {"reserved_amount": "reserved", "transaction_type": "type"}  # a column whose field has another name
+GETTERS = {}  # {a record's column list: what reads those fields of a record, in that order}
+
+
+def fields_of(columns):
+    """What reads the fields of columns (a record's column list: its first fields, in order) off a record:
+    by name, so a column list and its record that drift apart fail loudly, not by position."""
+    if columns not in GETTERS:
+        import operator
+        GETTERS[columns] = operator.attrgetter(*(FIELD_OF.get(name, name) for name in columns.split(", ")))
+    return GETTERS[columns]
 
 
 record = dataclass(repr=False, eq=False)
@@ -1969,7 +1993,7 @@ class Ledger:
         if latest and time <= latest[1]:
             self._write_prices()
             same = latest if time == latest[1] else self.db.execute(
-                f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
+                f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
             if same is None:
                 raise TimeGoesBack(f"{symbol} has a price at {latest[1]}: time never goes back, so {time} is refused",
                                    symbol, latest[1])
@@ -2090,7 +2114,7 @@ class Ledger:
         """(id, time, open, high, low, close) of symbol's latest price, or None."""
         if symbol not in self._latest:
             self._write_prices()
-            self._latest[symbol] = self.db.execute(f"SELECT id, {PRICE[8:]} FROM prices WHERE symbol = ? ORDER BY"
+            self._latest[symbol] = self.db.execute(f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? ORDER BY"
                                                    " time DESC LIMIT 1", (symbol,)).fetchone()
         return self._latest[symbol]
 
@@ -2189,7 +2213,7 @@ class Ledger:
             books = self._realized(account.id)[0] if realized else None
         valued = {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced}
         return valued if books is None else valued | {"realized_pnl": {
-            symbol: Decimal(fmt(book[2].quantize(Decimal("1e-18"), context=ROUNDED))) for symbol, book in
+            symbol: Decimal(fmt(book.realized.quantize(Decimal("1e-18"), context=ROUNDED))) for symbol, book in
             sorted(books.items())}}
 
     def _holdings(self, balances, quote, given=None):
@@ -2248,7 +2272,7 @@ class Ledger:
                 if trade_id is not None and trade_id not in counted:  # the trade's first leg
                     counted.add(trade_id)
                     bases.add(symbol.partition("/")[0])
-                    realized = book_trade(books.setdefault(symbol, [ZERO, ZERO, ZERO]), side, Decimal(qty),
+                    realized = book_trade(books.setdefault(symbol, Position()), side, Decimal(qty),
                                           Decimal(price), Decimal(fee))
                     closed += [] if realized is None else [(trade_id, realized)]
                     if trips is not None:
@@ -2462,8 +2486,8 @@ class Ledger:
         trips = RoundTrips()
         self._realized(account.id, since_reset=False, trips=trips)
         going = [trips.going[symbol] for symbol in sorted(trips.going)]
-        times = self._times({trip[key] for trip in trips.done + going for key in ("entry", "exit")} - {None})
-        return [round_trip(trip, times) for trip in trips.done] + [
+        times = self._times({trip[key] for trip in trips.closed + going for key in ("entry", "exit")} - {None})
+        return [round_trip(trip, times) for trip in trips.closed] + [
             round_trip(trip, times, self._latest_price(trip["symbol"])) for trip in going]
 
     def _times(self, price_ids):
@@ -3170,11 +3194,11 @@ class RoundTrips:
     def __init__(self):
         self.held = {}  # symbol: what its book held when last seen, to tell what a sell or a cap took out
         self.going = {}  # symbol: its trip in progress
-        self.done = []  # the closed trips, in the order they closed
+        self.closed = []  # the closed trips, in the order they closed
 
     def traded(self, price_id, symbol, side, qty, price, realized, book):
         """A trade on symbol's book, after book_trade, which returned realized."""
-        before, self.held[symbol] = self.held.get(symbol, ZERO), book[0]
+        before, self.held[symbol] = self.held.get(symbol, ZERO), book.held
         trip = self.going.get(symbol)
         if side == "buy":
             if trip is None:
@@ -3182,29 +3206,29 @@ class RoundTrips:
                                              "book": book, "most": ZERO, "bought": ZERO, "paid": ZERO, "sold": ZERO,
                                              "got": ZERO, "pnl": ZERO, "fills": 0}
             trip["bought"], trip["paid"] = trip["bought"] + qty, trip["paid"] + qty * price
-            trip["most"] = max(trip["most"], book[0])
+            trip["most"] = max(trip["most"], book.held)
         elif trip is None:
             return
         else:
-            part = before - book[0]  # what the book held of what was sold: the rest realises only its fee
+            part = before - book.held  # what the book held of what was sold: the rest realises only its fee
             trip["sold"], trip["got"] = trip["sold"] + part, trip["got"] + part * price
             trip["pnl"] += realized.quantize(Decimal("1e-18"), context=ROUNDED)  # as stats counts each sale
         trip["fills"] += 1
-        if not book[0]:
+        if not book.held:
             self.close(symbol, price_id)
 
     def left(self, price_id, currency, books):
         """After cap_positions for currency: a book it emptied ends its trip there."""
         for symbol, book in books.items():
-            if book[0] != self.held.get(symbol, ZERO) and symbol.startswith(f"{currency}/"):
-                self.held[symbol] = book[0]
-                if not book[0] and symbol in self.going:
+            if book.held != self.held.get(symbol, ZERO) and symbol.startswith(f"{currency}/"):
+                self.held[symbol] = book.held
+                if not book.held and symbol in self.going:
                     self.close(symbol, price_id)
 
     def close(self, symbol, price_id):
         trip = self.going.pop(symbol)
         trip["exit"], trip["closed"] = price_id, True
-        self.done.append(trip)
+        self.closed.append(trip)
 
 
 def round_trip(trip, times, latest=None):
@@ -3215,8 +3239,8 @@ def round_trip(trip, times, latest=None):
         if not trip["closed"] and latest is None:  # never priced: nothing to value it at
             pnl = exit_time = None
         elif not trip["closed"]:
-            held, close = trip["book"][0], Decimal(latest[-1])
-            pnl += book_trade([held, trip["book"][1], ZERO], "sell", held, close, ZERO).quantize(Decimal("1e-18"))
+            held, close = trip["book"].held, Decimal(latest[-1])
+            pnl += book_trade(Position(held, trip["book"].cost), "sell", held, close, ZERO).quantize(Decimal("1e-18"))
             sold, got, exit_time = sold + held, got + held * close, latest[1]
         entry_time = times.get(trip["entry"])
         return {"symbol": trip["symbol"], "status": "CLOSED" if trip["closed"] else "OPEN", "entry_time": entry_time,
