@@ -4494,6 +4494,10 @@ class Exchange:
             raise PaperError(f"{self.host} refused the request (HTTP 403 {reason}" + (f", {refusal}" if refusal else "")
                              + "): Binance answers 403 when its web application firewall (WAF) blocks a request, for"
                              " too many requests or a security rule: wait a while, then run the same command")
+        if status == 451:  # Binance's own page on HTTP codes: the region the request comes from is restricted
+            raise PaperError(f"{self.host} refuses this request for where it comes from (HTTP 451 {reason}"
+                             + (f", {refusal}" if refusal else "") + "): Binance does not serve the region it comes"
+                             " from; prices from a file can be recorded with feed")
         if status is None:
             return reason
         if status < 500 and refusal:
