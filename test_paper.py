@@ -479,7 +479,7 @@ def test_bad_amounts_say_why(run, acct, amount, why):
     assert why in refused(run("deposit", "--account-id", acct, "--amount", amount), code=2)
 
 
-def test_good_amount_forms(run, acct, db):
+def test_amounts_with_a_bare_point_leading_zeros_or_18_digits_are_taken(run, acct, db):
     for amount in ["5.", ".5", "007", "1." + "0" * 18, "1" * 18]:
         ok(run("deposit", "--account-id", acct, "--amount", amount))
     assert balance(db, acct) == (Decimal("5000") + 5 + Decimal(".5") + 7 + 1 + int("1" * 18), 0)
@@ -498,7 +498,7 @@ def test_currency_is_upper_cased_and_checked(run, acct, db):
     (["deposit", "--amount", "1", "--description", "family 👨‍👩‍👧 and 🏴󠁧󠁢󠁳󠁣󠁴󠁿"], "balance 5001.00 USDT"),
     (["trade", "--side", "BUY", "--symbol", "btc/usdt", "--qty", "1", "--price", "1"], "buy 1.00 BTC/USDT"),
 ])
-def test_forms_a_user_may_type(run, acct, argv, text):
+def test_leading_and_trailing_zeros_emoji_and_lower_case_are_taken(run, acct, argv, text):
     assert text in ok(run(argv[0], "--account-id", acct, *argv[1:]))
 
 
@@ -507,7 +507,7 @@ def test_forms_a_user_may_type(run, acct, argv, text):
     (["--ref", " rent"], "starts or ends with a space"),
     (["--description", "right-to-left \u202e override"], "printable characters"),
 ])
-def test_refused_text(run, acct, db, argv, why):
+def test_a_ref_with_an_outer_space_or_a_description_with_a_bidi_override_is_a_usage_error(run, acct, db, argv, why):
     before = dump(db)
     assert why in refused(run("deposit", "--account-id", acct, "--amount", "1", *argv), code=2)
     assert dump(db) == before
@@ -554,7 +554,7 @@ def test_init_prints_an_id_and_status_shows_5000(run, acct, db):
     assert re.search(r"^ +1 +\S+Z +DEPOSIT +USDT +5000\.00 +5000\.00 +Initial deposit$", out, re.M)
 
 
-def test_init_options(run, db):
+def test_init_takes_a_balance_currency_name_and_leverage(run, db):
     out = ok(run("init", "--balance", "12.5", "--currency", "eur", "--name", "Swing 🚀",
                  "--leverage", "2", "--max-leverage", "5", "--json"))
     account = json.loads(out)
@@ -597,7 +597,7 @@ def test_init_refuses_bad_options_and_creates_nothing(run, db, argv):
     assert not os.path.exists(db)
 
 
-def test_status_json_shape(run, acct):
+def test_status_json_has_every_field_in_order(run, acct):
     ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "k"))
     account = json.loads(ok(run("status", "--account-id", acct, "--json")))
     assert list(account) == ["id", "name", "status", "currency", "leverage", "max_leverage", "created_at",
@@ -638,7 +638,7 @@ def test_status_with_no_accounts(run, db):
     assert "No accounts yet" in ok(run("status"))
 
 
-def test_unique_prefix_works_case_insensitively(run, acct, db):
+def test_a_unique_prefix_of_an_account_id_in_any_case_names_it(run, acct, db):
     ok(run("deposit", "--account-id", acct[:4].upper(), "--amount", "1"))
     assert balance(db, acct) == (Decimal("5001"), 0)
 
@@ -700,7 +700,7 @@ def test_a_usd_account_is_valued_in_usd_unless_told_otherwise(run):
 
 # --- Money in and out: deposit, withdraw, history, import ---
 
-def test_decimal_exactness(run, acct, db):
+def test_deposits_add_exactly_and_are_stored_as_text_to_18_places(run, acct, db):
     ok(run("init", "--balance", "0"))
     empty = json.loads(ok(run("status", "--json")))[1]["id"]
     ok(run("deposit", "--account-id", empty, "--amount", "0.1"))
@@ -1013,7 +1013,7 @@ def test_retries_of_an_order_say_what_the_first_call_said(run, acct):
 
 # --- Trading: trades, fees, valuation and P&L, reset ---
 
-def test_the_issue_example_buy_then_sell(run, acct, db):
+def test_a_buy_then_a_sell_print_each_trade_record_its_legs_and_realize_the_pnl(run, acct, db):
     out = ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01",
                  "--price", "65000", "--fee-rate", "0.001"))
     assert out == "trade 1: buy 0.01 BTC/USDT @ 65000.00, fee 0.65 USDT; balances 0.01 BTC, 4349.35 USDT\n"
@@ -1288,7 +1288,7 @@ FILL_RULES = [  # side, order options, bar (open, high, low, close), the fill pr
 
 
 @pytest.mark.parametrize("side, argv, bar, expected", FILL_RULES)
-def test_the_fill_rules(run, acct, db, side, argv, bar, expected):
+def test_each_order_type_fills_at_the_price_its_rule_gives_for_the_bar(run, acct, db, side, argv, bar, expected):
     if side == "sell":
         ok(run("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC"))
     order = place(run, acct, side, "1", *argv)
@@ -1672,7 +1672,7 @@ def test_feed_reads_the_usual_price_files(run, acct, tmp_path, content, argv, cl
     ("1700000000000,5.1,5.3,5.0,5.2\n", [], "needs --symbol"),
     ("time,symbol,price\n2026-11-25,ETH/USDT,caf\xe9\n", [], "line 2 is not UTF-8 text"),
 ])
-def test_a_bad_line_refuses_the_whole_file(run, acct, db, tmp_path, content, argv, why):
+def test_a_bad_line_refuses_the_whole_price_file(run, acct, db, tmp_path, content, argv, why):
     path = tmp_path / "prices.csv"
     path.write_bytes(content.encode("latin-1"))
     before = dump(db)
@@ -1976,7 +1976,7 @@ def test_a_refused_row_in_a_stream_keeps_the_rows_before_it_fast_or_slow(tmp_pat
                                              " (feed FILE.zip)\n"),
     (None, subprocess.DEVNULL, "paper: error: standard input is empty: no header and no prices\n"),
 ])
-def test_standard_input_as_it_comes(tmp_path, make, stdin, why):
+def test_feed_from_standard_input_takes_gzip_and_names_a_zip_or_an_empty_input(tmp_path, make, stdin, why):
     db = str(tmp_path / "p.db")
     cli("init", "--db", db)
     rows = b"time,price\n2026-11-01,5\n"
@@ -2049,7 +2049,7 @@ def test_prices_csv_is_oldest_first_and_feeds_back_as_it_is(run, acct, db, tmp_p
 
 # --- verify: the balances, the log, the orders and the prices agree ---
 
-def test_verify_ok_and_json(run, acct):
+def test_verify_says_ok_as_text_and_json(run, acct):
     assert ok(run("verify")) == "OK\n"
     assert json.loads(ok(run("verify", "--account-id", acct, "--json"))) == {"ok": True, "mismatches": []}
 
@@ -2200,7 +2200,7 @@ def test_commands_other_than_init_never_create_a_database(run, db, argv):
     assert not os.path.exists(db)
 
 
-def test_the_three_shell_queries(acct, db, run):
+def test_the_readmes_sqlite3_queries_read_text_amounts_from_a_wal_database(acct, db, run):
     ok(run("deposit", "--account-id", acct, "--amount", "0.1"))
     with connection(db) as conn:
         assert conn.execute("SELECT id, name, is_active FROM accounts;").fetchall() == [
@@ -2863,7 +2863,7 @@ def test_an_upgrade_keeps_a_users_own_views_and_indexes(tmp_path, capsys):
 
 # --- The Python API ---
 
-def test_the_ledger_as_a_library(db):
+def test_the_ledger_takes_prefixes_decimals_and_retries_and_refuses_a_float(db):
     with paper.Ledger(db, create=True) as ledger:
         account = ledger.create_account(balance="100")
         tx = ledger.deposit(account.id[:8], Decimal("0.1"), ref="a")
@@ -3739,7 +3739,7 @@ def on_bar(ctx, bar):
 '''
 
 
-def test_what_a_strategy_sees_and_does(run, db, tmp_path):
+def test_a_strategy_sees_its_history_position_cash_and_equity_bar_by_bar(run, db, tmp_path):
     data = bar_file(tmp_path / "bars.csv", [("2025-03-01T00:00:00Z", "100.00", "100.00", "100.00", "100.00"),
                                             ("2025-03-01T01:00:00Z", "125.00", "126.00", "124.00", "125.00"),
                                             ("2025-03-01T02:00:00Z", "120.00", "120.00", "118.00", "119.00"),
@@ -4978,7 +4978,7 @@ def test_status_valuation_usage_errors(run, acct):
 
 @pytest.mark.parametrize("argv", [["close", "--account-id", "ACCT"], ["status", "--account-id", "ACCT",
                                                                       "--price", "BTC=1"]])
-def test_no_warning_from_python_3_12_on(tmp_path, argv):
+def test_close_and_a_priced_status_warn_nothing_under_python_w_error(tmp_path, argv):
     db = str(tmp_path / "p.db")
     acct = cli("init", "--db", db).stdout.strip()
     result = subprocess.run([sys.executable, "-W", "error", PAPER, *[acct if a == "ACCT" else a for a in argv],
