@@ -774,6 +774,10 @@ def test_import_records_every_row_with_its_balance_after(run, acct, db, tmp_path
     assert ok(run("verify")) == "OK\n"
 
 
+def test_an_import_of_one_row_says_1_transaction(run, acct, tmp_path):
+    assert ok(run("import", "--account-id", acct, csv_file(tmp_path, "DEPOSIT,1,,,"))) == "recorded 1 transaction\n"
+
+
 def test_import_twice_records_once(run, acct, db, tmp_path):
     path = csv_file(tmp_path, "DEPOSIT,1,,,a", "DEPOSIT,2,,,b", "DEPOSIT,4,,,")
     assert json.loads(ok(run("import", "--account-id", acct, path, "--json"))) == {"recorded": 3, "skipped": 0}
@@ -968,10 +972,13 @@ def test_order_refs_are_idempotent(run, acct, db):
         run(*argv[:-3], "101", "--ref", "dip-1"))
 
 
-def test_retries_with_slippage_and_expiries(run, acct):
+def test_a_trade_retried_with_slippage_is_the_same_trade(run, acct):
     argv = ["trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--price", "50",
             "--slippage", "0.01", "--ref", "s1"]
     assert ok(run(*argv)) == ok(run(*argv))  # the same trade: 50.50 both times
+
+
+def test_an_order_retried_with_another_expiry_is_refused(run, acct):
     order = ["order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1", "--limit-price",
              "10", "--ref", "o1"]
     ok(run(*order, "--expires", "2027-01-01"))
@@ -1196,8 +1203,7 @@ def test_valuation_refuses_a_price_for_the_quote_and_takes_a_zero_price(run, acc
     assert valued["equity"] == "4990.00" and valued["holdings"]["DOGE"]["value"] == "0.00"
 
 
-def test_messages_say_exactly_what_happened(run, acct, db, tmp_path):
-    assert ok(run("import", "--account-id", acct, csv_file(tmp_path, "DEPOSIT,1,,,"))) == "recorded 1 transaction\n"
+def test_a_reset_to_nothing_a_zero_fee_and_a_fee_of_3_places_are_told_as_they_are(run, acct, db):
     assert ok(run("reset", "--account-id", acct, "--balance", "0")) == f"account {acct} reset: it holds nothing\n"
     ok(run("deposit", "--account-id", acct, "--amount", "10"))
     trade = json.loads(ok(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1",
@@ -1229,6 +1235,10 @@ def test_limit_order_reserves_fills_in_parts_and_releases(run, acct, db):
     assert "FILLED" in ok(run("orders", "--account-id", acct))
     assert "is filled" in refused(run("fill", "--order-id", order_id))
     assert "is filled" in refused(run("cancel", "--order-id", order_id))
+
+
+def test_cancel_of_an_unknown_order_is_refused(run, acct):
+    assert "no order" in refused(run("cancel", "--order-id", "abcd"))
 
 
 def test_sell_order_reserves_base_and_cancel_releases_it(run, acct):
@@ -4968,12 +4978,11 @@ def test_follow_from_a_time_that_is_no_bars_open_wakes_when_the_first_bar_after_
 
 # --- The command line: usage, messages, CSV, output at 80 columns ---
 
-def test_status_valuation_usage_errors(run, acct):
+def test_bad_status_prices_are_usage_errors(run, acct):
     refused(run("status", "--price", "ETH=1"), code=2)
     refused(run("status", "--account-id", acct, "--price", "ETH"), code=2)
     refused(run("status", "--account-id", acct, "--price", "ETH=1", "--price", "eth=2"), code=2)
     refused(run("status", "--account-id", acct, "--price", "ETH=-1"), code=2)
-    assert "no order" in refused(run("cancel", "--order-id", "abcd"))
 
 
 @pytest.mark.parametrize("argv", [["close", "--account-id", "ACCT"], ["status", "--account-id", "ACCT",
