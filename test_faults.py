@@ -1097,6 +1097,46 @@ def test_bad_input_through_real_processes(funded):
     assert dump(db) == before
 
 
+@pytest.mark.parametrize("argv, code, why", [
+    (["history", "--account-id", A, "--limit", "9223372036854775808"], 0, "Initial deposit"),
+    (["deposit", "--account-id", A, "--amount", "1" + "0" * 18], 2, "more than 18 digits before"),
+    (["status", "--db", ""], 2, "argument --db: needs a file name"),
+])
+def test_a_limit_past_64_bits_is_taken_and_a_19_digit_amount_or_an_empty_db_name_refused(funded, capsys, argv, code,
+                                                                                         why):
+    db, account = funded
+    argv = [account if arg == A else arg for arg in argv]
+    got = paper.main(argv if "--db" in argv else [*argv, "--db", db])
+    out, err = capsys.readouterr()
+    assert got == code and why in (out if code == 0 else err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", ["3000000000", "99999999999999999999", "-1", "", "1e3"])
+def test_busy_timeouts_out_of_range_are_usage_errors(funded, timeout):
+    db, _ = funded
+    result = cli("status", "--db", db, env={"PAPER_BUSY_TIMEOUT": timeout})
+    assert result.returncode == 2 and "PAPER_BUSY_TIMEOUT must be a whole number" in result.stderr
+
+
+def test_an_import_file_that_is_not_utf8_is_named_with_a_line(funded, tmp_path):
+    db, account = funded
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"type,amount,currency,description,ref\nDEPOSIT,1,,caf\xe9,\n")
+    before = dump(db)
+    result = cli("import", "--account-id", account, str(path), "--db", db)
+    assert result.returncode == 1 and result.stderr == f"paper: error: {path}: line 2 is not UTF-8 text\n"
+    assert dump(db) == before
+
+
+def test_order_reserves_are_exact_outside_a_transaction():
+    order = paper.Order("id", "account", "ETH/USDT", "buy", Decimal(1), Decimal("999999999999999998.999999999999999999"),
+                        Decimal("0.000001"), Decimal(0), Decimal(0), "OPEN", "", "")
+    # 999999999999999998.999999999999999999 + a fee of 999999999999.99999900, to the last digit
+    assert order.reserve_for(Decimal(1)) == Decimal("1000000999999999998.999998999999999999")
+
+
+# --- 5. Database files paper cannot use ---
+
 def truncated(path):
     real = path.parent / "real.db"
     new_account(real)
@@ -1165,7 +1205,85 @@ def test_unusable_database_files(tmp_path, kind):
     folder.chmod(0o755)
 
 
-# --- 5. Full disk ---
+def test_a_refused_database_keeps_its_unflushed_log(tmp_path):
+    """A newer paper left WAL frames behind (killed before its checkpoint): ours must not flush them."""
+    db = str(tmp_path / "newer.db")
+    new_account(db)
+    writer = subprocess.run([sys.executable, "-c", f"""
+import os, sqlite3
+conn = sqlite3.connect({db!r}, isolation_level=None)
+conn.execute("PRAGMA user_version = {paper.SCHEMA_VERSION + 1}")
+conn.execute("CREATE TABLE newer_feature (x)")
+os._exit(0)  # no close: the frames stay in the WAL
+"""])
+    assert writer.returncode == 0 and os.path.getsize(db + "-wal") > 0
+    before = {name: Path(db + name).read_bytes() for name in ("", "-wal")}
+    for argv in (["status"], ["verify"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["init"]):
+        result = cli(*argv, "--db", db)
+        assert result.returncode == 1 and f"schema version {paper.SCHEMA_VERSION + 1}, newer than this paper.py" in result.stderr
+    assert {name: Path(db + name).read_bytes() for name in ("", "-wal")} == before
+
+
+@pytest.mark.parametrize("make, argv, why", [
+    (lambda p: os.mkfifo(p), ["status"], "is not a regular file"),
+    (lambda p: os.symlink(p.parent / "nowhere.db", p), ["init"], "is not a regular file"),
+    (lambda p: None, ["init", "--db", "SLASH"], "ends with a slash: give the database file's name"),
+    (lambda p: None, ["init", "--db", "DEEP"], "is a longer path than SQLite opens (500 bytes)"),
+])
+def test_a_fifo_a_dangling_symlink_a_trailing_slash_or_an_overlong_path_is_refused(tmp_path, make, argv, why):
+    path = tmp_path / "odd.db"
+    make(path)
+    argv = [{"SLASH": str(tmp_path / "new") + "/", "DEEP": str(tmp_path) + "/d" * 2000 + "/p.db"}.get(a, a)
+            for a in argv]
+    result = cli(*argv, *([] if "--db" in argv else ["--db", str(path)]))
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("paper: error: ") and why in result.stderr
+    assert not (tmp_path / "new").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE balances SET available_amount = 'NaN'",
+    "UPDATE balances SET available_amount = CAST(X'FF' AS TEXT)",
+    "INSERT INTO balances VALUES ('ffff0000-0000-4000-8000-000000000000', 'USDT', '1.00', '0.00', 'x', 'x')",
+])
+def test_garbage_in_the_database_gives_one_line(tmp_path, sql):
+    db = str(tmp_path / "g.db")
+    account = new_account(db)
+    shell(db, "PRAGMA ignore_check_constraints = ON", sql)
+    for argv in (["status"], ["status", "--account-id", account], ["verify"],
+                 ["deposit", "--account-id", account, "--amount", "1"]):
+        result = cli(*argv, "--db", db)
+        assert "Traceback" not in result.stderr and result.returncode in (0, 1), (argv, result)
+        if result.returncode and argv[0] == "verify" and result.stderr == "":
+            assert "MISMATCH" in result.stdout  # verify reports what it found on stdout
+        elif result.returncode:
+            assert result.stdout == "" and result.stderr.startswith("paper: error: ")
+            assert result.stderr.count("\n") == 1
+
+
+def test_a_foreign_database_with_a_hot_journal_is_not_rolled_back(tmp_path):
+    """A program killed mid-transaction left a rollback journal: refusing its file must not replay it."""
+    db = str(tmp_path / "hot.db")
+    writer = subprocess.run([sys.executable, "-c", f"""
+import os, sqlite3
+conn = sqlite3.connect({db!r}, isolation_level=None)
+conn.execute("CREATE TABLE notes (x)")
+conn.execute("INSERT INTO notes VALUES (1)")
+conn.execute("BEGIN")
+conn.execute("INSERT INTO notes SELECT x + 1 FROM notes")
+conn.execute("PRAGMA cache_spill = 1")
+conn.executemany("INSERT INTO notes VALUES (?)", [(i,) for i in range(20000)])
+os._exit(0)  # mid-transaction: the -journal stays, hot
+"""])
+    assert writer.returncode == 0 and os.path.getsize(db + "-journal") > 0
+    before = {name: Path(db + name).read_bytes() for name in ("", "-journal")}
+    for argv in (["deposit", "--account-id", "abcd", "--amount", "1"], ["init"], ["status"], ["verify"]):
+        result = cli(*argv, "--db", db)
+        assert result.returncode == 1 and result.stderr.startswith("paper: error: ") and "Traceback" not in result.stderr
+    assert {name: Path(db + name).read_bytes() for name in ("", "-journal")} == before
+
+
+# --- 6. Full disk ---
 
 FILLER = r"""
 import sys
@@ -1308,7 +1426,7 @@ def test_a_backup_onto_a_full_disk_leaves_nothing(tmp_path):
     assert_consistent(db)
 
 
-# --- 6. A lock held too long ---
+# --- 7. A lock held too long ---
 
 def test_a_lock_held_too_long_fails_cleanly(tmp_path, report):
     db = str(tmp_path / "lock.db")
@@ -1337,7 +1455,7 @@ def test_a_lock_held_too_long_fails_cleanly(tmp_path, report):
     report("a write lock held past PAPER_BUSY_TIMEOUT: exit 1 'database is busy', nothing half-written")
 
 
-# --- 7. Tampering ---
+# --- 8. Tampering ---
 
 @pytest.mark.parametrize("sql, problem", [
     (["UPDATE balances SET available_amount = '4999.99'"], "balance 4999.99 but the log sums to 5001.00"),
@@ -1388,7 +1506,7 @@ def test_the_log_trades_and_prices_refuse_changes_from_the_shell(tmp_path, sql):
     assert_consistent(db)
 
 
-# --- Odd outputs, paths and contents (found by review) ---
+# --- 9. Output that cannot be written ---
 
 def test_output_that_cannot_be_written_is_not_mistaken_for_a_refusal(tmp_path):
     db = str(tmp_path / "o.db")
@@ -1407,118 +1525,3 @@ def test_output_that_cannot_be_written_is_not_mistaken_for_a_refusal(tmp_path):
     assert (piped.returncode, piped.stderr) == (0, "")
     with paper.Ledger(db) as ledger:
         assert ledger.account(account).balances["USDT"].available == Decimal("1000002")  # r1 and r3
-
-
-def test_a_refused_database_keeps_its_unflushed_log(tmp_path):
-    """A newer paper left WAL frames behind (killed before its checkpoint): ours must not flush them."""
-    db = str(tmp_path / "newer.db")
-    new_account(db)
-    writer = subprocess.run([sys.executable, "-c", f"""
-import os, sqlite3
-conn = sqlite3.connect({db!r}, isolation_level=None)
-conn.execute("PRAGMA user_version = {paper.SCHEMA_VERSION + 1}")
-conn.execute("CREATE TABLE newer_feature (x)")
-os._exit(0)  # no close: the frames stay in the WAL
-"""])
-    assert writer.returncode == 0 and os.path.getsize(db + "-wal") > 0
-    before = {name: Path(db + name).read_bytes() for name in ("", "-wal")}
-    for argv in (["status"], ["verify"], ["deposit", "--account-id", "abcd", "--amount", "1"], ["init"]):
-        result = cli(*argv, "--db", db)
-        assert result.returncode == 1 and f"schema version {paper.SCHEMA_VERSION + 1}, newer than this paper.py" in result.stderr
-    assert {name: Path(db + name).read_bytes() for name in ("", "-wal")} == before
-
-
-@pytest.mark.parametrize("argv, code, why", [
-    (["history", "--account-id", A, "--limit", "9223372036854775808"], 0, "Initial deposit"),
-    (["deposit", "--account-id", A, "--amount", "1" + "0" * 18], 2, "more than 18 digits before"),
-    (["status", "--db", ""], 2, "argument --db: needs a file name"),
-])
-def test_edge_values(funded, capsys, argv, code, why):
-    db, account = funded
-    argv = [account if arg == A else arg for arg in argv]
-    got = paper.main(argv if "--db" in argv else [*argv, "--db", db])
-    out, err = capsys.readouterr()
-    assert got == code and why in (out if code == 0 else err) and "Traceback" not in err
-
-
-@pytest.mark.parametrize("timeout", ["3000000000", "99999999999999999999", "-1", "", "1e3"])
-def test_busy_timeouts_out_of_range_are_usage_errors(funded, timeout):
-    db, _ = funded
-    result = cli("status", "--db", db, env={"PAPER_BUSY_TIMEOUT": timeout})
-    assert result.returncode == 2 and "PAPER_BUSY_TIMEOUT must be a whole number" in result.stderr
-
-
-@pytest.mark.parametrize("make, argv, why", [
-    (lambda p: os.mkfifo(p), ["status"], "is not a regular file"),
-    (lambda p: os.symlink(p.parent / "nowhere.db", p), ["init"], "is not a regular file"),
-    (lambda p: None, ["init", "--db", "SLASH"], "ends with a slash: give the database file's name"),
-    (lambda p: None, ["init", "--db", "DEEP"], "is a longer path than SQLite opens (500 bytes)"),
-])
-def test_odd_paths(tmp_path, make, argv, why):
-    path = tmp_path / "odd.db"
-    make(path)
-    argv = [{"SLASH": str(tmp_path / "new") + "/", "DEEP": str(tmp_path) + "/d" * 2000 + "/p.db"}.get(a, a)
-            for a in argv]
-    result = cli(*argv, *([] if "--db" in argv else ["--db", str(path)]))
-    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("paper: error: ") and why in result.stderr
-    assert not (tmp_path / "new").exists() and not (tmp_path / "d").exists()
-
-
-@pytest.mark.parametrize("sql", [
-    "UPDATE balances SET available_amount = 'NaN'",
-    "UPDATE balances SET available_amount = CAST(X'FF' AS TEXT)",
-    "INSERT INTO balances VALUES ('ffff0000-0000-4000-8000-000000000000', 'USDT', '1.00', '0.00', 'x', 'x')",
-])
-def test_garbage_in_the_database_gives_one_line(tmp_path, sql):
-    db = str(tmp_path / "g.db")
-    account = new_account(db)
-    shell(db, "PRAGMA ignore_check_constraints = ON", sql)
-    for argv in (["status"], ["status", "--account-id", account], ["verify"],
-                 ["deposit", "--account-id", account, "--amount", "1"]):
-        result = cli(*argv, "--db", db)
-        assert "Traceback" not in result.stderr and result.returncode in (0, 1), (argv, result)
-        if result.returncode and argv[0] == "verify" and result.stderr == "":
-            assert "MISMATCH" in result.stdout  # verify reports what it found on stdout
-        elif result.returncode:
-            assert result.stdout == "" and result.stderr.startswith("paper: error: ")
-            assert result.stderr.count("\n") == 1
-
-
-def test_a_foreign_database_with_a_hot_journal_is_not_rolled_back(tmp_path):
-    """A program killed mid-transaction left a rollback journal: refusing its file must not replay it."""
-    db = str(tmp_path / "hot.db")
-    writer = subprocess.run([sys.executable, "-c", f"""
-import os, sqlite3
-conn = sqlite3.connect({db!r}, isolation_level=None)
-conn.execute("CREATE TABLE notes (x)")
-conn.execute("INSERT INTO notes VALUES (1)")
-conn.execute("BEGIN")
-conn.execute("INSERT INTO notes SELECT x + 1 FROM notes")
-conn.execute("PRAGMA cache_spill = 1")
-conn.executemany("INSERT INTO notes VALUES (?)", [(i,) for i in range(20000)])
-os._exit(0)  # mid-transaction: the -journal stays, hot
-"""])
-    assert writer.returncode == 0 and os.path.getsize(db + "-journal") > 0
-    before = {name: Path(db + name).read_bytes() for name in ("", "-journal")}
-    for argv in (["deposit", "--account-id", "abcd", "--amount", "1"], ["init"], ["status"], ["verify"]):
-        result = cli(*argv, "--db", db)
-        assert result.returncode == 1 and result.stderr.startswith("paper: error: ") and "Traceback" not in result.stderr
-    assert {name: Path(db + name).read_bytes() for name in ("", "-journal")} == before
-
-
-def test_an_import_file_that_is_not_utf8_is_named_with_a_line(funded, tmp_path):
-    db, account = funded
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(b"type,amount,currency,description,ref\nDEPOSIT,1,,caf\xe9,\n")
-    before = dump(db)
-    result = cli("import", "--account-id", account, str(path), "--db", db)
-    assert result.returncode == 1 and result.stderr == f"paper: error: {path}: line 2 is not UTF-8 text\n"
-    assert dump(db) == before
-
-
-def test_order_reserves_are_exact_outside_a_transaction():
-    order = paper.Order("id", "account", "ETH/USDT", "buy", Decimal(1), Decimal("999999999999999998.999999999999999999"),
-                        Decimal("0.000001"), Decimal(0), Decimal(0), "OPEN", "", "")
-    # 999999999999999998.999999999999999999 + a fee of 999999999999.99999900, to the last digit
-    assert order.reserve_for(Decimal(1)) == Decimal("1000000999999999998.999998999999999999")
