@@ -358,21 +358,28 @@ def to_time(value):
         except ValueError:
             pass  # and refused below
     try:
+        if isinstance(value, str):
+            return time_from_text(value)
         if isinstance(value, datetime):
             return datetime_time(value)
-        if isinstance(value, str) and len(value) == 8 and value.isascii() and value.isdigit():
-            return datetime_time(datetime.fromisoformat(value))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
-        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", value):  # a year (not 1970's second
-            return datetime_time(datetime.fromisoformat(value + ("-01-01" if len(value) == 4 else "-01")))  # 2025)
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
-                and value.isascii() and value.replace(".", "", 1).isdigit():
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             return epoch_time(value)
-        if isinstance(value, str):
-            return datetime_time(datetime.fromisoformat(value))
     except (ValueError, TypeError, OverflowError, ArithmeticError):
         pass
     raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00, 2026-11-25;"
                      " no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)")
+
+
+def time_from_text(text):
+    """Market time from text in a form other than paper's own: ISO-8601's basic date, a year or a month
+    (each at its first midnight), an epoch number, or other ISO-8601 text; ValueError if none of them."""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        return datetime_time(datetime.fromisoformat(text))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
+    if re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", text):  # a year (not 1970's second 2025), or a month
+        return datetime_time(datetime.fromisoformat(text + ("-01-01" if len(text) == 4 else "-01")))
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        return epoch_time(text)
+    return datetime_time(datetime.fromisoformat(text))
 
 
 def datetime_time(moment):
