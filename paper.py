@@ -184,32 +184,43 @@ def to_amount(value, what="amount", zero=False):
             and value.adjusted() < 18:  # a Decimal as paper itself makes them: as the text of it would give
         return value
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
-        value = Decimal(value)
-        if value < 0:
-            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {shown(value)}")
-        # Checked before the value is written out in full: 1E+999999999 has a billion digits.
-        if value and value.adjusted() >= 18:
-            raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
-        if value.as_tuple().exponent < -18:
-            try:
-                value = value.quantize(Decimal("1e-18"), context=EXACT)
-            except Inexact:
-                raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds") from None
-        value = f"{value.copy_abs():f}"
+        value = number_digits(Decimal(value), what, zero)
     elif not isinstance(value, str):
         raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
                          f" {shown(value)}")
-    if not value.isascii() or not value.replace(".", "", 1).isdigit():
-        if value[:1] == "-" and PLAIN.fullmatch(value[1:]):
-            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {value}")
-        raise PaperError(f"{what} {shown(value)} is not a number: use digits with at most one decimal point,"
+    return text_amount(value, what, zero)
+
+
+def number_digits(number, what, zero):
+    """A finite Decimal (an int made one) as to_amount reads text: its digits, with a point if it has
+    decimals; refused if below zero, or too large or too precise to write out exactly."""
+    if number < 0:
+        raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {shown(number)}")
+    # Checked before the number is written out in full: 1E+999999999 has a billion digits.
+    if number and number.adjusted() >= 18:
+        raise PaperError(f"{what} {shown(number)} has more than 18 digits before the decimal point")
+    if number.as_tuple().exponent < -18:
+        try:
+            number = number.quantize(Decimal("1e-18"), context=EXACT)
+        except Inexact:
+            raise PaperError(f"{what} {shown(number)} has more than 18 decimal places; paper never rounds") from None
+    return f"{number.copy_abs():f}"
+
+
+def text_amount(text, what, zero):
+    """The amount text gives, refused unless it is digits with at most one point, at most 18 digits
+    either side of it (but zeros that change nothing), and above zero (unless zero)."""
+    if not text.isascii() or not text.replace(".", "", 1).isdigit():
+        if text[:1] == "-" and PLAIN.fullmatch(text[1:]):
+            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {text}")
+        raise PaperError(f"{what} {shown(text)} is not a number: use digits with at most one decimal point,"
                          " like 250.50 (no sign, exponent, separator or space)")
-    whole, _, fraction = value.partition(".")
+    whole, _, fraction = text.partition(".")
     if len(fraction.rstrip("0")) > 18:
-        raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds")
+        raise PaperError(f"{what} {shown(text)} has more than 18 decimal places; paper never rounds")
     if len(whole.lstrip("0")) > 18:
-        raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
-    amount = Decimal(value)
+        raise PaperError(f"{what} {shown(text)} has more than 18 digits before the decimal point")
+    amount = Decimal(text)
     if not zero and not amount:
         raise PaperError(f"{what} must be greater than zero")
     return amount
