@@ -517,34 +517,40 @@ def article(word):
     return "an" if word[:1] in "aeio" else "a"
 
 
-def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price, trail=None, trail_amount=None):
+def to_order(side, symbol, qty, limit_price, fee_rate, order_type, stop_price, trail=None, trail_amount=None):
     """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
     right sides (a sell's limit above its stop, a buy's below); a trailing stop has one distance."""
     side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
-    if type not in ORDER_TYPES:
-        raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
-    if (type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
-            trail_amount is not None:
-        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
-                         type == "trailing-stop" else f"{article(type)} {type} order takes no trail amount")
-    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
-             "trailing-stop": (False, False)}.get(type, (True, True))
-    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
-        if (price is None) == needed:
-            raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
+    check_order_type(order_type, limit_price, stop_price, trail, trail_amount)
     limit_price = None if limit_price is None else to_amount(limit_price, "limit price")
     stop_price = None if stop_price is None else to_amount(stop_price, "stop price")
-    if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
+    if order_type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
         raise PaperError(f"a {side} oco takes profit at its limit and stops a loss at its stop, so its limit"
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
-    order = Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
+    order = Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, order_type,
                   stop_price)
-    if type == "trailing-stop":
+    if order_type == "trailing-stop":
         order.trail = None if trail is None else to_share(trail, "trail")
         order.trail_amount = None if trail_amount is None else to_amount(trail_amount, "trail amount")
         if order.trail is not None and order.trail >= 1:
             raise PaperError(f"trail {shown(trail)} must be below 100%: a stop at or below zero never comes")
     return order
+
+
+def check_order_type(order_type, limit_price, stop_price, trail, trail_amount):
+    """Refuse an unknown order type, or prices and trail distances that it does not take or lacks."""
+    if order_type not in ORDER_TYPES:
+        raise PaperError(f"order type {shown(order_type)} must be one of {', '.join(ORDER_TYPES)}")
+    if (order_type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
+            trail_amount is not None:
+        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
+                         order_type == "trailing-stop" else f"{article(order_type)} {order_type} order takes no trail"
+                         " amount")
+    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
+             "trailing-stop": (False, False)}.get(order_type, (True, True))
+    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
+        if (price is None) == needed:
+            raise PaperError(f"{article(order_type)} {order_type} order {'needs' if needed else 'takes no'} {name}")
 
 
 def to_protection(side, sl, tp, trail, risk, qty):
