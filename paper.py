@@ -6755,7 +6755,7 @@ class Interrupt:
 def run_command(args, interrupt, out):
     """Open the ledger, run args.command and send its output to out: its exit code. A refusal is one
     line on stderr."""
-    path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
+    path = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB
     if args.command in OWN_DATABASE:
         path = args.db or "the temporary database"
     try:
@@ -6771,31 +6771,38 @@ def run_command(args, interrupt, out):
             for note in interrupt.ledger.notes if interrupt.ledger else ():
                 print(f"paper: note: {note}", file=sys.stderr)
         return exit_code[0] if exit_code else 0
-    except StrategyError as error:  # the strategy's own traceback, then the line that names where it raised
-        sys.stderr.write(error.traceback)
-        message = error
-    except UsageError as error:
-        message, code = error, 2
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             out.send("[]" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.")
             return 0
-        message = error
-    except PaperError as error:
-        message = error
-    except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
-        message, code = "interrupted; nothing was recorded", 130
-    except sqlite3.Error as error:  # outside a transaction (the ledger turns those into PaperError)
-        message = f"{path}: {error}"
-    except OSError as error:
-        message = f"{error.strerror or error}: {error.filename or path}"
-    except DecimalException as error:
-        message = f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py verify` names it"
-    except Exception as error:  # a last resort, so that no database content, however damaged, gives a traceback
-        message = f"{path}: unexpected {type(error).__name__}: {error}"
+        message, code = error, 1
+    except (Exception, KeyboardInterrupt) as error:
+        message, code = refusal(error, path)
     finally:
         interrupt.ledger = None
     return fail(message, code)
+
+
+def refusal(error, path):
+    """(message, exit code) for an error a command raised, its database at path; a strategy's own
+    traceback goes to stderr first."""
+    if isinstance(error, StrategyError):  # its traceback, then the line that names where it raised
+        sys.stderr.write(error.traceback)
+        return error, 1
+    if isinstance(error, UsageError):
+        return error, 2
+    if isinstance(error, PaperError):
+        return error, 1
+    if isinstance(error, KeyboardInterrupt):  # only where Interrupt is not installed (another thread): rolled back
+        return "interrupted; nothing was recorded", 130
+    if isinstance(error, sqlite3.Error):  # outside a transaction (the ledger turns those into PaperError)
+        return f"{path}: {error}", 1
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}: {error.filename or path}", 1
+    if isinstance(error, DecimalException):
+        return f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py verify` names it", 1
+    # a last resort, so that no database content, however damaged, gives a traceback
+    return f"{path}: unexpected {type(error).__name__}: {error}", 1
 
 
 def fail(message, code=1):
