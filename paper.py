@@ -4019,7 +4019,14 @@ def price_rows(source, symbol=None, checked=False):
         if not symbol:
             raise PaperError(f"{name}: a file without a header (Binance klines) needs --symbol")
         return kline_rows(reader, first, symbol, name)
-    names = ["time" if name == "open_time" else name for name in (name.strip().lower() for name in first)]
+    return header_rows(reader, *header_columns(first, symbol, name), symbol, name)
+
+
+def header_columns(header, symbol, name):
+    """(at, width, prices) of the file name from its header: at, the columns of time, the prices (one,
+    or open, high, low and close) and (unless symbol) symbol; width, how many columns a row has;
+    prices, how many price columns."""
+    names = ["time" if column == "open_time" else column for column in (cell.strip().lower() for cell in header)]
     bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
     if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
         bar = ["close"]  # closes alone: each is a price
@@ -4031,7 +4038,7 @@ def price_rows(source, symbol=None, checked=False):
         raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
                          f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
                          + (": give --symbol for a file without one)" if missing == ["symbol"] else ")"))
-    return header_rows(reader, [names.index(column) for column in wanted], len(names), len(bar), symbol, name)
+    return [names.index(column) for column in wanted], len(names), len(bar)
 
 
 def header_rows(reader, at, width, prices, symbol, name):
