@@ -5590,31 +5590,48 @@ def fitted(names, cells, width, narrow):
     """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
     then the columns of narrow left out in turn; if it still does not fit, the widest text column cut
     with '…' (a number is never cut: it would read as another number)."""
-    def span():
-        layout = measured(cells, len(names))
-        return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
-                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
-    if span()[0] <= width:
+    if table_span(names, cells)[0] <= width:
         return names, cells
-    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
-        len(row[i]) == 36 for row in cells if row[i])}
-    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
-    cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
-              for i, cell in enumerate(row)] for row in cells]
+    cells = shortened(names, cells)
     for name in narrow:
-        if span()[0] <= width:
+        if table_span(names, cells)[0] <= width:
             break
         if name in names:
             i = names.index(name)
             names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
-    wide, layout = span()
-    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
-    if wide > width and texts:
-        widest, i = max(texts)
-        keep = max(widest - (wide - width), len(names[i]) + 1, 4)
-        cells = [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
-                 for row in cells]
+    wide, layout = table_span(names, cells)
+    if wide > width:
+        cells = widest_text_cut(names, cells, layout, wide - width)
     return names, cells
+
+
+def table_span(names, cells):
+    """(the columns a table of names and cells spans, its layout: see measured)."""
+    layout = measured(cells, len(names))
+    return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+               for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
+
+
+def shortened(names, cells):
+    """cells with their ids cut to 8 characters (where every one is a full UUID) and their times to the
+    minute ('2026-11-25 14:36')."""
+    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
+        len(row[i]) == 36 for row in cells if row[i])}
+    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
+    return [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
+             for i, cell in enumerate(row)] for row in cells]
+
+
+def widest_text_cut(names, cells, layout, excess):
+    """cells with the widest text column (wider than its name) cut by excess columns, to no less than
+    its name + 1 or 4 columns; cells as they were if there is no such column."""
+    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
+    if not texts:
+        return cells
+    widest, i = max(texts)
+    keep = max(widest - excess, len(names[i]) + 1, 4)
+    return [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
+            for row in cells]
 
 
 def cut_text(text, columns):
