@@ -2996,24 +2996,41 @@ class Performance:
         self.max_drawdown, self.longest, self.peak_time, self.underwater = 0.0, 0.0, None, False
         self.days = []  # (UTC day, the index at its last point)
 
-    def add(self, time, equity, flow, exposed=False):
+    def add(self, when, equity, flow, exposed=False):
         """Take the next point (its market time, equity, flow, whether it held anything but the quote);
         return its drawdown."""
-        moment = seconds(time) if isinstance(time, str) else time
+        moment = seconds(when) if isinstance(when, str) else when
         if self.index is None:
-            self.start, self.first, self.peak_time = time, moment, moment
-            self.equity_start = flow if flow > 0 else equity
-            index = float(equity) / float(flow) if flow > 0 else 1.0
+            index = self._first_point(when, moment, equity, flow)
         elif flow or not self.equity_final:
             index = self.index * float(equity - flow) / float(self.equity_final) if self.equity_final else self.index
+            self.base_index, self.base_equity = index, float(equity)
         else:  # measured from the last flow, not point by point: a recovered curve is back at exactly its peak
             index = self.base_index * (float(equity) / self.base_equity) if self.base_equity else self.base_index
-        if self.index is None or flow or not self.equity_final:
-            self.base_index, self.base_equity = index, float(equity)
-        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), time, moment
+        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), when, moment
         self.index, self.equity_final = index, equity
         if self.equity_peak is None or equity > self.equity_peak:  # (a point per bar: each comparison counts)
             self.equity_peak = equity
+        fall = self._fall(index, moment)
+        day, days = int(moment // DAY), self.days
+        if days and days[-1][0] == day:
+            days[-1] = (day, index)
+        else:
+            days.append((day, index))
+        return fall
+
+    def _first_point(self, when, moment, equity, flow):
+        """Take the first point (see add): where the curve starts, and its growth index, which is also
+        the base the next points are measured from."""
+        self.start, self.first, self.peak_time = when, moment, moment
+        self.equity_start = flow if flow > 0 else equity
+        index = float(equity) / float(flow) if flow > 0 else 1.0
+        self.base_index, self.base_equity = index, float(equity)
+        return index
+
+    def _fall(self, index, moment):
+        """The drawdown of a point at growth index index and epoch seconds moment, after the peak, the
+        deepest drawdown and the longest time under water are moved by it."""
         if index > self.peak:
             self.peak = index
         fall = 0.0 if index >= self.peak * (1 - 1e-12) else index / self.peak - 1
@@ -3023,11 +3040,7 @@ class Performance:
             self.longest = moment - self.peak_time  # peak to the next as high (or the end)
         if fall == 0:
             self.peak_time = moment
-        self.underwater, day, days = fall < 0, int(moment // DAY), self.days
-        if days and days[-1][0] == day:
-            days[-1] = (day, index)
-        else:
-            days.append((day, index))
+        self.underwater = fall < 0
         return fall
 
     def daily_returns(self):
