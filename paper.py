@@ -1589,33 +1589,18 @@ class Ledger:
         included, at the price it fills at. A trailing stop trails the market by trail (a share) or
         trail_amount from the latest close on. A buy may be protected (sl, tp, trail: placed on each fill,
         see _protect) and sized by risk (see _sized). A retry with the same ref returns the first."""
-        trailing = type == "trailing-stop"
-        order = to_order(side, symbol, 1 if qty is None else qty, limit_price, fee_rate, type, stop_price,
-                         trail if trailing else None, trail_amount)
-        protection = to_protection(order.side, sl, tp, None if trailing else trail, risk, None if qty is None and
-                                   spend is None else order.qty)
-        order.qty = None if qty is None else order.qty
-        order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
-            else to_ref(ref)
-        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
-        if order.slippage and order.type != "market":
-            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
-        if spend is not None and (qty is not None or (order.type, order.side) != ("market", "buy")):
-            raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+        order, protection, spend = self._order_to_place(side, symbol, qty, limit_price, fee_rate, type, stop_price,
+                                                        expires, ref, slippage, spend, trail, trail_amount, sl, tp,
+                                                        risk)
+        trailing = order.type == "trailing-stop"
         with self._transaction():
             account = self._account(account_id)
-            done = self._retried(account.id, order.reference_id, *order_terms(order))
-            if done:
-                done.fills = self._fills(done.id)
-                return done
+            earlier = self._retried(account.id, order.reference_id, *order_terms(order))
+            if earlier:
+                earlier.fills = self._fills(earlier.id)
+                return earlier
             latest = self._latest_price(order.symbol)
-            if latest and order.expires_at and order.expires_at <= latest[1]:
-                raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
-                                 f" ({latest[1]})")
-            if order.type == "market":
-                market_terms(order, latest, spend, self.risk.step(order.symbol))
-            if trailing:
-                self._trail_from(order, latest)
+            self._at_latest(order, latest, spend)
             entry = order.limit_price or order.stop_price or order.reserve_price
             if order.side == "buy":
                 order.protect_sl, order.protect_tp, order.protect_trail, risk = protection
@@ -1630,6 +1615,37 @@ class Ledger:
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop, else the market's
                 self.risk.buying(account.id, order.symbol, order.qty, entry)
             return self._place(order, self._active(account).id, latest)
+
+    def _order_to_place(self, side, symbol, qty, limit_price, fee_rate, order_type, stop_price, expires, ref,
+                        slippage, spend, trail, trail_amount, sl, tp, risk):
+        """place_order's arguments checked, before anything is read: (the Order, its protection as
+        to_protection gives it, spend as an amount or None)."""
+        trailing = order_type == "trailing-stop"
+        order = to_order(side, symbol, 1 if qty is None else qty, limit_price, fee_rate, order_type, stop_price,
+                         trail if trailing else None, trail_amount)
+        protection = to_protection(order.side, sl, tp, None if trailing else trail, risk, None if qty is None and
+                                   spend is None else order.qty)
+        order.qty = None if qty is None else order.qty
+        order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
+            else to_ref(ref)
+        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
+        if order.slippage and order.type != "market":
+            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
+        if spend is not None and (qty is not None or (order.type, order.side) != ("market", "buy")):
+            raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+        return order, protection, spend
+
+    def _at_latest(self, order, latest, spend):
+        """An order's terms that the latest price of its symbol (latest: its row, or None) sets: refused if
+        it expires by then; a market order's reserve (and its qty, if it spends an amount), a trailing
+        stop's mark and stop."""
+        if latest and order.expires_at and order.expires_at <= latest[1]:
+            raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
+                             f" ({latest[1]})")
+        if order.type == "market":
+            market_terms(order, latest, spend, self.risk.step(order.symbol))
+        if order.type == "trailing-stop":
+            self._trail_from(order, latest)
 
     def _place(self, order, account_id, latest):
         """Place a checked order: its reserve set aside, its row written, matched at once against the latest
