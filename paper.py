@@ -2471,31 +2471,23 @@ class Ledger:
         the market time of the newest price when it was written. Prices recorded out of market-time
         order across symbols (one symbol's file fed after another's) are drawn in market time, but
         their fills happened in the order recorded: that is noted once (self.notes)."""
-        start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
-            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
-        moves = itertools.chain(self.db.execute(  # the transactions in the market time of the price they came at,
-            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
-            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
-            (*flows, account.id)), [("~", 0, None, None, None)])  # read as they are needed; the last after every price
+        start = account.price_id or 0
+        moves = self._moves(account)
         priced = self._closes_at(start, quote)
         held, brought, equity, exposed, moved, newest, bases = {}, {}, None, False, False, (0, None, None), {}
         move = next(moves)
         next_time, next_price = move[:2]
-        for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
-                                                             " ORDER BY time, id", (start,)):
+        for price_id, symbol, market_time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices"
+                                                                    " WHERE id > ? ORDER BY time, id", (start,)):
             if price_id > newest[0]:
-                newest = price_id, symbol, time
+                newest = price_id, symbol, market_time
             elif not self._noted_order:
-                self._noted_order = True
-                self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
-                                  f" {newest[2]} was recorded after {symbol} at {time}): the curve follows market"
-                                  " time, but fills happened in the order the prices were recorded")
+                self._note_out_of_order(newest, symbol, market_time)
             if symbol not in bases:  # the currency this symbol prices in quote, if any
                 bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
             base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
-            while next_time < time or next_time == time and next_price <= price_id:
+            while next_time < market_time or next_time == market_time and next_price <= price_id:
                 _, _, currency, amount, flow = move
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed, moved = held.get(currency, ZERO) + amount, True, True
@@ -2512,12 +2504,43 @@ class Ledger:
                     equity = None
                     continue
                 if moved:  # else what it holds is as it was
-                    exposed, moved = any(total for currency, total in held.items() if currency != quote), False
+                    exposed, moved = self._exposed(held, quote), False
             flow = ZERO
             if brought:
-                flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+                flow = self._brought_in(brought, priced)
                 brought.clear()
-            yield price_id, time, equity, flow, exposed
+            yield price_id, market_time, equity, flow, exposed
+
+    @staticmethod
+    def _exposed(held, quote):
+        """Whether held ({currency: total}) holds anything but quote."""
+        return any(total for currency, total in held.items() if currency != quote)
+
+    @staticmethod
+    def _brought_in(brought, priced):
+        """What deposits and withdrawals brought in ({currency: amount}) is worth at priced ({currency: its
+        price in quote}); a currency with no price counts 0."""
+        return sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+
+    def _moves(self, account):
+        """The account's transactions in the market time of the price they came at (the newest when they
+        were written; a removed price's, the one before it), in that order: (market time or '', price
+        id or 0, currency, amount as text, whether it brought money in or out), read as they are needed,
+        then ('~', 0, None, None, None), which comes after every price."""
+        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
+            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
+        return itertools.chain(self.db.execute(
+            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
+            ("DEPOSIT", "WITHDRAWAL", "RESET", account.id)), [("~", 0, None, None, None)])
+
+    def _note_out_of_order(self, newest, symbol, market_time):
+        """Note, once, that a price at market_time was recorded before the newest (price id, symbol, market
+        time) so far: the curve follows market time, its fills the order recorded."""
+        self._noted_order = True
+        self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
+                          f" {newest[2]} was recorded after {symbol} at {market_time}): the curve follows market"
+                          " time, but fills happened in the order the prices were recorded")
 
     def _closes_at(self, price_id, quote):
         """{currency: its latest close in quote as of price_id}, quote itself at 1."""
