@@ -6853,13 +6853,13 @@ def run_command(args, interrupt, out):
             return 0
         message, code = error, 1
     except (Exception, KeyboardInterrupt) as error:
-        message, code = refusal(error, path)
+        message, code = refusal_for(error, path)
     finally:
         interrupt.ledger = None
     return fail(message, code)
 
 
-def refusal(error, path):
+def refusal_for(error, path):
     """(message, exit code) for an error a command raised, its database at path; a strategy's own
     traceback goes to stderr first."""
     if isinstance(error, StrategyError):  # its traceback, then the line that names where it raised
