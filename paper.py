@@ -1104,18 +1104,18 @@ class Ledger:
                                      " AND sql IS NOT NULL").fetchall()
             for kind, name, _ in extras:  # paper's names are taken by the new tables'; a user's own come back
                 self.db.execute(f'DROP {kind} "{name}"')
-            old = [table for table in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
-                                                                (table,)).fetchone()]
+            old = [table_name for table_name in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                                                (table_name,)).fetchone()]
             self.db.execute("PRAGMA legacy_alter_table = ON")  # a user's views keep naming the tables
-            for table in old:
-                self.db.execute(f"ALTER TABLE {table} RENAME TO {table}_v{version}")
+            for table_name in old:
+                self.db.execute(f"ALTER TABLE {table_name} RENAME TO {table_name}_v{version}")
             self.db.execute("PRAGMA legacy_alter_table = OFF")
             for statement in schema():
                 self.db.execute(statement)
-            for table in old:
-                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table}_v{version})"))
-                self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v{version}")
-                self.db.execute(f"DROP TABLE {table}_v{version}")
+            for table_name in old:
+                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table_name}_v{version})"))
+                self.db.execute(f"INSERT INTO {table_name} ({columns}) SELECT {columns} FROM {table_name}_v{version}")
+                self.db.execute(f"DROP TABLE {table_name}_v{version}")
             for kind, name, sql in extras:
                 if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
                     self.db.execute(sql)
@@ -1715,9 +1715,9 @@ class Ledger:
             tp = self.risk.on_tick(trade.symbol, trade.price * (1 + rules.take_profit), "buy")
         if sl is None and tp is None and trail is None:
             return None
-        type = "oco" if sl is not None and tp is not None else "stop" if sl is not None else \
+        order_type = "oco" if sl is not None and tp is not None else "stop" if sl is not None else \
             "trailing-stop" if trail is not None else "limit"
-        order = to_order("sell", trade.symbol, trade.qty, tp, trade.fee_rate, type, sl, trail)
+        order = to_order("sell", trade.symbol, trade.qty, tp, trade.fee_rate, order_type, sl, trail)
         order.entry_trade_id, latest = trade.id, self._latest_price(trade.symbol)
         if trail is not None:
             self._trail_from(order, latest)
@@ -1977,8 +1977,8 @@ class Ledger:
     def _tick_row(self, row, allow_future=False):
         """Record a row as read_prices (or fetched_bars) gives it, (symbol, price, time, open, high, low, close),
         its time in paper's form already, inside a batch: the result as tick's."""
-        symbol, price, time, *bar = row
-        return self._tick(to_symbol(symbol), time, *to_bar(price, *bar), allow_future)
+        symbol, price, market_time, *bar = row
+        return self._tick(to_symbol(symbol), market_time, *to_bar(price, *bar), allow_future)
 
     def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
@@ -2143,8 +2143,8 @@ class Ledger:
         doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
         with self._transaction():
             self._write_prices()
-            removed = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
-            if not removed:
+            deleted = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
+            if not deleted:
                 raise PaperError(f"{symbol} has no price at or after {start}")
             users = [f"trade {row_id}" for (row_id,) in self.db.execute(  # its price_id: the newest of any symbol
                 f"SELECT id FROM trades WHERE symbol = ? AND price_id >= (SELECT min(id) FROM ({doomed})) ORDER BY"
@@ -2165,7 +2165,7 @@ class Ledger:
             if trigger:
                 self.db.execute(trigger[0])
             self._forget()
-        return removed
+        return deleted
 
     def fetch(self, symbols, interval, start=None, end=None, base_url=None, follow=False, each=None, stop=None,
               report=None):
@@ -2217,9 +2217,9 @@ class Ledger:
         for balance in balances:
             if not balance.total:
                 continue
-            price, time = self._price_in(balance.currency, quote, given or {})
+            price, price_time = self._price_in(balance.currency, quote, given or {})
             value = None if price is None else EXACT.multiply(balance.total, price)
-            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": time}
+            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": price_time}
             if value is None:
                 unpriced.append(balance.currency)
             else:
@@ -2565,9 +2565,10 @@ class Ledger:
         """equity's points one by one, read as they are needed: a long curve costs no memory."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            performance = Performance()
-            for _, time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
-                yield {"time": time, "equity": equity, "drawdown": performance.add(time, equity, flow, exposed)}
+            figures = Performance()
+            for _, market_time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
+                yield {"time": market_time, "equity": equity,
+                       "drawdown": figures.add(market_time, equity, flow, exposed)}
 
     def stats(self, account_id, quote=None):
         """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
@@ -2575,12 +2576,12 @@ class Ledger:
         Decimals, ratios floats; a figure that cannot be computed is None."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            quote, performance, first, last = self._quote(account, quote), Performance(), None, None
-            for price_id, time, equity, flow, exposed in self._curve(account, quote):
-                performance.add(time, equity, flow, exposed)
+            quote, figures, first, last = self._quote(account, quote), Performance(), None, None
+            for price_id, market_time, equity, flow, exposed in self._curve(account, quote):
+                figures.add(market_time, equity, flow, exposed)
                 first, last = first or price_id, price_id
             traded = self._traded(account, first, last)
-        return summary(quote, performance, *traded)
+        return summary(quote, figures, *traded)
 
     def _traded(self, account, first, last):
         """What summary takes beside the curve's Performance: the account's trades [(id, symbol, fee)], the
@@ -2704,17 +2705,17 @@ class Ledger:
             timespec="microseconds") + "Z" for column in range(1, COLUMNS)] if closes.scale else [begin]
         for column, (since, until) in enumerate(zip(bounds, bounds[1:] + [latest])):
             for way in ("min", "max"):
-                time, close = self.db.execute(
+                close_time, close = self.db.execute(
                     f"SELECT time, {way}(CAST(close AS REAL)) FROM prices WHERE symbol = ? AND time >= ? AND time"
                     f" {'<=' if until == latest else '<'} ? AND id > ?", (symbol, since, until, start)).fetchone()
-                if time is not None:
-                    closes.add(seconds(time), close, column)
+                if close_time is not None:
+                    closes.add(seconds(close_time), close, column)
         first_close = self.db.execute("SELECT CAST(close AS REAL) FROM prices WHERE symbol = ? AND time >= ? AND"
                                       " id > ? ORDER BY time LIMIT 1", (symbol, begin, start)).fetchone()
-        shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
+        trips_shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
                  and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
                  and seconds(trip["entry_time"]) <= last]
-        return symbol, closes, first_close and first_close[0], shown
+        return symbol, closes, first_close and first_close[0], trips_shown
 
 
 class Mismatches:
@@ -2737,8 +2738,9 @@ class Mismatches:
 
 def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
-    return ", ".join(f"{kind} {fmt(amount)} {currency}" + (f" in account {owner}" if owner != account else "")
-                     for owner, currency, kind, amount in legs)
+    return ", ".join(f"{kind} {fmt(amount)} {currency}"
+                     + (f" in account {leg_account}" if leg_account != account else "")
+                     for leg_account, currency, kind, amount in legs)
 
 
 # --- Risk: the account's rules and the exchange's, decided in one place ---
@@ -2807,10 +2809,10 @@ class Risk:
 
     def log(self, account_id, rule, action, symbol, detail, order_id=None):
         """A risk event at the newest price's market time."""
-        time, price_id = self.ledger._market_time()
+        market_time, price_id = self.ledger._market_time()
         self.db.execute("INSERT INTO risk_events (account_id, price_id, time, rule, action, symbol, detail, order_id,"
                         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (account_id, price_id, time, rule, action, symbol, detail, order_id, utc_now()))
+                        (account_id, price_id, market_time, rule, action, symbol, detail, order_id, utc_now()))
 
     def buying(self, account_id, symbol, qty, price):
         """Refuse (RiskRefused) a buy of qty symbol at price that a rule of the account forbids: a halt,
@@ -3116,10 +3118,10 @@ class Performance:
 
 def growth(curve):
     """The growth index at each point of curve [(seconds, equity, flow)] (see Performance)."""
-    performance, indexes = Performance(), []
+    figures, indexes = Performance(), []
     for moment, equity, flow in curve:
-        performance.add(moment, equity, flow)
-        indexes.append(performance.index)
+        figures.add(moment, equity, flow)
+        indexes.append(figures.index)
     return indexes
 
 
@@ -3339,13 +3341,13 @@ class Curve:
 
     def add(self, price_id, time, equity, flow, exposed):
         """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
-        performance, first = self.performance, self.line is None
-        fall = performance.add(time, equity, flow, exposed)
+        figures, first = self.performance, self.line is None
+        fall = figures.add(time, equity, flow, exposed)
         if first:
             self.first_id, self.peak_time = price_id, time
-            self.line, self.falls = Columns(performance.first, self.last), Columns(performance.first, self.last)
-        moment, index, self.last_id = performance.last, performance.index, price_id
-        height, column = index if self.percent else float(equity), int((moment - performance.first) * self.line.scale)
+            self.line, self.falls = Columns(figures.first, self.last), Columns(figures.first, self.last)
+        moment, index, self.last_id = figures.last, figures.index, price_id
+        height, column = index if self.percent else float(equity), int((moment - figures.first) * self.line.scale)
         if flow and not first:  # money in or out: one mark of each kind a column is enough to explain a jump
             self.flows[column, 1 if flow > 0 else -1] = moment, height
         self.line.add(moment, height, column)
@@ -3721,9 +3723,9 @@ def price_panel(panel, axis, x, left, curve):
     symbol, closes, _, trips = panel
     paths, first, last = {}, curve.performance.first, curve.last
     for trip in thinned(trips, first, last):
-        entry, exit = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
-        segment = (f"M{x(entry):.1f},{axis.y(float(trip['entry_price'])):.1f}"
-                   f"L{x(exit):.1f},{axis.y(float(trip['exit_price'])):.1f}")
+        entry_at, exit_at = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
+        segment = (f"M{x(entry_at):.1f},{axis.y(float(trip['entry_price'])):.1f}"
+                   f"L{x(exit_at):.1f},{axis.y(float(trip['exit_price'])):.1f}")
         paths.setdefault((trip_kind(trip), trip["status"] == "OPEN"), {})[segment] = None  # an ordered set
     svg = panel_frame("price", axis, left) + [polyline("close", closes.points(), axis, x, 1)]
     dotted = len(trips) <= COLUMNS // 4
@@ -4592,10 +4594,10 @@ def bounded_opener():
     deadline = [0.0]  # of the request under way
 
     def left():
-        seconds = deadline[0] - time.monotonic()
-        if seconds <= 0:
+        remaining = deadline[0] - time.monotonic()
+        if remaining <= 0:
             raise TimeoutError("timed out")
-        return seconds
+        return remaining
 
     class Reader(io.RawIOBase):
         """A socket's bytes, each read waiting only until the deadline."""
@@ -4685,7 +4687,8 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
     Bad arguments are refused here, before any request."""
     symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
-    interval, after = to_interval(interval), {to_symbol(symbol): time for symbol, time in (after or {}).items()}
+    interval, after = to_interval(interval), {to_symbol(symbol): market_time
+                                               for symbol, market_time in (after or {}).items()}
     if not symbols or len(set(symbols)) < len(symbols):
         raise PaperError("give one or more symbols, each once")
     if follow and end is not None:
@@ -4722,7 +4725,8 @@ def kline_pages(client, symbol, interval, position, bound, now, forever):
         if not page:
             return
         position[symbol] = page[-1][0] + 1
-        yield [(symbol, epoch_time(opened), open, high, low, close) for opened, _, open, high, low, close in page]
+        yield [(symbol, epoch_time(opened), open_price, high, low, close)
+               for opened, _, open_price, high, low, close in page]
         if not full:
             return
 
@@ -4811,7 +4815,7 @@ def record_klines(ledger, steps, each=None, stop=None):
     exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
     {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
     "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
-    summary = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
+    totals = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
     try:
         while not (stop and stop.pending):
             if stop:
@@ -4824,7 +4828,7 @@ def record_klines(ledger, steps, each=None, stop=None):
             with ledger.batch():
                 results = [record_bar(ledger, *bar) for bar in step]
             for result in results:
-                tally(summary, result)
+                tally(totals, result)
             if each:
                 each(results)
     except KeyboardInterrupt:  # raised by stop while waiting: nothing was being written
@@ -4833,7 +4837,7 @@ def record_klines(ledger, steps, each=None, stop=None):
     except PaperError as error:
         if stop:
             stop.waiting = False
-        done, on = recorded_text(summary), "the same command goes on from there"
+        done, on = recorded_text(totals), "the same command goes on from there"
         if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
             on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
                   f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
@@ -4844,7 +4848,7 @@ def record_klines(ledger, steps, each=None, stop=None):
         if stop:
             stop.waiting = False
         steps.close()
-    return summary
+    return totals
 
 
 def record_bar(ledger, symbol, time, open, high, low, close):
@@ -4979,10 +4983,10 @@ def param_values(name, text, default):
         if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
             raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
         first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
-        count = int((last - first) / step) + 1
-        if count > 10_000:
-            raise UsageError(f"--param {name}={text} gives {count:,} values: at most 10,000")
-        return [type(default)(first + i * step) for i in range(count)], True
+        value_count = int((last - first) / step) + 1
+        if value_count > 10_000:
+            raise UsageError(f"--param {name}={text} gives {value_count:,} values: at most 10,000")
+        return [type(default)(first + i * step) for i in range(value_count)], True
     return [param_value(name, text, default)], False
 
 
@@ -5007,7 +5011,7 @@ def param_value(name, text, default):
 def to_grid(strategy, given):
     """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
     and whether any gave several (a sweep)."""
-    grid, sweep = {name: [value] for name, value in strategy.params.items()}, False
+    grid, is_sweep = {name: [value] for name, value in strategy.params.items()}, False
     for i, text in enumerate(given):
         name, equals, value = text.partition("=")
         if not equals:
@@ -5018,8 +5022,8 @@ def to_grid(strategy, given):
         if any(other.partition("=")[0] == name for other in given[:i]):
             raise UsageError(f"--param {name} is given twice")
         grid[name], several = param_values(name, value, strategy.params[name])
-        sweep = sweep or several
-    return grid, sweep
+        is_sweep = is_sweep or several
+    return grid, is_sweep
 
 
 def to_params(strategy, params):
@@ -5327,19 +5331,21 @@ class Run:
             recorded = self.ledger._tick_row(row, allow_future)
         except PaperError as error:
             raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
-        symbol, time = recorded["symbol"], recorded["time"]
-        if time <= self.handled.get(symbol, ""):
+        symbol, market_time = recorded["symbol"], recorded["time"]
+        if market_time <= self.handled.get(symbol, ""):
             return False
-        if not recorded["recorded"] and self.ledger._latest[symbol][1] != time:  # history: recorded before, and a
-            self.skipped += 1  # later price of its symbol too (an order now would fill at that one): not handed on
+        # history: recorded before, and a later price of its symbol too (an order now would fill at that one):
+        # not handed on
+        if not recorded["recorded"] and self.ledger._latest[symbol][1] != market_time:
+            self.skipped += 1
             return False
         ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
         ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
         ctx._cancelled = [order for order in cancelled if order.account_id == ctx.account_id] if cancelled else []
-        bar = Bar((symbol, time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
+        bar = Bar((symbol, market_time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
         ctx._push(bar)
         self.call(self.on_bar, ctx, bar)
-        self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
+        self.handled[symbol], self.bars, self.fills = market_time, self.bars + 1, self.fills + len(self.ctx._fills)
         return True
 
     def claim(self):
@@ -5530,8 +5536,8 @@ def fetched_bars(steps):
     """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
     kline_steps yields them) as run_strategy takes them."""
     for step in steps:
-        for symbol, time, open, high, low, close in step:
-            yield f"fetched {symbol} at {time}", None, (symbol, None, time, open, high, low, close)
+        for symbol, market_time, open_price, high, low, close in step:
+            yield f"fetched {symbol} at {market_time}", None, (symbol, None, market_time, open_price, high, low, close)
 
 
 def to_jobs(value):
@@ -5946,8 +5952,8 @@ def feed_stream(ledger, args, source, fed, progress):
             time.sleep(0.12)
             held_since = time.monotonic()
     progress.clear()
-    summary = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
-    return None, json_line(summary) if args.json else fed_text(fed)
+    totals = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
+    return None, json_line(totals) if args.json else fed_text(fed)
 
 
 def empty_fed():
@@ -6029,19 +6035,19 @@ def cmd_fetch(ledger, args):
         progress.clear()
         tell(line)
 
-    summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
+    totals = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
                            args.interrupt, report)
     progress.clear()
-    symbols = jsonable(summary["symbols"])
-    fetched, names = recorded_text(summary), ", ".join(args.symbols)
+    symbols = jsonable(totals["symbols"])
+    fetched, names = recorded_text(totals), ", ".join(args.symbols)
     if not fetched and args.interrupt.pending:
         fetched = f"no bar of {names} recorded before the interrupt"
     elif not fetched:
         with ledger.snapshot():
             newest = {symbol: latest[1] for symbol in args.symbols if (latest := ledger._latest_price(symbol))}
-        times = {short_time(time) for time in newest.values()}
+        times = {short_time(newest_time) for newest_time in newest.values()}
         after = times.pop() if len(times) == 1 and len(newest) == len(args.symbols) else ", ".join(
-            f"{symbol} {short_time(time)}" for symbol, time in newest.items())
+            f"{symbol} {short_time(newest_time)}" for symbol, newest_time in newest.items())
         fetched = f"no new closed bar of {names}" + (f" after the newest recorded, {after}" if newest else "")
     text = f"{fed_text(fed)}; {fetched}"
     if args.follow:
@@ -6127,8 +6133,8 @@ def cmd_chart(ledger, args):
 
 def cmd_prices(ledger, args):
     if args.delete:
-        removed = ledger.delete_prices(args.symbol, args.start)
-        return {"deleted": removed}, f"deleted {count(removed, 'price')} of {args.symbol} at or after {args.start}"
+        deleted = ledger.delete_prices(args.symbol, args.start)
+        return {"deleted": deleted}, f"deleted {count(deleted, 'price')} of {args.symbol} at or after {args.start}"
     prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit, oldest_first=args.csv))
     first = next(prices, None)
     if first is None:
@@ -6556,13 +6562,13 @@ PARSER = {"allow_abbrev": False, "formatter_class": formatter}
 def build_parser(command=None):
     """The parser of a known command alone (all a run needs, and cheaper), or of every command."""
     if command:
-        summary, options, _ = COMMANDS[command]
-        return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=summary, **PARSER),
+        about, options, _ = COMMANDS[command]
+        return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=about, **PARSER),
                            command, options)
     parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.", **PARSER)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (summary, options, _) in COMMANDS.items():
-        add_options(commands.add_parser(name, help=summary, description=summary, **PARSER), name, options)
+    for name, (about, options, _) in COMMANDS.items():
+        add_options(commands.add_parser(name, help=about, description=about, **PARSER), name, options)
     return parser
 
 
