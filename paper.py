@@ -629,21 +629,22 @@ def cap_positions(books, currency, held):
             book[0], book[1] = held, book[1] * held / book[0]
 
 
-def same_details(ref, done, details):
-    """done, the record an earlier call with ref made, if details are its own (None in details matches
+def same_details(ref, earlier, details):
+    """earlier, the record an earlier call with ref made, if details are its own (None in details matches
     anything: a market trade's price); refused otherwise, as a client bug, not a retry."""
-    if isinstance(done, Trade):
-        recorded = done.side, done.symbol, done.qty, done.price, done.fee_rate
-        what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
-    elif isinstance(done, Order):
-        recorded = order_terms(done)
-        what = f"{article(done.type)} {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
+    if isinstance(earlier, Trade):
+        recorded = earlier.side, earlier.symbol, earlier.qty, earlier.price, earlier.fee_rate
+        what = f"{earlier.side} {fmt(earlier.qty)} {earlier.symbol} @ {fmt(earlier.price)} (trade {earlier.id})"
+    elif isinstance(earlier, Order):
+        recorded = order_terms(earlier)
+        what = (f"{article(earlier.type)} {earlier.type} order to {earlier.side} {fmt(earlier.qty)} {earlier.symbol}"
+                f" (order {earlier.id})")
     else:
-        recorded = done.type, done.currency, done.amount
-        what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
+        recorded = earlier.type, earlier.currency, earlier.amount
+        what = f"{earlier.type} {fmt(earlier.amount)} {earlier.currency} (transaction {earlier.id})"
     if len(details) != len(recorded) or any(want is not None and want != got for want, got in zip(details, recorded)):
         raise PaperError(f"ref {ref!r} was used for {what}: a retry repeats the same details")
-    return done
+    return earlier
 
 
 def slipped(price, side, slippage):
@@ -1377,8 +1378,8 @@ class Ledger:
     def _retried(self, account_id, ref, *details):
         """The record an earlier call with ref made, when this call is its retry; None when ref is new (or
         None). Refused when ref was used with other details (see same_details)."""
-        done = None if ref is None else self._recorded(account_id, [ref]).get(ref)
-        return done and same_details(ref, done, details)
+        earlier = None if ref is None else self._recorded(account_id, [ref]).get(ref)
+        return earlier and same_details(ref, earlier, details)
 
     # --- Accounts ---
 
@@ -1462,9 +1463,9 @@ class Ledger:
         with self._transaction():
             account = self._account(account_id)
             currency = currency or account.currency
-            done = self._retried(account.id, ref, kind, currency, amount)
-            if done:
-                return done
+            earlier = self._retried(account.id, ref, kind, currency, amount)
+            if earlier:
+                return earlier
             self.risk.flowing(self._active(account).id, {currency: amount})
             return self._move(account.id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
@@ -1484,8 +1485,8 @@ class Ledger:
             account_id, now = self._account(account_id, active=True).id, utc_now()
             for start in range(0, len(rows), 500):  # refs looked up, and rows written, 500 at a time
                 chunk = rows[start:start + 500]
-                done = self._recorded(account_id, [row[-1] for row in chunk if row[-1]])
-                new = [values for values in (self._import_row(account_id, row, done, seen, balances, now)
+                earlier = self._recorded(account_id, [row[-1] for row in chunk if row[-1]])
+                new = [values for values in (self._import_row(account_id, row, earlier, seen, balances, now)
                                              for row in chunk) if values]
                 self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
                                     " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
@@ -1499,17 +1500,17 @@ class Ledger:
             self._held.clear()
         return recorded, len(rows) - recorded
 
-    def _import_row(self, account_id, row, done, seen, balances, now):
+    def _import_row(self, account_id, row, earlier, seen, balances, now):
         """One checked row's values for the INSERT, its balance moved; None when its ref is recorded already,
-        by an earlier import (done) or an earlier row (seen)."""
+        by an earlier import (earlier) or an earlier row (seen)."""
         line, kind, currency, amount, description, ref = row
         try:
             if ref in seen:
                 if seen[ref][1:] != (kind, currency, amount):
                     raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
                 return None
-            if ref in done:
-                same_details(ref, done[ref], (kind, currency, amount))
+            if ref in earlier:
+                same_details(ref, earlier[ref], (kind, currency, amount))
                 return None
             if ref:
                 seen[ref] = line, kind, currency, amount
@@ -1536,9 +1537,9 @@ class Ledger:
         with self._transaction():
             account = self._account(account_id)
             # A retry at the latest close is the same trade, whatever the market did since.
-            done = self._retried(account.id, ref, side, symbol, qty, price, fee_rate)
-            if done:
-                return done
+            earlier = self._retried(account.id, ref, side, symbol, qty, price, fee_rate)
+            if earlier:
+                return earlier
             if price is None:
                 latest = self._latest_price(symbol)
                 if latest is None:
@@ -3158,14 +3159,14 @@ def summary(quote, performance, trades, closed, hold):
         gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
         closed = [Decimal(fmt(pnl)) for pnl in closed]
-    done, empty = performance.ratios(), not performance.points
+    ratios, empty = performance.ratios(), not performance.points
     return {"quote": quote, "start": performance.start, "end": performance.end,
             "duration": None if empty else performance.last - performance.first,
             "equity_start": performance.equity_start, "equity_final": performance.equity_final,
-            "equity_peak": performance.equity_peak, "return": done["return"],
+            "equity_peak": performance.equity_peak, "return": ratios["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
-            "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
-            **{key: done[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
+            "max_drawdown": ratios["max_drawdown"], "max_drawdown_duration": ratios["max_drawdown_duration"],
+            **{key: ratios[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
             "trades": len(trades), "trade_currency": trade_currency, "closed_trades": len(closed),
             "win_rate": sum(pnl > 0 for pnl in closed) / len(closed) if closed else None,
             "profit_factor": float(gains / -losses) if losses else None,
@@ -4837,12 +4838,12 @@ def record_klines(ledger, steps, each=None, stop=None):
     except PaperError as error:
         if stop:
             stop.waiting = False
-        done, on = recorded_text(totals), "the same command goes on from there"
+        recorded_before, on = recorded_text(totals), "the same command goes on from there"
         if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
             on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
                   f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
                   f" {error.newest}` removes it first")
-        raise PaperError(f"{error}; recorded before it: {done}; {on}" if done else
+        raise PaperError(f"{error}; recorded before it: {recorded_before}; {on}" if recorded_before else
                          f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
     finally:
         if stop:
@@ -4880,10 +4881,10 @@ def tally(summary, result):
 def recorded_text(summary):
     """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
     bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
-    done = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
-    spans = {(counts["from"], counts["to"]) for counts in done.values()}
+    recorded = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
+    spans = {(counts["from"], counts["to"]) for counts in recorded.values()}
     parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
-             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in done.items()]
+             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in recorded.items()]
     if len(spans) == 1:
         first, last = spans.pop()
         parts.append(f"{short_time(first)} to {short_time(last)}")
@@ -6093,17 +6094,17 @@ STATS = [  # key, label, how it is shown
 
 
 def cmd_stats(ledger, args):
-    done = ledger.stats(args.account_id, args.quote)
-    lines = [stats_text(done)]
-    if done["start"] is None:
+    stats = ledger.stats(args.account_id, args.quote)
+    lines = [stats_text(stats)]
+    if stats["start"] is None:
         lines.append(f"No equity points yet: {ledger.no_points(args.account_id, args.quote)}.")
-    return jsonable(done), "\n".join(lines)
+    return jsonable(stats), "\n".join(lines)
 
 
-def stats_text(done):
+def stats_text(stats):
     """Ledger.stats as the stats table shows it: [Q] is the currency it is valued in, [T] the trades'."""
-    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
-    return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
+    currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
+    return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(stats[key], how)}"
                      for key, label, how in STATS)
 
 
@@ -6341,16 +6342,16 @@ def cmd_run(ledger, args):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
                              " recorded") from None
-    done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
+    ran = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
                         fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each,
                         allow_future=args.allow_future)
-    before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
-    history = f"; skipped {count(done['history'], 'bar')} recorded before it (an order now would fill at a later" \
-              " price)" if done["history"] else ""
+    before = f", after {count(ran['handled_before'], 'bar')} before" if ran["handled_before"] else ""
+    history = f"; skipped {count(ran['history'], 'bar')} recorded before it (an order now would fill at a later" \
+              " price)" if ran["history"] else ""
     if args.json:  # JSON Lines, as the fills and cancels above: the summary is the last line
-        return None, json_line(jsonable(done))
-    return done, (f"{strategy.name} on account {done['account_id']}: handled {count(done['bars'], 'bar')}{before};"
-                  f" {count(done['fills'], 'fill')}{history}")
+        return None, json_line(jsonable(ran))
+    return ran, (f"{strategy.name} on account {ran['account_id']}: handled {count(ran['bars'], 'bar')}{before};"
+                  f" {count(ran['fills'], 'fill')}{history}")
 
 
 def argument_type(check, *args):
