@@ -207,32 +207,43 @@ def to_amount(value, what="amount", zero=False):
             and value.adjusted() < 18:  # a Decimal as paper itself makes them: as the text of it would give
         return value
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
-        value = Decimal(value)
-        if value < 0:
-            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {shown(value)}")
-        # Checked before the value is written out in full: 1E+999999999 has a billion digits.
-        if value and value.adjusted() >= 18:
-            raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
-        if value.as_tuple().exponent < -18:
-            try:
-                value = value.quantize(Decimal("1e-18"), context=EXACT)
-            except Inexact:
-                raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds") from None
-        value = f"{value.copy_abs():f}"
+        value = number_digits(Decimal(value), what, zero)
     elif not isinstance(value, str):
         raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
                          f" {shown(value)}")
-    if not value.isascii() or not value.replace(".", "", 1).isdigit():
-        if value[:1] == "-" and PLAIN.fullmatch(value[1:]):
-            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {value}")
-        raise PaperError(f"{what} {shown(value)} is not a number: use digits with at most one decimal point,"
+    return text_amount(value, what, zero)
+
+
+def number_digits(number, what, zero):
+    """A finite Decimal (an int made one) as to_amount reads text: its digits, with a point if it has
+    decimals; refused if below zero, or too large or too precise to write out exactly."""
+    if number < 0:
+        raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {shown(number)}")
+    # Checked before the number is written out in full: 1E+999999999 has a billion digits.
+    if number and number.adjusted() >= 18:
+        raise PaperError(f"{what} {shown(number)} has more than 18 digits before the decimal point")
+    if number.as_tuple().exponent < -18:
+        try:
+            number = number.quantize(Decimal("1e-18"), context=EXACT)
+        except Inexact:
+            raise PaperError(f"{what} {shown(number)} has more than 18 decimal places; paper never rounds") from None
+    return f"{number.copy_abs():f}"
+
+
+def text_amount(text, what, zero):
+    """The amount text gives, refused unless it is digits with at most one point, at most 18 digits
+    either side of it (but zeros that change nothing), and above zero (unless zero)."""
+    if not text.isascii() or not text.replace(".", "", 1).isdigit():
+        if text[:1] == "-" and PLAIN.fullmatch(text[1:]):
+            raise PaperError(f"{what} must be {'zero or more' if zero else 'greater than zero'}, not {text}")
+        raise PaperError(f"{what} {shown(text)} is not a number: use digits with at most one decimal point,"
                          " like 250.50 (no sign, exponent, separator or space)")
-    whole, _, fraction = value.partition(".")
+    whole, _, fraction = text.partition(".")
     if len(fraction.rstrip("0")) > 18:
-        raise PaperError(f"{what} {shown(value)} has more than 18 decimal places; paper never rounds")
+        raise PaperError(f"{what} {shown(text)} has more than 18 decimal places; paper never rounds")
     if len(whole.lstrip("0")) > 18:
-        raise PaperError(f"{what} {shown(value)} has more than 18 digits before the decimal point")
-    amount = Decimal(value)
+        raise PaperError(f"{what} {shown(text)} has more than 18 digits before the decimal point")
+    amount = Decimal(text)
     if not zero and not amount:
         raise PaperError(f"{what} must be greater than zero")
     return amount
@@ -381,21 +392,28 @@ def to_time(value):
         except ValueError:
             pass  # and refused below
     try:
+        if isinstance(value, str):
+            return time_from_text(value)
         if isinstance(value, datetime):
             return datetime_time(value)
-        if isinstance(value, str) and len(value) == 8 and value.isascii() and value.isdigit():
-            return datetime_time(datetime.fromisoformat(value))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
-        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", value):  # a year (not 1970's second
-            return datetime_time(datetime.fromisoformat(value + ("-01-01" if len(value) == 4 else "-01")))  # 2025)
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) or isinstance(value, str) \
-                and value.isascii() and value.replace(".", "", 1).isdigit():
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             return epoch_time(value)
-        if isinstance(value, str):
-            return datetime_time(datetime.fromisoformat(value))
     except (ValueError, TypeError, OverflowError, ArithmeticError):
         pass
     raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00, 2026-11-25;"
                      " no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)")
+
+
+def time_from_text(text):
+    """Market time from text in a form other than paper's own: ISO-8601's basic date, a year or a month
+    (each at its first midnight), an epoch number, or other ISO-8601 text; ValueError if none of them."""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        return datetime_time(datetime.fromisoformat(text))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
+    if re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", text):  # a year (not 1970's second 2025), or a month
+        return datetime_time(datetime.fromisoformat(text + ("-01-01" if len(text) == 4 else "-01")))
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        return epoch_time(text)
+    return datetime_time(datetime.fromisoformat(text))
 
 
 def datetime_time(moment):
@@ -522,34 +540,40 @@ def article(word):
     return "an" if word[:1] in "aeio" else "a"
 
 
-def to_order(side, symbol, qty, limit_price, fee_rate, type, stop_price, trail=None, trail_amount=None):
+def to_order(side, symbol, qty, limit_price, fee_rate, order_type, stop_price, trail=None, trail_amount=None):
     """A checked Order, not yet placed: its type has the prices it needs, and an oco's legs are on the
     right sides (a sell's limit above its stop, a buy's below); a trailing stop has one distance."""
     side, symbol, qty, _, fee_rate = to_terms(side, symbol, qty, 1, fee_rate)
-    if type not in ORDER_TYPES:
-        raise PaperError(f"order type {shown(type)} must be one of {', '.join(ORDER_TYPES)}")
-    if (type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
-            trail_amount is not None:
-        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
-                         type == "trailing-stop" else f"{article(type)} {type} order takes no trail amount")
-    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
-             "trailing-stop": (False, False)}.get(type, (True, True))
-    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
-        if (price is None) == needed:
-            raise PaperError(f"{article(type)} {type} order {'needs' if needed else 'takes no'} {name}")
+    check_order_type(order_type, limit_price, stop_price, trail, trail_amount)
     limit_price = None if limit_price is None else to_amount(limit_price, "limit price")
     stop_price = None if stop_price is None else to_amount(stop_price, "stop price")
-    if type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
+    if order_type == "oco" and (limit_price <= stop_price if side == "sell" else limit_price >= stop_price):
         raise PaperError(f"a {side} oco takes profit at its limit and stops a loss at its stop, so its limit"
                          f" must be {'above' if side == 'sell' else 'below'} its stop")
-    order = Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, type,
+    order = Order(None, None, symbol, side, qty, limit_price, fee_rate, ZERO, ZERO, "OPEN", None, None, order_type,
                   stop_price)
-    if type == "trailing-stop":
+    if order_type == "trailing-stop":
         order.trail = None if trail is None else to_share(trail, "trail")
         order.trail_amount = None if trail_amount is None else to_amount(trail_amount, "trail amount")
         if order.trail is not None and order.trail >= 1:
             raise PaperError(f"trail {shown(trail)} must be below 100%: a stop at or below zero never comes")
     return order
+
+
+def check_order_type(order_type, limit_price, stop_price, trail, trail_amount):
+    """Refuse an unknown order type, or prices and trail distances that it does not take or lacks."""
+    if order_type not in ORDER_TYPES:
+        raise PaperError(f"order type {shown(order_type)} must be one of {', '.join(ORDER_TYPES)}")
+    if (order_type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
+            trail_amount is not None:
+        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
+                         order_type == "trailing-stop" else f"{article(order_type)} {order_type} order takes no trail"
+                         " amount")
+    needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
+             "trailing-stop": (False, False)}.get(order_type, (True, True))
+    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
+        if (price is None) == needed:
+            raise PaperError(f"{article(order_type)} {order_type} order {'needs' if needed else 'takes no'} {name}")
 
 
 def to_protection(side, sl, tp, trail, risk, qty):
@@ -638,21 +662,22 @@ def cap_positions(books, currency, held):
             book.held, book.cost = held, book.cost * held / book.held
 
 
-def same_details(ref, done, details):
-    """done, the record an earlier call with ref made, if details are its own (None in details matches
+def same_details(ref, earlier, details):
+    """earlier, the record an earlier call with ref made, if details are its own (None in details matches
     anything: a market trade's price); refused otherwise, as a client bug, not a retry."""
-    if isinstance(done, Trade):
-        recorded = done.side, done.symbol, done.qty, done.price, done.fee_rate
-        what = f"{done.side} {fmt(done.qty)} {done.symbol} @ {fmt(done.price)} (trade {done.id})"
-    elif isinstance(done, Order):
-        recorded = order_terms(done)
-        what = f"{article(done.type)} {done.type} order to {done.side} {fmt(done.qty)} {done.symbol} (order {done.id})"
+    if isinstance(earlier, Trade):
+        recorded = earlier.side, earlier.symbol, earlier.qty, earlier.price, earlier.fee_rate
+        what = f"{earlier.side} {fmt(earlier.qty)} {earlier.symbol} @ {fmt(earlier.price)} (trade {earlier.id})"
+    elif isinstance(earlier, Order):
+        recorded = order_terms(earlier)
+        what = (f"{article(earlier.type)} {earlier.type} order to {earlier.side} {fmt(earlier.qty)} {earlier.symbol}"
+                f" (order {earlier.id})")
     else:
-        recorded = done.type, done.currency, done.amount
-        what = f"{done.type} {fmt(done.amount)} {done.currency} (transaction {done.id})"
+        recorded = earlier.type, earlier.currency, earlier.amount
+        what = f"{earlier.type} {fmt(earlier.amount)} {earlier.currency} (transaction {earlier.id})"
     if len(details) != len(recorded) or any(want is not None and want != got for want, got in zip(details, recorded)):
         raise RefConflict(f"ref {ref!r} was used for {what}: a retry repeats the same details")
-    return done
+    return earlier
 
 
 def slipped(price, side, slippage):
@@ -1126,18 +1151,18 @@ class Ledger:
                                      " AND sql IS NOT NULL").fetchall()
             for kind, name, _ in extras:  # paper's names are taken by the new tables'; a user's own come back
                 self.db.execute(f'DROP {kind} "{name}"')
-            old = [table for table in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
-                                                                (table,)).fetchone()]
+            old = [table_name for table_name in TABLES if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                                                (table_name,)).fetchone()]
             self.db.execute("PRAGMA legacy_alter_table = ON")  # a user's views keep naming the tables
-            for table in old:
-                self.db.execute(f"ALTER TABLE {table} RENAME TO {table}_v{version}")
+            for table_name in old:
+                self.db.execute(f"ALTER TABLE {table_name} RENAME TO {table_name}_v{version}")
             self.db.execute("PRAGMA legacy_alter_table = OFF")
             for statement in schema():
                 self.db.execute(statement)
-            for table in old:
-                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table}_v{version})"))
-                self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v{version}")
-                self.db.execute(f"DROP TABLE {table}_v{version}")
+            for table_name in old:
+                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table_name}_v{version})"))
+                self.db.execute(f"INSERT INTO {table_name} ({columns}) SELECT {columns} FROM {table_name}_v{version}")
+                self.db.execute(f"DROP TABLE {table_name}_v{version}")
             for kind, name, sql in extras:
                 if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
                     self.db.execute(sql)
@@ -1399,8 +1424,8 @@ class Ledger:
     def _retried(self, account_id, ref, *details):
         """The record an earlier call with ref made, when this call is its retry; None when ref is new (or
         None). Refused when ref was used with other details (see same_details)."""
-        done = None if ref is None else self._recorded(account_id, [ref]).get(ref)
-        return done and same_details(ref, done, details)
+        earlier = None if ref is None else self._recorded(account_id, [ref]).get(ref)
+        return earlier and same_details(ref, earlier, details)
 
     # --- Accounts ---
 
@@ -1484,9 +1509,9 @@ class Ledger:
         with self._transaction():
             account = self._account(account_id)
             currency = currency or account.currency
-            done = self._retried(account.id, ref, kind, currency, amount)
-            if done:
-                return done
+            earlier = self._retried(account.id, ref, kind, currency, amount)
+            if earlier:
+                return earlier
             self.risk.flowing(self._active(account).id, {currency: amount})
             return self._move(account.id, currency, amount, legs=[(kind, amount, description)], ref=ref)[0]
 
@@ -1506,8 +1531,8 @@ class Ledger:
             account_id, now = self._account(account_id, active=True).id, utc_now()
             for start in range(0, len(rows), 500):  # refs looked up, and rows written, 500 at a time
                 chunk = rows[start:start + 500]
-                done = self._recorded(account_id, [row[-1] for row in chunk if row[-1]])
-                new = [values for values in (self._import_row(account_id, row, done, seen, balances, now)
+                earlier = self._recorded(account_id, [row[-1] for row in chunk if row[-1]])
+                new = [values for values in (self._import_row(account_id, row, earlier, seen, balances, now)
                                              for row in chunk) if values]
                 self.db.executemany("INSERT INTO transactions (account_id, transaction_type, currency, amount,"
                                     " balance_after, description, reference_id, created_at, price_id) VALUES (?, ?,"
@@ -1521,17 +1546,17 @@ class Ledger:
             self._held.clear()
         return recorded, len(rows) - recorded
 
-    def _import_row(self, account_id, row, done, seen, balances, now):
+    def _import_row(self, account_id, row, earlier, seen, balances, now):
         """One checked row's values for the INSERT, its balance moved; None when its ref is recorded already,
-        by an earlier import (done) or an earlier row (seen)."""
+        by an earlier import (earlier) or an earlier row (seen)."""
         line, kind, currency, amount, description, ref = row
         try:
             if ref in seen:
                 if seen[ref][1:] != (kind, currency, amount):
                     raise PaperError(f"ref {ref!r} is on line {seen[ref][0]} with other details")
                 return None
-            if ref in done:
-                same_details(ref, done[ref], (kind, currency, amount))
+            if ref in earlier:
+                same_details(ref, earlier[ref], (kind, currency, amount))
                 return None
             if ref:
                 seen[ref] = line, kind, currency, amount
@@ -1558,9 +1583,9 @@ class Ledger:
         with self._transaction():
             account = self._account(account_id)
             # A retry at the latest close is the same trade, whatever the market did since.
-            done = self._retried(account.id, ref, side, symbol, qty, price, fee_rate)
-            if done:
-                return done
+            earlier = self._retried(account.id, ref, side, symbol, qty, price, fee_rate)
+            if earlier:
+                return earlier
             if price is None:
                 latest = self._latest_price(symbol)
                 if latest is None:
@@ -1611,33 +1636,18 @@ class Ledger:
         included, at the price it fills at. A trailing stop trails the market by trail (a share) or
         trail_amount from the latest close on. A buy may be protected (sl, tp, trail: placed on each fill,
         see _protect) and sized by risk (see _sized). A retry with the same ref returns the first."""
-        trailing = type == "trailing-stop"
-        order = to_order(side, symbol, 1 if qty is None else qty, limit_price, fee_rate, type, stop_price,
-                         trail if trailing else None, trail_amount)
-        protection = to_protection(order.side, sl, tp, None if trailing else trail, risk, None if qty is None and
-                                   spend is None else order.qty)
-        order.qty = None if qty is None else order.qty
-        order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
-            else to_ref(ref)
-        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
-        if order.slippage and order.type != "market":
-            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
-        if spend is not None and (qty is not None or (order.type, order.side) != ("market", "buy")):
-            raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+        order, protection, spend = self._order_to_place(side, symbol, qty, limit_price, fee_rate, type, stop_price,
+                                                        expires, ref, slippage, spend, trail, trail_amount, sl, tp,
+                                                        risk)
+        trailing = order.type == "trailing-stop"
         with self._transaction():
             account = self._account(account_id)
-            done = self._retried(account.id, order.reference_id, *order_terms(order))
-            if done:
-                done.fills = self._fills(done.id)
-                return done
+            earlier = self._retried(account.id, order.reference_id, *order_terms(order))
+            if earlier:
+                earlier.fills = self._fills(earlier.id)
+                return earlier
             latest = self._latest_price(order.symbol)
-            if latest and order.expires_at and order.expires_at <= latest[1]:
-                raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
-                                 f" ({latest[1]})")
-            if order.type == "market":
-                market_terms(order, latest, spend, self.risk.step(order.symbol))
-            if trailing:
-                self._trail_from(order, latest)
+            self._at_latest(order, latest, spend)
             entry = order.limit_price or order.stop_price or order.reserve_price
             if order.side == "buy":
                 order.protect_sl, order.protect_tp, order.protect_trail, risk = protection
@@ -1652,6 +1662,37 @@ class Ledger:
             if order.side == "buy":  # at the price it would fill at: its limit, else its stop, else the market's
                 self.risk.buying(account.id, order.symbol, order.qty, entry)
             return self._place(order, self._active(account).id, latest)
+
+    def _order_to_place(self, side, symbol, qty, limit_price, fee_rate, order_type, stop_price, expires, ref,
+                        slippage, spend, trail, trail_amount, sl, tp, risk):
+        """place_order's arguments checked, before anything is read: (the Order, its protection as
+        to_protection gives it, spend as an amount or None)."""
+        trailing = order_type == "trailing-stop"
+        order = to_order(side, symbol, 1 if qty is None else qty, limit_price, fee_rate, order_type, stop_price,
+                         trail if trailing else None, trail_amount)
+        protection = to_protection(order.side, sl, tp, None if trailing else trail, risk, None if qty is None and
+                                   spend is None else order.qty)
+        order.qty = None if qty is None else order.qty
+        order.expires_at, order.reference_id = None if expires is None else to_time(expires), None if ref is None \
+            else to_ref(ref)
+        order.slippage, spend = to_fee_rate(slippage, "slippage"), None if spend is None else to_amount(spend, "spend")
+        if order.slippage and order.type != "market":
+            raise PaperError("slippage is for market orders; a limit or stop order fills by the fill rules")
+        if spend is not None and (qty is not None or (order.type, order.side) != ("market", "buy")):
+            raise PaperError("spend (an amount of QUOTE to buy with, instead of a qty) is for a market buy")
+        return order, protection, spend
+
+    def _at_latest(self, order, latest, spend):
+        """An order's terms that the latest price of its symbol (latest: its row, or None) sets: refused if
+        it expires by then; a market order's reserve (and its qty, if it spends an amount), a trailing
+        stop's mark and stop."""
+        if latest and order.expires_at and order.expires_at <= latest[1]:
+            raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
+                             f" ({latest[1]})")
+        if order.type == "market":
+            market_terms(order, latest, spend, self.risk.step(order.symbol))
+        if order.type == "trailing-stop":
+            self._trail_from(order, latest)
 
     def _place(self, order, account_id, latest):
         """Place a checked order: its reserve set aside, its row written, matched at once against the latest
@@ -1721,9 +1762,9 @@ class Ledger:
             tp = self.risk.on_tick(trade.symbol, trade.price * (1 + rules.take_profit), "buy")
         if sl is None and tp is None and trail is None:
             return None
-        type = "oco" if sl is not None and tp is not None else "stop" if sl is not None else \
+        order_type = "oco" if sl is not None and tp is not None else "stop" if sl is not None else \
             "trailing-stop" if trail is not None else "limit"
-        order = to_order("sell", trade.symbol, trade.qty, tp, trade.fee_rate, type, sl, trail)
+        order = to_order("sell", trade.symbol, trade.qty, tp, trade.fee_rate, order_type, sl, trail)
         order.entry_trade_id, latest = trade.id, self._latest_price(trade.symbol)
         if trail is not None:
             self._trail_from(order, latest)
@@ -1983,8 +2024,8 @@ class Ledger:
     def _tick_row(self, row, allow_future=False):
         """Record a row as read_prices (or fetched_bars) gives it, (symbol, price, time, open, high, low, close),
         its time in paper's form already, inside a batch: the result as tick's."""
-        symbol, price, time, *bar = row
-        return self._tick(to_symbol(symbol), time, *to_bar(price, *bar), allow_future)
+        symbol, price, market_time, *bar = row
+        return self._tick(to_symbol(symbol), market_time, *to_bar(price, *bar), allow_future)
 
     def _tick(self, symbol, time, bar, texts, allow_future=False):
         result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
@@ -2149,8 +2190,8 @@ class Ledger:
         doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
         with self._transaction():
             self._write_prices()
-            removed = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
-            if not removed:
+            deleted = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
+            if not deleted:
                 raise PaperError(f"{symbol} has no price at or after {start}")
             users = [f"trade {row_id}" for (row_id,) in self.db.execute(  # its price_id: the newest of any symbol
                 f"SELECT id FROM trades WHERE symbol = ? AND price_id >= (SELECT min(id) FROM ({doomed})) ORDER BY"
@@ -2171,7 +2212,7 @@ class Ledger:
             if trigger:
                 self.db.execute(trigger[0])
             self._forget()
-        return removed
+        return deleted
 
     def fetch(self, symbols, interval, start=None, end=None, base_url=None, follow=False, each=None, stop=None,
               report=None):
@@ -2223,9 +2264,9 @@ class Ledger:
         for balance in balances:
             if not balance.total:
                 continue
-            price, time = self._price_in(balance.currency, quote, given or {})
+            price, price_time = self._price_in(balance.currency, quote, given or {})
             value = None if price is None else EXACT.multiply(balance.total, price)
-            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": time}
+            holdings[balance.currency] = {"total": balance.total, "price": price, "value": value, "time": price_time}
             if value is None:
                 unpriced.append(balance.currency)
             else:
@@ -2324,31 +2365,23 @@ class Ledger:
         the market time of the newest price when it was written. Prices recorded out of market-time
         order across symbols (one symbol's file fed after another's) are drawn in market time, but
         their fills happened in the order recorded: that is noted once (self.notes)."""
-        start, flows = account.price_id or 0, ("DEPOSIT", "WITHDRAWAL", "RESET")
-        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
-            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
-        moves = itertools.chain(self.db.execute(  # the transactions in the market time of the price they came at,
-            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
-            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
-            (*flows, account.id)), [("~", 0, None, None, None)])  # read as they are needed; the last after every price
+        start = account.price_id or 0
+        moves = self._moves(account)
         priced = self._closes_at(start, quote)
         held, brought, equity, exposed, moved, newest, bases = {}, {}, None, False, False, (0, None, None), {}
         move = next(moves)
         next_time, next_price = move[:2]
-        for price_id, symbol, time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices WHERE id > ?"
-                                                             " ORDER BY time, id", (start,)):
+        for price_id, symbol, market_time, close in self.db.execute("SELECT id, symbol, time, +close FROM prices"
+                                                                    " WHERE id > ? ORDER BY time, id", (start,)):
             if price_id > newest[0]:
-                newest = price_id, symbol, time
+                newest = price_id, symbol, market_time
             elif not self._noted_order:
-                self._noted_order = True
-                self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
-                                  f" {newest[2]} was recorded after {symbol} at {time}): the curve follows market"
-                                  " time, but fills happened in the order the prices were recorded")
+                self._note_out_of_order(newest, symbol, market_time)
             if symbol not in bases:  # the currency this symbol prices in quote, if any
                 bases[symbol] = symbol[:-len(quote) - 1] if symbol.endswith(f"/{quote}") else None
             base = bases[symbol]
             changed = base is not None and held.get(base)  # a holding's price moved
-            while next_time < time or next_time == time and next_price <= price_id:
+            while next_time < market_time or next_time == market_time and next_price <= price_id:
                 _, _, currency, amount, flow = move
                 amount = Decimal(amount)  # read as text: a long history's converter calls would cost a third more
                 held[currency], changed, moved = held.get(currency, ZERO) + amount, True, True
@@ -2365,12 +2398,43 @@ class Ledger:
                     equity = None
                     continue
                 if moved:  # else what it holds is as it was
-                    exposed, moved = any(total for currency, total in held.items() if currency != quote), False
+                    exposed, moved = self._exposed(held, quote), False
             flow = ZERO
             if brought:
-                flow = sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+                flow = self._brought_in(brought, priced)
                 brought.clear()
-            yield price_id, time, equity, flow, exposed
+            yield price_id, market_time, equity, flow, exposed
+
+    @staticmethod
+    def _exposed(held, quote):
+        """Whether held ({currency: total}) holds anything but quote."""
+        return any(total for currency, total in held.items() if currency != quote)
+
+    @staticmethod
+    def _brought_in(brought, priced):
+        """What deposits and withdrawals brought in ({currency: amount}) is worth at priced ({currency: its
+        price in quote}); a currency with no price counts 0."""
+        return sum([amount * priced.get(currency, ZERO) for currency, amount in brought.items()], ZERO)
+
+    def _moves(self, account):
+        """The account's transactions in the market time of the price they came at (the newest when they
+        were written; a removed price's, the one before it), in that order: (market time or '', price
+        id or 0, currency, amount as text, whether it brought money in or out), read as they are needed,
+        then ('~', 0, None, None, None), which comes after every price."""
+        at = "p.id = t.price_id" if not self.db.execute("SELECT 1 FROM prices_deleted LIMIT 1").fetchone() else \
+            "p.id = (SELECT max(id) FROM prices WHERE id <= t.price_id)"  # a removed price: the one before it
+        return itertools.chain(self.db.execute(
+            "SELECT ifnull(p.time, ''), ifnull(p.id, 0), t.currency, +t.amount, t.transaction_type IN (?, ?, ?)"
+            f" FROM transactions t LEFT JOIN prices p ON {at} WHERE t.account_id = ? ORDER BY 1, 2, t.id",
+            ("DEPOSIT", "WITHDRAWAL", "RESET", account.id)), [("~", 0, None, None, None)])
+
+    def _note_out_of_order(self, newest, symbol, market_time):
+        """Note, once, that a price at market_time was recorded before the newest (price id, symbol, market
+        time) so far: the curve follows market time, its fills the order recorded."""
+        self._noted_order = True
+        self.notes.append(f"prices were recorded out of market-time order across symbols ({newest[1]} at"
+                          f" {newest[2]} was recorded after {symbol} at {market_time}): the curve follows market"
+                          " time, but fills happened in the order the prices were recorded")
 
     def _closes_at(self, price_id, quote):
         """{currency: its latest close in quote as of price_id}, quote itself at 1."""
@@ -2395,9 +2459,10 @@ class Ledger:
         """equity's points one by one, read as they are needed: a long curve costs no memory."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            performance = Performance()
-            for _, time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
-                yield {"time": time, "equity": equity, "drawdown": performance.add(time, equity, flow, exposed)}
+            figures = Performance()
+            for _, market_time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
+                yield {"time": market_time, "equity": equity,
+                       "drawdown": figures.add(market_time, equity, flow, exposed)}
 
     def stats(self, account_id, quote=None):
         """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
@@ -2405,12 +2470,12 @@ class Ledger:
         Decimals, ratios floats; a figure that cannot be computed is None."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            quote, performance, first, last = self._quote(account, quote), Performance(), None, None
-            for price_id, time, equity, flow, exposed in self._curve(account, quote):
-                performance.add(time, equity, flow, exposed)
+            quote, figures, first, last = self._quote(account, quote), Performance(), None, None
+            for price_id, market_time, equity, flow, exposed in self._curve(account, quote):
+                figures.add(market_time, equity, flow, exposed)
                 first, last = first or price_id, price_id
             traded = self._traded(account, first, last)
-        return summary(quote, performance, *traded)
+        return summary(quote, figures, *traded)
 
     def _traded(self, account, first, last):
         """What summary takes beside the curve's Performance: the account's trades [(id, symbol, fee)], the
@@ -2534,17 +2599,17 @@ class Ledger:
             timespec="microseconds") + "Z" for column in range(1, COLUMNS)] if closes.scale else [begin]
         for column, (since, until) in enumerate(zip(bounds, bounds[1:] + [latest])):
             for way in ("min", "max"):
-                time, close = self.db.execute(
+                close_time, close = self.db.execute(
                     f"SELECT time, {way}(CAST(close AS REAL)) FROM prices WHERE symbol = ? AND time >= ? AND time"
                     f" {'<=' if until == latest else '<'} ? AND id > ?", (symbol, since, until, start)).fetchone()
-                if time is not None:
-                    closes.add(seconds(time), close, column)
+                if close_time is not None:
+                    closes.add(seconds(close_time), close, column)
         first_close = self.db.execute("SELECT CAST(close AS REAL) FROM prices WHERE symbol = ? AND time >= ? AND"
                                       " id > ? ORDER BY time LIMIT 1", (symbol, begin, start)).fetchone()
-        shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
+        trips_shown = [trip for trip in trips if trip["symbol"] == symbol and trip["entry_time"] and trip["exit_time"]
                  and trip["exit_price"] is not None and seconds(trip["exit_time"]) >= first
                  and seconds(trip["entry_time"]) <= last]
-        return symbol, closes, first_close and first_close[0], shown
+        return symbol, closes, first_close and first_close[0], trips_shown
 
 
 class Audit:
@@ -2728,8 +2793,9 @@ class Audit:
 
 def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
-    return ", ".join(f"{kind} {fmt(amount)} {currency}" + (f" in account {owner}" if owner != account else "")
-                     for owner, currency, kind, amount in legs)
+    return ", ".join(f"{kind} {fmt(amount)} {currency}"
+                     + (f" in account {leg_account}" if leg_account != account else "")
+                     for leg_account, currency, kind, amount in legs)
 
 
 # --- Risk: the account's rules and the exchange's, decided in one place ---
@@ -2798,10 +2864,10 @@ class Risk:
 
     def log(self, account_id, rule, action, symbol, detail, order_id=None):
         """A risk event at the newest price's market time."""
-        time, price_id = self.ledger._market_time()
+        market_time, price_id = self.ledger._market_time()
         self.db.execute("INSERT INTO risk_events (account_id, price_id, time, rule, action, symbol, detail, order_id,"
                         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (account_id, price_id, time, rule, action, symbol, detail, order_id, utc_now()))
+                        (account_id, price_id, market_time, rule, action, symbol, detail, order_id, utc_now()))
 
     def buying(self, account_id, symbol, qty, price):
         """Refuse (RiskRefused) a buy of qty symbol at price that a rule of the account forbids: a halt,
@@ -3026,24 +3092,41 @@ class Performance:
         self.max_drawdown, self.longest, self.peak_time, self.underwater = 0.0, 0.0, None, False
         self.days = []  # (UTC day, the index at its last point)
 
-    def add(self, time, equity, flow, exposed=False):
+    def add(self, when, equity, flow, exposed=False):
         """Take the next point (its market time, equity, flow, whether it held anything but the quote);
         return its drawdown."""
-        moment = seconds(time) if isinstance(time, str) else time
+        moment = seconds(when) if isinstance(when, str) else when
         if self.index is None:
-            self.start, self.first, self.peak_time = time, moment, moment
-            self.equity_start = flow if flow > 0 else equity
-            index = float(equity) / float(flow) if flow > 0 else 1.0
+            index = self._first_point(when, moment, equity, flow)
         elif flow or not self.equity_final:
             index = self.index * float(equity - flow) / float(self.equity_final) if self.equity_final else self.index
+            self.base_index, self.base_equity = index, float(equity)
         else:  # measured from the last flow, not point by point: a recovered curve is back at exactly its peak
             index = self.base_index * (float(equity) / self.base_equity) if self.base_equity else self.base_index
-        if self.index is None or flow or not self.equity_final:
-            self.base_index, self.base_equity = index, float(equity)
-        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), time, moment
+        self.points, self.exposed, self.end, self.last = self.points + 1, self.exposed + bool(exposed), when, moment
         self.index, self.equity_final = index, equity
         if self.equity_peak is None or equity > self.equity_peak:  # (a point per bar: each comparison counts)
             self.equity_peak = equity
+        fall = self._fall(index, moment)
+        day, days = int(moment // DAY), self.days
+        if days and days[-1][0] == day:
+            days[-1] = (day, index)
+        else:
+            days.append((day, index))
+        return fall
+
+    def _first_point(self, when, moment, equity, flow):
+        """Take the first point (see add): where the curve starts, and its growth index, which is also
+        the base the next points are measured from."""
+        self.start, self.first, self.peak_time = when, moment, moment
+        self.equity_start = flow if flow > 0 else equity
+        index = float(equity) / float(flow) if flow > 0 else 1.0
+        self.base_index, self.base_equity = index, float(equity)
+        return index
+
+    def _fall(self, index, moment):
+        """The drawdown of a point at growth index index and epoch seconds moment, after the peak, the
+        deepest drawdown and the longest time under water are moved by it."""
         if index > self.peak:
             self.peak = index
         fall = 0.0 if index >= self.peak * (1 - 1e-12) else index / self.peak - 1
@@ -3053,11 +3136,7 @@ class Performance:
             self.longest = moment - self.peak_time  # peak to the next as high (or the end)
         if fall == 0:
             self.peak_time = moment
-        self.underwater, day, days = fall < 0, int(moment // DAY), self.days
-        if days and days[-1][0] == day:
-            days[-1] = (day, index)
-        else:
-            days.append((day, index))
+        self.underwater = fall < 0
         return fall
 
     def daily_returns(self):
@@ -3094,10 +3173,10 @@ class Performance:
 
 def growth(curve):
     """The growth index at each point of curve [(seconds, equity, flow)] (see Performance)."""
-    performance, indexes = Performance(), []
+    figures, indexes = Performance(), []
     for moment, equity, flow in curve:
-        performance.add(moment, equity, flow)
-        indexes.append(performance.index)
+        figures.add(moment, equity, flow)
+        indexes.append(figures.index)
     return indexes
 
 
@@ -3134,14 +3213,14 @@ def summary(quote, performance, trades, closed, hold):
         gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
         closed = [Decimal(fmt(pnl)) for pnl in closed]
-    done, empty = performance.ratios(), not performance.points
+    ratios, empty = performance.ratios(), not performance.points
     return {"quote": quote, "start": performance.start, "end": performance.end,
             "duration": None if empty else performance.last - performance.first,
             "equity_start": performance.equity_start, "equity_final": performance.equity_final,
-            "equity_peak": performance.equity_peak, "return": done["return"],
+            "equity_peak": performance.equity_peak, "return": ratios["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
-            "max_drawdown": done["max_drawdown"], "max_drawdown_duration": done["max_drawdown_duration"],
-            **{key: done[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
+            "max_drawdown": ratios["max_drawdown"], "max_drawdown_duration": ratios["max_drawdown_duration"],
+            **{key: ratios[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
             "trades": len(trades), "trade_currency": trade_currency, "closed_trades": len(closed),
             "win_rate": sum(pnl > 0 for pnl in closed) / len(closed) if closed else None,
             "profit_factor": float(gains / -losses) if losses else None,
@@ -3317,13 +3396,13 @@ class Curve:
 
     def add(self, price_id, time, equity, flow, exposed):
         """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
-        performance, first = self.performance, self.line is None
-        fall = performance.add(time, equity, flow, exposed)
+        figures, first = self.performance, self.line is None
+        fall = figures.add(time, equity, flow, exposed)
         if first:
             self.first_id, self.peak_time = price_id, time
-            self.line, self.falls = Columns(performance.first, self.last), Columns(performance.first, self.last)
-        moment, index, self.last_id = performance.last, performance.index, price_id
-        height, column = index if self.percent else float(equity), int((moment - performance.first) * self.line.scale)
+            self.line, self.falls = Columns(figures.first, self.last), Columns(figures.first, self.last)
+        moment, index, self.last_id = figures.last, figures.index, price_id
+        height, column = index if self.percent else float(equity), int((moment - figures.first) * self.line.scale)
         if flow and not first:  # money in or out: one mark of each kind a column is enough to explain a jump
             self.flows[column, 1 if flow > 0 else -1] = moment, height
         self.line.add(moment, height, column)
@@ -3699,9 +3778,9 @@ def price_panel(panel, axis, x, left, curve):
     symbol, closes, _, trips = panel
     paths, first, last = {}, curve.performance.first, curve.last
     for trip in thinned(trips, first, last):
-        entry, exit = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
-        segment = (f"M{x(entry):.1f},{axis.y(float(trip['entry_price'])):.1f}"
-                   f"L{x(exit):.1f},{axis.y(float(trip['exit_price'])):.1f}")
+        entry_at, exit_at = max(seconds(trip["entry_time"]), first), min(seconds(trip["exit_time"]), last)
+        segment = (f"M{x(entry_at):.1f},{axis.y(float(trip['entry_price'])):.1f}"
+                   f"L{x(exit_at):.1f},{axis.y(float(trip['exit_price'])):.1f}")
         paths.setdefault((trip_kind(trip), trip["status"] == "OPEN"), {})[segment] = None  # an ordered set
     svg = panel_frame("price", axis, left) + [polyline("close", closes.points(), axis, x, 1)]
     dotted = len(trips) <= COLUMNS // 4
@@ -4049,7 +4128,14 @@ def price_rows(source, symbol=None, checked=False):
         if not symbol:
             raise PaperError(f"{name}: a file without a header (Binance klines) needs a symbol=")
         return kline_rows(reader, first, symbol, name)
-    names = ["time" if name == "open_time" else name for name in (name.strip().lower() for name in first)]
+    return header_rows(reader, *header_columns(first, symbol, name), symbol, name)
+
+
+def header_columns(header, symbol, name):
+    """(at, width, prices) of the file name from its header: at, the columns of time, the prices (one,
+    or open, high, low and close) and (unless symbol) symbol; width, how many columns a row has;
+    prices, how many price columns."""
+    names = ["time" if column == "open_time" else column for column in (cell.strip().lower() for cell in header)]
     bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
     if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
         bar = ["close"]  # closes alone: each is a price
@@ -4061,7 +4147,7 @@ def price_rows(source, symbol=None, checked=False):
         raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
                          f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
                          + (": give symbol= for a file without one)" if missing == ["symbol"] else ")"))
-    return header_rows(reader, [names.index(column) for column in wanted], len(names), len(bar), symbol, name)
+    return [names.index(column) for column in wanted], len(names), len(bar)
 
 
 def header_rows(reader, at, width, prices, symbol, name):
@@ -4567,10 +4653,10 @@ def bounded_opener():
     deadline = [0.0]  # of the request under way
 
     def left():
-        seconds = deadline[0] - time.monotonic()
-        if seconds <= 0:
+        remaining = deadline[0] - time.monotonic()
+        if remaining <= 0:
             raise TimeoutError("timed out")
-        return seconds
+        return remaining
 
     class Reader(io.RawIOBase):
         """A socket's bytes, each read waiting only until the deadline."""
@@ -4660,7 +4746,8 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
     Bad arguments are refused here, before any request."""
     symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
-    interval, after = to_interval(interval), {to_symbol(symbol): time for symbol, time in (after or {}).items()}
+    interval, after = to_interval(interval), {to_symbol(symbol): market_time
+                                               for symbol, market_time in (after or {}).items()}
     if not symbols or len(set(symbols)) < len(symbols):
         raise PaperError("give one or more symbols, each once")
     if follow and end is not None:
@@ -4697,7 +4784,8 @@ def kline_pages(client, symbol, interval, position, bound, now, forever):
         if not page:
             return
         position[symbol] = page[-1][0] + 1
-        yield [(symbol, epoch_time(opened), open, high, low, close) for opened, _, open, high, low, close in page]
+        yield [(symbol, epoch_time(opened), open_price, high, low, close)
+               for opened, _, open_price, high, low, close in page]
         if not full:
             return
 
@@ -4786,7 +4874,7 @@ def record_klines(ledger, steps, each=None, stop=None):
     exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
     {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
     "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
-    summary = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
+    totals = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
     try:
         while not (stop and stop.pending):
             if stop:
@@ -4799,7 +4887,7 @@ def record_klines(ledger, steps, each=None, stop=None):
             with ledger.batch():
                 results = [record_bar(ledger, *bar) for bar in step]
             for result in results:
-                tally(summary, result)
+                tally(totals, result)
             if each:
                 each(results)
     except KeyboardInterrupt:  # raised by stop while waiting: nothing was being written
@@ -4808,18 +4896,18 @@ def record_klines(ledger, steps, each=None, stop=None):
     except PaperError as error:
         if stop:
             stop.waiting = False
-        done, on = recorded_text(summary), "the same command goes on from there"
+        recorded_before, on = recorded_text(totals), "the same command goes on from there"
         if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
             on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
                   f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
                   f" {error.newest}` removes it first")
-        raise PaperError(f"{error}; recorded before it: {done}; {on}" if done else
+        raise PaperError(f"{error}; recorded before it: {recorded_before}; {on}" if recorded_before else
                          f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
     finally:
         if stop:
             stop.waiting = False
         steps.close()
-    return summary
+    return totals
 
 
 def record_bar(ledger, symbol, time, open, high, low, close):
@@ -4851,10 +4939,10 @@ def tally(summary, result):
 def recorded_text(summary):
     """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
     bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
-    done = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
-    spans = {(counts["from"], counts["to"]) for counts in done.values()}
+    recorded = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
+    spans = {(counts["from"], counts["to"]) for counts in recorded.values()}
     parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
-             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in done.items()]
+             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in recorded.items()]
     if len(spans) == 1:
         first, last = spans.pop()
         parts.append(f"{short_time(first)} to {short_time(last)}")
@@ -4954,10 +5042,10 @@ def param_values(name, text, default):
         if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
             raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
         first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
-        count = int((last - first) / step) + 1
-        if count > 10_000:
-            raise UsageError(f"--param {name}={text} gives {count:,} values: at most 10,000")
-        return [type(default)(first + i * step) for i in range(count)], True
+        value_count = int((last - first) / step) + 1
+        if value_count > 10_000:
+            raise UsageError(f"--param {name}={text} gives {value_count:,} values: at most 10,000")
+        return [type(default)(first + i * step) for i in range(value_count)], True
     return [param_value(name, text, default)], False
 
 
@@ -4982,7 +5070,7 @@ def param_value(name, text, default):
 def to_grid(strategy, given):
     """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
     and whether any gave several (a sweep)."""
-    grid, sweep = {name: [value] for name, value in strategy.params.items()}, False
+    grid, is_sweep = {name: [value] for name, value in strategy.params.items()}, False
     for i, text in enumerate(given):
         name, equals, value = text.partition("=")
         if not equals:
@@ -4993,8 +5081,8 @@ def to_grid(strategy, given):
         if any(other.partition("=")[0] == name for other in given[:i]):
             raise UsageError(f"--param {name} is given twice")
         grid[name], several = param_values(name, value, strategy.params[name])
-        sweep = sweep or several
-    return grid, sweep
+        is_sweep = is_sweep or several
+    return grid, is_sweep
 
 
 def to_params(strategy, params):
@@ -5302,19 +5390,21 @@ class Run:
             recorded = self.ledger._tick_row(row, allow_future)
         except PaperError as error:
             raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
-        symbol, time = recorded["symbol"], recorded["time"]
-        if time <= self.handled.get(symbol, ""):
+        symbol, market_time = recorded["symbol"], recorded["time"]
+        if market_time <= self.handled.get(symbol, ""):
             return False
-        if not recorded["recorded"] and self.ledger._latest[symbol][1] != time:  # history: recorded before, and a
-            self.skipped += 1  # later price of its symbol too (an order now would fill at that one): not handed on
+        # history: recorded before, and a later price of its symbol too (an order now would fill at that one):
+        # not handed on
+        if not recorded["recorded"] and self.ledger._latest[symbol][1] != market_time:
+            self.skipped += 1
             return False
         ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
         ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
         ctx._cancelled = [order for order in cancelled if order.account_id == ctx.account_id] if cancelled else []
-        bar = Bar((symbol, time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
+        bar = Bar((symbol, market_time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
         ctx._push(bar)
         self.call(self.on_bar, ctx, bar)
-        self.handled[symbol], self.bars, self.fills = time, self.bars + 1, self.fills + len(self.ctx._fills)
+        self.handled[symbol], self.bars, self.fills = market_time, self.bars + 1, self.fills + len(self.ctx._fills)
         return True
 
     def claim(self):
@@ -5505,8 +5595,8 @@ def fetched_bars(steps):
     """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
     kline_steps yields them) as run_strategy takes them."""
     for step in steps:
-        for symbol, time, open, high, low, close in step:
-            yield f"fetched {symbol} at {time}", None, (symbol, None, time, open, high, low, close)
+        for symbol, market_time, open_price, high, low, close in step:
+            yield f"fetched {symbol} at {market_time}", None, (symbol, None, market_time, open_price, high, low, close)
 
 
 def to_jobs(value):
@@ -5617,31 +5707,48 @@ def fitted(names, cells, width, narrow):
     """(names, cells) that fit width: ids cut to 8 characters and times to the minute ('2026-11-25 14:36'),
     then the columns of narrow left out in turn; if it still does not fit, the widest text column cut
     with '…' (a number is never cut: it would read as another number)."""
-    def span():
-        layout = measured(cells, len(names))
-        return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
-                   for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
-    if span()[0] <= width:
+    if table_span(names, cells)[0] <= width:
         return names, cells
-    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
-        len(row[i]) == 36 for row in cells if row[i])}
-    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
-    cells = [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
-              for i, cell in enumerate(row)] for row in cells]
+    cells = shortened(names, cells)
     for name in narrow:
-        if span()[0] <= width:
+        if table_span(names, cells)[0] <= width:
             break
         if name in names:
             i = names.index(name)
             names, cells = names[:i] + names[i + 1:], [row[:i] + row[i + 1:] for row in cells]
-    wide, layout = span()
-    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
-    if wide > width and texts:
-        widest, i = max(texts)
-        keep = max(widest - (wide - width), len(names[i]) + 1, 4)
-        cells = [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
-                 for row in cells]
+    wide, layout = table_span(names, cells)
+    if wide > width:
+        cells = widest_text_cut(names, cells, layout, wide - width)
     return names, cells
+
+
+def table_span(names, cells):
+    """(the columns a table of names and cells spans, its layout: see measured)."""
+    layout = measured(cells, len(names))
+    return sum(max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
+               for name, (number, whole, decimals, widest) in zip(names, layout)) + 2 * (len(names) - 1), layout
+
+
+def shortened(names, cells):
+    """cells with their ids cut to 8 characters (where every one is a full UUID) and their times to the
+    minute ('2026-11-25 14:36')."""
+    short = {i for i, name in enumerate(names) if name in ID_COLUMNS and all(
+        len(row[i]) == 36 for row in cells if row[i])}
+    times = {i for i, name in enumerate(names) if name in TIME_COLUMNS}
+    return [[cell[:8] if i in short else cell[:16].replace("T", " ") if i in times else cell
+             for i, cell in enumerate(row)] for row in cells]
+
+
+def widest_text_cut(names, cells, layout, excess):
+    """cells with the widest text column (wider than its name) cut by excess columns, to no less than
+    its name + 1 or 4 columns; cells as they were if there is no such column."""
+    texts = [(column[3], i) for i, column in enumerate(layout) if not column[0] and column[3] > len(names[i]) + 1]
+    if not texts:
+        return cells
+    widest, i = max(texts)
+    keep = max(widest - excess, len(names[i]) + 1, 4)
+    return [row[:i] + [row[i] if columns_of(row[i]) <= keep else cut_text(row[i], keep)] + row[i + 1:]
+            for row in cells]
 
 
 def cut_text(text, columns):
@@ -5904,8 +6011,8 @@ def feed_stream(ledger, args, source, fed, progress):
             time.sleep(0.12)
             held_since = time.monotonic()
     progress.clear()
-    summary = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
-    return None, json_line(summary) if args.json else fed_text(fed)
+    totals = {key: len(value) if isinstance(value, list) else value for key, value in fed.items()}
+    return None, json_line(totals) if args.json else fed_text(fed)
 
 
 def empty_fed():
@@ -5987,19 +6094,19 @@ def cmd_fetch(ledger, args):
         progress.clear()
         tell(line)
 
-    summary = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
+    totals = ledger.fetch(args.symbols, args.interval, args.start, args.end, args.base_url, args.follow, each,
                            args.interrupt, report)
     progress.clear()
-    symbols = jsonable(summary["symbols"])
-    fetched, names = recorded_text(summary), ", ".join(args.symbols)
+    symbols = jsonable(totals["symbols"])
+    fetched, names = recorded_text(totals), ", ".join(args.symbols)
     if not fetched and args.interrupt.pending:
         fetched = f"no bar of {names} recorded before the interrupt"
     elif not fetched:
         with ledger.snapshot():
             newest = {symbol: latest[1] for symbol in args.symbols if (latest := ledger._latest_price(symbol))}
-        times = {short_time(time) for time in newest.values()}
+        times = {short_time(newest_time) for newest_time in newest.values()}
         after = times.pop() if len(times) == 1 and len(newest) == len(args.symbols) else ", ".join(
-            f"{symbol} {short_time(time)}" for symbol, time in newest.items())
+            f"{symbol} {short_time(newest_time)}" for symbol, newest_time in newest.items())
         fetched = f"no new closed bar of {names}" + (f" after the newest recorded, {after}" if newest else "")
     text = f"{fed_text(fed)}; {fetched}"
     if args.follow:
@@ -6045,17 +6152,17 @@ STATS = [  # key, label, how it is shown
 
 
 def cmd_stats(ledger, args):
-    done = ledger.stats(args.account_id, args.quote)
-    lines = [stats_text(done)]
-    if done["start"] is None:
+    stats = ledger.stats(args.account_id, args.quote)
+    lines = [stats_text(stats)]
+    if stats["start"] is None:
         lines.append(f"No equity points yet: {ledger.no_points(args.account_id, args.quote)}.")
-    return jsonable(done), "\n".join(lines)
+    return jsonable(stats), "\n".join(lines)
 
 
-def stats_text(done):
+def stats_text(stats):
     """Ledger.stats as the stats table shows it: [Q] is the currency it is valued in, [T] the trades'."""
-    currencies = {"[Q]": f"[{done['quote']}]", "[T]": f"[{done['trade_currency']}]"}
-    return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(done[key], how)}"
+    currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
+    return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(stats[key], how)}"
                      for key, label, how in STATS)
 
 
@@ -6085,8 +6192,8 @@ def cmd_chart(ledger, args):
 
 def cmd_prices(ledger, args):
     if args.delete:
-        removed = ledger.delete_prices(args.symbol, args.start)
-        return {"deleted": removed}, f"deleted {count(removed, 'price')} of {args.symbol} at or after {args.start}"
+        deleted = ledger.delete_prices(args.symbol, args.start)
+        return {"deleted": deleted}, f"deleted {count(deleted, 'price')} of {args.symbol} at or after {args.start}"
     prices = (jsonable(price) for price in ledger.newest_prices(args.symbol, args.limit, oldest_first=args.csv))
     first = next(prices, None)
     if first is None:
@@ -6293,16 +6400,16 @@ def cmd_run(ledger, args):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise PaperError("stdout was closed (its reader left): the run stopped; every bar it handled is"
                              " recorded") from None
-    done = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
+    ran = run_strategy(ledger, strategy, args.account_id, bars, {name: values[0] for name, values in grid.items()},
                         fee_rate=args.fee_rate, slippage=args.slippage, on_close=args.on_close, each=each,
                         allow_future=args.allow_future)
-    before = f", after {count(done['handled_before'], 'bar')} before" if done["handled_before"] else ""
-    history = f"; skipped {count(done['history'], 'bar')} recorded before it (an order now would fill at a later" \
-              " price)" if done["history"] else ""
+    before = f", after {count(ran['handled_before'], 'bar')} before" if ran["handled_before"] else ""
+    history = f"; skipped {count(ran['history'], 'bar')} recorded before it (an order now would fill at a later" \
+              " price)" if ran["history"] else ""
     if args.json:  # JSON Lines, as the fills and cancels above: the summary is the last line
-        return None, json_line(jsonable(done))
-    return done, (f"{strategy.name} on account {done['account_id']}: handled {count(done['bars'], 'bar')}{before};"
-                  f" {count(done['fills'], 'fill')}{history}")
+        return None, json_line(jsonable(ran))
+    return ran, (f"{strategy.name} on account {ran['account_id']}: handled {count(ran['bars'], 'bar')}{before};"
+                  f" {count(ran['fills'], 'fill')}{history}")
 
 
 def argument_type(check, *args):
@@ -6514,13 +6621,13 @@ PARSER = {"allow_abbrev": False, "formatter_class": formatter}
 def build_parser(command=None):
     """The parser of a known command alone (all a run needs, and cheaper), or of every command."""
     if command:
-        summary, options, _ = COMMANDS[command]
-        return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=summary, **PARSER),
+        about, options, _ = COMMANDS[command]
+        return add_options(argparse.ArgumentParser(prog=f"paper {command}", description=about, **PARSER),
                            command, options)
     parser = argparse.ArgumentParser(prog="paper", description="A paper trading account kept in SQLite.", **PARSER)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (summary, options, _) in COMMANDS.items():
-        add_options(commands.add_parser(name, help=summary, description=summary, **PARSER), name, options)
+    for name, (about, options, _) in COMMANDS.items():
+        add_options(commands.add_parser(name, help=about, description=about, **PARSER), name, options)
     return parser
 
 
@@ -6789,7 +6896,7 @@ class Interrupt:
 def run_command(args, interrupt, out):
     """Open the ledger, run args.command and send its output to out: its exit code. A refusal is one
     line on stderr."""
-    path, code = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB, 1
+    path = args.db or os.environ.get("PAPER_DB") or DEFAULT_DB
     if args.command in OWN_DATABASE:
         path = args.db or "the temporary database"
     try:
@@ -6805,31 +6912,38 @@ def run_command(args, interrupt, out):
             for note in interrupt.ledger.notes if interrupt.ledger else ():
                 print(f"paper: note: {note}", file=sys.stderr)
         return exit_code[0] if exit_code else 0
-    except StrategyError as error:  # the strategy's own traceback, then the line that names where it raised
-        sys.stderr.write(error.traceback)
-        message = error
-    except UsageError as error:
-        message, code = error, 2
     except NoDatabase as error:
         if args.command == "status" and not args.account_id:  # nothing yet: an empty list, saying where it looked
             out.send("[]" if args.json else f"No accounts yet in {path}: create one with `python paper.py init`.")
             return 0
-        message = error
-    except PaperError as error:
-        message = error
-    except KeyboardInterrupt:  # only where Interrupt is not installed (another thread): rolled back above
-        message, code = "interrupted; nothing was recorded", 130
-    except sqlite3.Error as error:  # outside a transaction (the ledger turns those into PaperError)
-        message = f"{path}: {error}"
-    except OSError as error:
-        message = f"{error.strerror or error}: {error.filename or path}"
-    except DecimalException as error:
-        message = f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py verify` names it"
-    except Exception as error:  # a last resort, so that no database content, however damaged, gives a traceback
-        message = f"{path}: unexpected {type(error).__name__}: {error}"
+        message, code = error, 1
+    except (Exception, KeyboardInterrupt) as error:
+        message, code = refusal_for(error, path)
     finally:
         interrupt.ledger = None
     return fail(message, code)
+
+
+def refusal_for(error, path):
+    """(message, exit code) for an error a command raised, its database at path; a strategy's own
+    traceback goes to stderr first."""
+    if isinstance(error, StrategyError):  # its traceback, then the line that names where it raised
+        sys.stderr.write(error.traceback)
+        return error, 1
+    if isinstance(error, UsageError):
+        return error, 2
+    if isinstance(error, PaperError):
+        return error, 1
+    if isinstance(error, KeyboardInterrupt):  # only where Interrupt is not installed (another thread): rolled back
+        return "interrupted; nothing was recorded", 130
+    if isinstance(error, sqlite3.Error):  # outside a transaction (the ledger turns those into PaperError)
+        return f"{path}: {error}", 1
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}: {error.filename or path}", 1
+    if isinstance(error, DecimalException):
+        return f"{path} holds an amount paper cannot read ({type(error).__name__}): `python paper.py verify` names it", 1
+    # a last resort, so that no database content, however damaged, gives a traceback
+    return f"{path}: unexpected {type(error).__name__}: {error}", 1
 
 
 def fail(message, code=1):
