@@ -49,10 +49,15 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
+from decimal import (ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact,
+                     InvalidOperation, localcontext)
 
-SCHEMA_VERSION = 3  # 2: amount CHECKs of the exact form; the log refuses INSERT OR REPLACE. 3: accounts.currency,
-# orders.reason
+
+# --- Constants ---
+
+# The schema's version: 2, amount CHECKs of the exact form and a log that refuses INSERT OR REPLACE; 3,
+# accounts.currency and orders.reason
+SCHEMA_VERSION = 3
 DEFAULT_DB = os.path.join("data", "paper.db")
 ZERO = Decimal(0)
 DAY = 86400  # seconds
@@ -67,6 +72,7 @@ LIMIT = Decimal("1e18")  # every amount and balance stays below this
 FEE_RATE = Decimal("0.001")
 CLOSED = "its account was closed"  # the reason of the orders close_account cancels
 AT_ONCE = "when placed: "  # how the reason of an order that could not fill as it was placed begins
+
 # Amounts have at most 18 + 18 digits and products 72, so EXACT never rounds; a rounding that
 # slipped through would raise Inexact. Fees are rounded up to 8 places, P&L (shown) to 18.
 EXACT = DecimalContext(prec=100, traps=[InvalidOperation, Inexact])
@@ -87,12 +93,15 @@ PRICE = f"symbol, {PRICE_BAR}"
 ORDER_TYPES = ("limit", "stop", "stop-limit", "oco", "market", "trailing-stop")
 QTY_STEP = Decimal("1e-8")  # a qty paper sizes (a buy of an amount, a sell of a fraction) is in these steps
 PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a point: an amount to_amount takes
+
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a plain number a spreadsheet reads as one
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
+
+# --- Errors: every refusal is a PaperError, its message fit for the user ---
 
 class PaperError(Exception):
     """A refused operation: the message is fit for the user."""
@@ -145,6 +154,8 @@ class StrategyError(PaperError):
 
     traceback, refusal = "", None
 
+
+# --- Amounts and times: exact Decimals, stored as text; market time in one form ---
 
 def fmt(amount):
     """Plain text, no exponent, at least two decimals: how paper stores and shows amounts."""
@@ -248,6 +259,160 @@ def text_amount(text, what, zero):
         raise PaperError(f"{what} must be greater than zero")
     return amount
 
+
+def to_price_text(value, what):
+    """A price above zero, and its text as paper stores it: text already in that form is kept as given
+    (a feed's file usually is), which spares formatting it again."""
+    if value in PRICES if value.__class__ is str else False:  # met before: bars repeat their prices
+        return PRICES[value], value
+    if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
+        if len(PRICES) >= 100_000:  # memory stays flat however long the feed
+            PRICES.clear()
+        price = PRICES[value] = Decimal(value)
+        return price, value
+    price = to_amount(value, what)
+    return price, fmt(price)
+
+
+def cost(qty, price, fee_rate):
+    """qty x price, exact (refused if that needs more than 18 decimal places), and its fee rounded up."""
+    value = EXACT.multiply(qty, price)
+    if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
+        raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
+    return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
+
+
+def floor_qty(qty, step=QTY_STEP):
+    """qty rounded down to a whole number of steps (a symbol's step size, or 8 decimal places)."""
+    return FLOORED.divide(qty, step).to_integral_value(ROUND_FLOOR) * step
+
+
+def affordable(amount, price, fee_rate, step=QTY_STEP):
+    """The most that amount of QUOTE buys at price, its fee included, in whole steps (0: none)."""
+    qty = floor_qty(FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)), step)
+    while qty > 0 and EXACT.add(*cost(qty, price, fee_rate)) > amount:  # the fee is rounded up: a step less
+        qty -= step
+    return max(qty, ZERO)
+
+
+def slipped(price, side, slippage):
+    """What a market trade pays (buy) or gets (sell) at price with slippage: price x (1 +/- slippage),
+    rounded to 8 decimal places against the trader."""
+    if not slippage:
+        return price
+    rounding = CEILING if side == "buy" else FLOORED
+    price = rounding.multiply(price, 1 + slippage if side == "buy" else 1 - slippage).quantize(Decimal("1e-8"),
+                                                                                             context=rounding)
+    if not price:
+        raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
+    return price
+
+
+def to_time(value):
+    """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
+    from ISO-8601 text (a date alone is midnight; no zone is UTC), an epoch number (its unit told by
+    its size, see epoch_time), or a datetime."""
+    if value.__class__ is str and len(value) > 8 and value.isdigit() and value.isascii():  # a feed's usual form
+        return epoch_time(value)
+    if isinstance(value, str) and TIME.fullmatch(value):
+        try:  # paper's own form, or the same to the second: checked at once
+            datetime.fromisoformat(value[:-1])
+            return value if len(value) == 27 else f"{value[:-1]}.000000Z"
+        except ValueError:
+            pass  # and refused below
+    try:
+        if isinstance(value, str):
+            return time_from_text(value)
+        if isinstance(value, datetime):
+            return datetime_time(value)
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return epoch_time(value)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        pass
+    raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00, 2026-11-25;"
+                     " no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)")
+
+
+def time_from_text(text):
+    """Market time from text in a form other than paper's own: ISO-8601's basic date, a year or a month
+    (each at its first midnight), an epoch number, or other ISO-8601 text; ValueError if none of them."""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        return datetime_time(datetime.fromisoformat(text))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
+    if re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", text):  # a year (not 1970's second 2025), or a month
+        return datetime_time(datetime.fromisoformat(text + ("-01-01" if len(text) == 4 else "-01")))
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        return epoch_time(text)
+    return datetime_time(datetime.fromisoformat(text))
+
+
+def datetime_time(moment):
+    """A datetime as market time (an aware one converted to UTC, a naive one taken as UTC)."""
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def epoch_time(value):
+    """Market time from an epoch number, its unit told by its size as Binance's files and APIs use them:
+    below 1e11 seconds (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds."""
+    number = int(value) if isinstance(value, int) or isinstance(value, str) and value.isdigit() else Decimal(value)
+    if isinstance(number, Decimal) and not number.is_finite() or number < 0:
+        raise ValueError
+    if number < 10**11:  # whole seconds, a backtest's usual form
+        per_second = 1
+    elif number < 10**14:
+        per_second = 1000
+    elif number < 10**17:
+        per_second = 10**6
+    else:
+        raise PaperError(f"time {shown(value)} is too large for an epoch number: below 1e11 is seconds, below"
+                         " 1e14 milliseconds, below 1e17 microseconds")
+    if isinstance(number, int):
+        whole, part = divmod(number, per_second)
+        micro = part * (10**6 // per_second)
+    else:
+        micros = number * (10**6 // per_second)
+        if micros != micros.to_integral_value():
+            raise PaperError(f"time {shown(value)} is more precise than a microsecond")
+        whole, micro = divmod(int(micros), 10**6)
+    day, second = divmod(whole, DAY)
+    if day not in DATES:  # a feed's rows share their days: each is formatted once
+        DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
+    date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
+    if second not in CLOCKS:
+        CLOCKS[second] = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+    return f"{date}T{CLOCKS[second]}.000000Z" if not micro else f"{date}T{CLOCKS[second]}.{micro:06d}Z"
+
+
+def utc_now():
+    """UTC ISO-8601 with microseconds: sorts as text in time order."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns // 1000 % 10**6:06d}Z"
+
+
+def seconds(time):
+    """Epoch seconds of a market time as paper keeps it ('2026-11-25T14:00:00.000000Z')."""
+    return (datetime.fromisoformat(time[:-1]) - EPOCH).total_seconds()
+
+
+def time_text(time):
+    """A market time as tables show it: '2026-11-25 14:00:00' (UTC), with its microseconds only if it has any."""
+    if time is None:
+        return None
+    return time[:10] + " " + time[11:19] + ("" if time[20:26] == "000000" else time[19:26])
+
+
+def short_time(text):
+    """A market time as a summary shows it: 2025-01-01 00:00:00."""
+    return text[:19].replace("T", " ")
+
+
+def time_us(text):
+    """A market time in paper's form as epoch microseconds."""
+    return (datetime.fromisoformat(text[:-1]) - EPOCH) // timedelta(microseconds=1)
+
+
+# --- Input checks: what a user gives, checked once, at the edge ---
 
 def to_currency(value):
     """An upper-case currency code of 2-10 ASCII letters or digits."""
@@ -379,82 +544,6 @@ def to_price(text):
     return to_currency(currency), to_amount(price, f"price of {currency}", zero=True)  # 0: a worthless coin
 
 
-def to_time(value):
-    """Market time as paper stores it, UTC ISO-8601 with microseconds ('2026-11-25T14:00:00.000000Z'),
-    from ISO-8601 text (a date alone is midnight; no zone is UTC), an epoch number (its unit told by
-    its size, see epoch_time), or a datetime."""
-    if value.__class__ is str and len(value) > 8 and value.isdigit() and value.isascii():  # a feed's usual form
-        return epoch_time(value)
-    if isinstance(value, str) and TIME.fullmatch(value):
-        try:  # paper's own form, or the same to the second: checked at once
-            datetime.fromisoformat(value[:-1])
-            return value if len(value) == 27 else f"{value[:-1]}.000000Z"
-        except ValueError:
-            pass  # and refused below
-    try:
-        if isinstance(value, str):
-            return time_from_text(value)
-        if isinstance(value, datetime):
-            return datetime_time(value)
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-            return epoch_time(value)
-    except (ValueError, TypeError, OverflowError, ArithmeticError):
-        pass
-    raise PaperError(f"time {shown(value)} must be ISO-8601 (2026-11-25T14:00:00Z, 2026-11-25 14:00, 2026-11-25;"
-                     " no zone is UTC) or an epoch number (seconds, milliseconds or microseconds)")
-
-
-def time_from_text(text):
-    """Market time from text in a form other than paper's own: ISO-8601's basic date, a year or a month
-    (each at its first midnight), an epoch number, or other ISO-8601 text; ValueError if none of them."""
-    if len(text) == 8 and text.isascii() and text.isdigit():
-        return datetime_time(datetime.fromisoformat(text))  # ISO-8601's basic form, 20261125 (not 1970-08-23)
-    if re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", text):  # a year (not 1970's second 2025), or a month
-        return datetime_time(datetime.fromisoformat(text + ("-01-01" if len(text) == 4 else "-01")))
-    if text.isascii() and text.replace(".", "", 1).isdigit():
-        return epoch_time(text)
-    return datetime_time(datetime.fromisoformat(text))
-
-
-def datetime_time(moment):
-    """A datetime as market time (an aware one converted to UTC, a naive one taken as UTC)."""
-    if moment.tzinfo:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
-
-
-def epoch_time(value):
-    """Market time from an epoch number, its unit told by its size as Binance's files and APIs use them:
-    below 1e11 seconds (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds."""
-    number = int(value) if isinstance(value, int) or isinstance(value, str) and value.isdigit() else Decimal(value)
-    if isinstance(number, Decimal) and not number.is_finite() or number < 0:
-        raise ValueError
-    if number < 10**11:  # whole seconds, a backtest's usual form
-        per_second = 1
-    elif number < 10**14:
-        per_second = 1000
-    elif number < 10**17:
-        per_second = 10**6
-    else:
-        raise PaperError(f"time {shown(value)} is too large for an epoch number: below 1e11 is seconds, below"
-                         " 1e14 milliseconds, below 1e17 microseconds")
-    if isinstance(number, int):
-        whole, part = divmod(number, per_second)
-        micro = part * (10**6 // per_second)
-    else:
-        micros = number * (10**6 // per_second)
-        if micros != micros.to_integral_value():
-            raise PaperError(f"time {shown(value)} is more precise than a microsecond")
-        whole, micro = divmod(int(micros), 10**6)
-    day, second = divmod(whole, DAY)
-    if day not in DATES:  # a feed's rows share their days: each is formatted once
-        DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat() if len(DATES) < 100_000 else None
-    date = DATES[day] or (EPOCH + timedelta(days=day)).date().isoformat()
-    if second not in CLOCKS:
-        CLOCKS[second] = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
-    return f"{date}T{CLOCKS[second]}.000000Z" if not micro else f"{date}T{CLOCKS[second]}.{micro:06d}Z"
-
-
 def to_bar(price=None, open=None, high=None, low=None, close=None):
     """((open, high, low, close), their texts as stored) from a price (a tick: all four the same) or a
     bar; refused unless every price is above zero and low <= open, close <= high."""
@@ -471,20 +560,6 @@ def to_bar(price=None, open=None, high=None, low=None, close=None):
         raise PaperError(f"bar open {o_text} high {h_text} low {l_text} close {c_text}: the low must be at most the"
                          " open and the close, and the high at least both")
     return (o, h, l, c), (o_text, h_text, l_text, c_text)
-
-
-def to_price_text(value, what):
-    """A price above zero, and its text as paper stores it: text already in that form is kept as given
-    (a feed's file usually is), which spares formatting it again."""
-    if value in PRICES if value.__class__ is str else False:  # met before: bars repeat their prices
-        return PRICES[value], value
-    if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
-        if len(PRICES) >= 100_000:  # memory stays flat however long the feed
-            PRICES.clear()
-        price = PRICES[value] = Decimal(value)
-        return price, value
-    price = to_amount(value, what)
-    return price, fmt(price)
 
 
 def to_leverage(leverage, max_leverage):
@@ -538,6 +613,19 @@ def order_text(order):
 def article(word):
     """'a' or 'an' before word, as it is said: an oco order, a stop order."""
     return "an" if word[:1] in "aeio" else "a"
+
+
+def to_terms(side, symbol, qty, price, fee_rate, what="price"):
+    """The checked terms of a trade or an order: side, symbol, qty, price, fee rate."""
+    side = side.lower() if isinstance(side, str) else side
+    if side not in ("buy", "sell"):
+        raise PaperError(f"side {side!r} must be buy or sell")
+    return side, to_symbol(symbol), to_amount(qty, "qty"), to_amount(price, what), to_fee_rate(fee_rate)
+
+
+def order_terms(order):
+    return (order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate,
+            order.expires_at)
 
 
 def to_order(side, symbol, qty, limit_price, fee_rate, order_type, stop_price, trail=None, trail_amount=None):
@@ -631,37 +719,6 @@ def market_terms(order, latest, spend, step=QTY_STEP):
             raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
 
 
-class Position:
-    """A symbol's P&L book, by average cost: the BASE it holds, what that cost in QUOTE (fees included), and
-    what its sales realised."""
-
-    __slots__ = ("held", "cost", "realized")
-
-    def __init__(self, held=ZERO, cost=ZERO, realized=ZERO):
-        self.held, self.cost, self.realized = held, cost, realized
-
-
-def book_trade(book, side, qty, price, fee):
-    """A trade on its symbol's book (a Position): a buy adds qty, and qty x price + fee to the cost; a sell
-    takes out what it sold (at most what the book holds) at its average cost, and realises its proceeds less
-    that: returned (None for a buy)."""
-    if side == "buy":
-        book.held, book.cost = book.held + qty, book.cost + qty * price + fee
-        return None
-    part = min(qty, book.held)
-    sold = book.cost * part / book.held if book.held else ZERO
-    book.held, book.cost, book.realized = book.held - part, book.cost - sold, book.realized + part * price - fee - sold
-    return part * price - fee - sold
-
-
-def cap_positions(books, currency, held):
-    """No book of a symbol with currency as its BASE holds more than the account does (held): coins that
-    left another way take their average cost with them, realising nothing."""
-    for symbol, book in books.items():
-        if book.held > held and symbol.startswith(f"{currency}/"):
-            book.held, book.cost = held, book.cost * held / book.held
-
-
 def same_details(ref, earlier, details):
     """earlier, the record an earlier call with ref made, if details are its own (None in details matches
     anything: a market trade's price); refused otherwise, as a client bug, not a retry."""
@@ -680,126 +737,13 @@ def same_details(ref, earlier, details):
     return earlier
 
 
-def slipped(price, side, slippage):
-    """What a market trade pays (buy) or gets (sell) at price with slippage: price x (1 +/- slippage),
-    rounded to 8 decimal places against the trader."""
-    if not slippage:
-        return price
-    rounding = CEILING if side == "buy" else FLOORED
-    price = rounding.multiply(price, 1 + slippage if side == "buy" else 1 - slippage).quantize(Decimal("1e-8"),
-                                                                                             context=rounding)
-    if not price:
-        raise PaperError(f"slippage {fmt(slippage)} leaves no price to sell at")
-    return price
-
-
-def order_terms(order):
-    return (order.side, order.symbol, order.qty, order.type, order.limit_price, order.stop_price, order.fee_rate,
-            order.expires_at)
-
-
-def to_terms(side, symbol, qty, price, fee_rate, what="price"):
-    """The checked terms of a trade or an order: side, symbol, qty, price, fee rate."""
-    side = side.lower() if isinstance(side, str) else side
-    if side not in ("buy", "sell"):
-        raise PaperError(f"side {side!r} must be buy or sell")
-    return side, to_symbol(symbol), to_amount(qty, "qty"), to_amount(price, what), to_fee_rate(fee_rate)
-
-
-def cost(qty, price, fee_rate):
-    """qty x price, exact (refused if that needs more than 18 decimal places), and its fee rounded up."""
-    value = EXACT.multiply(qty, price)
-    if value.as_tuple().exponent < -18 and value.normalize(EXACT).as_tuple().exponent < -18:
-        raise PaperError(f"{fmt(qty)} x {fmt(price)} = {value:f} needs more than 18 decimal places")
-    return value, CEILING.multiply(value, fee_rate).quantize(Decimal("1e-8"), context=CEILING)
-
-
-def floor_qty(qty, step=QTY_STEP):
-    """qty rounded down to a whole number of steps (a symbol's step size, or 8 decimal places)."""
-    return FLOORED.divide(qty, step).to_integral_value(ROUND_FLOOR) * step
-
-
-def affordable(amount, price, fee_rate, step=QTY_STEP):
-    """The most that amount of QUOTE buys at price, its fee included, in whole steps (0: none)."""
-    qty = floor_qty(FLOORED.divide(amount, FLOORED.multiply(price, 1 + fee_rate)), step)
-    while qty > 0 and EXACT.add(*cost(qty, price, fee_rate)) > amount:  # the fee is rounded up: a step less
-        qty -= step
-    return max(qty, ZERO)
-
-
-def schema():
-    """The statements of schema.sql, one by one (executescript would commit a transaction in progress)."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")) as f:
-        statement = ""
-        for line in f:
-            statement += line
-            if sqlite3.complete_statement(statement):
-                yield statement
-                statement = ""
-
-
-def make_folders(path):
-    """Create the folders path needs, owner only (0700) whatever the umask, for a new database file."""
-    folder, missing = os.path.dirname(os.path.abspath(path)), []
-    if len(os.fsencode(os.path.abspath(path))) > 500:  # SQLite opens no longer path (with its -journal)
-        raise PaperError(f"{shown(path)} is a longer path than SQLite opens (500 bytes)")
-    while not os.path.lexists(folder):
-        folder, missing = os.path.dirname(folder), [folder] + missing
-    for folder in missing:
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-            os.mkdir(folder, 0o700)
-
-
-@contextlib.contextmanager
-def building(path):
-    """A new empty file beside path, owner only, named after this process (path.PID.RANDOM.new), for
-    a database to be built in and then linked into place; removed at the end. What killed processes
-    left in the folder (their .new files and journals) is removed first."""
-    folder = os.path.dirname(os.path.abspath(path))
-    for name in os.listdir(folder):
-        litter = re.fullmatch(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?", name)  # compiled only here
-        if litter and not alive(int(litter[1])):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, name))
-    new = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
-    os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
-    try:
-        yield new
-    finally:
-        os.unlink(new)
-
-
-def owner(path):
-    """Who owns path, and its mode, as a refusal names them."""
-    import pwd
-    info = os.stat(path)
-    return f"owner {pwd.getpwuid(info.st_uid).pw_name}, mode {info.st_mode & 0o777:o}"
-
-
-def alive(pid):
-    """Whether a process with this id exists (one we may not signal exists too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    return True
-
+# --- Records: the rows of the database as Python objects ---
 
 def new_id():
     """A random (version 4) UUID, without the cost of importing uuid."""
     h = f"{int.from_bytes(os.urandom(16), 'big') & ~(0xF << 76 | 0xC << 60) | 0x4 << 76 | 0x8 << 60:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-
-def utc_now():
-    """UTC ISO-8601 with microseconds: sorts as text in time order."""
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns // 1000 % 10**6:06d}Z"
-
-
-# --- Records ---
 
 class Record:
     """repr and == for the records, written once: dataclass writes and compiles them again for each
@@ -1001,6 +945,39 @@ class Trade(Record):
     transactions: list = field(default_factory=list)
 
 
+class Position:
+    """A symbol's P&L book, by average cost: the BASE it holds, what that cost in QUOTE (fees included), and
+    what its sales realised."""
+
+    __slots__ = ("held", "cost", "realized")
+
+    def __init__(self, held=ZERO, cost=ZERO, realized=ZERO):
+        self.held, self.cost, self.realized = held, cost, realized
+
+
+def book_trade(book, side, qty, price, fee):
+    """A trade on its symbol's book (a Position): a buy adds qty, and qty x price + fee to the cost; a sell
+    takes out what it sold (at most what the book holds) at its average cost, and realises its proceeds less
+    that: returned (None for a buy)."""
+    if side == "buy":
+        book.held, book.cost = book.held + qty, book.cost + qty * price + fee
+        return None
+    part = min(qty, book.held)
+    sold = book.cost * part / book.held if book.held else ZERO
+    book.held, book.cost, book.realized = book.held - part, book.cost - sold, book.realized + part * price - fee - sold
+    return part * price - fee - sold
+
+
+def cap_positions(books, currency, held):
+    """No book of a symbol with currency as its BASE holds more than the account does (held): coins that
+    left another way take their average cost with them, realising nothing."""
+    for symbol, book in books.items():
+        if book.held > held and symbol.startswith(f"{currency}/"):
+            book.held, book.cost = held, book.cost * held / book.held
+
+
+# --- The order book: a symbol's open orders, by the price at which each comes due ---
+
 class Book:
     """The open orders of one symbol, by the price at which each leg comes due, so a price looks only at
     the legs it reaches: a buy limit or a sell stop is due when the low falls to its price, a sell limit
@@ -1076,7 +1053,67 @@ class Book:
         return [(order, age, *leg) for (order, age), leg in sorted(due, key=lambda item: item[0][1])]
 
 
-# --- The ledger ---
+# --- The ledger: one SQLite database, every change in one transaction ---
+
+def schema():
+    """The statements of schema.sql, one by one (executescript would commit a transaction in progress)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")) as f:
+        statement = ""
+        for line in f:
+            statement += line
+            if sqlite3.complete_statement(statement):
+                yield statement
+                statement = ""
+
+
+def make_folders(path):
+    """Create the folders path needs, owner only (0700) whatever the umask, for a new database file."""
+    folder, missing = os.path.dirname(os.path.abspath(path)), []
+    if len(os.fsencode(os.path.abspath(path))) > 500:  # SQLite opens no longer path (with its -journal)
+        raise PaperError(f"{shown(path)} is a longer path than SQLite opens (500 bytes)")
+    while not os.path.lexists(folder):
+        folder, missing = os.path.dirname(folder), [folder] + missing
+    for folder in missing:
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(folder, 0o700)
+
+
+@contextlib.contextmanager
+def building(path):
+    """A new empty file beside path, owner only, named after this process (path.PID.RANDOM.new), for
+    a database to be built in and then linked into place; removed at the end. What killed processes
+    left in the folder (their .new files and journals) is removed first."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for name in os.listdir(folder):
+        litter = re.fullmatch(r".+\.([0-9]+)\.[0-9a-f]{8}\.new(-wal|-shm|-journal)?", name)  # compiled only here
+        if litter and not alive(int(litter[1])):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+    new = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
+    try:
+        yield new
+    finally:
+        os.unlink(new)
+
+
+def owner(path):
+    """Who owns path, and its mode, as a refusal names them."""
+    import pwd
+    info = os.stat(path)
+    return f"owner {pwd.getpwuid(info.st_uid).pw_name}, mode {info.st_mode & 0o777:o}"
+
+
+def alive(pid):
+    """Whether a process with this id exists (one we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
 
 class Ledger:
     """The accounts in one SQLite database; every rule of paper lives here."""
@@ -1217,6 +1254,25 @@ class Ledger:
                 db.execute("COMMIT")
             with contextlib.suppress(FileExistsError):  # another init won the race: use its database
                 os.link(new, self.path)
+
+    def backup(self, target):
+        """Copy the whole database to target, a new file, through SQLite's backup API: one consistent
+        snapshot even while other processes write (a plain copy can miss commits still in the -wal file).
+        Returns its size in bytes."""
+        if os.path.lexists(target):
+            raise PaperError(f"{target} exists already: backup never overwrites a file")
+        make_folders(target)
+        with building(target) as new:
+            with contextlib.closing(sqlite3.connect(new)) as copy:
+                try:
+                    self.db.backup(copy)
+                except sqlite3.Error as error:
+                    raise self._refusal(error) from None
+            try:
+                os.link(new, target)  # in place whole, and never over a file that appeared meanwhile
+            except FileExistsError:
+                raise PaperError(f"{target} exists already: backup never overwrites a file") from None
+        return os.path.getsize(target)
 
     def close(self):
         self.db.close()
@@ -1490,6 +1546,25 @@ class Ledger:
     def _newest_transactions(self, account_id, limit):
         return [Transaction(*row) for row in self.db.execute(
             f"SELECT {TRANSACTION} FROM transactions WHERE account_id = ? ORDER BY id DESC LIMIT ?", (account_id, limit))]
+
+    def reset(self, account_id, balance=Decimal(5000), currency=None):
+        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance
+        (of the account's own currency unless currency says otherwise)."""
+        balance, currency = to_amount(balance, "balance", zero=True), None if currency is None else to_currency(currency)
+        with self._transaction():
+            account = self._account(account_id, active=True)
+            currency = currency or account.currency
+            for order in self.orders(account.id, open_only=True):
+                self.cancel(order.id)
+            olds = self.account(account.id, 0).balances.values()
+            self.risk.flowing(account.id, {old.currency: -old.available for old in olds})
+            for old in olds:
+                self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
+            self.risk.flowing(account.id, {currency: balance})
+            self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
+            self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
+                            " updated_at = ? WHERE id = ?", (utc_now(), account.id))
+        return self.account(account.id)
 
     # --- Money in and out ---
 
@@ -1885,25 +1960,6 @@ class Ledger:
                 f"SELECT {ORDER} FROM orders WHERE account_id = ?{' AND status = ?' if open_only else ''} ORDER BY"
                 " rowid DESC", (self._account(account_id).id, *(["OPEN"] if open_only else [])))]
 
-    def reset(self, account_id, balance=Decimal(5000), currency=None):
-        """Start over, keeping the past: cancel open orders, log every balance to zero, then deposit balance
-        (of the account's own currency unless currency says otherwise)."""
-        balance, currency = to_amount(balance, "balance", zero=True), None if currency is None else to_currency(currency)
-        with self._transaction():
-            account = self._account(account_id, active=True)
-            currency = currency or account.currency
-            for order in self.orders(account.id, open_only=True):
-                self.cancel(order.id)
-            olds = self.account(account.id, 0).balances.values()
-            self.risk.flowing(account.id, {old.currency: -old.available for old in olds})
-            for old in olds:
-                self._move(account.id, old.currency, -old.available, legs=[("RESET", -old.available, "Reset to zero")])
-            self.risk.flowing(account.id, {currency: balance})
-            self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
-            self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
-                            " updated_at = ? WHERE id = ?", (utc_now(), account.id))
-        return self.account(account.id)
-
     # --- Risk (the rules themselves are in the Risk unit) ---
 
     def set_risk(self, account_id, **rules):
@@ -2239,6 +2295,34 @@ class Ledger:
         steps = kline_steps(client, symbols, interval, start, end, follow, after)
         return record_klines(self, steps, each, stop)
 
+    def _balances(self, account_id):
+        """The account's balances, {currency: Balance}."""
+        return {row[0]: Balance(*row) for row in self.db.execute(
+            "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency",
+            (account_id,))}
+
+    def _price_in(self, currency, quote, given):
+        """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
+        recorded close of CURRENCY/QUOTE with its time; (None, None) when there is none."""
+        if currency == quote:
+            return Decimal(1), None
+        if currency in given:
+            return given[currency], None
+        latest = self._latest_price(f"{currency}/{quote}")
+        return (None, None) if latest is None else (latest[-1], latest[1])
+
+    # --- Checks (their work is the Audit's) ---
+
+    def verify(self, account_id=None):
+        """Every mismatch between balances, the log, trades, orders and prices, plus SQLite's integrity
+        check (see Audit): [{"account_id", "currency", "problem"}], empty when all is well."""
+        with self._transaction("BEGIN"):
+            scope = (" WHERE account_id = ?", (self._account(account_id).id,)) if account_id else ("", ())
+            return Audit(self.db, *scope).problems()
+
+
+    # --- Results ---
+
     def valuation(self, account_id, prices=None, quote=None, realized=True):
         """The holdings valued in quote (the account's own currency unless given), the equity, and (unless
         realized=False: it reads every trade) realised P&L by symbol. A currency's price is prices[currency]
@@ -2272,22 +2356,6 @@ class Ledger:
             else:
                 equity = EXACT.add(equity, value)
         return holdings, None if unpriced else equity, unpriced
-
-    def _balances(self, account_id):
-        """The account's balances, {currency: Balance}."""
-        return {row[0]: Balance(*row) for row in self.db.execute(
-            "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency",
-            (account_id,))}
-
-    def _price_in(self, currency, quote, given):
-        """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest
-        recorded close of CURRENCY/QUOTE with its time; (None, None) when there is none."""
-        if currency == quote:
-            return Decimal(1), None
-        if currency in given:
-            return given[currency], None
-        latest = self._latest_price(f"{currency}/{quote}")
-        return (None, None) if latest is None else (latest[-1], latest[1])
 
     def _realized(self, account_id, since_reset=True, trips=None):
         """Realised P&L by average cost since the latest reset (or since the account opened): the books
@@ -2323,37 +2391,6 @@ class Ledger:
                     if trips is not None:
                         trips.left(price_id, currency, books)
         return books, closed
-
-    # --- Checks ---
-
-    def backup(self, target):
-        """Copy the whole database to target, a new file, through SQLite's backup API: one consistent
-        snapshot even while other processes write (a plain copy can miss commits still in the -wal file).
-        Returns its size in bytes."""
-        if os.path.lexists(target):
-            raise PaperError(f"{target} exists already: backup never overwrites a file")
-        make_folders(target)
-        with building(target) as new:
-            with contextlib.closing(sqlite3.connect(new)) as copy:
-                try:
-                    self.db.backup(copy)
-                except sqlite3.Error as error:
-                    raise self._refusal(error) from None
-            try:
-                os.link(new, target)  # in place whole, and never over a file that appeared meanwhile
-            except FileExistsError:
-                raise PaperError(f"{target} exists already: backup never overwrites a file") from None
-        return os.path.getsize(target)
-
-    def verify(self, account_id=None):
-        """Every mismatch between balances, the log, trades, orders and prices, plus SQLite's integrity
-        check (see Audit): [{"account_id", "currency", "problem"}], empty when all is well."""
-        with self._transaction("BEGIN"):
-            scope = (" WHERE account_id = ?", (self._account(account_id).id,)) if account_id else ("", ())
-            return Audit(self.db, *scope).problems()
-
-
-    # --- Results ---
 
     def _curve(self, account, quote):
         """The account's equity at each price recorded since it opened, in market time (at one time, in
@@ -2612,6 +2649,8 @@ class Ledger:
         return symbol, closes, first_close and first_close[0], trips_shown
 
 
+# --- The audit: verify's checks ---
+
 class Audit:
     """verify's checks, over a ledger's connection inside its read transaction: each mismatch between
     balances, the log, trades, orders and prices names its account, currency and row. Amounts are read
@@ -2791,11 +2830,1562 @@ class Audit:
                                                     " SELECT id FROM prices_deleted)"):
                 self.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
+
 def legs_text(legs, account):
     """Legs as verify names them, with the account of any that is not the trade's."""
     return ", ".join(f"{kind} {fmt(amount)} {currency}"
                      + (f" in account {leg_account}" if leg_account != account else "")
                      for leg_account, currency, kind, amount in legs)
+
+
+# --- Market data in: price files ---
+
+def read_prices(paths, symbol=None):
+    """The prices of CSV files as tick takes them: (source, line, (symbol, price, time, open, high, low,
+    close)), time in paper's form; several files merged by market time (at one time, in the order given).
+    A file is opened and its header checked before any row is read (see price_rows); '-' is standard
+    input, read as it arrives."""
+    if "-" in paths and len(paths) > 1:
+        raise PaperError("- (standard input) is read alone: give it without files")
+    if len(paths) > 1:
+        return merged(paths, symbol)
+    return price_rows(StandardInput() if paths == ["-"] else paths[0], symbol)
+
+
+def read_later(paths, symbol=None):
+    """read_prices, opened only when the first price is asked for (a run checks itself first; standard
+    input may wait a long time for its first line)."""
+    yield from read_prices(paths, symbol)
+
+
+def merged(paths, symbol):
+    """The prices of several files by market time (at one time, in the order given), each file opened only
+    once the merge reaches its first price: daily files are read one after the other, a file a symbol side
+    by side, and a thousand of them never hold a thousand open files."""
+    import heapq
+    starts = []
+    for index, path in enumerate(paths):  # each checked whole first (its header, its checksum), then closed
+        rows = price_rows(path, symbol)
+        first = next(rows, None)
+        rows.close()
+        if first is not None:
+            starts.append((first[2][2], index, path))
+    starts.sort()
+    heap, waiting = [], iter(starts)
+    upcoming = next(waiting, None)
+    while heap or upcoming:
+        while upcoming and (not heap or upcoming[0] <= heap[0][0]):  # a file whose first price is due: opened
+            rows = price_rows(upcoming[2], symbol, checked=True)
+            item = next(rows, None)
+            if item is not None:
+                heapq.heappush(heap, (item[2][2], upcoming[1], item[1], item, rows))
+            upcoming = next(waiting, None)
+        _, index, _, item, rows = heapq.heappop(heap)
+        yield item
+        following = next(rows, None)
+        if following is not None:
+            heapq.heappush(heap, (following[2][2], index, following[1], following, rows))
+
+
+def price_rows(source, symbol=None, checked=False):
+    """The rows of one price file (a path, or StandardInput): with a header time,symbol,price or
+    time,symbol,open,high,low,close (or time,symbol,close: closes alone; `open_time` for time, as in
+    Binance's futures files; other columns ignored; symbol, if the file has no symbol column), or
+    Binance's kline files (no header). Plain, gzip or a zip holding one file, as downloaded; a
+    FILE.CHECKSUM beside it is checked first (unless checked already)."""
+    import csv
+    name = source.name if isinstance(source, StandardInput) else source
+    reader = csv.reader(source if isinstance(source, StandardInput) else file_lines(source, checked))
+    try:
+        first = next((row for row in reader if "".join(row).strip()), None)
+    except csv.Error as error:
+        raise csv_refusal(name, reader, error) from None
+    if first is None:
+        raise PaperError(f"{name} is empty: no header and no prices")
+    if first[0].strip().isdigit():
+        if not symbol:
+            raise PaperError(f"{name}: a file without a header (Binance klines) needs a symbol=")
+        return kline_rows(reader, first, symbol, name)
+    return header_rows(reader, *header_columns(first, symbol, name), symbol, name)
+
+
+def header_columns(header, symbol, name):
+    """(at, width, prices) of the file name from its header: at, the columns of time, the prices (one,
+    or open, high, low and close) and (unless symbol) symbol; width, how many columns a row has;
+    prices, how many price columns."""
+    names = ["time" if column == "open_time" else column for column in (cell.strip().lower() for cell in header)]
+    bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
+    if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
+        bar = ["close"]  # closes alone: each is a price
+    if symbol and "symbol" in names:
+        raise PaperError(f"{name} has a symbol column: symbol= is for a file without one")
+    wanted = ["time", *bar] + ([] if symbol else ["symbol"])
+    missing = [column for column in wanted if column not in names]
+    if missing:
+        raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
+                         f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
+                         + (": give symbol= for a file without one)" if missing == ["symbol"] else ")"))
+    return [names.index(column) for column in wanted], len(names), len(bar)
+
+
+def header_rows(reader, at, width, prices, symbol, name):
+    """The rows of a file with a header: at, the columns of time, the prices and (unless symbol) symbol."""
+    import csv
+    try:
+        for row in reader:
+            if len(row) != width:
+                if not "".join(row).strip():
+                    continue
+                raise PaperError(f"{name}: line {reader.line_num}: {len(row)} columns, the header has {width}")
+            values = [row[i] for i in at]
+            bar = values[1:5] if prices == 4 else [None] * 4
+            yield name, reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None,
+                                          row_time(values[0], name, reader), *bar)
+    except csv.Error as error:
+        raise csv_refusal(name, reader, error) from None
+
+
+def kline_rows(reader, first, symbol, name):
+    """The rows of a Binance kline file as downloaded: open time (an epoch number: seconds, milliseconds or
+    microseconds), open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
+    import csv
+    width = len(first)
+    try:
+        for row in itertools.chain([first], reader):
+            if len(row) != width or not row[0].isdigit():
+                if not "".join(row).strip():
+                    continue
+                raise PaperError(f"{name}: line {reader.line_num}: a kline has {width} columns like the first,"
+                                 " starting with open time, open, high, low, close")
+            yield name, reader.line_num, (symbol, None, row_time(row[0], name, reader), *row[1:5])
+    except csv.Error as error:
+        raise csv_refusal(name, reader, error) from None
+
+
+def csv_refusal(name, reader, error):
+    """The csv module's error in a user's words, with the file and line."""
+    text = str(error)
+    if text.startswith("new-line character seen in unquoted field"):
+        text = "a line break (a lone carriage return) inside a field that is not in quotes"
+    return PaperError(f"{name}: line {reader.line_num}: {text}")
+
+
+def row_time(text, name, reader):
+    try:
+        return to_time(text)
+    except PaperError as error:
+        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
+
+
+LONGEST_LINE = 1 << 20  # no line of prices comes near a MiB: a longer one is refused, not read whole
+
+
+def line_text(line, number, name):
+    """A line's bytes as text (a leading byte order mark, Excel's "CSV UTF-8", is no part of it)."""
+    if len(line) > LONGEST_LINE:
+        raise PaperError(f"{name}: line {number} is longer than {LONGEST_LINE:,} bytes: not a CSV of prices")
+    if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
+
+
+def file_lines(path, checked=False):
+    """The lines of a file as text, read as downloaded (see open_prices), a line at a time."""
+    with contextlib.ExitStack() as opened:
+        source = open_prices(path, opened, checked)
+        try:
+            for number, line in enumerate(iter(lambda: source.readline(LONGEST_LINE + 1), b""), 1):
+                yield line_text(line, number, path)
+        except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
+            raise PaperError(f"{path} cannot be read: {error}") from None
+
+
+def open_prices(path, opened, checked=False):
+    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
+    opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
+    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first (unless
+    checked already), and a mismatch is refused. A pipe (`<(zcat FILE.gz)`) is read as it comes."""
+    if not checked and os.path.isfile(f"{path}.CHECKSUM"):
+        check_sum(path)
+    source = opened.enter_context(open(path, "rb"))
+    magic = source.peek(4)[:4]  # a pipe cannot seek back
+    try:
+        if magic[:2] == b"\x1f\x8b":
+            import gzip
+            return opened.enter_context(gzip.GzipFile(fileobj=source))
+        if magic[:2] == b"PK":
+            if not source.seekable():
+                raise PaperError(f"{path} is a zip archive read through a pipe: give the file itself")
+            import zipfile
+            archive = opened.enter_context(zipfile.ZipFile(source))
+            members = [member for member in archive.namelist() if not member.endswith("/")]
+            if len(members) != 1:
+                raise PaperError(f"{path} holds {len(members)} files, not one CSV: unzip it and feed the file")
+            return opened.enter_context(archive.open(members[0]))
+    except (OSError, EOFError, ValueError) as error:
+        raise PaperError(f"{path} cannot be read: {error}") from None
+    except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
+        if type(error).__name__ != "BadZipFile":
+            raise
+        raise PaperError(f"{path} cannot be read: {error}") from None
+    return source
+
+
+def check_sum(path):
+    import hashlib
+    with open(f"{path}.CHECKSUM", "rb") as f:
+        expected = f.read(200).split()[:1]
+    if not expected or len(expected[0]) != 64 or expected[0].strip(b"0123456789abcdefABCDEF"):
+        raise PaperError(f"{path}.CHECKSUM does not start with a SHA-256 (64 hex digits), as data.binance.vision"
+                         " writes it: remove it, or download it again")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest().encode() != expected[0].lower():
+        raise PaperError(f"{path}: its SHA-256 is {digest.hexdigest()}, but {path}.CHECKSUM says"
+                         f" {expected[0].decode()}: the download is damaged or not that file; nothing was recorded")
+
+
+class StandardInput:
+    """Standard input's lines as they arrive, read straight from its descriptor so that ready() can tell,
+    without waiting, whether more is there; gzip-compressed input is taken apart on the way."""
+
+    name = "standard input"
+
+    def __init__(self):
+        try:
+            self.fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            raise PaperError("standard input is closed: pipe prices into feed -, or give a file") from None
+        self.buffer, self.start, self.ended, self.inflate, self.read = b"", 0, False, None, 0
+
+    def ready(self):
+        """Whether a line can be had at once: one is waiting, the input has ended, or more has come."""
+        if self.ended or self.buffer.find(b"\n", self.start) >= 0:
+            return True
+        import select
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def __iter__(self):
+        number = 0
+        while True:
+            cut = self.buffer.find(b"\n", self.start)
+            if cut >= 0:
+                line, self.start, number = self.buffer[self.start:cut + 1], cut + 1, number + 1
+                yield line_text(line, number, self.name)
+            elif self.ended:
+                if self.start < len(self.buffer):
+                    yield line_text(self.buffer[self.start:], number + 1, self.name)
+                return
+            elif len(self.buffer) - self.start > LONGEST_LINE:
+                line_text(self.buffer[self.start:], number + 1, self.name)
+            else:
+                self.more()
+
+    def more(self):
+        chunk = os.read(self.fd, 1 << 16)
+        if not self.read and chunk[:2] == b"\x1f\x8b":  # gzip: decompressed as it comes
+            import zlib
+            self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not self.read and chunk[:2] == b"PK":
+            raise PaperError("standard input is a zip archive: give the file itself (feed FILE.zip)")
+        self.read += len(chunk)
+        if self.inflate:
+            try:
+                chunk = self.inflate.decompress(chunk) if chunk else self.inflate.flush()
+            except Exception as error:  # zlib.error
+                raise PaperError(f"standard input: its gzip data is damaged ({error})") from None
+        self.buffer, self.start, self.ended = self.buffer[self.start:] + chunk, 0, not chunk
+
+
+def stream_groups(rows, ready, wait=0.2, most=5000):
+    """Lists of rows as they arrive: each what has come by the time the one before was handled (ready()
+    says whether more has), up to most rows or wait seconds, so a fast stream commits many rows at once
+    and a slow one each row as it comes. A refusal of the input comes after the rows before it."""
+    rows, ended = iter(rows), False
+    while not ended:
+        first = next(rows, None)  # waits for the input
+        if first is None:
+            return
+        group, deadline = [first], time.monotonic() + wait
+        try:
+            while len(group) < most and time.monotonic() < deadline and ready():
+                row = next(rows, None)
+                if row is None:
+                    ended = True
+                    break
+                group.append(row)
+        except PaperError:
+            yield group
+            raise
+        yield group
+
+
+def read_text(path):
+    """A file's bytes and its text, refused unless UTF-8, a bad byte named by its line; a leading byte
+    order mark (Excel's "CSV UTF-8") is no part of the text."""
+    with open(path, "rb") as f:
+        content = f.read()
+    start = 3 if content.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return content, content[start:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, start + error.start) + 1
+        raise PaperError(f"{path}: line {line} is not UTF-8 text") from None
+
+
+# --- Market data in: the exchange (Binance's public market data API) ---
+
+MARKET_URL = "https://data-api.binance.vision"  # Binance's public market-data host: no key, no account
+
+# Binance's kline intervals and their length in ms (a month's varies: None)
+INTERVALS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+             "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+             "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": None}
+PAGE = 1000  # klines a request asks for: Binance's most
+WEIGHT_LIMIT = 6000  # Binance's request weight a minute per IP address; paper pauses past half of it
+TIMEOUT = 30  # seconds a request may take, from connecting to the last byte of its answer
+BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
+TRIES = 5  # tries of one request before a fetch gives up (never, while following)
+SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
+WEEK_OPEN = 4 * DAY * 1000  # 1970-01-05T00:00:00Z, a Monday: Binance's weekly klines open on Monday 00:00 UTC
+USER_AGENT = "paper (paper-trading ledger; Python urllib)"
+EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
+                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
+PRICE_LINES = re.compile(rf"(?:(?:{PLAIN.pattern})\n)*(?:{PLAIN.pattern})")  # decimal strings, one a line
+KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
+          " ms inside the range asked for, prices as decimal strings)")
+
+
+def to_interval(value):
+    """One of Binance's kline intervals (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)."""
+    if not isinstance(value, str) or value not in INTERVALS:
+        raise PaperError(f"interval {shown(value)} must be one of Binance's: {' '.join(INTERVALS)}")
+    return value
+
+
+def to_base_url(value):
+    """The address of an exchange's API (--base-url, PAPER_MARKET_URL): http:// or https://, a host, maybe a
+    port and a path; no query."""
+    import urllib.parse
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # a port that is not a number raises ValueError
+    except (ValueError, TypeError, AttributeError):
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or not value.isascii() or not value.isprintable() or " " in value:
+        raise PaperError(f"base URL {shown(value)} must be http:// or https:// and a host, like {MARKET_URL}")
+    return value.rstrip("/")
+
+
+class Exchange:
+    """Binance's public market data (its REST API: no key, no account): klines, the server's time and the
+    symbols' trading rules, each answer checked against the documented shape.
+
+    A failed request is tried again as the exchange asks: on HTTP 429 after its Retry-After; on a 5xx, a
+    timeout, a dropped connection or an unreachable host after 5 s doubling to 60 s, TRIES times (for
+    ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
+    the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
+    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
+    a failed TLS handshake (the same on every try), the host, or the URL of an answer of the wrong shape. A
+    proxy that is not reached is named, not the host. TIMEOUT bounds a request whole, from connecting to its
+    answer's last byte. HTTPS certificates are checked (urllib's default context), the usual proxy variables
+    (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
+
+    def __init__(self, base_url=None, report=None):
+        self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
+        self.host = self.base_url.split("://")[1].split("/")[0]
+        self.report = report or (lambda line: None)
+        self.offset = 0  # the server's clock less ours (ms), as its latest answer to GET /api/v3/time said
+        self.url = None  # the latest request's, for the messages about its answer
+        self.open = self.proxy = None  # bounded_opener's, and proxy_for's text, once a request is made
+
+    def clock(self):
+        """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
+        return time.time_ns() // 1_000_000
+
+    def sleep(self, seconds):
+        """Wait. (A Ctrl-C ends it at once: see Interrupt.)"""
+        time.sleep(seconds)
+
+    def now(self):
+        """The server's clock (epoch ms) as ours tells it."""
+        return self.clock() + self.offset
+
+    def server_time(self, forever=False):
+        """The exchange's clock (epoch ms): GET /api/v3/time."""
+        answer = self.get("/api/v3/time", None, "the time", forever)
+        server = answer.get("serverTime") if isinstance(answer, dict) else None
+        if type(server) is not int or not 10**12 <= server < 10**14:
+            raise self.misshapen('{"serverTime": epoch milliseconds}', answer)
+        self.offset = server - self.clock()
+        if self.offset > DAY * 1000:  # its bars would be refused by tick's rule: say why, once
+            raise PaperError(f"the exchange's clock ({epoch_time(server)}) is {self.offset / 3_600_000:,.1f} hours"
+                             f" ahead of this machine's ({epoch_time(self.clock())}): paper takes no price more than"
+                             " 24 hours after this machine's clock; set its clock right")
+        return server
+
+    def klines(self, symbol, interval, start=None, end=None, forever=False):
+        """symbol's klines (BASE/QUOTE) at interval that open from start to end (epoch ms, both included;
+        without start, the latest up to end), at most PAGE: [(open time, close time, open, high, low, close)]:
+        GET /api/v3/klines. Prices are the exchange's decimal strings in paper's form (price_text:
+        60012.34000000 is 60012.34), which tick stores as given instead of reading each into a Decimal and
+        writing it out again."""
+        params = {"symbol": symbol.replace("/", ""), "interval": interval, "limit": PAGE}
+        if start is not None:
+            params["startTime"] = start
+        if end is not None:
+            params["endTime"] = end
+        rows = self.get("/api/v3/klines", params, symbol, forever)
+        if rows == []:
+            return []
+        import operator
+        try:  # checked a column at a time: a page costs a few calls, not thousands
+            opened, opens, highs, lows, closes, _, closed = itertools.islice(zip(*rows), 7)
+            text = "\n".join(opens + highs + lows + closes)  # a price that is not text raises TypeError
+        except (TypeError, ValueError):  # not rows of 7 fields or more
+            raise self.misshapen(KLINES, rows) from None
+        if type(rows) is not list or {int} != set(map(type, opened + closed)) \
+                or not all(map(operator.lt, opened, closed)) or not all(map(operator.lt, opened, opened[1:])) \
+                or start is not None and opened[0] < start or end is not None and opened[-1] > end \
+                or text.count("\n") != 4 * len(rows) - 1 or not PRICE_LINES.fullmatch(text):
+            raise self.misshapen(KLINES, rows)
+        return list(zip(opened, closed, *(map(price_text, prices) for prices in (opens, highs, lows, closes))))
+
+    def symbol_rules(self, symbols):
+        """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",
+        "step_size", "min_qty", "min_notional"}}, Decimals from its strings (PRICE_FILTER's tickSize, LOT_SIZE's
+        stepSize and minQty, NOTIONAL's or else MIN_NOTIONAL's minNotional), None where it sets no such rule
+        (no filter, or Binance's 0, which turns a rule off): GET /api/v3/exchangeInfo."""
+        import json
+        names = {symbol.replace("/", ""): symbol for symbol in map(to_symbol, symbols)}
+        answer = self.get("/api/v3/exchangeInfo", {"symbols": json.dumps(list(names), separators=(",", ":"))},
+                          ", ".join(names.values()))
+        rules, assets = {}, {}
+        try:
+            for entry in answer["symbols"]:
+                filters = {item["filterType"]: item for item in entry["filters"]}
+                filters["NOTIONAL"] = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+                assets[entry["symbol"]] = f"{entry['baseAsset']}/{entry['quoteAsset']}"
+                rules[entry["symbol"]] = {rule: to_amount(filters.get(kind, {}).get(key, "0"), rule, zero=True) or None
+                                          for rule, kind, key in EXCHANGE_FILTERS}
+        except (KeyError, TypeError, AttributeError, PaperError) as error:
+            raise self.misshapen("exchangeInfo (symbols with their filters, amounts as decimal strings)",
+                                 f"{type(error).__name__} {error}") from None
+        for name, symbol in names.items():
+            if name not in rules:
+                raise self.misshapen("exchangeInfo", f"no {name}")
+            if assets[name] != symbol:
+                raise PaperError(f"the exchange's {name} is {assets[name]}, not {symbol}")
+        return {symbol: rules[name] for name, symbol in names.items()}
+
+    def misshapen(self, expected, found):
+        return PaperError(f"{self.url} answered, but not with {expected} (found {shown(found, 80)}): nothing of it"
+                          " was recorded")
+
+    def get(self, path, params, what, forever=False):
+        """The JSON answer to GET path?params, tried again as the class says; what is the subject named by a
+        refusal (a symbol)."""
+        import json
+        import urllib.parse
+        self.url = f"{self.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        failures = throttled = 0
+        while True:
+            status, reason, headers, body = self.answer()
+            if status == 200:
+                self.pace(headers)
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise self.misshapen("JSON", body[:60]) from None
+            if status == 429 and throttled < TRIES:
+                throttled += 1
+                wait = retry_after(headers, 60)
+                self.report(f"{self.host} says too many requests (HTTP 429): waiting {wait:,} s as it asks, then"
+                            " asking again")
+                self.sleep(wait)
+                continue
+            failure = self.failure(status, reason, headers, body, what)
+            failures += 1
+            if failures >= TRIES and not forever:
+                raise PaperError(f"{failure} ({TRIES} tries)")
+            wait = min(BACKOFF[0] * 2 ** min(failures - 1, 10), BACKOFF[1])
+            self.report(f"{failure}; trying again in {wait} s")
+            self.sleep(wait)
+
+    def answer(self):
+        """(status, reason, headers, body) of GET self.url; status None when no answer came (reason says why)."""
+        import http.client
+        import ssl
+        import urllib.error
+        import urllib.request
+        if self.open is None:
+            self.open, self.proxy = bounded_opener(), proxy_for(self.base_url, self.host)
+        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        connecting = False
+        try:
+            with self.open(request) as response:
+                return response.status, response.reason, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                try:
+                    return error.code, error.reason, error.headers, error.read()
+                except (OSError, http.client.HTTPException) as broken:
+                    why = broken
+        except urllib.error.URLError as error:  # while connecting (to the proxy, if one is used) and asking
+            why, connecting = error.reason, True
+        except (OSError, http.client.HTTPException) as error:  # timed out or cut off while reading
+            why = error
+        if isinstance(why, ssl.SSLCertVerificationError):
+            raise PaperError(f"{self.host} shows no valid certificate ({why.verify_message}): paper never turns"
+                             " the check off")
+        if connecting and isinstance(why, ssl.SSLError) and not isinstance(why, (ssl.SSLEOFError, ssl.SSLSyscallError,
+                                                                                 ssl.SSLZeroReturnError)):
+            raise PaperError(self.tls_failure(why))  # the same handshake fails the same way again: no retry
+        return None, unreached(self.host, why, self.proxy, connecting), None, b""
+
+    def tls_failure(self, why):
+        """A failed TLS handshake, in a line: a server that answers in plain text (an http:// port) is named so."""
+        reason = why.reason or why
+        if why.reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
+                          "HTTP_REQUEST"):  # OpenSSL's words, by version, for an answer that is not TLS
+            return (f"{self.host} does not speak TLS ({reason}), which an https:// address asks for: is it"
+                    f" http://{self.base_url.split('://')[1]}?")
+        return f"{self.host}: the TLS handshake failed ({reason}); it fails the same way on every try"
+
+    def failure(self, status, reason, headers, body, what):
+        """What went wrong, in a line, when trying again may help; any other refusal is raised."""
+        refusal = exchange_error(body)
+        if status == 418:
+            wait = retry_after(headers, None)
+            raise PaperError(f"{self.host} has banned this IP address" + (f" for {wait:,} s" if wait else "")
+                             + " (HTTP 418) after too many requests: wait " + ("that long" if wait else "a while")
+                             + ", then run the same command")
+        if status == 429:
+            raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
+        if status == 403:  # Binance's docs: its firewall blocked the request, for a time they do not say: no retry
+            raise PaperError(f"{self.host} refused the request (HTTP 403 {reason}" + (f", {refusal}" if refusal else "")
+                             + "): Binance answers 403 when its web application firewall (WAF) blocks a request, for"
+                             " too many requests or a security rule: wait a while, then run the same command")
+        if status == 451:  # Binance's own page on HTTP codes: the region the request comes from is restricted
+            raise PaperError(f"{self.host} refuses this request for where it comes from (HTTP 451 {reason}"
+                             + (f", {refusal}" if refusal else "") + "): Binance does not serve the region it comes"
+                             " from; prices from a file can be recorded with feed")
+        if status is None:
+            return reason
+        if status < 500 and refusal:
+            raise PaperError(f"exchange refused {what}: {refusal}")
+        if status < 500:
+            raise PaperError(f"{self.url}: HTTP {status} {reason}, not an answer of Binance's API: is {self.base_url}"
+                             " its address?")
+        return f"{self.host}: HTTP {status} {reason}" + (f" ({refusal})" if refusal else "")
+
+    def pace(self, headers):
+        """Past half of the minute's request weight, wait for the next minute: the rest is left to others at
+        this IP address (Binance counts per address), and no request gets a 429."""
+        used = headers.get("X-MBX-USED-WEIGHT-1M", "")
+        if used.isdigit() and int(used) > WEIGHT_LIMIT // 2:
+            wait = 60 - self.now() % 60_000 / 1000
+            self.report(f"{self.host}: {int(used):,} of its {WEIGHT_LIMIT:,} request weight a minute used; pausing"
+                        f" {wait:.0f} s until the next minute")
+            self.sleep(wait)
+
+
+def price_text(text):
+    """An exchange's decimal string in paper's form, which tick stores as given: Binance writes 8 decimals,
+    so most of its prices are paper's once their last six zeros go (60012.34000000 is 60012.34), and any
+    other is written out by fmt."""
+    return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
+
+
+def unreached(host, why, proxy=None, connecting=False):
+    """A request that got no answer, in a line naming the host, and the proxy (proxy_for) it went through:
+    while connecting, it is the proxy that was not reached."""
+    text = getattr(why, "strerror", None) or why
+    if proxy and connecting:
+        if str(why).startswith("Tunnel connection failed"):  # the proxy's refusal to connect to host (https)
+            return f"{proxy} would not connect to {host}: {why}"
+        return f"cannot reach {proxy} on the way to {host}: {text}"
+    through = f" (through {proxy})" if proxy else ""
+    if isinstance(why, TimeoutError):
+        return f"{host} gave no complete answer within {TIMEOUT} s{through}"
+    if isinstance(why, ConnectionResetError) or type(why).__name__ in ("IncompleteRead", "RemoteDisconnected",
+                                                                        "BadStatusLine"):
+        return f"{host} dropped the connection before its answer was complete{through}"
+    return f"cannot reach {host}: {text}{through}"
+
+
+def proxy_for(url, host):
+    """'the proxy 10.0.0.1:3128 (https_proxy)' that urllib sends url's requests to host through, from the
+    environment (or the system's settings), its password left out; None if none."""
+    import urllib.parse
+    import urllib.request
+    scheme = url.split("://")[0]
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    names = [name for name in os.environ if name.lower() == f"{scheme}_proxy" and os.environ[name] == proxy]
+    source = f"{scheme}_proxy" if f"{scheme}_proxy" in names else names[0] if names else "the system's proxy settings"
+    address = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").netloc.rpartition("@")[2]
+    return f"the proxy {address} ({source})"
+
+
+def bounded_opener():
+    """urllib's opener (proxies as urllib reads them, certificates checked as its default context does)
+    with every request over within TIMEOUT seconds, from connecting to its answer's last byte: urllib's
+    timeout bounds each wait for more bytes alone, so a server trickling a byte every few seconds would
+    hold paper for ever. Returns open(request), which raises TimeoutError at the deadline."""
+    import http.client
+    import urllib.request
+    deadline = [0.0]  # of the request under way
+
+    def left():
+        remaining = deadline[0] - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        return remaining
+
+    class Reader(io.RawIOBase):
+        """A socket's bytes, each read waiting only until the deadline."""
+
+        def __init__(self, sock):
+            self.sock, self.raw = sock, sock.makefile("rb", buffering=0)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            self.sock.settimeout(left())
+            return self.raw.readinto(buffer)
+
+        def close(self):
+            self.raw.close()
+            super().close()
+
+    class Response(http.client.HTTPResponse):
+        def __init__(self, sock, *args, **kwargs):
+            super().__init__(sock, *args, **kwargs)
+            self.fp.close()  # http.client's reader of the socket, not read yet: replaced
+            self.fp = io.BufferedReader(Reader(sock))
+
+    class Connection(http.client.HTTPConnection):
+        response_class = Response
+
+        def connect(self):
+            self.timeout = left()
+            super().connect()
+
+    class SecureConnection(http.client.HTTPSConnection):
+        response_class = Response
+
+        def connect(self):  # the TLS handshake waits at most what is left for each of its reads
+            self.timeout = left()
+            super().connect()
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, request):
+            return self.do_open(Connection, request)
+
+    class Secure(urllib.request.HTTPSHandler):
+        def https_open(self, request):
+            return self.do_open(SecureConnection, request, context=self._context)
+
+    opener = urllib.request.build_opener(Plain, Secure)
+
+    def open(request):
+        deadline[0] = time.monotonic() + TIMEOUT
+        return opener.open(request, timeout=TIMEOUT)
+    return open
+
+
+def exchange_error(body):
+    """'-1121 Invalid symbol.' from an answer of Binance's error form ({"code": -1121, "msg": "Invalid
+    symbol."}), else None."""
+    import json
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and type(answer.get("code")) is int and isinstance(answer.get("msg"), str):
+        return " ".join(f"{answer['code']} {answer['msg']}".split())[:300]
+    return None
+
+
+def retry_after(headers, default):
+    """The seconds a Retry-After header asks for, else default."""
+    value = headers.get("Retry-After", "") if headers else ""
+    return int(value) if value.isascii() and value.isdigit() else default
+
+
+def kline_steps(client, symbols, interval, start=None, end=None, follow=False, after=None):
+    """The closed klines of symbols (BASE/QUOTE) at interval, as steps to record: an iterator of lists of bars
+    (symbol, time, open, high, low, close), time in paper's form (the kline's open time), prices the
+    exchange's decimal strings in paper's form (see Exchange.klines). Bars are merged by market time (at one
+    time, in the order of symbols); a step is what one transaction should hold: a page of one symbol, or
+    every symbol's bars up to the earliest end of their pages in hand, so memory holds a page per symbol
+    however long the range.
+
+    From start (a market time; default each symbol's last 1,000 closed bars), but only after after[symbol]
+    (a market time, such as the newest price recorded) where that is later; to end (exclusive; default the
+    server's time when the fetch began). A kline still forming (its close time at or after the server's
+    time) is never yielded. With follow (and no end), once caught up it waits until the next bar should
+    have closed, then yields it (each time's bars of every symbol in one step), for ever: the caller stops
+    by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
+    Bad arguments are refused here, before any request."""
+    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
+    interval, after = to_interval(interval), {to_symbol(symbol): market_time
+                                               for symbol, market_time in (after or {}).items()}
+    if not symbols or len(set(symbols)) < len(symbols):
+        raise PaperError("give one or more symbols, each once")
+    if follow and end is not None:
+        raise PaperError("follow goes on with no end: give an end, or follow, not both")
+    first = None if start is None else -(-time_us(to_time(start)) // 1000)  # the first ms at or after start
+    last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
+    position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
+    for symbol in symbols:
+        resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
+        position[symbol] = resume if first is None or resume is not None and resume > first else first
+    return stepping(client, symbols, interval, position, last, follow)
+
+
+def stepping(client, symbols, interval, position, last, follow):
+    """kline_steps' steps, its arguments checked."""
+    while True:
+        now = client.server_time(follow)
+        bound = closed_before(now, interval) if last is None else min(last, closed_before(now, interval))
+        yield from merged_steps({symbol: kline_pages(client, symbol, interval, position, bound, now, follow)
+                                 for symbol in symbols})
+        if not follow:
+            return
+        client.sleep(max((follow_wake(position, interval, now) - client.now()) / 1000, 0) + SETTLE)
+
+
+def kline_pages(client, symbol, interval, position, bound, now, forever):
+    """symbol's closed bars from position[symbol] to bound (epoch ms), page by page (lists, none empty);
+    position[symbol] moves past each page."""
+    while position[symbol] is None or position[symbol] <= bound:
+        page = client.klines(symbol, interval, position[symbol], bound, forever)
+        full = len(page) == PAGE and position[symbol] is not None  # the latest PAGE bars: all that is wanted
+        if page and page[-1][1] >= now:  # still forming (never after an endTime before it opened: checked all
+            page.pop()  # the same)
+        if not page:
+            return
+        position[symbol] = page[-1][0] + 1
+        yield [(symbol, epoch_time(opened), open_price, high, low, close)
+               for opened, _, open_price, high, low, close in page]
+        if not full:
+            return
+
+
+def merged_steps(pages):
+    """Steps from each symbol's pages ({symbol: iterator}, in the symbols' order): every bar up to the
+    earliest last time of the pages in hand, sorted by time (a stable sort: at one time, the symbols'
+    order). A symbol whose pages are done no longer holds the others back."""
+    from bisect import bisect_right
+    held = dict.fromkeys(pages, ())
+    while True:
+        for symbol, source in pages.items():
+            if not held[symbol] and source is not None:
+                held[symbol] = next(source, ())
+                if not held[symbol]:
+                    pages[symbol] = None
+        horizon = min((held[symbol][-1][1] for symbol, source in pages.items() if source is not None), default=None)
+        step = []
+        for symbol, bars in held.items():
+            cut = len(bars) if horizon is None else bisect_right(bars, horizon, key=lambda bar: bar[1])
+            step += bars[:cut]
+            held[symbol] = bars[cut:]
+        if not step:
+            return
+        if len(pages) > 1:
+            step.sort(key=lambda bar: bar[1])
+        yield step
+
+
+def next_open(opened, interval):
+    """The open time (epoch ms) of the kline after the one that opened at opened."""
+    if INTERVALS[interval]:
+        return opened + INTERVALS[interval]
+    moment = EPOCH + timedelta(milliseconds=opened)  # a month: the first of the next one
+    year, month = divmod(moment.year * 12 + moment.month, 12)
+    return (datetime(year, month + 1, 1) - EPOCH) // timedelta(milliseconds=1)
+
+
+def closed_before(now, interval):
+    """The latest open time (epoch ms) of a kline closed at the server's time now: its close time (the next
+    open less 1 ms) is before now."""
+    if INTERVALS[interval]:
+        return now - INTERVALS[interval]
+    moment = EPOCH + timedelta(milliseconds=now)
+    return (datetime(moment.year, moment.month, 1) - EPOCH) // timedelta(milliseconds=1) - 1
+
+
+def kline_open(moment, interval):
+    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out in UTC: a
+    month's on its first day, a week's on Monday (its docs' 1w kline opens on Monday 2017-07-03), the others'
+    at whole multiples of their length from the epoch."""
+    if not INTERVALS[interval]:
+        day = EPOCH + timedelta(milliseconds=moment)
+        return (datetime(day.year, day.month, 1) - EPOCH) // timedelta(milliseconds=1)
+    offset = WEEK_OPEN if interval == "1w" else 0
+    return (moment - offset) // INTERVALS[interval] * INTERVALS[interval] + offset
+
+
+def follow_wake(position, interval, now):
+    """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
+    said now), or in a second for a symbol whose bar is late or that has none yet. A symbol's next bar is the
+    first to open at or after its position: after the latest bar's open time, or from a time of another kind
+    (run --fetch's now): it closes as kline_open lays bars out, and at the latest a bar's length after the
+    next one; should the exchange lay them out otherwise, it is asked then."""
+    wakes = []
+    for start in position.values():  # start: the ms after the latest bar's open time, or where a symbol begins
+        if start is None:
+            wakes.append(now + 1000)
+            continue
+        first = kline_open(start, interval)
+        expected = next_open(first if first == start else next_open(first, interval), interval)
+        latest = next_open(next_open(start - 1, interval), interval)
+        wakes.append(expected if expected > now else latest if latest > now else now + 1000)
+    return min(wakes)
+
+
+def record_klines(ledger, steps, each=None, stop=None):
+    """Record steps of bars (kline_steps), each in one transaction (ledger.batch), filling orders as tick does;
+    each(results) is called with a step's tick results once it is committed. stop (the command line's
+    Interrupt) ends the run between two steps once stop.pending, and at once while it waits for the
+    exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
+    {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
+    "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
+    totals = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
+    try:
+        while not (stop and stop.pending):
+            if stop:
+                stop.waiting = True
+            step = next(steps, None)
+            if stop:
+                stop.waiting = False
+            if step is None:
+                break
+            with ledger.batch():
+                results = [record_bar(ledger, *bar) for bar in step]
+            for result in results:
+                tally(totals, result)
+            if each:
+                each(results)
+    except KeyboardInterrupt:  # raised by stop while waiting: nothing was being written
+        if stop is None:
+            raise
+    except PaperError as error:
+        if stop:
+            stop.waiting = False
+        recorded_before, on = recorded_text(totals), "the same command goes on from there"
+        if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
+            on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
+                  f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
+                  f" {error.newest}` removes it first")
+        raise PaperError(f"{error}; recorded before it: {recorded_before}; {on}" if recorded_before else
+                         f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
+    finally:
+        if stop:
+            stop.waiting = False
+        steps.close()
+    return totals
+
+
+def record_bar(ledger, symbol, time, open, high, low, close):
+    try:
+        return ledger.tick(symbol, time=time, open=open, high=high, low=low, close=close)
+    except TimeGoesBack as error:
+        raise TimeGoesBack(f"the exchange's {symbol} bar at {time}: {error}", error.symbol, error.newest) from None
+    except PaperError as error:
+        raise PaperError(f"the exchange's {symbol} bar at {time}: {error}") from None
+
+
+def tally(summary, result):
+    """A recorded bar's tick result, added to the summary of record_klines."""
+    counts = summary["symbols"].get(result["symbol"]) or summary["symbols"].setdefault(
+        result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
+    if result["recorded"]:
+        summary["recorded"] += 1
+        counts["recorded"] += 1
+        counts["from"] = counts["from"] or result["time"]
+        counts["to"] = result["time"]
+    else:
+        summary["skipped"] += 1
+        counts["skipped"] += 1
+    if result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]:
+        for key in ("fills", "cancelled", "triggered", "risk"):
+            summary[key] += result[key]
+
+
+def recorded_text(summary):
+    """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
+    bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
+    recorded = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
+    spans = {(counts["from"], counts["to"]) for counts in recorded.values()}
+    parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
+             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in recorded.items()]
+    if len(spans) == 1:
+        first, last = spans.pop()
+        parts.append(f"{short_time(first)} to {short_time(last)}")
+    return ", ".join(parts)
+
+
+# --- Strategies: one file that runs as a backtest and live on a paper account ---
+
+BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
+PARAM_TYPES = (bool, int, float, str)
+MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
+            "equity_final", "avg_trade", "trades")
+
+
+class Bar(tuple):
+    """A bar as a strategy sees it: symbol, time (market time), open, high, low, close (Decimals)."""
+
+    __slots__ = ()
+    symbol, time = property(lambda bar: bar[0]), property(lambda bar: bar[1])
+    open, high, low, close = (property(lambda bar, i=i: bar[i]) for i in range(2, 6))
+
+    def __repr__(self):
+        return "Bar({})".format(", ".join(f"{name}={value!r}" for name, value in zip(PRICE.split(", "), self)))
+
+
+class Strategy:
+    """A strategy file, loaded in a module of its own: PARAMS (the defaults), init (or None) and on_bar."""
+
+    def __init__(self, path, module):
+        self.path, self.name, self.module = path, os.path.basename(path), module
+        self.params, self.init, self.on_bar = module.PARAMS, module.init, module.on_bar
+
+
+def load_strategy(path):
+    """The strategy file at path, run once in a module of its own. Refused in one line (file and line)
+    if it cannot be read, does not compile, or has no on_bar; a StrategyError if its code raises."""
+    import types
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+    except OSError as error:
+        raise PaperError(f"cannot read the strategy {path}: {error.strerror or error}") from None
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
+        raise PaperError(f"{path} line {getattr(error, 'lineno', None) or 1}: {getattr(error, 'msg', error)}") from None
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    module = types.ModuleType(f"paper_strategy_{stem}")  # never a name another module has (json.py, ...)
+    module.__file__, module.PARAMS, module.init = path, {}, None
+    sys.modules[module.__name__] = module  # dataclasses and pickle look a module up by its name
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:  # its own modules beside it, as when a script runs (`from indicators import sma`)
+        sys.path.append(folder)
+    try:
+        exec(code, vars(module))
+    except (Exception, SystemExit) as error:
+        raise strategy_error(path, error) from None
+    if not callable(getattr(module, "on_bar", None)):
+        raise PaperError(f"{path} line 1: no on_bar(ctx, bar) function: a strategy defines one")
+    if not (module.init is None or callable(module.init)):
+        raise PaperError(f"{path}: init must be a function init(ctx)")
+    if not isinstance(module.PARAMS, dict) or not all(isinstance(name, str) and name.isidentifier() and type(
+            value) in PARAM_TYPES for name, value in module.PARAMS.items()):
+        raise PaperError(f"{path}: PARAMS must be a dict of names to int, float, bool or str defaults")
+    return Strategy(path, module)
+
+
+def strategy_error(path, error):
+    """A strategy's exception as a StrategyError: its traceback with the strategy's own frames (paper's
+    left out), and a message naming the file, line and function of the last of them."""
+    import traceback
+    paper_file = os.path.abspath(__file__)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(frame.filename) != paper_file]
+    own = [frame for frame in frames if frame.filename == path] or frames
+    text = str(error) if isinstance(error, PaperError) else type(error).__name__ + (f": {error}" if str(error) else "")
+    where = f"{path} line {own[-1].lineno} in {own[-1].name}" if own else path
+    failed = StrategyError(f"{where}: {' '.join(text.splitlines())}")
+    failed.refusal = error if isinstance(error, RiskRefused) else None
+    failed.traceback = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                                *traceback.format_exception_only(type(error), error)])
+    return failed
+
+
+def param_values(name, text, default):
+    """The values --param NAME=TEXT gives, each of the default's type: a:b:step (a range including b, for
+    numbers) or a,b,c (a list) give several, anything else one. Returns (values, several)."""
+    numeric = type(default) in (int, float)
+    if "," in text:
+        return list(dict.fromkeys(param_value(name, part, default) for part in text.split(","))), True  # once each
+    if numeric and ":" in text:
+        parts = [param_value(name, part, default) for part in text.split(":")]
+        if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
+            raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
+        first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
+        value_count = int((last - first) / step) + 1
+        if value_count > 10_000:
+            raise UsageError(f"--param {name}={text} gives {value_count:,} values: at most 10,000")
+        return [type(default)(first + i * step) for i in range(value_count)], True
+    return [param_value(name, text, default)], False
+
+
+def param_value(name, text, default):
+    """text as a value of the default's type (int, float, bool or str)."""
+    kind, text = type(default), text.strip() if type(default) is not str else text
+    try:
+        if kind is bool:
+            return {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}[text.lower()]
+        if kind in (int, float) and not re.fullmatch(r"-?[0-9]+" if kind is int else r"-?[0-9]*\.?[0-9]+([eE]-?[0-9]+)?",
+                                                     text):  # as typed in ASCII: no 5_000, no other digits
+            raise ValueError
+        value = kind(text)
+        if kind is float and not math.isfinite(value):
+            raise ValueError
+        return value
+    except (KeyError, ValueError):
+        raise UsageError(f"--param {name}={text}: {name} is {'an' if kind is int else 'a'} {kind.__name__} (its"
+                         f" default is {default!r})") from None
+
+
+def to_grid(strategy, given):
+    """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
+    and whether any gave several (a sweep)."""
+    grid, is_sweep = {name: [value] for name, value in strategy.params.items()}, False
+    for i, text in enumerate(given):
+        name, equals, value = text.partition("=")
+        if not equals:
+            raise UsageError(f"--param {text!r} must be NAME=VALUE")
+        if name not in strategy.params:
+            raise UsageError(f"--param {name}: {strategy.path} has no param {name!r} (its PARAMS: "
+                             f"{', '.join(strategy.params) or 'none'})")
+        if any(other.partition("=")[0] == name for other in given[:i]):
+            raise UsageError(f"--param {name} is given twice")
+        grid[name], several = param_values(name, value, strategy.params[name])
+        is_sweep = is_sweep or several
+    return grid, is_sweep
+
+
+def to_params(strategy, params):
+    """A strategy's params: its defaults, with params (a dict of values of the defaults' types) over them."""
+    chosen = dict(strategy.params)
+    for name, value in dict(params or {}).items():
+        if name not in chosen:
+            raise UsageError(f"{strategy.path} has no param {name!r} (its PARAMS: {', '.join(chosen) or 'none'})")
+        kind = type(chosen[name])
+        if not (type(value) is kind or kind is float and type(value) is int):
+            raise UsageError(f"param {name} is {'an' if kind is int else 'a'} {kind.__name__}, not {shown(value)}")
+        chosen[name] = kind(value)
+    return chosen
+
+
+def to_constraint(text, names):
+    """A constraint over the params, compiled: names, numbers, strings, + - * / // %, comparisons, and,
+    or, not and if-else are all it may hold; anything else is refused (no call, no attribute, no import)."""
+    import ast
+    try:
+        tree = ast.parse(text, "<constraint>", mode="eval")
+    except SyntaxError as error:
+        raise UsageError(f"--constraint {text!r} is not an expression: {error.msg}") from None
+    allowed = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Load,
+               ast.Constant, ast.boolop, ast.cmpop, ast.unaryop, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+               ast.Mod)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise UsageError(f"--constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
+                             " numbers, + - * / // %, comparisons, and, or, not")
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise UsageError(f"--constraint {text!r}: {node.id!r} is not a param of the strategy")
+    return text, compile(tree, "<constraint>", "eval")
+
+
+def combinations(grid, constraint=None):
+    """Every combination of the grid's values {name: [values]}, in its order, that passes the constraint."""
+    names, chosen = list(grid), []
+    check = to_constraint(constraint, names) if isinstance(constraint, str) else constraint
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(names, values))
+        try:
+            passes = check is None or eval(check[1], {"__builtins__": {}}, dict(params))
+        except Exception as error:
+            raise UsageError(f"--constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
+        chosen += [params] if passes else []
+    if not chosen:
+        raise UsageError(f"--constraint {check[0]!r} leaves no combination of the params" if check else
+                         "the grid has no combination: a param has no value")
+    return chosen
+
+
+def run_name(strategy, params):
+    """The account name of a strategy run: the file's name and its params."""
+    name = " ".join([strategy.name] + [f"{key}={value}" for key, value in params.items()])
+    name = "".join(char if char.isprintable() else "?" for char in name)
+    return name if len(name) <= 200 else name[:199] + "…"
+
+
+class Context:
+    """What a strategy sees as `ctx`: its params and state, the market time, its account, the bars so
+    far, and what it may do, all through the ledger the command line uses. A bar's orders are paper's
+    orders; a market order fills at the next price of its symbol, or with on_close at this bar's close."""
+
+    def __init__(self, ledger, account_id, params, state, fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+        self.params, self.state, self.account_id, self.time = params, state, account_id, None
+        self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
+        self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
+        self._cancelled = []  # the account's orders this bar's price cancelled (a gap it could not pay, an expiry)
+        self._copies = {}  # {order id: (its state, the copy orders() gave, the copy's state)}
+
+    def _which(self, symbol):
+        if symbol is None:
+            if self._symbol is None:
+                raise PaperError("no bar yet: name the symbol")
+            return self._symbol
+        return to_symbol(symbol)
+
+    def _window(self, symbol, n=0):
+        """symbol's latest bars in memory (at least n, or all there are), up to this bar; read from SQL
+        the first time and whenever a strategy asks for more than the window holds."""
+        bars = self._bars.get(symbol)
+        if bars is None or n > bars.maxlen:
+            from collections import deque
+            size = max(BAR_WINDOW, n, bars.maxlen if bars is not None else 0)
+            rows = reversed(self._ledger.prices(symbol, size, until=self.time))
+            bars = self._bars[symbol] = deque((Bar(row.values()) for row in rows), maxlen=size)
+            self._closes[symbol] = deque((float(bar[5]) for bar in bars), maxlen=size)
+        return bars
+
+    def _push(self, bar):
+        """bar is the new bar of its symbol, now recorded."""
+        self.time, self._symbol = bar[1], bar[0]
+        if bar[0] in self._bars:
+            self._bars[bar[0]].append(bar)
+            self._closes[bar[0]].append(float(bar[5]))
+        else:
+            self._window(bar[0])  # this bar included
+
+    def history(self, symbol=None, n=None):
+        """The bars of symbol (default this bar's) up to this one, oldest first: the last n, or all."""
+        symbol = self._which(symbol)
+        if n is None:
+            return [Bar(row.values()) for row in reversed(self._ledger.prices(symbol, until=self.time))]
+        n = to_limit(n, "n")
+        bars = self._window(symbol, n)
+        return list(itertools.islice(bars, max(len(bars) - n, 0), None))
+
+    def closes(self, n, symbol=None):
+        """The last n closes of symbol (default this bar's) up to this bar, oldest first, as floats for
+        indicators (fewer while there are fewer): a signal may be a float, money never is."""
+        closes = self._closes.get(symbol or self._symbol)
+        if closes is None or type(n) is not int or not 0 < n <= closes.maxlen:  # else the usual case, at once
+            symbol, n = self._which(symbol), to_limit(n, "n")
+            self._window(symbol, n)
+            closes = self._closes[symbol]
+        return list(itertools.islice(closes, max(len(closes) - n, 0), None))
+
+
+    @property
+    def equity(self):
+        """What the account holds, valued in this bar's QUOTE at the latest closes (None if a holding has none)."""
+        return self._ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
+
+    def _quote(self):
+        if self._symbol is None:
+            return self._ledger.account(self.account_id, 0).currency
+        return self._symbol.partition("/")[2]
+
+    def orders(self, symbol=None):
+        """The account's open orders on symbol (default this bar's), oldest first."""
+        symbol, ledger = self._which(symbol), self._ledger
+        if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
+            return [order for order in reversed(ledger.orders(self.account_id, open_only=True)) if order.symbol == symbol]
+        mine, copies = [], {}  # the symbol's open orders, as the matching keeps them: copies, as read (the same
+        for order, _ in sorted(ledger._book(symbol).orders.values(), key=lambda kept: kept[1]):  # copy again while
+            if order.account_id == self.account_id:  # neither the order nor the copy has changed since)
+                state, kept = tuple(vars(order).values()), self._copies.get(order.id)
+                if kept is None or kept[0] != state or tuple(vars(kept[1]).values()) != kept[2]:
+                    copy = order.copy(ORDER)
+                    kept = state, copy, tuple(vars(copy).values())
+                mine.append(kept[1])
+                copies[order.id] = kept
+        self._copies = copies
+        return mine
+
+    def position(self, symbol=None):
+        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
+        return self._ledger._balance(self.account_id, self._which(symbol).partition("/")[0]).total
+
+    @property
+    def cash(self):
+        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
+        return self._ledger._balance(self.account_id, self._quote()).available
+
+    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None, sl=None,
+            tp=None, trail=None):
+        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies; sl, tp and trail
+        protect what it buys (see README, Risk). Returns the Order (a market order with on_close fills at
+        once: the Trade)."""
+        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type, (sl, tp, trail))
+
+    def sell(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
+        """Sell qty of BASE, or a fraction of the position: as buy."""
+        return self._order("sell", qty, symbol, fraction, limit, stop, expires, type)
+
+    def close(self, symbol=None):
+        """Sell all of symbol (default this bar's) held at market, once its open sell orders (which hold
+        it) are cancelled; None when nothing is held."""
+        symbol = self._which(symbol)
+        for order in self.orders(symbol):
+            if order.side == "sell":
+                self.cancel(order)
+        held = self.position(symbol)
+        return self.sell(held, symbol=symbol) if held else None
+
+    def cancel(self, order):
+        """Cancel an open order of the account (an Order or its id): its reserve is available again."""
+        self._placing()
+        if isinstance(order, Order) and order.account_id == self.account_id:  # (cancel checks it is open)
+            return self._ledger.cancel(order.id)
+        order_id = order.id if isinstance(order, Order) else to_id(order)
+        mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
+                if open_order.id.startswith(order_id)]
+        if len(mine) != 1:
+            raise NotFound(f"no open order {order_id!r} of account {self.account_id}")
+        return self._ledger.cancel(mine[0])
+
+    def log(self, text):
+        """Print text on stderr after the market time."""
+        print(f"{self.time or 'init'} {text}", file=sys.stderr, flush=True)
+
+    def _placing(self):
+        if self.time is None:
+            raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
+                             " again when a run resumes")
+
+    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type, protection=(None, None, None)):
+        self._placing()
+        symbol = self._which(symbol)
+        if (qty is None) == (fraction is None):
+            raise PaperError(f"{side} takes a qty or a fraction (one of them)")
+        type = type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
+                        limit is None else "stop-limit")
+        spend = None
+        if fraction is not None:
+            qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
+        sl, tp, trail = protection
+        if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
+            trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
+                                       slippage=self._slippage, sl=sl, tp=tp, trail=trail)
+            self._fills.append(trade)
+            return trade
+        market = type == "market"
+        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
+                                         expires, slippage=self._slippage if market else ZERO, spend=spend, sl=sl,
+                                         tp=tp, trail=trail)
+        self._fills += order.fills
+        return order
+
+    def _sized(self, side, symbol, fraction, type, limit, stop):
+        """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
+        market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
+        if isinstance(fraction, float) and not math.isfinite(fraction):
+            raise PaperError(f"fraction {fraction} must be above 0 and at most 1")
+        share = Decimal(repr(fraction)) if isinstance(fraction, float) else to_amount(fraction, "fraction")
+        if not 0 < share <= 1:
+            raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
+        if side == "sell":
+            qty = floor_qty(self.position(symbol) * share, self._ledger.risk.step(symbol))
+            if not qty:
+                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))}"
+                                 f" {symbol.partition('/')[0]} held is nothing to sell")
+            return qty, None
+        equity = self.equity
+        if equity is None:
+            raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
+        spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
+        if type == "market":
+            latest = self._ledger.prices(symbol, 1)
+            if not latest:
+                raise PaperError(f"no recorded price for {symbol}: a fraction of the equity is sized at its latest"
+                                 " close")
+            price = latest[0]["close"]  # a market order's reserve; with on_close, its fill
+            price = slipped(price, side, self._slippage) if self._on_close else price
+        else:
+            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
+                to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
+        qty = affordable(spend, price, self._fee_rate, self._ledger.risk.step(symbol))
+        if not qty:
+            raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
+                             f" {fmt(price)}, fee included")
+        return (None, spend) if type == "market" and not self._on_close else (qty, None)  # sized again at its fill
+
+
+class Run:
+    """A strategy running on an account: the bars it is given, recorded and handed to on_bar once each,
+    and its row in strategy_runs (its state and the last bar it handled of each symbol)."""
+
+    def __init__(self, ledger, strategy, account_id, params, options, mode):
+        import json
+        self.ledger, self.strategy, self.mode, self.json = ledger, strategy, mode, json
+        self.params, self.options = params, {key: jsonable(value) for key, value in options.items()}
+        with ledger.snapshot():
+            account = ledger.account(account_id, 0)
+            identity = (account.id, strategy.name, json.dumps(params, sort_keys=True), mode)
+            row = ledger.db.execute("SELECT id, options, state, handled, bars FROM strategy_runs WHERE account_id = ?"
+                                    " AND strategy = ? AND params = ? AND mode = ?", identity).fetchone()
+        if not account.is_active:
+            raise PaperError(f"account {account.id} is closed")
+        self.id, state, self.handled, self.before = (row[0], json.loads(row[2]), json.loads(row[3]), row[4]) if row \
+            else (None, {}, {}, 0)
+        if row and json.loads(row[1]) != self.options:
+            was = json.loads(row[1])
+            raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
+                             f" fee_rate={was['fee_rate']} slippage={was['slippage']}"
+                             f"{' on_close=True' if was['on_close'] else ''}: resume it with the same options")
+        self.identity, self.bars, self.fills, self.on_bar, self.skipped = identity, 0, 0, strategy.on_bar, 0
+        self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
+                           options["on_close"])
+
+    def start(self):
+        """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
+        if self.strategy.init:
+            self.call(self.strategy.init, self.ctx)
+
+    def call(self, function, *args):
+        """A function of the strategy's, its prints sent to stderr (stdout carries results only), anything it
+        raises but Ctrl-C a StrategyError."""
+        stdout, sys.stdout = sys.stdout, sys.stderr
+        try:
+            function(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            raise strategy_error(self.strategy.path, error) from None
+        finally:
+            sys.stdout = stdout
+
+    def step(self, source, line, row, allow_future=False):
+        """Record one bar (row, from line of source, as read_prices gives it), with the fills it causes, and
+        hand it to on_bar unless this run handled it before; returns whether it did. A bar that differs from
+        the one recorded at its time is refused."""
+        try:
+            recorded = self.ledger._tick_row(row, allow_future)
+        except PaperError as error:
+            raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
+        symbol, market_time = recorded["symbol"], recorded["time"]
+        if market_time <= self.handled.get(symbol, ""):
+            return False
+        # history: recorded before, and a later price of its symbol too (an order now would fill at that one):
+        # not handed on
+        if not recorded["recorded"] and self.ledger._latest[symbol][1] != market_time:
+            self.skipped += 1
+            return False
+        ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
+        ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
+        ctx._cancelled = [order for order in cancelled if order.account_id == ctx.account_id] if cancelled else []
+        bar = Bar((symbol, market_time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
+        ctx._push(bar)
+        self.call(self.on_bar, ctx, bar)
+        self.handled[symbol], self.bars, self.fills = market_time, self.bars + 1, self.fills + len(self.ctx._fills)
+        return True
+
+    def claim(self):
+        """Refuse to go on (inside a bar's transaction, before the bar) if another process has moved this run
+        on, or started it, since this one last wrote it: a strategy runs on an account once at a time."""
+        row = self.ledger.db.execute("SELECT id, bars FROM strategy_runs WHERE account_id = ? AND strategy = ? AND"
+                                     " params = ? AND mode = ?", self.identity).fetchone()
+        if (row and tuple(row)) != (self.id and (self.id, self.before + self.bars)):
+            raise PaperError(f"{self.strategy.name} on account {self.identity[0]} was moved on by another process"
+                             f" ({row[1] if row else 0} bars handled, {self.before + self.bars} by this one): a strategy"
+                             " runs on an account once at a time")
+
+    def save(self):
+        """Write the run's row (inside the transaction of its last bar)."""
+        try:
+            state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
+        except TypeError as error:  # Object of type Decimal is not JSON serializable
+            state, why = None, error
+        except ValueError as error:  # Python's own words are about its limit on an int's digits
+            state, why = None, ("an int of more than 4,300 digits" if "digits" in str(error) else
+                                "a float that is nan or infinite, or a list or dict inside itself")
+        if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
+            raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
+                             f" keys){f': {why}' if state is None else ''}")
+        now, handled = utc_now(), self.json.dumps(self.handled, sort_keys=True)
+        if self.id is None:
+            self.id = self.ledger.db.execute(
+                "INSERT INTO strategy_runs (account_id, strategy, params, options, mode, state, handled, bars,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*self.identity[:3],
+                self.json.dumps(self.options, sort_keys=True), self.mode, state, handled, self.bars, now, now)).lastrowid
+        else:
+            self.ledger.db.execute("UPDATE strategy_runs SET state = ?, handled = ?, bars = ?, updated_at = ? WHERE"
+                                   " id = ?", (state, handled, self.before + self.bars, now, self.id))
+
+
+def run_options(fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
+    return {"fee_rate": to_fee_rate(fee_rate), "slippage": to_fee_rate(slippage, "slippage"),
+            "on_close": bool(on_close)}
+
+
+def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FEE_RATE, slippage=ZERO,
+                 on_close=False, each=None, allow_future=False):
+    """Run strategy live on an existing account over bars ((source, line, (symbol, price, time, open, high,
+    low, close)), as read_prices yields them; any iterable, endless too): each bar's price, its fills, the
+    strategy's orders and its state commit together, then each(trades of the account in that bar) is
+    called. Killed and started again with the same strategy, params and options, it resumes after the
+    last bar it handled (allow_future: bars more than 24 hours after the clock are taken, as tick's).
+    Returns {"strategy_run", "account_id", "bars", "handled_before", "fills", "history": bars skipped as
+    history}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    run = Run(ledger, strategy, account_id, to_params(strategy, params), run_options(fee_rate, slippage, on_close),
+              "run")
+    run.start()
+    for source, line, row in bars:
+        with ledger.batch():
+            run.claim()
+            handled = run.step(source, line, row, allow_future)
+            if handled:
+                run.save()
+        if handled and each:
+            each(run.ctx._fills, run.ctx._cancelled)
+    return {"strategy_run": run.id, "account_id": run.ctx.account_id, "bars": run.bars,
+            "handled_before": run.before, "fills": run.fills, "history": run.skipped}
+
+
+@contextlib.contextmanager
+def fresh_database(path=None):
+    """A path for a new database: in a temporary folder, removed at the end; or, given path (refused if it
+    exists), beside it, put in place whole at the end (so a kill leaves none of it) and removed on failure."""
+    import tempfile
+    folder = tempfile.gettempdir() if path is None else os.path.dirname(os.path.abspath(path))
+    if path is not None and os.path.lexists(path):
+        raise PaperError(f"{path} exists already: a backtest writes a new database")
+    for name in os.listdir(folder) if path is None else ():  # what killed backtests left
+        litter = re.fullmatch(r"paper-backtest-([0-9]+)-.*", name)
+        if litter and not alive(int(litter[1])):
+            import shutil
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    new = os.path.join(tempfile.mkdtemp(prefix=f"paper-backtest-{os.getpid()}-"), "backtest.db") if path is None \
+        else f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"  # the next init or backtest there removes it
+    try:
+        yield new
+        if path is not None:
+            try:
+                os.link(new, path)
+            except FileExistsError:
+                raise PaperError(f"{path} exists already: a backtest writes a new database") from None
+    finally:
+        removed(new, folder=path is None)
+
+
+def removed(database, folder=False):
+    """Remove a database file with its WAL files (and its folder)."""
+    for name in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    if folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(database))
+
+
+def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000), currency="USDT",
+             fee_rate=FEE_RATE, slippage=ZERO, on_close=False, db=None, finish=None):
+    """Run strategy (a file's path, or a loaded Strategy) with params over the bars of data (price files,
+    as feed reads them; symbol for those without a symbol column) on a fresh account of balance in a fresh
+    database: a temporary one, or db (a new file, refused if it exists: all of it or none is written).
+    finish(ledger, account_id, stats) is called before the database closes. Returns {"account_id",
+    "database" (None when temporary), "params", "stats" (Ledger.stats)}."""
+    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    params, options = to_params(strategy, params), run_options(fee_rate, slippage, on_close)
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    with fresh_database(db) as path, Ledger(path, create=True) as ledger:
+        if db is None:  # removed at the end: nothing in it needs to survive a power cut
+            ledger.db.execute("PRAGMA synchronous=OFF")
+        account = ledger.create_account(balance, currency, run_name(strategy, params))
+        with ledger.batch():  # one transaction: the timeline is simulated, so no price is in the future
+            run = Run(ledger, strategy, account.id, params, options, "backtest")
+            run.start()
+            for source, line, row in read_prices(paths, symbol):
+                run.step(source, line, row, allow_future=True)
+            run.save()
+        stats = ledger.stats(account.id, account.currency)
+        if finish:
+            finish(ledger, account.id, stats)
+    return {"account_id": account.id, "database": db, "params": params, "stats": stats}
+
+
+def sweep_task(strategy, data, params, options):
+    """One combination of a sweep, in a worker: {"params", "stats"}; a refusal names the combination."""
+    try:
+        return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
+    except PaperError as error:
+        error.args = (f"{' '.join(f'{name}={value}' for name, value in params.items())}: {error}",)
+        raise
+
+
+def sweep_worker(parent):
+    """A sweep's worker process starts: Ctrl-C is its parent's to handle, and it ends when its parent does
+    (killed or interrupted; on Linux), so that no worker runs on alone."""
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # elsewhere, it ends once it finds its parent gone
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:  # the parent was gone before that
+        os._exit(1)
+
+
+def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=None, jobs=None, **options):
+    """Backtest every combination of grid {param: [values]} that passes constraint (an expression over the
+    params, like "fast < slow"), each in its own temporary database, on executor (any concurrent.futures
+    Executor; default a process pool of jobs workers, the CPU count; jobs=1: this process). Returns
+    [{"params", "stats"}], best first by the statistic maximize, ties by params: the same for any executor."""
+    if maximize not in MAXIMIZE:
+        raise UsageError(f"maximize {maximize!r} must be one of {', '.join(MAXIMIZE)}")
+    loaded = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    full = {name: [default] for name, default in loaded.params.items()}  # a param not in grid: its default
+    for name, values in grid.items():
+        values = values if isinstance(values, (list, tuple, range)) else [values]
+        full[name] = [to_params(loaded, {name: value})[name] for value in values]
+    chosen = combinations(full, constraint)
+    tasks = ([loaded.path] * len(chosen), [data] * len(chosen), chosen, [options] * len(chosen))
+    if executor is None and jobs == 1:
+        results = list(map(sweep_task, *tasks))
+    elif executor is None:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=sweep_worker, initargs=(os.getpid(),)) as pool:
+            results = list(pool.map(sweep_task, *tasks))
+    else:
+        results = list(executor.map(sweep_task, *tasks))
+    names = list(full)
+    return sorted(results, key=lambda result: (result["stats"][maximize] is None,
+                                               -(result["stats"][maximize] or 0),
+                                               [result["params"][name] for name in names]))
+
+
+def live_bars(ledger, symbols, interval, base_url=None, report=None):
+    """The exchange's bars of symbols as each closes, for run: from after each symbol's newest recorded price
+    (a run restarted goes on from there), or from now for a symbol with none; asked for only when the run
+    wants its first bar. report(line) is told of each wait."""
+    with ledger.snapshot():
+        after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
+    client = Exchange(base_url, report)
+    client.symbol_rules(symbols)  # a symbol the exchange does not list is refused now, not after a bar's wait
+    yield from fetched_bars(kline_steps(client, symbols, interval, follow=True, after=after))
+
+
+def fetched_bars(steps):
+    """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
+    kline_steps yields them) as run_strategy takes them."""
+    for step in steps:
+        for symbol, market_time, open_price, high, low, close in step:
+            yield f"fetched {symbol} at {market_time}", None, (symbol, None, market_time, open_price, high, low, close)
+
+
+def to_jobs(value):
+    """How many worker processes: 1 to 1024."""
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= 1024:
+        raise PaperError(f"jobs {value!r} must be a whole number from 1 to 1024")
+    return int(value)
 
 
 # --- Risk: the account's rules and the exchange's, decided in one place ---
@@ -3070,7 +4660,7 @@ def off_step(what, value, step, symbol, name):
                          f" {fmt(below)} and {fmt(below + step)}")
 
 
-# --- Results: the equity curve, its statistics and its chart ---
+# --- Results: the equity curve and its statistics ---
 
 class Performance:
     """An equity curve's figures, taken point by point in one pass, so that a long curve costs no memory:
@@ -3229,11 +4819,6 @@ def summary(quote, performance, trades, closed, hold):
             "exposure": None if empty else performance.exposed / performance.points}
 
 
-def seconds(time):
-    """Epoch seconds of a market time as paper keeps it ('2026-11-25T14:00:00.000000Z')."""
-    return (datetime.fromisoformat(time[:-1]) - EPOCH).total_seconds()
-
-
 def ratio_text(value, spec):
     return "n/a" if value is None else format(value, spec)
 
@@ -3252,13 +4837,6 @@ def amount_ticks(low, high):
             break
         smaller = step, bottom, top  # the first step gives 100 ticks or more, so this is set
     return smaller if top - bottom < 3 else (step, bottom, top)
-
-
-def time_text(time):
-    """A market time as tables show it: '2026-11-25 14:00:00' (UTC), with its microseconds only if it has any."""
-    if time is None:
-        return None
-    return time[:10] + " " + time[11:19] + ("" if time[20:26] == "000000" else time[19:26])
 
 
 # --- Results: round trips ---
@@ -4060,1553 +5638,7 @@ def write_file(path, text, what):
     return len(data)
 
 
-# --- Market data in: price files ---
-
-def read_prices(paths, symbol=None):
-    """The prices of CSV files as tick takes them: (source, line, (symbol, price, time, open, high, low,
-    close)), time in paper's form; several files merged by market time (at one time, in the order given).
-    A file is opened and its header checked before any row is read (see price_rows); '-' is standard
-    input, read as it arrives."""
-    if "-" in paths and len(paths) > 1:
-        raise PaperError("- (standard input) is read alone: give it without files")
-    if len(paths) > 1:
-        return merged(paths, symbol)
-    return price_rows(StandardInput() if paths == ["-"] else paths[0], symbol)
-
-
-def read_later(paths, symbol=None):
-    """read_prices, opened only when the first price is asked for (a run checks itself first; standard
-    input may wait a long time for its first line)."""
-    yield from read_prices(paths, symbol)
-
-
-def merged(paths, symbol):
-    """The prices of several files by market time (at one time, in the order given), each file opened only
-    once the merge reaches its first price: daily files are read one after the other, a file a symbol side
-    by side, and a thousand of them never hold a thousand open files."""
-    import heapq
-    starts = []
-    for index, path in enumerate(paths):  # each checked whole first (its header, its checksum), then closed
-        rows = price_rows(path, symbol)
-        first = next(rows, None)
-        rows.close()
-        if first is not None:
-            starts.append((first[2][2], index, path))
-    starts.sort()
-    heap, waiting = [], iter(starts)
-    upcoming = next(waiting, None)
-    while heap or upcoming:
-        while upcoming and (not heap or upcoming[0] <= heap[0][0]):  # a file whose first price is due: opened
-            rows = price_rows(upcoming[2], symbol, checked=True)
-            item = next(rows, None)
-            if item is not None:
-                heapq.heappush(heap, (item[2][2], upcoming[1], item[1], item, rows))
-            upcoming = next(waiting, None)
-        _, index, _, item, rows = heapq.heappop(heap)
-        yield item
-        following = next(rows, None)
-        if following is not None:
-            heapq.heappush(heap, (following[2][2], index, following[1], following, rows))
-
-
-def price_rows(source, symbol=None, checked=False):
-    """The rows of one price file (a path, or StandardInput): with a header time,symbol,price or
-    time,symbol,open,high,low,close (or time,symbol,close: closes alone; `open_time` for time, as in
-    Binance's futures files; other columns ignored; symbol, if the file has no symbol column), or
-    Binance's kline files (no header). Plain, gzip or a zip holding one file, as downloaded; a
-    FILE.CHECKSUM beside it is checked first (unless checked already)."""
-    import csv
-    name = source.name if isinstance(source, StandardInput) else source
-    reader = csv.reader(source if isinstance(source, StandardInput) else file_lines(source, checked))
-    try:
-        first = next((row for row in reader if "".join(row).strip()), None)
-    except csv.Error as error:
-        raise csv_refusal(name, reader, error) from None
-    if first is None:
-        raise PaperError(f"{name} is empty: no header and no prices")
-    if first[0].strip().isdigit():
-        if not symbol:
-            raise PaperError(f"{name}: a file without a header (Binance klines) needs a symbol=")
-        return kline_rows(reader, first, symbol, name)
-    return header_rows(reader, *header_columns(first, symbol, name), symbol, name)
-
-
-def header_columns(header, symbol, name):
-    """(at, width, prices) of the file name from its header: at, the columns of time, the prices (one,
-    or open, high, low and close) and (unless symbol) symbol; width, how many columns a row has;
-    prices, how many price columns."""
-    names = ["time" if column == "open_time" else column for column in (cell.strip().lower() for cell in header)]
-    bar = ["price"] if "price" in names else ["open", "high", "low", "close"]
-    if bar != ["price"] and "close" in names and not {"open", "high", "low"} & set(names):
-        bar = ["close"]  # closes alone: each is a price
-    if symbol and "symbol" in names:
-        raise PaperError(f"{name} has a symbol column: symbol= is for a file without one")
-    wanted = ["time", *bar] + ([] if symbol else ["symbol"])
-    missing = [column for column in wanted if column not in names]
-    if missing:
-        raise PaperError(f"{name}: the first line must name the columns time,symbol,price or"
-                         f" time,symbol,open,high,low,close (no {', '.join(missing)} column"
-                         + (": give symbol= for a file without one)" if missing == ["symbol"] else ")"))
-    return [names.index(column) for column in wanted], len(names), len(bar)
-
-
-def header_rows(reader, at, width, prices, symbol, name):
-    """The rows of a file with a header: at, the columns of time, the prices and (unless symbol) symbol."""
-    import csv
-    try:
-        for row in reader:
-            if len(row) != width:
-                if not "".join(row).strip():
-                    continue
-                raise PaperError(f"{name}: line {reader.line_num}: {len(row)} columns, the header has {width}")
-            values = [row[i] for i in at]
-            bar = values[1:5] if prices == 4 else [None] * 4
-            yield name, reader.line_num, (symbol or values[-1], values[1] if prices == 1 else None,
-                                          row_time(values[0], name, reader), *bar)
-    except csv.Error as error:
-        raise csv_refusal(name, reader, error) from None
-
-
-def kline_rows(reader, first, symbol, name):
-    """The rows of a Binance kline file as downloaded: open time (an epoch number: seconds, milliseconds or
-    microseconds), open, high, low, close, volume, ... (no header, so no symbol: symbol is needed)."""
-    import csv
-    width = len(first)
-    try:
-        for row in itertools.chain([first], reader):
-            if len(row) != width or not row[0].isdigit():
-                if not "".join(row).strip():
-                    continue
-                raise PaperError(f"{name}: line {reader.line_num}: a kline has {width} columns like the first,"
-                                 " starting with open time, open, high, low, close")
-            yield name, reader.line_num, (symbol, None, row_time(row[0], name, reader), *row[1:5])
-    except csv.Error as error:
-        raise csv_refusal(name, reader, error) from None
-
-
-def csv_refusal(name, reader, error):
-    """The csv module's error in a user's words, with the file and line."""
-    text = str(error)
-    if text.startswith("new-line character seen in unquoted field"):
-        text = "a line break (a lone carriage return) inside a field that is not in quotes"
-    return PaperError(f"{name}: line {reader.line_num}: {text}")
-
-
-def row_time(text, name, reader):
-    try:
-        return to_time(text)
-    except PaperError as error:
-        raise PaperError(f"{name}: line {reader.line_num}: {error}") from None
-
-
-LONGEST_LINE = 1 << 20  # no line of prices comes near a MiB: a longer one is refused, not read whole
-
-
-def line_text(line, number, name):
-    """A line's bytes as text (a leading byte order mark, Excel's "CSV UTF-8", is no part of it)."""
-    if len(line) > LONGEST_LINE:
-        raise PaperError(f"{name}: line {number} is longer than {LONGEST_LINE:,} bytes: not a CSV of prices")
-    if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-        line = line[3:]
-    try:
-        return line.decode()
-    except UnicodeDecodeError:
-        raise PaperError(f"{name}: line {number} is not UTF-8 text") from None
-
-
-def file_lines(path, checked=False):
-    """The lines of a file as text, read as downloaded (see open_prices), a line at a time."""
-    with contextlib.ExitStack() as opened:
-        source = open_prices(path, opened, checked)
-        try:
-            for number, line in enumerate(iter(lambda: source.readline(LONGEST_LINE + 1), b""), 1):
-                yield line_text(line, number, path)
-        except (OSError, EOFError, ValueError) as error:  # gzip's and zlib's errors of a damaged file
-            raise PaperError(f"{path} cannot be read: {error}") from None
-
-
-def open_prices(path, opened, checked=False):
-    """A price file's bytes as downloaded: plain, gzip, or a zip holding one file, each file object put in
-    opened (an ExitStack) to be closed; when FILE.CHECKSUM (as data.binance.vision gives it: the
-    SHA-256 in hex, then the file's name) lies beside it, the file's SHA-256 is checked first (unless
-    checked already), and a mismatch is refused. A pipe (`<(zcat FILE.gz)`) is read as it comes."""
-    if not checked and os.path.isfile(f"{path}.CHECKSUM"):
-        check_sum(path)
-    source = opened.enter_context(open(path, "rb"))
-    magic = source.peek(4)[:4]  # a pipe cannot seek back
-    try:
-        if magic[:2] == b"\x1f\x8b":
-            import gzip
-            return opened.enter_context(gzip.GzipFile(fileobj=source))
-        if magic[:2] == b"PK":
-            if not source.seekable():
-                raise PaperError(f"{path} is a zip archive read through a pipe: give the file itself")
-            import zipfile
-            archive = opened.enter_context(zipfile.ZipFile(source))
-            members = [member for member in archive.namelist() if not member.endswith("/")]
-            if len(members) != 1:
-                raise PaperError(f"{path} holds {len(members)} files, not one CSV: unzip it and feed the file")
-            return opened.enter_context(archive.open(members[0]))
-    except (OSError, EOFError, ValueError) as error:
-        raise PaperError(f"{path} cannot be read: {error}") from None
-    except Exception as error:  # zipfile.BadZipFile, without importing zipfile for every file
-        if type(error).__name__ != "BadZipFile":
-            raise
-        raise PaperError(f"{path} cannot be read: {error}") from None
-    return source
-
-
-def check_sum(path):
-    import hashlib
-    with open(f"{path}.CHECKSUM", "rb") as f:
-        expected = f.read(200).split()[:1]
-    if not expected or len(expected[0]) != 64 or expected[0].strip(b"0123456789abcdefABCDEF"):
-        raise PaperError(f"{path}.CHECKSUM does not start with a SHA-256 (64 hex digits), as data.binance.vision"
-                         " writes it: remove it, or download it again")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest().encode() != expected[0].lower():
-        raise PaperError(f"{path}: its SHA-256 is {digest.hexdigest()}, but {path}.CHECKSUM says"
-                         f" {expected[0].decode()}: the download is damaged or not that file; nothing was recorded")
-
-
-class StandardInput:
-    """Standard input's lines as they arrive, read straight from its descriptor so that ready() can tell,
-    without waiting, whether more is there; gzip-compressed input is taken apart on the way."""
-
-    name = "standard input"
-
-    def __init__(self):
-        try:
-            self.fd = sys.stdin.fileno()
-        except (AttributeError, ValueError, OSError):
-            raise PaperError("standard input is closed: pipe prices into feed -, or give a file") from None
-        self.buffer, self.start, self.ended, self.inflate, self.read = b"", 0, False, None, 0
-
-    def ready(self):
-        """Whether a line can be had at once: one is waiting, the input has ended, or more has come."""
-        if self.ended or self.buffer.find(b"\n", self.start) >= 0:
-            return True
-        import select
-        return bool(select.select([self.fd], [], [], 0)[0])
-
-    def __iter__(self):
-        number = 0
-        while True:
-            cut = self.buffer.find(b"\n", self.start)
-            if cut >= 0:
-                line, self.start, number = self.buffer[self.start:cut + 1], cut + 1, number + 1
-                yield line_text(line, number, self.name)
-            elif self.ended:
-                if self.start < len(self.buffer):
-                    yield line_text(self.buffer[self.start:], number + 1, self.name)
-                return
-            elif len(self.buffer) - self.start > LONGEST_LINE:
-                line_text(self.buffer[self.start:], number + 1, self.name)
-            else:
-                self.more()
-
-    def more(self):
-        chunk = os.read(self.fd, 1 << 16)
-        if not self.read and chunk[:2] == b"\x1f\x8b":  # gzip: decompressed as it comes
-            import zlib
-            self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        if not self.read and chunk[:2] == b"PK":
-            raise PaperError("standard input is a zip archive: give the file itself (feed FILE.zip)")
-        self.read += len(chunk)
-        if self.inflate:
-            try:
-                chunk = self.inflate.decompress(chunk) if chunk else self.inflate.flush()
-            except Exception as error:  # zlib.error
-                raise PaperError(f"standard input: its gzip data is damaged ({error})") from None
-        self.buffer, self.start, self.ended = self.buffer[self.start:] + chunk, 0, not chunk
-
-
-def stream_groups(rows, ready, wait=0.2, most=5000):
-    """Lists of rows as they arrive: each what has come by the time the one before was handled (ready()
-    says whether more has), up to most rows or wait seconds, so a fast stream commits many rows at once
-    and a slow one each row as it comes. A refusal of the input comes after the rows before it."""
-    rows, ended = iter(rows), False
-    while not ended:
-        first = next(rows, None)  # waits for the input
-        if first is None:
-            return
-        group, deadline = [first], time.monotonic() + wait
-        try:
-            while len(group) < most and time.monotonic() < deadline and ready():
-                row = next(rows, None)
-                if row is None:
-                    ended = True
-                    break
-                group.append(row)
-        except PaperError:
-            yield group
-            raise
-        yield group
-
-
-# --- Market data from the exchange ---
-
-MARKET_URL = "https://data-api.binance.vision"  # Binance's public market-data host: no key, no account
-# Binance's kline intervals and their length in ms (a month's varies: None)
-INTERVALS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-             "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-             "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": None}
-PAGE = 1000  # klines a request asks for: Binance's most
-WEIGHT_LIMIT = 6000  # Binance's request weight a minute per IP address; paper pauses past half of it
-TIMEOUT = 30  # seconds a request may take, from connecting to the last byte of its answer
-BACKOFF = (5, 60)  # a failed request is tried again after 5 s, then 10, 20, ... at most 60
-TRIES = 5  # tries of one request before a fetch gives up (never, while following)
-SETTLE = 0.5  # seconds after a bar's close before it is asked for (follow)
-WEEK_OPEN = 4 * DAY * 1000  # 1970-01-05T00:00:00Z, a Monday: Binance's weekly klines open on Monday 00:00 UTC
-USER_AGENT = "paper (paper-trading ledger; Python urllib)"
-EXCHANGE_FILTERS = (("tick_size", "PRICE_FILTER", "tickSize"), ("step_size", "LOT_SIZE", "stepSize"),  # where
-                    ("min_qty", "LOT_SIZE", "minQty"), ("min_notional", "NOTIONAL", "minNotional"))  # SYMBOL_RULES are
-PRICE_LINES = re.compile(rf"(?:(?:{PLAIN.pattern})\n)*(?:{PLAIN.pattern})")  # decimal strings, one a line
-KLINES = ("klines ([open time, open, high, low, close, volume, close time, ...] rows in time order, times in epoch"
-          " ms inside the range asked for, prices as decimal strings)")
-
-
-def to_interval(value):
-    """One of Binance's kline intervals (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)."""
-    if not isinstance(value, str) or value not in INTERVALS:
-        raise PaperError(f"interval {shown(value)} must be one of Binance's: {' '.join(INTERVALS)}")
-    return value
-
-
-def to_base_url(value):
-    """The address of an exchange's API (--base-url, PAPER_MARKET_URL): http:// or https://, a host, maybe a
-    port and a path; no query."""
-    import urllib.parse
-    try:
-        parts = urllib.parse.urlsplit(value)
-        parts.port  # a port that is not a number raises ValueError
-    except (ValueError, TypeError, AttributeError):
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment or not value.isascii() or not value.isprintable() or " " in value:
-        raise PaperError(f"base URL {shown(value)} must be http:// or https:// and a host, like {MARKET_URL}")
-    return value.rstrip("/")
-
-
-class Exchange:
-    """Binance's public market data (its REST API: no key, no account): klines, the server's time and the
-    symbols' trading rules, each answer checked against the documented shape.
-
-    A failed request is tried again as the exchange asks: on HTTP 429 after its Retry-After; on a 5xx, a
-    timeout, a dropped connection or an unreachable host after 5 s doubling to 60 s, TRIES times (for
-    ever with forever=True); past half the minute's request weight (X-MBX-USED-WEIGHT-1M) it pauses until
-    the next minute. Each wait is told to report(line). Anything else is a PaperError naming its cause:
-    the exchange's refusal (`exchange refused BTC/XXX: -1121 Invalid symbol.`), a ban (418), its firewall (403),
-    a failed TLS handshake (the same on every try), the host, or the URL of an answer of the wrong shape. A
-    proxy that is not reached is named, not the host. TIMEOUT bounds a request whole, from connecting to its
-    answer's last byte. HTTPS certificates are checked (urllib's default context), the usual proxy variables
-    (HTTPS_PROXY) are honoured, and the User-Agent names paper."""
-
-    def __init__(self, base_url=None, report=None):
-        self.base_url = to_base_url(base_url or os.environ.get("PAPER_MARKET_URL") or MARKET_URL)
-        self.host = self.base_url.split("://")[1].split("/")[0]
-        self.report = report or (lambda line: None)
-        self.offset = 0  # the server's clock less ours (ms), as its latest answer to GET /api/v3/time said
-        self.url = None  # the latest request's, for the messages about its answer
-        self.open = self.proxy = None  # bounded_opener's, and proxy_for's text, once a request is made
-
-    def clock(self):
-        """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
-        return time.time_ns() // 1_000_000
-
-    def sleep(self, seconds):
-        """Wait. (A Ctrl-C ends it at once: see Interrupt.)"""
-        time.sleep(seconds)
-
-    def now(self):
-        """The server's clock (epoch ms) as ours tells it."""
-        return self.clock() + self.offset
-
-    def server_time(self, forever=False):
-        """The exchange's clock (epoch ms): GET /api/v3/time."""
-        answer = self.get("/api/v3/time", None, "the time", forever)
-        server = answer.get("serverTime") if isinstance(answer, dict) else None
-        if type(server) is not int or not 10**12 <= server < 10**14:
-            raise self.misshapen('{"serverTime": epoch milliseconds}', answer)
-        self.offset = server - self.clock()
-        if self.offset > DAY * 1000:  # its bars would be refused by tick's rule: say why, once
-            raise PaperError(f"the exchange's clock ({epoch_time(server)}) is {self.offset / 3_600_000:,.1f} hours"
-                             f" ahead of this machine's ({epoch_time(self.clock())}): paper takes no price more than"
-                             " 24 hours after this machine's clock; set its clock right")
-        return server
-
-    def klines(self, symbol, interval, start=None, end=None, forever=False):
-        """symbol's klines (BASE/QUOTE) at interval that open from start to end (epoch ms, both included;
-        without start, the latest up to end), at most PAGE: [(open time, close time, open, high, low, close)]:
-        GET /api/v3/klines. Prices are the exchange's decimal strings in paper's form (price_text:
-        60012.34000000 is 60012.34), which tick stores as given instead of reading each into a Decimal and
-        writing it out again."""
-        params = {"symbol": symbol.replace("/", ""), "interval": interval, "limit": PAGE}
-        if start is not None:
-            params["startTime"] = start
-        if end is not None:
-            params["endTime"] = end
-        rows = self.get("/api/v3/klines", params, symbol, forever)
-        if rows == []:
-            return []
-        import operator
-        try:  # checked a column at a time: a page costs a few calls, not thousands
-            opened, opens, highs, lows, closes, _, closed = itertools.islice(zip(*rows), 7)
-            text = "\n".join(opens + highs + lows + closes)  # a price that is not text raises TypeError
-        except (TypeError, ValueError):  # not rows of 7 fields or more
-            raise self.misshapen(KLINES, rows) from None
-        if type(rows) is not list or {int} != set(map(type, opened + closed)) \
-                or not all(map(operator.lt, opened, closed)) or not all(map(operator.lt, opened, opened[1:])) \
-                or start is not None and opened[0] < start or end is not None and opened[-1] > end \
-                or text.count("\n") != 4 * len(rows) - 1 or not PRICE_LINES.fullmatch(text):
-            raise self.misshapen(KLINES, rows)
-        return list(zip(opened, closed, *(map(price_text, prices) for prices in (opens, highs, lows, closes))))
-
-    def symbol_rules(self, symbols):
-        """Each symbol's trading rules on the exchange, as Ledger.set_symbol takes them: {symbol: {"tick_size",
-        "step_size", "min_qty", "min_notional"}}, Decimals from its strings (PRICE_FILTER's tickSize, LOT_SIZE's
-        stepSize and minQty, NOTIONAL's or else MIN_NOTIONAL's minNotional), None where it sets no such rule
-        (no filter, or Binance's 0, which turns a rule off): GET /api/v3/exchangeInfo."""
-        import json
-        names = {symbol.replace("/", ""): symbol for symbol in map(to_symbol, symbols)}
-        answer = self.get("/api/v3/exchangeInfo", {"symbols": json.dumps(list(names), separators=(",", ":"))},
-                          ", ".join(names.values()))
-        rules, assets = {}, {}
-        try:
-            for entry in answer["symbols"]:
-                filters = {item["filterType"]: item for item in entry["filters"]}
-                filters["NOTIONAL"] = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
-                assets[entry["symbol"]] = f"{entry['baseAsset']}/{entry['quoteAsset']}"
-                rules[entry["symbol"]] = {rule: to_amount(filters.get(kind, {}).get(key, "0"), rule, zero=True) or None
-                                          for rule, kind, key in EXCHANGE_FILTERS}
-        except (KeyError, TypeError, AttributeError, PaperError) as error:
-            raise self.misshapen("exchangeInfo (symbols with their filters, amounts as decimal strings)",
-                                 f"{type(error).__name__} {error}") from None
-        for name, symbol in names.items():
-            if name not in rules:
-                raise self.misshapen("exchangeInfo", f"no {name}")
-            if assets[name] != symbol:
-                raise PaperError(f"the exchange's {name} is {assets[name]}, not {symbol}")
-        return {symbol: rules[name] for name, symbol in names.items()}
-
-    def misshapen(self, expected, found):
-        return PaperError(f"{self.url} answered, but not with {expected} (found {shown(found, 80)}): nothing of it"
-                          " was recorded")
-
-    def get(self, path, params, what, forever=False):
-        """The JSON answer to GET path?params, tried again as the class says; what is the subject named by a
-        refusal (a symbol)."""
-        import json
-        import urllib.parse
-        self.url = f"{self.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        failures = throttled = 0
-        while True:
-            status, reason, headers, body = self.answer()
-            if status == 200:
-                self.pace(headers)
-                try:
-                    return json.loads(body)
-                except ValueError:
-                    raise self.misshapen("JSON", body[:60]) from None
-            if status == 429 and throttled < TRIES:
-                throttled += 1
-                wait = retry_after(headers, 60)
-                self.report(f"{self.host} says too many requests (HTTP 429): waiting {wait:,} s as it asks, then"
-                            " asking again")
-                self.sleep(wait)
-                continue
-            failure = self.failure(status, reason, headers, body, what)
-            failures += 1
-            if failures >= TRIES and not forever:
-                raise PaperError(f"{failure} ({TRIES} tries)")
-            wait = min(BACKOFF[0] * 2 ** min(failures - 1, 10), BACKOFF[1])
-            self.report(f"{failure}; trying again in {wait} s")
-            self.sleep(wait)
-
-    def answer(self):
-        """(status, reason, headers, body) of GET self.url; status None when no answer came (reason says why)."""
-        import http.client
-        import ssl
-        import urllib.error
-        import urllib.request
-        if self.open is None:
-            self.open, self.proxy = bounded_opener(), proxy_for(self.base_url, self.host)
-        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
-        connecting = False
-        try:
-            with self.open(request) as response:
-                return response.status, response.reason, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            with error:
-                try:
-                    return error.code, error.reason, error.headers, error.read()
-                except (OSError, http.client.HTTPException) as broken:
-                    why = broken
-        except urllib.error.URLError as error:  # while connecting (to the proxy, if one is used) and asking
-            why, connecting = error.reason, True
-        except (OSError, http.client.HTTPException) as error:  # timed out or cut off while reading
-            why = error
-        if isinstance(why, ssl.SSLCertVerificationError):
-            raise PaperError(f"{self.host} shows no valid certificate ({why.verify_message}): paper never turns"
-                             " the check off")
-        if connecting and isinstance(why, ssl.SSLError) and not isinstance(why, (ssl.SSLEOFError, ssl.SSLSyscallError,
-                                                                                 ssl.SSLZeroReturnError)):
-            raise PaperError(self.tls_failure(why))  # the same handshake fails the same way again: no retry
-        return None, unreached(self.host, why, self.proxy, connecting), None, b""
-
-    def tls_failure(self, why):
-        """A failed TLS handshake, in a line: a server that answers in plain text (an http:// port) is named so."""
-        reason = why.reason or why
-        if why.reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
-                          "HTTP_REQUEST"):  # OpenSSL's words, by version, for an answer that is not TLS
-            return (f"{self.host} does not speak TLS ({reason}), which an https:// address asks for: is it"
-                    f" http://{self.base_url.split('://')[1]}?")
-        return f"{self.host}: the TLS handshake failed ({reason}); it fails the same way on every try"
-
-    def failure(self, status, reason, headers, body, what):
-        """What went wrong, in a line, when trying again may help; any other refusal is raised."""
-        refusal = exchange_error(body)
-        if status == 418:
-            wait = retry_after(headers, None)
-            raise PaperError(f"{self.host} has banned this IP address" + (f" for {wait:,} s" if wait else "")
-                             + " (HTTP 418) after too many requests: wait " + ("that long" if wait else "a while")
-                             + ", then run the same command")
-        if status == 429:
-            raise PaperError(f"{self.host} still says too many requests (HTTP 429) after {TRIES} waits: try later")
-        if status == 403:  # Binance's docs: its firewall blocked the request, for a time they do not say: no retry
-            raise PaperError(f"{self.host} refused the request (HTTP 403 {reason}" + (f", {refusal}" if refusal else "")
-                             + "): Binance answers 403 when its web application firewall (WAF) blocks a request, for"
-                             " too many requests or a security rule: wait a while, then run the same command")
-        if status == 451:  # Binance's own page on HTTP codes: the region the request comes from is restricted
-            raise PaperError(f"{self.host} refuses this request for where it comes from (HTTP 451 {reason}"
-                             + (f", {refusal}" if refusal else "") + "): Binance does not serve the region it comes"
-                             " from; prices from a file can be recorded with feed")
-        if status is None:
-            return reason
-        if status < 500 and refusal:
-            raise PaperError(f"exchange refused {what}: {refusal}")
-        if status < 500:
-            raise PaperError(f"{self.url}: HTTP {status} {reason}, not an answer of Binance's API: is {self.base_url}"
-                             " its address?")
-        return f"{self.host}: HTTP {status} {reason}" + (f" ({refusal})" if refusal else "")
-
-    def pace(self, headers):
-        """Past half of the minute's request weight, wait for the next minute: the rest is left to others at
-        this IP address (Binance counts per address), and no request gets a 429."""
-        used = headers.get("X-MBX-USED-WEIGHT-1M", "")
-        if used.isdigit() and int(used) > WEIGHT_LIMIT // 2:
-            wait = 60 - self.now() % 60_000 / 1000
-            self.report(f"{self.host}: {int(used):,} of its {WEIGHT_LIMIT:,} request weight a minute used; pausing"
-                        f" {wait:.0f} s until the next minute")
-            self.sleep(wait)
-
-
-def price_text(text):
-    """An exchange's decimal string in paper's form, which tick stores as given: Binance writes 8 decimals,
-    so most of its prices are paper's once their last six zeros go (60012.34000000 is 60012.34), and any
-    other is written out by fmt."""
-    return text[:-6] if text[-9:-8] == "." and text.endswith("000000") else fmt(text)
-
-
-def unreached(host, why, proxy=None, connecting=False):
-    """A request that got no answer, in a line naming the host, and the proxy (proxy_for) it went through:
-    while connecting, it is the proxy that was not reached."""
-    text = getattr(why, "strerror", None) or why
-    if proxy and connecting:
-        if str(why).startswith("Tunnel connection failed"):  # the proxy's refusal to connect to host (https)
-            return f"{proxy} would not connect to {host}: {why}"
-        return f"cannot reach {proxy} on the way to {host}: {text}"
-    through = f" (through {proxy})" if proxy else ""
-    if isinstance(why, TimeoutError):
-        return f"{host} gave no complete answer within {TIMEOUT} s{through}"
-    if isinstance(why, ConnectionResetError) or type(why).__name__ in ("IncompleteRead", "RemoteDisconnected",
-                                                                        "BadStatusLine"):
-        return f"{host} dropped the connection before its answer was complete{through}"
-    return f"cannot reach {host}: {text}{through}"
-
-
-def proxy_for(url, host):
-    """'the proxy 10.0.0.1:3128 (https_proxy)' that urllib sends url's requests to host through, from the
-    environment (or the system's settings), its password left out; None if none."""
-    import urllib.parse
-    import urllib.request
-    scheme = url.split("://")[0]
-    proxy = urllib.request.getproxies().get(scheme)
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    names = [name for name in os.environ if name.lower() == f"{scheme}_proxy" and os.environ[name] == proxy]
-    source = f"{scheme}_proxy" if f"{scheme}_proxy" in names else names[0] if names else "the system's proxy settings"
-    address = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}").netloc.rpartition("@")[2]
-    return f"the proxy {address} ({source})"
-
-
-def bounded_opener():
-    """urllib's opener (proxies as urllib reads them, certificates checked as its default context does)
-    with every request over within TIMEOUT seconds, from connecting to its answer's last byte: urllib's
-    timeout bounds each wait for more bytes alone, so a server trickling a byte every few seconds would
-    hold paper for ever. Returns open(request), which raises TimeoutError at the deadline."""
-    import http.client
-    import urllib.request
-    deadline = [0.0]  # of the request under way
-
-    def left():
-        remaining = deadline[0] - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("timed out")
-        return remaining
-
-    class Reader(io.RawIOBase):
-        """A socket's bytes, each read waiting only until the deadline."""
-
-        def __init__(self, sock):
-            self.sock, self.raw = sock, sock.makefile("rb", buffering=0)
-
-        def readable(self):
-            return True
-
-        def readinto(self, buffer):
-            self.sock.settimeout(left())
-            return self.raw.readinto(buffer)
-
-        def close(self):
-            self.raw.close()
-            super().close()
-
-    class Response(http.client.HTTPResponse):
-        def __init__(self, sock, *args, **kwargs):
-            super().__init__(sock, *args, **kwargs)
-            self.fp.close()  # http.client's reader of the socket, not read yet: replaced
-            self.fp = io.BufferedReader(Reader(sock))
-
-    class Connection(http.client.HTTPConnection):
-        response_class = Response
-
-        def connect(self):
-            self.timeout = left()
-            super().connect()
-
-    class SecureConnection(http.client.HTTPSConnection):
-        response_class = Response
-
-        def connect(self):  # the TLS handshake waits at most what is left for each of its reads
-            self.timeout = left()
-            super().connect()
-
-    class Plain(urllib.request.HTTPHandler):
-        def http_open(self, request):
-            return self.do_open(Connection, request)
-
-    class Secure(urllib.request.HTTPSHandler):
-        def https_open(self, request):
-            return self.do_open(SecureConnection, request, context=self._context)
-
-    opener = urllib.request.build_opener(Plain, Secure)
-
-    def open(request):
-        deadline[0] = time.monotonic() + TIMEOUT
-        return opener.open(request, timeout=TIMEOUT)
-    return open
-
-
-def exchange_error(body):
-    """'-1121 Invalid symbol.' from an answer of Binance's error form ({"code": -1121, "msg": "Invalid
-    symbol."}), else None."""
-    import json
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(answer, dict) and type(answer.get("code")) is int and isinstance(answer.get("msg"), str):
-        return " ".join(f"{answer['code']} {answer['msg']}".split())[:300]
-    return None
-
-
-def retry_after(headers, default):
-    """The seconds a Retry-After header asks for, else default."""
-    value = headers.get("Retry-After", "") if headers else ""
-    return int(value) if value.isascii() and value.isdigit() else default
-
-
-def kline_steps(client, symbols, interval, start=None, end=None, follow=False, after=None):
-    """The closed klines of symbols (BASE/QUOTE) at interval, as steps to record: an iterator of lists of bars
-    (symbol, time, open, high, low, close), time in paper's form (the kline's open time), prices the
-    exchange's decimal strings in paper's form (see Exchange.klines). Bars are merged by market time (at one
-    time, in the order of symbols); a step is what one transaction should hold: a page of one symbol, or
-    every symbol's bars up to the earliest end of their pages in hand, so memory holds a page per symbol
-    however long the range.
-
-    From start (a market time; default each symbol's last 1,000 closed bars), but only after after[symbol]
-    (a market time, such as the newest price recorded) where that is later; to end (exclusive; default the
-    server's time when the fetch began). A kline still forming (its close time at or after the server's
-    time) is never yielded. With follow (and no end), once caught up it waits until the next bar should
-    have closed, then yields it (each time's bars of every symbol in one step), for ever: the caller stops
-    by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
-    Bad arguments are refused here, before any request."""
-    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
-    interval, after = to_interval(interval), {to_symbol(symbol): market_time
-                                               for symbol, market_time in (after or {}).items()}
-    if not symbols or len(set(symbols)) < len(symbols):
-        raise PaperError("give one or more symbols, each once")
-    if follow and end is not None:
-        raise PaperError("follow goes on with no end: give an end, or follow, not both")
-    first = None if start is None else -(-time_us(to_time(start)) // 1000)  # the first ms at or after start
-    last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
-    position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
-    for symbol in symbols:
-        resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
-        position[symbol] = resume if first is None or resume is not None and resume > first else first
-    return stepping(client, symbols, interval, position, last, follow)
-
-
-def stepping(client, symbols, interval, position, last, follow):
-    """kline_steps' steps, its arguments checked."""
-    while True:
-        now = client.server_time(follow)
-        bound = closed_before(now, interval) if last is None else min(last, closed_before(now, interval))
-        yield from merged_steps({symbol: kline_pages(client, symbol, interval, position, bound, now, follow)
-                                 for symbol in symbols})
-        if not follow:
-            return
-        client.sleep(max((follow_wake(position, interval, now) - client.now()) / 1000, 0) + SETTLE)
-
-
-def kline_pages(client, symbol, interval, position, bound, now, forever):
-    """symbol's closed bars from position[symbol] to bound (epoch ms), page by page (lists, none empty);
-    position[symbol] moves past each page."""
-    while position[symbol] is None or position[symbol] <= bound:
-        page = client.klines(symbol, interval, position[symbol], bound, forever)
-        full = len(page) == PAGE and position[symbol] is not None  # the latest PAGE bars: all that is wanted
-        if page and page[-1][1] >= now:  # still forming (never after an endTime before it opened: checked all
-            page.pop()  # the same)
-        if not page:
-            return
-        position[symbol] = page[-1][0] + 1
-        yield [(symbol, epoch_time(opened), open_price, high, low, close)
-               for opened, _, open_price, high, low, close in page]
-        if not full:
-            return
-
-
-def merged_steps(pages):
-    """Steps from each symbol's pages ({symbol: iterator}, in the symbols' order): every bar up to the
-    earliest last time of the pages in hand, sorted by time (a stable sort: at one time, the symbols'
-    order). A symbol whose pages are done no longer holds the others back."""
-    from bisect import bisect_right
-    held = dict.fromkeys(pages, ())
-    while True:
-        for symbol, source in pages.items():
-            if not held[symbol] and source is not None:
-                held[symbol] = next(source, ())
-                if not held[symbol]:
-                    pages[symbol] = None
-        horizon = min((held[symbol][-1][1] for symbol, source in pages.items() if source is not None), default=None)
-        step = []
-        for symbol, bars in held.items():
-            cut = len(bars) if horizon is None else bisect_right(bars, horizon, key=lambda bar: bar[1])
-            step += bars[:cut]
-            held[symbol] = bars[cut:]
-        if not step:
-            return
-        if len(pages) > 1:
-            step.sort(key=lambda bar: bar[1])
-        yield step
-
-
-def next_open(opened, interval):
-    """The open time (epoch ms) of the kline after the one that opened at opened."""
-    if INTERVALS[interval]:
-        return opened + INTERVALS[interval]
-    moment = EPOCH + timedelta(milliseconds=opened)  # a month: the first of the next one
-    year, month = divmod(moment.year * 12 + moment.month, 12)
-    return (datetime(year, month + 1, 1) - EPOCH) // timedelta(milliseconds=1)
-
-
-def closed_before(now, interval):
-    """The latest open time (epoch ms) of a kline closed at the server's time now: its close time (the next
-    open less 1 ms) is before now."""
-    if INTERVALS[interval]:
-        return now - INTERVALS[interval]
-    moment = EPOCH + timedelta(milliseconds=now)
-    return (datetime(moment.year, moment.month, 1) - EPOCH) // timedelta(milliseconds=1) - 1
-
-
-def kline_open(moment, interval):
-    """The open time (epoch ms) of the kline at interval that holds moment, as Binance lays them out in UTC: a
-    month's on its first day, a week's on Monday (its docs' 1w kline opens on Monday 2017-07-03), the others'
-    at whole multiples of their length from the epoch."""
-    if not INTERVALS[interval]:
-        day = EPOCH + timedelta(milliseconds=moment)
-        return (datetime(day.year, day.month, 1) - EPOCH) // timedelta(milliseconds=1)
-    offset = WEEK_OPEN if interval == "1w" else 0
-    return (moment - offset) // INTERVALS[interval] * INTERVALS[interval] + offset
-
-
-def follow_wake(position, interval, now):
-    """When (the server's epoch ms) to ask again: as soon as a symbol's next bar should have closed (the server
-    said now), or in a second for a symbol whose bar is late or that has none yet. A symbol's next bar is the
-    first to open at or after its position: after the latest bar's open time, or from a time of another kind
-    (run --fetch's now): it closes as kline_open lays bars out, and at the latest a bar's length after the
-    next one; should the exchange lay them out otherwise, it is asked then."""
-    wakes = []
-    for start in position.values():  # start: the ms after the latest bar's open time, or where a symbol begins
-        if start is None:
-            wakes.append(now + 1000)
-            continue
-        first = kline_open(start, interval)
-        expected = next_open(first if first == start else next_open(first, interval), interval)
-        latest = next_open(next_open(start - 1, interval), interval)
-        wakes.append(expected if expected > now else latest if latest > now else now + 1000)
-    return min(wakes)
-
-
-def time_us(text):
-    """A market time in paper's form as epoch microseconds."""
-    return (datetime.fromisoformat(text[:-1]) - EPOCH) // timedelta(microseconds=1)
-
-
-def record_klines(ledger, steps, each=None, stop=None):
-    """Record steps of bars (kline_steps), each in one transaction (ledger.batch), filling orders as tick does;
-    each(results) is called with a step's tick results once it is committed. stop (the command line's
-    Interrupt) ends the run between two steps once stop.pending, and at once while it waits for the
-    exchange (stop.waiting is set then). A refusal says what was recorded before it. Returns the summary:
-    {"recorded", "skipped", "symbols": {symbol: {"recorded", "skipped", "from", "to"}}, "fills": [Trade],
-    "cancelled": [Order] (expired ones too), "triggered": [Order], "risk": [what the risk rules did]}."""
-    totals = {"recorded": 0, "skipped": 0, "symbols": {}, "fills": [], "cancelled": [], "triggered": [], "risk": []}
-    try:
-        while not (stop and stop.pending):
-            if stop:
-                stop.waiting = True
-            step = next(steps, None)
-            if stop:
-                stop.waiting = False
-            if step is None:
-                break
-            with ledger.batch():
-                results = [record_bar(ledger, *bar) for bar in step]
-            for result in results:
-                tally(totals, result)
-            if each:
-                each(results)
-    except KeyboardInterrupt:  # raised by stop while waiting: nothing was being written
-        if stop is None:
-            raise
-    except PaperError as error:
-        if stop:
-            stop.waiting = False
-        recorded_before, on = recorded_text(totals), "the same command goes on from there"
-        if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
-            on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
-                  f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
-                  f" {error.newest}` removes it first")
-        raise PaperError(f"{error}; recorded before it: {recorded_before}; {on}" if recorded_before else
-                         f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
-    finally:
-        if stop:
-            stop.waiting = False
-        steps.close()
-    return totals
-
-
-def record_bar(ledger, symbol, time, open, high, low, close):
-    try:
-        return ledger.tick(symbol, time=time, open=open, high=high, low=low, close=close)
-    except TimeGoesBack as error:
-        raise TimeGoesBack(f"the exchange's {symbol} bar at {time}: {error}", error.symbol, error.newest) from None
-    except PaperError as error:
-        raise PaperError(f"the exchange's {symbol} bar at {time}: {error}") from None
-
-
-def tally(summary, result):
-    """A recorded bar's tick result, added to the summary of record_klines."""
-    counts = summary["symbols"].get(result["symbol"]) or summary["symbols"].setdefault(
-        result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
-    if result["recorded"]:
-        summary["recorded"] += 1
-        counts["recorded"] += 1
-        counts["from"] = counts["from"] or result["time"]
-        counts["to"] = result["time"]
-    else:
-        summary["skipped"] += 1
-        counts["skipped"] += 1
-    if result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]:
-        for key in ("fills", "cancelled", "triggered", "risk"):
-            summary[key] += result[key]
-
-
-def recorded_text(summary):
-    """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
-    bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
-    recorded = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
-    spans = {(counts["from"], counts["to"]) for counts in recorded.values()}
-    parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
-             f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in recorded.items()]
-    if len(spans) == 1:
-        first, last = spans.pop()
-        parts.append(f"{short_time(first)} to {short_time(last)}")
-    return ", ".join(parts)
-
-
-def short_time(text):
-    """A market time as a summary shows it: 2025-01-01 00:00:00."""
-    return text[:19].replace("T", " ")
-
-
-# --- Strategies: one file that runs as a backtest and live on a paper account ---
-
-BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
-PARAM_TYPES = (bool, int, float, str)
-MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
-            "equity_final", "avg_trade", "trades")
-
-
-class Bar(tuple):
-    """A bar as a strategy sees it: symbol, time (market time), open, high, low, close (Decimals)."""
-
-    __slots__ = ()
-    symbol, time = property(lambda bar: bar[0]), property(lambda bar: bar[1])
-    open, high, low, close = (property(lambda bar, i=i: bar[i]) for i in range(2, 6))
-
-    def __repr__(self):
-        return "Bar({})".format(", ".join(f"{name}={value!r}" for name, value in zip(PRICE.split(", "), self)))
-
-
-class Strategy:
-    """A strategy file, loaded in a module of its own: PARAMS (the defaults), init (or None) and on_bar."""
-
-    def __init__(self, path, module):
-        self.path, self.name, self.module = path, os.path.basename(path), module
-        self.params, self.init, self.on_bar = module.PARAMS, module.init, module.on_bar
-
-
-def load_strategy(path):
-    """The strategy file at path, run once in a module of its own. Refused in one line (file and line)
-    if it cannot be read, does not compile, or has no on_bar; a StrategyError if its code raises."""
-    import types
-    try:
-        with open(path, "rb") as f:
-            source = f.read()
-        code = compile(source, path, "exec", dont_inherit=True)
-    except OSError as error:
-        raise PaperError(f"cannot read the strategy {path}: {error.strerror or error}") from None
-    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
-        raise PaperError(f"{path} line {getattr(error, 'lineno', None) or 1}: {getattr(error, 'msg', error)}") from None
-    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
-    module = types.ModuleType(f"paper_strategy_{stem}")  # never a name another module has (json.py, ...)
-    module.__file__, module.PARAMS, module.init = path, {}, None
-    sys.modules[module.__name__] = module  # dataclasses and pickle look a module up by its name
-    folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:  # its own modules beside it, as when a script runs (`from indicators import sma`)
-        sys.path.append(folder)
-    try:
-        exec(code, vars(module))
-    except (Exception, SystemExit) as error:
-        raise strategy_error(path, error) from None
-    if not callable(getattr(module, "on_bar", None)):
-        raise PaperError(f"{path} line 1: no on_bar(ctx, bar) function: a strategy defines one")
-    if not (module.init is None or callable(module.init)):
-        raise PaperError(f"{path}: init must be a function init(ctx)")
-    if not isinstance(module.PARAMS, dict) or not all(isinstance(name, str) and name.isidentifier() and type(
-            value) in PARAM_TYPES for name, value in module.PARAMS.items()):
-        raise PaperError(f"{path}: PARAMS must be a dict of names to int, float, bool or str defaults")
-    return Strategy(path, module)
-
-
-def strategy_error(path, error):
-    """A strategy's exception as a StrategyError: its traceback with the strategy's own frames (paper's
-    left out), and a message naming the file, line and function of the last of them."""
-    import traceback
-    paper_file = os.path.abspath(__file__)
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if os.path.abspath(frame.filename) != paper_file]
-    own = [frame for frame in frames if frame.filename == path] or frames
-    text = str(error) if isinstance(error, PaperError) else type(error).__name__ + (f": {error}" if str(error) else "")
-    where = f"{path} line {own[-1].lineno} in {own[-1].name}" if own else path
-    failed = StrategyError(f"{where}: {' '.join(text.splitlines())}")
-    failed.refusal = error if isinstance(error, RiskRefused) else None
-    failed.traceback = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
-                                *traceback.format_exception_only(type(error), error)])
-    return failed
-
-
-def param_values(name, text, default):
-    """The values --param NAME=TEXT gives, each of the default's type: a:b:step (a range including b, for
-    numbers) or a,b,c (a list) give several, anything else one. Returns (values, several)."""
-    numeric = type(default) in (int, float)
-    if "," in text:
-        return list(dict.fromkeys(param_value(name, part, default) for part in text.split(","))), True  # once each
-    if numeric and ":" in text:
-        parts = [param_value(name, part, default) for part in text.split(":")]
-        if len(parts) not in (2, 3) or parts[0] > parts[1] or len(parts) == 3 and parts[2] <= 0:
-            raise UsageError(f"--param {name}={text}: a range is FROM:TO:STEP, FROM at most TO, STEP above 0")
-        first, last, step = (Decimal(part) for part in text.split(":") + ["1"] * (3 - len(parts)))
-        value_count = int((last - first) / step) + 1
-        if value_count > 10_000:
-            raise UsageError(f"--param {name}={text} gives {value_count:,} values: at most 10,000")
-        return [type(default)(first + i * step) for i in range(value_count)], True
-    return [param_value(name, text, default)], False
-
-
-def param_value(name, text, default):
-    """text as a value of the default's type (int, float, bool or str)."""
-    kind, text = type(default), text.strip() if type(default) is not str else text
-    try:
-        if kind is bool:
-            return {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}[text.lower()]
-        if kind in (int, float) and not re.fullmatch(r"-?[0-9]+" if kind is int else r"-?[0-9]*\.?[0-9]+([eE]-?[0-9]+)?",
-                                                     text):  # as typed in ASCII: no 5_000, no other digits
-            raise ValueError
-        value = kind(text)
-        if kind is float and not math.isfinite(value):
-            raise ValueError
-        return value
-    except (KeyError, ValueError):
-        raise UsageError(f"--param {name}={text}: {name} is {'an' if kind is int else 'a'} {kind.__name__} (its"
-                         f" default is {default!r})") from None
-
-
-def to_grid(strategy, given):
-    """--param NAME=VALUE texts as {name: [values]} over every param of strategy (its default unless given),
-    and whether any gave several (a sweep)."""
-    grid, is_sweep = {name: [value] for name, value in strategy.params.items()}, False
-    for i, text in enumerate(given):
-        name, equals, value = text.partition("=")
-        if not equals:
-            raise UsageError(f"--param {text!r} must be NAME=VALUE")
-        if name not in strategy.params:
-            raise UsageError(f"--param {name}: {strategy.path} has no param {name!r} (its PARAMS: "
-                             f"{', '.join(strategy.params) or 'none'})")
-        if any(other.partition("=")[0] == name for other in given[:i]):
-            raise UsageError(f"--param {name} is given twice")
-        grid[name], several = param_values(name, value, strategy.params[name])
-        is_sweep = is_sweep or several
-    return grid, is_sweep
-
-
-def to_params(strategy, params):
-    """A strategy's params: its defaults, with params (a dict of values of the defaults' types) over them."""
-    chosen = dict(strategy.params)
-    for name, value in dict(params or {}).items():
-        if name not in chosen:
-            raise UsageError(f"{strategy.path} has no param {name!r} (its PARAMS: {', '.join(chosen) or 'none'})")
-        kind = type(chosen[name])
-        if not (type(value) is kind or kind is float and type(value) is int):
-            raise UsageError(f"param {name} is {'an' if kind is int else 'a'} {kind.__name__}, not {shown(value)}")
-        chosen[name] = kind(value)
-    return chosen
-
-
-def to_constraint(text, names):
-    """A constraint over the params, compiled: names, numbers, strings, + - * / // %, comparisons, and,
-    or, not and if-else are all it may hold; anything else is refused (no call, no attribute, no import)."""
-    import ast
-    try:
-        tree = ast.parse(text, "<constraint>", mode="eval")
-    except SyntaxError as error:
-        raise UsageError(f"--constraint {text!r} is not an expression: {error.msg}") from None
-    allowed = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Load,
-               ast.Constant, ast.boolop, ast.cmpop, ast.unaryop, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
-               ast.Mod)
-    for node in ast.walk(tree):
-        if not isinstance(node, allowed):
-            raise UsageError(f"--constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
-                             " numbers, + - * / // %, comparisons, and, or, not")
-        if isinstance(node, ast.Name) and node.id not in names:
-            raise UsageError(f"--constraint {text!r}: {node.id!r} is not a param of the strategy")
-    return text, compile(tree, "<constraint>", "eval")
-
-
-def combinations(grid, constraint=None):
-    """Every combination of the grid's values {name: [values]}, in its order, that passes the constraint."""
-    names, chosen = list(grid), []
-    check = to_constraint(constraint, names) if isinstance(constraint, str) else constraint
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(names, values))
-        try:
-            passes = check is None or eval(check[1], {"__builtins__": {}}, dict(params))
-        except Exception as error:
-            raise UsageError(f"--constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
-        chosen += [params] if passes else []
-    if not chosen:
-        raise UsageError(f"--constraint {check[0]!r} leaves no combination of the params" if check else
-                         "the grid has no combination: a param has no value")
-    return chosen
-
-
-def run_name(strategy, params):
-    """The account name of a strategy run: the file's name and its params."""
-    name = " ".join([strategy.name] + [f"{key}={value}" for key, value in params.items()])
-    name = "".join(char if char.isprintable() else "?" for char in name)
-    return name if len(name) <= 200 else name[:199] + "…"
-
-
-class Context:
-    """What a strategy sees as `ctx`: its params and state, the market time, its account, the bars so
-    far, and what it may do, all through the ledger the command line uses. A bar's orders are paper's
-    orders; a market order fills at the next price of its symbol, or with on_close at this bar's close."""
-
-    def __init__(self, ledger, account_id, params, state, fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
-        self.params, self.state, self.account_id, self.time = params, state, account_id, None
-        self._ledger, self._fee_rate, self._slippage, self._on_close = ledger, fee_rate, slippage, on_close
-        self._symbol, self._bars, self._closes, self._fills = None, {}, {}, []  # windows: {symbol: deque}
-        self._cancelled = []  # the account's orders this bar's price cancelled (a gap it could not pay, an expiry)
-        self._copies = {}  # {order id: (its state, the copy orders() gave, the copy's state)}
-
-    def _which(self, symbol):
-        if symbol is None:
-            if self._symbol is None:
-                raise PaperError("no bar yet: name the symbol")
-            return self._symbol
-        return to_symbol(symbol)
-
-    def _window(self, symbol, n=0):
-        """symbol's latest bars in memory (at least n, or all there are), up to this bar; read from SQL
-        the first time and whenever a strategy asks for more than the window holds."""
-        bars = self._bars.get(symbol)
-        if bars is None or n > bars.maxlen:
-            from collections import deque
-            size = max(BAR_WINDOW, n, bars.maxlen if bars is not None else 0)
-            rows = reversed(self._ledger.prices(symbol, size, until=self.time))
-            bars = self._bars[symbol] = deque((Bar(row.values()) for row in rows), maxlen=size)
-            self._closes[symbol] = deque((float(bar[5]) for bar in bars), maxlen=size)
-        return bars
-
-    def _push(self, bar):
-        """bar is the new bar of its symbol, now recorded."""
-        self.time, self._symbol = bar[1], bar[0]
-        if bar[0] in self._bars:
-            self._bars[bar[0]].append(bar)
-            self._closes[bar[0]].append(float(bar[5]))
-        else:
-            self._window(bar[0])  # this bar included
-
-    def history(self, symbol=None, n=None):
-        """The bars of symbol (default this bar's) up to this one, oldest first: the last n, or all."""
-        symbol = self._which(symbol)
-        if n is None:
-            return [Bar(row.values()) for row in reversed(self._ledger.prices(symbol, until=self.time))]
-        n = to_limit(n, "n")
-        bars = self._window(symbol, n)
-        return list(itertools.islice(bars, max(len(bars) - n, 0), None))
-
-    def closes(self, n, symbol=None):
-        """The last n closes of symbol (default this bar's) up to this bar, oldest first, as floats for
-        indicators (fewer while there are fewer): a signal may be a float, money never is."""
-        closes = self._closes.get(symbol or self._symbol)
-        if closes is None or type(n) is not int or not 0 < n <= closes.maxlen:  # else the usual case, at once
-            symbol, n = self._which(symbol), to_limit(n, "n")
-            self._window(symbol, n)
-            closes = self._closes[symbol]
-        return list(itertools.islice(closes, max(len(closes) - n, 0), None))
-
-
-    @property
-    def equity(self):
-        """What the account holds, valued in this bar's QUOTE at the latest closes (None if a holding has none)."""
-        return self._ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
-
-    def _quote(self):
-        if self._symbol is None:
-            return self._ledger.account(self.account_id, 0).currency
-        return self._symbol.partition("/")[2]
-
-    def orders(self, symbol=None):
-        """The account's open orders on symbol (default this bar's), oldest first."""
-        symbol, ledger = self._which(symbol), self._ledger
-        if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
-            return [order for order in reversed(ledger.orders(self.account_id, open_only=True)) if order.symbol == symbol]
-        mine, copies = [], {}  # the symbol's open orders, as the matching keeps them: copies, as read (the same
-        for order, _ in sorted(ledger._book(symbol).orders.values(), key=lambda kept: kept[1]):  # copy again while
-            if order.account_id == self.account_id:  # neither the order nor the copy has changed since)
-                state, kept = tuple(vars(order).values()), self._copies.get(order.id)
-                if kept is None or kept[0] != state or tuple(vars(kept[1]).values()) != kept[2]:
-                    copy = order.copy(ORDER)
-                    kept = state, copy, tuple(vars(copy).values())
-                mine.append(kept[1])
-                copies[order.id] = kept
-        self._copies = copies
-        return mine
-
-    def position(self, symbol=None):
-        """How much BASE of symbol (default this bar's) the account holds (reserved for orders included)."""
-        return self._ledger._balance(self.account_id, self._which(symbol).partition("/")[0]).total
-
-    @property
-    def cash(self):
-        """The QUOTE of this bar's symbol (before the first bar, the account's currency) available."""
-        return self._ledger._balance(self.account_id, self._quote()).available
-
-    def buy(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None, sl=None,
-            tp=None, trail=None):
-        """Buy qty of BASE, or a fraction of the equity's worth: see README, Strategies; sl, tp and trail
-        protect what it buys (see README, Risk). Returns the Order (a market order with on_close fills at
-        once: the Trade)."""
-        return self._order("buy", qty, symbol, fraction, limit, stop, expires, type, (sl, tp, trail))
-
-    def sell(self, qty=None, *, symbol=None, fraction=None, limit=None, stop=None, expires=None, type=None):
-        """Sell qty of BASE, or a fraction of the position: as buy."""
-        return self._order("sell", qty, symbol, fraction, limit, stop, expires, type)
-
-    def close(self, symbol=None):
-        """Sell all of symbol (default this bar's) held at market, once its open sell orders (which hold
-        it) are cancelled; None when nothing is held."""
-        symbol = self._which(symbol)
-        for order in self.orders(symbol):
-            if order.side == "sell":
-                self.cancel(order)
-        held = self.position(symbol)
-        return self.sell(held, symbol=symbol) if held else None
-
-    def cancel(self, order):
-        """Cancel an open order of the account (an Order or its id): its reserve is available again."""
-        self._placing()
-        if isinstance(order, Order) and order.account_id == self.account_id:  # (cancel checks it is open)
-            return self._ledger.cancel(order.id)
-        order_id = order.id if isinstance(order, Order) else to_id(order)
-        mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
-                if open_order.id.startswith(order_id)]
-        if len(mine) != 1:
-            raise NotFound(f"no open order {order_id!r} of account {self.account_id}")
-        return self._ledger.cancel(mine[0])
-
-    def log(self, text):
-        """Print text on stderr after the market time."""
-        print(f"{self.time or 'init'} {text}", file=sys.stderr, flush=True)
-
-    def _placing(self):
-        if self.time is None:
-            raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
-                             " again when a run resumes")
-
-    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type, protection=(None, None, None)):
-        self._placing()
-        symbol = self._which(symbol)
-        if (qty is None) == (fraction is None):
-            raise PaperError(f"{side} takes a qty or a fraction (one of them)")
-        type = type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
-                        limit is None else "stop-limit")
-        spend = None
-        if fraction is not None:
-            qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
-        sl, tp, trail = protection
-        if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
-            trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
-                                       slippage=self._slippage, sl=sl, tp=tp, trail=trail)
-            self._fills.append(trade)
-            return trade
-        market = type == "market"
-        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
-                                         expires, slippage=self._slippage if market else ZERO, spend=spend, sl=sl,
-                                         tp=tp, trail=trail)
-        self._fills += order.fills
-        return order
-
-    def _sized(self, side, symbol, fraction, type, limit, stop):
-        """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
-        market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
-        if isinstance(fraction, float) and not math.isfinite(fraction):
-            raise PaperError(f"fraction {fraction} must be above 0 and at most 1")
-        share = Decimal(repr(fraction)) if isinstance(fraction, float) else to_amount(fraction, "fraction")
-        if not 0 < share <= 1:
-            raise PaperError(f"fraction {shown(fraction)} must be above 0 and at most 1")
-        if side == "sell":
-            qty = floor_qty(self.position(symbol) * share, self._ledger.risk.step(symbol))
-            if not qty:
-                raise PaperError(f"fraction {shown(fraction)} of the {fmt(self.position(symbol))}"
-                                 f" {symbol.partition('/')[0]} held is nothing to sell")
-            return qty, None
-        equity = self.equity
-        if equity is None:
-            raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
-        spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
-        if type == "market":
-            latest = self._ledger.prices(symbol, 1)
-            if not latest:
-                raise PaperError(f"no recorded price for {symbol}: a fraction of the equity is sized at its latest"
-                                 " close")
-            price = latest[0]["close"]  # a market order's reserve; with on_close, its fill
-            price = slipped(price, side, self._slippage) if self._on_close else price
-        else:
-            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
-                to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
-        qty = affordable(spend, price, self._fee_rate, self._ledger.risk.step(symbol))
-        if not qty:
-            raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
-                             f" {fmt(price)}, fee included")
-        return (None, spend) if type == "market" and not self._on_close else (qty, None)  # sized again at its fill
-
-
-class Run:
-    """A strategy running on an account: the bars it is given, recorded and handed to on_bar once each,
-    and its row in strategy_runs (its state and the last bar it handled of each symbol)."""
-
-    def __init__(self, ledger, strategy, account_id, params, options, mode):
-        import json
-        self.ledger, self.strategy, self.mode, self.json = ledger, strategy, mode, json
-        self.params, self.options = params, {key: jsonable(value) for key, value in options.items()}
-        with ledger.snapshot():
-            account = ledger.account(account_id, 0)
-            identity = (account.id, strategy.name, json.dumps(params, sort_keys=True), mode)
-            row = ledger.db.execute("SELECT id, options, state, handled, bars FROM strategy_runs WHERE account_id = ?"
-                                    " AND strategy = ? AND params = ? AND mode = ?", identity).fetchone()
-        if not account.is_active:
-            raise PaperError(f"account {account.id} is closed")
-        self.id, state, self.handled, self.before = (row[0], json.loads(row[2]), json.loads(row[3]), row[4]) if row \
-            else (None, {}, {}, 0)
-        if row and json.loads(row[1]) != self.options:
-            was = json.loads(row[1])
-            raise PaperError(f"strategy run {row[0]} ({strategy.name} on account {account.id}) was started with"
-                             f" fee_rate={was['fee_rate']} slippage={was['slippage']}"
-                             f"{' on_close=True' if was['on_close'] else ''}: resume it with the same options")
-        self.identity, self.bars, self.fills, self.on_bar, self.skipped = identity, 0, 0, strategy.on_bar, 0
-        self.ctx = Context(ledger, account.id, dict(params), state, options["fee_rate"], options["slippage"],
-                           options["on_close"])
-
-    def start(self):
-        """init(ctx), once a process, before its first bar (a resumed run's ctx.state as it was)."""
-        if self.strategy.init:
-            self.call(self.strategy.init, self.ctx)
-
-    def call(self, function, *args):
-        """A function of the strategy's, its prints sent to stderr (stdout carries results only), anything it
-        raises but Ctrl-C a StrategyError."""
-        stdout, sys.stdout = sys.stdout, sys.stderr
-        try:
-            function(*args)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:
-            raise strategy_error(self.strategy.path, error) from None
-        finally:
-            sys.stdout = stdout
-
-    def step(self, source, line, row, allow_future=False):
-        """Record one bar (row, from line of source, as read_prices gives it), with the fills it causes, and
-        hand it to on_bar unless this run handled it before; returns whether it did. A bar that differs from
-        the one recorded at its time is refused."""
-        try:
-            recorded = self.ledger._tick_row(row, allow_future)
-        except PaperError as error:
-            raise PaperError(f"{source}: line {line}: {error}" if line else f"{source}: {error}") from None
-        symbol, market_time = recorded["symbol"], recorded["time"]
-        if market_time <= self.handled.get(symbol, ""):
-            return False
-        # history: recorded before, and a later price of its symbol too (an order now would fill at that one):
-        # not handed on
-        if not recorded["recorded"] and self.ledger._latest[symbol][1] != market_time:
-            self.skipped += 1
-            return False
-        ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
-        ctx._fills = [trade for trade in fills if trade.account_id == ctx.account_id] if fills else []
-        ctx._cancelled = [order for order in cancelled if order.account_id == ctx.account_id] if cancelled else []
-        bar = Bar((symbol, market_time, recorded["open"], recorded["high"], recorded["low"], recorded["close"]))
-        ctx._push(bar)
-        self.call(self.on_bar, ctx, bar)
-        self.handled[symbol], self.bars, self.fills = market_time, self.bars + 1, self.fills + len(self.ctx._fills)
-        return True
-
-    def claim(self):
-        """Refuse to go on (inside a bar's transaction, before the bar) if another process has moved this run
-        on, or started it, since this one last wrote it: a strategy runs on an account once at a time."""
-        row = self.ledger.db.execute("SELECT id, bars FROM strategy_runs WHERE account_id = ? AND strategy = ? AND"
-                                     " params = ? AND mode = ?", self.identity).fetchone()
-        if (row and tuple(row)) != (self.id and (self.id, self.before + self.bars)):
-            raise PaperError(f"{self.strategy.name} on account {self.identity[0]} was moved on by another process"
-                             f" ({row[1] if row else 0} bars handled, {self.before + self.bars} by this one): a strategy"
-                             " runs on an account once at a time")
-
-    def save(self):
-        """Write the run's row (inside the transaction of its last bar)."""
-        try:
-            state = self.json.dumps(self.ctx.state, sort_keys=True, allow_nan=False)
-        except TypeError as error:  # Object of type Decimal is not JSON serializable
-            state, why = None, error
-        except ValueError as error:  # Python's own words are about its limit on an int's digits
-            state, why = None, ("an int of more than 4,300 digits" if "digits" in str(error) else
-                                "a float that is nan or infinite, or a list or dict inside itself")
-        if state is None or self.json.loads(state) != self.ctx.state:  # a tuple, an int key: not as it was
-            raise PaperError(f"ctx.state keeps JSON values only (str, int, float, bool, None, lists, dicts with str"
-                             f" keys){f': {why}' if state is None else ''}")
-        now, handled = utc_now(), self.json.dumps(self.handled, sort_keys=True)
-        if self.id is None:
-            self.id = self.ledger.db.execute(
-                "INSERT INTO strategy_runs (account_id, strategy, params, options, mode, state, handled, bars,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*self.identity[:3],
-                self.json.dumps(self.options, sort_keys=True), self.mode, state, handled, self.bars, now, now)).lastrowid
-        else:
-            self.ledger.db.execute("UPDATE strategy_runs SET state = ?, handled = ?, bars = ?, updated_at = ? WHERE"
-                                   " id = ?", (state, handled, self.before + self.bars, now, self.id))
-
-
-def run_options(fee_rate=FEE_RATE, slippage=ZERO, on_close=False):
-    return {"fee_rate": to_fee_rate(fee_rate), "slippage": to_fee_rate(slippage, "slippage"),
-            "on_close": bool(on_close)}
-
-
-def run_strategy(ledger, strategy, account_id, bars, params=None, *, fee_rate=FEE_RATE, slippage=ZERO,
-                 on_close=False, each=None, allow_future=False):
-    """Run strategy live on an existing account over bars ((source, line, (symbol, price, time, open, high,
-    low, close)), as read_prices yields them; any iterable, endless too): each bar's price, its fills, the
-    strategy's orders and its state commit together, then each(trades of the account in that bar) is
-    called. Killed and started again with the same strategy, params and options, it resumes after the
-    last bar it handled (allow_future: bars more than 24 hours after the clock are taken, as tick's).
-    Returns {"strategy_run", "account_id", "bars", "handled_before", "fills", "history": bars skipped as
-    history}."""
-    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
-    run = Run(ledger, strategy, account_id, to_params(strategy, params), run_options(fee_rate, slippage, on_close),
-              "run")
-    run.start()
-    for source, line, row in bars:
-        with ledger.batch():
-            run.claim()
-            handled = run.step(source, line, row, allow_future)
-            if handled:
-                run.save()
-        if handled and each:
-            each(run.ctx._fills, run.ctx._cancelled)
-    return {"strategy_run": run.id, "account_id": run.ctx.account_id, "bars": run.bars,
-            "handled_before": run.before, "fills": run.fills, "history": run.skipped}
-
-
-@contextlib.contextmanager
-def fresh_database(path=None):
-    """A path for a new database: in a temporary folder, removed at the end; or, given path (refused if it
-    exists), beside it, put in place whole at the end (so a kill leaves none of it) and removed on failure."""
-    import tempfile
-    folder = tempfile.gettempdir() if path is None else os.path.dirname(os.path.abspath(path))
-    if path is not None and os.path.lexists(path):
-        raise PaperError(f"{path} exists already: a backtest writes a new database")
-    for name in os.listdir(folder) if path is None else ():  # what killed backtests left
-        litter = re.fullmatch(r"paper-backtest-([0-9]+)-.*", name)
-        if litter and not alive(int(litter[1])):
-            import shutil
-            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-    new = os.path.join(tempfile.mkdtemp(prefix=f"paper-backtest-{os.getpid()}-"), "backtest.db") if path is None \
-        else f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"  # the next init or backtest there removes it
-    try:
-        yield new
-        if path is not None:
-            try:
-                os.link(new, path)
-            except FileExistsError:
-                raise PaperError(f"{path} exists already: a backtest writes a new database") from None
-    finally:
-        removed(new, folder=path is None)
-
-
-def removed(database, folder=False):
-    """Remove a database file with its WAL files (and its folder)."""
-    for name in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-    if folder:
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(database))
-
-
-def backtest(strategy, data, params=None, *, symbol=None, balance=Decimal(10000), currency="USDT",
-             fee_rate=FEE_RATE, slippage=ZERO, on_close=False, db=None, finish=None):
-    """Run strategy (a file's path, or a loaded Strategy) with params over the bars of data (price files,
-    as feed reads them; symbol for those without a symbol column) on a fresh account of balance in a fresh
-    database: a temporary one, or db (a new file, refused if it exists: all of it or none is written).
-    finish(ledger, account_id, stats) is called before the database closes. Returns {"account_id",
-    "database" (None when temporary), "params", "stats" (Ledger.stats)}."""
-    strategy = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
-    params, options = to_params(strategy, params), run_options(fee_rate, slippage, on_close)
-    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-    with fresh_database(db) as path, Ledger(path, create=True) as ledger:
-        if db is None:  # removed at the end: nothing in it needs to survive a power cut
-            ledger.db.execute("PRAGMA synchronous=OFF")
-        account = ledger.create_account(balance, currency, run_name(strategy, params))
-        with ledger.batch():  # one transaction: the timeline is simulated, so no price is in the future
-            run = Run(ledger, strategy, account.id, params, options, "backtest")
-            run.start()
-            for source, line, row in read_prices(paths, symbol):
-                run.step(source, line, row, allow_future=True)
-            run.save()
-        stats = ledger.stats(account.id, account.currency)
-        if finish:
-            finish(ledger, account.id, stats)
-    return {"account_id": account.id, "database": db, "params": params, "stats": stats}
-
-
-def sweep_task(strategy, data, params, options):
-    """One combination of a sweep, in a worker: {"params", "stats"}; a refusal names the combination."""
-    try:
-        return {"params": params, "stats": backtest(strategy, data, params, **options)["stats"]}
-    except PaperError as error:
-        error.args = (f"{' '.join(f'{name}={value}' for name, value in params.items())}: {error}",)
-        raise
-
-
-def sweep_worker(parent):
-    """A sweep's worker process starts: Ctrl-C is its parent's to handle, and it ends when its parent does
-    (killed or interrupted; on Linux), so that no worker runs on alone."""
-    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-    with contextlib.suppress(Exception):  # elsewhere, it ends once it finds its parent gone
-        import ctypes
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    if os.getppid() != parent:  # the parent was gone before that
-        os._exit(1)
-
-
-def sweep(strategy, data, grid, constraint=None, maximize="sharpe", executor=None, jobs=None, **options):
-    """Backtest every combination of grid {param: [values]} that passes constraint (an expression over the
-    params, like "fast < slow"), each in its own temporary database, on executor (any concurrent.futures
-    Executor; default a process pool of jobs workers, the CPU count; jobs=1: this process). Returns
-    [{"params", "stats"}], best first by the statistic maximize, ties by params: the same for any executor."""
-    if maximize not in MAXIMIZE:
-        raise UsageError(f"maximize {maximize!r} must be one of {', '.join(MAXIMIZE)}")
-    loaded = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
-    full = {name: [default] for name, default in loaded.params.items()}  # a param not in grid: its default
-    for name, values in grid.items():
-        values = values if isinstance(values, (list, tuple, range)) else [values]
-        full[name] = [to_params(loaded, {name: value})[name] for value in values]
-    chosen = combinations(full, constraint)
-    tasks = ([loaded.path] * len(chosen), [data] * len(chosen), chosen, [options] * len(chosen))
-    if executor is None and jobs == 1:
-        results = list(map(sweep_task, *tasks))
-    elif executor is None:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(jobs or os.cpu_count(), initializer=sweep_worker, initargs=(os.getpid(),)) as pool:
-            results = list(pool.map(sweep_task, *tasks))
-    else:
-        results = list(executor.map(sweep_task, *tasks))
-    names = list(full)
-    return sorted(results, key=lambda result: (result["stats"][maximize] is None,
-                                               -(result["stats"][maximize] or 0),
-                                               [result["params"][name] for name in names]))
-
-
-def live_bars(ledger, symbols, interval, base_url=None, report=None):
-    """The exchange's bars of symbols as each closes, for run: from after each symbol's newest recorded price
-    (a run restarted goes on from there), or from now for a symbol with none; asked for only when the run
-    wants its first bar. report(line) is told of each wait."""
-    with ledger.snapshot():
-        after = {symbol: newest[1] if (newest := ledger._latest_price(symbol)) else utc_now() for symbol in symbols}
-    client = Exchange(base_url, report)
-    client.symbol_rules(symbols)  # a symbol the exchange does not list is refused now, not after a bar's wait
-    yield from fetched_bars(kline_steps(client, symbols, interval, follow=True, after=after))
-
-
-def fetched_bars(steps):
-    """Bars from the exchange client (lists of (symbol, time, open, high, low, close) a step, as
-    kline_steps yields them) as run_strategy takes them."""
-    for step in steps:
-        for symbol, market_time, open_price, high, low, close in step:
-            yield f"fetched {symbol} at {market_time}", None, (symbol, None, market_time, open_price, high, low, close)
-
-
-def to_jobs(value):
-    """How many worker processes: 1 to 1024."""
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= 1024:
-        raise PaperError(f"jobs {value!r} must be a whole number from 1 to 1024")
-    return int(value)
-
-
-# --- Rendering ---
+# --- Rendering: tables, CSV, JSON and progress ---
 
 HISTORY = "id created_at type currency amount balance_after description"
 HISTORY_NARROW = ("description", "created_at", "currency")  # left out in turn on a narrow terminal
@@ -5830,7 +5862,34 @@ def count(n, thing):
     return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
-# --- The command line ---
+def json_line(value):
+    import json
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_list_lines(items, encoded=False):
+    """A list as json_text prints one (an item a line), one line at a time (items already JSON if encoded)."""
+    yield "["
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield previous + ","
+        previous = item if encoded else json_line(item)
+    if previous is not None:
+        yield previous
+    yield "]"
+
+
+def json_text(value):
+    """value as --json prints it: an object indented, a list one item to a line (json's indenting encoder
+    is pure Python: 100,000 items would take a second)."""
+    import json
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(map(json.JSONEncoder(ensure_ascii=False).encode, value)) + "\n]" if value else "[]"
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+# --- The command line: a thin layer over the library ---
 
 def cmd_init(ledger, args):
     account = ledger.create_account(args.balance, args.currency, args.name, args.leverage, args.max_leverage)
@@ -6046,33 +6105,6 @@ def fed_text(fed):
             + (f", {len(fed['expired']):,} expired" if fed["expired"] else ""))
 
 
-def json_line(value):
-    import json
-    return json.dumps(value, ensure_ascii=False)
-
-
-def json_list_lines(items, encoded=False):
-    """A list as json_text prints one (an item a line), one line at a time (items already JSON if encoded)."""
-    yield "["
-    previous = None
-    for item in items:
-        if previous is not None:
-            yield previous + ","
-        previous = item if encoded else json_line(item)
-    if previous is not None:
-        yield previous
-    yield "]"
-
-
-def json_text(value):
-    """value as --json prints it: an object indented, a list one item to a line (json's indenting encoder
-    is pure Python: 100,000 items would take a second)."""
-    import json
-    if isinstance(value, list):
-        return "[\n" + ",\n".join(map(json.JSONEncoder(ensure_ascii=False).encode, value)) + "\n]" if value else "[]"
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
 def cmd_fetch(ledger, args):
     """Record the exchange's klines: the past a step (a page) at a time, then with --follow each bar as it
     closes, until Ctrl-C (args.interrupt: the summary, then exit 130). What the bars do to orders is
@@ -6239,19 +6271,6 @@ def cmd_import(ledger, args):
         raise PaperError(f"{args.file}: line {rows.line_num}: {error}") from None
     return {"recorded": recorded, "skipped": skipped}, f"recorded {count(recorded, 'transaction')}" + (
         f", skipped {skipped} already recorded" if skipped else "")
-
-
-def read_text(path):
-    """A file's bytes and its text, refused unless UTF-8, a bad byte named by its line; a leading byte
-    order mark (Excel's "CSV UTF-8") is no part of the text."""
-    with open(path, "rb") as f:
-        content = f.read()
-    start = 3 if content.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        return content, content[start:].decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, start + error.start) + 1
-        raise PaperError(f"{path}: line {line} is not UTF-8 text") from None
 
 
 def cmd_risk(ledger, args):
@@ -6613,8 +6632,6 @@ COMMANDS = {  # name: (what it does, its options, ! marking a required one, its 
 OWN_DATABASE = ("backtest",)  # these make databases of their own: no ledger is opened for them, no --db default
 READS = ("status", "history", "verify", "orders", "backup", "prices", "equity", "stats", "chart", "trades",
          "report")  # these open the database read-only
-
-
 PARSER = {"allow_abbrev": False, "formatter_class": formatter}
 
 
@@ -6639,43 +6656,6 @@ def add_options(parser, command, options):
         parser.add_argument(FLAGS.get(name, "--" + name), **OPTIONS[name],
                             **{"required": True} if option.endswith("!") else {})
     return parser
-
-
-def main(argv=None):
-    """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
-    sys.modules.setdefault("paper", sys.modules[__name__])  # a strategy's `import paper` is this module (as
-    # `python paper.py` runs it, it is __main__): the same PaperError, the same RiskRefused
-    if sys.stderr is None:  # 2>&-: paper's messages go nowhere, not to stdout (print's default then), and the
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # descriptor is no file's opened later; the exit code tells
-        sys.stderr = open(2, "w", closefd=False)
-    if sys.stdout is None:  # >&-: a result would be lost (init's new id), so nothing is done
-        return fail("standard output is closed: nothing was done (paper writes its results there; >/dev/null"
-                    " discards them)")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    try:
-        with english_argparse():
-            parser = build_parser(command)
-            args = parser.parse_args(argv[1:] if command else argv)
-            try:
-                check_usage(args, argv)
-            except PaperError as error:
-                parser.error(str(error))
-    except SystemExit as exit:  # argparse has printed its message
-        return exit.code
-    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"] or args.command == "run",
-                          unit="bar" if args.command == "run" else "price", steps=args.command == "fetch")
-    out = args.out = Output()  # a stream prints as it goes
-    args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
-    with interrupt.installed():
-        code = run_command(args, interrupt, out)
-    if out.failed:  # stdout full, closed or missing
-        return fail(f"could not write the result to stdout ({getattr(out.failed, 'strerror', None) or out.failed});"
-                    " the command itself is done")
-    if interrupt.pending:
-        return fail("interrupted: what is summed up above is recorded, and the same command goes on from there"
-                    if interrupt.steps else "interrupted after the command was done: its result is above", 130)
-    return code
 
 
 class Output:
@@ -6965,6 +6945,43 @@ def command_line_words(message):
     for library, flags in CLI_WORDS:
         message = re.sub(library, flags, message)
     return message
+
+
+def main(argv=None):
+    """Run one command; return its exit code: 0 done, 1 refused, 2 usage error, 130 interrupted."""
+    sys.modules.setdefault("paper", sys.modules[__name__])  # a strategy's `import paper` is this module (as
+    # `python paper.py` runs it, it is __main__): the same PaperError, the same RiskRefused
+    if sys.stderr is None:  # 2>&-: paper's messages go nowhere, not to stdout (print's default then), and the
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # descriptor is no file's opened later; the exit code tells
+        sys.stderr = open(2, "w", closefd=False)
+    if sys.stdout is None:  # >&-: a result would be lost (init's new id), so nothing is done
+        return fail("standard output is closed: nothing was done (paper writes its results there; >/dev/null"
+                    " discards them)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    try:
+        with english_argparse():
+            parser = build_parser(command)
+            args = parser.parse_args(argv[1:] if command else argv)
+            try:
+                check_usage(args, argv)
+            except PaperError as error:
+                parser.error(str(error))
+    except SystemExit as exit:  # argparse has printed its message
+        return exit.code
+    interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"] or args.command == "run",
+                          unit="bar" if args.command == "run" else "price", steps=args.command == "fetch")
+    out = args.out = Output()  # a stream prints as it goes
+    args.interrupt = interrupt  # a run in steps (fetch) reads it to stop between two steps
+    with interrupt.installed():
+        code = run_command(args, interrupt, out)
+    if out.failed:  # stdout full, closed or missing
+        return fail(f"could not write the result to stdout ({getattr(out.failed, 'strerror', None) or out.failed});"
+                    " the command itself is done")
+    if interrupt.pending:
+        return fail("interrupted: what is summed up above is recorded, and the same command goes on from there"
+                    if interrupt.steps else "interrupted after the command was done: its result is above", 130)
+    return code
 
 
 if __name__ == "__main__":
