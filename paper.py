@@ -192,9 +192,9 @@ def from_db(text):
 sqlite3.register_converter("DECIMAL_TEXT", from_db)
 
 
-def insert_sql(table, columns):
+def insert_sql(into, columns):
     """The INSERT of a record's columns (ACCOUNT, ORDER, ...) into table."""
-    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
+    return f"INSERT INTO {into} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
 
 
 def stored(values):
@@ -390,16 +390,16 @@ def utc_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns // 1000 % 10**6:06d}Z"
 
 
-def seconds(time):
+def seconds(moment):
     """Epoch seconds of a market time as paper keeps it ('2026-11-25T14:00:00.000000Z')."""
-    return (datetime.fromisoformat(time[:-1]) - EPOCH).total_seconds()
+    return (datetime.fromisoformat(moment[:-1]) - EPOCH).total_seconds()
 
 
-def time_text(time):
+def time_text(moment):
     """A market time as tables show it: '2026-11-25 14:00:00' (UTC), with its microseconds only if it has any."""
-    if time is None:
+    if moment is None:
         return None
-    return time[:10] + " " + time[11:19] + ("" if time[20:26] == "000000" else time[19:26])
+    return moment[:10] + " " + moment[11:19] + ("" if moment[20:26] == "000000" else moment[19:26])
 
 
 def short_time(text):
@@ -1016,30 +1016,30 @@ class Book:
         else:
             self.push(self.rises, (order.stop_price, age, order.id, True))
 
-    def expired(self, time):
+    def expired(self, now):
         """The orders whose expiry is at or before time, oldest first, taken out of the book."""
         due = []
-        while self.expiries and self.expiries[0][0] <= time:
+        while self.expiries and self.expiries[0][0] <= now:
             _, age, order_id = self.pop(self.expiries)
             if order_id in self.orders:
                 due.append(self.orders.pop(order_id)[0])
                 self.trailing.pop(order_id, None)
         return due
 
-    def due(self, open, high, low):
+    def due(self, open_price, high, low):
         """[(order, age, is_stop, fill price)] of the orders a bar reaches, oldest first, taken out of the book.
         A leg the bar jumped past fills at the open, never at a price the bar did not trade; if one bar
         reaches both legs of an oco, the stop wins. A market order fills at the open."""
         reached = {}
         for age, order_id in self.market:
-            reached[order_id] = [(True, open)]
+            reached[order_id] = [(True, open_price)]
         self.market.clear()
         while self.falls and -self.falls[0][0] >= low:
             key, age, order_id, stop = self.pop(self.falls)
-            reached.setdefault(order_id, []).append((stop, min(open, -key)))
+            reached.setdefault(order_id, []).append((stop, min(open_price, -key)))
         while self.rises and self.rises[0][0] <= high:
             key, age, order_id, stop = self.pop(self.rises)
-            reached.setdefault(order_id, []).append((stop, max(open, key)))
+            reached.setdefault(order_id, []).append((stop, max(open_price, key)))
         due = []
         for order_id, legs in reached.items():
             order = self.orders.get(order_id, (None,))[0]
@@ -1047,7 +1047,7 @@ class Book:
             legs = [leg for leg in legs if current and leg[0] in current]
             if legs and order.type == "trailing-stop":  # at the stop in force, not an older leg's price
                 self.trailing.pop(order_id)
-                legs = [(True, min(open, order.stop_price) if order.side == "sell" else max(open, order.stop_price))]
+                legs = [(True, min(open_price, order.stop_price) if order.side == "sell" else max(open_price, order.stop_price))]
             if legs:
                 due.append((self.orders.pop(order_id), max(legs)))
         return [(order, age, *leg) for (order, age), leg in sorted(due, key=lambda item: item[0][1])]
@@ -1402,17 +1402,17 @@ class Ledger:
         return self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)
                                ).fetchone()[0], price_id
 
-    def _find(self, record, table, columns, prefix):
+    def _find(self, make, source, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
-        prefix, what = to_id(prefix), table[:-1]
-        rows = self.db.execute(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
+        prefix, what = to_id(prefix), source[:-1]
+        rows = self.db.execute(f"SELECT {columns} FROM {source} WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
                                (prefix, prefix + "~")).fetchall()
         if len(rows) > 1:
             ids = ", ".join(row[0] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
             raise PaperError(f"{what} id {prefix!r} is ambiguous: it matches {ids}")
         if not rows:
             raise NotFound(f"no {what} {prefix!r}")
-        return record(*rows[0])
+        return make(*rows[0])
 
     def _account(self, account_id, active=False):
         account = self._find(Account, "accounts", ACCOUNT, account_id)
@@ -2083,39 +2083,39 @@ class Ledger:
         symbol, price, market_time, *bar = row
         return self._tick(to_symbol(symbol), market_time, *to_bar(price, *bar), allow_future)
 
-    def _tick(self, symbol, time, bar, texts, allow_future=False):
-        result = {"symbol": symbol, "time": time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
+    def _tick(self, symbol, market_time, bar, texts, allow_future=False):
+        result = {"symbol": symbol, "time": market_time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": [], "risk": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
-        if latest and time <= latest[1]:
+        if latest and market_time <= latest[1]:
             self._write_prices()
-            same = latest if time == latest[1] else self.db.execute(
-                f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? AND time = ?", (symbol, time)).fetchone()
+            same = latest if market_time == latest[1] else self.db.execute(
+                f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? AND time = ?", (symbol, market_time)).fetchone()
             if same is None:
-                raise TimeGoesBack(f"{symbol} has a price at {latest[1]}: time never goes back, so {time} is refused",
+                raise TimeGoesBack(f"{symbol} has a price at {latest[1]}: time never goes back, so {market_time} is refused",
                                    symbol, latest[1])
             if tuple(same[2:]) != bar:
-                raise PaperError(f"{symbol} at {time} is recorded already, with open {fmt(same[2])} high"
+                raise PaperError(f"{symbol} at {market_time} is recorded already, with open {fmt(same[2])} high"
                                  f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
             return result
-        if time > self._horizon[1] and not allow_future:
-            raise PaperError(f"{symbol} at {time} is more than 24 hours after the clock ({self._began}): a mistyped"
+        if market_time > self._horizon[1] and not allow_future:
+            raise PaperError(f"{symbol} at {market_time} is more than 24 hours after the clock ({self._began}): a mistyped"
                              " time would keep every real price out; give allow_future=True if the"
                              " timeline is simulated")
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
-        self._unwritten.append((price_id, symbol, time, *texts, self._began))
+        self._unwritten.append((price_id, symbol, market_time, *texts, self._began))
         if len(self._unwritten) >= 10_000:  # a long feed keeps no more than this in memory
             self._write_prices()
-        self._latest[symbol], self._newest, result["recorded"] = (price_id, time, *bar), price_id, True
+        self._latest[symbol], self._newest, result["recorded"] = (price_id, market_time, *bar), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         if book.orders:
-            self._match(book, *bar, time=time, result=result)
+            self._match(book, *bar, at=market_time, result=result)
         if self.risk.watched != []:  # accounts with a max-drawdown rule: none most of the time
             self.risk.watch(result)
         return result
 
-    def _match(self, book, open, high, low, close, time=None, market=False, result=None):
+    def _match(self, book, open_price, high, low, close, at=None, market=False, result=None):
         """Expire, then trigger or fill, the orders of book that a bar reaches, oldest first. A fill is an
         ordinary trade of the whole rest of the order; one that costs more than its reserve and the
         available balance together is cancelled instead, its reserve released. A stop-limit triggered
@@ -2123,9 +2123,9 @@ class Ledger:
         result = result or {"fills": [], "cancelled": [], "triggered": []}
         if not book.orders:  # most prices reach no order: the book is empty, or its nearest orders are out of reach
             return result
-        for order in book.expired(time) if time else ():
+        for order in book.expired(at) if at else ():
             result["cancelled"].append(self._close(order, "EXPIRED"))
-        due = book.due(open, high, low)
+        due = book.due(open_price, high, low)
         while due:
             for order, age, stop, price in due:
                 if order.type == "stop-limit" and not order.triggered:
@@ -2676,12 +2676,12 @@ class Audit:
     def add(self, account, currency, text):
         self.found.append({"account_id": account, "currency": currency, "problem": text})
 
-    def amounts(self, table, row_id, account, currency, **columns):
+    def amounts(self, what, row_id, account, currency, **columns):
         """The columns' texts as Decimals, or None after naming each one that is not an amount."""
         bad = [name for name, text in columns.items() if not (isinstance(text, str) and AMOUNT.fullmatch(text))
-               or text.startswith("-") and (table, name) != ("transaction", "amount")]
+               or text.startswith("-") and (what, name) != ("transaction", "amount")]
         for name in bad:
-            self.add(account, currency, f"{table} {row_id}: {name} holds {shown(columns[name])}, not an amount")
+            self.add(account, currency, f"{what} {row_id}: {name} holds {shown(columns[name])}, not an amount")
         return None if bad else [Decimal(text) for text in columns.values()]
 
     def log(self):
@@ -2813,22 +2813,22 @@ class Audit:
     def prices(self):
         """Each price's form and bar, each symbol's time order, and every price id a row refers to."""
         latest = {}
-        for price_id, symbol, time, *bar in self.db.execute("SELECT id, symbol, time, +open, +high, +low, +close"
+        for price_id, symbol, market_time, *bar in self.db.execute("SELECT id, symbol, time, +open, +high, +low, +close"
                                                             " FROM prices ORDER BY id"):
             checked = self.amounts("price", price_id, "", symbol, **dict(zip(("open", "high", "low", "close"), bar)))
             if checked and not checked[2] <= min(checked[0], checked[3]) <= max(checked[0], checked[3]) <= checked[1]:
                 self.add("", symbol, f"price {price_id}: low {fmt(checked[2])} and high {fmt(checked[1])} do not hold"
                                       f" open {fmt(checked[0])} and close {fmt(checked[3])}")
-            if not TIME.fullmatch(str(time)):
-                self.add("", symbol, f"price {price_id}: time holds {shown(time)}, not a market time")
-            elif time <= latest.get(symbol, ""):
-                self.add("", symbol, f"price {price_id} at {time} is not after the one before it ({latest[symbol]})")
-            latest[symbol] = max(time, latest.get(symbol, ""))
-        for table in ("accounts", "trades", "transactions", "orders", "risk_events"):
-            for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {table} WHERE price_id IS NOT NULL"
+            if not TIME.fullmatch(str(market_time)):
+                self.add("", symbol, f"price {price_id}: time holds {shown(market_time)}, not a market time")
+            elif market_time <= latest.get(symbol, ""):
+                self.add("", symbol, f"price {price_id} at {market_time} is not after the one before it ({latest[symbol]})")
+            latest[symbol] = max(market_time, latest.get(symbol, ""))
+        for name in ("accounts", "trades", "transactions", "orders", "risk_events"):
+            for row_id, price_id in self.db.execute(f"SELECT id, price_id FROM {name} WHERE price_id IS NOT NULL"
                                                     " AND price_id NOT IN (SELECT id FROM prices UNION ALL"
                                                     " SELECT id FROM prices_deleted)"):
-                self.add("", "", f"{table[:-1]} {row_id} refers to price {price_id}, which is not in prices")
+                self.add("", "", f"{name[:-1]} {row_id} refers to price {price_id}, which is not in prices")
 
 
 def legs_text(legs, account):
@@ -3209,9 +3209,9 @@ class Exchange:
         """Our clock in epoch ms. (A test gives the client a timeline of its own: clock and sleep.)"""
         return time.time_ns() // 1_000_000
 
-    def sleep(self, seconds):
+    def sleep(self, delay):
         """Wait. (A Ctrl-C ends it at once: see Interrupt.)"""
-        time.sleep(seconds)
+        time.sleep(delay)
 
     def now(self):
         """The server's clock (epoch ms) as ours tells it."""
@@ -3697,36 +3697,36 @@ def record_klines(ledger, steps, each=None, stop=None):
     return totals
 
 
-def record_bar(ledger, symbol, time, open, high, low, close):
+def record_bar(ledger, symbol, market_time, open_price, high, low, close):
     try:
-        return ledger.tick(symbol, time=time, open=open, high=high, low=low, close=close)
+        return ledger.tick(symbol, time=market_time, open=open_price, high=high, low=low, close=close)
     except TimeGoesBack as error:
-        raise TimeGoesBack(f"the exchange's {symbol} bar at {time}: {error}", error.symbol, error.newest) from None
+        raise TimeGoesBack(f"the exchange's {symbol} bar at {market_time}: {error}", error.symbol, error.newest) from None
     except PaperError as error:
-        raise PaperError(f"the exchange's {symbol} bar at {time}: {error}") from None
+        raise PaperError(f"the exchange's {symbol} bar at {market_time}: {error}") from None
 
 
-def tally(summary, result):
+def tally(totals, result):
     """A recorded bar's tick result, added to the summary of record_klines."""
-    counts = summary["symbols"].get(result["symbol"]) or summary["symbols"].setdefault(
+    counts = totals["symbols"].get(result["symbol"]) or totals["symbols"].setdefault(
         result["symbol"], {"recorded": 0, "skipped": 0, "from": None, "to": None})
     if result["recorded"]:
-        summary["recorded"] += 1
+        totals["recorded"] += 1
         counts["recorded"] += 1
         counts["from"] = counts["from"] or result["time"]
         counts["to"] = result["time"]
     else:
-        summary["skipped"] += 1
+        totals["skipped"] += 1
         counts["skipped"] += 1
     if result["fills"] or result["cancelled"] or result["triggered"] or result["risk"]:
         for key in ("fills", "cancelled", "triggered", "risk"):
-            summary[key] += result[key]
+            totals[key] += result[key]
 
 
-def recorded_text(summary):
+def recorded_text(totals):
     """The bars a fetch recorded, per symbol, and their market times: 'BTC/USDT 1,000 bars, ETH/USDT 1,000
     bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00' (a range each when they differ); '' for none."""
-    recorded = {symbol: counts for symbol, counts in summary["symbols"].items() if counts["recorded"]}
+    recorded = {symbol: counts for symbol, counts in totals["symbols"].items() if counts["recorded"]}
     spans = {(counts["from"], counts["to"]) for counts in recorded.values()}
     parts = [f"{symbol} {count(counts['recorded'], 'bar')}" + ("" if len(spans) == 1 else
              f" {short_time(counts['from'])} to {short_time(counts['to'])}") for symbol, counts in recorded.items()]
@@ -4062,30 +4062,30 @@ class Context:
             raise PaperError("orders are placed and cancelled in on_bar: init runs before the first bar, and"
                              " again when a run resumes")
 
-    def _order(self, side, qty, symbol, fraction, limit, stop, expires, type, protection=(None, None, None)):
+    def _order(self, side, qty, symbol, fraction, limit, stop, expires, order_type, protection=(None, None, None)):
         self._placing()
         symbol = self._which(symbol)
         if (qty is None) == (fraction is None):
             raise PaperError(f"{side} takes a qty or a fraction (one of them)")
-        type = type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
+        order_type = order_type or ("market" if limit is None and stop is None else "limit" if stop is None else "stop" if
                         limit is None else "stop-limit")
         spend = None
         if fraction is not None:
-            qty, spend = self._sized(side, symbol, fraction, type, limit, stop)
+            qty, spend = self._sized(side, symbol, fraction, order_type, limit, stop)
         sl, tp, trail = protection
-        if type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
+        if order_type == "market" and self._on_close:  # at this bar's close: an ordinary trade, now
             trade = self._ledger.trade(self.account_id, side, symbol, qty, fee_rate=self._fee_rate,
                                        slippage=self._slippage, sl=sl, tp=tp, trail=trail)
             self._fills.append(trade)
             return trade
-        market = type == "market"
-        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, type, stop,
+        market = order_type == "market"
+        order = self._ledger.place_order(self.account_id, side, symbol, qty, limit, self._fee_rate, order_type, stop,
                                          expires, slippage=self._slippage if market else ZERO, spend=spend, sl=sl,
                                          tp=tp, trail=trail)
         self._fills += order.fills
         return order
 
-    def _sized(self, side, symbol, fraction, type, limit, stop):
+    def _sized(self, side, symbol, fraction, order_type, limit, stop):
         """(qty, spend) of a fraction: of the position for a sell (qty); of the equity for a buy, sized at a
         market order's fill (spend), else now, at the order's own price or this bar's close (qty)."""
         if isinstance(fraction, float) and not math.isfinite(fraction):
@@ -4103,7 +4103,7 @@ class Context:
         if equity is None:
             raise PaperError("the equity has no value (a holding has no price), so a fraction of it neither")
         spend = FLOORED.multiply(equity, share).quantize(QTY_STEP, context=FLOORED)
-        if type == "market":
+        if order_type == "market":
             latest = self._ledger.prices(symbol, 1)
             if not latest:
                 raise PaperError(f"no recorded price for {symbol}: a fraction of the equity is sized at its latest"
@@ -4111,13 +4111,13 @@ class Context:
             price = latest[0]["close"]  # a market order's reserve; with on_close, its fill
             price = slipped(price, side, self._slippage) if self._on_close else price
         else:
-            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(type) or max(
+            price = to_amount({"limit": limit, "stop-limit": limit, "stop": stop}.get(order_type) or max(
                 to_amount(limit, "limit"), to_amount(stop, "stop")), "price")
         qty = affordable(spend, price, self._fee_rate, self._ledger.risk.step(symbol))
         if not qty:
             raise PaperError(f"fraction {shown(fraction)} of the equity ({fmt(spend)}) buys no {symbol} at"
                              f" {fmt(price)}, fee included")
-        return (None, spend) if type == "market" and not self._on_close else (qty, None)  # sized again at its fill
+        return (None, spend) if order_type == "market" and not self._on_close else (qty, None)  # sized again at its fill
 
 
 class Run:
@@ -4787,7 +4787,7 @@ def performance(curve, indexes=None, falls=None):
     return result.ratios()
 
 
-def summary(quote, performance, trades, closed, hold):
+def summary(quote, figures, trades, closed, hold):
     """stats: the curve's Performance in quote, the account's trades [(id, symbol, fee)], the realised P&L
     of each closed trade [(trade id, P&L)], and the closes of the one symbol traded over the curve (for
     buy and hold). Trade P&L is in the quote currency of its symbol: when the closed trades are quoted
@@ -4803,11 +4803,11 @@ def summary(quote, performance, trades, closed, hold):
         gains, losses = sum([pnl for pnl in closed if pnl > 0], ZERO), sum([pnl for pnl in closed if pnl < 0], ZERO)
         average = (sum(closed, ZERO) / len(closed)).quantize(Decimal("1e-18")) if closed else None
         closed = [Decimal(fmt(pnl)) for pnl in closed]
-    ratios, empty = performance.ratios(), not performance.points
-    return {"quote": quote, "start": performance.start, "end": performance.end,
-            "duration": None if empty else performance.last - performance.first,
-            "equity_start": performance.equity_start, "equity_final": performance.equity_final,
-            "equity_peak": performance.equity_peak, "return": ratios["return"],
+    ratios, empty = figures.ratios(), not figures.points
+    return {"quote": quote, "start": figures.start, "end": figures.end,
+            "duration": None if empty else figures.last - figures.first,
+            "equity_start": figures.equity_start, "equity_final": figures.equity_final,
+            "equity_peak": figures.equity_peak, "return": ratios["return"],
             "buy_and_hold_return": float(hold[-1][0] / hold[0][0]) - 1 if hold else None,
             "max_drawdown": ratios["max_drawdown"], "max_drawdown_duration": ratios["max_drawdown_duration"],
             **{key: ratios[key] for key in ("cagr", "volatility", "sharpe", "sortino", "calmar")},
@@ -4816,7 +4816,7 @@ def summary(quote, performance, trades, closed, hold):
             "profit_factor": float(gains / -losses) if losses else None,
             "best_trade": max(closed, default=None), "worst_trade": min(closed, default=None), "avg_trade": average,
             "fees": dict(sorted(fees.items())),
-            "exposure": None if empty else performance.exposed / performance.points}
+            "exposure": None if empty else figures.exposed / figures.points}
 
 
 def ratio_text(value, spec):
@@ -4972,12 +4972,12 @@ class Curve:
         self.worst = []  # the five deepest drawdowns: [depth, start, bottom, recovery], market times
         self.falling, self.peak_time = None, None  # the drawdown in progress; the time of the last peak
 
-    def add(self, price_id, time, equity, flow, exposed):
+    def add(self, price_id, market_time, equity, flow, exposed):
         """The next point of the curve (see Ledger._curve). (Every line here runs once a point.)"""
         figures, first = self.performance, self.line is None
-        fall = figures.add(time, equity, flow, exposed)
+        fall = figures.add(market_time, equity, flow, exposed)
         if first:
-            self.first_id, self.peak_time = price_id, time
+            self.first_id, self.peak_time = price_id, market_time
             self.line, self.falls = Columns(figures.first, self.last), Columns(figures.first, self.last)
         moment, index, self.last_id = figures.last, figures.index, price_id
         height, column = index if self.percent else float(equity), int((moment - figures.first) * self.line.scale)
@@ -4985,29 +4985,29 @@ class Curve:
             self.flows[column, 1 if flow > 0 else -1] = moment, height
         self.line.add(moment, height, column)
         self.falls.add(moment, fall, column)
-        if time[:7] == self.month:
+        if market_time[:7] == self.month:
             self.months[-1][1] = index
         else:
-            self.month = time[:7]
+            self.month = market_time[:7]
             self.months.append([self.month, index])
         if fall < 0 and (self.falling is None or fall < self.falling[0]) or fall == 0 and self.falling is not None:
-            self.follow_drawdown(time, fall)  # a new drawdown, a deeper one, or the end of one
+            self.follow_drawdown(market_time, fall)  # a new drawdown, a deeper one, or the end of one
         elif fall == 0:
-            self.peak_time = time
+            self.peak_time = market_time
 
-    def follow_drawdown(self, time, fall):
+    def follow_drawdown(self, market_time, fall):
         """A drawdown starts at the last peak before a fall, bottoms at its deepest point and ends when the
         index is back at the peak (as Performance measures its duration)."""
         if fall < 0:
             if self.falling is None:
-                self.falling = [fall, self.peak_time, time, None]
+                self.falling = [fall, self.peak_time, market_time, None]
             elif fall < self.falling[0]:
-                self.falling[0], self.falling[2] = fall, time
+                self.falling[0], self.falling[2] = fall, market_time
             return
         if self.falling is not None:
-            self.falling[3] = time
+            self.falling[3] = market_time
             self.keep_drawdown()
-        self.peak_time = time
+        self.peak_time = market_time
 
     def keep_drawdown(self):
         self.worst.append(self.falling)
@@ -5604,8 +5604,8 @@ def monthly_table(returns):
     return rows + ["</tbody></table></div>"]
 
 
-def month_cell(name, value, largest, shown):
-    if not shown:
+def month_cell(name, value, largest, measured_month):
+    if not measured_month:
         return "<td></td>"
     if value is None:
         return f'<td title="{name}: n/a">n/a</td>'
@@ -5698,11 +5698,11 @@ def table_lines(rows, columns, width=None, narrow=()):
         yield from laid_out(names, (line[:-1].split("\x1f") for line in spool), layout)
 
 
-def measured(cells, count):
+def measured(cells, rows):
     """Each column's layout from its cells: [is a number, widest whole part, most decimals (point
     included), widest cell]."""
     layout = []
-    for column in itertools.islice(zip(*cells), count) if cells else [()] * count:
+    for column in itertools.islice(zip(*cells), rows) if cells else [()] * rows:
         filled = [cell for cell in column if cell]
         number = all(cell.lstrip("-").replace(".", "", 1).isdigit() for cell in filled)
         decimals = [len(cell) - cell.find(".") if "." in cell else 0 for cell in filled] if number else [0]
@@ -5841,13 +5841,13 @@ class Progress:
         self.start = time.monotonic()
         self.due = self.start + self.after
 
-    def update(self, count, reached):
+    def update(self, done_count, reached):
         """count units done so far; reached, the market time they reached."""
         if self.on and time.monotonic() >= self.due:
             now = time.monotonic()
             self.due, self.shown, Progress.showing = now + self.every, True, True
-            sys.stderr.write(f"\r{self.prefix}{count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
-                             f" {count / (now - self.start):,.0f} {self.unit}/s\033[K")
+            sys.stderr.write(f"\r{self.prefix}{done_count:,} {self.unit}, market time {reached[:19].replace('T', ' ')},"
+                             f" {done_count / (now - self.start):,.0f} {self.unit}/s\033[K")
             sys.stderr.flush()
 
     def clear(self):
