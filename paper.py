@@ -5889,6 +5889,35 @@ def json_text(value):
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+STATS = [  # key, label, how it is shown
+    ("start", "Start", "{}"), ("end", "End", "{}"), ("duration", "Duration", "span"),
+    ("equity_start", "Equity start [Q]", "amount"), ("equity_final", "Equity final [Q]", "amount"),
+    ("equity_peak", "Equity peak [Q]", "amount"), ("return", "Return [%]", "percent"),
+    ("buy_and_hold_return", "Buy & hold return [%]", "percent"), ("max_drawdown", "Max. drawdown [%]", "percent"),
+    ("max_drawdown_duration", "Max. drawdown duration", "span"), ("cagr", "CAGR [%]", "percent"),
+    ("volatility", "Volatility (ann.) [%]", "percent"), ("sharpe", "Sharpe ratio", "{:.3f}"),
+    ("sortino", "Sortino ratio", "{:.3f}"), ("calmar", "Calmar ratio", "{:.3f}"), ("trades", "Trades (fills)", "{}"),
+    ("closed_trades", "Closed trades", "{}"), ("win_rate", "Win rate [%]", "percent"),
+    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [T]", "amount"),
+    ("worst_trade", "Worst trade [T]", "amount"), ("avg_trade", "Avg. trade [T]", "amount"),
+    ("fees", "Fees", "fees"), ("exposure", "Exposure [%]", "percent")]
+
+
+def stat_text(value, how):
+    """A statistic as the stats table shows it (STATS says how)."""
+    if value is None:
+        return "n/a"
+    if how == "span":
+        return f"{int(value // DAY)} days {time.strftime('%H:%M:%S', time.gmtime(value % DAY))}"
+    if how == "percent":
+        return f"{value * 100:.2f}"
+    if how == "amount":
+        return fmt(value)
+    if how == "fees":
+        return ", ".join(f"{fmt(fee)} {currency}" for currency, fee in value.items()) or "0"
+    return how.format(value)
+
+
 # --- The command line: a thin layer over the library ---
 
 def cmd_init(ledger, args):
@@ -6169,20 +6198,6 @@ def cmd_equity(ledger, args):
     return None, Lines(table_lines(rows, "time equity drawdown"))
 
 
-STATS = [  # key, label, how it is shown
-    ("start", "Start", "{}"), ("end", "End", "{}"), ("duration", "Duration", "span"),
-    ("equity_start", "Equity start [Q]", "amount"), ("equity_final", "Equity final [Q]", "amount"),
-    ("equity_peak", "Equity peak [Q]", "amount"), ("return", "Return [%]", "percent"),
-    ("buy_and_hold_return", "Buy & hold return [%]", "percent"), ("max_drawdown", "Max. drawdown [%]", "percent"),
-    ("max_drawdown_duration", "Max. drawdown duration", "span"), ("cagr", "CAGR [%]", "percent"),
-    ("volatility", "Volatility (ann.) [%]", "percent"), ("sharpe", "Sharpe ratio", "{:.3f}"),
-    ("sortino", "Sortino ratio", "{:.3f}"), ("calmar", "Calmar ratio", "{:.3f}"), ("trades", "Trades (fills)", "{}"),
-    ("closed_trades", "Closed trades", "{}"), ("win_rate", "Win rate [%]", "percent"),
-    ("profit_factor", "Profit factor", "{:.3f}"), ("best_trade", "Best trade [T]", "amount"),
-    ("worst_trade", "Worst trade [T]", "amount"), ("avg_trade", "Avg. trade [T]", "amount"),
-    ("fees", "Fees", "fees"), ("exposure", "Exposure [%]", "percent")]
-
-
 def cmd_stats(ledger, args):
     stats = ledger.stats(args.account_id, args.quote)
     lines = [stats_text(stats)]
@@ -6196,21 +6211,6 @@ def stats_text(stats):
     currencies = {"[Q]": f"[{stats['quote']}]", "[T]": f"[{stats['trade_currency']}]"}
     return "\n".join(f"{label[:-3] + currencies.get(label[-3:], label[-3:]):<28}{stat_text(stats[key], how)}"
                      for key, label, how in STATS)
-
-
-def stat_text(value, how):
-    """A statistic as the stats table shows it (STATS says how)."""
-    if value is None:
-        return "n/a"
-    if how == "span":
-        return f"{int(value // DAY)} days {time.strftime('%H:%M:%S', time.gmtime(value % DAY))}"
-    if how == "percent":
-        return f"{value * 100:.2f}"
-    if how == "amount":
-        return fmt(value)
-    if how == "fees":
-        return ", ".join(f"{fmt(fee)} {currency}" for currency, fee in value.items()) or "0"
-    return how.format(value)
 
 
 def cmd_chart(ledger, args):
