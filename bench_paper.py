@@ -766,6 +766,14 @@ class YearOfKlines:
         params = dict(urllib.parse.parse_qsl(url.query))
         if url.path == "/api/v3/time":
             body = f'{{"serverTime":{self.now}}}'.encode()
+        elif url.path == "/api/v3/exchangeInfo":  # fetch checks the symbol first: BTCUSDT, as Binance lists it
+            body = (f'{{"timezone":"UTC","serverTime":{self.now},"rateLimits":[],"exchangeFilters":[],"symbols":'
+                    '[{"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","filters":['
+                    '{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000",'
+                    '"tickSize":"0.01000000"},{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":'
+                    '"9000.00000000","stepSize":"0.00001000"},{"filterType":"NOTIONAL","minNotional":"5.00000000",'
+                    '"applyMinToMarket":true,"maxNotional":"9000000.00000000","applyMaxToMarket":false,'
+                    '"avgPriceMins":5}]}]}').encode()
         else:  # the page that starts at startTime (or the year's first), up to endTime
             first = max(0, -(-(int(params.get("startTime", YEAR_START)) - YEAR_START) // MINUTE))
             last = min(YEAR - 1, (int(params.get("endTime", self.now)) - YEAR_START) // MINUTE)
