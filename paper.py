@@ -65,7 +65,7 @@ SYMBOLS = {}  # each symbol to_symbol has taken, as given: {text: BASE/QUOTE}
 DATES = {}  # each day to_time has met in epoch seconds: {days since 1970: 'YYYY-MM-DD'}
 CLOCKS = {}  # each second of a day epoch_time has met: {second: 'HH:MM:SS'}
 STORED = {}  # {amount: the same amount in its stored form} (see as_stored)
-PRICES = {}  # each price text to_price_text has passed, in paper's form: {text: Decimal} (emptied at 100,000)
+PRICES = {}  # each price text to_price_text has passed, in paper's form: {text: Decimal} (emptied at 20,000)
 EPOCH = datetime(1970, 1, 1)
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # paper's form (or to the second)
 LIMIT = Decimal("1e18")  # every amount and balance stays below this
@@ -170,7 +170,7 @@ def as_stored(amount):
     if amount in STORED:
         return STORED[amount]
     form = Decimal(fmt(amount))
-    if amount and len(STORED) < 100_000:
+    if amount and len(STORED) < 20_000:
         STORED[amount] = form
     return form
 
@@ -266,7 +266,7 @@ def to_price_text(value, what):
     if value in PRICES if value.__class__ is str else False:  # met before: bars repeat their prices
         return PRICES[value], value
     if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
-        if len(PRICES) >= 100_000:  # memory stays flat however long the feed
+        if len(PRICES) >= 20_000:  # memory stays flat however long the feed
             PRICES.clear()
         price = PRICES[value] = Decimal(value)
         return price, value
