@@ -220,7 +220,7 @@ def to_amount(value, what="amount", zero=False):
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite():
         value = number_digits(Decimal(value), what, zero)
     elif not isinstance(value, str):
-        raise PaperError(f"{what} must be a decimal string or a finite Decimal, not {type(value).__name__}"
+        raise PaperError(f"{what} must be a decimal string, an int or a finite Decimal, not {type(value).__name__}"
                          f" {shown(value)}")
     return text_amount(value, what, zero)
 
@@ -654,14 +654,14 @@ def check_order_type(order_type, limit_price, stop_price, trail, trail_amount):
         raise PaperError(f"order type {shown(order_type)} must be one of {', '.join(ORDER_TYPES)}")
     if (order_type == "trailing-stop") != (trail is not None or trail_amount is not None) or trail is not None and \
             trail_amount is not None:
-        raise PaperError("a trailing stop trails by a share (trail) or an amount (trail amount), one of them" if
-                         order_type == "trailing-stop" else f"{article(order_type)} {order_type} order takes no trail"
-                         " amount")
+        raise PaperError("a trailing stop trails by a share (trail=) or an amount (trail_amount=), one of them" if
+                         order_type == "trailing-stop" else f"{article(order_type)} {order_type} order takes no"
+                         " trail_amount=")
     needs = {"limit": (True, False), "stop": (False, True), "market": (False, False),
              "trailing-stop": (False, False)}.get(order_type, (True, True))
-    for price, name, needed in ((limit_price, "limit price", needs[0]), (stop_price, "stop price", needs[1])):
+    for price, name, needed in ((limit_price, "limit_price=", needs[0]), (stop_price, "stop_price=", needs[1])):
         if (price is None) == needed:
-            raise PaperError(f"{article(order_type)} {order_type} order {'needs' if needed else 'takes no'} {name}")
+            raise PaperError(f"{article(order_type)} {order_type} order {'needs a' if needed else 'takes no'} {name}")
 
 
 def to_protection(side, sl, tp, trail, risk, qty):
@@ -1140,7 +1140,7 @@ class Ledger:
             raise PaperError(f"{path} ends with a slash: give the database file's name")
         if not os.path.lexists(path):
             if not create:
-                raise NoDatabase(f"no database at {path}: create one with `python paper.py init`")
+                raise NoDatabase(f"no database at {path}: create one with Ledger(path, create=True)")
             self._create()
         elif not os.path.isfile(path):
             raise PaperError(f"{path} is not a regular file")
@@ -1220,7 +1220,7 @@ class Ledger:
         name, folder = getattr(error, "sqlite_errorname", ""), os.path.dirname(os.path.abspath(self.path))
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return Busy(f"database is busy: another process held {self.path} for more than"
-                              f" {self.busy_timeout_ms} ms (PAPER_BUSY_TIMEOUT); nothing was written")
+                              f" {self.busy_timeout_ms} ms (busy_timeout_ms); nothing was written")
         if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
             return PaperError(f"{self.path}: {error} (is the disk full?)" + ("" if self.read_only else
                               ": a change in progress may not be recorded; the same call again (with the same ref, where it"
@@ -1686,6 +1686,10 @@ class Ledger:
         if side == "buy":
             self.risk.buying(account_id, symbol, qty, price)
         (base, quote), (value, fee) = symbol.split("/"), cost(qty, price, fee_rate)
+        if value + fee >= LIMIT:  # no balance pays for it, and no amount paper keeps holds it
+            raise (InsufficientFunds if side == "buy" else PaperError)(
+                f"{side} {fmt(qty)} {symbol} @ {fmt(price)} comes to {fmt(value + fee)} {quote}, its fee included:"
+                " paper keeps every amount below 10^18")
         trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
                       self._price_id)
         trade.id = self.db.execute(insert_sql("trades", TRADE), trade.row(TRADE)).lastrowid
@@ -1912,7 +1916,7 @@ class Ledger:
             price, qty = limit if price is None else price, left if qty is None else qty
             if price is None:
                 raise PaperError(f"{article(order.type)} {order.type} order has no limit price: give the price it"
-                                 " fills at")
+                                 " fills at (price=)")
             if limit is not None and (price > limit if order.side == "buy" else price < limit):
                 raise PaperError(f"a {order.side} order limited to {fmt(limit)} cannot fill at {fmt(price)}")
             if qty > left:
@@ -3686,8 +3690,8 @@ def record_klines(ledger, steps, each=None, stop=None):
         recorded_before, on = recorded_text(totals), "the same command goes on from there"
         if isinstance(error, TimeGoesBack):  # another price of the symbol was recorded meanwhile: a gap
             on = (f"the same command goes on after {error.newest}, and the bars before it are not recorded (time"
-                  f" never goes back); if that price was a mistake, `prices --delete --symbol {error.symbol} --from"
-                  f" {error.newest}` removes it first")
+                  f" never goes back); if that price was a mistake, delete_prices({error.symbol!r}, {error.newest!r})"
+                  " removes it first")
         raise PaperError(f"{error}; recorded before it: {recorded_before}; {on}" if recorded_before else
                          f"{error}; {on}" if isinstance(error, TimeGoesBack) else str(error)) from None
     finally:
@@ -3738,6 +3742,7 @@ def recorded_text(totals):
 
 # --- Strategies: one file that runs as a backtest and live on a paper account ---
 
+GRID_LIMIT = 100_000  # combinations a sweep takes
 BAR_WINDOW = 2  # bars of each symbol a run keeps in memory, or the most a strategy asks for; older ones from SQL
 PARAM_TYPES = (bool, int, float, str)
 MAXIMIZE = ("sharpe", "sortino", "calmar", "return", "cagr", "max_drawdown", "win_rate", "profit_factor",
@@ -3887,16 +3892,16 @@ def to_constraint(text, names):
     try:
         tree = ast.parse(text, "<constraint>", mode="eval")
     except SyntaxError as error:
-        raise UsageError(f"--constraint {text!r} is not an expression: {error.msg}") from None
+        raise UsageError(f"constraint {text!r} is not an expression: {error.msg}") from None
     allowed = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Load,
                ast.Constant, ast.boolop, ast.cmpop, ast.unaryop, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
                ast.Mod)
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
-            raise UsageError(f"--constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
-                             " numbers, + - * / // %, comparisons, and, or, not")
+            raise UsageError(f"constraint {text!r}: {type(node).__name__} is not allowed; it may use the params,"
+                             " numbers, strings, + - * / // %, comparisons, and, or, not, ... if ... else ...")
         if isinstance(node, ast.Name) and node.id not in names:
-            raise UsageError(f"--constraint {text!r}: {node.id!r} is not a param of the strategy")
+            raise UsageError(f"constraint {text!r}: {node.id!r} is not a param of the strategy")
     return text, compile(tree, "<constraint>", "eval")
 
 
@@ -3904,15 +3909,18 @@ def combinations(grid, constraint=None):
     """Every combination of the grid's values {name: [values]}, in its order, that passes the constraint."""
     names, chosen = list(grid), []
     check = to_constraint(constraint, names) if isinstance(constraint, str) else constraint
+    count = math.prod(len(values) for values in grid.values())
+    if count > GRID_LIMIT:
+        raise UsageError(f"the params give {count:,} combinations: at most {GRID_LIMIT:,} (a sweep backtests each)")
     for values in itertools.product(*grid.values()):
         params = dict(zip(names, values))
         try:
             passes = check is None or eval(check[1], {"__builtins__": {}}, dict(params))
         except Exception as error:
-            raise UsageError(f"--constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
+            raise UsageError(f"constraint {check[0]!r} fails for {params}: {type(error).__name__}: {error}") from None
         chosen += [params] if passes else []
     if not chosen:
-        raise UsageError(f"--constraint {check[0]!r} leaves no combination of the params" if check else
+        raise UsageError(f"constraint {check[0]!r} leaves no combination of the params" if check else
                          "the grid has no combination: a param has no value")
     return chosen
 
@@ -6932,6 +6940,12 @@ def fail(message, code=1):
 
 
 CLI_WORDS = [  # (the library's words, the command line's: its flags); fail() says a refusal in the second
+    (r"create one with Ledger\(path, create=True\)", "create one with `python paper.py init`"),
+    (r" ms \(busy_timeout_ms\)", " ms (PAPER_BUSY_TIMEOUT)"), (r"fills at \(price=\)", "fills at (--price)"), (r"\(trail=\)", "(--trail)"), (r"\(trail_amount=\)", "(--trail-amount)"),
+    (r"takes no trail_amount=", "takes no --trail-amount"), (r"needs a limit_price=", "needs --limit-price"),
+    (r"needs a stop_price=", "needs --stop-price"), (r"takes no limit_price=", "takes no --limit-price"),
+    (r"takes no stop_price=", "takes no --stop-price"), (r"(^|: )constraint (?=['\"])", r"\1--constraint "),
+    (r"delete_prices\('([^']*)', '([^']*)'\) removes", r"`prices --delete --symbol \1 --from \2` removes"),
     (r"give allow_future=True", "give --allow-future"), (r"needs a symbol=", "needs --symbol"),
     (r"give a price, or record one with tick\(\)", "give --price, or record one with `tick`"),
     (r"the same call again \(with the same ref,", "the same command again (with the same --ref,"),
@@ -6941,10 +6955,16 @@ CLI_WORDS = [  # (the library's words, the command line's: its flags); fail() sa
 
 
 def command_line_words(message):
-    """A refusal from the library as the command line says it: the flags for the library's words."""
-    for library, flags in CLI_WORDS:
-        message = re.sub(library, flags, message)
-    return message
+    """A refusal from the library as the command line says it: the flags for the library's words (in paper's
+    own text: not inside what it quotes, a user's ref or name shown with repr)."""
+    for library, flags in CLI_WORDS:  # the words around something quoted first (they keep what they quote)
+        if "'" in library:
+            message = re.sub(library, flags, message)
+    parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", message)
+    for k in range(0, len(parts), 2):  # the even parts are outside quotes
+        for library, flags in CLI_WORDS:
+            parts[k] = parts[k] if "'" in library else re.sub(library, flags, parts[k])
+    return "".join(parts)
 
 
 def main(argv=None):
@@ -6966,7 +6986,7 @@ def main(argv=None):
             try:
                 check_usage(args, argv)
             except PaperError as error:
-                parser.error(str(error))
+                parser.error(command_line_words(str(error)))
     except SystemExit as exit:  # argparse has printed its message
         return exit.code
     interrupt = Interrupt(stream=args.command == "feed" and args.files == ["-"] or args.command == "run",

@@ -1393,13 +1393,13 @@ def test_reserves_by_order_type(run, acct):
 
 
 @pytest.mark.parametrize("argv, why", [
-    (["--type", "limit"], "a limit order needs limit price"),
-    (["--type", "stop", "--limit-price", "1"], "a stop order takes no limit price"),
-    (["--type", "stop"], "a stop order needs stop price"),
-    (["--type", "stop-limit", "--stop-price", "1"], "a stop-limit order needs limit price"),
-    (["--type", "limit", "--limit-price", "1", "--stop-price", "1"], "a limit order takes no stop price"),
+    (["--type", "limit"], "a limit order needs --limit-price"),
+    (["--type", "stop", "--limit-price", "1"], "a stop order takes no --limit-price"),
+    (["--type", "stop"], "a stop order needs --stop-price"),
+    (["--type", "stop-limit", "--stop-price", "1"], "a stop-limit order needs --limit-price"),
+    (["--type", "limit", "--limit-price", "1", "--stop-price", "1"], "a limit order takes no --stop-price"),
     (["--type", "oco", "--limit-price", "110", "--stop-price", "90"], "its limit must be below its stop"),
-    (["--type", "oco", "--limit-price", "1"], "an oco order needs stop price"),
+    (["--type", "oco", "--limit-price", "1"], "an oco order needs --stop-price"),
 ])
 def test_an_order_has_the_prices_its_type_needs(run, acct, db, argv, why):
     before = dump(db)
@@ -1743,7 +1743,7 @@ def test_an_epoch_number_too_large_for_any_unit_is_refused_with_its_line(run, db
     assert query(db, "SELECT time FROM prices") == [("2025-01-01T00:00:00.000000Z",)]
 
 
-def test_a_refusal_names_the_librarys_arguments_from_python_and_the_flags_on_the_command_line(run, acct, db):
+def test_a_refusal_names_the_librarys_arguments_from_python_and_the_flags_on_the_command_line(run, acct, db, capsys):
     with paper.Ledger(db) as ledger:
         with pytest.raises(paper.PaperError, match=r"give allow_future=True if the timeline is simulated$"):
             ledger.tick("BTC/USDT", "1", time="2062-11-25")
@@ -1754,6 +1754,29 @@ def test_a_refusal_names_the_librarys_arguments_from_python_and_the_flags_on_the
         "give --allow-future if the timeline is simulated\n")
     assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "1")) == (
         "paper: error: no recorded price for BTC/USDT: give --price, or record one with `tick`\n")
+    with pytest.raises(paper.NoDatabase, match=r"create one with Ledger\(path, create=True\)$"):
+        paper.Ledger(db + ".missing")
+    assert paper.main(["status", "--account-id", acct, "--db", db + ".missing"]) == 1
+    assert capsys.readouterr().err.endswith("create one with `python paper.py init`\n")
+    with paper.Ledger(db) as ledger, pytest.raises(paper.PaperError, match=r"\(trail=\) or an amount \(trail_amount=\)"):
+        ledger.place_order(acct, "sell", "BTC/USDT", "1", type="trailing-stop")
+    assert "(--trail) or an amount (--trail-amount)" in refused(run(
+        "order", "--account-id", acct, "--side", "sell", "--symbol", "BTC/USDT", "--qty", "1", "--type",
+        "trailing-stop"), code=2)
+    ok(run("deposit", "--account-id", acct, "--amount", "1", "--ref", "give allow_future=True"))  # a ref is the user's:
+    assert refused(run("deposit", "--account-id", acct, "--amount", "2", "--ref", "give allow_future=True")).startswith(
+        "paper: error: ref 'give allow_future=True' was used for DEPOSIT 1.00 USDT")  # quoted as given
+
+
+def test_a_trade_worth_10_18_or_more_is_refused_in_one_line(run, acct, db):
+    before = dump(db)
+    assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty",
+                       "100000000000000000", "--price", "100000")) == (
+        "paper: error: buy 100000000000000000.00 ETH/USDT @ 100000.00 comes to 10010000000000000000000.00 USDT, its"
+        " fee included: paper keeps every amount below 10^18\n")  # 10^22 + its fee 10^19
+    with paper.Ledger(db) as ledger, pytest.raises(paper.InsufficientFunds):
+        ledger.trade(acct, "buy", "ETH/USDT", "999999999999999999", price="999999999999999999")
+    assert dump(db) == before and ok(run("verify")) == "OK\n"
 
 
 def test_a_mistyped_future_time_is_refused_and_one_already_recorded_can_be_removed(run, acct, db):
@@ -3869,6 +3892,7 @@ def test_a_strategy_file_that_cannot_run_is_one_line(acct, db, tmp_path, capsys,
     (["--csv"], "--csv is for a sweep: give a --param several values (FROM:TO:STEP or A,B,C)"),
     (["--jobs", "2"], "--jobs is for a sweep"),
     (["--param", "fast=1,2", "--db", "{tmp}/x.db"], "--db is for one backtest: a sweep keeps no database"),
+    (["--param", "fast=1:10000", "--param", "slow=1:11"], "the params give 110,000 combinations: at most 100,000"),
     (["--param", "fast=1,2", "--chart", "{tmp}/x.svg"], "--chart is for one backtest"),
     (["--param", "fast=1,2", "--constraint", "fast.__class__"], "Attribute is not allowed"),
     (["--param", "fast=1,2", "--constraint", "__import__('os')"], "Call is not allowed"),
@@ -4825,7 +4849,7 @@ def test_a_price_recorded_during_a_fetch_is_a_gap_the_message_names(db, exchange
         " 2025-01-03T00:00:00.000000Z: time never goes back, so 2025-01-01T16:40:00.000000Z is refused; recorded"
         " before it: BTC/USDT 1,000 bars, 2025-01-01 00:00:00 to 2025-01-01 16:39:00; the same command goes on after"
         " 2025-01-03T00:00:00.000000Z, and the bars before it are not recorded (time never goes back); if that price"
-        " was a mistake, `prices --delete --symbol BTC/USDT --from 2025-01-03T00:00:00.000000Z` removes it first")
+        " was a mistake, delete_prices('BTC/USDT', '2025-01-03T00:00:00.000000Z') removes it first")  # the API's
     assert query(db, "SELECT count(*) FROM prices") == [(1001,)]
 
 
