@@ -474,7 +474,9 @@ def to_ref(value):
 
 
 def to_id(value):
-    """An account or order id: the full UUID or a prefix of 4 or more characters."""
+    """An account or order id: the full UUID (text, or a uuid.UUID) or a prefix of 4 or more characters."""
+    if type(value).__name__ == "UUID" and type(value).__module__ == "uuid":  # without importing uuid
+        value = str(value)
     if not isinstance(value, str) or not 4 <= len(value) <= 36 or value.lower().strip("0123456789abcdef-"):
         raise PaperError(f"id {value!r} must be a UUID or a prefix of at least 4 of its characters")
     return value.lower()
@@ -1090,7 +1092,10 @@ def building(path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, name))
     new = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
-    os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
+    try:
+        os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives its -wal the same mode
+    except OSError as error:  # named by the path the user gave, not by the file beside it
+        raise PaperError(f"{path} cannot be created: {error.strerror or error} (in {folder})") from None
     try:
         yield new
     finally:
@@ -1123,6 +1128,9 @@ class Ledger:
 
         A database of an older schema version is upgraded in place first, in one transaction.
         """
+        if type(busy_timeout_ms) is not int or busy_timeout_ms < 0:
+            raise PaperError(f"busy_timeout_ms {shown(busy_timeout_ms)} must be a whole number of milliseconds, 0 or"
+                             " more")
         self.path, self.busy_timeout_ms, self.read_only, self.upgraded_from = path, busy_timeout_ms, read_only, None
         self._depth = 0  # how many `with ledger:` are open: the outermost closes it
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
@@ -3014,7 +3022,10 @@ def open_prices(path, opened, checked=False):
     checked already), and a mismatch is refused. A pipe (`<(zcat FILE.gz)`) is read as it comes."""
     if not checked and os.path.isfile(f"{path}.CHECKSUM"):
         check_sum(path)
-    source = opened.enter_context(open(path, "rb"))
+    try:
+        source = opened.enter_context(open(path, "rb"))
+    except OSError as error:  # as the command line says it, from the library too
+        raise PaperError(f"{error.strerror or error}: {path}") from None
     magic = source.peek(4)[:4]  # a pipe cannot seek back
     try:
         if magic[:2] == b"\x1f\x8b":
@@ -3178,12 +3189,21 @@ def to_base_url(value):
     import urllib.parse
     try:
         parts = urllib.parse.urlsplit(value)
-        parts.port  # a port that is not a number raises ValueError
     except (ValueError, TypeError, AttributeError):
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment or not value.isascii() or not value.isprintable() or " " in value:
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not value.isascii() \
+            or not value.isprintable() or " " in value:
         raise PaperError(f"base URL {shown(value)} must be http:// or https:// and a host, like {MARKET_URL}")
+    try:
+        parts.port  # a port that is not a number, or not 0-65535, raises ValueError
+    except ValueError:
+        raise PaperError(f"base URL {shown(value)}: its port must be a number from 0 to 65535") from None
+    if parts.username is not None or parts.password is not None:  # never sent, and never to be echoed
+        raise PaperError(f"base URL {parts.scheme}://...@{parts.hostname}: the market data API takes no user name or"
+                         " password")
+    if parts.query or parts.fragment:
+        raise PaperError(f"base URL {shown(value)}: paper adds the API's paths and queries itself, so it takes none"
+                         " (no ? or #)")
     return value.rstrip("/")
 
 
@@ -6982,6 +7002,9 @@ def main(argv=None):
     try:
         with english_argparse():
             parser = build_parser(command)
+            if command is None and argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+                parser.error(f"{argv[0]} is not a command: a command comes first, its options after it (paper -h"
+                             " lists the commands)")
             args = parser.parse_args(argv[1:] if command else argv)
             try:
                 check_usage(args, argv)

@@ -917,6 +917,7 @@ BAD_INPUTS = [
     ["withdraw", "--account-id", A, "--amount", "-0"],
     ["withdraw", "--account-id", A, "--amount", "1000000.01"],  # more than the account holds
     ["init", "--balance", "-1"], ["init", "--balance", "1e3"], ["init", "--balance", "1" * 19],
+    ["--version"], ["--db", "x.db", "status"], ["init", "--db", "/proc/x.db"], ["backup", "--to", "/proc/x.db"],
     # ids
     ["deposit", "--account-id", "00000000-0000-4000-8000-000000000000", "--amount", "1"],
     ["deposit", "--account-id", "abc", "--amount", "1"],
@@ -1025,6 +1026,8 @@ BAD_INPUTS = [
         ["BTC/USDT", "--interval", "1h", "--base-url", "not a url"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"],
         ["BTC/USDT", "--interval", "1h", "--base-url", "https://"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "http://user:secret@127.0.0.1:1"],
+        ["BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:1/?x=1"],
         ["BTC/XXX", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--base-url", E + "/v9"],
         ["BTCU/SDT", "--interval", "1h", "--base-url", E], ["BTC/USDT", "--interval", "1h", "--follow", "--base-url",
                                                             E + "/v9"])],

@@ -1768,6 +1768,30 @@ def test_a_refusal_names_the_librarys_arguments_from_python_and_the_flags_on_the
         "paper: error: ref 'give allow_future=True' was used for DEPOSIT 1.00 USDT")  # quoted as given
 
 
+def test_odd_arguments_of_the_library_get_a_true_refusal(db, tmp_path):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account()
+        import uuid
+        assert ledger.deposit(uuid.UUID(account.id), "1").balance_after == Decimal("5001.00")  # a UUID is an id
+    for timeout in ("x", None, -1, 1.5, True):
+        with pytest.raises(paper.PaperError, match=r"^busy_timeout_ms .* must be a whole number of milliseconds, 0 or"
+                                                   r" more$"):
+            paper.Ledger(db, busy_timeout_ms=timeout)
+    with pytest.raises(paper.PaperError, match=r"^No such file or directory: .*nofile\.csv$"):
+        paper.backtest(str(EXAMPLES / "sma_cross.py"), str(tmp_path / "nofile.csv"))
+
+
+def test_a_base_url_with_a_password_is_refused_without_echoing_it(run, acct, capsys):
+    err = refused(run("fetch", "BTC/USDT", "--interval", "1h", "--base-url", "http://user:secret@127.0.0.1:1"), code=2)
+    assert "base URL http://...@127.0.0.1: the market data API takes no user name or password" in err
+    assert "secret" not in err and "user" not in err.replace("user name", "")
+    assert "its port must be a number from 0 to 65535" in refused(run(
+        "fetch", "BTC/USDT", "--interval", "1h", "--base-url", "http://127.0.0.1:99999"), code=2)
+    assert paper.main(["--version"]) == 2 and capsys.readouterr().err.endswith(
+        "paper: error: --version is not a command: a command comes first, its options after it (paper -h lists the"
+        " commands)\n")
+
+
 def test_a_trade_worth_10_18_or_more_is_refused_in_one_line(run, acct, db):
     before = dump(db)
     assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty",
