@@ -48,6 +48,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from decimal import (ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact,
                      InvalidOperation, localcontext)
@@ -714,11 +715,11 @@ def market_terms(order, latest, spend, step=QTY_STEP):
     if latest is None:
         raise PaperError(f"no recorded price for {order.symbol}: a market order reserves at the latest close;"
                          " record one with `tick`")
-    order.reserve_price = latest[-1]
+    order.reserve_price = latest.close
     if spend is not None:
-        order.qty, order.sized_at_fill = affordable(spend, latest[-1], order.fee_rate, step), 1
+        order.qty, order.sized_at_fill = affordable(spend, latest.close, order.fee_rate, step), 1
         if not order.qty:
-            raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest[-1])}, fee included")
+            raise PaperError(f"spend {fmt(spend)} buys no {order.symbol} at {fmt(latest.close)}, fee included")
 
 
 def same_details(ref, earlier, details):
@@ -945,6 +946,20 @@ class Trade(Record):
     created_at: str
     price_id: int | None = None  # the newest price when it was made: its place in market time
     transactions: list = field(default_factory=list)
+
+
+class Price(tuple):
+    """A recorded price as the ledger keeps a symbol's latest: (id, time, open, high, low, close), by name."""
+
+    __slots__ = ()
+    id, time, open, high, low, close = (property(itemgetter(i)) for i in range(6))
+
+
+class Point(tuple):
+    """A point of the equity curve (Ledger._curve): (price_id, time, equity, flow, exposed), by name."""
+
+    __slots__ = ()
+    price_id, time, equity, flow, exposed = (property(itemgetter(i)) for i in range(5))
 
 
 class Position:
@@ -1673,7 +1688,7 @@ class Ledger:
                 latest = self._latest_price(symbol)
                 if latest is None:
                     raise PaperError(f"no recorded price for {symbol}: give a price, or record one with tick()")
-                price = slipped(latest[-1], side, slippage)
+                price = slipped(latest.close, side, slippage)
             if slippage:  # a slipped price is on the tick too, rounded against the trader
                 price = self.risk.on_tick(symbol, price, side)
             sl, tp, trail, risk = protection
@@ -1773,9 +1788,9 @@ class Ledger:
         """An order's terms that the latest price of its symbol (latest: its row, or None) sets: refused if
         it expires by then; a market order's reserve (and its qty, if it spends an amount), a trailing
         stop's mark and stop."""
-        if latest and order.expires_at and order.expires_at <= latest[1]:
+        if latest and order.expires_at and order.expires_at <= latest.time:
             raise PaperError(f"expires {order.expires_at} is not after the latest price of {order.symbol}"
-                             f" ({latest[1]})")
+                             f" ({latest.time})")
         if order.type == "market":
             market_terms(order, latest, spend, self.risk.step(order.symbol))
         if order.type == "trailing-stop":
@@ -1794,7 +1809,7 @@ class Ledger:
             # as on an exchange
             book = Book()
             book.add(order, age)
-            order.fills = self._match(book, *[latest[-1]] * 4, market=True)["fills"]
+            order.fills = self._match(book, *[latest.close] * 4, market=True)["fills"]
         if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
             self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
         return order
@@ -1804,7 +1819,7 @@ class Ledger:
         if latest is None:
             raise PaperError(f"no recorded price for {order.symbol}: a trailing stop starts from the latest close;"
                              " record one with `tick`")
-        order.mark = latest[-1]  # its stop moves by itself: to 8 decimal places, not the tick a price one gives is on
+        order.mark = latest.close  # its stop moves by itself: to 8 decimal places, not the tick a price one gives is on
         order.stop_price = trail_stop(order.side, order.mark, order.trail, order.trail_amount)
         if order.stop_price <= 0:
             raise PaperError(f"trail amount {fmt(order.trail_amount)} puts the stop at or below zero, from"
@@ -2099,16 +2114,17 @@ class Ledger:
         result = {"symbol": symbol, "time": market_time, "open": bar[0], "high": bar[1], "low": bar[2], "close": bar[3],
                   "recorded": False, "fills": [], "cancelled": [], "triggered": [], "risk": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
-        if latest and market_time <= latest[1]:
+        if latest and market_time <= latest.time:
             self._write_prices()
-            same = latest if market_time == latest[1] else self.db.execute(
+            same = latest if market_time == latest.time else Price(self.db.execute(
                 f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? AND time = ?", (symbol, market_time)).fetchone()
-            if same is None:
-                raise TimeGoesBack(f"{symbol} has a price at {latest[1]}: time never goes back, so {market_time} is refused",
-                                   symbol, latest[1])
+                                                                     or ())
+            if not same:
+                raise TimeGoesBack(f"{symbol} has a price at {latest.time}: time never goes back, so {market_time} is"
+                                   " refused", symbol, latest.time)
             if tuple(same[2:]) != bar:
-                raise PaperError(f"{symbol} at {market_time} is recorded already, with open {fmt(same[2])} high"
-                                 f" {fmt(same[3])} low {fmt(same[4])} close {fmt(same[5])}: a retry repeats them")
+                raise PaperError(f"{symbol} at {market_time} is recorded already, with open {fmt(same.open)} high"
+                                 f" {fmt(same.high)} low {fmt(same.low)} close {fmt(same.close)}: a retry repeats them")
             return result
         if market_time > self._horizon[1] and not allow_future:
             raise PaperError(f"{symbol} at {market_time} is more than 24 hours after the clock ({self._began}): a mistyped"
@@ -2119,7 +2135,7 @@ class Ledger:
         self._unwritten.append((price_id, symbol, market_time, *texts, self._began))
         if len(self._unwritten) >= 10_000:  # a long feed keeps no more than this in memory
             self._write_prices()
-        self._latest[symbol], self._newest, result["recorded"] = (price_id, market_time, *bar), price_id, True
+        self._latest[symbol], self._newest, result["recorded"] = Price((price_id, market_time, *bar)), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         if book.orders:
             self._match(book, *bar, at=market_time, result=result)
@@ -2223,8 +2239,9 @@ class Ledger:
         """(id, time, open, high, low, close) of symbol's latest price, or None."""
         if symbol not in self._latest:
             self._write_prices()
-            self._latest[symbol] = self.db.execute(f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? ORDER BY"
-                                                   " time DESC LIMIT 1", (symbol,)).fetchone()
+            row = self.db.execute(f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? ORDER BY time DESC LIMIT 1",
+                                  (symbol,)).fetchone()
+            self._latest[symbol] = row and Price(row)
         return self._latest[symbol]
 
     def prices(self, symbol=None, limit=None, until=None):
@@ -2321,7 +2338,7 @@ class Ledger:
         if currency in given:
             return given[currency], None
         latest = self._latest_price(f"{currency}/{quote}")
-        return (None, None) if latest is None else (latest[-1], latest[1])
+        return (None, None) if latest is None else (latest.close, latest.time)
 
     # --- Checks (their work is the Audit's) ---
 
@@ -2452,7 +2469,7 @@ class Ledger:
             if brought:
                 flow = self._brought_in(brought, priced)
                 brought.clear()
-            yield price_id, market_time, equity, flow, exposed
+            yield Point((price_id, market_time, equity, flow, exposed))
 
     @staticmethod
     def _exposed(held, quote):
@@ -2509,9 +2526,9 @@ class Ledger:
         with self._transaction("BEGIN"):
             account = self._account(account_id)
             figures = Performance()
-            for _, market_time, equity, flow, exposed in self._curve(account, self._quote(account, quote)):
-                yield {"time": market_time, "equity": equity,
-                       "drawdown": figures.add(market_time, equity, flow, exposed)}
+            for point in self._curve(account, self._quote(account, quote)):
+                yield {"time": point.time, "equity": point.equity,
+                       "drawdown": figures.add(point.time, point.equity, point.flow, point.exposed)}
 
     def stats(self, account_id, quote=None):
         """How the account did over its equity curve: backtesting.py's table, empyrical's definitions
@@ -2520,9 +2537,9 @@ class Ledger:
         with self._transaction("BEGIN"):
             account = self._account(account_id)
             quote, figures, first, last = self._quote(account, quote), Performance(), None, None
-            for price_id, market_time, equity, flow, exposed in self._curve(account, quote):
-                figures.add(market_time, equity, flow, exposed)
-                first, last = first or price_id, price_id
+            for point in self._curve(account, quote):
+                figures.add(point.time, point.equity, point.flow, point.exposed)
+                first, last = first or point.price_id, point.price_id
             traded = self._traded(account, first, last)
         return summary(quote, figures, *traded)
 
@@ -4205,7 +4222,7 @@ class Run:
             return False
         # history: recorded before, and a later price of its symbol too (an order now would fill at that one):
         # not handed on
-        if not recorded["recorded"] and self.ledger._latest[symbol][1] != market_time:
+        if not recorded["recorded"] and self.ledger._latest[symbol].time != market_time:
             self.skipped += 1
             return False
         ctx, fills, cancelled = self.ctx, recorded["fills"], recorded["cancelled"]
@@ -4924,9 +4941,9 @@ def round_trip(trip, times, latest=None):
         if not trip["closed"] and latest is None:  # never priced: nothing to value it at
             pnl = exit_time = None
         elif not trip["closed"]:
-            held, close = trip["book"].held, Decimal(latest[-1])
+            held, close = trip["book"].held, Decimal(latest.close)
             pnl += book_trade(Position(held, trip["book"].cost), "sell", held, close, ZERO).quantize(Decimal("1e-18"))
-            sold, got, exit_time = sold + held, got + held * close, latest[1]
+            sold, got, exit_time = sold + held, got + held * close, latest.time
         entry_time = times.get(trip["entry"])
         return {"symbol": trip["symbol"], "status": "CLOSED" if trip["closed"] else "OPEN", "entry_time": entry_time,
                 "exit_time": exit_time, "qty": trip["most"], "entry_price": average_price(trip["paid"], trip["bought"]),
@@ -6192,7 +6209,7 @@ def cmd_fetch(ledger, args):
         fetched = f"no bar of {names} recorded before the interrupt"
     elif not fetched:
         with ledger.snapshot():
-            newest = {symbol: latest[1] for symbol in args.symbols if (latest := ledger._latest_price(symbol))}
+            newest = {symbol: latest.time for symbol in args.symbols if (latest := ledger._latest_price(symbol))}
         times = {short_time(newest_time) for newest_time in newest.values()}
         after = times.pop() if len(times) == 1 and len(newest) == len(args.symbols) else ", ".join(
             f"{symbol} {short_time(newest_time)}" for symbol, newest_time in newest.items())
