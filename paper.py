@@ -6452,8 +6452,13 @@ def cmd_run(ledger, args):
         raise UsageError("run takes one value for each --param (a sweep is backtest's)")
     bars = read_later([args.feed], args.symbol) if args.feed else live_bars(ledger, args.fetch, args.interval,
                                                                              args.base_url, tell)
+    so_far, account_id = {"bars": 0, "fills": 0}, ledger.account(args.account_id, 0).id
+    args.interrupt.tally = lambda: json_line({"account_id": account_id, **so_far, "interrupted": True}) if args.json \
+        else (f"{strategy.name} on account {account_id}: handled {count(so_far['bars'], 'bar')} before the interrupt;"
+              f" {count(so_far['fills'], 'fill')}")
 
     def each(trades, cancelled):
+        so_far["bars"], so_far["fills"] = so_far["bars"] + 1, so_far["fills"] + len(trades)
         try:
             for trade in trades:
                 print(json_line(jsonable(trade)) if args.json else trade_text(trade), flush=True)
@@ -6877,7 +6882,7 @@ class Interrupt:
 
     def __init__(self, stream=False, unit="price", steps=False):
         self.ledger, self.done, self.pending, self.stream, self.unit = None, False, False, stream, unit
-        self.steps, self.waiting = steps, False
+        self.steps, self.waiting, self.tally = steps, False, None  # tally: a stream's summary so far (run)
 
     def __call__(self, signum, frame):
         if self.steps:
@@ -6896,6 +6901,10 @@ class Interrupt:
         if self.stream:
             message = f"the {self.unit}s being recorded now are not; every one committed before them is" \
                 if changing else f"every {self.unit} read is recorded"
+            with contextlib.suppress(Exception):  # what it did, as its end would say it (stdout gone: not)
+                if self.tally:
+                    sys.stdout.write(self.tally() + "\n")
+                    sys.stdout.flush()
         else:
             message = "nothing was recorded"
         sys.stderr.write(("\r\033[K" if Progress.showing else "") + f"paper: error: interrupted; {message}\n")

@@ -3784,7 +3784,9 @@ def test_ctrl_c_stops_a_run_at_once_and_keeps_the_bars_it_committed(tmp_path):
                                       " 4989.99 USDT\n")  # the second bar's, printed once committed
     live.send_signal(signal.SIGINT)  # while it waits for the next bar
     out, err = live.communicate(timeout=60)
-    assert (live.returncode, out, err) == (130, "", "paper: error: interrupted; every bar read is recorded\n")
+    assert (live.returncode, out, err) == (130, f"strategy.py on account {account}: handled 2 bars before the"
+                                                 " interrupt; 1 fill\n",
+                                           "paper: error: interrupted; every bar read is recorded\n")
     assert query(db, "SELECT bars, state FROM strategy_runs") == [(2, '{"seen": ["00:00", "01:00"]}')]
 
 
