@@ -3581,23 +3581,31 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
     interval, after = to_interval(interval), {to_symbol(symbol): market_time
                                                for symbol, market_time in (after or {}).items()}
-    if not symbols or len(set(symbols)) < len(symbols):
-        raise PaperError("give one or more symbols, each once")
+    if not symbols:
+        raise PaperError("give one or more symbols")
+    twice = [symbol for symbol in symbols if symbols.count(symbol) > 1]
+    if twice:
+        raise PaperError(f"{twice[0]} is given twice: give each symbol once")
     if follow and end is not None:
         raise PaperError("follow goes on with no end: give an end, or follow, not both")
     first = None if start is None else -(-time_us(to_time(start)) // 1000)  # the first ms at or after start
     last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
+    if first is not None and last is not None and last < first:
+        raise PaperError(f"end {to_time(end)} is not after start {to_time(start)}")
     position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
     for symbol in symbols:
         resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
         position[symbol] = resume if first is None or resume is not None and resume > first else first
-    return stepping(client, symbols, interval, position, last, follow)
+    return stepping(client, symbols, interval, position, last, follow, first)
 
 
-def stepping(client, symbols, interval, position, last, follow):
-    """kline_steps' steps, its arguments checked."""
+def stepping(client, symbols, interval, position, last, follow, first=None):
+    """kline_steps' steps, its arguments checked (first: the start asked for, in epoch ms, if any)."""
     while True:
         now = client.server_time(follow)
+        if first is not None and first > now and not follow:  # a mistyped year, say: no bar can have closed
+            raise PaperError(f"start {short_time(epoch_time(first))} is after the exchange's clock"
+                             f" ({short_time(epoch_time(now))}): no bar has closed then (follow waits for one)")
         bound = closed_before(now, interval) if last is None else min(last, closed_before(now, interval))
         yield from merged_steps({symbol: kline_pages(client, symbol, interval, position, bound, now, follow)
                                  for symbol in symbols})

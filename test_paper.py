@@ -4350,6 +4350,22 @@ def fetch(run, exchange, *argv):
     return run("fetch", *argv, "--base-url", exchange.url)
 
 
+def test_a_fetch_that_cannot_get_a_bar_says_why(run, acct, db, exchange):
+    """A start after the exchange's clock (a mistyped year) is named, not 'no new closed bar'; the library's
+    fetch checks its range and its symbols as the command line does."""
+    before = dump(db)
+    assert refused(fetch(run, exchange, "BTC/USDT", "--interval", "1m", "--start", "2030-01-01")) == (
+        "paper: error: start 2030-01-01 00:00:00 is after the exchange's clock (2025-01-01 00:05:30): no bar has"
+        " closed then (follow waits for one)\n")
+    with paper.Ledger(db) as ledger:
+        with pytest.raises(paper.PaperError, match=r"^end 2025-01-01T00:00:00.000000Z is not after start"
+                                                   r" 2025-01-02T00:00:00.000000Z$"):
+            ledger.fetch("BTC/USDT", "1m", start="2025-01-02", end="2025-01-01", base_url=exchange.url)
+        with pytest.raises(paper.PaperError, match=r"^BTC/USDT is given twice: give each symbol once$"):
+            ledger.fetch(["BTC/USDT", "btc/usdt"], "1m", base_url=exchange.url)
+    assert dump(db) == before
+
+
 def klines_asked(exchange):
     return [params for name, params, _ in exchange.requests if name == "klines"]
 
