@@ -4659,8 +4659,8 @@ def test_kline_steps_refuses_bad_arguments_before_any_request(exchange):
     client = paper.Exchange(exchange.url)
     for args, kwargs, why in [((["BTC/USDT"], "2h30"), {}, "interval '2h30' must be one of Binance's: 1s 1m"),
                               ((["BTC"], "1h"), {}, "symbol 'BTC' must be BASE/QUOTE"),
-                              ((["BTC/USDT", "btc/usdt"], "1h"), {}, "give one or more symbols, each once"),
-                              (([], "1h"), {}, "give one or more symbols, each once"),
+                              ((["BTC/USDT", "btc/usdt"], "1h"), {}, "BTC/USDT is given twice: give each symbol once"),
+                              (([], "1h"), {}, "give one or more symbols"),
                               ((["BTC/USDT"], "1h"), {"end": "2025-01-02", "follow": True}, "give an end, or follow"),
                               ((["BTC/USDT"], "1h"), {"start": "soon"}, "time 'soon' must be ISO-8601")]:
         with pytest.raises(paper.PaperError, match=re.escape(why)):
