@@ -5723,7 +5723,8 @@ def account_json(account, transactions=True):
 
 def table(rows, columns, width=None, narrow=()):
     """rows (dicts of plain values) in the named columns, each as wide as its widest cell; a column of
-    numbers is right-aligned on the decimal point. Within width (a terminal's columns), ids and times
+    numbers is right-aligned on the decimal point; a column's name is its header, _ shown as a space (a name
+    that starts with = is shown as it is, = left out: a param's own name). Within width (a terminal's columns), ids and times
     are shortened and the columns in narrow left out, in that order, until the table fits."""
     return "\n".join(table_lines(rows, columns, width, narrow))
 
@@ -5767,9 +5768,9 @@ def measured(cells, rows):
 def laid_out(names, cells, layout):
     """The lines of a table: its header, then cells (rows of texts) as layout (see measured) says, a
     column at a time."""
-    widths = [max(whole + decimals, len(name)) if number else max(widest, columns_of(name))
-              for name, (number, whole, decimals, widest) in zip(names, layout)]
-    heads = [name.replace("_", " ") for name in names]
+    heads = [name[1:] if name.startswith("=") else name.replace("_", " ") for name in names]  # =: as it is
+    widths = [max(whole + decimals, len(head)) if number else max(widest, columns_of(head))
+              for head, (number, whole, decimals, widest) in zip(heads, layout)]
     yield "  ".join(head.rjust(width) if column[0] else head.ljust(width)
                     for head, width, column in zip(heads, widths, layout)).rstrip()
     cells = iter(cells)
@@ -6446,9 +6447,9 @@ def cmd_sweep(strategy, grid, options, args):
         return jsonable(results), csv_text([jsonable(r["params"] | {key: r["stats"][key] for key in keys})
                                             for r in results], names + keys)
     labels = [key + ("_[%]" if hows[key] == "percent" else "") for key in keys]
-    rows = [{name: str(value) for name, value in r["params"].items()} | {
+    rows = [{f"={name}": str(value) for name, value in r["params"].items()} | {
         label: stat_text(r["stats"][key], hows[key]) for key, label in zip(keys, labels)} for r in results]
-    return jsonable(results), table(rows, " ".join(names + labels))
+    return jsonable(results), table(rows, " ".join([f"={name}" for name in names] + labels))  # params as typed
 
 
 def cmd_run(ledger, args):

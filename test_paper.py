@@ -4104,6 +4104,13 @@ def test_a_sweep_prints_one_row_a_combination_the_same_for_any_jobs(tmp_path, ca
         {"fast": 2, "slow": 4, "size": 0.0}, {"fast": 1, "slow": 3, "size": 0.0}, {"fast": 2, "slow": 3, "size": 0.0}]
 
 
+def test_a_sweeps_table_names_each_param_as_it_is_typed(tmp_path, capsys):
+    data = bar_file(tmp_path / "bars.csv", BRACKET_BARS)
+    assert paper.main(["backtest", str(EXAMPLES / "bracket.py"), "--data", data, "--param", "take_profit=0.02,0.03",
+                       "--param", "stop_loss=0.01,0.02", "--jobs", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split("  ")[:2] == ["take_profit", "stop_loss"]  # not "take profit"
+
+
 def test_a_sweep_from_python_on_any_executor(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     data = bar_file(tmp_path / "bars.csv", SMA_BARS)
