@@ -2315,7 +2315,8 @@ class Ledger:
                 "SELECT time FROM prices WHERE symbol = ? ORDER BY id DESC LIMIT 2", (symbol,))] for symbol in after}
         length = INTERVALS.get(to_interval(interval))
         for symbol, (newer, older) in ((symbol, times) for symbol, times in apart.items() if len(times) == 2):
-            if length and report and round((newer - older) * 1000) != length:  # bars of two lengths overlap
+            if report and (round((newer - older) * 1000) != length if length else not  # bars of two lengths
+                           28 * DAY <= newer - older <= 31 * DAY):  # overlap (a month is 28 to 31 days)
                 named = {ms: name for name, ms in INTERVALS.items()}.get(round((newer - older) * 1000))
                 report(f"{symbol}'s newest two prices are {named or f'{newer - older:g} s'} apart, these bars {interval}:"
                        " a symbol's bars of two lengths overlap or leave gaps (one interval a symbol keeps them apart)")

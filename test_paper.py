@@ -4916,6 +4916,8 @@ def test_fetching_a_symbol_at_another_interval_warns(run, acct, db, exchange):
     assert code == 0 and err == ("paper: BTC/USDT's newest two prices are 1m apart, these bars 3m: a symbol's bars of"
                                  " two lengths overlap or leave gaps (one interval a symbol keeps them apart)\n")
     assert ok(fetch(run, exchange, "BTC/USDT", "--interval", "1m")).endswith("2025-01-01 00:04:00\n")  # no warning
+    code, out, err = fetch(run, exchange, "BTC/USDT", "--interval", "1M")  # a month has no one length: 28 to 31 days
+    assert code == 0 and err.startswith("paper: BTC/USDT's newest two prices are 1m apart, these bars 1M: ")
 
 
 def test_a_symbol_the_exchange_splits_otherwise_is_refused(run, acct, db, exchange):
