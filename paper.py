@@ -1475,8 +1475,8 @@ class Ledger:
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
-                tx = Transaction(None, account_id, kind, currency, amount, total, description, ref, now, trade_id,
-                                 self._price_id)
+                tx = Transaction(None, account_id, kind, currency, as_stored(amount), as_stored(total), description,
+                                 ref, now, trade_id, self._price_id)  # as read back
                 tx.id = self.db.execute(insert_sql("transactions", TRANSACTION), tx.row(TRANSACTION)).lastrowid
                 logged.append(tx)
         return logged
@@ -1713,8 +1713,8 @@ class Ledger:
             raise (InsufficientFunds if side == "buy" else PaperError)(
                 f"{side} {fmt(qty)} {symbol} @ {fmt(price)} comes to {fmt(value + fee)} {quote}, its fee included:"
                 " paper keeps every amount below 10^18")
-        trade = Trade(None, account_id, order_id, symbol, side, qty, price, fee_rate, fee, ref, utc_now(),
-                      self._price_id)
+        trade = Trade(None, account_id, order_id, symbol, side, *map(as_stored, (qty, price, fee_rate, fee)), ref,
+                      utc_now(), self._price_id)  # its amounts as read back
         trade.id = self.db.execute(insert_sql("trades", TRADE), trade.row(TRADE)).lastrowid
         what, kind = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}", f"TRADE_{side.upper()}"
         if side == "buy":  # pays value + fee of quote, from the order's reserve first; gets qty of base
@@ -3554,7 +3554,7 @@ def exchange_error(body):
     except ValueError:
         return None
     if isinstance(answer, dict) and type(answer.get("code")) is int and isinstance(answer.get("msg"), str):
-        return " ".join(f"{answer['code']} {answer['msg']}".split())[:300]
+        return " ".join(f"{answer['code'] or ''} {answer['msg']}".split())[:300]  # code 0: no code (a 451's)
     return None
 
 

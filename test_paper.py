@@ -2972,9 +2972,9 @@ def test_the_ledger_takes_prefixes_decimals_and_retries_and_refuses_a_float(db):
 def test_records_show_and_compare_by_their_fields(db):
     with paper.Ledger(db, create=True) as ledger:
         acct = ledger.create_account().id
-        tx = ledger.deposit(acct, "1.5", ref="r")
+        tx = ledger.deposit(acct, "1.5", ref="r")  # its amounts as the database gives them back (1.50)
         assert repr(tx).startswith(f"Transaction(id=2, account_id='{acct}', type='DEPOSIT', currency='USDT',"
-                                   " amount=Decimal('1.5'), balance_after=Decimal('5001.50'), description='Deposit',"
+                                   " amount=Decimal('1.50'), balance_after=Decimal('5001.50'), description='Deposit',"
                                    " reference_id='r', created_at='")
         newest, first = ledger.transactions(acct)
         assert tx == newest and tx != first and newest != (2, acct)
@@ -4509,7 +4509,7 @@ def test_the_exchange_is_asked_again_as_it_asks_and_each_wait_is_said(run, acct,
      " its web application firewall (WAF) blocks a request, for too many requests or a security rule: wait a while,"
      " then run the same command"),
     ("BTC/USDT", [("klines", "451")], [], "{host} refuses this request for where it comes from (HTTP 451"
-     " Unavailable For Legal Reasons, 0 Service unavailable from a restricted location according to 'b. Eligibility'"
+     " Unavailable For Legal Reasons, Service unavailable from a restricted location according to 'b. Eligibility'"
      " in https://www.binance.com/en/terms. Please contact customer service if you believe you received this message"
      " in error.): Binance does not serve the region it comes from; prices from a file can be recorded with feed"),
     ("BTC/USDT", [("klines", "429")] * 6, [7] * 5, "{host} still says too many requests (HTTP 429) after 5 waits:"
