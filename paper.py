@@ -47,7 +47,6 @@ import os
 import re
 import sqlite3
 import time
-from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from decimal import (ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact,
@@ -749,16 +748,36 @@ def new_id():
 
 
 class Record:
-    """repr and == for the records, written once: dataclass writes and compiles them again for each
-    class on every run, 0.15 ms a class."""
+    """What the records share: their fields are their class's annotations, in order (see record); __init__
+    takes them by position or name, a field with a default may be left out; repr and == by the fields.
+    Written once here: dataclass would write and compile them again for each record on every run, 0.4 to
+    0.9 ms a record, and importing dataclasses costs more than that."""
+
+    _fields, _defaults = (), {}
+
+    def __init__(self, *values, **named):
+        fields, attrs = self._fields, self.__dict__
+        if len(values) > len(fields):
+            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields, not {len(values)}")
+        attrs.update(zip(fields, values))
+        for name in fields[len(values):]:  # the rest: by name, else their defaults (a fresh one made anew)
+            if name in named:
+                attrs[name] = named.pop(name)
+            elif name in self._defaults:
+                default = self._defaults[name]
+                attrs[name] = default.make() if isinstance(default, Fresh) else default
+            else:
+                raise TypeError(f"{type(self).__name__} needs its {name}")
+        if named:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(named)}, or it was given twice")
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self))})"
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._fields)})"
 
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
+        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
 
     def row(self, columns):
         """The values of columns (the record's column list, ACCOUNT, ORDER, ...) as SQLite stores them."""
@@ -783,7 +802,24 @@ def fields_of(columns):
     return GETTERS[columns]
 
 
-record = dataclass(repr=False, eq=False)
+class Fresh:
+    """A record field's default made anew for each record (an empty list or dict): fresh(list)."""
+
+    def __init__(self, make):
+        self.make = make
+
+
+fresh = Fresh
+
+
+def record(cls):
+    """A class of records: its annotations, in order, are its fields; their values in the class body are
+    their defaults."""
+    cls._fields = tuple(cls.__annotations__)
+    cls._defaults = {name: cls.__dict__[name] for name in cls._fields if name in cls.__dict__}
+    for name in cls._defaults:  # the instance's value, never the class's
+        delattr(cls, name)
+    return cls
 
 
 @record
@@ -843,8 +879,8 @@ class Account(Record):
     closed_at: str | None
     price_id: int | None = None  # the newest price when it was opened
     currency: str = "USDT"  # its own currency: what it is valued in unless told otherwise
-    balances: dict = field(default_factory=dict)  # currency: Balance
-    transactions: list = field(default_factory=list)  # newest first
+    balances: dict = fresh(dict)  # currency: Balance
+    transactions: list = fresh(list)  # newest first
 
     @property
     def status(self):
@@ -892,7 +928,7 @@ class Order(Record):
     protect_tp: Decimal | None = None  # a take profit (with a stop loss: an oco),
     protect_trail: Decimal | None = None  # or a trailing stop
     entry_trade_id: int | None = None  # a protection: the fill of the entry it protects
-    fills: list = field(default_factory=list)  # its trades, when place_order returns it
+    fills: list = fresh(list)  # its trades, when place_order returns it
 
     @property
     def reserve_currency(self):
@@ -945,7 +981,7 @@ class Trade(Record):
     reference_id: str | None
     created_at: str
     price_id: int | None = None  # the newest price when it was made: its place in market time
-    transactions: list = field(default_factory=list)
+    transactions: list = fresh(list)
 
 
 class Price(tuple):
@@ -5707,7 +5743,7 @@ def jsonable(value):
         return fmt(value)
     if isinstance(value, (list, tuple)):
         return [jsonable(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
+    if isinstance(value, Record):
         value = vars(value)
     return {key: jsonable(item) for key, item in value.items()} if isinstance(value, dict) else value
 
