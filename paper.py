@@ -748,28 +748,12 @@ def new_id():
 
 
 class Record:
-    """What the records share: their fields are their class's annotations, in order (see record); __init__
-    takes them by position or name, a field with a default may be left out; repr and == by the fields.
-    Written once here: dataclass would write and compile them again for each record on every run, 0.4 to
-    0.9 ms a record, and importing dataclasses costs more than that."""
+    """What the records share: their fields are their class's annotations, in order (see record), and
+    each writes its __init__ out by hand; repr and == by the fields, written once here. (dataclass would
+    write and compile all three again for each record on every run, 0.4 to 0.9 ms a record, and
+    importing dataclasses costs more than that.)"""
 
-    _fields, _defaults = (), {}
-
-    def __init__(self, *values, **named):
-        fields, attrs = self._fields, self.__dict__
-        if len(values) > len(fields):
-            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields, not {len(values)}")
-        attrs.update(zip(fields, values))
-        for name in fields[len(values):]:  # the rest: by name, else their defaults (a fresh one made anew)
-            if name in named:
-                attrs[name] = named.pop(name)
-            elif name in self._defaults:
-                default = self._defaults[name]
-                attrs[name] = default.make() if isinstance(default, Fresh) else default
-            else:
-                raise TypeError(f"{type(self).__name__} needs its {name}")
-        if named:
-            raise TypeError(f"{type(self).__name__} has no field {', '.join(named)}, or it was given twice")
+    _fields = ()  # set by record
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._fields)})"
@@ -802,23 +786,18 @@ def fields_of(columns):
     return GETTERS[columns]
 
 
-class Fresh:
-    """A record field's default made anew for each record (an empty list or dict): fresh(list)."""
-
-    def __init__(self, make):
-        self.make = make
-
-
-fresh = Fresh
+def fresh(make):
+    """A record field's default made anew for each record, as its __init__ does: fresh(list), fresh(dict)."""
+    return make
 
 
 def record(cls):
-    """A class of records: its annotations, in order, are its fields; their values in the class body are
-    their defaults."""
+    """A class of records: its annotations, in order, are its fields (their values in the class body say
+    their defaults, which its __init__ gives)."""
     cls._fields = tuple(cls.__annotations__)
-    cls._defaults = {name: cls.__dict__[name] for name in cls._fields if name in cls.__dict__}
-    for name in cls._defaults:  # the instance's value, never the class's
-        delattr(cls, name)
+    for name in cls._fields:  # the instance's value, never the class's
+        if name in cls.__dict__:
+            delattr(cls, name)
     return cls
 
 
@@ -829,6 +808,9 @@ class Balance(Record):
     currency: str
     available: Decimal = ZERO
     reserved: Decimal = ZERO
+
+    def __init__(self, currency, available=ZERO, reserved=ZERO):  # made for each balance read: by hand
+        self.currency, self.available, self.reserved = currency, available, reserved
 
     @property
     def total(self):
@@ -864,6 +846,13 @@ class Transaction(Record):
     trade_id: int | None = None
     price_id: int | None = None  # the newest price when it was written: its place in market time
 
+    def __init__(self, id, account_id, type, currency, amount, balance_after, description, reference_id, created_at,
+                 trade_id=None, price_id=None):
+        """The fields in order (see the class), as its rows hold them; written out, not made at each run."""
+        self.id, self.account_id, self.type, self.currency = id, account_id, type, currency
+        self.amount, self.balance_after, self.description, self.reference_id = amount, balance_after, description, reference_id
+        self.created_at, self.trade_id, self.price_id = created_at, trade_id, price_id
+
 
 @record
 class Account(Record):
@@ -881,6 +870,15 @@ class Account(Record):
     currency: str = "USDT"  # its own currency: what it is valued in unless told otherwise
     balances: dict = fresh(dict)  # currency: Balance
     transactions: list = fresh(list)  # newest first
+
+    def __init__(self, id, name, leverage, max_leverage, is_active, created_at, updated_at, closed_at, price_id=None,
+                 currency='USDT', balances=None, transactions=None):
+        """The fields in order (see the class), as its rows hold them; written out, not made at each run."""
+        self.id, self.name, self.leverage, self.max_leverage = id, name, leverage, max_leverage
+        self.is_active, self.created_at, self.updated_at, self.closed_at = is_active, created_at, updated_at, closed_at
+        self.price_id, self.currency = price_id, currency
+        self.balances = {} if balances is None else balances
+        self.transactions = [] if transactions is None else transactions
 
     @property
     def status(self):
@@ -929,6 +927,22 @@ class Order(Record):
     protect_trail: Decimal | None = None  # or a trailing stop
     entry_trade_id: int | None = None  # a protection: the fill of the entry it protects
     fills: list = fresh(list)  # its trades, when place_order returns it
+
+    def __init__(self, id, account_id, symbol, side, qty, limit_price, fee_rate, filled_qty, reserved, status,
+                 created_at, updated_at, type='limit', stop_price=None, expires_at=None, reference_id=None,
+                 triggered=0, reason=None, price_id=None, reserve_price=None, slippage=ZERO, sized_at_fill=0,
+                 trail=None, trail_amount=None, mark=None, protect_sl=None, protect_tp=None, protect_trail=None,
+                 entry_trade_id=None, fills=None):
+        """The fields in order (see the class), as its rows hold them; written out, not made at each run."""
+        self.id, self.account_id, self.symbol, self.side = id, account_id, symbol, side
+        self.qty, self.limit_price, self.fee_rate, self.filled_qty = qty, limit_price, fee_rate, filled_qty
+        self.reserved, self.status, self.created_at, self.updated_at = reserved, status, created_at, updated_at
+        self.type, self.stop_price, self.expires_at, self.reference_id = type, stop_price, expires_at, reference_id
+        self.triggered, self.reason, self.price_id, self.reserve_price = triggered, reason, price_id, reserve_price
+        self.slippage, self.sized_at_fill, self.trail, self.trail_amount = slippage, sized_at_fill, trail, trail_amount
+        self.mark, self.protect_sl, self.protect_tp, self.protect_trail = mark, protect_sl, protect_tp, protect_trail
+        self.entry_trade_id = entry_trade_id
+        self.fills = [] if fills is None else fills
 
     @property
     def reserve_currency(self):
@@ -982,6 +996,14 @@ class Trade(Record):
     created_at: str
     price_id: int | None = None  # the newest price when it was made: its place in market time
     transactions: list = fresh(list)
+
+    def __init__(self, id, account_id, order_id, symbol, side, qty, price, fee_rate, fee, reference_id, created_at,
+                 price_id=None, transactions=None):
+        """The fields in order (see the class), as its rows hold them; written out, not made at each run."""
+        self.id, self.account_id, self.order_id, self.symbol = id, account_id, order_id, symbol
+        self.side, self.qty, self.price, self.fee_rate = side, qty, price, fee_rate
+        self.fee, self.reference_id, self.created_at, self.price_id = fee, reference_id, created_at, price_id
+        self.transactions = [] if transactions is None else transactions
 
 
 class Price(tuple):
@@ -4507,6 +4529,15 @@ class Rules(Record):
     halted_at: str | None = None
     halt_drawdown: str | None = None
     updated_at: str | None = None
+
+    def __init__(self, account_id, max_position=None, stop_loss=None, take_profit=None, trailing_stop=None,
+                 risk_per_trade=None, max_drawdown=None, flatten=0, cooldown=None, max_open_positions=None,
+                 units=None, peak=None, carried=None, halted_at=None, halt_drawdown=None, updated_at=None):
+        """The fields in order (see the class), as its rows hold them; written out, not made at each run."""
+        self.account_id, self.max_position, self.stop_loss, self.take_profit = account_id, max_position, stop_loss, take_profit
+        self.trailing_stop, self.risk_per_trade, self.max_drawdown, self.flatten = trailing_stop, risk_per_trade, max_drawdown, flatten
+        self.cooldown, self.max_open_positions, self.units, self.peak = cooldown, max_open_positions, units, peak
+        self.carried, self.halted_at, self.halt_drawdown, self.updated_at = carried, halted_at, halt_drawdown, updated_at
 
 
 class Risk:
