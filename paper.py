@@ -3637,25 +3637,36 @@ def kline_steps(client, symbols, interval, start=None, end=None, follow=False, a
     have closed, then yields it (each time's bars of every symbol in one step), for ever: the caller stops
     by closing the iterator. Waits are client.sleep; network failures are retried for ever when following.
     Bad arguments are refused here, before any request."""
-    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
+    symbols, (first, last) = kline_symbols(symbols), kline_range(start, end, follow)
     interval, after = to_interval(interval), {to_symbol(symbol): market_time
                                                for symbol, market_time in (after or {}).items()}
-    if not symbols:
-        raise PaperError("give one or more symbols")
-    twice = [symbol for symbol in symbols if symbols.count(symbol) > 1]
-    if twice:
-        raise PaperError(f"{twice[0]} is given twice: give each symbol once")
-    if follow and end is not None:
-        raise PaperError("follow goes on with no end: give an end, or follow, not both")
-    first = None if start is None else -(-time_us(to_time(start)) // 1000)  # the first ms at or after start
-    last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1  # the last ms before end
-    if first is not None and last is not None and last < first:
-        raise PaperError(f"end {to_time(end)} is not after start {to_time(start)}")
     position = {}  # each symbol's next startTime (epoch ms): None asks for its latest bars
     for symbol in symbols:
         resume = None if after.get(symbol) is None else time_us(to_time(after[symbol])) // 1000 + 1
         position[symbol] = resume if first is None or resume is not None and resume > first else first
     return stepping(client, symbols, interval, position, last, follow, first)
+
+
+def kline_symbols(symbols):
+    """kline_steps' symbols (one, or several), checked: each once."""
+    symbols = [to_symbol(symbol) for symbol in ([symbols] if isinstance(symbols, str) else symbols)]
+    if not symbols:
+        raise PaperError("give one or more symbols")
+    twice = [symbol for symbol in symbols if symbols.count(symbol) > 1]
+    if twice:
+        raise PaperError(f"{twice[0]} is given twice: give each symbol once")
+    return symbols
+
+
+def kline_range(start, end, follow):
+    """(the first epoch ms at or after start, the last before end), None where not given; checked."""
+    if follow and end is not None:
+        raise PaperError("follow goes on with no end: give an end, or follow, not both")
+    first = None if start is None else -(-time_us(to_time(start)) // 1000)
+    last = None if end is None else -(-time_us(to_time(end)) // 1000) - 1
+    if first is not None and last is not None and last < first:
+        raise PaperError(f"end {to_time(end)} is not after start {to_time(start)}")
+    return first, last
 
 
 def stepping(client, symbols, interval, position, last, follow, first=None):
