@@ -4110,7 +4110,10 @@ class Context:
     @property
     def equity(self):
         """What the account holds, valued in this bar's QUOTE at the latest closes (None if a holding has none)."""
-        return self._ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
+        ledger = self._ledger
+        if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
+            return ledger.valuation(self.account_id, quote=self._quote(), realized=False)["equity"]
+        return ledger._holdings(ledger._balances(self.account_id).values(), self._quote())[1]  # as valuation's
 
     def _quote(self):
         if self._symbol is None:
