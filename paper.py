@@ -1863,8 +1863,9 @@ class Ledger:
             self._price_id
         self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
         age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
-        if latest and order.type != "market":  # a marketable order: matched against the latest price (its close),
-            # as on an exchange
+        if latest and order.type != "market" and any(  # a marketable order: matched against the latest price (its
+                price is None or (price >= latest.close if (order.side == "buy") != stop else price <= latest.close)
+                for stop, price in order.legs()):  # close), as on an exchange (a leg it reaches, as Book.due finds them)
             book = Book()
             book.add(order, age)
             order.fills = self._match(book, *[latest.close] * 4, market=True)["fills"]
