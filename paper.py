@@ -6079,12 +6079,13 @@ def cmd_status(ledger, args):
         account = ledger.account(args.account_id)
         valued = ledger.valuation(account.id, dict(args.prices), args.quote)
         rules = ledger.risk_rules(account.id)
-    result, closed = account_json(account), f" since {account.closed_at}" if account.closed_at else ""
-    text = [account.name, f"id          {account.id}", f"status      {account.status}{closed}",
+    result, closed, width = account_json(account), f" since {account.closed_at}" if account.closed_at else "", \
+        terminal_width(args)
+    name = cut_text(account.name, width) if width and columns_of(account.name) > width else account.name
+    text = [name, f"id          {account.id}", f"status      {account.status}{closed}",
             f"leverage    {fmt(account.leverage)} (max {fmt(account.max_leverage)})", f"created     {account.created_at}",
             "", table([{"currency": c} | b for c, b in result["balances"].items()], "currency available reserved total")
             if account.balances else "No balances."]
-    width = terminal_width(args)
     result |= jsonable(valued) | {"risk": rules and {name: jsonable(getattr(rules, name)) for name in RULES} | {
         "halted_at": rules.halted_at}}
     if rules:
@@ -6094,8 +6095,8 @@ def cmd_status(ledger, args):
         text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
                                                           + [{"currency": "equity", "value": result["equity"]}],
                                                           "currency total price value time", width)]
-        text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices with tick or feed, or give"
-                 f" --price {c}=PRICE" for c in result["unpriced"]]
+        text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices (tick, feed, fetch) or"
+                 f" give --price {c}=PRICE" for c in result["unpriced"]]
         text += ["No equity is shown while a holding has no price."] if result["unpriced"] else []
     if result["realized_pnl"]:
         text += ["\nRealised P&L (average cost, since the latest reset):",

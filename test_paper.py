@@ -1095,7 +1095,7 @@ def test_valuation_and_pnl_by_average_cost(run, acct):
     assert (unpriced["equity"], unpriced["unpriced"]) == (None, ["SOL"])
     assert unpriced["holdings"]["SOL"] == {"total": "2.00", "price": None, "value": None, "time": None}
     text = ok(run("status", "--account-id", acct, "--price", "ETH=250"))
-    assert "SOL has no price in USDT: record SOL/USDT prices with tick or feed, or give --price SOL=PRICE\n" \
+    assert "SOL has no price in USDT: record SOL/USDT prices (tick, feed, fetch) or give --price SOL=PRICE\n" \
            "No equity is shown while a holding has no price." in text
     value = json.loads(ok(run("status", "--account-id", acct, "--price", "ETH=250", "--price", "sol=10", "--json")))
     assert value["holdings"] == {"ETH": {"total": "1.00", "price": "250.00", "value": "250.00", "time": None},
@@ -5143,7 +5143,7 @@ def test_status_orders_and_history_fit_an_80_column_terminal(tmp_path):
     import struct
     import termios
     db = str(tmp_path / "p.db")
-    acct = cli("init", "--db", db).stdout.strip()
+    acct = cli("init", "--name", "a long name " * 14, "--db", db).stdout.strip()  # 168 characters: cut with …
     cli("deposit", "--account-id", acct, "--amount", "11427.545201", "--description", "a long description " * 4,
         "--db", db)
     cli("order", "--account-id", acct, "--side", "buy", "--symbol", "BTC/USDT", "--qty", "0.01", "--limit-price",
