@@ -2425,6 +2425,8 @@ class Ledger:
                 raise PaperError(f"{quote} is the quote currency, worth 1 by definition: give no price for it")
             holdings, equity, unpriced = self._holdings(account.balances.values(), quote, given)
             books = self._realized(account.id)[0] if realized else None
+        self.notes += [f"a price was given for {currency}, which account {account.id} does not hold: it values"
+                       " nothing" for currency in given if currency not in holdings]
         valued = {"quote": quote, "holdings": holdings, "equity": None if unpriced else equity, "unpriced": unpriced}
         return valued if books is None else valued | {"realized_pnl": {
             symbol: Decimal(fmt(book.realized.quantize(Decimal("1e-18"), context=ROUNDED))) for symbol, book in

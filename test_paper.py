@@ -5098,11 +5098,18 @@ def test_bad_status_prices_are_usage_errors(run, acct):
     refused(run("status", "--account-id", acct, "--price", "ETH=-1"), code=2)
 
 
+def test_a_price_given_for_a_currency_not_held_is_noted(run, acct):
+    code, out, err = run("status", "--account-id", acct, "--price", "SOL=1")
+    assert code == 0 and err == (f"paper: note: a price was given for SOL, which account {acct} does not hold: it"
+                                 " values nothing\n")
+
+
 @pytest.mark.parametrize("argv", [["close", "--account-id", "ACCT"], ["status", "--account-id", "ACCT",
                                                                       "--price", "BTC=1"]])
 def test_close_and_a_priced_status_warn_nothing_under_python_w_error(tmp_path, argv):
     db = str(tmp_path / "p.db")
     acct = cli("init", "--db", db).stdout.strip()
+    cli("deposit", "--account-id", acct, "--amount", "1", "--currency", "BTC", "--db", db)  # the price values it
     result = subprocess.run([sys.executable, "-W", "error", PAPER, *[acct if a == "ACCT" else a for a in argv],
                              "--db", db], capture_output=True, text=True)
     assert (result.returncode, result.stderr) == (0, "")
