@@ -4286,8 +4286,10 @@ class Run:
         stdout, sys.stdout = sys.stdout, sys.stderr
         try:
             function(*args)
-        except KeyboardInterrupt:
-            raise
+        except KeyboardInterrupt as error:  # a Ctrl-C, unless the command line's handler has it: then the
+            if not isinstance(_signal.getsignal(_signal.SIGINT), Interrupt):  # strategy raised it itself
+                raise
+            raise strategy_error(self.strategy.path, error) from None
         except BaseException as error:
             raise strategy_error(self.strategy.path, error) from None
         finally:

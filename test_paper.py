@@ -3887,6 +3887,19 @@ def test_a_strategy_that_raises_stops_with_its_own_traceback(acct, db, tmp_path,
     assert leftovers == []  # backtest: its temporary database is gone
 
 
+def test_a_strategy_that_raises_keyboardinterrupt_itself_is_a_strategy_error(tmp_path, capsys):
+    """On the command line Ctrl-C is paper's handler's, so a KeyboardInterrupt from on_bar is the strategy's
+    own raise: its traceback and exit 1, not 'interrupted' and 130. From Python it stays a KeyboardInterrupt."""
+    strategy = strategy_file(tmp_path, "def on_bar(ctx, bar):\n    raise KeyboardInterrupt('stop here')\n")
+    data = bar_file(tmp_path / "bars.csv", SMA_BARS)
+    assert paper.main(["backtest", strategy, "--data", data]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith(f"KeyboardInterrupt: stop here\npaper: error: {strategy} line 2 in on_bar: KeyboardInterrupt:"
+                        " stop here\n") and "paper.py" not in err
+    with pytest.raises(KeyboardInterrupt):
+        paper.backtest(strategy, data)
+
+
 @pytest.mark.parametrize("text, why", [
     ("def on_bar(ctx, bar)\n    pass\n", "strategy.py line 1: expected ':'"),
     ("x = 1\n", "strategy.py line 1: no on_bar(ctx, bar) function: a strategy defines one"),
