@@ -1006,6 +1006,11 @@ class Trade(Record):
         self.transactions = [] if transactions is None else transactions
 
 
+def snapshot(record):
+    """A record's field values as they are now (a list's items too: it may change in place)."""
+    return tuple(tuple(value) if value.__class__ is list else value for value in vars(record).values())
+
+
 class Price(tuple):
     """A recorded price as the ledger keeps a symbol's latest: (id, time, open, high, low, close), by name."""
 
@@ -1870,7 +1875,8 @@ class Ledger:
             book.add(order, age)
             order.fills = self._match(book, *[latest.close] * 4, market=True)["fills"]
         if order.status == "OPEN" and order.symbol in self._books:  # after the match: a stop-limit triggered
-            self._books[order.symbol].add(order, age)  # by it rests with its limit leg alone
+            self._books[order.symbol].add(order.copy(ORDER), age)  # by it rests with its limit leg alone; the book's
+            # own copy, as stored: the caller's may change
         return order
 
     def _trail_from(self, order, latest):
@@ -4132,9 +4138,9 @@ class Context:
         for order, _ in sorted(ledger._book(symbol).orders.values(), key=lambda kept: kept[1]):  # copy again while
             if order.account_id == self.account_id:  # neither the order nor the copy has changed since)
                 state, kept = tuple(vars(order).values()), self._copies.get(order.id)
-                if kept is None or kept[0] != state or tuple(vars(kept[1]).values()) != kept[2]:
+                if kept is None or kept[0] != state or snapshot(kept[1]) != kept[2]:
                     copy = order.copy(ORDER)
-                    kept = state, copy, tuple(vars(copy).values())
+                    kept = state, copy, snapshot(copy)
                 mine.append(kept[1])
                 copies[order.id] = kept
         self._copies = copies
@@ -4173,8 +4179,11 @@ class Context:
     def cancel(self, order):
         """Cancel an open order of the account (an Order or its id): its reserve is available again."""
         self._placing()
-        if isinstance(order, Order) and order.account_id == self.account_id:  # (cancel checks it is open)
-            return self._ledger.cancel(order.id)
+        ledger = self._ledger
+        if isinstance(order, Order) and order.account_id == self.account_id and ledger.db.in_transaction:
+            if order.id not in ledger._book(order.symbol).orders:  # the book holds every open order of its symbol
+                raise NotFound(f"no open order {order.id!r} of account {self.account_id}")
+            return ledger.cancel(order.id)
         order_id = order.id if isinstance(order, Order) else to_id(order)
         mine = [open_order.id for open_order in self._ledger.orders(self.account_id, open_only=True)
                 if open_order.id.startswith(order_id)]
@@ -6095,13 +6104,7 @@ def cmd_status(ledger, args):
     if rules:
         text += ["", f"Risk rules: {rules_text(rules)}" + (f" (HALTED at drawdown {float(rules.halt_drawdown):.2%} on"
                                                           f" {rules.halted_at})" if rules.halted_at else "")]
-    if result["holdings"]:
-        text += [f"\nValued in {result['quote']}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
-                                                          + [{"currency": "equity", "value": result["equity"]}],
-                                                          "currency total price value time", width)]
-        text += [f"{c} has no price in {result['quote']}: record {c}/{result['quote']} prices (tick, feed, fetch) or"
-                 f" give --price {c}=PRICE" for c in result["unpriced"]]
-        text += ["No equity is shown while a holding has no price."] if result["unpriced"] else []
+    text += valued_text(result, width)
     if result["realized_pnl"]:
         text += ["\nRealised P&L (average cost, since the latest reset):",
                  table([{"symbol": s, "realised": pnl} for s, pnl in result["realized_pnl"].items()], "symbol realised")]
@@ -6109,6 +6112,19 @@ def cmd_status(ledger, args):
         text += [f"\nLast {count(len(account.transactions), 'transaction')}:",
                  table(result["transactions"], HISTORY, width, HISTORY_NARROW)]
     return result, "\n".join(text)
+
+
+def valued_text(result, width):
+    """status's lines of what the holdings are worth (none when nothing is held)."""
+    if not result["holdings"]:
+        return []
+    quote = result["quote"]
+    return ([f"\nValued in {quote}:", table([{"currency": c} | held for c, held in result["holdings"].items()]
+                                            + [{"currency": "equity", "value": result["equity"]}],
+                                            "currency total price value time", width)]
+            + [f"{c} has no price in {quote}: record {c}/{quote} prices (tick, feed, fetch) or give --price {c}=PRICE"
+               for c in result["unpriced"]]
+            + (["No equity is shown while a holding has no price."] if result["unpriced"] else []))
 
 
 def cmd_history(ledger, args):
@@ -7078,7 +7094,9 @@ def refusal_for(error, path):
 
 
 def fail(message, code=1):
-    print(f"paper: error: {command_line_words(str(message))}", file=sys.stderr)
+    """paper: error: message, in the command line's words (a strategy's error as it is: it runs in Python)."""
+    print(f"paper: error: {message if isinstance(message, StrategyError) else command_line_words(str(message))}",
+          file=sys.stderr)
     return code
 
 
@@ -7087,8 +7105,9 @@ CLI_WORDS = [  # (the library's words, the command line's: its flags); fail() sa
     (r" ms \(busy_timeout_ms\)", " ms (PAPER_BUSY_TIMEOUT)"), (r"fills at \(price=\)", "fills at (--price)"), (r"\(trail=\)", "(--trail)"), (r"\(trail_amount=\)", "(--trail-amount)"),
     (r"takes no trail_amount=", "takes no --trail-amount"), (r"needs a limit_price=", "needs --limit-price"),
     (r"needs a stop_price=", "needs --stop-price"), (r"takes no limit_price=", "takes no --limit-price"),
-    (r"takes no stop_price=", "takes no --stop-price"), (r"(^|: )constraint (?=['\"])", r"\1--constraint "),
-    (r"delete_prices\('([^']*)', '([^']*)'\) removes", r"`prices --delete --symbol \1 --from \2` removes"),
+    (r"takes no stop_price=", "takes no --stop-price"), (r"^constraint (?=['\"])", "--constraint "),
+    (r"if that price was a mistake, delete_prices\('([^']*)', '([^']*)'\) removes it first",
+     r"if that price was a mistake, `prices --delete --symbol \1 --from \2` removes it first"),
     (r"give allow_future=True", "give --allow-future"), (r"needs a symbol=", "needs --symbol"),
     (r"give a price, or record one with tick\(\)", "give --price, or record one with `tick`"),
     (r"the same call again \(with the same ref,", "the same command again (with the same --ref,"),

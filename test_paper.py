@@ -1792,6 +1792,38 @@ def test_a_base_url_with_a_password_is_refused_without_echoing_it(run, acct, cap
         " commands)\n")
 
 
+def test_the_command_lines_words_never_change_what_a_user_or_a_strategy_wrote(run, acct, tmp_path, capsys):
+    for ref in ("x: constraint 'y'", "delete_prices('a', 'b') removes it first", "give allow_future=True"):
+        ok(run("deposit", "--account-id", acct, "--amount", "5", "--ref", ref))
+        assert f"ref {ref!r} was used for DEPOSIT 5.00 USDT" in refused(run("deposit", "--account-id", acct,
+                                                                            "--amount", "6", "--ref", ref))
+    strategy = strategy_file(tmp_path, "def on_bar(ctx, bar):\n    raise ValueError('give allow_future=True')\n")
+    assert paper.main(["backtest", strategy, "--data", bar_file(tmp_path / "bars.csv", SMA_BARS)]) == 1
+    assert capsys.readouterr().err.endswith("ValueError: give allow_future=True\n")  # Python's words, as raised
+
+
+def test_the_orders_a_strategy_holds_are_its_own(db):
+    """What place_order returns, and what ctx.orders() gives, may be changed by their holder: the market and
+    the next ctx.orders() go by the order as stored; a cancel of one no longer open is NotFound."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        with ledger.batch():
+            ledger.tick("BTC/USDT", "100", time="2026-01-01")
+            placed = ledger.place_order(account, "buy", "BTC/USDT", "1", "90")
+            placed.qty, placed.limit_price = Decimal(5), Decimal(95)  # the caller's object only
+            ctx = paper.Context(ledger, account, {}, {})
+            ctx._symbol, ctx.time = "BTC/USDT", "2026-01-01T00:00:00.000000Z"
+            mine = ctx.orders()
+            assert [(o.qty, o.limit_price) for o in mine] == [(Decimal("1.00"), Decimal("90.00"))]
+            mine[0].fills.append("mine")
+            assert ctx.orders()[0].fills == []
+            fills = ledger.tick("BTC/USDT", open="95", high="95", low="89", close="92", time="2026-01-02")["fills"]
+            assert [(trade.qty, trade.price) for trade in fills] == [(Decimal("1.00"), Decimal("90.00"))]  # as stored
+            with pytest.raises(paper.NotFound, match=f"^no open order '{placed.id}' of account {account}$"):
+                ctx.cancel(mine[0])
+        assert ledger.verify() == []
+
+
 def test_a_trade_worth_10_18_or_more_is_refused_in_one_line(run, acct, db):
     before = dump(db)
     assert refused(run("trade", "--account-id", acct, "--side", "buy", "--symbol", "ETH/USDT", "--qty",
