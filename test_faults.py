@@ -50,6 +50,14 @@ def new_account(db, balance="1000000"):
         return ledger.create_account(balance=balance).id
 
 
+def killed_after(child, seconds):
+    """SIGKILL child after seconds: (whether the kill landed: it may have ended first, its stdout, its stderr)."""
+    time.sleep(seconds)
+    child.send_signal(signal.SIGKILL)
+    out, err = child.communicate()
+    return child.returncode == -signal.SIGKILL, out, err
+
+
 def assert_consistent(db, why=""):
     """verify passes, and independently of paper: every balance is the sum of its log."""
     with paper.Ledger(str(db)) as ledger:
@@ -181,11 +189,9 @@ def test_sigkill_mid_write_loses_and_doubles_nothing(tmp_path, report):
         argv += (["--side", rng.choice(["buy", "sell"]), "--symbol", "ETH/USDT", "--qty", "0.01", "--price", amount]
                  if op == "trade" else ["--amount", amount])
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.5, 1.2) * whole)
-        child.send_signal(signal.SIGKILL)
-        output, errors = child.communicate()
+        landed, output, errors = killed_after(child, rng.uniform(0.5, 1.2) * whole)
         assert "Traceback" not in errors, why
-        kills += child.returncode == -signal.SIGKILL
+        kills += landed
         assert_consistent(db, why)
         def recorded():
             if op == "trade":
@@ -218,10 +224,8 @@ def test_sigkill_during_init_and_backup_leaves_no_litter(tmp_path, report):
         fresh, copy = str(folder / f"new{round_}.db"), str(folder / f"copy{round_}.db")
         argv = ["init", "--db", fresh] if round_ % 2 else ["backup", "--to", copy, "--db", db]
         child = subprocess.Popen([*PAPER_RUN, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.5, 1.2) * whole)
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, _, _ = killed_after(child, rng.uniform(0.5, 1.2) * whole)
+        kills += landed
         for made in (fresh, copy):  # whole, or not there at all
             if os.path.exists(made):
                 with paper.Ledger(made) as ledger:
@@ -272,10 +276,8 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
         why = f"feed file kill {round_}, PAPER_FAULT_SEED={SEED}"
         child = subprocess.Popen([*PAPER_RUN, "feed", path, "--db", db], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.02, 0.3))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, err = killed_after(child, rng.uniform(0.02, 0.3))
+        kills += landed
         assert "Traceback" not in err, why
         assert_consistent(db, why)
         fills, prices = fill_counts(db)
@@ -291,10 +293,8 @@ def test_sigkill_during_feed_keeps_a_file_whole_and_a_stream_row_by_row(tmp_path
         lines = Path(bars_file(tmp_path / "more.csv", 200, start=3000 + round_ * 200)).read_text()
         child.stdin.write(lines)
         child.stdin.flush()
-        time.sleep(rng.uniform(0.02, 0.25))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, err = killed_after(child, rng.uniform(0.02, 0.25))
+        kills += landed
         assert_consistent(db, why)
         fills, prices = fill_counts(db)
         assert all(n == 1 for n in fills.values()), why
@@ -330,10 +330,8 @@ def test_sigkill_during_a_batch_leaves_all_of_it_or_none(tmp_path, report):
         account = new_account(db)
         child = subprocess.Popen([sys.executable, "-c", BATCH_CHILD, str(HERE), db, account, "20000"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.05, 0.4))
-        child.send_signal(signal.SIGKILL)
-        out, _ = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, _ = killed_after(child, rng.uniform(0.05, 0.4))
+        kills += landed
         assert_consistent(db, why)
         with connection(db) as conn:
             counts = conn.execute("SELECT (SELECT count(*) FROM prices), (SELECT count(*) FROM trades)").fetchone()
@@ -385,10 +383,8 @@ def test_sigkill_during_protection_trailing_and_a_halt_leaves_each_whole(tmp_pat
         child = subprocess.Popen([sys.executable, "-c", RISK_CHILD, str(HERE), db, account, str(start)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         child.stdout.readline()
-        time.sleep(rng.uniform(0.05, 0.4))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, err = killed_after(child, rng.uniform(0.05, 0.4))
+        kills += landed
         assert "Traceback" not in err, (why, err)
         assert_consistent(db, why)
         with connection(db) as conn:
@@ -439,10 +435,8 @@ def test_sigkill_during_prices_delete_and_symbol_rules_leaves_each_whole(tmp_pat
         child = subprocess.Popen([sys.executable, "-c", DELETE_CHILD, str(HERE), db, str(start)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         child.stdout.readline()
-        time.sleep(rng.uniform(0, 0.2))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, err = killed_after(child, rng.uniform(0, 0.2))
+        kills += landed
         assert "Traceback" not in err, (why, err)
         assert_consistent(db, why)
         with connection(db) as conn:
@@ -661,10 +655,8 @@ def test_sigkill_during_a_run_resumes_without_doing_anything_twice(tmp_path, rep
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(rng.randint(1, 6)):
             child.stdout.readline()
-        time.sleep(rng.uniform(0, 0.005))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, out, err = killed_after(child, rng.uniform(0, 0.005))
+        kills += landed
         assert "Traceback" not in err and child.returncode == -signal.SIGKILL, (why, err)
         progress.append(check_run(db, times, why))
     final = cli(*argv[len(PAPER_RUN):])
@@ -696,10 +688,8 @@ def test_sigkill_during_a_backtest_leaves_all_of_its_database_or_none(tmp_path, 
         child = subprocess.Popen([*PAPER_RUN, "backtest", str(strategy), "--data", path, "--balance",
                                   "1000000", "--param", "every=50", "--param", "pause=0.0001", "--db", str(kept)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # 0.8 s or more: killed mid-run
-        time.sleep(rng.uniform(0.1, 0.7))
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
-        kills += child.returncode == -signal.SIGKILL
+        landed, _, _ = killed_after(child, rng.uniform(0.1, 0.7))
+        kills += landed
         if kept.exists():  # all of it
             whole += 1
             assert check_run(str(kept), times, why, every=50) == len(times) and fill_counts(str(kept))[1] == len(times)
