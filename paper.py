@@ -47,7 +47,7 @@ import os
 import re
 import sqlite3
 import time
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from datetime import datetime, timedelta, timezone
 from decimal import (ROUND_CEILING, ROUND_FLOOR, Context as DecimalContext, Decimal, DecimalException, Inexact,
                      InvalidOperation, localcontext)
@@ -263,7 +263,7 @@ def text_amount(text, what, zero):
 def to_price_text(value, what):
     """A price above zero, and its text as paper stores it: text already in that form is kept as given
     (a feed's file usually is), which spares formatting it again."""
-    if value in PRICES if value.__class__ is str else False:  # met before: bars repeat their prices
+    if value.__class__ is str and value in PRICES:  # met before: bars repeat their prices
         return PRICES[value], value
     if isinstance(value, str) and AMOUNT.fullmatch(value) and value[0] != "-" and value != "0.00":
         if len(PRICES) >= 20_000:  # memory stays flat however long the feed
@@ -781,8 +781,7 @@ def fields_of(columns):
     """What reads the fields of columns (a record's column list: its first fields, in order) off a record:
     by name, so a column list and its record that drift apart fail loudly, not by position."""
     if columns not in GETTERS:
-        import operator
-        GETTERS[columns] = operator.attrgetter(*(FIELD_OF.get(name, name) for name in columns.split(", ")))
+        GETTERS[columns] = attrgetter(*(FIELD_OF.get(name, name) for name in columns.split(", ")))
     return GETTERS[columns]
 
 
