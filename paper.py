@@ -97,6 +97,7 @@ PLAIN = re.compile(r"[0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18}")  # digits, a po
 # An amount as paper writes it: no leading zero, 2-18 decimals, no trailing zero after the second.
 AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9][0-9]([0-9]{0,16}[1-9])?")
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a plain number a spreadsheet reads as one
+BALANCES = "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency"
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 
@@ -768,9 +769,10 @@ class Record:
         return stored(fields_of(columns)(self))
 
     def copy(self, columns):
-        """A copy of the record as the database gives it back (each amount in its stored form)."""
-        return type(self)(**{FIELD_OF.get(name, name): as_stored(value) if value.__class__ is Decimal else value
-                             for name, value in zip(columns.split(", "), fields_of(columns)(self))})
+        """A copy of the record as the database gives it back (each amount in its stored form): columns are
+        its first fields, in order, so they are its __init__'s first arguments."""
+        return type(self)(*[as_stored(value) if value.__class__ is Decimal else value for value in
+                            fields_of(columns)(self)])
 
 
 FIELD_OF = {"reserved_amount": "reserved", "transaction_type": "type"}  # a column whose field has another name
@@ -1214,7 +1216,9 @@ class Ledger:
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
-        self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them
+        self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them, and
+        # {(account id, None): its currencies, in order} once it has read them all (see _balances)
+        self._rows = {}  # {account id as given: its row} as this transaction has read them (see _account)
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         self._unchecked = False  # whether SQLite's CHECKs are off on this connection: in a batch (see _transaction)
         self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
@@ -1404,6 +1408,7 @@ class Ledger:
                 self._unchecked = not exact
             self.db.execute(begin)
             self._held.clear()
+            self._rows.clear()
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1451,6 +1456,7 @@ class Ledger:
         """Drop what is kept (see __init__), once the prices not yet written are."""
         self._write_prices()
         self._held.clear()
+        self._rows.clear()
         self.risk.forget()
         self._books.clear()
         self._latest.clear()
@@ -1500,7 +1506,15 @@ class Ledger:
         return make(*rows[0])
 
     def _account(self, account_id, active=False):
-        account = self._find(Account, "accounts", ACCOUNT, account_id)
+        """The account account_id names (a new Account: a caller may add to it); inside a transaction, read
+        once (an account is changed only by close_account and reset, which forget it)."""
+        kept = account_id.__class__ is str and self.db.in_transaction
+        row = self._rows.get(account_id) if kept else None
+        if row is None:
+            row = self._find(lambda *values: values, "accounts", ACCOUNT, account_id)
+            if kept:
+                self._rows[account_id] = row
+        account = Account(*row)
         return self._active(account) if active else account
 
     @staticmethod
@@ -1533,6 +1547,10 @@ class Ledger:
         balance.move(available, reserved)
         available, reserved = fmt(balance.available), fmt(balance.reserved)
         self.db.execute(UPSERT_BALANCE, (account_id, currency, available, reserved, now, now, now))
+        currencies = self._held.get((account_id, None))
+        if currencies is not None and currency not in currencies:  # its first row
+            currencies.append(currency)
+            currencies.sort()
         self._held[account_id, currency] = Balance(currency, Decimal(available), Decimal(reserved))  # as stored
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
@@ -1613,6 +1631,7 @@ class Ledger:
             now = utc_now()
             self.db.execute("UPDATE accounts SET is_active = 0, closed_at = ?, updated_at = ? WHERE id = ?",
                             (now, now, account.id))
+            self._rows.clear()
         return self.account(account.id)
 
     def transactions(self, account_id, limit=None):
@@ -1649,6 +1668,7 @@ class Ledger:
             self._move(account.id, currency, balance, legs=[("DEPOSIT", balance, "Reset deposit")])
             self.db.execute("UPDATE accounts SET pnl_after_trade = (SELECT ifnull(max(id), 0) FROM trades),"
                             " updated_at = ? WHERE id = ?", (utc_now(), account.id))
+            self._rows.clear()
         return self.account(account.id)
 
     # --- Money in and out ---
@@ -2390,10 +2410,17 @@ class Ledger:
         return record_klines(self, steps, each, stop)
 
     def _balances(self, account_id):
-        """The account's balances, {currency: Balance}."""
-        return {row[0]: Balance(*row) for row in self.db.execute(
-            "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency",
-            (account_id,))}
+        """The account's balances, {currency: Balance} in currency order (copies); inside a transaction, read
+        once (as _balance: _move keeps them)."""
+        if not self.db.in_transaction:
+            return {row[0]: Balance(*row) for row in self.db.execute(BALANCES, (account_id,))}
+        currencies = self._held.get((account_id, None))
+        if currencies is None:
+            rows = self.db.execute(BALANCES, (account_id,)).fetchall()
+            for currency, available, reserved in rows:
+                self._held[account_id, currency] = Balance(currency, available, reserved)
+            currencies = self._held[account_id, None] = [row[0] for row in rows]
+        return {currency: self._balance(account_id, currency) for currency in currencies}
 
     def _price_in(self, currency, quote, given):
         """(price, market time) of currency in quote: 1 for quote itself, the price given, or the latest

@@ -3104,6 +3104,26 @@ def test_a_trade_undone_inside_a_batch_leaves_the_balances_the_batch_goes_on_fro
         assert (held["USDT"].available, held["BTC"].available) == (Decimal(800), Decimal(2)) and ledger.verify() == []
 
 
+def test_a_batch_sees_a_currency_and_a_closing_it_made_itself(db):
+    """A batch keeps an account's row and its balances once read: what it changes itself must show."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10000").id
+        with ledger.batch():
+            ledger.tick("BTC/USDT", "100", time="2026-01-01")
+            # risk sizes by the equity: 10000 x 0.01 / (90 - 80) = 10
+            first = ledger.place_order(account, "buy", "BTC/USDT", None, "90", fee_rate="0", sl="80", risk="0.01")
+            ledger.deposit(account, "1", currency="ETH")  # a new currency, with no price yet
+            with pytest.raises(paper.PaperError, match="no value in USDT: ETH has no price"):
+                ledger.place_order(account, "buy", "BTC/USDT", None, "90", fee_rate="0", sl="80", risk="0.01")
+            ledger.tick("ETH/USDT", "1000", time="2026-01-01T01:00")
+            # (9100 available + 900 reserved + 1 ETH x 1000) x 0.01 / 10 = 11
+            second = ledger.place_order(account, "buy", "BTC/USDT", None, "90", fee_rate="0", sl="80", risk="0.01")
+            ledger.close_account(account)
+            with pytest.raises(paper.PaperError, match=f"account {account} is closed"):
+                ledger.deposit(account, "5")
+        assert (first.qty, second.qty) == (Decimal(10), Decimal(11))
+        assert ledger.account(account).is_active == 0 and ledger.verify() == []
+
 # --- Results: equity, stats, round trips, the chart and the report (each worked out by hand) ---
 
 def hand_worked_account(run):
