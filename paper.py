@@ -1007,11 +1007,6 @@ class Trade(Record):
         self.transactions = [] if transactions is None else transactions
 
 
-def snapshot(record):
-    """A record's field values as they are now (a list's items too: it may change in place)."""
-    return tuple(tuple(value) if value.__class__ is list else value for value in vars(record).values())
-
-
 class Price(tuple):
     """A recorded price as the ledger keeps a symbol's latest: (id, time, open, high, low, close), by name."""
 
@@ -1216,6 +1211,7 @@ class Ledger:
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
         self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
+        self._savepoints = []  # of each savepoint open: (how many prices were queued at its start, those written since)
         self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them, and
         # {(account id, None): its currencies, in order} once it has read them all (see _balances)
         self._rows = {}  # {account id as given: its row} as this transaction has read them (see _account)
@@ -1396,7 +1392,8 @@ class Ledger:
         except sqlite3.ProgrammingError:
             raise PaperError(f"the ledger of {self.path} is closed") from None
         if nested:
-            self._write_prices()
+            if begin != "BEGIN IMMEDIATE":  # a read: it sees the prices recorded so far
+                self._write_prices()
             with self._savepoint() if begin == "BEGIN IMMEDIATE" else contextlib.nullcontext(), localcontext(EXACT):
                 yield
             return
@@ -1409,6 +1406,7 @@ class Ledger:
             self.db.execute(begin)
             self._held.clear()
             self._rows.clear()
+            self._savepoints.clear()
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1439,17 +1437,24 @@ class Ledger:
     def _savepoint(self):
         """A write inside a transaction: refused, it is undone alone."""
         self.db.execute("SAVEPOINT operation")
+        frame = (len(self._unwritten), [])  # the prices queued before it, and those written since (see _write_prices)
+        self._savepoints.append(frame)
         try:
             yield
         except BaseException as error:
-            self._unwritten.clear()  # prices recorded inside it go with it
+            self._savepoints.pop()
             if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
+                queued, written = frame  # prices queued before it stay queued; those recorded inside it go with it
+                self._unwritten[:] = (written + self._unwritten)[:queued]
                 self.db.execute("ROLLBACK TO operation")
                 self.db.execute("RELEASE operation")
+            else:
+                self._unwritten.clear()
             self._forget()
             if isinstance(error, RiskRefused) and self.db.in_transaction:
                 self.risk.log(*error.event)  # on the record (an outer roll-back records it again itself)
             raise
+        self._savepoints.pop()
         self.db.execute("RELEASE operation")
 
     def _forget(self):
@@ -1466,6 +1471,8 @@ class Ledger:
         if self._unwritten:
             self.db.executemany(f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 self._unwritten)
+            for _, written in self._savepoints:  # undone with a savepoint that fails: see _savepoint
+                written += self._unwritten
             self._unwritten.clear()
 
     @property
@@ -4161,12 +4168,12 @@ class Context:
         if not ledger.db.in_transaction:  # (on_bar runs inside its bar's transaction: this is for init)
             return [order for order in reversed(ledger.orders(self.account_id, open_only=True)) if order.symbol == symbol]
         mine, copies = [], {}  # the symbol's open orders, as the matching keeps them: copies, as read (the same
-        for order, _ in sorted(ledger._book(symbol).orders.values(), key=lambda kept: kept[1]):  # copy again while
-            if order.account_id == self.account_id:  # neither the order nor the copy has changed since)
-                state, kept = tuple(vars(order).values()), self._copies.get(order.id)
-                if kept is None or kept[0] != state or snapshot(kept[1]) != kept[2]:
+        for order, _ in sorted(ledger._book(symbol).orders.values(), key=itemgetter(1)):  # copy again while
+            if order.account_id == self.account_id:  # neither the order nor the copy has changed since: fills,
+                state, kept = tuple(vars(order).values()), self._copies.get(order.id)  # its one list, is empty
+                if kept is None or kept[0] != state or tuple(vars(kept[1]).values()) != kept[2] or kept[1].fills:
                     copy = order.copy(ORDER)
-                    kept = state, copy, snapshot(copy)
+                    kept = state, copy, tuple(vars(copy).values())
                 mine.append(kept[1])
                 copies[order.id] = kept
         self._copies = copies

@@ -3104,6 +3104,34 @@ def test_a_trade_undone_inside_a_batch_leaves_the_balances_the_batch_goes_on_fro
         assert (held["USDT"].available, held["BTC"].available) == (Decimal(800), Decimal(2)) and ledger.verify() == []
 
 
+def test_an_undone_savepoint_keeps_the_prices_queued_before_it_and_only_those(db):
+    """A batch writes its prices in bulk, late: an operation undone inside it takes the prices it recorded
+    with it (written or not), and leaves those recorded before it (even if it wrote them)."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        with ledger.batch():
+            ledger.tick("BTC/USDT", "100", time="2026-01-01")
+            with pytest.raises(paper.PaperError, match="insufficient funds"):  # undone before anything is written
+                ledger.trade(account, "buy", "BTC/USDT", "100")
+            with contextlib.suppress(ValueError):
+                with ledger.batch():
+                    ledger.tick("ETH/USDT", "5", time="2026-01-02")
+                    with contextlib.suppress(ValueError):
+                        with ledger.batch():
+                            ledger.tick("ETH/USDT", "6", time="2026-01-03")
+                            assert len(ledger.prices()) == 3  # read: all three are written now
+                            raise ValueError
+                    assert [p["close"] for p in ledger.prices()] == [Decimal(5), Decimal(100)]
+                    raise ValueError
+            assert [p["close"] for p in ledger.prices()] == [Decimal(100)]
+            ledger.tick("ETH/USDT", "7", time="2026-01-02")  # its time is free again
+            ledger.trade(account, "buy", "BTC/USDT", "1", fee_rate="0")
+        assert [(p["symbol"], p["time"], p["close"]) for p in ledger.prices()] == [
+            ("ETH/USDT", "2026-01-02T00:00:00.000000Z", Decimal(7)),
+            ("BTC/USDT", "2026-01-01T00:00:00.000000Z", Decimal(100))]
+        assert ledger.account(account).balances["USDT"].total == Decimal(900) and ledger.verify() == []
+
+
 def test_a_batch_sees_a_currency_and_a_closing_it_made_itself(db):
     """A batch keeps an account's row and its balances once read: what it changes itself must show."""
     with paper.Ledger(db, create=True) as ledger:
