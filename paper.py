@@ -1531,6 +1531,9 @@ class Ledger:
         return account
 
     def _open_order(self, order_id):
+        for book in self._books.values() if order_id.__class__ is str else ():  # an open order the matching
+            if order_id in book.orders:  # keeps, by its whole id: as it is stored
+                return book.orders[order_id][0]
         order = self._find(Order, "orders", ORDER, order_id)
         if order.status != "OPEN":
             raise PaperError(f"order {order.id} is {order.status.lower()}")
