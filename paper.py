@@ -100,6 +100,13 @@ NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a plain number a spreadsheet read
 BALANCES = "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency"
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
+# The writes a transaction holds back to write in bulk (see Connection): each row's id is given (Ledger._next_id)
+INSERT_PRICE = f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_TRANSACTION = f"INSERT INTO transactions ({TRANSACTION}) VALUES ({', '.join('?' * (TRANSACTION.count(',') + 1))})"
+INSERT_TRADE = f"INSERT INTO trades ({TRADE}) VALUES ({', '.join('?' * (TRADE.count(',') + 1))})"
+INSERT_ORDER = f"INSERT INTO orders (rowid, {ORDER}) VALUES (?, {', '.join('?' * (ORDER.count(',') + 1))})"
+UPDATE_ORDER = ("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?, triggered = ?,"
+                " reason = ?, price_id = ?, stop_price = ?, mark = ? WHERE id = ?")  # all that changes as it lives
 
 
 # --- Errors: every refusal is a PaperError, its message fit for the user ---
@@ -1194,6 +1201,101 @@ def alive(pid):
     return True
 
 
+class Connection:
+    """The ledger's SQLite connection, holding back the commonest writes of a transaction (prices, the log,
+    trades, orders, balances: see hold) to write them in bulk, a statement's rows at a time, just before
+    anything else runs on it (a read too) and before COMMIT: every statement sees all that was written
+    before it, as if nothing were held. A savepoint (begin; release or undo) costs nothing until something
+    must run inside it: then what was held before it is written first, outside it, and it begins.
+
+    Writes held together may run in another order than they were made, table by table: no table's rows
+    depend on another's as SQLite checks them (paper turns no foreign keys on, and its triggers read their
+    own table), and within a table each statement's rows keep their order; an order's UPDATE runs after
+    the INSERTs of orders (a new order's UPDATE needs its row). A held write that fails (a full disk) rolls
+    the whole transaction back: nobody can say which of them were written."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.held = []  # [(sql, row)] in the order they were made
+        self.savepoints = []  # [where in held it began (0 once it has begun in SQLite), whether it has]
+
+    @property
+    def in_transaction(self):
+        return self.raw.in_transaction
+
+    def __getattr__(self, name):  # close, backup, ...: the connection's own
+        return getattr(self.raw, name)
+
+    def execute(self, sql, parameters=()):
+        if self.held or self.savepoints and not self.savepoints[-1][1]:
+            self.write()
+        return self.raw.execute(sql, parameters)
+
+    def executemany(self, sql, rows):
+        self.write()
+        return self.raw.executemany(sql, rows)
+
+    def hold(self, sql, row):
+        """Run sql with row later (see the class); a long feed or backtest holds 10,000 at most."""
+        self.held.append((sql, row))
+        if len(self.held) >= 10_000:
+            self.write()
+
+    def write(self):
+        """Write what is held; each savepoint open but not begun in SQLite begins between what was held before
+        it and what was held since."""
+        held, start = self.held, 0
+        try:
+            for savepoint in self.savepoints:
+                if not savepoint[1]:
+                    self._bulk(held[start:savepoint[0]])
+                    start = savepoint[0]
+                    self.raw.execute("SAVEPOINT operation")
+                savepoint[:] = 0, True
+            self._bulk(held[start:])
+        except BaseException:
+            self.rollback()
+            raise
+        held.clear()
+
+    def _bulk(self, held):
+        statements = {}
+        for sql, row in held:
+            statements.setdefault(sql, []).append(row)
+        later = statements.pop(UPDATE_ORDER, None)
+        for sql, rows in statements.items():
+            self.raw.executemany(sql, rows)
+        if later:
+            self.raw.executemany(UPDATE_ORDER, later)
+
+    def rollback(self):
+        """Drop what is held and roll the whole transaction back (nothing if it has gone already)."""
+        self.held.clear()
+        if self.raw.in_transaction:
+            self.raw.execute("ROLLBACK")
+
+    def begin(self):
+        """A savepoint, begun in SQLite only once something runs inside it (see write)."""
+        self.savepoints.append([len(self.held), False])
+
+    def release(self):
+        """The innermost savepoint's writes stay, part of the one around it."""
+        _, begun = self.savepoints.pop()
+        if begun:
+            self.raw.execute("RELEASE operation")
+
+    def undo(self):
+        """The innermost savepoint's writes are gone, held or written; the transaction goes on."""
+        start, begun = self.savepoints.pop()
+        if not self.raw.in_transaction:  # (a failed disk write may have ended the whole transaction)
+            self.held.clear()
+            return
+        if begun:
+            self.raw.execute("ROLLBACK TO operation")
+            self.raw.execute("RELEASE operation")
+        del self.held[start:]
+
+
 class Ledger:
     """The accounts in one SQLite database; every rule of paper lives here."""
 
@@ -1210,8 +1312,7 @@ class Ledger:
         # Kept between transactions while no other connection writes (PRAGMA data_version says so):
         # the books of open orders, the latest price of each symbol, the newest price's id.
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
-        self._unwritten = []  # prices recorded in this transaction, written in bulk before anything reads them
-        self._savepoints = []  # of each savepoint open: (how many prices were queued at its start, those written since)
+        self._ids = {}  # {table: the id its next row gets} in this transaction: its rows are written late (Connection)
         self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them, and
         # {(account id, None): its currencies, in order} once it has read them all (see _balances)
         self._rows = {}  # {account id as given: its row} as this transaction has read them (see _account)
@@ -1296,9 +1397,8 @@ class Ledger:
 
     def _connect(self, mode):  # mode=ro or rw: SQLite never creates a file here
         path = os.path.abspath(self.path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=self.busy_timeout_ms / 1000,
-                               isolation_level=None,
-                               detect_types=sqlite3.PARSE_DECLTYPES)
+        return Connection(sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=self.busy_timeout_ms / 1000,
+                                          isolation_level=None, detect_types=sqlite3.PARSE_DECLTYPES))
 
     def _refusal(self, error):
         """A sqlite3 error as the PaperError a user can act on."""
@@ -1392,8 +1492,6 @@ class Ledger:
         except sqlite3.ProgrammingError:
             raise PaperError(f"the ledger of {self.path} is closed") from None
         if nested:
-            if begin != "BEGIN IMMEDIATE":  # a read: it sees the prices recorded so far
-                self._write_prices()
             with self._savepoint() if begin == "BEGIN IMMEDIATE" else contextlib.nullcontext(), localcontext(EXACT):
                 yield
             return
@@ -1406,7 +1504,7 @@ class Ledger:
             self.db.execute(begin)
             self._held.clear()
             self._rows.clear()
-            self._savepoints.clear()
+            self._ids.clear()
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1414,13 +1512,10 @@ class Ledger:
                     self._seen = version
                 with localcontext(EXACT) if exact else contextlib.nullcontext():
                     yield
-                self._write_prices()
-                self.db.execute("COMMIT")
+                self.db.execute("COMMIT")  # (what is held is written first)
             except BaseException as error:
-                self._unwritten.clear()
                 try:
-                    if self.db.in_transaction:
-                        self.db.execute("ROLLBACK")
+                    self.db.rollback()
                 except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
                     return
                 self._forget()
@@ -1436,44 +1531,34 @@ class Ledger:
     @contextlib.contextmanager
     def _savepoint(self):
         """A write inside a transaction: refused, it is undone alone."""
-        self.db.execute("SAVEPOINT operation")
-        frame = (len(self._unwritten), [])  # the prices queued before it, and those written since (see _write_prices)
-        self._savepoints.append(frame)
+        self.db.begin()
         try:
             yield
         except BaseException as error:
-            self._savepoints.pop()
-            if self.db.in_transaction:  # (a failed disk write may have ended the whole transaction)
-                queued, written = frame  # prices queued before it stay queued; those recorded inside it go with it
-                self._unwritten[:] = (written + self._unwritten)[:queued]
-                self.db.execute("ROLLBACK TO operation")
-                self.db.execute("RELEASE operation")
-            else:
-                self._unwritten.clear()
+            self.db.undo()
             self._forget()
             if isinstance(error, RiskRefused) and self.db.in_transaction:
                 self.risk.log(*error.event)  # on the record (an outer roll-back records it again itself)
             raise
-        self._savepoints.pop()
-        self.db.execute("RELEASE operation")
+        self.db.release()
 
     def _forget(self):
-        """Drop what is kept (see __init__), once the prices not yet written are."""
-        self._write_prices()
+        """Drop what is kept (see __init__), once what is held is written."""
+        self.db.write()
         self._held.clear()
         self._rows.clear()
+        self._ids.clear()
         self.risk.forget()
         self._books.clear()
         self._latest.clear()
         self._newest = None
 
-    def _write_prices(self):
-        if self._unwritten:
-            self.db.executemany(f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                self._unwritten)
-            for _, written in self._savepoints:  # undone with a savepoint that fails: see _savepoint
-                written += self._unwritten
-            self._unwritten.clear()
+    def _next_id(self, table):
+        """The id (rowid) the next row of table gets, as SQLite would give it: its rows are written late."""
+        if table not in self._ids:
+            self._ids[table] = self.db.execute(f"SELECT ifnull(max(rowid), 0) FROM {table}").fetchone()[0]
+        self._ids[table] += 1
+        return self._ids[table]
 
     @property
     def _horizon(self):
@@ -1496,7 +1581,6 @@ class Ledger:
         price_id = self._price_id
         if price_id is None:
             return None, None
-        self._write_prices()
         return self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)
                                ).fetchone()[0], price_id
 
@@ -1556,7 +1640,7 @@ class Ledger:
         total = balance.total
         balance.move(available, reserved)
         available, reserved = fmt(balance.available), fmt(balance.reserved)
-        self.db.execute(UPSERT_BALANCE, (account_id, currency, available, reserved, now, now, now))
+        self.db.hold(UPSERT_BALANCE, (account_id, currency, available, reserved, now, now, now))
         currencies = self._held.get((account_id, None))
         if currencies is not None and currency not in currencies:  # its first row
             currencies.append(currency)
@@ -1565,9 +1649,9 @@ class Ledger:
         for kind, amount, description in legs:
             if amount:  # no row for a zero fee
                 total = EXACT.add(total, amount)
-                tx = Transaction(None, account_id, kind, currency, as_stored(amount), as_stored(total), description,
-                                 ref, now, trade_id, self._price_id)  # as read back
-                tx.id = self.db.execute(insert_sql("transactions", TRANSACTION), tx.row(TRANSACTION)).lastrowid
+                tx = Transaction(self._next_id("transactions"), account_id, kind, currency, as_stored(amount),
+                                 as_stored(total), description, ref, now, trade_id, self._price_id)  # as read back
+                self.db.hold(INSERT_TRANSACTION, tx.row(TRANSACTION))
                 logged.append(tx)
         return logged
 
@@ -1734,6 +1818,7 @@ class Ledger:
             self.db.executemany(UPSERT_BALANCE, [(account_id, b.currency, fmt(b.available), fmt(b.reserved), now, now, now)
                                                  for b in balances.values()])
             self._held.clear()
+            self._ids.clear()  # SQLite gave the log's new rows their ids
         return recorded, len(rows) - recorded
 
     def _import_row(self, account_id, row, earlier, seen, balances, now):
@@ -1807,7 +1892,8 @@ class Ledger:
                 " paper keeps every amount below 10^18")
         trade = Trade(None, account_id, order_id, symbol, side, *map(as_stored, (qty, price, fee_rate, fee)), ref,
                       utc_now(), self._price_id)  # its amounts as read back
-        trade.id = self.db.execute(insert_sql("trades", TRADE), trade.row(TRADE)).lastrowid
+        trade.id = self._next_id("trades")
+        self.db.hold(INSERT_TRADE, trade.row(TRADE))
         what, kind = f"{side} {fmt(qty)} {symbol} @ {fmt(price)}", f"TRADE_{side.upper()}"
         if side == "buy":  # pays value + fee of quote, from the order's reserve first; gets qty of base
             trade.transactions = self._move(account_id, quote, release - value - fee, -release, [
@@ -1896,7 +1982,8 @@ class Ledger:
         order.updated_at, order.reserved, order.price_id = order.created_at, order.reserve_for(order.qty), \
             self._price_id
         self._move(order.account_id, order.reserve_currency, -order.reserved, order.reserved)
-        age = self.db.execute(insert_sql("orders", ORDER), order.row(ORDER)).lastrowid
+        age = self._next_id("orders")  # its rowid: the book's order of arrival
+        self.db.hold(INSERT_ORDER, (age, *order.row(ORDER)))
         if latest and order.type != "market" and any(  # a marketable order: matched against the latest price (its
                 price is None or (price >= latest.close if (order.side == "buy") != stop else price <= latest.close)
                 for stop, price in order.legs()):  # close), as on an exchange (a leg it reaches, as Book.due finds them)
@@ -2059,13 +2146,17 @@ class Ledger:
         self._update(order, order.filled_qty, ZERO, status)
         return order
 
+    def _write_order(self, order):
+        """What changes in an order's row as it lives (see UPDATE_ORDER), from the order as it is now."""
+        self.db.hold(UPDATE_ORDER, (fmt(order.qty), fmt(order.filled_qty), fmt(order.reserved), order.status,
+                                    order.updated_at, order.triggered, order.reason, order.price_id,
+                                    None if order.stop_price is None else fmt(order.stop_price),
+                                    None if order.mark is None else fmt(order.mark), order.id))
+
     def _update(self, order, filled, reserved, status, triggered=None):
         order.filled_qty, order.reserved, order.status, order.updated_at = filled, reserved, status, utc_now()
         order.triggered, order.price_id = order.triggered if triggered is None else triggered, self._price_id
-        self.db.execute("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?,"
-                        " triggered = ?, reason = ?, price_id = ? WHERE id = ?",
-                        (fmt(order.qty), fmt(filled), fmt(reserved), status, order.updated_at, order.triggered,
-                         order.reason, order.price_id, order.id))
+        self._write_order(order)
         book = self._books.get(order.symbol)
         if book and status != "OPEN":
             book.remove(order.id)
@@ -2209,7 +2300,6 @@ class Ledger:
                   "recorded": False, "fills": [], "cancelled": [], "triggered": [], "risk": []}
         latest = self._latest[symbol] if symbol in self._latest else self._latest_price(symbol)
         if latest and market_time <= latest.time:
-            self._write_prices()
             same = latest if market_time == latest.time else Price(self.db.execute(
                 f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? AND time = ?", (symbol, market_time)).fetchone()
                                                                      or ())
@@ -2226,9 +2316,7 @@ class Ledger:
                              " timeline is simulated")
         price_id = (self._newest if self._newest is not None else self._price_id or 0) + 1  # nobody else adds one:
         # this transaction holds the write lock
-        self._unwritten.append((price_id, symbol, market_time, *texts, self._began))
-        if len(self._unwritten) >= 10_000:  # a long feed keeps no more than this in memory
-            self._write_prices()
+        self.db.hold(INSERT_PRICE, (price_id, symbol, market_time, *texts, self._began))
         self._latest[symbol], self._newest, result["recorded"] = Price((price_id, market_time, *bar)), price_id, True
         book = self._books[symbol] if symbol in self._books else self._book(symbol)
         if book.orders:
@@ -2282,9 +2370,7 @@ class Ledger:
             if reserve != order.reserved:  # a buy's stop, and so its reserve, came down
                 self._move(order.account_id, order.reserve_currency, order.reserved - reserve, reserve - order.reserved)
             order.reserved, order.updated_at, order.price_id = reserve, utc_now(), newest
-            self.db.execute("UPDATE orders SET stop_price = ?, mark = ?, reserved_amount = ?, updated_at = ?,"
-                            " price_id = ? WHERE id = ?", (fmt(stop), fmt(mark), fmt(reserve), order.updated_at,
-                                                          newest, order.id))
+            self._write_order(order)
             if moved:
                 book.moved(order, book.orders[order.id][1])
 
@@ -2332,7 +2418,6 @@ class Ledger:
     def _latest_price(self, symbol):
         """(id, time, open, high, low, close) of symbol's latest price, or None."""
         if symbol not in self._latest:
-            self._write_prices()
             row = self.db.execute(f"SELECT id, {PRICE_BAR} FROM prices WHERE symbol = ? ORDER BY time DESC LIMIT 1",
                                   (symbol,)).fetchone()
             self._latest[symbol] = row and Price(row)
@@ -2368,7 +2453,6 @@ class Ledger:
         symbol, start = to_symbol(symbol), to_time(start)
         doomed = "SELECT id FROM prices WHERE symbol = ? AND time >= ?"
         with self._transaction():
-            self._write_prices()
             deleted = self.db.execute(f"SELECT count(*) FROM ({doomed})", (symbol, start)).fetchone()[0]
             if not deleted:
                 raise PaperError(f"{symbol} has no price at or after {start}")
@@ -4668,7 +4752,6 @@ class Risk:
         stopped = self.db.execute("SELECT price_id, time FROM risk_events WHERE account_id = ? AND symbol = ? AND"
                                   " action = 'cooldown' ORDER BY id DESC LIMIT 1", (rules.account_id, symbol)).fetchone()
         if stopped:
-            self.ledger._write_prices()
             since = self.db.execute("SELECT count(*) FROM (SELECT 1 FROM prices WHERE symbol = ? AND id > ? LIMIT ?)",
                                     (symbol, stopped[0] or 0, rules.cooldown)).fetchone()[0]
             if since < rules.cooldown:

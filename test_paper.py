@@ -3132,6 +3132,40 @@ def test_an_undone_savepoint_keeps_the_prices_queued_before_it_and_only_those(db
         assert ledger.account(account).balances["USDT"].total == Decimal(900) and ledger.verify() == []
 
 
+def test_writes_held_back_in_a_batch_land_once_with_the_ids_sqlite_would_give(db):
+    """A batch holds its writes back and writes them in bulk: an undone operation takes its own, written or
+    not, and leaves those made before it (written inside it or not); ids follow on with no gap or repeat."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id  # transaction 1
+        with ledger.batch():
+            ledger.deposit(account, "1", ref="a")  # 2, held
+            with contextlib.suppress(ValueError):
+                with ledger.batch():
+                    ledger.deposit(account, "10", ref="b")  # 3, held
+                    assert ledger.account(account).balances["USDT"].total == Decimal(1011)  # a read: written now
+                    ledger.deposit(account, "100", ref="c")  # 4, held
+                    raise ValueError
+            assert ledger.account(account).balances["USDT"].total == Decimal(1001)
+            ledger.tick("BTC/USDT", "100", time="2026-01-01")
+            stale = ledger.place_order(account, "buy", "BTC/USDT", "1", "50", fee_rate="0")
+            assert ledger.orders(account)[0].status == "OPEN"  # a read: written now
+            ledger.cancel(stale.id)  # its UPDATE held, before the next order's INSERT
+            gone = ledger.place_order(account, "buy", "BTC/USDT", "1", "60", fee_rate="0")
+            ledger.cancel(gone.id)  # its UPDATE held after its INSERT, and after the stale one's UPDATE
+            order = ledger.place_order(account, "buy", "BTC/USDT", "2", "90", fee_rate="0")  # reserves 180
+            ledger.tick("BTC/USDT", "89", time="2026-01-02")  # fills it: its INSERT and UPDATE held after that
+            ledger.deposit(account, "1000", ref="d")
+        # the fill at 89 (a limit of 90 reached by a price under it): -178 USDT, +2 BTC, no fee row
+        assert [(tx.id, tx.type, tx.currency, tx.amount, tx.reference_id) for tx in ledger.transactions(account)] == [
+            (5, "DEPOSIT", "USDT", Decimal(1000), "d"), (4, "TRADE_BUY", "BTC", Decimal(2), None),
+            (3, "TRADE_BUY", "USDT", Decimal(-178), None), (2, "DEPOSIT", "USDT", Decimal(1), "a"),
+            (1, "DEPOSIT", "USDT", Decimal(1000), None)]
+        assert [(o.id, o.status, o.filled_qty, o.reserved) for o in ledger.orders(account)] == [
+            (order.id, "FILLED", Decimal(2), 0), (gone.id, "CANCELLED", 0, 0), (stale.id, "CANCELLED", 0, 0)]
+        held = ledger.account(account).balances
+        assert (held["USDT"].total, held["BTC"].total) == (Decimal(1823), Decimal(2)) and ledger.verify() == []
+
+
 def test_a_batch_sees_a_currency_and_a_closing_it_made_itself(db):
     """A batch keeps an account's row and its balances once read: what it changes itself must show."""
     with paper.Ledger(db, create=True) as ledger:
