@@ -100,6 +100,8 @@ NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a plain number a spreadsheet read
 BALANCES = "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ? ORDER BY currency"
 UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET available_amount"
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
+ENDED = ("an earlier write in this batch failed (is the disk full?) and ended its transaction: nothing in it is"
+         " recorded, and nothing more can be; leave the batch, and run it again")
 # The writes a transaction holds back to write in bulk (see Connection): each row's id is given (Ledger._next_id)
 INSERT_PRICE = f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_TRANSACTION = f"INSERT INTO transactions ({TRANSACTION}) VALUES ({', '.join('?' * (TRANSACTION.count(',') + 1))})"
@@ -1318,6 +1320,7 @@ class Ledger:
         self._rows = {}  # {account id as given: its row} as this transaction has read them (see _account)
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         self._unchecked = False  # whether SQLite's CHECKs are off on this connection: in a batch (see _transaction)
+        self._within = False  # whether code runs inside a transaction of _transaction's (see ENDED)
         self.notes, self._noted_order = [], False  # what a user should know that stops nothing: main prints it
         self.risk = Risk(self)
         if os.path.isdir(path):
@@ -1491,9 +1494,14 @@ class Ledger:
             nested = self.db.in_transaction
         except sqlite3.ProgrammingError:
             raise PaperError(f"the ledger of {self.path} is closed") from None
+        if not nested and self._within:  # a batch whose transaction a failed write ended (a full disk)
+            raise PaperError(ENDED)
         if nested:
-            with self._savepoint() if begin == "BEGIN IMMEDIATE" else contextlib.nullcontext(), localcontext(EXACT):
-                yield
+            try:
+                with self._savepoint() if begin == "BEGIN IMMEDIATE" else contextlib.nullcontext(), localcontext(EXACT):
+                    yield
+            except sqlite3.Error as error:  # a batch's code may catch it, as any refusal
+                raise self._refusal(error) from None
             return
         try:
             if begin == "BEGIN IMMEDIATE" and exact == self._unchecked:  # a batch writes without SQLite's CHECKs:
@@ -1510,8 +1518,14 @@ class Ledger:
                 if version != self._seen:  # another connection wrote: what is kept may be stale
                     self._forget()
                     self._seen = version
-                with localcontext(EXACT) if exact else contextlib.nullcontext():
-                    yield
+                self._within = True
+                try:
+                    with localcontext(EXACT) if exact else contextlib.nullcontext():
+                        yield
+                finally:
+                    self._within = False
+                if not self.db.in_transaction:  # ended by a failed write that the code inside caught
+                    raise PaperError(ENDED)
                 self.db.execute("COMMIT")  # (what is held is written first)
             except BaseException as error:
                 try:

@@ -1327,6 +1327,55 @@ def test_a_full_disk_fails_cleanly_and_keeps_every_commit(tmp_path, headroom, re
            " every commit kept, verify OK, the retry recorded once")
 
 
+HELD_BATCH = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import paper
+ledger = paper.Ledger(sys.argv[2])
+try:
+    with ledger.batch():  # its writes are held back, and written in bulk when something reads
+        for i in range(20000):
+            try:
+                ledger.deposit(sys.argv[3], "1.01", description="x" * 200)
+                if i % 50 == 49:
+                    ledger.account(sys.argv[3])  # a read: what is held is written now
+            except Exception as error:  # a bulk write failed: caught, and the batch goes on
+                print("failed at", i, type(error).__name__, flush=True)
+                try:
+                    ledger.deposit(sys.argv[3], "1", ref="after")
+                except paper.PaperError as refusal:
+                    print("refused:", refusal, flush=True)
+                break
+except paper.PaperError as error:
+    print("batch:", error, flush=True)
+"""
+
+
+def test_a_batch_whose_held_writes_fail_on_a_full_disk_records_none_of_itself(tmp_path, report):
+    """A batch holds its writes and writes them in bulk: when that fails (a full disk) the whole batch is
+    rolled back, and what its code tries after catching the error is refused, not recorded on its own."""
+    db = str(tmp_path / "full.db")
+    account = new_account(db)
+    before = query(db, "SELECT count(*), sum(amount) FROM transactions")
+    limit = max(os.path.getsize(db), 32768) + 65536
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    child = subprocess.run([sys.executable, "-c", HELD_BATCH, str(HERE), db, account], capture_output=True, text=True,
+                           preexec_fn=small_disk, timeout=120)
+    assert "Traceback" not in child.stderr and child.returncode == 0, child.stderr
+    lines = child.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("failed at ") and lines[0].endswith(" PaperError"), lines
+    assert lines[1] == f"refused: {paper.ENDED}", lines
+    assert lines[2] == f"batch: {paper.ENDED}", lines
+    assert query(db, "SELECT count(*), sum(amount) FROM transactions") == before
+    assert_consistent(db)
+    report(f"a batch whose held writes hit a full disk (at deposit {lines[0].split()[2]}): none of it recorded, the"
+           " code that caught the error refused, verify OK")
+
+
 FULL_DISK_WRITES = {  # a write path: its argv (ACCOUNT, BARS and FOLDER filled in), and what it leaves, in SQL
     "feed": (["feed", "BARS"], "SELECT count(*), max(time) FROM prices WHERE symbol = 'BTC/USDT'"),
     "run": (["run", SMA_CROSS, "--account-id", "ACCOUNT", "--feed", "BARS", "--on-close", "--param", "fast=3",
