@@ -365,6 +365,11 @@ def datetime_time(moment):
 def epoch_time(value):
     """Market time from an epoch number, its unit told by its size as Binance's files and APIs use them:
     below 1e11 seconds (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds."""
+    if value.__class__ is str and len(value) == 10 and value.isdigit():  # whole seconds, a backtest's usual form
+        day, second = divmod(int(value), DAY)
+        date, clock = DATES.get(day), CLOCKS.get(second)
+        if date and clock:  # each formatted before (below)
+            return f"{date}T{clock}.000000Z"
     number = int(value) if isinstance(value, int) or isinstance(value, str) and value.isdigit() else Decimal(value)
     if isinstance(number, Decimal) and not number.is_finite() or number < 0:
         raise ValueError
@@ -1218,7 +1223,7 @@ class Connection:
 
     def __init__(self, raw):
         self.raw = raw
-        self.held = []  # [(sql, row)] in the order they were made
+        self.held, self.rows = [], []  # the statements held and their rows, in the order they were made
         self.savepoints = []  # [where in held it began (0 once it has begun in SQLite), whether it has]
 
     @property
@@ -1239,30 +1244,37 @@ class Connection:
 
     def hold(self, sql, row):
         """Run sql with row later (see the class); a long feed or backtest holds 10,000 at most."""
-        self.held.append((sql, row))
+        self.held.append(sql)
+        self.rows.append(row)
         if len(self.held) >= 10_000:
             self.write()
 
     def write(self):
         """Write what is held; each savepoint open but not begun in SQLite begins between what was held before
         it and what was held since."""
-        held, start = self.held, 0
+        start = 0
         try:
             for savepoint in self.savepoints:
                 if not savepoint[1]:
-                    self._bulk(held[start:savepoint[0]])
+                    self._bulk(start, savepoint[0])
                     start = savepoint[0]
                     self.raw.execute("SAVEPOINT operation")
                 savepoint[:] = 0, True
-            self._bulk(held[start:])
+            self._bulk(start, len(self.held))
         except BaseException:
             self.rollback()
             raise
-        held.clear()
+        self.held.clear()
+        self.rows.clear()
 
-    def _bulk(self, held):
+    def _bulk(self, start, end):
+        """Write held[start:end]: the rows of each statement together (see the class)."""
+        held, rows = self.held[start:end], self.rows[start:end]
+        if held and held.count(held[0]) == len(held):  # one statement (a feed's prices): its rows as they are
+            self.raw.executemany(held[0], rows)
+            return
         statements = {}
-        for sql, row in held:
+        for sql, row in zip(held, rows):
             statements.setdefault(sql, []).append(row)
         later = statements.pop(UPDATE_ORDER, None)
         for sql, rows in statements.items():
@@ -1273,6 +1285,7 @@ class Connection:
     def rollback(self):
         """Drop what is held and roll the whole transaction back (nothing if it has gone already)."""
         self.held.clear()
+        self.rows.clear()
         if self.raw.in_transaction:
             self.raw.execute("ROLLBACK")
 
@@ -1290,12 +1303,11 @@ class Connection:
         """The innermost savepoint's writes are gone, held or written; the transaction goes on."""
         start, begun = self.savepoints.pop()
         if not self.raw.in_transaction:  # (a failed disk write may have ended the whole transaction)
-            self.held.clear()
-            return
-        if begun:
+            start = 0
+        elif begun:
             self.raw.execute("ROLLBACK TO operation")
             self.raw.execute("RELEASE operation")
-        del self.held[start:]
+        del self.held[start:], self.rows[start:]
 
 
 class Ledger:
