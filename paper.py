@@ -1323,13 +1323,13 @@ class Ledger:
                              " more")
         self.path, self.busy_timeout_ms, self.read_only, self.upgraded_from = path, busy_timeout_ms, read_only, None
         self._depth = 0  # how many `with ledger:` are open: the outermost closes it
-        # Kept between transactions while no other connection writes (PRAGMA data_version says so):
-        # the books of open orders, the latest price of each symbol, the newest price's id.
+        # Kept between transactions while no other connection writes (PRAGMA data_version says so), and
+        # dropped by a roll-back (_forget): the books of open orders, the latest price of each symbol, the
+        # newest price's id, the ids the next rows get (the rows are written late: see Connection), the
+        # balances as read or written ({(account id, currency): Balance}, and {(account id, None): its
+        # currencies, in order} once all are read: see _balances), the accounts' rows (see _account).
         self._books, self._latest, self._newest, self._seen, self._began = {}, {}, None, None, None
-        self._ids = {}  # {table: the id its next row gets} in this transaction: its rows are written late (Connection)
-        self._held = {}  # {(account id, currency): Balance} as this transaction has read or written them, and
-        # {(account id, None): its currencies, in order} once it has read them all (see _balances)
-        self._rows = {}  # {account id as given: its row} as this transaction has read them (see _account)
+        self._ids, self._held, self._rows = {}, {}, {}
         self._later = (None, None)  # (the clock at BEGIN, 24 hours later): see _horizon
         self._unchecked = False  # whether SQLite's CHECKs are off on this connection: in a batch (see _transaction)
         self._within = False  # whether code runs inside a transaction of _transaction's (see ENDED)
@@ -1522,9 +1522,6 @@ class Ledger:
                 self.db.execute(f"PRAGMA ignore_check_constraints = {'OFF' if exact else 'ON'}")
                 self._unchecked = not exact
             self.db.execute(begin)
-            self._held.clear()
-            self._rows.clear()
-            self._ids.clear()
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1624,7 +1621,7 @@ class Ledger:
 
     def _account(self, account_id, active=False):
         """The account account_id names (a new Account: a caller may add to it); inside a transaction, read
-        once (an account is changed only by close_account and reset, which forget it)."""
+        once while kept (see __init__; an account is changed only by close_account and reset, which forget it)."""
         kept = account_id.__class__ is str and self.db.in_transaction
         row = self._rows.get(account_id) if kept else None
         if row is None:
@@ -1650,7 +1647,8 @@ class Ledger:
         return order
 
     def _balance(self, account_id, currency):
-        """The balance as it is now (a copy: the caller may move it); inside a transaction, read once."""
+        """The balance as it is now (a copy: the caller may move it); inside a transaction, read once while kept
+        (see __init__: _move keeps it)."""
         held = self._held.get((account_id, currency)) if self.db.in_transaction else None
         if held is None:
             held = Balance(currency, *self.db.execute("SELECT available_amount, reserved_amount FROM balances WHERE"
@@ -2531,7 +2529,7 @@ class Ledger:
 
     def _balances(self, account_id):
         """The account's balances, {currency: Balance} in currency order (copies); inside a transaction, read
-        once (as _balance: _move keeps them)."""
+        once while kept (as _balance)."""
         if not self.db.in_transaction:
             return {row[0]: Balance(*row) for row in self.db.execute(BALANCES, (account_id,))}
         currencies = self._held.get((account_id, None))

@@ -3166,6 +3166,22 @@ def test_writes_held_back_in_a_batch_land_once_with_the_ids_sqlite_would_give(db
         assert (held["USDT"].total, held["BTC"].total) == (Decimal(1823), Decimal(2)) and ledger.verify() == []
 
 
+def test_what_a_ledger_keeps_between_transactions_goes_when_another_connection_writes(db):
+    """A ledger keeps balances, account rows and the next ids from one transaction to the next: another
+    connection's write makes it read them again."""
+    with paper.Ledger(db, create=True) as one, paper.Ledger(db) as other:
+        account = one.create_account(balance="100").id  # transaction 1
+        assert one.deposit(account, "1").id == 2  # one keeps 101 USDT, the account, the next id
+        assert other.deposit(account, "10").id == 3
+        assert one.deposit(account, "1").id == 4 and one.account(account).balances["USDT"].total == Decimal(112)
+        other.close_account(account)
+        with pytest.raises(paper.PaperError, match=f"account {account} is closed"):
+            one.deposit(account, "1")
+        assert [tx.balance_after for tx in one.transactions(account)] == [Decimal(112), Decimal(111), Decimal(101),
+                                                                          Decimal(100)]
+        assert one.verify() == []
+
+
 def test_a_batch_sees_a_currency_and_a_closing_it_made_itself(db):
     """A batch keeps an account's row and its balances once read: what it changes itself must show."""
     with paper.Ledger(db, create=True) as ledger:
