@@ -229,13 +229,16 @@ def main(argv=None):
         # 9. feed of 100,000 bars with 100 resting orders of 10 accounts that fill along the way, a whole process /
         # raw executemany
         filling = market_db(folder / "filling.db", 10, 10, reached=True)
-        feeds, raws, fills = [], [], 0
+        feeds, raws, bares, starts, fills = [], [], [], [], 0
         for k in range(REPEATS):
-            fed, raw = folder / f"fed{k}.db", folder / f"rawfeed{k}.db"
-            for copy in (fed, raw):
+            fed, raw, bare = folder / f"fed{k}.db", folder / f"rawfeed{k}.db", folder / f"barefeed{k}.db"
+            for copy in (fed, raw, bare):
                 copy.write_bytes(filling.read_bytes())
             feeds.append(run([*PAPER, "feed", str(bars), "--db", str(fed)]))
             raws.append(run([*PY, "-c", RAW_FEED, str(raw), str(bars)]))
+            bares.append(run([*PY, "-c", RAW_FEED.replace('synchronous=FULL")', 'synchronous=FULL");'
+                              ' db.execute("PRAGMA ignore_check_constraints=ON")'), str(bare), str(bars)]))
+            starts.append(run([*PAPER, "-h"]))
             with paper.Ledger(str(fed)) as ledger:
                 assert ledger.verify() == [] and len(ledger.prices(limit=FEED_BARS + 1)) == FEED_BARS
             fills = sqlite3.connect(fed).execute("SELECT count(*) FROM trades WHERE order_id IS NOT NULL")
@@ -245,6 +248,10 @@ def main(argv=None):
             f"{FEED_BARS / spent:,.0f}", "bar >= 200,000")
         row("   feed / raw csv + executemany of the same rows (whole processes)",
             f"{statistics.median(a / b for a, b in zip(feeds, raws)):.2f}", "bar <= 2.5")
+        row("   the floor: raw csv + executemany, CHECKs off as feed has them, whole process: bars/s",
+            f"{FEED_BARS / statistics.median(bares):,.0f}")
+        row("   (python paper.py -h, whole process: its start and compiling paper.py, ms)",
+            f"{1000 * statistics.median(starts):.0f}")
 
     if want(10):
         # 10. the same bars with 10,000 resting orders that never fill / with none
@@ -267,7 +274,7 @@ def main(argv=None):
     if want(11):
         # 11. the crossover through the API (tick + trade in one batch) over 100,000 bars / the same loop without
         # paper; then the same strategy as a file, by the backtest command
-        spent, floors = [], []
+        spent, floors, rows_alone = [], [], []
         for _ in range(REPEATS):
             start = time.perf_counter()
             account = api_backtest(str(walk), str(folder / "backtest.db"))
@@ -275,6 +282,7 @@ def main(argv=None):
             start = time.perf_counter()
             crosses = no_paper(walk, FAST, SLOW)
             floors.append(time.perf_counter() - start)
+            rows_alone.append(price_rows_alone(walk, folder / "rows.db"))
         with paper.Ledger(str(folder / "backtest.db")) as ledger:
             fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
             assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
@@ -282,6 +290,11 @@ def main(argv=None):
             f"{BACKTEST_BARS / statistics.median(spent):,.0f}", "bar >= 140,000")
         row(f"    the same loop with no paper calls ({crosses} crosses): bars per second",
             f"{BACKTEST_BARS / statistics.median(floors):,.0f}")
+        floor = (statistics.median(floors) + statistics.median(rows_alone)) / BACKTEST_BARS
+        row("    the floor: that loop + its price rows by raw executemany (CHECKs off): us a bar",
+            f"{floor * 1e6:.2f}")
+        row("    left at 140,000 bars/s for checking and matching a bar and the trades: us a bar",
+            f"{1e6 / 140_000 - floor * 1e6:.2f}")
         spent, loops = [], []
         for _ in range(REPEATS):
             kept = folder / "command.db"
@@ -479,6 +492,31 @@ def timed_loop(walk):
     finally:
         paper.Ledger.stats = stats
     return ended[0] - began
+
+
+def price_rows_alone(path, db_path):
+    """Seconds raw sqlite3 takes to write the walk's price rows (as paper writes them: its own ids, times in
+    its form, CHECKs off, 10,000 rows an executemany) into a new paper database, and commit: the floor of
+    any tick loop that keeps every bar."""
+    for stale in (db_path, f"{db_path}-wal", f"{db_path}-shm"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    paper.Ledger(str(db_path), create=True).close()
+    with open(path, newline="") as bars:
+        rows = [(i, "BTC/USDT", paper.to_time(moment), close, close, close, close, "2026-12-06T00:00:00.000000Z")
+                for i, (moment, close) in enumerate(list(csv.reader(bars))[1:], 1)]
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA ignore_check_constraints=ON")
+    start = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    for first in range(0, len(rows), 10_000):
+        db.executemany("INSERT INTO prices (id, symbol, time, open, high, low, close, created_at) VALUES (?, ?, ?, ?,"
+                       " ?, ?, ?, ?)", rows[first:first + 10_000])
+    db.execute("COMMIT")
+    spent = time.perf_counter() - start
+    db.close()
+    return spent
 
 
 def no_paper(path, fast_n, slow_n):
