@@ -1723,9 +1723,7 @@ class Ledger:
         """The account with its balances and its newest transactions."""
         with self._transaction("BEGIN"):
             account = self._account(account_id)
-            account.balances = {row[0]: Balance(*row) for row in self.db.execute(
-                "SELECT currency, available_amount, reserved_amount FROM balances WHERE account_id = ?"
-                " ORDER BY currency", (account.id,))}
+            account.balances = self._balances(account.id)
             account.transactions = self._newest_transactions(account.id, to_limit(transactions)) if transactions else []
         return account
 
