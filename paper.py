@@ -565,7 +565,7 @@ def to_bar(price=None, open=None, high=None, low=None, close=None):
     """((open, high, low, close), their texts as stored) from a price (a tick: all four the same) or a
     bar; refused unless every price is above zero and low <= open, close <= high."""
     if price is not None:
-        if (open, high, low, close) != (None,) * 4:
+        if open is not None or high is not None or low is not None or close is not None:
             raise PaperError("give a price, or a bar's open, high, low and close, not both")
         price, text = to_price_text(price, "price")
         return (price,) * 4, (text,) * 4
@@ -2332,7 +2332,7 @@ class Ledger:
                 raise PaperError(f"{symbol} at {market_time} is recorded already, with open {fmt(same.open)} high"
                                  f" {fmt(same.high)} low {fmt(same.low)} close {fmt(same.close)}: a retry repeats them")
             return result
-        if market_time > self._horizon[1] and not allow_future:
+        if not allow_future and market_time > self._horizon[1]:
             raise PaperError(f"{symbol} at {market_time} is more than 24 hours after the clock ({self._began}): a mistyped"
                              " time would keep every real price out; give allow_future=True if the"
                              " timeline is simulated")
