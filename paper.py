@@ -1242,6 +1242,10 @@ class Connection:
         self.write()
         return self.raw.executemany(sql, rows)
 
+    def backup(self, target):
+        self.write()
+        self.raw.backup(target)
+
     def hold(self, sql, row):
         """Run sql with row later (see the class); a long feed or backtest holds 10,000 at most."""
         self.held.append(sql)
