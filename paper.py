@@ -1209,11 +1209,13 @@ def alive(pid):
 
 
 class Connection:
-    """The ledger's SQLite connection, holding back the commonest writes of a transaction (prices, the log,
-    trades, orders, balances: see hold) to write them in bulk, a statement's rows at a time, just before
-    anything else runs on it (a read too) and before COMMIT: every statement sees all that was written
-    before it, as if nothing were held. A savepoint (begin; release or undo) costs nothing until something
-    must run inside it: then what was held before it is written first, outside it, and it begins.
+    """The ledger's SQLite connection, holding back the commonest writes of a write transaction (prices, the
+    log, trades, orders, balances: see hold) to write them in bulk, a statement's rows at a time, just
+    before anything else runs on it (a read too) and before COMMIT: every statement sees all that was
+    written before it, as if nothing were held. A savepoint (begin; release or undo) costs nothing until
+    something must run inside it: then what was held before it is written first, outside it, and it
+    begins. Inside a read transaction (holding is False) nothing is held: a write takes the write lock at
+    once, or is refused, as SQLite decides.
 
     Writes held together may run in another order than they were made, table by table: no table's rows
     depend on another's as SQLite checks them (paper turns no foreign keys on, and its triggers read their
@@ -1223,14 +1225,15 @@ class Connection:
 
     def __init__(self, raw):
         self.raw = raw
-        self.held, self.rows = [], []  # the statements held and their rows, in the order they were made
+        self.held = []  # [(sql, row)] in the order they were made
+        self.holding = False  # whether writes are held: in a write transaction (see Ledger._transaction)
         self.savepoints = []  # [where in held it began (0 once it has begun in SQLite), whether it has]
 
     @property
     def in_transaction(self):
         return self.raw.in_transaction
 
-    def __getattr__(self, name):  # close, backup, ...: the connection's own
+    def __getattr__(self, name):  # close, total_changes, ...: the connection's own
         return getattr(self.raw, name)
 
     def execute(self, sql, parameters=()):
@@ -1242,14 +1245,12 @@ class Connection:
         self.write()
         return self.raw.executemany(sql, rows)
 
-    def backup(self, target):
-        self.write()
-        self.raw.backup(target)
-
     def hold(self, sql, row):
         """Run sql with row later (see the class); a long feed or backtest holds 10,000 at most."""
-        self.held.append(sql)
-        self.rows.append(row)
+        if not self.holding:
+            self.execute(sql, row)
+            return
+        self.held.append((sql, row))
         if len(self.held) >= 10_000:
             self.write()
 
@@ -1265,21 +1266,18 @@ class Connection:
                     self.raw.execute("SAVEPOINT operation")
                 savepoint[:] = 0, True
             self._bulk(start, len(self.held))
+            self.held.clear()
         except BaseException:
             self.rollback()
             raise
-        self.held.clear()
-        self.rows.clear()
 
     def _bulk(self, start, end):
         """Write held[start:end]: the rows of each statement together (see the class)."""
-        held, rows = self.held[start:end], self.rows[start:end]
-        if held and held.count(held[0]) == len(held):  # one statement (a feed's prices): its rows as they are
-            self.raw.executemany(held[0], rows)
-            return
-        statements = {}
-        for sql, row in zip(held, rows):
-            statements.setdefault(sql, []).append(row)
+        statements, last, rows = {}, None, None
+        for sql, row in itertools.islice(self.held, start, end):
+            if sql is not last:  # (runs of one statement are the rule: a feed's prices)
+                last, rows = sql, statements.setdefault(sql, [])
+            rows.append(row)
         later = statements.pop(UPDATE_ORDER, None)
         for sql, rows in statements.items():
             self.raw.executemany(sql, rows)
@@ -1289,7 +1287,6 @@ class Connection:
     def rollback(self):
         """Drop what is held and roll the whole transaction back (nothing if it has gone already)."""
         self.held.clear()
-        self.rows.clear()
         if self.raw.in_transaction:
             self.raw.execute("ROLLBACK")
 
@@ -1300,18 +1297,18 @@ class Connection:
     def release(self):
         """The innermost savepoint's writes stay, part of the one around it."""
         _, begun = self.savepoints.pop()
-        if begun:
+        if begun and self.raw.in_transaction:  # (a failed write may have ended the whole transaction)
             self.raw.execute("RELEASE operation")
 
     def undo(self):
         """The innermost savepoint's writes are gone, held or written; the transaction goes on."""
         start, begun = self.savepoints.pop()
-        if not self.raw.in_transaction:  # (a failed disk write may have ended the whole transaction)
+        if not self.raw.in_transaction:  # (a failed write may have ended the whole transaction)
             start = 0
         elif begun:
             self.raw.execute("ROLLBACK TO operation")
             self.raw.execute("RELEASE operation")
-        del self.held[start:], self.rows[start:]
+        del self.held[start:]
 
 
 class Ledger:
@@ -1465,6 +1462,8 @@ class Ledger:
         Returns its size in bytes."""
         if os.path.lexists(target):
             raise PaperError(f"{target} exists already: backup never overwrites a file")
+        if self.db.in_transaction:  # (SQLite's backup would wait for this very transaction for ever)
+            raise PaperError("backup copies what is committed: call it outside a batch or a snapshot")
         make_folders(target)
         with building(target) as new:
             with contextlib.closing(sqlite3.connect(new)) as copy:
@@ -1526,6 +1525,7 @@ class Ledger:
                 self.db.execute(f"PRAGMA ignore_check_constraints = {'OFF' if exact else 'ON'}")
                 self._unchecked = not exact
             self.db.execute(begin)
+            self.db.holding = begin == "BEGIN IMMEDIATE"  # a read transaction holds nothing back (see Connection)
             try:
                 self._began, version = utc_now(), self.db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._seen:  # another connection wrote: what is kept may be stale
@@ -1630,7 +1630,7 @@ class Ledger:
         row = self._rows.get(account_id) if kept else None
         if row is None:
             row = self._find(lambda *values: values, "accounts", ACCOUNT, account_id)
-            if kept:
+            if kept and row[0] == account_id:  # by its whole id: a prefix may match another account tomorrow
                 self._rows[account_id] = row
         account = Account(*row)
         return self._active(account) if active else account
@@ -1643,9 +1643,11 @@ class Ledger:
 
     def _open_order(self, order_id):
         for book in self._books.values() if order_id.__class__ is str else ():  # an open order the matching
-            if order_id in book.orders:  # keeps, by its whole id: as it is stored
-                return book.orders[order_id][0]
-        order = self._find(Order, "orders", ORDER, order_id)
+            if order_id in book.orders:  # keeps, by its whole id: a copy, as it is stored
+                order = book.orders[order_id][0].copy(ORDER)
+                break
+        else:
+            order = self._find(Order, "orders", ORDER, order_id)
         if order.status != "OPEN":
             raise PaperError(f"order {order.id} is {order.status.lower()}")
         return order
@@ -2311,7 +2313,10 @@ class Ledger:
         symbol, (bar, texts) = to_symbol(symbol), to_bar(price, open, high, low, close)
         time = utc_now() if time is None else to_time(time)
         if self.db.in_transaction:  # in a batch: no savepoint is needed, it checks everything before it writes
-            return self._tick(symbol, time, bar, texts, allow_future)
+            try:
+                return self._tick(symbol, time, bar, texts, allow_future)
+            except sqlite3.Error as error:  # (as _transaction gives it)
+                raise self._refusal(error) from None
         with self._transaction():
             return self._tick(symbol, time, bar, texts, allow_future)
 

@@ -3182,6 +3182,71 @@ def test_what_a_ledger_keeps_between_transactions_goes_when_another_connection_w
         assert one.verify() == []
 
 
+def test_a_write_inside_a_half_read_history_takes_the_write_lock_at_once(db):
+    """A read left open (a history half-read) is no write transaction: a batch inside it holds nothing back,
+    so it takes the write lock with its first write, and another connection waits for it."""
+    with paper.Ledger(db, create=True, busy_timeout_ms=0) as ledger, paper.Ledger(db, busy_timeout_ms=0) as other:
+        account = ledger.create_account(balance="1000").id
+        ledger.deposit(account, "1")
+        reading = ledger.history(account)
+        assert next(reading).amount == Decimal(1)
+        with ledger.batch():
+            assert ledger.deposit(account, "2").balance_after == Decimal(1003)
+            with pytest.raises(paper.Busy):
+                other.deposit(account, "100")
+            ledger.tick("BTC/USDT", "100", time="2020-01-01T00:00:00Z")
+        assert [tx.amount for tx in reading] == [Decimal(1000)]
+        assert [tx.amount for tx in other.transactions(account)] == [Decimal(2), Decimal(1), Decimal(1000)]
+        assert other.verify() == []
+
+
+def test_an_account_prefix_that_a_new_account_makes_ambiguous_is_refused(db, monkeypatch):
+    ids = iter(["abcd0000-0000-4000-8000-000000000001", "abcd0000-0000-4000-8000-000000000002"])
+    monkeypatch.setattr(paper, "new_id", lambda: next(ids))  # two random ids that share a prefix
+    with paper.Ledger(db, create=True) as ledger:
+        ledger.create_account(balance="10")
+        assert ledger.deposit("abcd", "1").account_id == "abcd0000-0000-4000-8000-000000000001"
+        ledger.create_account(balance="20")
+        with pytest.raises(paper.PaperError, match="account id 'abcd' is ambiguous"):
+            ledger.deposit("abcd", "1")
+
+
+def test_a_full_disk_in_a_batch_is_a_paper_error_and_ends_the_batch(db):
+    """Held writes that fail (SQLite's page limit stands for a full disk) reach the batch's code as a
+    PaperError, from tick too; a nested batch that caught it leaves quietly, and the batch ends with ENDED."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        pages = ledger.db.execute("PRAGMA page_count").fetchone()[0]
+        ledger.db.execute(f"PRAGMA max_page_count = {pages + 2}")
+        caught = []
+        with pytest.raises(paper.PaperError) as ended:
+            with ledger.batch():
+                ledger.deposit(account, "1")
+                with ledger.batch():
+                    for _ in range(300):
+                        ledger.deposit(account, "2", description="x" * 200)
+                    try:
+                        ledger.tick("ETH/USDT", "5", time="2020-01-01T00:00:00Z")  # a read first: all is written
+                    except paper.PaperError as error:
+                        caught.append(str(error))
+        assert len(caught) == 1 and "full" in caught[0] and str(ended.value) == paper.ENDED
+        ledger.db.execute(f"PRAGMA max_page_count = {2 ** 30}")
+        assert [tx.amount for tx in ledger.transactions(account)] == [Decimal(1000)] and ledger.verify() == []
+
+
+def test_a_cancelled_trailing_stop_comes_back_as_stored(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10000").id
+        ledger.tick("BTC/USDT", "100", time="2020-01-01T00:00:00Z")
+        ledger.trade(account, "buy", "BTC/USDT", "1")
+        order = ledger.place_order(account, "sell", "BTC/USDT", "1", type="trailing-stop", trail="0.05")
+        ledger.tick("BTC/USDT", "103", time="2020-01-01T00:01:00Z")  # the mark 103, the stop 103 x 0.95
+        cancelled = ledger.cancel(order.id)
+        assert (str(cancelled.mark), str(cancelled.stop_price), cancelled.status) == ("103.00", "97.85", "CANCELLED")
+        with ledger.batch(), pytest.raises(paper.PaperError, match="backup copies what is committed"):
+            ledger.backup(db + ".copy")
+
+
 def test_a_batch_sees_a_currency_and_a_closing_it_made_itself(db):
     """A batch keeps an account's row and its balances once read: what it changes itself must show."""
     with paper.Ledger(db, create=True) as ledger:
