@@ -274,7 +274,7 @@ def main(argv=None):
     if want(11):
         # 11. the crossover through the API (tick + trade in one batch) over 100,000 bars / the same loop without
         # paper; then the same strategy as a file, by the backtest command
-        spent, floors, rows_alone = [], [], []
+        spent, floors, rows_alone, skeletons = [], [], [], []
         for _ in range(REPEATS):
             start = time.perf_counter()
             account = api_backtest(str(walk), str(folder / "backtest.db"))
@@ -283,6 +283,7 @@ def main(argv=None):
             crosses = no_paper(walk, FAST, SLOW)
             floors.append(time.perf_counter() - start)
             rows_alone.append(price_rows_alone(walk, folder / "rows.db"))
+            skeletons.append(skeleton(walk, folder / "skeleton.db"))
         with paper.Ledger(str(folder / "backtest.db")) as ledger:
             fills = len(ledger.db.execute("SELECT id FROM trades").fetchall())
             assert ledger.verify() == [] and len(ledger.prices(limit=BACKTEST_BARS + 1)) == BACKTEST_BARS
@@ -295,6 +296,8 @@ def main(argv=None):
             f"{floor * 1e6:.2f}")
         row("    left at 140,000 bars/s for checking and matching a bar and the trades: us a bar",
             f"{1e6 / 140_000 - floor * 1e6:.2f}")
+        row("    a skeleton: the loop, paper's checks of each time and price, the rows in bulk; no trades: bars/s",
+            f"{BACKTEST_BARS / statistics.median(skeletons):,.0f}")
         spent, loops = [], []
         for _ in range(REPEATS):
             kept = folder / "command.db"
@@ -513,6 +516,50 @@ def price_rows_alone(path, db_path):
     for first in range(0, len(rows), 10_000):
         db.executemany("INSERT INTO prices (id, symbol, time, open, high, low, close, created_at) VALUES (?, ?, ?, ?,"
                        " ?, ?, ?, ?)", rows[first:first + 10_000])
+    db.execute("COMMIT")
+    spent = time.perf_counter() - start
+    db.close()
+    return spent
+
+
+def skeleton(path, db_path):
+    """Seconds a tick loop with only what no ledger can skip takes: the crossover's own loop, paper's checks
+    of each bar's time and price (to_time, to_price_text, time never going back), its row queued and
+    written in bulk as paper writes it; no order book, no latest price kept, no result, no trades."""
+    for stale in (db_path, f"{db_path}-wal", f"{db_path}-shm"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    paper.Ledger(str(db_path), create=True).close()
+    for cache in (paper.PRICES, paper.CLOCKS, paper.DATES):
+        cache.clear()
+    insert = "INSERT INTO prices (id, symbol, time, open, high, low, close, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA ignore_check_constraints=ON")
+    start = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    held, latest, closes, fast, slow, above, crosses = [], "", [], 0.0, 0.0, None, 0
+    with open(path, newline="") as bars:
+        rows = csv.reader(bars)
+        next(rows)
+        for price_id, (moment, close) in enumerate(rows, 1):
+            when, (_, text) = paper.to_time(moment), paper.to_price_text(close, "price")
+            if when <= latest:
+                raise AssertionError("time went back")
+            latest = when
+            held.append((price_id, "BTC/USDT", when, text, text, text, text, "2026-12-06T00:00:00.000000Z"))
+            if len(held) >= 10_000:
+                db.executemany(insert, held)
+                held.clear()
+            closes.append(float(close))
+            fast += closes[-1] - (closes[-FAST - 1] if len(closes) > FAST else 0)
+            slow += closes[-1] - (closes[-SLOW - 1] if len(closes) > SLOW else 0)
+            if len(closes) >= SLOW:
+                fast_above = fast / FAST > slow / SLOW
+                crosses += above is not None and fast_above != above
+                above = fast_above
+    assert crosses == 1181  # the API loop's fills (row 11): the same walk, the same crosses
+    db.executemany(insert, held)
     db.execute("COMMIT")
     spent = time.perf_counter() - start
     db.close()
