@@ -1226,7 +1226,8 @@ class Connection:
     def __init__(self, raw):
         self.raw = raw
         self.held = []  # [(sql, row)] in the order they were made
-        self.holding = False  # whether writes are held: in a write transaction (see Ledger._transaction)
+        self.holding = False  # whether writes are held: in a write transaction (see Ledger._transaction), which
+        # then must not end before the ledger ends it (see ENDED)
         self.savepoints = []  # [where in held it began (0 once it has begun in SQLite), whether it has]
 
     @property
@@ -1239,6 +1240,8 @@ class Connection:
     def execute(self, sql, parameters=()):
         if self.held or self.savepoints and not self.savepoints[-1][1]:
             self.write()
+        elif self.holding and not self.raw.in_transaction:  # it ended under us: nothing may run on its own
+            raise PaperError(ENDED)
         return self.raw.execute(sql, parameters)
 
     def executemany(self, sql, rows):
@@ -1257,6 +1260,11 @@ class Connection:
     def write(self):
         """Write what is held; each savepoint open but not begun in SQLite begins between what was held before
         it and what was held since."""
+        if self.holding and not self.raw.in_transaction:  # a failed write ended the transaction (and dropped
+            if self.held:  # what was held): what was held since cannot be written on its own
+                self.held.clear()
+                raise PaperError(ENDED)
+            return
         start = 0
         try:
             for savepoint in self.savepoints:
@@ -1419,6 +1427,10 @@ class Ledger:
     def _refusal(self, error):
         """A sqlite3 error as the PaperError a user can act on."""
         name, folder = getattr(error, "sqlite_errorname", ""), os.path.dirname(os.path.abspath(self.path))
+        if name == "SQLITE_BUSY_SNAPSHOT":
+            return Busy(f"another process wrote to {self.path} while this connection was reading it (a snapshot, or a"
+                        " history or prices still being read): a write cannot go on from what it read; finish the"
+                        " reading, then write; nothing was written")
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return Busy(f"database is busy: another process held {self.path} for more than"
                               f" {self.busy_timeout_ms} ms (busy_timeout_ms); nothing was written")
@@ -1540,8 +1552,13 @@ class Ledger:
                 if not self.db.in_transaction:  # ended by a failed write that the code inside caught
                     raise PaperError(ENDED)
                 self.db.execute("COMMIT")  # (what is held is written first)
+                self.db.holding = False
             except BaseException as error:
+                self.db.holding = False
                 try:
+                    if isinstance(error, GeneratorExit) and begin == "BEGIN" and self.db.in_transaction:
+                        self.db.execute("COMMIT")  # a reader closed early: what was written meanwhile stays
+                        raise
                     self.db.rollback()
                 except sqlite3.ProgrammingError:  # closed already (a reading generator dropped late): nothing to undo
                     return
@@ -1608,8 +1625,8 @@ class Ledger:
         price_id = self._price_id
         if price_id is None:
             return None, None
-        return self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)
-                               ).fetchone()[0], price_id
+        row = self.db.execute("SELECT time FROM prices WHERE id <= ? ORDER BY id DESC LIMIT 1", (price_id,)).fetchone()
+        return (row and row[0]), price_id  # (no time when every price up to it was deleted)
 
     def _find(self, make, source, columns, prefix):
         """The one record of table whose id starts with prefix, as git finds short hashes."""
@@ -2462,7 +2479,7 @@ class Ledger:
     def newest_prices(self, symbol=None, limit=None, until=None, oldest_first=False):
         """prices() one by one, read as they are needed (a million prices cost no memory); oldest_first: the
         same rows the other way round (as a file of prices is fed)."""
-        where, params = (" WHERE symbol = ?", (to_symbol(symbol),)) if symbol else (" WHERE 1", ())
+        where, params = (" WHERE id <= ? AND symbol = ?", (to_symbol(symbol),)) if symbol else (" WHERE id <= ?", ())
         if until is not None:
             where, params = f"{where} AND time <= ?", (*params, to_time(until))
         limit, names = to_limit(limit), PRICE.split(", ")
@@ -2471,7 +2488,8 @@ class Ledger:
             sql = f"SELECT {PRICE}, id FROM prices{where} ORDER BY id" if limit < 0 else \
                 f"SELECT * FROM ({sql}) ORDER BY id"
         with self._transaction("BEGIN"):
-            for row in self.db.execute(sql, (*params, limit) if "LIMIT" in sql else params):
+            newest = self._price_id or 0  # the prices recorded when it began: not those recorded while it is read
+            for row in self.db.execute(sql, (newest, *params, limit) if "LIMIT" in sql else (newest, *params)):
                 yield dict(zip(names, row))
 
     def delete_prices(self, symbol, start):

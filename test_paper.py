@@ -3234,6 +3234,73 @@ def test_a_full_disk_in_a_batch_is_a_paper_error_and_ends_the_batch(db):
         assert [tx.amount for tx in ledger.transactions(account)] == [Decimal(1000)] and ledger.verify() == []
 
 
+def test_after_a_failed_write_nothing_of_the_batch_lands_on_its_own(db):
+    """A full disk as held writes are written ends the transaction: the matching that goes on (an order
+    that cannot fill is cancelled) and a nested batch that caught the error write nothing on their own."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        ledger.tick("BTC/USDT", "100", time="2020-01-01T00:00:00Z")
+        orders = [ledger.place_order(account, "buy", "BTC/USDT", "1", price) for price in ("95", "94", "93")]
+        pages = ledger.db.execute("PRAGMA page_count").fetchone()[0]
+        ledger.db.execute(f"PRAGMA max_page_count = {pages + 3}")
+        said = []
+        with pytest.raises(paper.PaperError, match="ended its transaction"):
+            with ledger.batch():
+                ledger.deposit(account, "1")
+                for _ in range(300):
+                    ledger.deposit(account, "2", description="x" * 200)
+                with ledger.batch():
+                    try:
+                        ledger.tick("BTC/USDT", "90", time="2020-01-01T00:02:00Z")  # reaches all three orders
+                    except paper.PaperError as error:
+                        said.append(str(error))
+                    with pytest.raises(paper.PaperError, match="ended its transaction"):
+                        ledger.deposit(account, "3", ref="d3")
+        assert len(said) == 1
+        ledger.db.execute(f"PRAGMA max_page_count = {2 ** 30}")
+        assert [(o.id, o.status) for o in reversed(ledger.orders(account))] == [(o.id, "OPEN") for o in orders]
+        held = ledger.account(account).balances["USDT"]
+        assert (held.available, held.reserved) == (Decimal("717.718"), Decimal("282.282"))  # 3 reserves with fees
+        assert len(ledger.transactions(account)) == 1 and ledger.verify() == []
+
+
+def test_readers_and_writes_made_while_they_read(db):
+    """A reader (prices oldest first, a history) gives what was recorded when it began, and what was
+    written while it was read stays when it is closed early; a write from a stale reading says why."""
+    with paper.Ledger(db, create=True) as ledger, paper.Ledger(db) as other:
+        account = ledger.create_account(balance="1000").id
+        for hour in range(3):
+            ledger.tick("BTC/USDT", "100", time=f"2020-01-01T0{hour}:00:00Z")
+        seen = 0
+        for seen, _ in enumerate(ledger.newest_prices(oldest_first=True), 1):
+            ledger.tick("ETH/USDT", "5", time=f"2020-01-02T0{seen}:00:00Z")
+        assert seen == 3 and len(ledger.prices()) == 6
+        reading = ledger.history(account)
+        next(reading)
+        assert ledger.deposit(account, "7").id == 2
+        reading.close()
+        assert [tx.amount for tx in other.transactions(account)] == [Decimal(7), Decimal(1000)]
+        with ledger.snapshot():
+            ledger.account(account)
+            other.deposit(account, "5")
+            with pytest.raises(paper.Busy, match="wrote to .* while this connection was reading it"):
+                ledger.deposit(account, "1")
+        assert ledger.account(account).balances["USDT"].total == Decimal(1012) and ledger.verify() == []
+
+
+def test_a_protected_fill_after_every_price_is_deleted(db):
+    """The protection's risk event has no market time when no price is left: it is still recorded."""
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="1000").id
+        ledger.tick("ETH/USDT", "100", time="2020-01-01T00:00:00Z")
+        order = ledger.place_order(account, "buy", "ETH/USDT", "1", "90", sl="80")
+        assert ledger.delete_prices("ETH/USDT", "2020-01-01T00:00:00Z") == 1
+        assert ledger.fill(order.id, price="90").price == Decimal(90)
+        protection = ledger.orders(account, open_only=True)[0]
+        assert (protection.type, protection.stop_price, protection.qty) == ("stop", Decimal(80), Decimal(1))
+        assert ledger.verify() == []
+
+
 def test_a_cancelled_trailing_stop_comes_back_as_stored(db):
     with paper.Ledger(db, create=True) as ledger:
         account = ledger.create_account(balance="10000").id
