@@ -1490,6 +1490,10 @@ class Ledger:
         return os.path.getsize(target)
 
     def close(self):
+        """Close the database; refused inside a batch (a transaction that writes), whose work it would drop."""
+        if self.db.holding and self.db.in_transaction:
+            raise PaperError("the ledger is inside a batch: leave the batch first (closing it now would drop the"
+                             " batch's work)")
         self.db.close()
 
     def __enter__(self):

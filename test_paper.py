@@ -3288,6 +3288,21 @@ def test_readers_and_writes_made_while_they_read(db):
         assert ledger.account(account).balances["USDT"].total == Decimal(1012) and ledger.verify() == []
 
 
+def test_closing_the_ledger_inside_a_batch_is_refused_and_the_batch_goes_on(db):
+    with paper.Ledger(db, create=True) as ledger:
+        account = ledger.create_account(balance="10").id
+        with ledger.batch():
+            ledger.deposit(account, "1")
+            with pytest.raises(paper.PaperError, match="inside a batch: leave the batch first"):
+                ledger.close()
+            ledger.deposit(account, "2")
+        assert ledger.account(account).balances["USDT"].total == Decimal(13)
+        reading = ledger.history(account)
+        next(reading)
+    with paper.Ledger(db) as again:  # closed with a reader open: allowed, and nothing was lost
+        assert [tx.amount for tx in again.transactions(account)] == [Decimal(2), Decimal(1), Decimal(10)]
+
+
 def test_a_protected_fill_after_every_price_is_deleted(db):
     """The protection's risk event has no market time when no price is left: it is still recorded."""
     with paper.Ledger(db, create=True) as ledger:
