@@ -497,25 +497,30 @@ def timed_loop(walk):
     return ended[0] - began
 
 
-def price_rows_alone(path, db_path):
-    """Seconds raw sqlite3 takes to write the walk's price rows (as paper writes them: its own ids, times in
-    its form, CHECKs off, 10,000 rows an executemany) into a new paper database, and commit: the floor of
-    any tick loop that keeps every bar."""
+def raw_paper_db(db_path):
+    """A new paper database at db_path, opened by raw sqlite3 as a batch writes: synchronous=FULL, CHECKs off."""
     for stale in (db_path, f"{db_path}-wal", f"{db_path}-shm"):
         if os.path.exists(stale):
             os.remove(stale)
     paper.Ledger(str(db_path), create=True).close()
-    with open(path, newline="") as bars:
-        rows = [(i, "BTC/USDT", paper.to_time(moment), close, close, close, close, "2026-12-06T00:00:00.000000Z")
-                for i, (moment, close) in enumerate(list(csv.reader(bars))[1:], 1)]
     db = sqlite3.connect(db_path, isolation_level=None)
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA ignore_check_constraints=ON")
+    return db
+
+
+def price_rows_alone(path, db_path):
+    """Seconds raw sqlite3 takes to write the walk's price rows (as paper writes them: its own ids, times in
+    its form, CHECKs off, 10,000 rows an executemany) into a new paper database, and commit: the floor of
+    any tick loop that keeps every bar."""
+    with open(path, newline="") as bars:
+        rows = [(i, "BTC/USDT", paper.to_time(moment), close, close, close, close, "2026-12-06T00:00:00.000000Z")
+                for i, (moment, close) in enumerate(list(csv.reader(bars))[1:], 1)]
+    db = raw_paper_db(db_path)
     start = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     for first in range(0, len(rows), 10_000):
-        db.executemany("INSERT INTO prices (id, symbol, time, open, high, low, close, created_at) VALUES (?, ?, ?, ?,"
-                       " ?, ?, ?, ?)", rows[first:first + 10_000])
+        db.executemany(paper.INSERT_PRICE, rows[first:first + 10_000])
     db.execute("COMMIT")
     spent = time.perf_counter() - start
     db.close()
@@ -526,16 +531,9 @@ def skeleton(path, db_path):
     """Seconds a tick loop with only what no ledger can skip takes: the crossover's own loop, paper's checks
     of each bar's time and price (to_time, to_price_text, time never going back), its row queued and
     written in bulk as paper writes it; no order book, no latest price kept, no result, no trades."""
-    for stale in (db_path, f"{db_path}-wal", f"{db_path}-shm"):
-        if os.path.exists(stale):
-            os.remove(stale)
-    paper.Ledger(str(db_path), create=True).close()
+    db = raw_paper_db(db_path)
     for cache in (paper.PRICES, paper.CLOCKS, paper.DATES):
         cache.clear()
-    insert = "INSERT INTO prices (id, symbol, time, open, high, low, close, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    db = sqlite3.connect(db_path, isolation_level=None)
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA ignore_check_constraints=ON")
     start = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     held, latest, closes, fast, slow, above, crosses = [], "", [], 0.0, 0.0, None, 0
@@ -549,7 +547,7 @@ def skeleton(path, db_path):
             latest = when
             held.append((price_id, "BTC/USDT", when, text, text, text, text, "2026-12-06T00:00:00.000000Z"))
             if len(held) >= 10_000:
-                db.executemany(insert, held)
+                db.executemany(paper.INSERT_PRICE, held)
                 held.clear()
             closes.append(float(close))
             fast += closes[-1] - (closes[-FAST - 1] if len(closes) > FAST else 0)
@@ -559,7 +557,7 @@ def skeleton(path, db_path):
                 crosses += above is not None and fast_above != above
                 above = fast_above
     assert crosses == 1181  # the API loop's fills (row 11): the same walk, the same crosses
-    db.executemany(insert, held)
+    db.executemany(paper.INSERT_PRICE, held)
     db.execute("COMMIT")
     spent = time.perf_counter() - start
     db.close()

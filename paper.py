@@ -102,13 +102,6 @@ UPSERT_BALANCE = ("INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO
                   " = excluded.available_amount, reserved_amount = excluded.reserved_amount, updated_at = ?")
 ENDED = ("an earlier write in this batch failed (is the disk full?) and ended its transaction: nothing in it is"
          " recorded, and nothing more can be; leave the batch, and run it again")
-# The writes a transaction holds back to write in bulk (see Connection): each row's id is given (Ledger._next_id)
-INSERT_PRICE = f"INSERT INTO prices (id, {PRICE}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-INSERT_TRANSACTION = f"INSERT INTO transactions ({TRANSACTION}) VALUES ({', '.join('?' * (TRANSACTION.count(',') + 1))})"
-INSERT_TRADE = f"INSERT INTO trades ({TRADE}) VALUES ({', '.join('?' * (TRADE.count(',') + 1))})"
-INSERT_ORDER = f"INSERT INTO orders (rowid, {ORDER}) VALUES (?, {', '.join('?' * (ORDER.count(',') + 1))})"
-UPDATE_ORDER = ("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?, triggered = ?,"
-                " reason = ?, price_id = ?, stop_price = ?, mark = ? WHERE id = ?")  # all that changes as it lives
 
 
 # --- Errors: every refusal is a PaperError, its message fit for the user ---
@@ -205,6 +198,15 @@ sqlite3.register_converter("DECIMAL_TEXT", from_db)
 def insert_sql(into, columns):
     """The INSERT of a record's columns (ACCOUNT, ORDER, ...) into table."""
     return f"INSERT INTO {into} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
+
+
+# The writes a transaction holds back to write in bulk (see Connection): each row's id is given (Ledger._next_id)
+INSERT_PRICE = insert_sql("prices", f"id, {PRICE}, created_at")
+INSERT_TRANSACTION = insert_sql("transactions", TRANSACTION)
+INSERT_TRADE = insert_sql("trades", TRADE)
+INSERT_ORDER = insert_sql("orders", f"rowid, {ORDER}")
+UPDATE_ORDER = ("UPDATE orders SET qty = ?, filled_qty = ?, reserved_amount = ?, status = ?, updated_at = ?, triggered = ?,"
+                " reason = ?, price_id = ?, stop_price = ?, mark = ? WHERE id = ?")  # all that changes as it lives
 
 
 def stored(values):
